@@ -1,0 +1,37 @@
+"""Rasterisers (SPEC §2): Bresenham raster, per-stroke rasters + SLA composition, and the
+differentiable distance-field raster of P-SLA; plus line-width and resolution helpers.
+
+Coordinates are in output pixels; pixel ``(i, j)`` covers ``[j, j+1) x [i, i+1)`` so pixel
+centres are at ``+0.5``.  Every function takes ``(xy, pen, valid)`` arrays with optional
+leading batch dimensions and is jit/vmap-able; :func:`render_sketch` accepts a
+:class:`sketchjax.Sketch` directly.
+"""
+from sketchjax.render.bresenham import raster, segment_pixels, stroke_rasters
+from sketchjax.render.compose import clamp_unit, compose
+from sketchjax.render.distance import (
+    PEN_UP_PENALTY,
+    GaussianFalloff,
+    SigmoidFalloff,
+    distance_raster,
+    distance_raster_dense,
+    segment_distance,
+)
+from sketchjax.render.resize import area_downsample, area_weights, dilate, invert
+
+__all__ = [
+    "raster",
+    "segment_pixels",
+    "stroke_rasters",
+    "compose",
+    "clamp_unit",
+    "distance_raster",
+    "distance_raster_dense",
+    "segment_distance",
+    "SigmoidFalloff",
+    "GaussianFalloff",
+    "PEN_UP_PENALTY",
+    "area_downsample",
+    "area_weights",
+    "dilate",
+    "invert",
+]

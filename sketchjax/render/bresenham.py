@@ -1,0 +1,222 @@
+"""Non-differentiable Bresenham rasterisation (Algorithm 1 of the explainability paper).
+
+Pixel ``(i, j)`` (row ``i``, column ``j``) covers ``[j, j+1) x [i, i+1)`` in canvas units, so a
+point ``(x, y)`` lies in pixel ``(floor(y), floor(x))``.  Each drawn segment is traced from
+its first to its last pixel with the textbook integer Bresenham recurrence, written in closed
+form so that every step is independent: on a segment with major extent ``L`` and minor
+extent ``m`` the ``k``-th pixel is offset by ``k`` along the major axis and by
+``floor((2 k m + L) / (2 L))`` along the minor axis (ties step towards the end point, as the
+recurrence ``D >= 0`` does; ``|dx| == |dy|`` counts as y-major, also as the recurrence does).
+
+Static shapes: a segment can cross at most ``size`` columns (or rows) of the canvas along its
+major axis, so ``size`` steps starting at the first in-canvas step cover it exactly for any
+coordinates in the supported range (``|x| <= MAX_ABS_COORD``) — no length cap, no clipping.
+"""
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sketchjax.render.resize import dilate
+from sketchjax.sketch import segment_mask, stroke_ids
+
+__all__ = ["raster", "stroke_rasters", "segment_pixels"]
+
+
+def _segment_params(xy, pen, valid, size: int):
+    """Per-segment Bresenham parameters, each ``int32[..., T-1]`` (``drawn`` is bool).
+
+    ``k_first``/``n_steps``: the first in-canvas step along the major axis and how many
+    steps from there can be drawn (0 for segments that are not drawn or miss the canvas).
+    """
+    p = jnp.floor(jnp.asarray(xy, jnp.float32)).astype(jnp.int32)
+    x0, y0 = p[..., :-1, 0], p[..., :-1, 1]
+    dx, dy = p[..., 1:, 0] - x0, p[..., 1:, 1] - y0
+    adx, ady = jnp.abs(dx), jnp.abs(dy)
+    sx = jnp.where(dx > 0, 1, -1)
+    sy = jnp.where(dy > 0, 1, -1)
+    x_major = adx > ady
+    major_len = jnp.maximum(adx, ady)
+    c0 = jnp.where(x_major, x0, y0)  # start along the major axis
+    sc = jnp.where(x_major, sx, sy)
+    # First step whose major coordinate is inside [0, size), and the last one.
+    k_first = jnp.maximum(0, jnp.where(sc > 0, -c0, c0 - (size - 1)))
+    k_last = jnp.minimum(major_len, jnp.where(sc > 0, size - 1 - c0, c0))
+    drawn = segment_mask(pen, valid)
+    n_steps = jnp.where(drawn, jnp.maximum(k_last - k_first + 1, 0), 0)
+    return dict(
+        x0=x0, y0=y0, sx=sx, sy=sy, x_major=x_major, major_len=major_len,
+        minor_len=jnp.minimum(adx, ady), k_first=k_first, n_steps=n_steps,
+    )
+
+
+def _step_pixel(prm, k, size: int):
+    """Pixel (row, col, on) of step ``k`` of segments with (broadcast) parameters ``prm``."""
+    major_len = prm["major_len"]
+    num = 2 * k * prm["minor_len"] + major_len
+    den = 2 * jnp.maximum(major_len, 1)
+    # floor(num / den) by a float estimate corrected to the exact integer (integer division
+    # vectorises poorly on CPUs); one correction step suffices as the estimate is within 1.
+    minor = jnp.floor(num.astype(jnp.float32) / den.astype(jnp.float32)).astype(jnp.int32)
+    minor = minor - (minor * den > num) + ((minor + 1) * den <= num)
+    x_major = prm["x_major"]
+    cols = prm["x0"] + jnp.where(x_major, k, minor) * prm["sx"]
+    rows = prm["y0"] + jnp.where(x_major, minor, k) * prm["sy"]
+    inside = (cols >= 0) & (cols < size) & (rows >= 0) & (rows < size)
+    return rows, cols, inside
+
+
+def segment_pixels(xy: jax.Array, pen: jax.Array, valid: jax.Array, size: int):
+    """Bresenham pixels of every drawn segment inside a ``size x size`` canvas.
+
+    Args:
+      xy: ``float32[..., T, 2]`` canvas-pixel coordinates.
+      pen, valid: ``[..., T]`` pen states and padding mask (see :class:`sketchjax.Sketch`).
+      size: canvas side in pixels (static).
+
+    Returns:
+      ``(rows, cols, on)`` each of shape ``[..., T-1, size]``: pixel ``s`` of segment ``t``
+      (from point ``t`` to ``t+1``) and whether it is drawn and inside the canvas.
+    """
+    prm = _segment_params(xy, pen, valid, size)
+    steps = jnp.arange(size, dtype=jnp.int32)
+    k = prm["k_first"][..., None] + steps
+    rows, cols, inside = _step_pixel({n: v[..., None] for n, v in prm.items()}, k, size)
+    return rows, cols, inside & (steps < prm["n_steps"][..., None])
+
+
+def _packed_pixels(prm, budget: int, size: int):
+    """The drawn pixels of all segments of a batch packed end to end into ``budget`` slots.
+
+    Segment runs (``n_steps`` pixels each, flattened over the batch) are laid end to end by a
+    cumulative sum; slot ``q`` holds step ``q - start[s]`` of the segment ``s`` whose run
+    contains it.  Work is proportional to the batch's total ink, not to ``T * size`` per
+    sketch.  Exact only when the batch needs at most ``budget`` pixels; the caller checks.
+
+    Returns:
+      ``(rows, cols, on, seg)``, each ``[budget]``; ``seg`` indexes the flattened segments.
+    """
+    flat = {k: v.reshape(-1) for k, v in prm.items()}
+    n_seg = flat["n_steps"].shape[0]
+    ends = jnp.cumsum(flat["n_steps"])
+    starts = ends - flat["n_steps"]
+    # Slot q lies in the run of the last segment whose run starts at or before q; empty
+    # segments start where the next run starts, so counting starts <= q gives that index + 1.
+    marks = jnp.zeros((budget + 1,), jnp.int32).at[jnp.minimum(starts, budget)].add(1)
+    # associative_scan: measured ~2x faster than jnp.cumsum for one long axis on CPU.
+    seg = jnp.minimum(jax.lax.associative_scan(jnp.add, marks[:budget]) - 1, n_seg - 1)
+    # One gather of a packed row per slot is much cheaper than one gather per parameter.
+    names = tuple(flat) + ("start",)
+    table = jnp.stack([flat[k].astype(jnp.int32) for k in flat] + [starts], axis=-1)
+    g = dict(zip(names, jnp.moveaxis(table[seg], -1, 0)))
+    g["x_major"] = g["x_major"].astype(bool)
+    q = jnp.arange(budget, dtype=jnp.int32)
+    rows, cols, inside = _step_pixel(g, g["k_first"] + (q - g["start"]), size)
+    return rows, cols, inside & (q < ends[-1]), seg
+
+
+def _scatter_ink(slot: jax.Array, rows, cols, on, n_slots: int, size: int) -> jax.Array:
+    """Sets ``out[slot, row, col] = 1`` for every ``on`` pixel; returns ``float32[n_slots, size, size]``."""
+    n_pix = size * size
+    flat = slot * n_pix + rows * size + cols
+    flat = jnp.where(on & (slot >= 0) & (slot < n_slots), flat, n_slots * n_pix)  # dropped
+    # Scatter into bytes, then widen: measured ~2x cheaper than scattering into float32.
+    out = jnp.zeros((n_slots * n_pix,), jnp.uint8).at[flat.reshape(-1)].set(1, mode="drop")
+    return out.reshape(n_slots, size, size).astype(jnp.float32)
+
+
+def _ink(xy, pen, valid, size: int, budget, slot_of_segment, n_slots: int):
+    """Rasterises every drawn segment into slot ``slot_of_segment[..., s]`` of the output.
+
+    Uses the packed layout of ``budget`` pixels for the whole batch when the batch's ink
+    fits in it (one ``lax.cond``), else ``size`` steps per segment; results are identical.
+    """
+    prm = _segment_params(xy, pen, valid, size)
+
+    def packed(_):
+        rows, cols, on, seg = _packed_pixels(prm, budget, size)
+        return _scatter_ink(slot_of_segment.reshape(-1)[seg], rows, cols, on, n_slots, size)
+
+    def per_segment(_):
+        rows, cols, on = segment_pixels(xy, pen, valid, size)
+        slot = jnp.broadcast_to(slot_of_segment[..., None], rows.shape)
+        return _scatter_ink(slot, rows, cols, on, n_slots, size)
+
+    if budget is None or budget >= slot_of_segment.size * size:
+        return per_segment(None)  # the packed layout would not be smaller
+    fits = jnp.sum(prm["n_steps"]) <= budget
+    return jax.lax.cond(fits, packed, per_segment, None)
+
+
+def _budget(max_pixels, n_sketches: int, size: int):
+    """Packed-layout budget for a batch: ``max_pixels`` (default ``6 * size``) per sketch.
+
+    Real QuickDraw sketches (T = 128) average 4.1-4.4 ``size`` pixels of ink at 64-256 px.
+    """
+    if max_pixels is None:
+        return None
+    return n_sketches * (6 * size if max_pixels == -1 else max_pixels)
+
+
+@partial(jax.jit, static_argnames=("size", "width", "max_pixels"))
+def raster(
+    xy: jax.Array, pen: jax.Array, valid: jax.Array, size: int, width: int = 1, max_pixels: int | None = -1
+) -> jax.Array:
+    """Bresenham raster of a (batch of) sketch(es): ink = 1 on a 0 background.
+
+    Args:
+      xy: ``float32[..., T, 2]`` coordinates in output pixels (x = column, y = row).
+      pen: ``float32[..., T]``; ``pen[t] = 1`` draws segment ``t -> t+1``.
+      valid: ``bool[..., T]`` padding mask; padding never draws.
+      size: output side in pixels (static).
+      width: line width in pixels (static); ``> 1`` dilates the 1-px line with a disk.
+      max_pixels: static pixel budget per sketch, on average over the batch, of the fast
+        packed layout (default ``6 * size``, ~1.4x the ink of a QuickDraw sketch; ``None``
+        always uses the per-segment layout).  A batch whose ink exceeds it falls back to the
+        per-segment layout (``size`` steps per segment): the result never changes.
+
+    Returns:
+      ``float32[..., size, size]``.
+    """
+    lead = jnp.shape(pen)[:-1]
+    n = int(np.prod(lead, dtype=np.int64))
+    budget = _budget(max_pixels, n, size)
+    t_seg = jnp.shape(pen)[-1] - 1
+    slot = jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32).reshape(lead + (1,)), lead + (t_seg,))
+    img = _ink(xy, pen, valid, size, budget, slot, n).reshape(lead + (size, size))
+    return dilate(img, width) if width > 1 else img
+
+
+@partial(jax.jit, static_argnames=("size", "max_strokes", "width", "max_pixels"))
+def stroke_rasters(
+    xy: jax.Array,
+    pen: jax.Array,
+    valid: jax.Array,
+    size: int,
+    max_strokes: int,
+    width: int = 1,
+    max_pixels: int | None = -1,
+) -> jax.Array:
+    """One Bresenham raster per stroke (``S_k`` of Eq. 2 of the explainability paper).
+
+    Stroke ``k`` is the ``k``-th maximal run of drawn segments (see
+    :func:`sketchjax.sketch.stroke_ids`); strokes with index ``>= max_strokes`` are dropped
+    (check ``num_strokes`` on the host if that must not happen).  Single-point strokes
+    draw nothing, exactly as in :func:`raster`, so ``raster == clip(sum_k S_k, 0, 1)``.
+    ``width`` and ``max_pixels`` are as in :func:`raster`.
+
+    Returns:
+      ``float32[..., max_strokes, size, size]``.
+    """
+    lead = jnp.shape(pen)[:-1]
+    n = int(np.prod(lead, dtype=np.int64))
+    budget = _budget(max_pixels, n, size)
+    sid = stroke_ids(pen, valid)[..., :-1]  # a segment belongs to the stroke of its start point
+    batch = jnp.arange(n, dtype=jnp.int32).reshape(lead + (1,))
+    slot = jnp.where((sid >= 0) & (sid < max_strokes), batch * max_strokes + sid, -1)
+    img = _ink(xy, pen, valid, size, budget, slot, n * max_strokes)
+    img = img.reshape(lead + (max_strokes, size, size))
+    return dilate(img, width) if width > 1 else img

@@ -1,0 +1,179 @@
+"""The canonical sketch representation (SPEC §1) and pure functions over it.
+
+A sketch is a fixed-length, padded sequence of absolute points:
+
+* ``xy: float32[..., T, 2]`` — absolute ``(x, y)`` in canvas pixels (x = column, y = row);
+* ``pen: float32[..., T]`` — ``pen[t] = 1`` means the segment ``xy[t] -> xy[t+1]`` is drawn
+  (pen touching); ``0`` means the pen is lifted after point ``t``;
+* ``valid: bool[..., T]`` — padding mask, ``True`` on the first ``n`` points only;
+* ``time: float32[..., T]`` or ``None`` — optional timestamps (ms) of raw recordings.
+
+This is the explainability paper's five-element point ``(x, y, q1, q2, q3)`` (E §4.1) with
+``q1 = pen``, ``q2 = 1 - pen`` on valid points and ``q3`` marking the first padding point.
+A *stroke* is a maximal run of points joined by drawn segments; ``stroke_ids`` derives it.
+
+Everything here is a pure ``jax.numpy`` function of arrays with static shapes, usable under
+``jit``/``vmap``/``grad``; leading batch dimensions are allowed everywhere.  Host-side
+validation (:func:`check_sketch`) raises :class:`SketchError` with the sketch's name.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+__all__ = [
+    "Sketch",
+    "SketchError",
+    "stroke_ids",
+    "stroke_starts",
+    "stroke_point_counts",
+    "num_strokes",
+    "num_points",
+    "segment_mask",
+    "check_sketch",
+    "MAX_ABS_COORD",
+]
+
+#: Largest absolute coordinate (in output pixels) the renderers accept.  Bresenham runs in
+#: int32 arithmetic and needs ``2 * |dx| * |dy| + |dx|`` (at most 2^29) to fit in it; the
+#: loaders reject larger values.
+MAX_ABS_COORD = 8192.0
+
+
+class SketchError(ValueError):
+    """Bad sketch input: the message names the item (file, line, key) and the problem."""
+
+
+@struct.dataclass
+class Sketch:
+    """A padded vector sketch, or a batch of them (leading dims), as a JAX pytree.
+
+    Attributes:
+      xy: ``float32[..., T, 2]`` absolute coordinates in canvas pixels.
+      pen: ``float32[..., T]``; 1 = segment from this point to the next is drawn.
+      valid: ``bool[..., T]``; True for real points, False for padding (a prefix mask).
+      time: optional ``float32[..., T]`` timestamps in milliseconds (raw QuickDraw).
+    """
+
+    xy: jax.Array
+    pen: jax.Array
+    valid: jax.Array
+    time: Optional[jax.Array] = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Leading (batch) shape plus ``T``: ``pen.shape``."""
+        return tuple(self.pen.shape)
+
+    @property
+    def max_len(self) -> int:
+        return int(self.pen.shape[-1])
+
+    def __getitem__(self, idx) -> "Sketch":
+        """Index the batch dimensions (``batch[3]``, ``batch[:8]``)."""
+        return jax.tree_util.tree_map(lambda a: a[idx], self)
+
+    def numpy(self) -> "Sketch":
+        """The same sketch with NumPy leaves (for host-side code)."""
+        return jax.tree_util.tree_map(np.asarray, self)
+
+
+def segment_mask(pen: jax.Array, valid: jax.Array) -> jax.Array:
+    """``bool[..., T-1]``: segment ``t -> t+1`` is drawn and both ends are real points."""
+    valid = jnp.asarray(valid, bool)
+    return (jnp.asarray(pen)[..., :-1] > 0.5) & valid[..., :-1] & valid[..., 1:]
+
+
+def stroke_starts(pen: jax.Array, valid: jax.Array) -> jax.Array:
+    """``bool[..., T]``: point ``t`` is valid and starts a stroke (``t = 0`` or pen lifted at ``t-1``)."""
+    pen = jnp.asarray(pen)
+    valid = jnp.asarray(valid, bool)
+    lifted_before = jnp.concatenate(
+        [jnp.ones_like(pen[..., :1], dtype=bool), pen[..., :-1] <= 0.5], axis=-1
+    )
+    return lifted_before & valid
+
+
+def stroke_ids(pen: jax.Array, valid: jax.Array) -> jax.Array:
+    """``int32[..., T]``: index of the stroke each point belongs to; ``-1`` on padding.
+
+    Derived from the pen states, never stored: point ``t`` starts a new stroke when the pen
+    was lifted after point ``t-1``.
+    """
+    starts = stroke_starts(pen, valid)
+    ids = jnp.cumsum(starts.astype(jnp.int32), axis=-1) - 1
+    return jnp.where(jnp.asarray(valid, bool), ids, -1)
+
+
+def num_strokes(pen: jax.Array, valid: jax.Array) -> jax.Array:
+    """``int32[...]``: number of strokes (including single-point ones)."""
+    return jnp.sum(stroke_starts(pen, valid), axis=-1, dtype=jnp.int32)
+
+
+def num_points(valid: jax.Array) -> jax.Array:
+    """``int32[...]``: number of valid points."""
+    return jnp.sum(jnp.asarray(valid, bool), axis=-1, dtype=jnp.int32)
+
+
+def stroke_point_counts(pen: jax.Array, valid: jax.Array, max_strokes: int) -> jax.Array:
+    """``int32[..., max_strokes]``: points per stroke (``|S_j|`` of E-12); 0 for absent strokes.
+
+    Strokes with index ``>= max_strokes`` are not counted.
+    """
+    ids = stroke_ids(pen, valid)
+    one_hot = ids[..., :, None] == jnp.arange(max_strokes, dtype=jnp.int32)
+    return jnp.sum(one_hot, axis=-2, dtype=jnp.int32)
+
+
+def check_sketch(sketch: Sketch, name: str = "sketch", *, max_abs: float = MAX_ABS_COORD) -> Sketch:
+    """Host-side validation of a (possibly batched) sketch; returns it unchanged or raises.
+
+    Checks shapes and dtypes, that ``valid`` is a prefix mask, that every sketch has at
+    least one point and no NaN/inf or coordinates beyond ``max_abs`` on valid points.
+
+    Raises:
+      SketchError: naming ``name`` (and the batch index) and the problem.
+    """
+    xy = np.asarray(sketch.xy)
+    pen = np.asarray(sketch.pen)
+    valid = np.asarray(sketch.valid)
+    if xy.ndim < 2 or xy.shape[-1] != 2:
+        raise SketchError(f"{name}: xy must have shape [..., T, 2], got {xy.shape}")
+    if pen.shape != xy.shape[:-1] or valid.shape != xy.shape[:-1]:
+        raise SketchError(
+            f"{name}: pen {pen.shape} and valid {valid.shape} must match xy's leading shape {xy.shape[:-1]}"
+        )
+    if sketch.time is not None and np.shape(sketch.time) != pen.shape:
+        raise SketchError(f"{name}: time {np.shape(sketch.time)} must have shape {pen.shape}")
+    if not np.issubdtype(xy.dtype, np.floating) or not np.issubdtype(pen.dtype, np.floating):
+        raise SketchError(f"{name}: xy and pen must be floating point, got {xy.dtype} and {pen.dtype}")
+    if valid.dtype != np.bool_:
+        raise SketchError(f"{name}: valid must be bool, got {valid.dtype}")
+    flat_xy = xy.reshape(-1, xy.shape[-2], 2)
+    flat_valid = valid.reshape(-1, valid.shape[-1])
+    flat_pen = pen.reshape(-1, pen.shape[-1])
+    batched = xy.ndim > 2
+    for b in range(flat_xy.shape[0]):
+        label = f"{name}[{np.unravel_index(b, xy.shape[:-2])}]" if batched else name
+        v = flat_valid[b]
+        n = int(v.sum())
+        if n == 0:
+            raise SketchError(f"{label}: empty sketch (no valid points)")
+        if not v[:n].all():
+            raise SketchError(f"{label}: valid must be a prefix mask (padding only at the end)")
+        pts = flat_xy[b, :n]
+        if not np.isfinite(pts).all():
+            t = int(np.argwhere(~np.isfinite(pts))[0, 0])
+            raise SketchError(f"{label}: non-finite coordinate at point {t}: {pts[t].tolist()}")
+        if not np.isfinite(flat_pen[b, :n]).all():
+            raise SketchError(f"{label}: non-finite pen state")
+        big = np.abs(pts).max()
+        if big > max_abs:
+            raise SketchError(
+                f"{label}: coordinate {big:g} exceeds the supported range |x| <= {max_abs:g} pixels"
+            )
+    return sketch

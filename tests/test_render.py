@@ -1,0 +1,400 @@
+"""Correctness of the three rasterisers and the resolution helpers (SPEC §2)."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+
+from sketchjax.render import (
+    GaussianFalloff,
+    area_downsample,
+    area_weights,
+    clamp_unit,
+    compose,
+    dilate,
+    distance_raster,
+    distance_raster_dense,
+    raster,
+    stroke_rasters,
+)
+
+bresenham = pytest.importorskip("bresenham")
+
+
+def _data_root():
+    root = os.environ.get("SKETCHJAX_DATA") or os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+    return root if os.path.isdir(os.path.join(root, "quickdraw", "simplified")) else None
+
+
+def _pack(strokes, t_max, scale):
+    """List of [n, 2] strokes (0..255) -> padded xy/pen/valid at ``scale`` (truncating)."""
+    xy = np.zeros((t_max, 2), np.float32)
+    pen = np.zeros(t_max, np.float32)
+    valid = np.zeros(t_max, bool)
+    i = 0
+    for s in strokes:
+        n = min(len(s), t_max - i)
+        if n <= 0:
+            break
+        xy[i : i + n] = np.asarray(s[:n], np.float32) * scale
+        pen[i : i + n - 1] = 1.0
+        valid[i : i + n] = True
+        i += n
+    return xy, pen, valid
+
+
+def real_batch(n: int, size: int, t_max: int = 96, offset: float = 0.0):
+    """``n`` real QuickDraw sketches (one per category) scaled to a ``size`` canvas."""
+    root = _data_root()
+    if root is None:
+        pytest.skip("real QuickDraw data not found (set SKETCHJAX_DATA)")
+    files = sorted(glob.glob(os.path.join(root, "quickdraw", "simplified", "*.ndjson")))
+    out = []
+    for f in files[: n]:
+        with open(f) as fh:
+            rec = json.loads(fh.readline())
+        strokes = [np.stack([s[0], s[1]], axis=1) for s in rec["drawing"]]
+        out.append(_pack(strokes, t_max, size / 256.0))
+    xy, pen, valid = (np.stack(a) for a in zip(*out))
+    return xy + np.float32(offset), pen, valid
+
+
+def reference_raster(xy, pen, valid, size):
+    """Textbook Bresenham (the ``bresenham`` package) on floored coordinates."""
+    img = np.zeros((size, size), np.float32)
+    p = np.floor(xy).astype(int)
+    for t in range(len(pen) - 1):
+        if pen[t] > 0.5 and valid[t] and valid[t + 1]:
+            for x, y in bresenham.bresenham(p[t, 0], p[t, 1], p[t + 1, 0], p[t + 1, 1]):
+                if 0 <= x < size and 0 <= y < size:
+                    img[y, x] = 1.0
+    return img
+
+
+def random_sketch(rng, t_max, n_valid, lo, hi, p_lift=0.2):
+    xy = rng.uniform(lo, hi, (t_max, 2)).astype(np.float32)
+    pen = (rng.uniform(size=t_max) > p_lift).astype(np.float32)
+    valid = np.arange(t_max) < n_valid
+    return xy, pen, valid
+
+
+# --------------------------------------------------------------------------- raster
+
+
+def test_raster_matches_textbook_bresenham_random_including_outside_canvas():
+    rng = np.random.default_rng(0)
+    size = 48
+    sk = [random_sketch(rng, 40, n, -30, 80) for n in (40, 17, 2, 1)]
+    xy, pen, valid = (np.stack(a) for a in zip(*sk))
+    got = np.asarray(raster(xy, pen, valid, size))
+    for b in range(len(sk)):
+        np.testing.assert_array_equal(got[b], reference_raster(xy[b], pen[b], valid[b], size))
+    assert got[0].sum() > 50  # the test draws something
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("size", [64, 256])
+def test_raster_matches_textbook_bresenham_on_real_sketches(size):
+    xy, pen, valid = real_batch(24, size, t_max=128)
+    got = np.asarray(raster(xy, pen, valid, size))
+    for b in range(xy.shape[0]):
+        np.testing.assert_array_equal(got[b], reference_raster(xy[b], pen[b], valid[b], size))
+
+
+def test_raster_every_direction_and_tie():
+    # All octants, slopes with exact half-pixel ties, vertical/horizontal/diagonal, dots.
+    ends = [(9, 3), (3, 9), (-9, 3), (-3, 9), (9, -3), (3, -9), (-9, -3), (-3, -9),
+            (8, 4), (4, 8), (-8, -4), (6, 0), (0, -6), (5, 5), (-5, 5), (0, 0), (2, 1), (1, 2)]
+    size = 32
+    xy = np.array([[[16, 16], [16 + dx, 16 + dy]] for dx, dy in ends], np.float32)
+    pen = np.array([[1.0, 0.0]] * len(ends), np.float32)
+    valid = np.ones((len(ends), 2), bool)
+    got = np.asarray(raster(xy, pen, valid, size))
+    for b in range(len(ends)):
+        np.testing.assert_array_equal(got[b], reference_raster(xy[b], pen[b], valid[b], size))
+    assert got[ends.index((0, 0))].sum() == 1  # a zero-length segment is one pixel
+
+
+def test_raster_padding_and_lifts_never_draw():
+    xy = np.array([[1, 1], [10, 1], [10, 10], [20, 20], [30, 30]], np.float32)
+    pen = np.array([1, 0, 1, 1, 1], np.float32)  # lift after point 1
+    valid = np.array([True, True, True, True, False])
+    img = np.asarray(raster(xy, pen, valid, 32))
+    assert img[1, 1:11].sum() == 10  # first segment
+    assert img[5, 10] == 0  # no segment (10,1) -> (10,10): the pen is up
+    assert img[25, 25] == 0  # (20,20) -> (30,30) touches padding
+    moved = xy.copy()
+    moved[4] = [0, 31]
+    np.testing.assert_array_equal(img, np.asarray(raster(moved, pen, valid, 32)))
+
+
+@pytest.mark.data
+def test_raster_close_to_opencv_line8():
+    cv2 = pytest.importorskip("cv2")
+    size = 128
+    xy, pen, valid = real_batch(16, size, t_max=128)
+    got = np.asarray(raster(xy, pen, valid, size))
+    for b in range(xy.shape[0]):
+        ref = np.zeros((size, size), np.uint8)
+        p = np.floor(xy[b]).astype(np.int32)
+        start = 0
+        for t in range(int(valid[b].sum())):
+            if pen[b, t] < 0.5:
+                cv2.polylines(ref, [p[start : t + 1]], False, 1, 1, cv2.LINE_8)
+                start = t + 1
+        ink = got[b] > 0
+        ref_ink = ref > 0
+        agree = (ink & ref_ink).sum() / max(ink.sum(), 1)
+        assert agree > 0.8, agree
+        # Every differing pixel lies within one pixel of the other's ink (tie-breaking only).
+        near_ref = cv2.dilate(ref, np.ones((3, 3), np.uint8)) > 0
+        near_got = cv2.dilate(ink.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        assert (ink <= near_ref).all() and (ref_ink <= near_got).all()
+
+
+def test_raster_vmap_equals_batch_and_compiles_once():
+    rng = np.random.default_rng(1)
+    xy, pen, valid = (np.stack(a) for a in zip(*[random_sketch(rng, 30, 30, 0, 40) for _ in range(4)]))
+    batched = raster(xy, pen, valid, 40)
+    mapped = jax.vmap(lambda a, b, c: raster(a, b, c, 40))(xy, pen, valid)
+    np.testing.assert_array_equal(np.asarray(batched), np.asarray(mapped))
+    f = jax.jit(lambda a, b, c: raster(a, b, c, 40))
+    for k in range(3):
+        f(xy + k, pen, valid).block_until_ready()
+    assert f._cache_size() == 1
+
+
+def test_raster_width_dilates_with_disk():
+    xy = np.array([[[10, 20], [50, 20]]], np.float32)
+    pen = np.array([[1, 0]], np.float32)
+    valid = np.ones((1, 2), bool)
+    thick = np.asarray(raster(xy, pen, valid, 64, width=5))[0]
+    assert thick[18:23, 20].sum() == 5 and thick[17, 20] == 0 and thick[23, 20] == 0
+    assert thick[20, 8] == 1 and thick[20, 7] == 0  # round cap of radius 2
+
+
+# ------------------------------------------------------------------ strokes + compose
+
+
+def test_stroke_rasters_are_the_strokes_alone_and_compose_to_raster():
+    rng = np.random.default_rng(2)
+    xy, pen, valid = random_sketch(rng, 50, 44, 0, 64, p_lift=0.15)
+    k = 20
+    per = np.asarray(stroke_rasters(xy, pen, valid, 64, k))
+    full = np.asarray(raster(xy, pen, valid, 64))
+    np.testing.assert_array_equal(np.asarray(compose(per, jnp.ones(k))), full)
+    ids = np.asarray(jax.jit(lambda p, v: __import__("sketchjax").sketch.stroke_ids(p, v))(pen, valid))
+    for s in range(min(k, ids.max() + 1)):
+        alone_pen = np.where(ids == s, pen, 0.0).astype(np.float32)
+        np.testing.assert_array_equal(per[s], reference_raster(xy, alone_pen, valid, 64))
+
+
+def test_compose_gradient_rule_full_on_single_stroke_zero_on_overlap():
+    s = np.zeros((2, 4, 4), np.float32)
+    s[0, 0, :] = 1  # stroke 0: row 0
+    s[1, :, 0] = 1  # stroke 1: column 0 -> overlaps stroke 0 at (0, 0)
+    g = np.zeros((4, 4), np.float32)
+    g[0, 1] = 1.0  # pixel of stroke 0 alone
+    g[0, 0] = 10.0  # overlap pixel
+    g[2, 0] = 100.0  # pixel of stroke 1 alone
+    grad = jax.grad(lambda w: jnp.sum(compose(s, w) * g))(jnp.ones(2))
+    np.testing.assert_allclose(np.asarray(grad), [1.0, 100.0])
+    # jnp.clip would give half at the tie with 1 — the rule exists to avoid exactly that.
+    half = jax.grad(lambda w: jnp.sum(jnp.clip(jnp.einsum("k,khw->hw", w, s), 0, 1) * g))(jnp.ones(2))
+    assert float(half[0]) == 0.5
+    assert float(jax.grad(lambda x: clamp_unit(x))(1.0)) == 1.0
+    assert float(jax.grad(lambda x: clamp_unit(x))(1.5)) == 0.0
+
+
+# ------------------------------------------------------------------ distance raster
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("size", [64, 128])
+def test_distance_raster_equals_dense_on_real_sketches(size):
+    xy, pen, valid = real_batch(8, size, t_max=96, offset=0.3)
+    fast = distance_raster(xy, pen, valid, size)
+    dense = distance_raster_dense(xy, pen, valid, size)
+    assert float(jnp.max(jnp.abs(fast - dense))) <= 1e-5
+    assert float(jnp.sum(fast)) > 100.0
+    w = jax.random.normal(jax.random.PRNGKey(0), (size, size))
+    loss = lambda r: lambda x, p: jnp.sum(r(x, p, valid, size) * w)  # noqa: E731
+    gf = jax.grad(loss(distance_raster), (0, 1))(xy, pen)
+    gd = jax.grad(loss(distance_raster_dense), (0, 1))(xy, pen)
+    # float32 gradients are ill-conditioned at pixels whose centre lies almost on a segment
+    # (the direction r/|r| with |r| ~ 1e-3) and at near-ties between two segments; both
+    # implementations deviate from float64 there by up to ~3% of the largest entry (measured),
+    # so float32 is compared loosely and the exact agreement is checked in float64 below.
+    for a, b in zip(gf, gd):
+        err = np.abs(np.asarray(a - b))
+        scale = float(jnp.max(jnp.abs(b)))
+        assert scale > 0
+        assert np.mean(err <= 1e-3 * scale) >= 0.95
+        assert err.max() <= 0.1 * scale
+    with jax.enable_x64(True):
+        x64, p64, w64 = (jnp.asarray(a, jnp.float64) for a in (xy, pen, w))
+        loss64 = lambda r: lambda x, p: jnp.sum(r(x, p, valid, size) * w64)  # noqa: E731
+        gf = jax.grad(loss64(distance_raster), (0, 1))(x64, p64)
+        gd = jax.grad(loss64(distance_raster_dense), (0, 1))(x64, p64)
+        # Exact ties between non-adjacent segments (likely on lattice coordinates) are split
+        # equally by jnp.min's gradient but given to one segment here: a few entries differ.
+        for a, b in zip(gf, gd):
+            err = np.abs(np.asarray(a - b))
+            assert np.mean(err <= 1e-6 * float(jnp.max(jnp.abs(b)))) >= 0.99
+
+
+def test_distance_raster_culling_is_exact_to_tolerance():
+    rng = np.random.default_rng(3)
+    xy, pen, valid = random_sketch(rng, 60, 55, -10, 74)
+    culled = distance_raster(xy, pen, valid, 64)
+    full = distance_raster(xy, pen, valid, 64, tol=None)
+    dense = distance_raster_dense(xy, pen, valid, 64)
+    assert float(jnp.max(jnp.abs(culled - full))) <= 1e-6
+    assert float(jnp.max(jnp.abs(full - dense))) <= 1e-5
+    for tile, chunk in [(4, 3), (16, 32), (7, 5)]:  # tile need not divide the size
+        other = distance_raster(xy, pen, valid, 64, tile=tile, chunk=chunk)
+        assert float(jnp.max(jnp.abs(other - culled))) <= 1e-6
+
+
+def test_distance_raster_gaussian_falloff_matches_dense():
+    rng = np.random.default_rng(4)
+    xy, pen, valid = random_sketch(rng, 30, 30, 0, 32)
+    f = GaussianFalloff(0.7)
+    np.testing.assert_allclose(
+        np.asarray(distance_raster(xy, pen, valid, 32, f)),
+        np.asarray(distance_raster_dense(xy, pen, valid, 32, f)),
+        atol=1e-6,
+    )
+
+
+def _grad_sketches():
+    """Small sketches with generic points, a dot (zero-length segment) and duplicates."""
+    rng = np.random.default_rng(5)
+    generic = rng.uniform(1.0, 8.0, (7, 2))
+    dot = np.array([[11.3, 0.6], [11.3, 0.6]])
+    duplicate = np.array([[2.2, 3.1], [7.4, 4.3], [7.4, 4.3], [9.1, 10.2]])
+    xy = np.concatenate([generic, dot, duplicate])
+    pen = np.array([1, 1, 0, 1, 1, 1, 0, 1, 0, 1, 1, 1, 0], float)
+    valid = np.ones(len(pen), bool)
+    return xy, pen, valid
+
+
+def test_distance_raster_check_grads_xy_including_zero_length_segments():
+    xy, pen, valid = _grad_sketches()
+    with jax.enable_x64(True):
+        w = jax.random.normal(jax.random.PRNGKey(1), (12, 12), jnp.float64)
+        f = lambda x: jnp.sum(distance_raster(x, jnp.asarray(pen), valid, 12) * w)  # noqa: E731
+        check_grads(f, (jnp.asarray(xy),), order=1, modes=["rev"], eps=1e-6, atol=1e-5, rtol=1e-5)
+        g = jax.grad(f)(jnp.asarray(xy))
+        assert float(jnp.abs(g[7]).sum()) > 0  # the dot draws and its gradient is split
+        np.testing.assert_allclose(np.asarray(g[7]), np.asarray(g[8]))
+
+
+def test_distance_raster_check_grads_pen():
+    xy, pen, valid = _grad_sketches()
+    xy, pen, valid = xy[:7], pen[:7], valid[:7]  # no duplicates: only two-way vertex ties
+    with jax.enable_x64(True):
+        w = jax.random.normal(jax.random.PRNGKey(2), (12, 12), jnp.float64)
+        f = lambda p: jnp.sum(distance_raster(jnp.asarray(xy), p, valid, 12) * w)  # noqa: E731
+        check_grads(f, (jnp.asarray(pen),), order=1, modes=["rev"], eps=1e-13, atol=1e-2, rtol=1e-4)
+        gd = jax.grad(lambda p: jnp.sum(distance_raster_dense(jnp.asarray(xy), p, valid, 12) * w))
+        np.testing.assert_allclose(np.asarray(jax.grad(f)(jnp.asarray(pen))), np.asarray(gd(jnp.asarray(pen))), rtol=1e-6, atol=1e-3)
+
+
+def test_distance_raster_gradients_finite_on_coincident_points_and_pixel_centres():
+    # Points exactly on pixel centres (distance 0), repeated points and a fully repeated stroke.
+    xy = np.array([[4.5, 4.5], [4.5, 4.5], [8.5, 4.5], [8.5, 4.5], [4.5, 4.5], [8.5, 4.5]], np.float32)
+    pen = np.array([1, 1, 1, 0, 1, 0], np.float32)
+    valid = np.ones(6, bool)
+    g = jax.grad(lambda x, p: jnp.sum(distance_raster(x, p, valid, 12) ** 2), (0, 1))(xy, pen)
+    assert all(bool(jnp.all(jnp.isfinite(a))) for a in g)
+
+
+def test_distance_raster_padding_never_draws_and_gets_no_gradient():
+    rng = np.random.default_rng(6)
+    xy, pen, valid = random_sketch(rng, 20, 12, 0, 32)
+    img = distance_raster(xy, pen, valid, 32)
+    moved = xy.copy()
+    moved[12:] = 16.0
+    np.testing.assert_array_equal(np.asarray(img), np.asarray(distance_raster(moved, pen, valid, 32)))
+    g = jax.grad(lambda x, p: jnp.sum(distance_raster(x, p, valid, 32)), (0, 1))(xy, pen)
+    assert float(jnp.abs(g[0][12:]).sum()) == 0 and float(jnp.abs(g[1][12:]).sum()) == 0
+    # A sketch with no drawn segment renders blank; a single point too.
+    blank = distance_raster(xy, np.zeros_like(pen), valid, 32)
+    assert float(jnp.max(blank)) < 1e-6
+    assert float(jnp.max(distance_raster(xy[:1], pen[:1], valid[:1], 32))) == 0.0
+
+
+def test_distance_raster_vmap_jit_and_single_compile():
+    rng = np.random.default_rng(7)
+    xy, pen, valid = (np.stack(a) for a in zip(*[random_sketch(rng, 24, 20, 0, 32) for _ in range(3)]))
+    batched = distance_raster(xy, pen, valid, 32)
+    mapped = jax.vmap(lambda a, b, c: distance_raster(a, b, c, 32))(xy, pen, valid)
+    np.testing.assert_allclose(np.asarray(batched), np.asarray(mapped), atol=1e-6)
+    grad_map = jax.vmap(jax.grad(lambda a, b, c: jnp.sum(distance_raster(a, b, c, 32))))(xy, pen, valid)
+    grad_all = jax.grad(lambda a: jnp.sum(distance_raster(a, pen, valid, 32)))(xy)
+    np.testing.assert_allclose(np.asarray(grad_map), np.asarray(grad_all), atol=1e-5)
+    step = jax.jit(jax.grad(lambda a, b, c: jnp.sum(distance_raster(a, b, c, 32))))
+    for k in range(3):
+        step(xy + 0.1 * k, pen, valid).block_until_ready()
+    assert step._cache_size() == 1
+
+
+def test_distance_raster_memory_is_bounded_not_dense():
+    # Compile (no run) at a T where the dense intermediate [B, H, W, T] would be 256 MiB.
+    b, size, t = 4, 64, 4096
+    xy = jax.ShapeDtypeStruct((b, t, 2), jnp.float32)
+    pen = jax.ShapeDtypeStruct((b, t), jnp.float32)
+    valid = jax.ShapeDtypeStruct((b, t), jnp.bool_)
+    step = jax.jit(jax.grad(lambda x, p, v: jnp.sum(distance_raster(x, p, v, size)), (0, 1)))
+    mem = step.lower(xy, pen, valid).compile().memory_analysis()
+    if mem is None:
+        pytest.skip("backend gives no memory analysis")
+    dense_bytes = b * size * size * t * 4
+    assert mem.temp_size_in_bytes < dense_bytes / 8, (mem.temp_size_in_bytes, dense_bytes)
+
+
+# ------------------------------------------------------------------ resize helpers
+
+
+def test_area_downsample_integer_factor_is_mean_pool_and_linear():
+    x = jax.random.uniform(jax.random.PRNGKey(3), (2, 12, 12))
+    got = area_downsample(x, 4)
+    want = x.reshape(2, 4, 3, 4, 3).mean(axis=(2, 4))
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(area_weights(256, 28).sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_area_downsample_matches_opencv_inter_area():
+    cv2 = pytest.importorskip("cv2")
+    img = np.asarray(jax.random.uniform(jax.random.PRNGKey(4), (256, 256)), np.float32)
+    ref = cv2.resize(img, (28, 28), interpolation=cv2.INTER_AREA)
+    np.testing.assert_allclose(np.asarray(area_downsample(img, 28)), ref, atol=1e-4)
+
+
+def test_dilate_matches_opencv_disk():
+    cv2 = pytest.importorskip("cv2")
+    img = (np.asarray(jax.random.uniform(jax.random.PRNGKey(5), (40, 40))) > 0.97).astype(np.float32)
+    for width in (2, 3, 6, 9):
+        from sketchjax.render.resize import _disk
+
+        ref = cv2.dilate(img, _disk(width).astype(np.uint8), anchor=((width - 1) // 2, (width - 1) // 2),
+                         borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        np.testing.assert_array_equal(np.asarray(dilate(img, width)), ref)
+
+
+@pytest.mark.parametrize("max_pixels", [None, 1, 64, 10_000])
+def test_raster_packed_layout_and_fallback_agree(max_pixels):
+    # None: per-segment layout; 1: packed layout too small -> falls back; large: packed.
+    rng = np.random.default_rng(8)
+    xy, pen, valid = (np.stack(a) for a in zip(*[random_sketch(rng, 30, n, -10, 50) for n in (30, 12, 2)]))
+    want = np.stack([reference_raster(xy[b], pen[b], valid[b], 40) for b in range(3)])
+    np.testing.assert_array_equal(np.asarray(raster(xy, pen, valid, 40, max_pixels=max_pixels)), want)
+    per = stroke_rasters(xy, pen, valid, 40, 12, max_pixels=max_pixels)
+    np.testing.assert_array_equal(np.asarray(compose(per, jnp.ones((3, 12)))), want)

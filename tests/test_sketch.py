@@ -1,0 +1,62 @@
+"""The Sketch pytree and its derived quantities (SPEC §1)."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sketchjax.sketch import (
+    Sketch,
+    SketchError,
+    check_sketch,
+    num_points,
+    num_strokes,
+    segment_mask,
+    stroke_ids,
+    stroke_point_counts,
+)
+
+# Strokes of 3, 1 (a lone point) and 2 points, then 2 padding points.
+PEN = np.array([1, 1, 0, 0, 1, 0, 1, 1], np.float32)
+VALID = np.array([1, 1, 1, 1, 1, 1, 0, 0], bool)
+
+
+def test_stroke_ids_counts_and_segments():
+    np.testing.assert_array_equal(np.asarray(stroke_ids(PEN, VALID)), [0, 0, 0, 1, 2, 2, -1, -1])
+    np.testing.assert_array_equal(np.asarray(stroke_point_counts(PEN, VALID, 4)), [3, 1, 2, 0])
+    assert int(num_strokes(PEN, VALID)) == 3 and int(num_points(VALID)) == 6
+    np.testing.assert_array_equal(np.asarray(segment_mask(PEN, VALID)), [1, 1, 0, 0, 1, 0, 0])
+
+
+def test_derived_quantities_jit_and_vmap_over_batch():
+    pen = np.stack([PEN, np.array([1, 0, 1, 1, 0, 0, 0, 0], np.float32)])
+    valid = np.stack([VALID, np.array([1, 1, 1, 1, 1, 0, 0, 0], bool)])
+    ids = jax.jit(jax.vmap(stroke_ids))(pen, valid)
+    np.testing.assert_array_equal(np.asarray(ids[1]), [0, 0, 1, 1, 1, -1, -1, -1])
+    np.testing.assert_array_equal(np.asarray(stroke_ids(pen, valid)), np.asarray(ids))
+
+
+def test_sketch_is_a_pytree_usable_under_jit_and_indexing():
+    s = Sketch(xy=jnp.ones((2, 8, 2)), pen=jnp.stack([PEN, PEN]), valid=jnp.stack([VALID, VALID]))
+    total = jax.jit(lambda sk: jnp.sum(sk.xy * sk.valid[..., None]))(s)
+    assert float(total) == 24.0
+    assert s[1].xy.shape == (8, 2) and s.shape == (2, 8) and s.max_len == 8
+    leaves = jax.tree_util.tree_leaves(s)
+    assert len(leaves) == 3  # time=None adds no leaf
+
+
+@pytest.mark.parametrize(
+    "xy, pen, valid, message",
+    [
+        (np.full((4, 2), np.nan, np.float32), PEN[:4], VALID[:4], "non-finite"),
+        (np.zeros((4, 2), np.float32), PEN[:4], np.zeros(4, bool), "empty"),
+        (np.full((4, 2), 1e9, np.float32), PEN[:4], VALID[:4], "exceeds"),
+        (np.zeros((4, 3), np.float32), PEN[:4], VALID[:4], "shape"),
+        (np.zeros((4, 2), np.float32), PEN[:3], VALID[:4], "must match"),
+        (np.zeros((4, 2), np.int32), PEN[:4], VALID[:4], "floating"),
+        (np.zeros((4, 2), np.float32), PEN[:4], VALID[:4].astype(np.float32), "bool"),
+        (np.zeros((4, 2), np.float32), PEN[:4], np.array([1, 0, 1, 0], bool), "prefix"),
+    ],
+)
+def test_check_sketch_names_item_and_problem(xy, pen, valid, message):
+    with pytest.raises(SketchError, match=rf"my-sketch.*{message}"):
+        check_sketch(Sketch(xy=xy, pen=pen, valid=valid), "my-sketch")
