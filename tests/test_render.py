@@ -1,16 +1,15 @@
 """Correctness of the three rasterisers and the resolution helpers (SPEC §2)."""
 from __future__ import annotations
 
-import glob
-import json
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.test_util import check_grads
 
+from sketchjax.batching import stack_sketches
+from sketchjax.formats import iter_ndjson
+from sketchjax.paths import data_root
 from sketchjax.render import (
     GaussianFalloff,
     area_downsample,
@@ -27,42 +26,17 @@ from sketchjax.render import (
 bresenham = pytest.importorskip("bresenham")
 
 
-def _data_root():
-    root = os.environ.get("SKETCHJAX_DATA") or os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
-    return root if os.path.isdir(os.path.join(root, "quickdraw", "simplified")) else None
-
-
-def _pack(strokes, t_max, scale):
-    """List of [n, 2] strokes (0..255) -> padded xy/pen/valid at ``scale`` (truncating)."""
-    xy = np.zeros((t_max, 2), np.float32)
-    pen = np.zeros(t_max, np.float32)
-    valid = np.zeros(t_max, bool)
-    i = 0
-    for s in strokes:
-        n = min(len(s), t_max - i)
-        if n <= 0:
-            break
-        xy[i : i + n] = np.asarray(s[:n], np.float32) * scale
-        pen[i : i + n - 1] = 1.0
-        valid[i : i + n] = True
-        i += n
-    return xy, pen, valid
-
-
 def real_batch(n: int, size: int, t_max: int = 96, offset: float = 0.0):
-    """``n`` real QuickDraw sketches (one per category) scaled to a ``size`` canvas."""
-    root = _data_root()
-    if root is None:
-        pytest.skip("real QuickDraw data not found (set SKETCHJAX_DATA)")
-    files = sorted(glob.glob(os.path.join(root, "quickdraw", "simplified", "*.ndjson")))
-    out = []
-    for f in files[: n]:
-        with open(f) as fh:
-            rec = json.loads(fh.readline())
-        strokes = [np.stack([s[0], s[1]], axis=1) for s in rec["drawing"]]
-        out.append(_pack(strokes, t_max, size / 256.0))
-    xy, pen, valid = (np.stack(a) for a in zip(*out))
-    return xy + np.float32(offset), pen, valid
+    """``n`` real QuickDraw sketches (the first of each category) scaled to a ``size`` canvas."""
+    try:
+        root = data_root()
+    except FileNotFoundError as e:
+        pytest.skip(f"real QuickDraw data not available: {e}")
+    files = sorted((root / "quickdraw" / "simplified").glob("*.ndjson"))[:n]
+    sketches = [next(iter_ndjson(f, limit=1)).sketch for f in files]
+    batch = stack_sketches(sketches, max_len=t_max)
+    xy = np.asarray(batch.xy, np.float32) * np.float32(size / 256.0) + np.float32(offset)
+    return xy, np.asarray(batch.pen, np.float32), np.asarray(batch.valid)
 
 
 def reference_raster(xy, pen, valid, size):
@@ -398,3 +372,12 @@ def test_raster_packed_layout_and_fallback_agree(max_pixels):
     np.testing.assert_array_equal(np.asarray(raster(xy, pen, valid, 40, max_pixels=max_pixels)), want)
     per = stroke_rasters(xy, pen, valid, 40, 12, max_pixels=max_pixels)
     np.testing.assert_array_equal(np.asarray(compose(per, jnp.ones((3, 12)))), want)
+
+
+def test_sigmoid_falloff_for_width_sets_half_intensity_at_half_width():
+    from sketchjax.render import SigmoidFalloff
+
+    f = SigmoidFalloff.for_width(16.0)
+    assert abs(float(f(jnp.float32(8.0))) - 0.5) < 1e-6
+    assert float(f(jnp.float32(0.0))) > 0.999 and float(f(jnp.float32(12.0))) < 1e-6
+    assert f.support_radius(1e-8) > 8.0

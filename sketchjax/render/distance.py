@@ -66,6 +66,11 @@ class SigmoidFalloff:
     def __call__(self, d: jax.Array) -> jax.Array:
         return jax.nn.sigmoid(self.offset - self.slope * d)
 
+    @classmethod
+    def for_width(cls, width: float, slope: float = 5.0) -> "SigmoidFalloff":
+        """A line ``width`` pixels wide (intensity 0.5 at distance ``width / 2``), same edge."""
+        return cls(offset=slope * width / 2.0, slope=slope)
+
     def support_radius(self, tol: float) -> float:
         """Distance beyond which the value and the slope (per pixel) are both below ``tol``."""
         # For z = offset - slope*d < 0: sigmoid(z) < e^z and |d/dd| < slope * e^z.

@@ -1,0 +1,85 @@
+"""File helpers shared by the format modules: atomic writes and a NumPy-only unpickler."""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import os
+import pathlib
+import pickle
+import tempfile
+from typing import IO, Iterator, Union
+
+import numpy as np
+
+PathLike = Union[str, os.PathLike]
+
+
+@contextlib.contextmanager
+def atomic_write(path: PathLike, mode: str = "w") -> Iterator[IO]:
+    """Open a temporary file next to ``path``; on success move it over ``path`` atomically.
+
+    Readers never see a half-written file, and a failed write leaves any old file intact
+    (the temporary file is removed).
+    """
+    path = pathlib.Path(path)
+    encoding = None if "b" in mode else "utf-8"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, mode, encoding=encoding) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+# Globals a pickle of NumPy arrays needs (protocols 2-5, NumPy 1.x and 2.x module names).
+# Anything else (os.system, builtins.eval, ...) is refused, so a malicious file cannot run code.
+_ALLOWED_GLOBALS = frozenset(
+    [
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"),  # protocol-5 pickles of arrays
+        ("numpy._core.numeric", "_frombuffer"),
+        ("collections", "OrderedDict"),
+        ("_codecs", "encode"),  # protocol-2 pickles written by Python 3 encode bytes with it
+    ]
+)
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise pickle.UnpicklingError(
+                f"refusing to unpickle {module}.{name}: only NumPy arrays and plain containers are allowed"
+            )
+        if module in ("collections", "_codecs"):
+            return getattr(importlib.import_module(module), name)
+        if module == "numpy":
+            return getattr(np, name)
+        # Pickles name numpy.core (NumPy 1.x) or numpy._core (2.x); use whichever is installed.
+        submodule = module.split(".")[-1]
+        core = "numpy._core" if hasattr(np, "_core") else "numpy.core"
+        return getattr(importlib.import_module(f"{core}.{submodule}"), name)
+
+
+def safe_unpickle(f: IO[bytes], *, encoding: str = "ASCII"):
+    """``pickle.load`` that only reconstructs NumPy arrays, dtypes, dicts and lists.
+
+    ``encoding='latin1'`` reads Python 2 pickles of NumPy arrays (sketch-rnn npz files).
+    Raises ``pickle.UnpicklingError`` for any other global.
+    """
+    return _NumpyOnlyUnpickler(f, encoding=encoding).load()
+
+
+def safe_unpickle_bytes(data: bytes, *, encoding: str = "ASCII"):
+    """:func:`safe_unpickle` of an in-memory pickle."""
+    return safe_unpickle(io.BytesIO(data), encoding=encoding)

@@ -1,0 +1,115 @@
+"""sketch-rnn ``.npz`` datasets: one object array of stroke-3 drawings per split.
+
+A sketch-rnn file (e.g. ``cat.npz``, ``omniglot.npz``) holds ``train`` / ``valid`` / ``test``,
+each a 1-D object array of ``[n_i, 3]`` ``(dx, dy, lift)`` arrays (int16 in Google's files),
+pickled by Python 2 — hence ``encoding='latin1'``.  Convert each drawing with
+:func:`~sketchjax.formats.strokes.from_stroke3`.
+
+Object arrays are pickles, and unpickling an untrusted file can run arbitrary code.  This
+loader therefore uses an unpickler that only reconstructs NumPy arrays (equivalent to
+``np.load(path, allow_pickle=True, encoding='latin1')`` on legitimate files, refusing anything
+else); still, only open files you trust.
+"""
+from __future__ import annotations
+
+import os
+import zipfile
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from sketchjax.formats._io import PathLike, atomic_write, safe_unpickle
+from sketchjax.sketch import SketchError
+
+__all__ = ["load_npz", "save_npz"]
+
+
+def _read_member(zf: zipfile.ZipFile, member: str) -> np.ndarray:
+    """One ``.npy`` member; object arrays through the NumPy-only unpickler."""
+    with zf.open(member) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            _, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            _, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"unsupported .npy format version {version}")
+        if dtype.hasobject:
+            array = safe_unpickle(f, encoding="latin1")
+            if not isinstance(array, np.ndarray):
+                raise ValueError(f"pickle holds a {type(array).__name__}, not an array")
+            return array
+    with zf.open(member) as f:  # plain numeric array: let NumPy read it, no pickle involved
+        return np.lib.format.read_array(f, allow_pickle=False)
+
+
+def _stroke3_list(array: np.ndarray, where: str) -> list[np.ndarray]:
+    """Validate a split: a sequence of non-empty numeric ``[n, 3]`` arrays."""
+    if array.dtype.kind in "iuf" and array.ndim == 3:  # equal-length drawings stored densely
+        array = list(array)
+    elif array.ndim != 1:
+        raise SketchError(f"{where}: expected a 1-D array of [n, 3] drawings, got shape {array.shape}")
+    drawings = []
+    for i, drawing in enumerate(array):
+        drawing = np.asarray(drawing)
+        if drawing.dtype.kind not in "iuf":
+            raise SketchError(f"{where}[{i}]: non-numeric stroke-3 data (dtype {drawing.dtype})")
+        if drawing.ndim != 2 or drawing.shape[1] != 3:
+            raise SketchError(f"{where}[{i}]: wrong shape {drawing.shape}, expected stroke-3 [n, 3]")
+        if len(drawing) == 0:
+            raise SketchError(f"{where}[{i}]: empty drawing (no points)")
+        drawings.append(drawing)
+    return drawings
+
+
+def load_npz(path: PathLike) -> dict[str, list[np.ndarray]]:
+    """Read a sketch-rnn ``.npz``: ``{split: [stroke-3 int/float [n_i, 3] arrays]}``.
+
+    Splits are the file's members (usually ``train``, ``valid``, ``test``), in file order.
+
+    Raises:
+      SketchError: naming the file (and split, and drawing index) — not a zip, truncated or
+        corrupt member, a pickle that holds anything but arrays, wrong shapes or dtypes.
+    """
+    path = os.fspath(path)
+    try:
+        zf = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as e:
+        raise SketchError(f"{path}: not a readable .npz file ({e}); corrupt or truncated?") from None
+    splits = {}
+    with zf:
+        for member in zf.namelist():
+            split = member[:-4] if member.endswith(".npy") else member
+            where = f"{path}[{split!r}]"
+            try:
+                array = _read_member(zf, member)
+            except Exception as e:  # noqa: BLE001 — a corrupt zip/npy/pickle can raise almost anything
+                raise SketchError(f"{where}: corrupt or truncated array ({type(e).__name__}: {e})") from None
+            splits[split] = _stroke3_list(array, where)
+    if not splits:
+        raise SketchError(f"{path}: empty .npz file (no arrays)")
+    return splits
+
+
+def save_npz(path: PathLike, splits: Mapping[str, Sequence[np.ndarray]]) -> None:
+    """Write ``{split: [stroke-3 [n_i, 3] arrays]}`` as a sketch-rnn ``.npz`` (atomically).
+
+    Each split becomes a 1-D object array, as in sketch-rnn's files, so :func:`load_npz` (or
+    ``np.load(..., allow_pickle=True)``) returns the same arrays with the same dtypes.  The
+    file is written exactly at ``path`` (no ``.npz`` suffix is added).
+    """
+    arrays = {}
+    for split, drawings in splits.items():
+        checked = _stroke3_list(_object_array(drawings), f"{os.fspath(path)}[{split!r}]")
+        arrays[split] = _object_array(checked)
+    with atomic_write(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def _object_array(items: Sequence) -> np.ndarray:
+    # Element-wise assignment: np.array(list_of_arrays) would build a 3-D array when all
+    # drawings happen to have the same length.
+    out = np.empty(len(items), dtype=object)
+    for i, item in enumerate(items):
+        out[i] = item
+    return out

@@ -1,0 +1,45 @@
+"""Shared fixtures: the real-data directory (skips when absent) and small synthetic sketches."""
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+import pytest
+
+from sketchjax.formats import from_strokes
+from sketchjax.paths import DATA_ENV_VAR, data_root as find_data_root
+
+
+@pytest.fixture(scope="session")
+def data_root() -> pathlib.Path:
+    """The real-data directory ($SKETCHJAX_DATA or ../shared/data); skips the test if absent."""
+    try:
+        return find_data_root()
+    except FileNotFoundError as e:
+        pytest.skip(f"real sketch data not available (set ${DATA_ENV_VAR}): {e}")
+
+
+@pytest.fixture(scope="session")
+def data_file(data_root):
+    """``data_file("quickdraw", "raw")`` -> path under the data root; skips if it is missing."""
+
+    def find(*parts: str) -> pathlib.Path:
+        path = data_root.joinpath(*parts)
+        if not path.exists():
+            pytest.skip(f"{path} not present in the data directory")
+        return path
+
+    return find
+
+
+@pytest.fixture
+def three_strokes():
+    """An unpadded sketch: strokes of 3, 2 and 4 integer points."""
+    return from_strokes(
+        [
+            np.array([[0, 0], [10, 0], [10, 10]]),
+            np.array([[20, 5], [25, 30]]),
+            np.array([[1, 2], [3, 4], [5, 6], [7, 9]]),
+        ],
+        name="three_strokes",
+    )

@@ -1,0 +1,412 @@
+"""Lossless conversions: strokes, stroke-3/5, ndjson, npz, Chair-V2, SVG (synthetic and real data)."""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+
+import numpy as np
+import pytest
+
+from sketchjax.formats import (
+    QuickDrawRecord,
+    chairv2_photo_stem,
+    chairv2_to_sketch,
+    from_stroke3,
+    from_stroke5,
+    from_strokes,
+    iter_ndjson,
+    load_chairv2,
+    load_npz,
+    read_ndjson,
+    read_svg,
+    record_to_sketch,
+    save_npz,
+    sketch_to_chairv2,
+    sketch_to_drawing,
+    to_stroke3,
+    to_stroke5,
+    to_strokes,
+    write_ndjson,
+    write_svg,
+)
+from sketchjax.sketch import Sketch, num_strokes
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def assert_same_sketch(a: Sketch, b: Sketch, *, time: bool = True) -> None:
+    np.testing.assert_array_equal(np.asarray(a.xy), np.asarray(b.xy))
+    np.testing.assert_array_equal(np.asarray(a.pen), np.asarray(b.pen))
+    np.testing.assert_array_equal(np.asarray(a.valid), np.asarray(b.valid))
+    if time:
+        assert (a.time is None) == (b.time is None)
+        if a.time is not None:
+            np.testing.assert_array_equal(np.asarray(a.time), np.asarray(b.time))
+
+
+def random_strokes(rng, n_strokes=4, integer=True):
+    strokes = []
+    for _ in range(n_strokes):
+        pts = rng.uniform(-300, 300, size=(int(rng.integers(2, 20)), 2))
+        strokes.append(np.round(pts) if integer else pts.astype(np.float32))
+    return strokes
+
+
+# --- strokes hub ------------------------------------------------------------------------------
+
+
+def test_from_strokes_layout(three_strokes):
+    s = three_strokes
+    assert s.xy.dtype == np.float32 and s.pen.dtype == np.float32 and s.valid.dtype == bool
+    assert s.xy.shape == (9, 2) and s.time is None
+    np.testing.assert_array_equal(s.pen, [1, 1, 0, 1, 0, 1, 1, 1, 0])
+    assert s.valid.all()
+    assert int(num_strokes(s.pen, s.valid)) == 3
+
+
+def test_strokes_round_trip_with_time():
+    strokes = [np.array([[0, 0, 0], [1, 1, 16], [2, 5, 33]]), np.array([[4, 4, 100], [5, 5, 120]])]
+    s = from_strokes(strokes)
+    np.testing.assert_array_equal(s.time, [0, 16, 33, 100, 120])
+    back = to_strokes(s, with_time=True)
+    assert len(back) == 2 and all(np.array_equal(a, b) for a, b in zip(back, strokes))
+    # The same via the separate time argument.
+    s2 = from_strokes([a[:, :2] for a in strokes], time=[a[:, 2] for a in strokes])
+    assert_same_sketch(s, s2)
+
+
+@pytest.mark.parametrize(
+    "policy, expected_strokes",
+    [("keep", [[[1, 1]], [[0, 0], [2, 2]]]), ("drop", [[[0, 0], [2, 2]]]), ("dot", [[[1, 1], [1, 1]], [[0, 0], [2, 2]]])],
+)
+def test_single_point_policies(policy, expected_strokes):
+    s = from_strokes([[[1, 1]], [[0, 0], [2, 2]]], single_point=policy)
+    assert [t.tolist() for t in to_strokes(s)] == expected_strokes
+
+
+def test_keep_single_point_draws_nothing():
+    s = from_strokes([[[0, 0], [2, 2]], [[5, 5]], [[7, 7], [8, 8]]], single_point="keep")
+    np.testing.assert_array_equal(s.pen, [1, 0, 0, 1, 0])  # the lone point has pen 0 on both sides
+    assert int(num_strokes(s.pen, s.valid)) == 3
+
+
+def test_to_strokes_ignores_padding(three_strokes):
+    from sketchjax.batching import pad_sketch
+
+    padded = pad_sketch(three_strokes, 20)
+    assert [a.tolist() for a in to_strokes(padded)] == [a.tolist() for a in to_strokes(three_strokes)]
+
+
+# --- stroke-3 / stroke-5 ----------------------------------------------------------------------
+
+
+def test_stroke3_convention():
+    # First row is an offset from the origin; lift = 1 ends a stroke after that point.
+    s3 = np.array([[5, 5, 0], [1, 0, 1], [10, 10, 0], [0, 1, 0], [0, 1, 1]])
+    s = from_stroke3(s3)
+    assert [a.tolist() for a in to_strokes(s)] == [[[5, 5], [6, 5]], [[16, 15], [16, 16], [16, 17]]]
+    np.testing.assert_array_equal(to_stroke3(s), s3)
+
+
+def test_stroke3_round_trip_integer_and_float(rng):
+    for integer in (True, False):
+        s = from_strokes(random_strokes(rng, integer=integer))
+        assert_same_sketch(from_stroke3(to_stroke3(s)), s)
+    s = from_strokes(random_strokes(rng))
+    s3 = to_stroke3(s)
+    np.testing.assert_array_equal(s3, np.round(s3))  # integer data gives integer offsets
+    assert s3[-1, 2] == 1
+
+
+def test_stroke5_round_trip_and_padding(rng):
+    s = from_strokes(random_strokes(rng))
+    n = s.xy.shape[0]
+    s5 = to_stroke5(s, max_len=n + 7)
+    assert s5.shape == (n + 7, 5)
+    np.testing.assert_array_equal(s5[n:], np.tile([0, 0, 0, 0, 1], (7, 1)))
+    np.testing.assert_array_equal(s5[:n, 2] + s5[:n, 3], 1)
+    np.testing.assert_array_equal(s5[:n, 3], to_stroke3(s)[:, 2])
+    assert_same_sketch(from_stroke5(s5), s)
+    assert to_stroke5(s).shape == (n, 5)
+    assert_same_sketch(from_stroke5(to_stroke5(s)), s)
+
+
+# --- ndjson -----------------------------------------------------------------------------------
+
+
+def _simplified_line(key="1", word="cat"):
+    return json.dumps(
+        {"word": word, "countrycode": "US", "timestamp": "2017-01-01 00:00:00.0 UTC", "recognized": True,
+         "key_id": key, "drawing": [[[0, 10, 255], [5, 0, 20]], [[3, 4], [7, 7]]]},
+        separators=(",", ":"),
+    )
+
+
+def test_ndjson_simplified_round_trip(tmp_path):
+    src = tmp_path / "cat.ndjson"
+    src.write_text(_simplified_line("1") + "\n\n" + _simplified_line("2") + "\n")
+    records = read_ndjson(src)
+    assert [r.key_id for r in records] == ["1", "2"]
+    r = records[0]
+    assert (r.word, r.countrycode, r.recognized, r.is_raw) == ("cat", "US", True, False)
+    assert r.source == f"{src}:1" and records[1].source == f"{src}:3"
+    assert sketch_to_drawing(r.sketch) == [[[0, 10, 255], [5, 0, 20]], [[3, 4], [7, 7]]]
+    out = tmp_path / "out.ndjson"
+    assert write_ndjson(records, out) == 2
+    assert out.read_text() == _simplified_line("1") + "\n" + _simplified_line("2") + "\n"
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]  # atomic write cleaned up
+
+
+def test_ndjson_raw_keeps_time_and_extra_fields(tmp_path):
+    obj = {"word": "cat", "key_id": "9", "my_field": [1, 2],
+           "drawing": [[[1.5, 33.507999420166016, 3], [4, 5, 6.25], [0, 16, 40]], [[7], [8], [55]]]}
+    src = tmp_path / "raw.ndjson"
+    src.write_text(json.dumps(obj) + "\n")
+    (r,) = read_ndjson(src, single_point="keep")
+    assert r.is_raw and r.extra == {"my_field": [1, 2]} and r.countrycode is None
+    np.testing.assert_array_equal(r.sketch.time, [0, 16, 40, 55])
+    out = tmp_path / "out.ndjson"
+    write_ndjson([r], out)
+    back = json.loads(out.read_text())
+    assert back == obj  # 33.507999420166016 is a float32 value: exact
+    assert list(back) == ["word", "key_id", "my_field", "drawing"]
+
+
+def test_iter_ndjson_streams_and_limits(tmp_path):
+    src = tmp_path / "big.ndjson"
+    src.write_text("\n".join([_simplified_line(str(i)) for i in range(5)] + ["{broken"]) + "\n")
+    it = iter_ndjson(src, limit=3)
+    assert next(it).key_id == "0"  # a generator: nothing read beyond what is consumed
+    assert [r.key_id for r in it] == ["1", "2"]
+    assert len(read_ndjson(src, limit=5)) == 5  # the corrupt line 6 is never parsed
+
+
+def test_write_records_built_in_memory(tmp_path, three_strokes):
+    record = QuickDrawRecord(sketch=three_strokes, word="zigzag", key_id="42")
+    assert write_ndjson([record], tmp_path / "mine.ndjson") == 1
+    obj = json.loads((tmp_path / "mine.ndjson").read_text())
+    assert list(obj) == ["word", "key_id", "drawing"]  # absent metadata is not written
+    assert obj["drawing"][1] == [[20, 25], [5, 30]]
+    (back,) = read_ndjson(tmp_path / "mine.ndjson")
+    assert_same_sketch(back.sketch, three_strokes)
+
+
+def test_record_to_sketch_from_dict():
+    s = record_to_sketch(json.loads(_simplified_line()), name="mine")
+    assert s.xy.shape == (5, 2)
+
+
+# --- npz --------------------------------------------------------------------------------------
+
+
+def test_npz_round_trip(tmp_path, rng):
+    drawings = [to_stroke3(from_strokes(random_strokes(rng))).astype(np.int16) for _ in range(5)]
+    same_length = [d[:4] for d in drawings]  # equal lengths must still be stored as an object array
+    path = tmp_path / "cats.npz"
+    save_npz(path, {"train": drawings, "valid": same_length, "test": []})
+    loaded = load_npz(path)
+    assert list(loaded) == ["train", "valid", "test"]
+    for split, ref in [("train", drawings), ("valid", same_length)]:
+        assert len(loaded[split]) == len(ref)
+        for a, b in zip(loaded[split], ref):
+            assert a.dtype == np.int16 and np.array_equal(a, b)
+    # Readable by NumPy the way sketch-rnn reads its files.
+    with np.load(path, allow_pickle=True, encoding="latin1") as z:
+        assert z["valid"].dtype == object and np.array_equal(z["valid"][0], same_length[0])
+
+
+# --- Chair-V2 ---------------------------------------------------------------------------------
+
+
+def test_chairv2_round_trip(tmp_path):
+    arr = np.array([[1.25, 2.5, 0], [3.0, 4.0, 1], [5.0, 6.0, 0], [7.0, 8.0, 0], [9.0, 1.0, 1]])
+    s = chairv2_to_sketch(arr)
+    assert [len(t) for t in to_strokes(s)] == [2, 3]
+    np.testing.assert_array_equal(sketch_to_chairv2(s), arr)
+    path = tmp_path / "chairs.pkl"
+    with open(path, "wb") as f:
+        pickle.dump({"/train/abc_v1_1": arr, "/train/abc_v1_2": arr[:2]}, f)
+    loaded = load_chairv2(path)
+    assert list(loaded) == ["/train/abc_v1_1", "/train/abc_v1_2"]
+    assert chairv2_photo_stem("/train/abc_v1_2") == "abc_v1"
+    np.testing.assert_array_equal(sketch_to_chairv2(loaded["/train/abc_v1_2"]), arr[:2])
+
+
+# --- SVG --------------------------------------------------------------------------------------
+
+
+def _svg(body: str, ns: bool = True) -> str:
+    xmlns = ' xmlns="http://www.w3.org/2000/svg"' if ns else ""
+    return f"<svg{xmlns} viewBox='0 0 200 200'>{body}</svg>"
+
+
+ABSOLUTE = "M 10 20 L 30 20 H 50 V 40 C 60 40 70 50 70 60 S 80 80 90 80 Q 100 80 100 90 T 110 100 A 10 10 0 0 1 130 100 Z"
+RELATIVE = "m 10 20 l 20 0 h 20 v 20 c 10 0 20 10 20 20 s 10 20 20 20 q 10 0 10 10 t 10 10 a 10 10 0 0 1 20 0 z"
+
+
+def test_svg_every_path_command():
+    s = read_svg(_svg(f'<path d="{ABSOLUTE}"/>'), curve_samples=4)
+    (pts,) = to_strokes(s)
+    assert len(pts) == 1 + 1 + 1 + 1 + 4 * 5 + 1  # M L H V, four samples per C S Q T A, Z
+    np.testing.assert_allclose(pts[:4], [[10, 20], [30, 20], [50, 20], [50, 40]])
+    cubic = pts[4:8]
+    np.testing.assert_allclose(cubic[1], [63.75, 46.25], atol=1e-4)  # t = 1/2 by de Casteljau
+    np.testing.assert_allclose(cubic[3], [70, 60])
+    smooth = pts[8:12]  # first control point reflected: (70, 70)
+    np.testing.assert_allclose(smooth[1], 0.125 * np.array([70, 60]) + 0.375 * np.array([70, 70])
+                               + 0.375 * np.array([80, 80]) + 0.125 * np.array([90, 80]), atol=1e-4)
+    quad_t = pts[16:20]  # T reflects Q's control (100, 80) about (100, 90) -> (100, 100)
+    np.testing.assert_allclose(quad_t[1], [102.5, 97.5], atol=1e-4)
+    arc = pts[20:24]  # half circle about (120, 100), sweep = 1 goes through (120, 90)
+    np.testing.assert_allclose(np.hypot(*(arc - [120, 100]).T), 10, atol=1e-4)
+    np.testing.assert_allclose(arc[1], [120, 90], atol=1e-4)
+    np.testing.assert_allclose(pts[-1], [10, 20])  # Z returns to the subpath start
+    relative = read_svg(_svg(f'<path d="{RELATIVE}"/>'), curve_samples=4)
+    np.testing.assert_allclose(relative.xy, s.xy, atol=1e-4)
+
+
+def test_svg_subpaths_and_number_syntax():
+    cases = {
+        "M0 0 L10 0 M 20 20 L 30 30 z m 5 5 l 1 1": [[[0, 0], [10, 0]], [[20, 20], [30, 30], [20, 20]], [[25, 25], [26, 26]]],
+        "M0 0 L10 0 L10 10 Z L 5 5": [[[0, 0], [10, 0], [10, 10], [0, 0]], [[0, 0], [5, 5]]],
+        "M0 0 10 0 10 10": [[[0, 0], [10, 0], [10, 10]]],
+        "m1 1 10 0 0 10": [[[1, 1], [11, 1], [11, 11]]],
+        "M.5.5L1e1-2": [[[0.5, 0.5], [10, -2]]],
+        "M0,0 h 5, 5 v-3-3": [[[0, 0], [5, 0], [10, 0], [10, -3], [10, -6]]],
+    }
+    for d, expected in cases.items():
+        got = [a.tolist() for a in to_strokes(read_svg(_svg(f'<path d="{d}"/>')))]
+        assert got == expected, d
+    # Arc flags written without separators: large-arc 1, sweep 0, end (10, 0) relative.
+    (arc,) = to_strokes(read_svg(_svg('<path d="M0 0a5 5 0 1010 0"/>'), curve_samples=8))
+    np.testing.assert_allclose(arc[-1], [10, 0])
+    np.testing.assert_allclose(np.hypot(*(arc - [5, 0]).T), 5, atol=1e-4)
+    assert (arc[1:-1, 1] > 0).all()  # sweep 0 from (0,0) to (10,0) passes below (y > 0)
+
+
+def test_svg_shapes_and_nested_transforms():
+    body = (
+        '<g transform="translate(100,0)"><g transform="scale(2)">'
+        '<polyline points="0,0 1,1 2,0" transform="rotate(90)"/></g></g>'
+        '<polygon points="0 0, 10 0, 10 10"/>'
+        '<line x1="1" y1="2" x2="3" y2="4" transform="matrix(1 0 0 1 5 5)"/>'
+        '<path d="M20 10 L 20 20" transform="rotate(90, 10, 10)"/>'
+        '<path d="M0 10 L 0 20" transform="skewX(45)"/>'
+        '<defs><path d="M0 0 L 1 1"/></defs>'
+    )
+    for ns in (True, False):
+        strokes = [a.tolist() for a in to_strokes(read_svg(_svg(body, ns)))]
+        np.testing.assert_allclose(strokes[0], [[100, 0], [98, 2], [100, 4]], atol=1e-5)
+        assert strokes[1] == [[0, 0], [10, 0], [10, 10], [0, 0]]  # polygon closed
+        assert strokes[2] == [[6, 7], [8, 9]]
+        np.testing.assert_allclose(strokes[3], [[10, 20], [0, 20]], atol=1e-5)
+        np.testing.assert_allclose(strokes[4], [[10, 10], [20, 20]], atol=1e-5)
+        assert len(strokes) == 5  # <defs> content skipped
+
+
+def test_svg_skips_non_stroke_elements_with_warning():
+    with pytest.warns(UserWarning, match="rect"):
+        s = read_svg(_svg('<rect width="5" height="5"/><path d="M0 0 L1 1"/>'))
+    assert s.xy.shape == (2, 2)
+
+
+def test_svg_write_read_exact(tmp_path, rng):
+    s = from_strokes(random_strokes(rng, integer=False) + [np.array([[3.5, 4.25]])], single_point="keep")
+    path = tmp_path / "s.svg"
+    text = write_svg(s, path, size=(640, 480), stroke_width=2)
+    assert path.read_text() == text and 'viewBox="0 0 640 480"' in text
+    assert text.count("<polyline") == 5
+    assert_same_sketch(read_svg(path, single_point="keep"), s)
+    assert_same_sketch(read_svg(text, single_point="keep"), s)
+
+
+# --- real data --------------------------------------------------------------------------------
+
+
+@pytest.mark.data
+def test_every_simplified_record_round_trips(data_file, tmp_path):
+    files = sorted(data_file("quickdraw", "simplified").glob("*.ndjson"))
+    files += sorted(data_file("quickdraw", "monkey_1000").glob("*.ndjson"))
+    total = 0
+    for src in files:
+        records = read_ndjson(src)
+        out = tmp_path / "out.ndjson"
+        write_ndjson(records, out)
+        assert out.read_bytes() == src.read_bytes(), src  # byte for byte
+        total += len(records)
+    assert total == 9600
+
+
+@pytest.mark.data
+def test_raw_records_round_trip_with_timing(data_file):
+    """Raw coordinates: exact where the value is a float32 (97%), else the nearest float32."""
+    files = sorted(data_file("quickdraw", "raw").glob("*.ndjson"))[::4]
+    checked = exact = values = 0
+    for src in files:
+        lines = src.read_text().splitlines()[:5]
+        for line, record in zip(lines, iter_ndjson(src, single_point="keep", limit=5)):
+            original = json.loads(line)["drawing"]
+            drawing = sketch_to_drawing(record.sketch)
+            assert record.is_raw and len(drawing) == len(original)
+            for ours, theirs in zip(drawing, original):
+                assert ours[2] == theirs[2]  # timestamps (ms) exact
+                for o, t in zip(ours[:2], theirs[:2]):
+                    o, t = np.array(o, np.float64), np.array(t, np.float64)
+                    np.testing.assert_array_equal(o, t.astype(np.float32))  # nearest float32
+                    assert np.abs(o - t).max() < 1e-4
+                    exact += int((o == t).sum())
+                    values += o.size
+            checked += 1
+    assert checked >= 400
+    assert exact / values > 0.9
+
+
+@pytest.mark.data
+def test_omniglot_npz_round_trip(data_file):
+    splits = load_npz(data_file("sketchrnn_npz", "omniglot.npz"))
+    assert {k: len(v) for k, v in splits.items()} == {"train": 30000, "valid": 1000, "test": 1000}
+    for split, drawings in splits.items():
+        for i, s3 in enumerate(drawings):
+            back = to_stroke3(from_stroke3(s3, name=f"omniglot[{split}][{i}]"))
+            assert np.array_equal(back, s3), (split, i)
+
+
+@pytest.mark.data
+def test_chairv2_real_file(data_file):
+    path = data_file("qmul_chairv2", "ChairV2_Coordinate_train.pkl")
+    sketches = load_chairv2(path)
+    assert len(sketches) == 952
+    with open(path, "rb") as f:
+        reference = pickle.load(f)  # trusted test file: plain pickle as the reference
+    photos = {p.stem for p in data_file("qmul_chairv2", "photo").glob("*.png")}
+    for key, sketch in sketches.items():
+        back = sketch_to_chairv2(sketch, name=key)
+        np.testing.assert_array_equal(back[:, 2], reference[key][:, 2])
+        np.testing.assert_array_equal(back[:, :2], reference[key][:, :2].astype(np.float32))
+        assert chairv2_photo_stem(key) in photos
+
+
+@pytest.mark.data
+def test_tuberlin_svgs(data_file):
+    files = sorted(data_file("tuberlin_svg").glob("*/*.svg"))
+    assert len(files) == 15
+    number = r"(-?[\d.]+)"
+    for path in files:
+        text = path.read_text()
+        sketch = read_svg(path)
+        strokes = to_strokes(sketch)
+        # Independent check of the transform order: each file has one
+        # <g transform="translate(a,b) scale(k) translate(c,d)"> and paths "M x y C ...",
+        # so a stroke starts at (a + k (x + c), b + k (y + d)).
+        a, b, k, c, d = map(float, re.search(
+            rf"translate\({number},{number}\) scale\({number}\) translate\({number},{number}\)", text).groups())
+        starts = np.array([[float(x), float(y)] for x, y in re.findall(rf' d="M{number}[ ,]{number}', text)])
+        assert len(strokes) == len(starts) == text.count("<path")
+        expected = np.column_stack([a + k * (starts[:, 0] + c), b + k * (starts[:, 1] + d)])
+        np.testing.assert_allclose([s[0] for s in strokes], expected, rtol=1e-6, atol=1e-4)
+        assert_same_sketch(read_svg(write_svg(sketch)), sketch, time=False)
