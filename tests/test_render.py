@@ -153,6 +153,19 @@ def test_raster_width_dilates_with_disk():
     assert thick[20, 8] == 1 and thick[20, 7] == 0  # round cap of radius 2
 
 
+@pytest.mark.parametrize("dtype", [jnp.uint8, jnp.bool_])
+def test_raster_narrow_dtypes_hold_the_same_ink(dtype):
+    rng = np.random.default_rng(11)
+    xy = rng.uniform(-5, 70, (3, 12, 2)).astype(np.float32)
+    pen = (rng.uniform(size=(3, 12)) < 0.8).astype(np.float32)
+    valid = np.arange(12)[None, :] < np.array([[12], [7], [1]])
+    for width in (1, 4):
+        ref = np.asarray(raster(xy, pen, valid, 64, width=width))
+        out = raster(xy, pen, valid, 64, width=width, dtype=dtype)
+        assert out.dtype == dtype
+        np.testing.assert_array_equal(np.asarray(out).astype(np.float32), ref)
+
+
 # ------------------------------------------------------------------ strokes + compose
 
 

@@ -20,12 +20,16 @@ def atomic_write(path: PathLike, mode: str = "w") -> Iterator[IO]:
     """Open a temporary file next to ``path``; on success move it over ``path`` atomically.
 
     Readers never see a half-written file, and a failed write leaves any old file intact
-    (the temporary file is removed).
+    (the temporary file is removed).  The file gets the usual ``0o666 & ~umask`` permissions
+    (``mkstemp`` alone would leave it readable by its owner only).
     """
     path = pathlib.Path(path)
     encoding = None if "b" in mode else "utf-8"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, mode, encoding=encoding) as f:
             yield f
             f.flush()

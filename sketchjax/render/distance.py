@@ -357,7 +357,7 @@ def distance_raster(
     falloff: Callable[[jax.Array], jax.Array] = SigmoidFalloff(),
     *,
     tile: int = 8,
-    chunk: int = 16,
+    chunk: int = 4,
     tol: Optional[float] = 1e-8,
 ) -> jax.Array:
     """Differentiable raster of Eq. 5 with bounded memory (see the module docstring).

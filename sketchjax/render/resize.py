@@ -23,14 +23,29 @@ def _disk(width: int) -> np.ndarray:
     return (((yy - c) ** 2 + (xx - c) ** 2) <= (width / 2.0) ** 2).astype(np.float32)
 
 
+def _window_max(x: jax.Array, n: int) -> jax.Array:
+    """``out[..., i] = max(x[..., i:i+n])`` (valid positions only) in ``O(log n)`` array ops.
+
+    Doubling: after step ``j`` each entry holds the max of ``2^j`` consecutive inputs; two
+    overlapping windows of the largest power of two ``<= n`` then cover any ``n``.
+    """
+    m, k = x, 1
+    while 2 * k <= n:
+        m = jnp.maximum(m[..., :-k], m[..., k:])
+        k *= 2
+    out = x.shape[-1] - n + 1
+    return jnp.maximum(m[..., :out], m[..., n - k : n - k + out])
+
+
 @partial(jax.jit, static_argnames=("width",))
 def dilate(images: jax.Array, width: int) -> jax.Array:
-    """Thickens ink by a disk of diameter ``width`` pixels: ``float32[..., H, W] -> same``.
+    """Thickens ink by a disk of diameter ``width`` pixels: ``[..., H, W] -> same`` (any dtype).
 
     For binary images the result is binary; for soft images it is the maximum over the disk
     (a grey-scale dilation), so ink stays in ``[0, 1]``.  ``width <= 1`` is the identity.
-    Implemented as a max over the disk's offsets via ``lax.reduce_window`` on rows of the
-    disk (a disk is a union of centred horizontal runs), so cost is ``O(width)`` windows.
+    A disk is a union of centred horizontal runs, one per row offset: the image's horizontal
+    running max is computed once per distinct run length (``O(log run)`` ops by doubling),
+    then each row offset takes a shifted slice of it, so cost is ``O(width)`` image passes.
     """
     if width <= 1:
         return images
@@ -40,16 +55,19 @@ def dilate(images: jax.Array, width: int) -> jax.Array:
     x = images.reshape((-1, h, w))
     lo = (width - 1) // 2
     hi = width - 1 - lo
-    xp = jnp.pad(x, ((0, 0), (lo, hi), (lo, hi)), constant_values=0.0)  # ink is >= 0
-    out = jnp.zeros_like(x)
+    zero = jnp.zeros((), x.dtype)
+    xp = jnp.pad(x, ((0, 0), (lo, hi), (lo, hi)), constant_values=zero)  # ink is >= 0
+    runs = {}  # run length -> horizontal running max of the padded image
+    out = None
     for r in range(width):  # static: one horizontal run of the disk per row offset
         cols = np.nonzero(disk[r])[0]
         if cols.size == 0:
             continue
         c0, run = int(cols[0]), int(cols.size)
-        rowblock = xp[:, r : r + h, c0 : c0 + w + run - 1]
-        runmax = jax.lax.reduce_window(rowblock, 0.0, jax.lax.max, (1, 1, run), (1, 1, 1), "VALID")
-        out = jnp.maximum(out, runmax)
+        if run not in runs:
+            runs[run] = _window_max(xp, run)  # [N, H + width - 1, W + width - run]
+        block = runs[run][:, r : r + h, c0 : c0 + w]
+        out = block if out is None else jnp.maximum(out, block)
     return out.reshape(lead + (h, w))
 
 

@@ -1,0 +1,269 @@
+"""Training throughput of the length-aware BiLSTM classifier vs PyTorch (issue 3, SPEC §7).
+
+One training step = forward, backward and an Adam update of a BiLSTM sketch classifier
+(``2 x hidden`` bidirectional LSTM on ``(x, y, pen_down, pen_up)`` points in ``[0, 1]``,
+ReLU head of 512, 345 classes) on a batch of real QuickDraw sketches padded/truncated to
+``T`` points.  Peers, each in its own worker process, timed in alternating blocks:
+
+* ``jax``: :class:`sketchjax.models.bilstm.BiLSTMEncoder` in
+  :class:`~sketchjax.models.layers.Classifier`, jitted step with donated buffers
+  (one variant per ``--unroll`` value);
+* ``torch_packed``: ``torch.nn.LSTM`` over ``pack_padded_sequence`` — length-aware like
+  ours (the backward direction starts at each sketch's last point);
+* ``torch_padded``: ``torch.nn.LSTM`` over the padded batch — *not* length-aware (the
+  backward direction reads the padding first), the fastest PyTorch can be.
+
+Prints sketches/s and the ratio ``jax / torch`` (> 1: JAX trains more sketches per second),
+and the projected time of the paper's schedule (345 classes × 7,000 sketches × 10 epochs)
+from the measured step time.  Run from the repository root::
+
+    python benchmarks/train.py                   # CPU target: 2 x 256, batch 64, T = 100
+    python benchmarks/train.py --paper           # also 2 x 1024, batch 256 (GPU sessions)
+
+Writes ``train.json`` and ``train.md`` to ``--out`` (default ``benchmarks/results/``).
+"""
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import (  # noqa: E402
+    PhaseTimer,
+    Worker,
+    atomic_write_json,
+    atomic_write_text,
+    interleaved,
+    load_quickdraw_sample,
+    machine_info,
+    noise_probe,
+    pack_drawings,
+    paired_ratio,
+    serve_worker,
+)
+
+NUM_CLASSES = 345
+HEAD = 512
+PAPER_SKETCHES = 345 * 7000 * 10  # 345 classes x 7,000 sketches x 10 epochs (G §4)
+TARGET_CPU_RATIO = 1.0
+
+
+def _log(msg: str = "") -> None:
+    print(msg, flush=True)
+
+
+def batch_inputs(batch: int, t: int, seed: int):
+    """Real sketches in ``[0, 1]``: ``feats float32[B,T,4]``, ``valid bool[B,T]``, ``lengths``, ``labels``."""
+    sample = load_quickdraw_sample(batch, seed=seed)
+    pk = pack_drawings(sample.drawings, max_len=t, canvas=1)
+    words = sorted(set(sample.words))
+    labels = np.array([words.index(w) for w in sample.words], np.int32)
+    valid = pk.valid.astype(np.float32)[..., None]
+    feats = np.concatenate([pk.xy, pk.pen[..., None], 1 - pk.pen[..., None]], axis=-1) * valid
+    return pk, feats.astype(np.float32), pk.valid.sum(1).astype(np.int64), labels
+
+
+def _torch_case(spec: dict, res: dict):
+    import torch
+    from torch import nn
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    torch.set_num_threads(spec["torch_threads"])
+    torch.manual_seed(0)
+    res["torch_threads"] = torch.get_num_threads()
+    h, t, packed = spec["hidden"], spec["t"], spec["impl"] == "torch_packed"
+    _, feats, lengths, labels = batch_inputs(spec["batch"], t, spec["seed"])
+    x, n, y = torch.from_numpy(feats), torch.from_numpy(lengths), torch.from_numpy(labels).long()
+    rows = torch.arange(x.shape[0])
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(4, h, spec["layers"], batch_first=True, bidirectional=True)
+            self.head = nn.Linear(2 * h, HEAD)
+            self.out = nn.Linear(HEAD, NUM_CLASSES)
+
+        def forward(self, x, n):
+            if packed:
+                seq = pack_padded_sequence(x, n, batch_first=True, enforce_sorted=False)
+                out, _ = pad_packed_sequence(self.lstm(seq)[0], batch_first=True, total_length=t)
+            else:
+                out = self.lstm(x)[0]
+            feat = torch.cat([out[rows, n - 1, :h], out[:, 0, h:]], dim=-1)
+            return self.out(torch.relu(self.head(feat)))
+
+    net = Net()
+    res["parameters"] = sum(p.numel() for p in net.parameters())
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def run():
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(net(x, n), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return run
+
+
+def _jax_case(spec: dict, res: dict):
+    import jax
+    import optax
+
+    from sketchjax.models.bilstm import BiLSTMEncoder
+    from sketchjax.models.layers import Classifier
+    from sketchjax.sketch import Sketch
+
+    res["backend"] = jax.default_backend()
+    pk, _, _, labels = batch_inputs(spec["batch"], spec["t"], spec["seed"])
+    sk = jax.device_put(Sketch(xy=pk.xy, pen=pk.pen, valid=pk.valid))
+    y = jax.device_put(labels)
+    model = Classifier(BiLSTMEncoder(hidden=spec["hidden"], num_layers=spec["layers"], head=(HEAD,),
+                                     unroll=spec["unroll"]), NUM_CLASSES)
+    params = model.init(jax.random.PRNGKey(0), sk)["params"]
+    res["parameters"] = int(sum(a.size for a in jax.tree_util.tree_leaves(params)))
+    opt = optax.adam(1e-3)
+
+    def step(params, opt_state, sk, y):
+        def loss_fn(p):
+            return optax.softmax_cross_entropy_with_integer_labels(model.apply({"params": p}, sk), y).mean()
+
+        loss, g = jax.value_and_grad(loss_fn)(params)
+        upd, opt_state = opt.update(g, opt_state, params)
+        return optax.apply_updates(params, upd), opt_state, loss
+
+    state = [params, opt.init(params)]
+    t0 = time.perf_counter()
+    compiled = jax.jit(step, donate_argnums=(0, 1)).lower(state[0], state[1], sk, y).compile()
+    res["compile_s"] = time.perf_counter() - t0
+
+    def run():
+        state[0], state[1], loss = compiled(state[0], state[1], sk, y)
+        return float(loss)
+
+    return run
+
+
+def prepare_case(spec: dict, res: dict):
+    return (_jax_case if spec["impl"].startswith("jax") else _torch_case)(spec, res)
+
+
+def bench_config(args, hidden: int, layers: int, batch: int, t: int, timer) -> dict:
+    script = str(pathlib.Path(__file__).resolve())
+    argv = [sys.executable, script, "--worker"]
+    base = {"hidden": hidden, "layers": layers, "batch": batch, "t": t, "seed": args.seed,
+            "torch_threads": args.torch_threads}
+    impls = [f"jax_unroll{u}" for u in args.unroll]
+    try:
+        import torch  # noqa: F401
+
+        impls += ["torch_packed", "torch_padded"]
+    except ImportError as e:
+        _log(f"  [skip] PyTorch peers: {e}; pip install -e '.[bench]'")
+    workers, fns, setup = {}, {}, {}
+    try:
+        for impl in impls:
+            workers[impl] = Worker(argv)
+            spec = dict(base, impl=impl, unroll=int(impl[10:]) if impl.startswith("jax") else 1)
+            setup[impl] = workers[impl].call(cmd="setup", name=impl, **spec)
+            fns[impl] = workers[impl].case(impl)
+        with timer(f"train {layers}x{hidden} B={batch} T={t}"):
+            st = interleaved(fns, cycles=args.cycles, block_s=args.block_s, max_per_block=20)
+    finally:
+        for w in workers.values():
+            w.close()
+    r = {"hidden": hidden, "layers": layers, "batch": batch, "t": t, "setup": setup, "timing_s": st}
+    for impl in impls:
+        r[f"{impl}_ms"] = 1e3 * st[impl]["median"]
+        r[f"{impl}_sketches_per_s"] = batch / st[impl]["median"]
+    best = min((i for i in impls if i.startswith("jax")), key=lambda i: st[i]["median"])
+    r["jax_best"] = best
+    for peer in ("torch_packed", "torch_padded"):
+        if peer in st:
+            r[f"jax_over_{peer}"] = paired_ratio(st[peer], st[best])  # > 1: JAX faster
+    sps = r[f"{best}_sketches_per_s"]
+    r["paper_schedule_hours"] = PAPER_SKETCHES / sps / 3600
+    _log(f"  {layers}x{hidden}, batch {batch}, T={t}: " + ", ".join(
+        f"{i} {r[f'{i}_ms']:.1f} ms ({r[f'{i}_sketches_per_s']:.0f} sketches/s)" for i in impls))
+    for peer in ("torch_packed", "torch_padded"):
+        if f"jax_over_{peer}" in r:
+            _log(f"    {best} / {peer} throughput = {r[f'jax_over_{peer}']:.2f}x")
+    _log(f"    345 x 7,000 x 10 epochs at {sps:.0f} sketches/s: {r['paper_schedule_hours']:.1f} h")
+    return r
+
+
+def markdown(res: dict) -> str:
+    m = res["machine"]
+    L = [f"# BiLSTM training throughput — {res['date']}", "",
+         f"Machine: {m.get('cpu_model', '?')} ({m.get('cpu_count', '?')} CPUs), JAX backend {res['configs'][0]['setup'][res['configs'][0]['jax_best']].get('backend', '?')}; "
+         f"command `{res['command']}`; data: {res['data']}.", "",
+         "| config | implementation | ms / step | sketches / s | JAX (best) / this |", "|---|---|---|---|---|"]
+    for r in res["configs"]:
+        name = f"{r['layers']}×{r['hidden']}, B={r['batch']}, T={r['t']}"
+        for impl in [k[:-3] for k in r if k.endswith("_ms")]:
+            ratio = r.get(f"jax_over_{impl}")
+            L.append(f"| {name} | {impl} | {r[f'{impl}_ms']:.1f} | {r[f'{impl}_sketches_per_s']:.0f} | "
+                     f"{'' if ratio is None else f'{ratio:.2f}×'} |")
+    L.append("")
+    L += [f"- {r['layers']}×{r['hidden']}, B={r['batch']}: the paper's 345 × 7,000 × 10 epochs would take "
+          f"{r['paper_schedule_hours']:.1f} h at the measured rate ({r['jax_best']})." for r in res["configs"]]
+    L.append("- Ratios are medians over alternating timing blocks of per-block median step times; each "
+             "implementation runs in its own process. `torch_packed` is the like-for-like peer (length-aware).")
+    return "\n".join(L)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--paper", action="store_true", help="also time the paper configuration 2 x 1024, batch 256")
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--t", type=int, default=100)
+    p.add_argument("--unroll", type=int, nargs="+", default=[1, 4])
+    p.add_argument("--cycles", type=int, default=4)
+    p.add_argument("--block-s", type=float, default=3.0)
+    p.add_argument("--torch-threads", type=int, default=0, help="0: PyTorch's default")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=str(pathlib.Path(__file__).resolve().parent / "results"))
+    args = p.parse_args(argv)
+    if args.worker:
+        return serve_worker(prepare_case)
+    if args.torch_threads == 0:
+        import os
+
+        args.torch_threads = os.cpu_count() or 1
+    timer = PhaseTimer()
+    t0 = time.perf_counter()
+    res = {"date": time.strftime("%Y-%m-%d"), "command": "python benchmarks/train.py " + " ".join(sys.argv[1:]),
+           "machine": machine_info(), "noise_probe_before": noise_probe(),
+           "data": f"{args.batch} real QuickDraw simplified sketches (one per category), truncated to T={args.t}",
+           "configs": []}
+    _log(f"machine: {res['machine'].get('cpu_model', '?')}")
+    res["configs"].append(bench_config(args, args.hidden, args.layers, args.batch, args.t, timer))
+    if args.paper:
+        res["configs"].append(bench_config(args, 1024, 2, 256, args.t, timer))
+    cpu = res["configs"][0]
+    if "jax_over_torch_packed" in cpu:
+        res["targets"] = {f"BiLSTM train step ≥ {TARGET_CPU_RATIO:g}× PyTorch (packed, same size)": {
+            "met": cpu["jax_over_torch_packed"] >= TARGET_CPU_RATIO, "detail": f"{cpu['jax_over_torch_packed']:.2f}×"}}
+    res["noise_probe_after"] = noise_probe()
+    res["phases_s"] = timer.phases
+    res["total_runtime_s"] = time.perf_counter() - t0
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "train.json", res)
+    atomic_write_text(out / "train.md", markdown(res) + "\n")
+    _log(f"wrote {out / 'train.json'} and {out / 'train.md'} in {res['total_runtime_s']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

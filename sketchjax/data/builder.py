@@ -1,0 +1,137 @@
+"""What the sketchjax TFDS builders share: a base class and the stored form of a sketch.
+
+:class:`ArrayRecordBuilder` writes array_record files (read with ``tfds.data_source``, random
+access, no TensorFlow).  Every dataset of :mod:`sketchjax.data` stores a sketch as the
+unpadded arrays of :class:`~sketchjax.sketch.Sketch` (absolute pixels, exactly as read by :mod:`sketchjax.formats`):
+
+* ``points: float32[N, 2]`` — absolute ``(x, y)`` in the source's pixels;
+* ``pen: float32[N]`` — ``pen[t] = 1``: segment ``t -> t+1`` is drawn; ``0`` ends a stroke;
+* ``time: float32[N]`` — milliseconds (raw QuickDraw only).
+
+The arrays are stored as raw (native, in practice little-endian) bytes (``encoding='bytes'``), which TFDS decodes
+with ``np.frombuffer`` and :class:`~sketchjax.data.source.SketchSource` decodes without TFDS's
+generic parser.
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+import pathlib
+from typing import Mapping, Optional
+
+import numpy as np
+import tensorflow_datasets as tfds
+from etils import epath
+
+from sketchjax.sketch import Sketch, SketchError
+
+__all__ = ["ArrayRecordBuilder", "sketch_features", "encode_sketch", "example_to_sketch"]
+
+
+class ArrayRecordBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Base of the sketchjax builders: array_record files by default, a config required.
+
+    Works without TensorFlow (``tfds`` writes and reads array_record through NumPy/protobuf).
+    """
+
+    def __init__(self, *, config=None, file_format: str = "array_record", **kwargs):
+        if config is None:
+            raise ValueError(f"{type(self).__name__} needs a config (see its module's *_config helper)")
+        super().__init__(config=config, file_format=file_format, **kwargs)
+
+    @classmethod
+    def prepare(cls, config, data_dir: os.PathLike, *, manual_dir: Optional[os.PathLike] = None):
+        """Build ``<data_dir>/<name>/<config.name>/<version>`` (once; later calls reuse it).
+
+        Args:
+          config: the builder's config (from the module's ``*_config`` helper).
+          data_dir: TFDS data directory.
+          manual_dir: folder of input files (default: the builder's data-root folder).
+
+        Returns:
+          The builder; read it with ``builder.as_data_source(split)``,
+          :func:`sketchjax.data.open_split`, or ``tfds.data_source("<name>/<config.name>",
+          split=..., data_dir=data_dir)``.
+        """
+        if manual_dir is not None and not os.path.isdir(manual_dir):
+            raise FileNotFoundError(f"manual_dir {os.fspath(manual_dir)} is not a directory")
+        builder = cls(config=config, data_dir=os.fspath(data_dir))
+        dl_config = tfds.download.DownloadConfig(manual_dir=None if manual_dir is None else os.fspath(manual_dir))
+        builder.download_and_prepare(download_config=dl_config)
+        return builder
+
+    @staticmethod
+    def input_dir(dl_manager, default: Optional[pathlib.Path]) -> Optional[pathlib.Path]:
+        """The folder of input files: the user's ``manual_dir`` when set, else ``default``."""
+        try:
+            return pathlib.Path(dl_manager.manual_dir)  # raises when unset or empty
+        except (AssertionError, ValueError):
+            return default
+
+    # TFDS 4.9.10's DatasetBuilder.code_path touches `importlib_resources`, which it only
+    # requires on Python < 3.9, for every builder defined inside a package; without that
+    # module download_and_prepare fails.  The answer is this file's path either way.
+    @tfds.core.utils.classproperty
+    @classmethod
+    def code_path(cls) -> epath.Path:
+        return epath.Path(inspect.getfile(cls))
+
+
+def sketch_features(*, with_time: bool = False) -> dict:
+    """TFDS features of a stored sketch: ``points``, ``pen`` and (optionally) ``time``."""
+    feats = {
+        "points": tfds.features.Tensor(
+            shape=(None, 2), dtype=np.float32, encoding="bytes",
+            doc="absolute (x, y) in source pixels, float32[N, 2]",
+        ),
+        "pen": tfds.features.Tensor(
+            shape=(None,), dtype=np.float32, encoding="bytes",
+            doc="1 = segment t -> t+1 drawn, 0 = pen lifted after point t (stroke end)",
+        ),
+    }
+    if with_time:
+        feats["time"] = tfds.features.Tensor(
+            shape=(None,), dtype=np.float32, encoding="bytes", doc="timestamps in ms, float32[N]"
+        )
+    return feats
+
+
+def encode_sketch(sketch: Sketch, *, with_time: bool = False, name: str = "sketch") -> dict:
+    """``{"points", "pen"[, "time"]}`` of an unbatched sketch's valid points (for a builder).
+
+    Raises:
+      SketchError: ``with_time`` but the sketch has no timestamps.
+    """
+    n = int(np.sum(np.asarray(sketch.valid)))
+    out = {
+        "points": np.ascontiguousarray(np.asarray(sketch.xy, np.float32)[:n]),
+        "pen": np.ascontiguousarray(np.asarray(sketch.pen, np.float32)[:n]),
+    }
+    if with_time:
+        if sketch.time is None:
+            raise SketchError(f"{name}: the dataset stores time but the sketch has none")
+        out["time"] = np.ascontiguousarray(np.asarray(sketch.time, np.float32)[:n])
+    return out
+
+
+def example_to_sketch(example: Mapping[str, np.ndarray]) -> Sketch:
+    """The unpadded :class:`Sketch` (NumPy leaves) of a decoded example (``time`` if stored)."""
+    points = np.asarray(example["points"], np.float32).reshape(-1, 2)
+    time = example.get("time")
+    return Sketch(
+        xy=points,
+        pen=np.asarray(example["pen"], np.float32),
+        valid=np.ones(len(points), bool),
+        time=None if time is None else np.asarray(time, np.float32),
+    )
+
+
+def config_digest(*parts: object, length: int = 8) -> str:
+    """Short stable hex digest of ``repr(parts)``, used in generated config names."""
+    return hashlib.blake2b(repr(parts).encode("utf-8"), digest_size=16).hexdigest()[:length]
+
+
+def optional_text(value: Optional[object]) -> str:
+    """A metadata value as text for a ``Text`` feature (``""`` when absent)."""
+    return "" if value is None else str(value)

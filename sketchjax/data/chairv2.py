@@ -1,0 +1,141 @@
+"""``qmul_chairv2``: QMUL Chair-V2 sketch/photo pairs as a TFDS dataset (array_record, no TF).
+
+Input (manual directory, default the data root's ``qmul_chairv2``): the coordinate pickle
+``ChairV2_Coordinate_train.pkl`` (``'/train/<photo-stem>_<n>'`` -> ``[N, 3]``, read with
+:func:`sketchjax.formats.load_chairv2`) and ``photo/<photo-stem>.png``.  The dataset has no
+public direct download; get it from the SketchX project page.
+
+Each example is one sketch with its photo: ``points``/``pen`` (256-pixel canvas), ``photo``
+(the PNG, stored as is and decoded to ``uint8[H, W, 3]``), ``photo_id`` (the stem), ``label``
+(index of the photo among the config's sorted photo ids — an instance label for
+fine-grained retrieval) and ``key``.  Splits: all sketches in ``train`` by default; with
+``test_fraction > 0`` whole photos (with all their sketches) go to ``test`` by a hash of the
+photo id, so no test photo is seen in training.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+from typing import Iterator, Optional
+
+import tensorflow_datasets as tfds
+
+from sketchjax.data.builder import ArrayRecordBuilder, config_digest, encode_sketch, sketch_features
+from sketchjax.data.splits import split_of
+from sketchjax.formats import chairv2_photo_stem, load_chairv2
+from sketchjax.formats.strokes import SINGLE_POINT_POLICIES
+from sketchjax.paths import data_root
+
+__all__ = ["Chairv2Config", "QmulChairv2", "chairv2_config", "CHAIRV2_PICKLE"]
+
+CHAIRV2_PICKLE = "ChairV2_Coordinate_train.pkl"
+
+
+def _default_dir() -> Optional[pathlib.Path]:
+    try:
+        path = data_root() / "qmul_chairv2"
+    except FileNotFoundError:
+        return None
+    return path if path.is_dir() else None
+
+
+@dataclasses.dataclass(eq=False)
+class Chairv2Config(tfds.core.BuilderConfig):
+    """Attributes: ``photo_ids`` (sorted stems; labels index them), ``test_fraction``,
+    ``split_salt``, ``single_point`` (policy for one-point strokes)."""
+
+    photo_ids: tuple[str, ...] = ()
+    test_fraction: float = 0.0
+    split_salt: str = "chairv2"
+    single_point: str = "keep"
+
+
+def chairv2_config(
+    *,
+    test_fraction: float = 0.0,
+    split_salt: str = "chairv2",
+    single_point: str = "keep",
+    source_dir: Optional[os.PathLike] = None,
+    name: Optional[str] = None,
+) -> Chairv2Config:
+    """A :class:`Chairv2Config` whose photo ids are those in ``source_dir/photo``.
+
+    Raises:
+      ValueError: no photo folder (pass ``source_dir``), bad fraction or policy.
+    """
+    if not 0.0 <= test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
+    if single_point not in SINGLE_POINT_POLICIES:
+        raise ValueError(f"unknown single_point policy {single_point!r}; use one of {SINGLE_POINT_POLICIES}")
+    directory = pathlib.Path(source_dir) if source_dir is not None else _default_dir()
+    if directory is None or not (directory / "photo").is_dir():
+        raise ValueError(f"no Chair-V2 photo folder at {directory and directory / 'photo'}; pass source_dir")
+    photo_ids = tuple(sorted(p.stem for p in (directory / "photo").glob("*.png")))
+    if not photo_ids:
+        raise ValueError(f"{directory / 'photo'}: no PNG photos")
+    digest = config_digest(photo_ids, test_fraction, split_salt, single_point)
+    return Chairv2Config(
+        name=name or f"{len(photo_ids)}photos-{digest}",
+        description=f"Chair-V2 training pickle, {len(photo_ids)} photos, test fraction {test_fraction}",
+        photo_ids=photo_ids,
+        test_fraction=float(test_fraction),
+        split_salt=split_salt,
+        single_point=single_point,
+    )
+
+
+class QmulChairv2(ArrayRecordBuilder):
+    """QMUL Chair-V2 vector sketches paired with their photos."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release (training pickle, PNG photos)."}
+    MANUAL_DOWNLOAD_INSTRUCTIONS = f"""\
+    Put `{CHAIRV2_PICKLE}` and the `photo/` folder of PNGs of QMUL Chair-V2 in the manual
+    directory (default: the data root's qmul_chairv2 folder).
+    """
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        feats = sketch_features()
+        feats.update(
+            photo=tfds.features.Image(shape=(None, None, 3), encoding_format="png", doc="the chair photo"),
+            photo_id=tfds.features.Text(doc="photo stem, e.g. '00140128_v1'"),
+            label=tfds.features.ClassLabel(names=list(self.builder_config.photo_ids)),
+            key=tfds.features.Text(doc="key in the pickle, '/train/<photo-stem>_<n>'"),
+        )
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description="QMUL Chair-V2 fine-grained SBIR: vector sketches (256 canvas) with photos.",
+            features=tfds.features.FeaturesDict(feats),
+            homepage="https://www.eecs.qmul.ac.uk/~qian/Project_CVPR16.html",
+            citation="Yu et al., Sketch Me That Shoe, CVPR 2016.",
+        )
+
+    def _split_generators(self, dl_manager):
+        directory = self.input_dir(dl_manager, _default_dir())
+        if directory is None or not (directory / CHAIRV2_PICKLE).is_file():
+            raise FileNotFoundError(
+                f"no {CHAIRV2_PICKLE} in {directory}; pass DownloadConfig(manual_dir=...) "
+                f"(instructions: {self.MANUAL_DOWNLOAD_INSTRUCTIONS.strip()})"
+            )
+        cfg = self.builder_config
+        splits = {"train": self._generate_examples(directory, "train")}
+        if cfg.test_fraction > 0:
+            splits["test"] = self._generate_examples(directory, "test")
+        return splits
+
+    def _generate_examples(self, directory: pathlib.Path, split: str) -> Iterator[tuple[str, dict]]:
+        cfg = self.builder_config
+        fractions = (1.0 - cfg.test_fraction, 0.0, cfg.test_fraction)
+        sketches = load_chairv2(directory / CHAIRV2_PICKLE, single_point=cfg.single_point)
+        known = set(cfg.photo_ids)
+        for key, sketch in sketches.items():
+            stem = chairv2_photo_stem(key)
+            if split_of(stem, fractions, cfg.split_salt) != split:
+                continue
+            photo = directory / "photo" / f"{stem}.png"
+            if stem not in known or not photo.is_file():
+                raise FileNotFoundError(f"{directory / CHAIRV2_PICKLE}[{key!r}]: no photo {photo}")
+            ex = encode_sketch(sketch, name=key)
+            ex.update(photo=os.fspath(photo), photo_id=stem, label=stem, key=key)
+            yield key, ex

@@ -1,0 +1,345 @@
+"""``quickdraw_strokes``: QuickDraw sketches as a TFDS dataset (array_record, no TensorFlow).
+
+Sources (``QuickdrawConfig.source``), one file per category:
+
+* ``"simplified"`` — simplified ndjson (0-255 integer pixels, RDP-simplified);
+* ``"raw"`` — raw ndjson (screen pixels, with timestamps kept in ``time``);
+* ``"npz"`` — sketch-rnn stroke-3 ``.npz`` (its own ``train/valid/test`` splits are kept).
+
+Files are read from a manual directory (``DownloadConfig(manual_dir=...)``), else from the data
+root's ``quickdraw/simplified`` / ``quickdraw/raw`` / ``sketchrnn_npz``; categories missing
+there are downloaded from Google's public bucket with the TFDS download manager.
+
+Splits of the ndjson sources are assigned by a hash of ``key_id`` (:func:`split_of`), so a
+drawing keeps its split when categories are added, removed or reordered, on every machine.
+Files are streamed line by line; each split's pass parses only its own lines in full (the
+``key_id`` is found with a byte search first), so a 100k-line file is parsed once per build.
+
+Build::
+
+    builder = QuickdrawStrokes.prepare(quickdraw_config(categories=["cat", "dog"]), "/tmp/tfds")
+    train = tfds.data_source(f"quickdraw_strokes/{builder.builder_config.name}",
+                             split="train", data_dir="/tmp/tfds")
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import urllib.parse
+import zipfile
+from typing import Iterator, Optional, Sequence
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from sketchjax.data.builder import ArrayRecordBuilder, config_digest, encode_sketch, optional_text, sketch_features
+from sketchjax.data.splits import SPLIT_NAMES, check_fractions, split_of
+from sketchjax.formats import from_stroke3, load_npz, record_to_sketch
+from sketchjax.formats.strokes import SINGLE_POINT_POLICIES
+from sketchjax.paths import data_root
+from sketchjax.sketch import SketchError
+
+__all__ = [
+    "QUICKDRAW_SOURCES",
+    "QUICKDRAW_URLS",
+    "QuickdrawConfig",
+    "QuickdrawStrokes",
+    "quickdraw_config",
+    "quickdraw_url",
+    "local_quickdraw_dir",
+    "list_categories",
+]
+
+QUICKDRAW_SOURCES = ("simplified", "raw", "npz")
+
+#: Google's public locations of the full per-category files (``{}`` = category name).
+QUICKDRAW_URLS = {
+    "simplified": "https://storage.googleapis.com/quickdraw_dataset/full/simplified/{}.ndjson",
+    "raw": "https://storage.googleapis.com/quickdraw_dataset/full/raw/{}.ndjson",
+    "npz": "https://storage.googleapis.com/quickdraw_dataset/sketchrnn/{}.npz",
+}
+
+_SUFFIX = {"simplified": ".ndjson", "raw": ".ndjson", "npz": ".npz"}
+# Where each source lives under the data root (see /work/shared/data/README.md).
+_LOCAL_DIR = {"simplified": ("quickdraw", "simplified"), "raw": ("quickdraw", "raw"), "npz": ("sketchrnn_npz",)}
+_KEY_MARK = b'"key_id":"'
+
+
+def quickdraw_url(source: str, category: str) -> str:
+    """Public URL of one category's file, e.g. ``.../full/simplified/The%20Eiffel%20Tower.ndjson``."""
+    return QUICKDRAW_URLS[source].format(urllib.parse.quote(category))
+
+
+def local_quickdraw_dir(source: str) -> Optional[pathlib.Path]:
+    """The data root's folder for ``source`` (None when there is no data root or folder)."""
+    try:
+        path = data_root().joinpath(*_LOCAL_DIR[source])
+    except FileNotFoundError:
+        return None
+    return path if path.is_dir() else None
+
+
+def list_categories(directory: os.PathLike, source: str = "simplified") -> list[str]:
+    """Sorted category names of the ``*.ndjson`` (or ``*.npz``) files in ``directory``."""
+    suffix = _SUFFIX[source]
+    return sorted(p.name[: -len(suffix)] for p in pathlib.Path(directory).iterdir() if p.name.endswith(suffix))
+
+
+@dataclasses.dataclass(eq=False)
+class QuickdrawConfig(tfds.core.BuilderConfig):
+    """What to build; make one with :func:`quickdraw_config` (it fills in a unique ``name``).
+
+    Attributes:
+      source: ``"simplified"``, ``"raw"`` or ``"npz"``.
+      categories: category names; labels are their indices in this (sorted) tuple.
+      fractions: ``(train, valid, test)`` of the key_id hash split (ndjson sources; npz
+        files keep their own splits).  A zero fraction omits that split.
+      split_salt: mixed into the hash; change it to draw a different (still stable) split.
+      single_point: policy for one-point strokes (raw files have taps); ``"keep"`` is lossless.
+      max_per_category: read only the first this-many drawings of each file (npz: of each
+        of its splits); None = all.
+    """
+
+    source: str = "simplified"
+    categories: tuple[str, ...] = ()
+    fractions: tuple[float, float, float] = (0.9, 0.05, 0.05)
+    split_salt: str = "quickdraw"
+    single_point: str = "keep"
+    max_per_category: Optional[int] = None
+
+
+def quickdraw_config(
+    source: str = "simplified",
+    categories: Optional[Sequence[str]] = None,
+    *,
+    fractions: Sequence[float] = (0.9, 0.05, 0.05),
+    split_salt: str = "quickdraw",
+    single_point: str = "keep",
+    max_per_category: Optional[int] = None,
+    category_dir: Optional[os.PathLike] = None,
+    name: Optional[str] = None,
+) -> QuickdrawConfig:
+    """A validated :class:`QuickdrawConfig` with a name that encodes its settings.
+
+    Args:
+      categories: category names (any order, sorted here); None = every file in
+        ``category_dir`` (default: the data root's folder for ``source``).
+      name: config name (the dataset's sub-folder); default
+        ``"<source>-<n>cat-<digest of all settings>"``, so different settings never share files.
+
+    Raises:
+      ValueError: unknown source or policy, bad fractions, no categories found.
+    """
+    if source not in QUICKDRAW_SOURCES:
+        raise ValueError(f"unknown QuickDraw source {source!r}; use one of {QUICKDRAW_SOURCES}")
+    if single_point not in SINGLE_POINT_POLICIES:
+        raise ValueError(f"unknown single_point policy {single_point!r}; use one of {SINGLE_POINT_POLICIES}")
+    if max_per_category is not None and max_per_category < 1:
+        raise ValueError(f"max_per_category must be >= 1 or None, got {max_per_category}")
+    fr = check_fractions(fractions)
+    if categories is None:
+        directory = pathlib.Path(category_dir) if category_dir is not None else local_quickdraw_dir(source)
+        if directory is None or not directory.is_dir():
+            raise ValueError(
+                f"categories=None needs a folder of {source} files to list (none at {directory}); "
+                "pass the category names explicitly"
+            )
+        categories = list_categories(directory, source)
+    cats = tuple(sorted(set(str(c) for c in categories)))
+    if not cats:
+        raise ValueError("no categories given (or none found)")
+    digest = config_digest(source, cats, fr, split_salt, single_point, max_per_category)
+    return QuickdrawConfig(
+        name=name or f"{source}-{len(cats)}cat-{digest}",
+        description=f"QuickDraw {source}, {len(cats)} categories, fractions {fr}",
+        source=source,
+        categories=cats,
+        fractions=fr,
+        split_salt=split_salt,
+        single_point=single_point,
+        max_per_category=max_per_category,
+    )
+
+
+class QuickdrawStrokes(ArrayRecordBuilder):
+    """QuickDraw vector sketches (points, pen, optional time) with labels and metadata."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release: simplified/raw ndjson and sketch-rnn npz sources."}
+    MANUAL_DOWNLOAD_INSTRUCTIONS = """\
+    Optional. Put per-category files in the manual directory: `<category>.ndjson` (simplified
+    or raw QuickDraw ndjson) or `<category>.npz` (sketch-rnn). Without one, the data root's
+    quickdraw/simplified, quickdraw/raw or sketchrnn_npz folder is used, and categories not
+    found there are downloaded from https://storage.googleapis.com/quickdraw_dataset/.
+    """
+
+    @property
+    def _config(self) -> QuickdrawConfig:
+        return self.builder_config
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        cfg = self._config
+        feats = sketch_features(with_time=cfg.source == "raw")
+        feats["label"] = tfds.features.ClassLabel(names=list(cfg.categories))
+        feats["key_id"] = tfds.features.Text(doc="QuickDraw key_id (npz: '<split>:<index>')")
+        if cfg.source != "npz":
+            feats["recognized"] = tfds.features.Scalar(dtype=np.bool_, doc="recognised by the game")
+            feats["countrycode"] = tfds.features.Text(doc="two-letter country code")
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description="QuickDraw sketches as absolute-coordinate point sequences with pen states.",
+            features=tfds.features.FeaturesDict(feats),
+            homepage="https://github.com/googlecreativelab/quickdraw-dataset",
+            citation="Ha & Eck, A Neural Representation of Sketch Drawings, ICLR 2018.",
+            license="CC BY 4.0",
+        )
+
+    def _source_files(self, dl_manager) -> dict[str, pathlib.Path]:
+        cfg = self._config
+        directory = self.input_dir(dl_manager, local_quickdraw_dir(cfg.source))
+        files = {}
+        if directory is not None:
+            for cat in cfg.categories:
+                path = directory / f"{cat}{_SUFFIX[cfg.source]}"
+                if path.is_file():
+                    files[cat] = path
+        missing = {cat: quickdraw_url(cfg.source, cat) for cat in cfg.categories if cat not in files}
+        if missing:  # needs internet; never exercised by the tests
+            files.update({cat: pathlib.Path(p) for cat, p in dl_manager.download(missing).items()})
+        return files
+
+    def _split_generators(self, dl_manager):
+        # TFDS refuses to write an empty split, so only splits that will get examples are
+        # listed (small category files can leave `valid` or `test` empty).
+        files = self._source_files(dl_manager)
+        if self._config.source == "npz":  # sketch-rnn's own splits
+            splits = _npz_split_names(files.values())
+        else:
+            splits = _ndjson_split_names(files.values(), self._config)
+        return {split: self._generate_examples(files, split) for split in splits}
+
+    def _generate_examples(self, files: dict, split: str) -> Iterator[tuple[str, dict]]:
+        if self._config.source == "npz":
+            return self._npz_examples(files, split)
+        return self._ndjson_examples(files, split)
+
+    def _ndjson_examples(self, files: dict, split: str) -> Iterator[tuple[str, dict]]:
+        cfg = self._config
+        for label, cat in enumerate(cfg.categories):
+            for where, key_id, obj in _iter_split_lines(files[cat], split, cfg):
+                sketch = record_to_sketch(obj, name=where, single_point=cfg.single_point)
+                ex = encode_sketch(sketch, with_time=cfg.source == "raw", name=where)
+                recognized = obj.get("recognized")
+                if recognized is not None and not isinstance(recognized, bool):
+                    raise SketchError(f"{where}: 'recognized' must be true/false, got {recognized!r}")
+                ex.update(
+                    label=label,
+                    key_id=key_id,
+                    recognized=bool(recognized),
+                    countrycode=optional_text(obj.get("countrycode")),
+                )
+                yield f"{cat}/{key_id}", ex
+
+    def _npz_examples(self, files: dict, split: str) -> Iterator[tuple[str, dict]]:
+        cfg = self._config
+        for label, cat in enumerate(cfg.categories):
+            path = files[cat]
+            drawings = load_npz(path).get(split, [])
+            for i, stroke3 in enumerate(drawings[: cfg.max_per_category]):
+                where = f"{path}[{split!r}][{i}]"
+                sketch = from_stroke3(stroke3, name=where, single_point=cfg.single_point)
+                ex = encode_sketch(sketch, name=where)
+                ex.update(label=label, key_id=f"{split}:{i}")
+                yield f"{cat}/{split}/{i}", ex
+
+
+def _quick_key_id(raw: bytes) -> Optional[str]:
+    """The key_id of a compact Google ndjson line by byte search (None if not found)."""
+    start = raw.find(_KEY_MARK)
+    if start < 0:
+        return None
+    start += len(_KEY_MARK)
+    quick = raw[start : raw.find(b'"', start)]
+    return quick.decode("ascii") if quick.isdigit() else None
+
+
+def _ndjson_split_names(paths, cfg: QuickdrawConfig) -> list[str]:
+    """The splits with at least one line, found by byte search; all non-empty fractions
+    when some line has no compact key_id (its split is only known after parsing)."""
+    wanted = [s for s, f in zip(SPLIT_NAMES, cfg.fractions) if f > 0]
+    seen = set()
+    for path in paths:
+        with open(path, "rb") as f:
+            count = 0
+            for raw in f:
+                if cfg.max_per_category is not None and count >= cfg.max_per_category:
+                    break
+                if not raw.strip():
+                    continue
+                count += 1
+                key_id = _quick_key_id(raw)
+                if key_id is None:
+                    return wanted
+                seen.add(split_of(key_id, cfg.fractions, cfg.split_salt))
+                if len(seen) == len(wanted):
+                    return wanted
+    return [s for s in wanted if s in seen]
+
+
+def _npz_split_names(paths) -> list[str]:
+    """The sketch-rnn splits present in any of the npz files (all three if one is unreadable:
+    building then reports the bad file)."""
+    present = set()
+    for path in paths:
+        try:
+            with zipfile.ZipFile(path) as zf:
+                present.update(m[:-4] if m.endswith(".npy") else m for m in zf.namelist())
+        except (OSError, zipfile.BadZipFile):
+            return list(SPLIT_NAMES)
+    return [s for s in SPLIT_NAMES if s in present]
+
+
+def _iter_split_lines(path: pathlib.Path, split: str, cfg: QuickdrawConfig):
+    """``(path:line, key_id, json object)`` of the ndjson lines whose key_id hashes to ``split``.
+
+    The key_id is found by a byte search first, so lines of other splits are not parsed; a
+    line without the compact ``"key_id":"..."`` form is parsed to find it.  Every line is
+    parsed in full by exactly one split's pass, so corrupt lines are always reported.
+    """
+    path = os.fspath(path)
+    count = 0
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            if cfg.max_per_category is not None and count >= cfg.max_per_category:
+                return
+            if not raw.strip():
+                continue
+            count += 1
+            where = f"{path}:{lineno}"
+            quick = _quick_key_id(raw)
+            if quick is not None and split_of(quick, cfg.fractions, cfg.split_salt) != split:
+                continue
+            obj = _parse_line(raw, where)
+            key_id = obj.get("key_id")
+            if key_id is None or isinstance(key_id, (dict, list, bool)) or str(key_id) == "":
+                raise SketchError(f"{where}: missing or invalid 'key_id' ({key_id!r}); needed for the split")
+            key_id = str(key_id)
+            if split_of(key_id, cfg.fractions, cfg.split_salt) == split:
+                yield where, key_id, obj
+
+
+def _parse_line(raw: bytes, where: str) -> dict:
+    """One ndjson line as a JSON object, or SketchError naming ``path:line``."""
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise SketchError(f"{where}: not UTF-8 text ({e.reason}); corrupt file?") from None
+    except json.JSONDecodeError as e:
+        raise SketchError(
+            f"{where}: invalid JSON ({e.msg} at column {e.colno}); the file may be truncated or corrupt"
+        ) from None
+    if not isinstance(obj, dict):
+        raise SketchError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    return obj

@@ -1,0 +1,73 @@
+"""Building blocks shared by the sketch encoders: point features, the ReLU head, classifiers.
+
+Every encoder in :mod:`sketchjax.models` maps its input to a **non-negative** feature
+``float32[B, D]`` (a final ReLU, as GACL's quality score is the feature norm, SPEC §5);
+:class:`Classifier` puts a linear softmax head on any of them.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from sketchjax.sketch import Sketch
+
+__all__ = ["point_features", "sketch_lengths", "ReluMLP", "Classifier", "NUM_POINT_FEATURES"]
+
+#: Width of :func:`point_features`: ``(x, y, pen_down, pen_up)``.
+NUM_POINT_FEATURES = 4
+
+
+def point_features(sketch: Sketch) -> jax.Array:
+    """Per-point input features of the sequence encoders: ``float32[..., T, 4]``.
+
+    ``(x, y, pen_down, pen_up)`` with ``x, y`` as given (the GACL recipe feeds absolute
+    ``[0, 1]`` coordinates, see :func:`sketchjax.normalize.to_unit`), ``pen_down = pen``
+    (the segment to the next point is drawn) and ``pen_up = 1 - pen`` on valid points —
+    stroke-5's ``q1, q2``.  Padding points are all zeros.
+    """
+    valid = jnp.asarray(sketch.valid)[..., None].astype(jnp.float32)
+    pen = jnp.asarray(sketch.pen, jnp.float32)[..., None]
+    xy = jnp.asarray(sketch.xy, jnp.float32)
+    return jnp.concatenate([xy, pen, 1.0 - pen], axis=-1) * valid
+
+
+def sketch_lengths(valid: jax.Array) -> jax.Array:
+    """Number of valid points per sketch, ``int32[...]`` from ``bool[..., T]``."""
+    return jnp.sum(jnp.asarray(valid), axis=-1).astype(jnp.int32)
+
+
+class ReluMLP(nn.Module):
+    """Dense → ReLU stack (``widths``), optional dropout between layers; output is ``>= 0``."""
+
+    widths: Sequence[int] = (512,)
+    dropout: float = 0.0
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+        for i, w in enumerate(self.widths):
+            if i > 0 and self.dropout > 0:
+                x = nn.Dropout(self.dropout, deterministic=not train)(x)
+            x = nn.relu(nn.Dense(w, name=f"dense_{i}")(x))
+        return x
+
+
+class Classifier(nn.Module):
+    """A softmax classifier: ``logits = W f(x) + b`` on top of any encoder.
+
+    ``encoder`` is a module called as ``encoder(inputs, train=train)`` returning features
+    ``[B, D]``; ``apply(variables, inputs)`` returns logits ``float32[B, num_classes]``.
+    With ``return_features=True`` it returns ``(logits, features)``.
+    """
+
+    encoder: nn.Module
+    num_classes: int
+    use_bias: bool = True
+
+    @nn.compact
+    def __call__(self, inputs: Any, *, train: bool = False, return_features: bool = False):
+        feats = self.encoder(inputs, train=train)
+        logits = nn.Dense(self.num_classes, use_bias=self.use_bias, name="head")(feats)
+        return (logits, feats) if return_features else logits

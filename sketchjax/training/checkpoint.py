@@ -1,0 +1,102 @@
+"""Checkpoints of a :class:`TrainState` with orbax-checkpoint.
+
+Layout (orbax ``CheckpointManager``)::
+
+    workdir/checkpoints/<step>/state/   the TrainState (arrays, OCDBT)
+    workdir/checkpoints/<step>/meta/    JSON: step, epoch, step_in_epoch, steps_per_epoch, elapsed, config
+
+Atomicity: orbax writes a step into ``<step>.orbax-checkpoint-tmp-<n>`` and renames it to
+``<step>`` only when every item is written, so a run killed mid-save leaves a tmp directory,
+which is deleted when the next run opens the directory. A finished-looking step that fails to
+restore (truncated by a full disk, edited by hand) is moved to ``workdir/checkpoints_corrupt/``
+with a warning, and the next older step is tried.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import time
+import warnings
+from typing import Any, Optional
+
+import jax
+import orbax.checkpoint as ocp
+
+__all__ = ["CheckpointStore"]
+
+
+class CheckpointStore:
+    """Save / restore ``(state, meta)`` pairs by step, keeping the last ``keep``.
+
+    Args:
+      directory: where the steps live (created if missing).
+      keep: number of most recent checkpoints kept (older ones are deleted after a save).
+      async_save: write in a background thread (orbax's async checkpointing). Off by default:
+        the train step donates the state's buffers, and on CPU a background writer could read
+        reused memory; synchronous saves of small models take tens of milliseconds.
+    """
+
+    def __init__(self, directory: str | os.PathLike, *, keep: int = 3, async_save: bool = False):
+        self.directory = pathlib.Path(directory).absolute()
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=keep,
+            create=True,
+            cleanup_tmp_directories=True,
+            enable_async_checkpointing=async_save,
+        )
+        self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))
+
+    def steps(self) -> list[int]:
+        """Steps with a (complete-looking) checkpoint, ascending."""
+        return sorted(self._manager.all_steps())
+
+    def save(self, step: int, state: Any, meta: dict) -> None:
+        """Save ``state`` (a pytree of arrays) and the JSON-serialisable ``meta`` as ``step``."""
+        self._manager.save(
+            step,
+            args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+            force=True,
+        )
+
+    def restore_latest(self, abstract_state: Any) -> Optional[tuple[Any, dict]]:
+        """Restore the newest checkpoint that restores cleanly, or None if there is none.
+
+        Args:
+          abstract_state: the state's structure as ``jax.ShapeDtypeStruct`` leaves with
+            shardings (:func:`sketchjax.training.abstract_train_state`); restored arrays get
+            these shapes, dtypes and shardings.
+
+        Returns:
+          ``(state, meta)`` or None.
+        """
+        self.wait()
+        for step in reversed(self.steps()):
+            try:
+                restored = self._manager.restore(
+                    step,
+                    args=ocp.args.Composite(
+                        state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()
+                    ),
+                )
+                return restored.state, dict(restored.meta)
+            except Exception as e:  # noqa: BLE001 — any failure means this step is unusable
+                warnings.warn(f"checkpoint {self.directory / str(step)} does not restore ({type(e).__name__}: {e}); "
+                              "moving it aside and trying an older one")
+                self._quarantine(step)
+        return None
+
+    def _quarantine(self, step: int) -> None:
+        if jax.process_index() == 0:
+            bad = self.directory.parent / f"{self.directory.name}_corrupt"
+            bad.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(self.directory / str(step)), str(bad / f"{step}-{int(time.time())}"))
+        self._manager.reload()
+
+    def wait(self) -> None:
+        """Block until a background save (``async_save=True``) has been committed."""
+        self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        self._manager.wait_until_finished()
+        self._manager.close()

@@ -1,0 +1,326 @@
+"""The training loop: resumable, data-parallel, logged; model- and task-agnostic.
+
+:func:`fit` trains a :class:`Task` on a :class:`DataSource` with an Optax optimiser.
+:func:`train_and_evaluate` does the same from a config (what ``train/run.py`` calls).
+
+What ``workdir`` holds after a run::
+
+    config.json          the config of the run (written atomically at start-up)
+    metrics.jsonl        one JSON record per log step: {"split": "train"|"eval", "step", "epoch",
+                         "time", "elapsed", <metrics>, "steps_per_s", "examples_per_s"}
+    checkpoints/<step>/  orbax checkpoints (state + data position + config), the last K kept
+
+Re-running with the same ``workdir`` resumes from the newest complete checkpoint: the state
+(parameters, optimiser, collections, step, key) is restored and the data source restarts at
+``(epoch, start) = divmod(step, steps_per_epoch)``, so a run killed at any moment and resumed
+ends with the same parameters as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import pathlib
+import time
+from typing import Any, Callable, Optional, Sequence
+
+import jax
+import optax
+from jax.sharding import Mesh
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from sketchjax.training.checkpoint import CheckpointStore
+from sketchjax.training.config import config_to_dict, default_config
+from sketchjax.training.data import DataSource
+from sketchjax.training.metrics import MetricWriter, RunningMean, Throughput, progress_bar
+from sketchjax.training.optim import optimizer_from_config
+from sketchjax.training.sharding import data_mesh, shard_batch
+from sketchjax.training.steps import (
+    Task,
+    TrainState,
+    abstract_train_state,
+    create_train_state,
+    evaluate,
+    make_eval_step,
+    make_train_step,
+)
+
+__all__ = ["Experiment", "FitResult", "fit", "train_and_evaluate"]
+
+log = logging.getLogger("sketchjax.training")
+
+
+@dataclasses.dataclass
+class Experiment:
+    """What a config's experiment builder returns: the task and its data.
+
+    ``optimizer`` / ``learning_rate_fn`` override the config's ``optimizer`` section when given.
+    """
+
+    task: Task
+    train_source: DataSource
+    eval_source: Optional[DataSource] = None
+    optimizer: Optional[optax.GradientTransformation] = None
+    learning_rate_fn: Optional[Callable[[Any], Any]] = None
+
+
+@dataclasses.dataclass
+class FitResult:
+    """The final state and the last logged metrics of a :func:`fit` call.
+
+    ``resumed_from`` is the checkpoint step the run started from (None: fresh start).
+    """
+
+    state: TrainState
+    train_metrics: dict[str, float]
+    eval_metrics: dict[str, float]
+    resumed_from: Optional[int]
+
+
+def _write_json_atomic(path: pathlib.Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def _jsonable_config(config: Any) -> Optional[dict]:
+    if config is None:
+        return None
+    return json.loads(json.dumps(config_to_dict(config), default=str))
+
+
+def fit(
+    task: Task,
+    tx: optax.GradientTransformation,
+    train_source: DataSource,
+    workdir: str | os.PathLike,
+    *,
+    num_epochs: int,
+    seed: int = 0,
+    eval_source: Optional[DataSource] = None,
+    learning_rate_fn: Optional[Callable[[Any], Any]] = None,
+    log_every_steps: int = 50,
+    checkpoint_every_steps: int = 1000,
+    keep_checkpoints: int = 3,
+    eval_every_epochs: int = 1,
+    config: Any = None,
+    mesh: Optional[Mesh] = None,
+    show_progress: Optional[bool] = None,
+    async_checkpointing: bool = False,
+    hooks: Sequence[Callable[[int, TrainState], None]] = (),
+) -> FitResult:
+    """Train ``task`` for ``num_epochs`` epochs of ``train_source``, resuming from ``workdir``.
+
+    Args:
+      task: ``init_fn`` / ``loss_fn`` / ``eval_fn`` (:class:`sketchjax.training.Task`).
+      tx: Optax optimiser.
+      train_source: a :class:`DataSource`; its batches' leading size is the global batch size
+        divided by the number of processes and must divide over the local devices.
+      workdir: where config, metrics and checkpoints go (created if missing).
+      num_epochs: run length; the run ends at step ``num_epochs * steps_per_epoch``.
+      seed: initial parameters and per-step keys (shuffling is the source's own seed).
+      eval_source: evaluated (``task.eval_fn``) every ``eval_every_epochs`` epochs and at the end.
+      learning_rate_fn: the optimiser's schedule; its value at the last step is logged as
+        ``learning_rate`` when given.
+      log_every_steps: training metrics are averaged over and logged every this many steps.
+      checkpoint_every_steps: save every this many steps; always saved at the end.
+      keep_checkpoints: number of checkpoints kept.
+      eval_every_epochs: 0 evaluates only at the end.
+      config: the run's config (dict or dataclass), saved to ``config.json`` and checkpoints.
+      mesh: device mesh (default :func:`sketchjax.training.data_mesh` over all devices).
+      show_progress: progress bar on/off; None shows it when stderr is a terminal.
+      async_checkpointing: see :class:`sketchjax.training.CheckpointStore`.
+      hooks: ``hook(step, state)`` called on the host after every step (``step`` counts steps
+        done); for tests and custom logging. Must not keep ``state`` (its buffers are donated).
+
+    Returns:
+      :class:`FitResult` with the final state, the last training log record's means, the
+      final evaluation metrics (``{}`` without ``eval_source``) and the resumed-from step.
+    """
+    if num_epochs < 1:
+        raise ValueError(f"num_epochs must be >= 1, got {num_epochs}")
+    workdir = pathlib.Path(workdir)
+    chief = jax.process_index() == 0
+    if chief:
+        workdir.mkdir(parents=True, exist_ok=True)
+    mesh = data_mesh() if mesh is None else mesh
+    steps_per_epoch = int(train_source.steps_per_epoch)
+    if steps_per_epoch < 1:
+        raise ValueError(f"train_source.steps_per_epoch must be >= 1, got {steps_per_epoch}")
+    total_steps = num_epochs * steps_per_epoch
+    config_dict = _jsonable_config(config)
+
+    with _closing(train_source.epoch_batches(0)) as batches:  # stops a prefetching source
+        first_batch = next(iter(batches))
+    store = CheckpointStore(workdir / "checkpoints", keep=keep_checkpoints, async_save=async_checkpointing)
+    restored = store.restore_latest(abstract_train_state(task, tx, first_batch, mesh))
+    if restored is not None:
+        state, meta = restored
+        step = int(jax.device_get(state.step))
+        if meta.get("steps_per_epoch") != steps_per_epoch:
+            raise ValueError(
+                f"checkpoint at step {step} in {store.directory} was written with steps_per_epoch="
+                f"{meta.get('steps_per_epoch')}, this data source has {steps_per_epoch}: the data position "
+                "cannot be resumed; use a new workdir"
+            )
+        if config_dict is not None and meta.get("config") not in (None, config_dict):
+            changed = sorted(k for k in set(config_dict) | set(meta["config"])
+                             if config_dict.get(k) != meta["config"].get(k))
+            log.warning("resuming with a config that differs from the checkpoint's in %s", changed)
+        elapsed_before = float(meta.get("elapsed", 0.0))
+        resumed_from = step
+        log.info("resumed from checkpoint step %d (epoch %d, batch %d) in %s",
+                 step, *divmod(step, steps_per_epoch), store.directory)
+    else:
+        state = create_train_state(task, tx, first_batch, seed, mesh)
+        step, elapsed_before, resumed_from = 0, 0.0, None
+    del first_batch
+    if chief and config_dict is not None:  # only now: a refused resume leaves the workdir as it was
+        _write_json_atomic(workdir / "config.json", config_dict)
+
+    writer = MetricWriter(workdir / "metrics.jsonl", keep_until_step=step, enabled=chief)
+    train_step = make_train_step(task.loss_fn, tx, mesh)
+    eval_step = make_eval_step(task.eval_fn, mesh) if (eval_source is not None and task.eval_fn) else None
+    if eval_source is not None and eval_step is None:
+        raise ValueError("eval_source given but the task has no eval_fn")
+
+    t_start = time.time()
+    last_saved = step if restored is not None else None
+
+    def record(split: str, metrics: dict, **extra) -> dict:
+        rec = {"split": split, "step": step, "epoch": step / steps_per_epoch, "time": time.time(),
+               "elapsed": elapsed_before + time.time() - t_start, **metrics, **extra}
+        writer.write(rec)
+        return rec
+
+    def save() -> None:
+        nonlocal last_saved
+        epoch, in_epoch = divmod(step, steps_per_epoch)
+        store.save(step, state, {
+            "step": step, "epoch": epoch, "step_in_epoch": in_epoch, "steps_per_epoch": steps_per_epoch,
+            "elapsed": elapsed_before + time.time() - t_start, "seed": seed, "config": config_dict,
+        })
+        last_saved = step
+
+    def run_eval() -> dict:
+        metrics = evaluate(eval_step, state, eval_source, mesh)
+        record("eval", metrics)
+        log.info("step %d eval %s", step, _fmt(metrics))
+        return metrics
+
+    train_metrics: dict[str, float] = {}
+    eval_metrics: dict[str, float] = {}
+    running, throughput = RunningMean(), Throughput()
+    bar = progress_bar(total_steps, step, show_progress)
+    cleanup = contextlib.ExitStack()
+    if not bar.disable:  # log lines above the bar instead of through it
+        cleanup.enter_context(logging_redirect_tqdm())
+    try:
+        epoch, start = divmod(step, steps_per_epoch)
+        while step < total_steps:
+            with _closing(train_source.epoch_batches(epoch, start)) as batches:
+                for batch in batches:
+                    global_batch = shard_batch(batch, mesh)
+                    state, metrics = train_step(state, global_batch)
+                    step += 1
+                    running.add(metrics)
+                    throughput.add(1, next(iter(global_batch.values())).shape[0])
+                    bar.update(1)
+                    for hook in hooks:
+                        hook(step, state)
+                    if step % log_every_steps == 0 or step == total_steps:
+                        train_metrics = running.result()
+                        if learning_rate_fn is not None:  # the rate of the last step, not a mean
+                            train_metrics["learning_rate"] = float(learning_rate_fn(step - 1))
+                        record("train", train_metrics, **throughput.rates())
+                        bar.set_postfix(loss=f"{train_metrics.get('loss', float('nan')):.4g}")
+                        log.info("step %d/%d %s", step, total_steps, _fmt(train_metrics))
+                    if step % checkpoint_every_steps == 0 and step % steps_per_epoch and step < total_steps:
+                        save()
+            if step != (epoch + 1) * steps_per_epoch:
+                raise ValueError(f"train_source yielded {step - epoch * steps_per_epoch} batches in epoch "
+                                 f"{epoch}, expected steps_per_epoch={steps_per_epoch}")
+            epoch, start = epoch + 1, 0
+            # At an epoch's end evaluate before checkpointing, so a resumed run never skips an eval.
+            if eval_step is not None and eval_every_epochs and epoch % eval_every_epochs == 0 and step < total_steps:
+                eval_metrics = run_eval()
+            if step % checkpoint_every_steps == 0 and step < total_steps:
+                save()
+        if resumed_from is not None and resumed_from >= total_steps:
+            log.info("the run in %s is already complete (step %d of %d)", workdir, step, total_steps)
+            if eval_step is not None:  # report, but do not log the same step twice
+                eval_metrics = evaluate(eval_step, state, eval_source, mesh)
+        elif eval_step is not None:
+            eval_metrics = run_eval()
+        if last_saved != step:
+            save()
+    finally:
+        cleanup.close()
+        bar.close()
+        writer.close()
+        store.close()
+    return FitResult(state=state, train_metrics=train_metrics, eval_metrics=eval_metrics, resumed_from=resumed_from)
+
+
+@contextlib.contextmanager
+def _closing(iterator):
+    """Close a generator (a source's prefetch thread) when done with it, even on error."""
+    try:
+        yield iterator
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+
+
+def _fmt(metrics: dict) -> str:
+    return " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+
+
+def train_and_evaluate(
+    config: Any,
+    workdir: str | os.PathLike,
+    build_experiment: Callable[[Any], Experiment],
+    **fit_kwargs,
+) -> FitResult:
+    """Run :func:`fit` with the settings of ``config`` (see :func:`default_config`).
+
+    Args:
+      config: dict or dataclass; its generic keys (``seed``, ``num_epochs``, ``optimizer``,
+        ``log_every_steps``, ...) fill in :func:`default_config`, the rest is for the builder.
+      workdir: output directory (resumed if it holds checkpoints).
+      build_experiment: ``build_experiment(config) -> Experiment`` (task and data sources).
+      **fit_kwargs: passed on to :func:`fit` (``mesh``, ``hooks``, ...).
+    """
+    settings = default_config()
+    given = config_to_dict(config)
+    optimizer_settings = {**settings["optimizer"], **given.get("optimizer", {})}
+    settings.update(given)
+    settings["optimizer"] = optimizer_settings
+
+    experiment = build_experiment(config)
+    steps_per_epoch = experiment.train_source.steps_per_epoch
+    tx, schedule = experiment.optimizer, experiment.learning_rate_fn
+    if tx is None:
+        tx, schedule = optimizer_from_config(
+            optimizer_settings, steps_per_epoch=steps_per_epoch, total_steps=settings["num_epochs"] * steps_per_epoch
+        )
+    return fit(
+        experiment.task,
+        tx,
+        experiment.train_source,
+        workdir,
+        num_epochs=int(settings["num_epochs"]),
+        seed=int(settings["seed"]),
+        eval_source=experiment.eval_source,
+        learning_rate_fn=schedule,
+        log_every_steps=int(settings["log_every_steps"]),
+        checkpoint_every_steps=int(settings["checkpoint_every_steps"]),
+        keep_checkpoints=int(settings["keep_checkpoints"]),
+        eval_every_epochs=int(settings["eval_every_epochs"]),
+        config=config,
+        show_progress=settings["progress_bar"],
+        **fit_kwargs,
+    )

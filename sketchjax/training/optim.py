@@ -1,0 +1,165 @@
+"""Optimisers and learning-rate schedules (Optax), built from a few plain settings.
+
+The recipe of GACL (G §4) is Adam at 1e-3 with cosine annealing and a warm restart every
+epoch: ``make_optimizer("adam", 1e-3, schedule="sgdr", restart_every=steps_per_epoch)``.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Optional
+
+import jax.numpy as jnp
+import optax
+
+__all__ = ["warm_restart_schedule", "make_schedule", "make_optimizer", "optimizer_from_config"]
+
+Schedule = Callable[[Any], Any]
+
+
+def warm_restart_schedule(
+    peak_value: float,
+    period: int,
+    *,
+    warmup_steps: int = 0,
+    min_value: float = 0.0,
+    init_value: float = 0.0,
+) -> Schedule:
+    """Cosine annealing with warm restarts (SGDR, Loshchilov & Hutter 2017) after a linear warmup.
+
+    ``lr(t) = init + (peak - init) t / W`` for ``t < W`` (warmup), then with ``u = (t - W) mod P``:
+    ``lr(t) = min + (peak - min) (1 + cos(pi u / P)) / 2`` — the same as PyTorch's
+    ``CosineAnnealingWarmRestarts(T_0=P, T_mult=1, eta_min=min)`` stepped once per optimiser
+    step. Cycles are counted from the end of the warmup. Unlike ``optax.sgdr_schedule`` the
+    number of restarts is unbounded and evaluating it costs O(1).
+
+    Args:
+      peak_value: learning rate at the start of every cycle.
+      period: steps per cycle ``P`` (``steps_per_epoch`` restarts every epoch).
+      warmup_steps: linear warmup length ``W`` (0: none).
+      min_value: learning rate the cosine reaches at the end of a cycle.
+      init_value: learning rate at step 0 of the warmup.
+
+    Returns:
+      ``schedule(step: int array) -> float32 learning rate``; jit-able.
+    """
+    if period < 1:
+        raise ValueError(f"period must be >= 1, got {period}")
+    if warmup_steps < 0:
+        raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
+
+    def schedule(step):
+        step = jnp.asarray(step, jnp.float32)
+        u = jnp.mod(jnp.maximum(step - warmup_steps, 0.0), period)
+        cosine = min_value + (peak_value - min_value) * 0.5 * (1.0 + jnp.cos(jnp.pi * u / period))
+        if warmup_steps == 0:
+            return cosine
+        warm = init_value + (peak_value - init_value) * step / warmup_steps
+        return jnp.where(step < warmup_steps, warm, cosine)
+
+    return schedule
+
+
+def make_schedule(
+    learning_rate: float,
+    schedule: str = "constant",
+    *,
+    total_steps: Optional[int] = None,
+    restart_every: Optional[int] = None,
+    warmup_steps: int = 0,
+    min_learning_rate: float = 0.0,
+) -> Schedule:
+    """Learning-rate schedule by name.
+
+    Args:
+      learning_rate: peak learning rate.
+      schedule: ``"constant"``; ``"cosine"`` (one cosine decay to ``min_learning_rate`` over
+        ``total_steps``); ``"sgdr"`` (cosine with a warm restart every ``restart_every`` steps,
+        :func:`warm_restart_schedule`). All start with ``warmup_steps`` of linear warmup from 0.
+      total_steps: run length, needed by ``"cosine"``.
+      restart_every: cycle length in steps, needed by ``"sgdr"``.
+      warmup_steps: linear warmup steps.
+      min_learning_rate: floor of the cosine schedules.
+    """
+    if schedule == "constant":
+        if warmup_steps:
+            return optax.join_schedules(
+                [optax.linear_schedule(0.0, learning_rate, warmup_steps), optax.constant_schedule(learning_rate)],
+                [warmup_steps],
+            )
+        return optax.constant_schedule(learning_rate)
+    if schedule == "cosine":
+        if not total_steps:
+            raise ValueError("schedule='cosine' needs total_steps")
+        return optax.warmup_cosine_decay_schedule(
+            0.0, learning_rate, warmup_steps, max(total_steps, warmup_steps + 1), end_value=min_learning_rate
+        )
+    if schedule == "sgdr":
+        if not restart_every:
+            raise ValueError("schedule='sgdr' needs restart_every (steps per cycle)")
+        return warm_restart_schedule(
+            learning_rate, restart_every, warmup_steps=warmup_steps, min_value=min_learning_rate
+        )
+    raise ValueError(f"unknown schedule {schedule!r}; expected 'constant', 'cosine' or 'sgdr'")
+
+
+def make_optimizer(
+    name: str,
+    learning_rate: float | Schedule,
+    *,
+    weight_decay: float = 0.0,
+    momentum: float = 0.9,
+    nesterov: bool = False,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    clip_norm: Optional[float] = None,
+) -> optax.GradientTransformation:
+    """Optax optimiser by name: ``"adam"``, ``"adamw"`` (decoupled ``weight_decay``) or ``"sgd"``
+    (``momentum``, ``nesterov``), preceded by gradient clipping to global norm ``clip_norm``
+    when given. ``learning_rate`` is a float or a schedule of the step."""
+    if name == "adam":
+        if weight_decay:
+            raise ValueError("adam has no weight_decay here; use 'adamw' (decoupled) instead")
+        tx = optax.adam(learning_rate, b1=b1, b2=b2, eps=eps)
+    elif name == "adamw":
+        tx = optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
+    elif name == "sgd":
+        tx = optax.sgd(learning_rate, momentum=momentum or None, nesterov=nesterov)
+        if weight_decay:
+            tx = optax.chain(optax.add_decayed_weights(weight_decay), tx)
+    else:
+        raise ValueError(f"unknown optimizer {name!r}; expected 'adam', 'adamw' or 'sgd'")
+    if clip_norm is not None:
+        tx = optax.chain(optax.clip_by_global_norm(clip_norm), tx)
+    return tx
+
+
+def optimizer_from_config(
+    config: Mapping[str, Any], *, steps_per_epoch: int, total_steps: int
+) -> tuple[optax.GradientTransformation, Schedule]:
+    """Optimiser and schedule from the ``optimizer`` section of a training config.
+
+    Keys (see :func:`sketchjax.training.default_config`): ``name``, ``learning_rate``,
+    ``schedule``, ``restart_every`` (``"epoch"`` or a number of steps), ``warmup_steps``,
+    ``min_learning_rate``, ``weight_decay``, ``momentum``, ``nesterov``, ``clip_norm``.
+    """
+    config = dict(config)
+    restart_every = config.get("restart_every", "epoch")
+    if restart_every == "epoch":
+        restart_every = steps_per_epoch
+    schedule = make_schedule(
+        float(config.get("learning_rate", 1e-3)),
+        config.get("schedule", "constant"),
+        total_steps=total_steps,
+        restart_every=int(restart_every) if restart_every else None,
+        warmup_steps=int(config.get("warmup_steps", 0)),
+        min_learning_rate=float(config.get("min_learning_rate", 0.0)),
+    )
+    tx = make_optimizer(
+        config.get("name", "adam"),
+        schedule,
+        weight_decay=float(config.get("weight_decay", 0.0)),
+        momentum=float(config.get("momentum", 0.9)),
+        nesterov=bool(config.get("nesterov", False)),
+        clip_norm=config.get("clip_norm"),
+    )
+    return tx, schedule

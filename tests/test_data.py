@@ -1,0 +1,431 @@
+"""The data pipeline: TFDS builders (no TensorFlow) read back exactly, stable splits, and the
+deterministic, resumable batch iterator.
+
+Datasets are built from the real data (a few categories) into a temporary TFDS directory;
+tests skip when the data directory is absent.
+"""
+from __future__ import annotations
+
+import collections
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+from PIL import Image
+
+from sketchjax.data import (
+    Augment,
+    QmulChairv2,
+    QuickdrawStrokes,
+    SketchBatchIterator,
+    SketchrnnSamples,
+    chairv2_config,
+    example_to_sketch,
+    fit_length,
+    open_split,
+    quickdraw_config,
+    shard_batch,
+    sketchrnn_samples_config,
+    split_of,
+)
+from sketchjax.data.augment import augment_batch, join_strokes, split_strokes
+from sketchjax.data.iterator import example_keys
+from sketchjax.data.sketchrnn_samples import sample_sketches
+from sketchjax.formats import chairv2_photo_stem, from_stroke3, iter_ndjson, load_chairv2, load_npz
+from sketchjax.normalize import resample
+
+tfds.disable_progress_bar()
+
+CATEGORIES = ["cat", "The Eiffel Tower", "bicycle"]
+SPLIT_FRACTIONS = (0.6, 0.2, 0.2)  # large valid/test so that 25 sketches per category fill them
+
+
+def _examples(builder, split=None):
+    """``{key_id: example}`` over the given split (all splits when None), TFDS's decoder."""
+    out = {}
+    for name in [split] if split else list(builder.info.splits):
+        ds = tfds.data_source(
+            f"{builder.name}/{builder.builder_config.name}", split=name, data_dir=builder.data_dir_root
+        )
+        for ex in ds:
+            out[ex["key_id"].decode()] = dict(ex, split=name)
+    return out
+
+
+def _assert_same_sketch(stored, sketch, where):
+    np.testing.assert_array_equal(stored["points"], np.asarray(sketch.xy), err_msg=where)
+    np.testing.assert_array_equal(stored["pen"], np.asarray(sketch.pen), err_msg=where)
+    if sketch.time is not None:
+        np.testing.assert_array_equal(stored["time"], np.asarray(sketch.time), err_msg=where)
+
+
+def _assert_fast_equals_tfds(builder, limit=None):
+    """:class:`SketchSource` decodes every split exactly like ``tfds``'s own data source."""
+    for split in builder.info.splits:
+        fast, slow = open_split(builder, split), builder.as_data_source(split)
+        assert len(fast) == len(slow)
+        keys = range(min(len(fast), limit or len(fast)))
+        for a, b in zip(fast.__getitems__(keys), slow.__getitems__(list(keys))):
+            assert a.keys() == b.keys()
+            for k in a:
+                assert type(a[k]) is type(b[k]), k
+                np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+@pytest.fixture(scope="module")
+def tfds_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("tfds")
+
+
+@pytest.fixture(scope="module")
+def simplified(data_file, tfds_dir):
+    data_file("quickdraw", "simplified", "cat.ndjson")
+    cfg = quickdraw_config("simplified", CATEGORIES, fractions=SPLIT_FRACTIONS)
+    return QuickdrawStrokes.prepare(cfg, tfds_dir)
+
+
+# --- builders -------------------------------------------------------------------------------
+
+
+def test_no_tensorflow_imported(simplified):
+    """Building and reading never import TensorFlow (meaningful where TF is installed: TFDS
+    would import it lazily for any feature that needs it)."""
+    open_split(simplified, "train")[0]
+    assert "tensorflow" not in sys.modules
+
+
+def test_quickdraw_simplified_roundtrip(simplified, data_root):
+    stored = _examples(simplified)
+    labels = simplified.info.features["label"].names
+    assert labels == sorted(CATEGORIES)
+    expected = {}
+    for cat in CATEGORIES:
+        for rec in iter_ndjson(data_root / "quickdraw" / "simplified" / f"{cat}.ndjson"):
+            expected[rec.key_id] = (cat, rec)
+    assert stored.keys() == expected.keys()
+    for key_id, (cat, rec) in expected.items():
+        ex = stored[key_id]
+        _assert_same_sketch(ex, rec.sketch, key_id)
+        assert labels[ex["label"]] == cat
+        assert ex["recognized"] == rec.recognized
+        assert ex["countrycode"].decode() == rec.countrycode
+        assert ex["split"] == split_of(key_id, SPLIT_FRACTIONS, "quickdraw")
+        back = example_to_sketch(ex)  # the Sketch helper gives the same arrays
+        np.testing.assert_array_equal(back.xy, rec.sketch.xy)
+    assert {ex["split"] for ex in stored.values()} == {"train", "valid", "test"}
+    _assert_fast_equals_tfds(simplified)
+
+
+def test_splits_stable_when_categories_change(simplified, tfds_dir):
+    """Adding a category and listing them in another order keeps every key_id's split."""
+    other = quickdraw_config("simplified", ["bicycle", "apple", "cat", "The Eiffel Tower"], fractions=SPLIT_FRACTIONS)
+    assert other.name != simplified.builder_config.name
+    bigger = _examples(QuickdrawStrokes.prepare(other, tfds_dir))
+    first = _examples(simplified)
+    assert set(first) < set(bigger)
+    for key_id, ex in first.items():
+        assert bigger[key_id]["split"] == ex["split"], key_id
+    # Disjoint splits: each key_id is stored once.
+    per_split = collections.Counter(ex["split"] for ex in bigger.values())
+    assert sum(per_split.values()) == len(bigger)
+
+
+def test_quickdraw_raw_keeps_time(data_file, tfds_dir):
+    raw_dir = data_file("quickdraw", "raw")
+    cfg = quickdraw_config("raw", ["cat", "bicycle"], fractions=(1.0, 0.0, 0.0))
+    builder = QuickdrawStrokes.prepare(cfg, tfds_dir)
+    assert list(builder.info.splits) == ["train"]
+    stored = _examples(builder)
+    n = 0
+    for cat in ["cat", "bicycle"]:
+        for rec in iter_ndjson(raw_dir / f"{cat}.ndjson", single_point="keep"):
+            _assert_same_sketch(stored[rec.key_id], rec.sketch, rec.source)
+            assert rec.sketch.time is not None
+            n += 1
+    assert n == len(stored)
+    _assert_fast_equals_tfds(builder)
+
+
+def test_quickdraw_npz_keeps_sketch_rnn_splits(data_file, tfds_dir):
+    path = data_file("sketchrnn_npz", "omniglot.npz")
+    cfg = quickdraw_config("npz", ["omniglot"], max_per_category=40)
+    builder = QuickdrawStrokes.prepare(cfg, tfds_dir)
+    stored = _examples(builder)
+    splits = load_npz(path)
+    assert len(stored) == sum(min(40, len(v)) for v in splits.values())
+    for split, drawings in splits.items():
+        for i, s3 in enumerate(drawings[:40]):
+            ex = stored[f"{split}:{i}"]
+            assert ex["split"] == split
+            _assert_same_sketch(ex, from_stroke3(s3, single_point="keep"), f"{split}[{i}]")
+    _assert_fast_equals_tfds(builder)
+
+
+def test_chairv2_roundtrip(data_file, tfds_dir):
+    root = data_file("qmul_chairv2")
+    builder = QmulChairv2.prepare(chairv2_config(test_fraction=0.25), tfds_dir)
+    sketches = load_chairv2(root / "ChairV2_Coordinate_train.pkl", single_point="keep")
+    no_photo = ("points", "pen", "photo_id", "label", "key")
+    train, test = open_split(builder, "train", fields=no_photo), open_split(builder, "test", fields=no_photo)
+    assert len(train) + len(test) == len(sketches)
+    photos_by_split = {}
+    for name, split in (("train", train), ("test", test)):
+        for ex in split:
+            key = ex["key"].decode()
+            _assert_same_sketch(ex, sketches[key], key)
+            stem = ex["photo_id"].decode()
+            assert stem == chairv2_photo_stem(key)
+            assert builder.info.features["label"].names[ex["label"]] == stem
+            photos_by_split.setdefault(name, set()).add(stem)
+    assert not photos_by_split["train"] & photos_by_split["test"]  # split by photo
+    for ex in open_split(builder, "test").__getitems__(range(5)):
+        photo = np.asarray(Image.open(root / "photo" / f"{ex['photo_id'].decode()}.png").convert("RGB"))
+        np.testing.assert_array_equal(ex["photo"], photo)
+    _assert_fast_equals_tfds(builder, limit=40)
+
+
+def test_sketchrnn_samples(data_file, tfds_dir):
+    model_dir = data_file("models", "sketch_rnn")
+    cfg = sketchrnn_samples_config(
+        ["sheep", "palm tree"], temperatures=(0.25, 1.0), samples_per_temperature=5, sample_batch=8, max_len=48
+    )
+    builder = SketchrnnSamples.prepare(cfg, tfds_dir)
+    stored = {ex["key_id"].decode(): ex for ex in open_split(builder, "train")}
+    labels = builder.info.features["label"].names
+    assert labels == ["palm tree", "sheep"]
+    direct = sample_sketches(
+        model_dir / "palm_tree.gen.json", category="palm tree", temperature=1.0, num=5, sample_batch=8, max_len=48
+    )
+    for i, item in enumerate(direct):
+        key = f"palm tree/1/{i}"
+        if item is None:
+            assert key not in stored
+            continue
+        ex = stored[key]
+        np.testing.assert_array_equal(ex["points"], item[0])
+        np.testing.assert_array_equal(ex["pen"], item[1])
+        assert ex["complete"] == item[2]
+    assert all(ex["generated"] for ex in stored.values())
+    assert {float(ex["temperature"]) for ex in stored.values()} == {0.25, 1.0}
+    assert {labels[ex["label"]] for ex in stored.values()} == {"palm tree", "sheep"}
+    _assert_fast_equals_tfds(builder)
+
+
+def test_corrupt_ndjson_names_file_and_line(data_file, tmp_path):
+    text = data_file("quickdraw", "simplified", "cat.ndjson").read_bytes()
+    lines = text.splitlines(keepends=True)
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    (manual / "cat.ndjson").write_bytes(b"".join(lines[:5]) + lines[5][: len(lines[5]) // 2] + b"\n")
+    cfg = quickdraw_config("simplified", ["cat"], fractions=(1.0, 0.0, 0.0))
+    with pytest.raises(ValueError, match=r"cat\.ndjson:6: invalid JSON"):
+        QuickdrawStrokes.prepare(cfg, tmp_path / "tfds", manual_dir=manual)
+
+
+def test_ndjson_without_key_id_is_rejected(tmp_path):
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    (manual / "cat.ndjson").write_text('{"word":"cat","drawing":[[[0,5],[0,5]]]}\n')
+    cfg = quickdraw_config("simplified", ["cat"], fractions=(1.0, 0.0, 0.0))
+    with pytest.raises(ValueError, match=r"cat\.ndjson:1: missing or invalid 'key_id'"):
+        QuickdrawStrokes.prepare(cfg, tmp_path / "tfds", manual_dir=manual)
+
+
+def test_truncated_npz_names_file(data_file, tmp_path):
+    data = data_file("sketchrnn_npz", "omniglot.npz").read_bytes()
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    (manual / "omniglot.npz").write_bytes(data[: len(data) // 3])
+    cfg = quickdraw_config("npz", ["omniglot"])
+    with pytest.raises(ValueError, match=r"omniglot\.npz"):
+        QuickdrawStrokes.prepare(cfg, tmp_path / "tfds", manual_dir=manual)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="fractions"):
+        quickdraw_config("simplified", ["cat"], fractions=(0.5, 0.2, 0.2))
+    with pytest.raises(ValueError, match="source"):
+        quickdraw_config("svg", ["cat"])
+    with pytest.raises(ValueError, match="needs a config"):
+        QuickdrawStrokes()
+
+
+# --- iterator -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def train_source(simplified):
+    return open_split(simplified, "train", fields=("points", "pen", "label"))
+
+
+def _assert_batches_equal(a, b):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        assert x.keys() == y.keys()
+        for k in x:
+            np.testing.assert_array_equal(x[k], y[k], err_msg=k)
+
+
+AUGMENT = Augment(scale=(0.7, 1.3), aspect=0.4, jitter=0.02, stroke_dropout=0.5)
+
+
+def test_iterator_deterministic_and_resumable(train_source):
+    make = lambda **kw: SketchBatchIterator(train_source, batch_size=8, seed=7, augment=AUGMENT, **kw)  # noqa: E731
+    it = make()
+    assert it.steps_per_epoch == len(train_source) // 8
+    epoch1 = list(it.epoch_batches(1))
+    assert len(epoch1) == it.steps_per_epoch
+    _assert_batches_equal(list(make().epoch_batches(1)), epoch1)  # a fresh iterator agrees
+    _assert_batches_equal(list(make(prefetch=0).epoch_batches(1)), epoch1)  # threads change nothing
+    _assert_batches_equal(list(make(read_group=1).epoch_batches(1)), epoch1)  # nor grouped reads
+    for k in (1, 3, it.steps_per_epoch - 1):
+        _assert_batches_equal(list(it.epoch_batches(1, start=k)), epoch1[k:])
+    assert list(it.epoch_batches(1, start=it.steps_per_epoch)) == []
+    epoch2 = list(it.epoch_batches(2))
+    assert not np.array_equal(epoch1[0]["index"], epoch2[0]["index"])  # reshuffled
+    other_seed = list(SketchBatchIterator(train_source, batch_size=8, seed=8, augment=AUGMENT).epoch_batches(1))
+    assert not np.array_equal(other_seed[0]["xy"], epoch1[0]["xy"])
+    # An example's augmentation depends on (seed, epoch, index) only, not on the batch it lands in.
+    it4 = SketchBatchIterator(train_source, batch_size=4, seed=7, augment=AUGMENT, shuffle=False, coords="pixels")
+    it8 = SketchBatchIterator(train_source, batch_size=8, seed=7, augment=AUGMENT, shuffle=False, coords="pixels")
+    b4, b8 = it4.batch(1, 1), it8.batch(1, 0)
+    np.testing.assert_array_equal(b4["xy"], b8["xy"][4:])
+
+
+def test_iterator_batch_contents(train_source):
+    it = SketchBatchIterator(train_source, batch_size=16, seed=0, max_len=64, drop_remainder=False, prefetch=0)
+    batches = list(it.epoch_batches(0))
+    assert it.steps_per_epoch == -(-len(train_source) // 16)
+    seen = np.concatenate([b["index"][b["mask"] > 0] for b in batches])
+    assert sorted(seen.tolist()) == list(range(len(train_source)))  # every example once
+    assert sum(b["mask"].sum() for b in batches) == len(train_source)
+    assert all(b["xy"].shape == (16, 64, 2) for b in batches)  # the partial batch is padded
+    b = batches[0]
+    assert b["xy"].dtype == np.float32 and b["pen"].dtype == np.float32 and b["valid"].dtype == bool
+    assert b["length"].dtype == np.int32 and b["label"].dtype == np.int32
+    np.testing.assert_array_equal(b["length"], b["valid"].sum(axis=1))
+    xy = np.where(b["valid"][..., None], b["xy"], np.nan)
+    np.testing.assert_allclose(np.nanmin(xy, axis=1), 0.0, atol=1e-6)  # to_unit: box at the origin
+    np.testing.assert_allclose(np.nanmax(np.nanmax(xy, axis=1), axis=1), 1.0, atol=1e-6)  # longer side 1
+    for row in range(16):
+        ex = train_source[int(b["index"][row])]
+        n = b["length"][row]
+        assert n == min(len(ex["points"]), 64)
+        assert b["label"][row] == ex["label"]
+        assert b["pen"][row, n - 1] == 0 and not b["valid"][row, n:].any()
+
+
+def test_augmentation_never_empty_or_nan(train_source):
+    heavy = Augment(scale=(0.2, 3.0), aspect=2.0, jitter=0.2, stroke_dropout=0.95)
+    it = SketchBatchIterator(train_source, batch_size=8, seed=3, augment=heavy, raster_size=32, line_width=2)
+    for b in it.epoch_batches(0):
+        assert (b["length"] >= 1).all() and b["valid"][:, 0].all()
+        assert np.isfinite(b["xy"]).all() and np.isfinite(b["raster"]).all()
+        assert ((b["raster"] >= 0) & (b["raster"] <= 1)).all()
+    # A single-stroke sketch never loses its only stroke; several strokes keep at least one.
+    xy = np.zeros((64, 8, 2), np.float32)
+    xy[..., 0] = np.arange(8)
+    pen = np.zeros((64, 8), np.float32)
+    pen[:32, :2] = 1.0  # rows 0-31: one 3-point stroke; rows 32-63: 3 one-point strokes
+    valid = np.zeros((64, 8), bool)
+    valid[:, :3] = True
+    keys = example_keys(np.uint32(0), np.uint32(0), np.arange(64, dtype=np.int32))
+    out_xy, out_pen, out_valid = augment_batch(keys, xy, pen, valid, Augment(stroke_dropout=0.99))
+    n = np.asarray(out_valid).sum(axis=1)
+    assert (n[:32] == 3).all() and (n[32:] >= 1).all()
+    assert (n[32:] == 1).mean() > 0.9  # almost always exactly the rescued stroke
+    np.testing.assert_array_equal(np.asarray(out_valid)[:, 0], True)
+
+
+def test_fit_length_methods(train_source):
+    points = np.asarray(train_source[0]["points"])
+    pen = np.asarray(train_source[0]["pen"])
+    # A long sketch: a real one resampled every 0.5 px, so that it needs shortening.
+    long_points, long_pen = join_strokes(resample(split_strokes(points.astype(np.float64), pen), 0.5))
+    assert len(long_points) > 200
+    for method in ("rdp", "resample"):
+        p, q = fit_length(long_points.astype(np.float32), long_pen, 64, method)
+        assert len(p) <= 64, method
+        assert np.isfinite(p).all() and q[-1] == 0
+        # The drawing keeps its shape: stroke ends are kept, the extent barely changes.
+        ends = np.flatnonzero(q <= 0.5)
+        np.testing.assert_array_equal(p[ends], long_points[long_pen <= 0.5])
+        longest = np.ptp(long_points, axis=0).max()
+        np.testing.assert_allclose(p.min(axis=0), long_points.min(axis=0), atol=0.05 * longest)
+        np.testing.assert_allclose(p.max(axis=0), long_points.max(axis=0), atol=0.05 * longest)
+    same = fit_length(points, pen, 10_000, "rdp")
+    assert same[0] is points
+
+
+def test_iterator_raster_and_pixels(train_source):
+    it = SketchBatchIterator(
+        train_source, batch_size=4, coords="pixels", raster_size=28, render_size=112, line_width=4, shuffle=False,
+        prefetch=0,
+    )
+    b = it.batch(0, 0)
+    assert b["raster"].shape == (4, 28, 28) and b["raster"].dtype == np.float32
+    assert (b["raster"].reshape(4, -1).max(axis=1) > 0).all()
+    ex = train_source[0]
+    n = len(ex["points"])
+    np.testing.assert_array_equal(b["xy"][0, : min(n, 128)], ex["points"][:128])  # stored pixels
+
+
+def test_process_shards_make_the_global_batch(train_source):
+    kw = dict(batch_size=8, seed=5, augment=AUGMENT, drop_remainder=False, prefetch=0)
+    whole = SketchBatchIterator(train_source, **kw)
+    parts = [SketchBatchIterator(train_source, process_index=p, process_count=2, **kw) for p in range(2)]
+    assert parts[0].steps_per_epoch == whole.steps_per_epoch
+    for step in (0, whole.steps_per_epoch - 1):
+        glued = [p.batch(0, step) for p in parts]
+        full = whole.batch(0, step)
+        for k in full:
+            np.testing.assert_array_equal(np.concatenate([g[k] for g in glued]), full[k], err_msg=k)
+
+
+def test_shard_batch_places_on_mesh(train_source):
+    devices = np.array(jax.devices())
+    mesh = jax.sharding.Mesh(devices, ("data",))
+    it = SketchBatchIterator(train_source, batch_size=2 * len(devices), prefetch=0)
+    batch = it.batch(0, 0)
+    placed = shard_batch(batch, mesh)
+    for k, v in batch.items():
+        assert placed[k].shape == v.shape
+        assert placed[k].sharding.spec == jax.sharding.PartitionSpec("data")
+        np.testing.assert_array_equal(np.asarray(placed[k]), v)
+
+
+def test_shard_batch_splits_rows_over_two_devices(tmp_path):
+    """With 2 (fake CPU) devices each holds half of the batch rows (a fresh process: the
+    device count is fixed when JAX starts)."""
+    script = tmp_path / "shard.py"
+    script.write_text(
+        "import numpy as np, jax\n"
+        "from sketchjax.data import shard_batch\n"
+        "mesh = jax.sharding.Mesh(np.array(jax.devices()), ('data',))\n"
+        "batch = {'xy': np.arange(8 * 3 * 2, dtype=np.float32).reshape(8, 3, 2), 'label': np.arange(8, dtype=np.int32)}\n"
+        "out = shard_batch(batch, mesh)\n"
+        "assert len(jax.devices()) == 2\n"
+        "for k, v in batch.items():\n"
+        "    shards = sorted(out[k].addressable_shards, key=lambda s: s.index[0].start)\n"
+        "    assert [s.data.shape[0] for s in shards] == [4, 4]\n"
+        "    np.testing.assert_array_equal(np.concatenate([np.asarray(s.data) for s in shards]), v)\n"
+        "print('ok')\n"
+    )
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
+def test_iterator_rejects_bad_settings(train_source):
+    with pytest.raises(ValueError, match="divisible"):
+        SketchBatchIterator(train_source, batch_size=7, process_count=2)
+    with pytest.raises(ValueError, match="fit"):
+        SketchBatchIterator(train_source, batch_size=4, fit="squash")
+    with pytest.raises(ValueError, match="no full batch"):
+        SketchBatchIterator(train_source, batch_size=10_000)
+    with pytest.raises(ValueError, match="stroke_dropout"):
+        Augment(stroke_dropout=1.0)

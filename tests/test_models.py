@@ -1,0 +1,194 @@
+"""Shape, masking and reference tests of the encoders in sketchjax.models (BiLSTM, Transformer, CNNs)."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from sketchjax.models.bilstm import BiLSTMEncoder, BiLSTMLayer, reverse_within_length
+from sketchjax.models.cnn import ResNet18, SketchANet
+from sketchjax.models.layers import Classifier, point_features
+from sketchjax.models.transformer import PointTransformer
+from sketchjax.sketch import Sketch
+
+
+def random_sketches(rng, b, t, lengths):
+    xy = rng.uniform(0, 1, (b, t, 2)).astype(np.float32)
+    pen = (rng.uniform(size=(b, t)) < 0.8).astype(np.float32)
+    valid = np.arange(t)[None, :] < np.asarray(lengths)[:, None]
+    return Sketch(xy=jnp.asarray(xy), pen=jnp.asarray(pen), valid=jnp.asarray(valid))
+
+
+def trim(sk: Sketch, i: int, n: int) -> Sketch:
+    return Sketch(xy=sk.xy[i : i + 1, :n], pen=sk.pen[i : i + 1, :n], valid=sk.valid[i : i + 1, :n])
+
+
+def numpy_lstm(x, wi, wh, b):
+    """Independent single-direction LSTM (gates i, f, g, o) over ``x [T, F]``."""
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    h = np.zeros(wh.shape[0])
+    c = np.zeros(wh.shape[0])
+    out = []
+    for xt in x:
+        z = xt @ wi + h @ wh + b
+        i, f, g, o = np.split(z, 4)
+        c = sig(f) * c + sig(i) * np.tanh(g)
+        h = sig(o) * np.tanh(c)
+        out.append(h)
+    return np.stack(out)
+
+
+def test_reverse_within_length_is_per_example_and_an_involution():
+    x = jnp.arange(12.0).reshape(2, 6)
+    r = reverse_within_length(x, jnp.array([4, 6]))
+    np.testing.assert_array_equal(r, [[3, 2, 1, 0, 4, 5], [11, 10, 9, 8, 7, 6]])
+    np.testing.assert_array_equal(reverse_within_length(r, jnp.array([4, 6])), x)
+
+
+def test_bilstm_layer_matches_numpy_both_directions_with_lengths():
+    rng = np.random.default_rng(0)
+    b, t, f, h = 3, 7, 4, 5
+    x = rng.normal(size=(b, t, f)).astype(np.float32)
+    lengths = np.array([7, 4, 1])
+    layer = BiLSTMLayer(h)
+    params = layer.init(jax.random.PRNGKey(0), jnp.asarray(x), jnp.asarray(lengths))
+    p = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), params["params"])
+    out = np.asarray(layer.apply(params, jnp.asarray(x), jnp.asarray(lengths)))
+    assert out.shape == (b, t, 2 * h)
+    for i, n in enumerate(lengths):
+        fwd = numpy_lstm(x[i, :n], p["wi"][0], p["wh"][0], p["b"][0])
+        bwd = numpy_lstm(x[i, :n][::-1], p["wi"][1], p["wh"][1], p["b"][1])[::-1]
+        np.testing.assert_allclose(out[i, :n, :h], fwd, atol=1e-5)
+        np.testing.assert_allclose(out[i, :n, h:], bwd, atol=1e-5)
+        assert np.all(out[i, n:] == 0)
+    # forget-gate bias starts at 1, the other gates at 0
+    np.testing.assert_array_equal(p["b"][:, h : 2 * h], 1.0)
+    np.testing.assert_array_equal(p["b"][:, :h], 0.0)
+
+
+def test_bilstm_encoder_is_length_aware_and_padding_free():
+    rng = np.random.default_rng(1)
+    sk = random_sketches(rng, 3, 12, [12, 5, 2])
+    model = BiLSTMEncoder(hidden=8, num_layers=2, head=(16,))
+    variables = model.init(jax.random.PRNGKey(0), sk)
+    feats = np.asarray(model.apply(variables, sk))
+    assert feats.shape == (3, 16) and np.all(feats >= 0)
+    for i, n in enumerate([12, 5, 2]):  # each sketch alone, without any padding
+        alone = np.asarray(model.apply(variables, trim(sk, i, n)))[0]
+        np.testing.assert_allclose(feats[i], alone, atol=1e-5)
+    # garbage in padding changes nothing
+    noisy = sk.replace(xy=jnp.where(sk.valid[..., None], sk.xy, 123.0), pen=jnp.where(sk.valid, sk.pen, 7.0))
+    np.testing.assert_allclose(np.asarray(model.apply(variables, noisy)), feats, atol=1e-6)
+    # but the backward direction does read the last valid point: moving it changes the feature
+    moved = sk.replace(xy=sk.xy.at[1, 4].add(0.5))
+    assert not np.allclose(np.asarray(model.apply(variables, moved))[1], feats[1])
+
+
+def test_transformer_masks_padding_and_is_non_negative():
+    rng = np.random.default_rng(2)
+    sk = random_sketches(rng, 3, 10, [10, 6, 1])
+    model = PointTransformer(dim=16, depth=2, heads=2, max_len=32, head=(8,))
+    variables = model.init(jax.random.PRNGKey(0), sk)
+    feats = np.asarray(model.apply(variables, sk))
+    assert feats.shape == (3, 8) and np.all(feats >= 0)
+    for i, n in enumerate([10, 6, 1]):
+        alone = np.asarray(model.apply(variables, trim(sk, i, n)))[0]
+        np.testing.assert_allclose(feats[i], alone, atol=1e-5)
+    with pytest.raises(ValueError, match="max_len"):
+        model.apply(variables, random_sketches(rng, 1, 40, [40]))
+
+
+def test_point_features_zero_on_padding():
+    sk = random_sketches(np.random.default_rng(3), 2, 5, [5, 3])
+    f = np.asarray(point_features(sk))
+    assert f.shape == (2, 5, 4)
+    assert np.all(f[1, 3:] == 0)
+    np.testing.assert_array_equal(f[..., 2] + f[..., 3], np.asarray(sk.valid, np.float32))
+
+
+@pytest.mark.parametrize("size", [64, 128])
+def test_sketchanet_shapes_any_size_and_original_layout_at_225(size):
+    x = jnp.zeros((2, size, size))
+    model = SketchANet(widths=(8, 8, 8, 16))
+    v = model.init(jax.random.PRNGKey(0), x)
+    out = model.apply(v, x)
+    assert out.shape == (2, 16) and bool(jnp.all(out >= 0))
+    big = SketchANet().init(jax.random.PRNGKey(0), jnp.zeros((1, 225, 225)))
+    assert big["params"]["conv6"]["kernel"].shape == (7, 7, 256, 512)
+    assert big["params"]["conv1"]["kernel"].shape == (15, 15, 1, 64)
+
+
+def test_resnet18_batch_stats_update_in_training_only():
+    x = jax.random.uniform(jax.random.PRNGKey(1), (4, 28, 28))
+    model = ResNet18(widths=(8, 16, 16, 32))
+    v = model.init(jax.random.PRNGKey(0), x)
+    n_blocks = sum(1 for k in v["params"] if k.startswith("stage"))
+    assert n_blocks == 8
+    out, upd = model.apply(v, x, train=True, mutable=["batch_stats"])
+    assert out.shape == (4, 32) and bool(jnp.all(out >= 0))
+    changed = jax.tree_util.tree_map(lambda a, b: bool(jnp.any(a != b)), v["batch_stats"], upd["batch_stats"])
+    assert any(jax.tree_util.tree_leaves(changed))
+    np.testing.assert_array_equal(model.apply(v, x), model.apply(v, x))
+
+
+def test_classifier_trains_and_compiles_once():
+    """A few Adam steps on a tiny BiLSTM classifier fit random labels; the step compiles once."""
+    rng = np.random.default_rng(4)
+    sk = random_sketches(rng, 8, 16, rng.integers(2, 17, 8))
+    labels = jnp.asarray(rng.integers(0, 3, 8))
+    model = Classifier(BiLSTMEncoder(hidden=16, num_layers=1, head=(16,)), num_classes=3)
+    params = model.init(jax.random.PRNGKey(0), sk)["params"]
+    opt = optax.adam(1e-2)
+    state = opt.init(params)
+
+    @jax.jit
+    def step(params, state, sk, labels):
+        def loss_fn(p):
+            logits = model.apply({"params": p}, sk)
+            return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+        loss, g = jax.value_and_grad(loss_fn)(params)
+        upd, state = opt.update(g, state, params)
+        return optax.apply_updates(params, upd), state, loss
+
+    losses = []
+    for _ in range(60):
+        params, state, loss = step(params, state, sk, labels)
+        losses.append(float(loss))
+    assert np.all(np.isfinite(losses))
+    assert losses[-1] < 0.25 * losses[0]
+    assert step._cache_size() == 1
+
+
+def test_lstm_scan_custom_vjp_matches_autodiff_of_plain_scan():
+    from jax.test_util import check_grads
+
+    from sketchjax.models.bilstm import lstm_scan
+
+    rng = np.random.default_rng(5)
+    t, d, b, h = 6, 2, 3, 4
+    proj = jnp.asarray(rng.normal(size=(t, d, b, 4 * h)))
+    wh = jnp.asarray(rng.normal(size=(d, h, 4 * h)) * 0.5)
+    w = jnp.asarray(rng.normal(size=(t, d, b, h)))
+
+    def plain(proj, wh):
+        def step(carry, p):
+            hh, c = carry
+            i, f, g, o = jnp.split(p + jnp.einsum("dbh,dhk->dbk", hh, wh), 4, axis=-1)
+            c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+            hh = jax.nn.sigmoid(o) * jnp.tanh(c)
+            return (hh, c), hh
+
+        z = jnp.zeros((d, b, h), proj.dtype)
+        return jax.lax.scan(step, (z, z), proj)[1]
+
+    np.testing.assert_allclose(lstm_scan(proj, wh), plain(proj, wh), atol=1e-6)
+    g_ours = jax.grad(lambda p, u: jnp.sum(lstm_scan(p, u) * w), argnums=(0, 1))(proj, wh)
+    g_ref = jax.grad(lambda p, u: jnp.sum(plain(p, u) * w), argnums=(0, 1))(proj, wh)
+    for a, r in zip(g_ours, g_ref):
+        np.testing.assert_allclose(a, r, atol=1e-5)
+    with jax.enable_x64(True):
+        check_grads(lambda p, u: lstm_scan(p, u, 2), (proj.astype(jnp.float64), wh.astype(jnp.float64)),
+                    order=1, modes=["rev"])

@@ -1,0 +1,476 @@
+"""Tests of sketchjax.training: data sources, schedules, steps, checkpoints, resumption, sharding.
+
+The tiny task used throughout is a linear softmax classifier on Gaussian blobs, with a mutable
+collection (a running input mean) and a per-step random jitter, so restoring every part of the
+state (params, optimiser, collections, key, data position) is needed for an exact resume.
+Subprocess tests import this file to run the same task (``python -c "import test_training"``).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import pathlib
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from sketchjax import training
+from sketchjax.training import ArraySource, Task
+
+TESTS_DIR = pathlib.Path(__file__).resolve().parent
+REPO_ROOT = TESTS_DIR.parent
+DIM, CLASSES = 4, 3
+
+
+# ----------------------------------------------------------------------------- the tiny task
+
+
+def blobs(num: int, seed: int) -> dict[str, np.ndarray]:
+    """``x float32[num, 4]`` around one of three centres, ``y int32[num]`` its centre."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, CLASSES, num)
+    centres = np.eye(CLASSES, DIM) * 2.0
+    x = centres[y] + rng.standard_normal((num, DIM))
+    return {"x": x.astype(np.float32), "y": y.astype(np.int32)}
+
+
+def linear_task() -> Task:
+    def init_fn(rng, batch):
+        w = 0.1 * jax.random.normal(rng, (batch["x"].shape[-1], CLASSES))
+        return {"params": {"w": w, "b": jnp.zeros(CLASSES)}, "stats": {"mean": jnp.zeros(batch["x"].shape[-1])}}
+
+    def loss_fn(params, collections, batch, rng):
+        x = batch["x"] + 0.01 * jax.random.normal(rng, batch["x"].shape)
+        logits = x @ params["w"] + params["b"]
+        loss = optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"]).mean()
+        accuracy = jnp.mean(jnp.argmax(logits, -1) == batch["y"])
+        stats = {"mean": 0.9 * collections["stats"]["mean"] + 0.1 * batch["x"].mean(0)}
+        return loss, ({"accuracy": accuracy}, {"stats": stats})
+
+    def eval_fn(params, collections, batch):
+        logits = batch["x"] @ params["w"] + params["b"]
+        per_example = {
+            "loss": optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"]),
+            "accuracy": jnp.argmax(logits, -1) == batch["y"],
+        }
+        return training.masked_sums(per_example, batch.get("mask"))
+
+    return Task(init_fn, loss_fn, eval_fn)
+
+
+def run_linear(workdir, *, num_epochs=3, batch_size=16, num_train=256, sleep=0.0, mesh=None,
+               checkpoint_every_steps=10, hooks=(), **kwargs):
+    """Train the linear task; used in-process and by the subprocess tests."""
+    train = ArraySource(blobs(num_train, 0), batch_size, seed=1)
+    held_out = ArraySource(blobs(100, 1), batch_size, shuffle=False, drop_remainder=False)
+    steps_per_epoch = train.steps_per_epoch
+    tx, schedule = training.optimizer_from_config(
+        {"name": "adam", "learning_rate": 0.05, "schedule": "sgdr", "restart_every": "epoch", "clip_norm": 1.0},
+        steps_per_epoch=steps_per_epoch, total_steps=num_epochs * steps_per_epoch,
+    )
+    hooks = list(hooks) + ([lambda step, state: time.sleep(sleep)] if sleep else [])
+    return training.fit(
+        linear_task(), tx, train, workdir, num_epochs=num_epochs, seed=3, eval_source=held_out,
+        learning_rate_fn=schedule, log_every_steps=4, checkpoint_every_steps=checkpoint_every_steps,
+        keep_checkpoints=2, config={"test": "linear", "num_epochs": num_epochs}, mesh=mesh,
+        show_progress=False, hooks=hooks, **kwargs,
+    )
+
+
+def state_arrays(state) -> dict[str, np.ndarray]:
+    """Every leaf of a TrainState as a NumPy array, keyed by its tree path."""
+    leaves = jax.tree_util.tree_leaves_with_path(jax.device_get(state))
+    return {jax.tree_util.keystr(path): np.asarray(leaf) for path, leaf in leaves}
+
+
+def run_python(code: str, *, env_extra=None, timeout=120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", **(env_extra or {})}
+    return subprocess.run([sys.executable, "-c", code], cwd=TESTS_DIR, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def subprocess_script(body: str) -> str:
+    return f"import sys; sys.path.insert(0, {str(TESTS_DIR)!r})\n" + textwrap.dedent(body)
+
+
+# ----------------------------------------------------------------------------- data sources
+
+
+def test_array_source_is_deterministic_and_resumes_mid_epoch():
+    arrays = {"x": np.arange(50, dtype=np.float32)[:, None], "y": np.arange(50)}
+    source = ArraySource(arrays, 8, seed=7)
+    assert isinstance(source, training.DataSource)
+    assert source.steps_per_epoch == 6
+    epoch2 = list(source.epoch_batches(2))
+    again = list(ArraySource(arrays, 8, seed=7).epoch_batches(2))
+    assert len(epoch2) == 6
+    for a, b in zip(epoch2, again):
+        np.testing.assert_array_equal(a["x"], b["x"])
+    for a, b in zip(epoch2[4:], source.epoch_batches(2, start=4)):
+        np.testing.assert_array_equal(a["y"], b["y"])
+    seen = np.concatenate([b["y"] for b in epoch2])
+    assert len(set(seen)) == 48  # no repeats within an epoch
+    assert not np.array_equal(seen, np.concatenate([b["y"] for b in source.epoch_batches(3)]))
+    np.testing.assert_array_equal(epoch2[0]["x"][:, 0], epoch2[0]["y"])  # rows stay aligned
+
+
+def test_array_source_pads_last_batch_with_mask():
+    source = ArraySource({"y": np.arange(10)}, 4, shuffle=False, drop_remainder=False)
+    batches = list(source.epoch_batches(0))
+    assert source.steps_per_epoch == 3 and len(batches) == 3
+    assert all(b["y"].shape == (4,) and b["mask"].shape == (4,) for b in batches)
+    np.testing.assert_array_equal(batches[-1]["mask"], [True, True, False, False])
+    np.testing.assert_array_equal(batches[-1]["y"], [8, 9, 0, 0])
+
+
+def test_array_source_process_slices_make_up_the_global_batch():
+    arrays = {"y": np.arange(40)}
+    whole = list(ArraySource(arrays, 8, seed=2).epoch_batches(1))
+    parts = [list(ArraySource(arrays, 8, seed=2, process_index=i, process_count=2).epoch_batches(1)) for i in (0, 1)]
+    for b, p0, p1 in zip(whole, *parts):
+        np.testing.assert_array_equal(b["y"], np.concatenate([p0["y"], p1["y"]]))
+    with pytest.raises(ValueError, match="divisible"):
+        ArraySource(arrays, 7, process_count=2)
+    with pytest.raises(ValueError, match="common length"):
+        ArraySource({"a": np.zeros(3), "b": np.zeros(4)}, 2)
+
+
+# ----------------------------------------------------------------------------- optimisers, schedules
+
+
+def test_warm_restart_schedule_matches_formula_and_optax():
+    peak, period, low = 1e-3, 10, 1e-5
+    schedule = jax.jit(training.warm_restart_schedule(peak, period, min_value=low))
+    steps = np.arange(35)
+    u = steps % period
+    expected = low + (peak - low) * 0.5 * (1 + np.cos(np.pi * u / period))  # PyTorch CosineAnnealingWarmRestarts
+    np.testing.assert_allclose(schedule(steps), expected, rtol=1e-5)  # float32
+    assert schedule(0) == pytest.approx(peak) and schedule(period) == pytest.approx(peak)  # restarts
+    reference = optax.sgdr_schedule(
+        [dict(init_value=peak, peak_value=peak, decay_steps=period, warmup_steps=0, end_value=low)] * 4
+    )
+    np.testing.assert_allclose(schedule(steps), [reference(s) for s in steps], rtol=1e-5)
+
+
+def test_warmup_then_restarts_counted_after_warmup():
+    schedule = training.warm_restart_schedule(1.0, 4, warmup_steps=2)
+    np.testing.assert_allclose([schedule(s) for s in range(8)],
+                               [0.0, 0.5, 1.0, 0.8535534, 0.5, 0.1464466, 1.0, 0.8535534], atol=1e-6)
+    constant = training.make_schedule(2.0, "constant", warmup_steps=4)
+    assert float(constant(2)) == pytest.approx(1.0) and float(constant(10)) == pytest.approx(2.0)
+    cosine = training.make_schedule(1.0, "cosine", total_steps=10)
+    assert float(cosine(0)) == pytest.approx(1.0) and float(cosine(10)) == pytest.approx(0.0, abs=1e-7)
+    with pytest.raises(ValueError, match="restart_every"):
+        training.make_schedule(1.0, "sgdr")
+    with pytest.raises(ValueError, match="unknown schedule"):
+        training.make_schedule(1.0, "linear")
+
+
+def test_optimizer_factory_clips_and_decays():
+    params = {"w": jnp.ones(3)}
+    grads = {"w": jnp.full(3, 100.0)}
+    tx = training.make_optimizer("sgd", 1.0, momentum=0.0, clip_norm=1.0)
+    updates, _ = tx.update(grads, tx.init(params), params)
+    assert float(optax.tree.norm(updates)) == pytest.approx(1.0, rel=1e-5)
+    tx = training.make_optimizer("adamw", 0.1, weight_decay=0.5)
+    updates, _ = tx.update({"w": jnp.zeros(3)}, tx.init(params), params)
+    np.testing.assert_allclose(updates["w"], -0.1 * 0.5 * np.ones(3), rtol=1e-6)  # decoupled decay only
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        training.make_optimizer("lamb", 0.1)
+    with pytest.raises(ValueError, match="adamw"):
+        training.make_optimizer("adam", 0.1, weight_decay=0.1)
+
+
+# ----------------------------------------------------------------------------- steps
+
+
+def test_train_and_eval_steps_compile_once_and_donate():
+    mesh = training.data_mesh()
+    task = linear_task()
+    source = ArraySource(blobs(37, 0), 8, seed=0, drop_remainder=False)
+    batches = list(source.epoch_batches(0))
+    assert batches[-1]["mask"].sum() == 5  # a padded last batch: same shape, no new compilation
+    tx = optax.adam(0.1)
+    state = training.create_train_state(task, tx, batches[0], 0, mesh)
+    train_step = training.make_train_step(task.loss_fn, tx, mesh)
+    eval_step = training.make_eval_step(task.eval_fn, mesh)
+    for batch in batches:
+        old = state
+        state, metrics = train_step(state, training.shard_batch(batch, mesh))
+        assert old.params["w"].is_deleted()  # donated
+        eval_step(state, training.shard_batch(batch, mesh))
+    assert set(metrics) == {"loss", "accuracy", "grad_norm"}
+    assert int(state.step) == len(batches)
+    assert train_step._cache_size() == 1
+    assert eval_step._cache_size() == 1
+
+
+def test_evaluate_is_exact_over_a_padded_last_batch():
+    mesh = training.data_mesh()
+    task = linear_task()
+    data = blobs(21, 5)
+    state = training.create_train_state(task, optax.sgd(0.1), {k: v[:4] for k, v in data.items()}, 0, mesh)
+    metrics = training.evaluate(training.make_eval_step(task.eval_fn, mesh), state,
+                                ArraySource(data, 4, shuffle=False, drop_remainder=False), mesh)
+    logits = data["x"] @ np.asarray(state.params["w"]) + np.asarray(state.params["b"])
+    assert metrics["count"] == 21
+    assert metrics["accuracy"] == pytest.approx(np.mean(logits.argmax(-1) == data["y"]))
+    loss = optax.softmax_cross_entropy_with_integer_labels(logits, data["y"])
+    assert metrics["loss"] == pytest.approx(float(np.mean(loss)), rel=1e-5)
+
+
+def test_masked_sums_weights_and_counts():
+    sums = training.masked_sums({"a": jnp.array([1.0, 2.0, 3.0])}, jnp.array([True, False, True]))
+    assert float(sums["a"]) == 4.0 and float(sums["count"]) == 2.0
+    assert float(training.masked_sums({"a": jnp.ones(5)})["count"]) == 5.0
+
+
+def test_batch_size_must_divide_over_devices():
+    with pytest.raises(ValueError, match="leading batch axis"):
+        training.shard_batch({"x": np.zeros((4, 2)), "y": np.zeros(3)}, training.data_mesh())
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory):
+    """Three epochs (48 steps) of the linear task, with the number of XLA compilations seen
+    after each step; shared by the tests that only read it (training compiles dominate)."""
+    workdir = tmp_path_factory.mktemp("reference")
+    compiles, marks = [], {}
+
+    def listener(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        result = run_linear(workdir, num_epochs=3, hooks=[lambda step, state: marks.__setitem__(step, len(compiles))])
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    return workdir, result, marks
+
+
+def test_fit_learns_logs_and_checkpoints(reference_run):
+    tmp_path, result, _ = reference_run
+    assert result.resumed_from is None
+    assert result.eval_metrics["count"] == 100
+    assert result.eval_metrics["accuracy"] > 0.8
+    records = training.read_metrics(tmp_path / "metrics.jsonl")
+    train_records = [r for r in records if r["split"] == "train"]
+    assert [r["step"] for r in train_records] == list(range(4, 49, 4))
+    assert train_records[-1]["loss"] < train_records[0]["loss"]
+    assert {"step", "epoch", "time", "elapsed", "loss", "accuracy", "grad_norm", "learning_rate",
+            "steps_per_s", "examples_per_s"} <= set(train_records[0])
+    assert [r["step"] for r in records if r["split"] == "eval"] == [16, 32, 48]
+    assert json.loads((tmp_path / "config.json").read_text()) == {"test": "linear", "num_epochs": 3}
+    assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir()) == [40, 48]  # keep 2, final
+    again = run_linear(tmp_path, num_epochs=3)  # complete: restores, trains nothing
+    assert again.resumed_from == 48
+    assert again.eval_metrics == pytest.approx(result.eval_metrics)
+
+
+def test_fit_compiles_nothing_after_the_first_epoch(reference_run):
+    _, _, marks = reference_run
+    assert marks[1] >= 1  # the train step compiled on the first step ...
+    # ... and after step 17 (past epoch 1's evaluation of padded batches and the save at 10),
+    # nothing compiles in two more epochs of steps, evaluations and saves.
+    assert marks[48] == marks[17]
+
+
+def test_resume_after_an_exception_matches_uninterrupted(reference_run, tmp_path):
+    reference = state_arrays(reference_run[1].state)
+
+    def crash(step, state):
+        if step == 23:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_linear(tmp_path / "run", num_epochs=3, hooks=[crash])
+    resumed = run_linear(tmp_path / "run", num_epochs=3)
+    assert resumed.resumed_from == 20  # checkpoints every 10 steps: mid-epoch 1
+    for key, value in state_arrays(resumed.state).items():
+        np.testing.assert_array_equal(value, reference[key], err_msg=key)
+    steps = [r["step"] for r in training.read_metrics(tmp_path / "run" / "metrics.jsonl") if r["split"] == "train"]
+    assert steps == sorted(set(steps))  # records of the redone steps were dropped, not duplicated
+
+
+def test_leftover_tmp_and_corrupt_checkpoints_are_ignored(tmp_path):
+    run_linear(tmp_path, num_epochs=1)  # checkpoints at 10 and 16
+    ckpts = tmp_path / "checkpoints"
+    (ckpts / "17.orbax-checkpoint-tmp-1234" / "state").mkdir(parents=True)  # killed mid-save
+    (ckpts / "17.orbax-checkpoint-tmp-1234" / "state" / "junk").write_text("partial")
+    (ckpts / "30" / "state").mkdir(parents=True)  # looks final but holds garbage
+    (ckpts / "30" / "state" / "manifest.ocdbt").write_text("garbage")
+    with pytest.warns(UserWarning, match="does not restore"):
+        result = run_linear(tmp_path, num_epochs=2)
+    assert result.resumed_from == 16
+    assert int(result.state.step) == 32
+    assert not (ckpts / "17.orbax-checkpoint-tmp-1234").exists()
+    assert [p.name.split("-")[0] for p in (tmp_path / "checkpoints_corrupt").iterdir()] == ["30"]
+    assert sorted(int(p.name) for p in ckpts.iterdir()) == [30, 32]
+
+
+def test_changed_steps_per_epoch_refuses_to_resume(reference_run):
+    workdir = reference_run[0]
+    before = sorted(p.name for p in workdir.rglob("*"))
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        run_linear(workdir, num_epochs=3, batch_size=32)
+    assert sorted(p.name for p in workdir.rglob("*")) == before
+
+
+def _start_linear_run(workdir, out, sleep):
+    """Subprocess training the linear task for 3 epochs (48 steps) into ``workdir``; saves its
+    final state to ``out`` and prints the step it resumed from."""
+    code = subprocess_script(f"""
+        import json, numpy as np, test_training as t
+        result = t.run_linear({str(workdir)!r}, num_epochs=3, sleep={sleep})
+        np.savez({str(out)!r}, **t.state_arrays(result.state))
+        print(json.dumps({{"resumed_from": result.resumed_from}}))
+    """)
+    return subprocess.Popen([sys.executable, "-c", code], cwd=TESTS_DIR, env={**os.environ, "JAX_PLATFORMS": "cpu"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _kill_when(proc, ckpts: pathlib.Path, condition, timeout=60.0) -> list[str]:
+    """SIGKILL ``proc`` as soon as ``condition(names in ckpts)`` holds; return the names after."""
+    deadline = time.time() + timeout
+    while not (ckpts.exists() and condition([p.name for p in ckpts.iterdir()])):
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.time() < deadline, "condition never met"
+        time.sleep(0.001)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it was killed"
+    return sorted(p.name for p in ckpts.iterdir())
+
+
+def _finish(proc, out: pathlib.Path) -> tuple[int, dict]:
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr[-3000:]
+    return json.loads(stdout.strip().splitlines()[-1])["resumed_from"], dict(np.load(out))
+
+
+def test_sigkill_then_resume_is_bit_identical(reference_run, tmp_path):
+    """Runs killed with SIGKILL — at a random moment, and in the middle of writing a checkpoint —
+    and re-run end with exactly the state of an uninterrupted run with the same seed."""
+    expected = state_arrays(reference_run[1].state)
+    ckpts_a, ckpts_b = tmp_path / "a" / "checkpoints", tmp_path / "b" / "checkpoints"
+    # (a) at a random moment after the first checkpoint; 38 more steps of >= 20 ms: still running.
+    delay = random.uniform(0.0, 0.6)
+    victim = _start_linear_run(tmp_path / "a", tmp_path / "never.npz", 0.02)
+    _kill_when(victim, ckpts_a, lambda names: any(n.isdigit() for n in names) and time.sleep(delay) is None)
+    resumed_a = _start_linear_run(tmp_path / "a", tmp_path / "a.npz", 0.0)
+    # (b) while a later checkpoint is still in its temporary directory (written, not renamed).
+    victim = _start_linear_run(tmp_path / "b", tmp_path / "never.npz", 0.0)
+    left = _kill_when(victim, ckpts_b, lambda names: any(n.isdigit() for n in names)
+                      and any("checkpoint-tmp" in n for n in names))
+    assert any("checkpoint-tmp" in n for n in left), left
+    resumed_b = _start_linear_run(tmp_path / "b", tmp_path / "b.npz", 0.0)
+
+    for run, proc, ckpts in (("a", resumed_a, ckpts_a), ("b", resumed_b, ckpts_b)):
+        resumed_from, got = _finish(proc, tmp_path / f"{run}.npz")
+        assert resumed_from is not None and 0 < resumed_from < 48, (run, resumed_from, delay)
+        assert sorted(got) == sorted(expected)
+        for key in expected:
+            np.testing.assert_array_equal(got[key], expected[key], err_msg=f"run {run}: {key} (delay {delay:.3f} s)")
+        assert not any("checkpoint-tmp" in p.name for p in ckpts.iterdir())  # cleaned on start-up
+    assert not (tmp_path / "never.npz").exists()
+
+
+def test_two_devices_match_one_device(tmp_path):
+    """Data parallelism on 2 fake CPU devices gives the 1-device parameters (the flag must be
+    set before JAX starts, hence the subprocess)."""
+    code = subprocess_script(f"""
+        import json, jax, numpy as np, test_training as t
+        from sketchjax import training
+        assert jax.device_count() == 2, jax.devices()
+        shardings = []
+        hook = lambda step, state: shardings.append(len(state.params["w"].sharding.device_set))
+        one = t.run_linear({str(tmp_path / "one")!r}, num_epochs=2, mesh=training.data_mesh(jax.devices()[:1]))
+        two = t.run_linear({str(tmp_path / "two")!r}, num_epochs=2, mesh=training.data_mesh(), hooks=[hook])
+        a, b = t.state_arrays(one.state), t.state_arrays(two.state)
+        diff = max(float(np.max(np.abs(a[k].astype(np.float64) - b[k]))) for k in a)
+        batch = training.shard_batch({{"x": np.zeros((4, 2))}}, training.data_mesh())
+        try:
+            training.shard_batch({{"x": np.zeros((3, 2))}}, training.data_mesh())
+            error = None
+        except ValueError as e:
+            error = str(e)
+        print(json.dumps({{"max_abs_diff": diff, "keys": sorted(a) == sorted(b), "state_devices": set(shardings) == {{2}},
+                           "batch_shards": len(batch["x"].addressable_shards), "error": error,
+                           "eval": [one.eval_metrics, two.eval_metrics]}}))
+    """)
+    proc = run_python(code, env_extra={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["keys"] and report["state_devices"] and report["batch_shards"] == 2
+    assert report["max_abs_diff"] < 1e-5, report
+    assert report["eval"][0] == pytest.approx(report["eval"][1], rel=1e-5)
+    assert "not divisible by the 2" in report["error"]
+
+
+# ----------------------------------------------------------------------------- configs and run.py
+
+
+def test_overrides_convert_types_and_reject_unknown_keys():
+    config = training.default_config()
+    config["model"] = {"sizes": (8, 8), "name": "mlp"}
+    new = training.apply_overrides(config, [
+        "num_epochs=3", "optimizer.learning_rate=3e-4", "optimizer.nesterov=true", "optimizer.clip_norm=1.5",
+        "model.sizes=(16, 4)", "model.name=gru", "progress_bar=false", "optimizer.restart_every=100",
+    ])
+    assert new["num_epochs"] == 3 and new["optimizer"]["learning_rate"] == 3e-4
+    assert new["optimizer"]["nesterov"] is True and new["optimizer"]["clip_norm"] == 1.5
+    assert new["model"] == {"sizes": (16, 4), "name": "gru"} and new["progress_bar"] is False
+    assert config["num_epochs"] == 1  # the input is not modified
+    assert training.apply_overrides(config, ["optimizer.clip_norm=none"])["optimizer"]["clip_norm"] is None
+    with pytest.raises(KeyError, match="learning_rate"):
+        training.apply_overrides(config, ["optimizer.learnig_rate=1"])
+    with pytest.raises(ValueError, match="cannot convert"):
+        training.apply_overrides(config, ["num_epochs=2.5"])
+    with pytest.raises(ValueError, match="key=value"):
+        training.apply_overrides(config, ["num_epochs"])
+
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Inner:
+        width: int = 4
+
+    @dataclasses.dataclass(frozen=True)
+    class Config:
+        seed: int = 0
+        inner: Inner = Inner()
+
+    assert training.apply_overrides(Config(), ["inner.width=9", "seed=2"]) == Config(seed=2, inner=Inner(9))
+
+
+def test_run_py_trains_the_smoke_config_and_resumes(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("train_run", REPO_ROOT / "train" / "run.py")
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    argv = ["--config", str(REPO_ROOT / "train" / "configs" / "smoke_mlp.py"), "--workdir", str(tmp_path),
+            "--set", "num_epochs=1", "--set", "data.num_train=512", "--set", "data.num_eval=256",
+            "--set", "checkpoint_every_steps=2"]
+    assert run.main(argv) == 0
+    out = capsys.readouterr().out
+    assert str(tmp_path / "metrics.jsonl") in out and str(tmp_path / "checkpoints") in out
+    assert "final eval" in out
+    assert run.main(argv[:-2] + ["--set", "num_epochs=2"]) == 0  # same workdir, longer: resumes
+    out = capsys.readouterr().out
+    assert "resumed from step 4" in out
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["num_epochs"] == 2 and saved["data"]["num_train"] == 512
+    assert max(r["step"] for r in training.read_metrics(tmp_path / "metrics.jsonl")) == 8

@@ -1,0 +1,27 @@
+"""Softmax BiLSTM classifier on the real QuickDraw sketches (issue 3 baseline; GACL's backbone).
+
+Model: length-aware 2 x 256 BiLSTM on ``(x, y, pen_down, pen_up)`` in ``[0, 1]``, ReLU head
+512, linear softmax over all 344 categories in ``quickdraw/simplified`` (25 sketches each).
+Data: split by a hash of key_id, 80% train / 20% test (no valid split; hyper-parameters were
+fixed before the run, never tuned on test); sketches longer than 100 points are simplified
+with RDP then truncated; augmentation: scale/aspect/jitter/stroke-dropout.  Recipe of G §4
+scaled down for the CPU: Adam 1e-3, cosine annealing with a warm restart every epoch.
+
+Command:
+  python train/run.py --config train/configs/quickdraw_bilstm.py --workdir runs/quickdraw_bilstm
+
+Expected runtime: see RESULTS.md (measured on the 2-core CPU of the development machine).
+Expected metric: see RESULTS.md (held-out top-1 / top-5 over 344 classes).
+"""
+from __future__ import annotations
+
+from train.sketch_classifier import base_config
+
+
+def get_config() -> dict:
+    config = base_config()
+    config.update(num_epochs=20, batch_size=64)
+    config["model"] = {"name": "bilstm", "hidden": 256, "num_layers": 2, "head": (512,), "dropout": 0.1}
+    config["data"]["augment"] = {"scale": (0.9, 1.1), "aspect": 0.2, "jitter": 0.005, "stroke_dropout": 0.1}
+    config["optimizer"].update(name="adam", learning_rate=1e-3, schedule="sgdr", restart_every="epoch")
+    return config
