@@ -1030,7 +1030,7 @@ def main(argv=None) -> int:
 
     if not args.no_sweep and not args.quick and budget_left() > 90:
         _log("\n[info] distance_raster (tile, chunk) sweep")
-        grid = ((8, 4), (8, 16), (8, 8), (16, 4), (4, 4))
+        grid = ((16, 4), (8, 4), (8, 16), (16, 8), (32, 4))
         res["sweep"] = sweep_tiles(((128, 8, grid), (256, 64, grid)), args, timer)
 
     with timer("noise probe"):

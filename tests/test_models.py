@@ -108,16 +108,25 @@ def test_point_features_zero_on_padding():
     np.testing.assert_array_equal(f[..., 2] + f[..., 3], np.asarray(sk.valid, np.float32))
 
 
-@pytest.mark.parametrize("size", [64, 128])
-def test_sketchanet_shapes_any_size_and_original_layout_at_225(size):
+@pytest.mark.parametrize("size", [46, 64, 128])
+def test_sketchanet_shapes_any_size(size):
     x = jnp.zeros((2, size, size))
     model = SketchANet(widths=(8, 8, 8, 16))
     v = model.init(jax.random.PRNGKey(0), x)
     out = model.apply(v, x)
     assert out.shape == (2, 16) and bool(jnp.all(out >= 0))
-    big = SketchANet().init(jax.random.PRNGKey(0), jnp.zeros((1, 225, 225)))
-    assert big["params"]["conv6"]["kernel"].shape == (7, 7, 256, 512)
-    assert big["params"]["conv1"]["kernel"].shape == (15, 15, 1, 64)
+
+
+def test_sketchanet_original_layout_at_225_and_clear_error_when_too_small():
+    model = SketchANet(widths=(4, 4, 4, 8))
+    x = jnp.zeros((1, 225, 225))
+    v = model.init(jax.random.PRNGKey(0), x)
+    _, inter = model.apply(v, x, capture_intermediates=lambda mdl, _: mdl.name in ("conv1", "conv6"))
+    assert v["params"]["conv6"]["kernel"].shape[:2] == (7, 7)
+    assert inter["intermediates"]["conv1"]["__call__"][0].shape == (1, 71, 71, 4)  # (225 - 15) / 3 + 1
+    assert inter["intermediates"]["conv6"]["__call__"][0].shape == (1, 1, 1, 8)  # the paper's 1x1 "fc6"
+    with pytest.raises(ValueError, match="at least 46"):
+        model.init(jax.random.PRNGKey(0), jnp.zeros((1, 40, 40)))
 
 
 def test_resnet18_batch_stats_update_in_training_only():
@@ -130,7 +139,8 @@ def test_resnet18_batch_stats_update_in_training_only():
     assert out.shape == (4, 32) and bool(jnp.all(out >= 0))
     changed = jax.tree_util.tree_map(lambda a, b: bool(jnp.any(a != b)), v["batch_stats"], upd["batch_stats"])
     assert any(jax.tree_util.tree_leaves(changed))
-    np.testing.assert_array_equal(model.apply(v, x), model.apply(v, x))
+    # eval mode uses the running statistics: a row's output does not depend on the batch
+    np.testing.assert_allclose(model.apply(v, x[:1]), model.apply(v, x)[:1], atol=1e-6)
 
 
 def test_classifier_trains_and_compiles_once():
@@ -162,33 +172,14 @@ def test_classifier_trains_and_compiles_once():
     assert step._cache_size() == 1
 
 
-def test_lstm_scan_custom_vjp_matches_autodiff_of_plain_scan():
+def test_lstm_scan_gradients_check():
     from jax.test_util import check_grads
 
     from sketchjax.models.bilstm import lstm_scan
 
     rng = np.random.default_rng(5)
-    t, d, b, h = 6, 2, 3, 4
-    proj = jnp.asarray(rng.normal(size=(t, d, b, 4 * h)))
-    wh = jnp.asarray(rng.normal(size=(d, h, 4 * h)) * 0.5)
-    w = jnp.asarray(rng.normal(size=(t, d, b, h)))
-
-    def plain(proj, wh):
-        def step(carry, p):
-            hh, c = carry
-            i, f, g, o = jnp.split(p + jnp.einsum("dbh,dhk->dbk", hh, wh), 4, axis=-1)
-            c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
-            hh = jax.nn.sigmoid(o) * jnp.tanh(c)
-            return (hh, c), hh
-
-        z = jnp.zeros((d, b, h), proj.dtype)
-        return jax.lax.scan(step, (z, z), proj)[1]
-
-    np.testing.assert_allclose(lstm_scan(proj, wh), plain(proj, wh), atol=1e-6)
-    g_ours = jax.grad(lambda p, u: jnp.sum(lstm_scan(p, u) * w), argnums=(0, 1))(proj, wh)
-    g_ref = jax.grad(lambda p, u: jnp.sum(plain(p, u) * w), argnums=(0, 1))(proj, wh)
-    for a, r in zip(g_ours, g_ref):
-        np.testing.assert_allclose(a, r, atol=1e-5)
+    t, d, b, h = 5, 2, 2, 3
     with jax.enable_x64(True):
-        check_grads(lambda p, u: lstm_scan(p, u, 2), (proj.astype(jnp.float64), wh.astype(jnp.float64)),
-                    order=1, modes=["rev"])
+        proj = jnp.asarray(rng.normal(size=(t, d, b, 4 * h)))
+        wh = jnp.asarray(rng.normal(size=(d, h, 4 * h)) * 0.5)
+        check_grads(lambda p, u: lstm_scan(p, u, 2), (proj, wh), order=1, modes=["rev"])

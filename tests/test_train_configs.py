@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import importlib
+import math
 import pathlib
-import sys
+import re
 
 import numpy as np
 import pytest
@@ -21,8 +22,9 @@ def _repo_on_path(monkeypatch):
 def test_config_docstring_states_command_runtime_metric(name):
     module = importlib.import_module(f"train.configs.{name}")
     doc = module.__doc__ or ""
-    for field in ("Command:", "Expected runtime:", "Expected metric:"):
-        assert field in doc, f"train/configs/{name}.py docstring lacks {field!r}"
+    for field in ("Expected runtime:", "Expected metric:"):  # a measured number, not a pointer
+        assert re.search(rf"{field}[^\n]*\d", doc), f"train/configs/{name}.py: {field!r} states no number"
+    assert "Command:" in doc
     assert f"train/configs/{name}.py" in doc
     assert isinstance(module.get_config(), dict)
 
@@ -38,19 +40,25 @@ def test_classifier_config_trains_one_epoch_on_real_sketches(config_name, overri
     module = importlib.import_module(f"train.configs.{config_name}")
     config = apply_overrides(module.get_config(), overrides + [
         "num_epochs=1", "batch_size=16", f"data.data_dir={tmp_path / 'tfds'}",
-        "data.categories=['apple', 'cat', 'sheep']",
+        "data.categories=['apple', 'cat', 'sheep', 'bird', 'car', 'tree', 'fish']",
     ])
     build = importlib.import_module("train.sketch_classifier").build_experiment
     config["progress_bar"] = False
     result = train_and_evaluate(config, tmp_path / "run", build)
     assert np.isfinite(result.train_metrics["loss"])
     evals = [r for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if r["split"] == "eval"]
-    assert evals and evals[-1]["count"] > 0 and 0.0 <= evals[-1]["accuracy"] <= 1.0
-    assert evals[-1]["top5"] == 1.0  # only 3 classes: the true one is always in the top 5
+    last = evals[-1]
+    # the whole test split is evaluated once (no padding rows counted): 20% of 7 x 25 sketches by hash
+    from sketchjax.data import open_split
+    from train.sketch_classifier import prepare_dataset
+
+    builder, _ = prepare_dataset(config["data"])
+    assert last["count"] == len(open_split(builder, "test")) > 0
+    assert last["accuracy"] <= last["top5"] <= 1.0
+    assert last["loss"] < math.log(7) + 1.0  # one epoch cannot diverge far from chance
 
 
 def test_unknown_model_name_is_a_clear_error():
-    sys.path.insert(0, str(REPO))
     from train.sketch_classifier import make_model
 
     with pytest.raises(ValueError, match="unknown model 'vgg'"):

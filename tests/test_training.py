@@ -313,13 +313,33 @@ def test_leftover_tmp_and_corrupt_checkpoints_are_ignored(tmp_path):
     (ckpts / "17.orbax-checkpoint-tmp-1234" / "state" / "junk").write_text("partial")
     (ckpts / "30" / "state").mkdir(parents=True)  # looks final but holds garbage
     (ckpts / "30" / "state" / "manifest.ocdbt").write_text("garbage")
-    with pytest.warns(UserWarning, match="does not restore"):
+    with pytest.warns(UserWarning, match="does not restore|unreadable metadata"):
         result = run_linear(tmp_path, num_epochs=2)
     assert result.resumed_from == 16
     assert int(result.state.step) == 32
     assert not (ckpts / "17.orbax-checkpoint-tmp-1234").exists()
     assert [p.name.split("-")[0] for p in (tmp_path / "checkpoints_corrupt").iterdir()] == ["30"]
     assert sorted(int(p.name) for p in ckpts.iterdir()) == [30, 32]
+
+
+def test_checkpoint_of_another_model_is_refused_not_quarantined(tmp_path):
+    store = training.CheckpointStore(tmp_path / "checkpoints", keep=2)
+    store.save(5, {"w": jnp.zeros(3), "b": jnp.zeros((), jnp.int32)}, {"step": 5})
+    store.wait()
+    before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    wider = {"w": jax.ShapeDtypeStruct((4,), jnp.float32), "b": jax.ShapeDtypeStruct((), jnp.int32)}
+    with pytest.raises(training.IncompatibleCheckpointError, match=r"\(3,\) float32"):
+        store.restore_latest(wider)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == before
+    same = {"w": jax.ShapeDtypeStruct((3,), jnp.float32), "b": jax.ShapeDtypeStruct((), jnp.int32)}
+    state, meta = store.restore_latest(same)
+    assert meta["step"] == 5 and state["w"].shape == (3,)
+    store.close()
+
+
+def test_masked_sums_refuses_misshaped_metrics():
+    with pytest.raises(ValueError, match="loss"):
+        training.masked_sums({"loss": jnp.zeros((4, 1))}, jnp.ones(4))
 
 
 def test_changed_steps_per_epoch_refuses_to_resume(reference_run):

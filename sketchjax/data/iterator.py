@@ -111,8 +111,9 @@ class SketchBatchIterator:
       raster_size: also yield ``raster`` ``[B, S, S]`` with ``S = raster_size``.
       render_size: canvas the raster is drawn on before area-downsampling to
         ``raster_size`` (default ``raster_size``); e.g. 28² DoodleNet inputs drawn at 256² with
-        ``line_width=16`` (the recipe of the data README; ~5 s per batch of 256 on 2 CPU
-        cores, nearly all in the wide dilation), or at 112² with ``line_width=7`` (~35x cheaper).
+        ``line_width=13`` (DoodleNet's best width, 69.8% top-1 on the real sketches; see
+        :func:`sketchjax.models.doodlenet.doodlenet_input`), or at 128² with ``line_width=7``
+        (68.6%, about 8x cheaper to draw).
       line_width: line width in pixels at ``render_size``.
       raster_padding: margin of the fitted drawing, fraction of the canvas side.
       label_key: example field with the integer label (None: all labels 0).

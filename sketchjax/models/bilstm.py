@@ -14,7 +14,6 @@ matmul before the scan.
 """
 from __future__ import annotations
 
-from functools import partial
 from typing import Sequence
 
 import flax.linen as nn
@@ -39,62 +38,25 @@ def reverse_within_length(x: jax.Array, lengths: jax.Array) -> jax.Array:
     return jnp.take_along_axis(x, idx, axis=1)
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(2,))
 def lstm_scan(proj: jax.Array, wh: jax.Array, unroll: int = 1) -> jax.Array:
     """Runs ``D`` independent LSTMs over time from zero state: ``proj [T, D, B, 4H] -> h [T, D, B, H]``.
 
     ``proj`` holds the input pre-activations ``x_t W + b`` of every step (gates ``i, f, g,
-    o``), ``wh: [D, H, 4H]`` the recurrent weights.  The backward pass (custom VJP) runs one
-    reverse scan for the pre-activation gradients only and forms ``d wh`` afterwards as a
-    single matmul over all steps, instead of accumulating it step by step.
+    o``), ``wh: [D, H, 4H]`` the recurrent weights; one batched matmul per step serves all
+    ``D`` directions.  Plain autodiff: a hand-written VJP (one reverse scan for the gate
+    gradients, ``d wh`` as one matmul afterwards) measured no faster on CPU (213 vs 208 ms
+    for T=100, B=64, H=256, fwd+bwd), so it was removed.
     """
-    return _lstm_forward(proj, wh, unroll)[0]
 
-
-def _lstm_forward(proj, wh, unroll):
     def step(carry, p):
         h, c = carry
-        z = p + jnp.einsum("dbh,dhk->dbk", h, wh)
-        i, f, g, o = jnp.split(z, 4, axis=-1)
-        i, f, g, o = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
-        c = f * c + i * g
-        h = o * jnp.tanh(c)
-        return (h, c), (h, c, jnp.concatenate([i, f, g, o], axis=-1))
+        i, f, g, o = jnp.split(p + jnp.einsum("dbh,dhk->dbk", h, wh), 4, axis=-1)
+        c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+        h = jax.nn.sigmoid(o) * jnp.tanh(c)
+        return (h, c), h
 
-    zeros = jnp.zeros(proj.shape[1:-1] + (wh.shape[1],), proj.dtype)
-    _, (hs, cs, acts) = jax.lax.scan(step, (zeros, zeros), proj, unroll=unroll)
-    return hs, (hs, cs, acts)
-
-
-def _lstm_scan_fwd(proj, wh, unroll):
-    hs, res = _lstm_forward(proj, wh, unroll)
-    return hs, (res, wh)
-
-
-def _lstm_scan_bwd(unroll, saved, dhs):
-    (hs, cs, acts), wh = saved
-    c_prev = jnp.concatenate([jnp.zeros_like(cs[:1]), cs[:-1]], axis=0)
-
-    def step(carry, inputs):
-        dh_next, dc_next = carry
-        dh_out, c, cp, a = inputs
-        i, f, g, o = jnp.split(a, 4, axis=-1)
-        dh = dh_out + dh_next
-        tc = jnp.tanh(c)
-        dc = dc_next + dh * o * (1.0 - tc * tc)
-        dz = jnp.concatenate(
-            [dc * g * i * (1.0 - i), dc * cp * f * (1.0 - f), dc * i * (1.0 - g * g), dh * tc * o * (1.0 - o)],
-            axis=-1,
-        )
-        return (jnp.einsum("dbk,dhk->dbh", dz, wh), dc * f), dz
-
-    zeros = jnp.zeros_like(hs[0])
-    _, dz = jax.lax.scan(step, (zeros, zeros), (dhs, cs, c_prev, acts), reverse=True, unroll=unroll)
-    h_prev = jnp.concatenate([jnp.zeros_like(hs[:1]), hs[:-1]], axis=0)
-    return dz, jnp.einsum("tdbh,tdbk->dhk", h_prev, dz)
-
-
-lstm_scan.defvjp(_lstm_scan_fwd, _lstm_scan_bwd)
+    zeros = jnp.zeros(proj.shape[1:-1] + (wh.shape[1],), jnp.result_type(proj, wh))
+    return jax.lax.scan(step, (zeros, zeros), proj, unroll=unroll)[1]
 
 
 def _forget_bias_init(forget_bias: float):

@@ -34,7 +34,7 @@ class SketchANet(nn.Module):
     (256, same padding) → pool → L6 conv 7×7 (512, valid) → dropout → L7 1×1 (512).  At the
     original 225² input L6 leaves a 1×1 map, exactly the paper's net; at smaller inputs L6's
     kernel shrinks to the map (at most 7) and the remaining map is averaged, so any input
-    of at least ~64² works.  ``widths`` scales the channel counts; ``batch_norm`` (off in the
+    of at least 46² works (smaller: ``ValueError``).  ``widths`` scales the channel counts; ``batch_norm`` (off in the
     original) adds BN after each conv for faster training from scratch.  Pools round up
     (Caffe), which equals valid pooling at 225².
     """
@@ -46,6 +46,8 @@ class SketchANet(nn.Module):
     @nn.compact
     def __call__(self, images: jax.Array, *, train: bool = False) -> jax.Array:
         x = as_nhwc(images)
+        if min(x.shape[1], x.shape[2]) < 46:  # conv1 15/3 -> pool -> conv2 5x5 needs >= 5 px left
+            raise ValueError(f"SketchANet needs inputs of at least 46 x 46 pixels, got images of shape {images.shape}")
         w1, w2, w3, w6 = self.widths
 
         def conv(x, feats, k, stride=1, padding="VALID", name=None):
@@ -67,8 +69,6 @@ class SketchANet(nn.Module):
             x = conv(x, w3, 3, padding="SAME", name=f"conv{i}")
         x = pool(x)
         k6 = min(7, x.shape[1], x.shape[2])
-        if k6 < 1:
-            raise ValueError(f"SketchANet: input {images.shape} is too small")
         x = conv(x, w6, k6, name="conv6")
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
         x = conv(x, w6, 1, name="conv7")
@@ -76,7 +76,10 @@ class SketchANet(nn.Module):
 
 
 class BasicBlock(nn.Module):
-    """ResNet basic block: two 3×3 conv-BN, identity or 1×1 projection shortcut, ReLU."""
+    """ResNet basic block: two 3×3 conv-BN, identity or 1×1 projection shortcut, ReLU.
+
+    ``float32[B, H, W, C] -> float32[B, ceil(H / stride), ceil(W / stride), features]``.
+    """
 
     features: int
     stride: int = 1

@@ -40,7 +40,10 @@ def sketch_lengths(valid: jax.Array) -> jax.Array:
 
 
 class ReluMLP(nn.Module):
-    """Dense → ReLU stack (``widths``), optional dropout between layers; output is ``>= 0``."""
+    """Dense → ReLU stack (``widths``), optional dropout between layers.
+
+    ``float32[..., D_in] -> float32[..., widths[-1]]``, every output ``>= 0``.
+    """
 
     widths: Sequence[int] = (512,)
     dropout: float = 0.0

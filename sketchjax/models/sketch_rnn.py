@@ -45,6 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from sketchjax.models.bilstm import reverse_within_length
 from sketchjax.formats.strokes import to_stroke5
 from sketchjax.sketch import Sketch, SketchError
 
@@ -52,7 +53,7 @@ __all__ = [
     "SketchRNNConfig",
     "SketchRNN",
     "LSTM",
-    "BiLSTMEncoder",
+    "SketchRNNEncoder",
     "MixtureParams",
     "START_TOKEN",
     "END_TOKEN",
@@ -170,15 +171,6 @@ def lstm_step(
     return _lstm_update(gates, c, forget_bias)
 
 
-def _reverse_padded(x: jax.Array, lengths: jax.Array) -> jax.Array:
-    """Reverse the first ``lengths[b]`` steps of each ``x[b]`` (``[B, T, ...]``); padding stays put."""
-    t = jnp.arange(x.shape[1])[None, :]
-    lengths = lengths[:, None]
-    idx = jnp.where(t < lengths, lengths - 1 - t, t)
-    idx = idx.reshape(idx.shape + (1,) * (x.ndim - 2))
-    return jnp.take_along_axis(x, idx, axis=1)
-
-
 def lstm_sequence(
     params: Mapping[str, jax.Array],
     xs: jax.Array,
@@ -215,7 +207,7 @@ def lstm_sequence(
         zeros = jnp.zeros((batch, hidden), xs.dtype)
         initial_carry = (zeros, zeros)
     if reverse:
-        xs = _reverse_padded(xs, lengths)
+        xs = reverse_within_length(xs, lengths)
     gates_x = xs @ params["kernel_x"] + _expand(params["bias"], 3)  # [B, T, 4H]
     mask = jnp.arange(steps)[:, None] < lengths[None, :]  # [T, B]
     kernel_h = params["kernel_h"]
@@ -230,7 +222,7 @@ def lstm_sequence(
     carry, ys = jax.lax.scan(body, initial_carry, (jnp.swapaxes(gates_x, 0, 1), mask))
     ys = jnp.swapaxes(ys, 0, 1)
     if reverse:
-        ys = _reverse_padded(ys, lengths)
+        ys = reverse_within_length(ys, lengths)
     return ys, carry
 
 
@@ -329,7 +321,7 @@ class SketchRNN(nn.Module):
     def setup(self):
         cfg = self.config
         if cfg.conditional:
-            self.encoder = BiLSTMEncoder(cfg.enc_hidden, cfg.z_size, cfg.forget_bias)
+            self.encoder = SketchRNNEncoder(cfg.enc_hidden, cfg.z_size, cfg.forget_bias)
             self.init_state = nn.Dense(2 * cfg.dec_hidden)
         self.decoder = LSTM(cfg.dec_hidden, cfg.forget_bias)
         self.output = nn.Dense(cfg.output_size)
@@ -383,7 +375,7 @@ def _split_state(state: jax.Array) -> tuple[jax.Array, jax.Array]:
     return c, h
 
 
-class BiLSTMEncoder(nn.Module):
+class SketchRNNEncoder(nn.Module):
     """Length-aware bidirectional LSTM → ``(mu, presig)``, each ``float32[B, z_size]``."""
 
     hidden: int

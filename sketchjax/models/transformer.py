@@ -21,7 +21,10 @@ __all__ = ["TransformerBlock", "PointTransformer"]
 
 
 class TransformerBlock(nn.Module):
-    """Pre-LN block: ``x + MHA(LN(x))`` then ``x + MLP(LN(x))``; ``mask: bool[B, 1, N, N]``."""
+    """Pre-LN block: ``x + MHA(LN(x))`` then ``x + MLP(LN(x))``.
+
+    ``x: float32[B, N, dim] -> float32[B, N, dim]``; ``mask: bool[B, 1, N, N]`` (True = attend).
+    """
 
     dim: int
     heads: int

@@ -356,7 +356,7 @@ def distance_raster(
     size: int,
     falloff: Callable[[jax.Array], jax.Array] = SigmoidFalloff(),
     *,
-    tile: int = 8,
+    tile: int = 16,
     chunk: int = 4,
     tol: Optional[float] = 1e-8,
 ) -> jax.Array:

@@ -88,11 +88,14 @@ def area_weights(n_in: int, n_out: int) -> np.ndarray:
 
 @partial(jax.jit, static_argnames=("out_size",))
 def area_downsample(images: jax.Array, out_size: int) -> jax.Array:
-    """Exact area-average resize ``float32[..., H, W] -> float32[..., out_size, out_size]``.
+    """Exact area-average resize ``[..., H, W] -> float[..., out_size, out_size]``.
 
     A linear map (``Wr @ X @ Wc^T`` with :func:`area_weights`), so it is differentiable and
-    works for non-integer factors (256 -> 28).
+    works for non-integer factors (256 -> 28).  Any real input dtype (e.g. ``uint8`` / ``bool``
+    rasters from ``raster(..., dtype=...)``); the output is float32 (float64 for float64 input).
     """
+    images = jnp.asarray(images)
+    images = images.astype(jnp.promote_types(images.dtype, jnp.float32))
     h, w = images.shape[-2:]
     wr = jnp.asarray(area_weights(h, out_size))
     wc = jnp.asarray(area_weights(w, out_size))
@@ -100,5 +103,5 @@ def area_downsample(images: jax.Array, out_size: int) -> jax.Array:
 
 
 def invert(images: jax.Array) -> jax.Array:
-    """Black-ink-on-white display form: ``1 - images``."""
+    """Black-ink-on-white display form: ``1 - images`` (``float[..., H, W]``, same shape)."""
     return 1.0 - images

@@ -11,7 +11,7 @@
 * :mod:`~sketchjax.training.config` — ``get_config()`` files and ``key=value`` overrides;
 * :mod:`~sketchjax.training.loop` — :func:`fit` and :func:`train_and_evaluate`.
 """
-from sketchjax.training.checkpoint import CheckpointStore
+from sketchjax.training.checkpoint import CheckpointStore, IncompatibleCheckpointError
 from sketchjax.training.config import apply_overrides, config_to_dict, default_config, load_config, resolve_object
 from sketchjax.training.data import ArraySource, DataSource
 from sketchjax.training.loop import Experiment, FitResult, fit, train_and_evaluate
@@ -30,7 +30,7 @@ from sketchjax.training.steps import (
 )
 
 __all__ = [
-    "ArraySource", "CheckpointStore", "DataSource", "Experiment", "FitResult", "MetricWriter", "RunningMean",
+    "ArraySource", "CheckpointStore", "IncompatibleCheckpointError", "DataSource", "Experiment", "FitResult", "MetricWriter", "RunningMean",
     "Task", "Throughput", "TrainState", "abstract_train_state", "apply_overrides", "batch_sharding",
     "config_to_dict", "create_train_state", "data_mesh", "default_config", "evaluate", "fit", "load_config",
     "make_eval_step", "make_optimizer", "make_schedule", "make_train_step", "masked_sums",

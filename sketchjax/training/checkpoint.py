@@ -9,7 +9,9 @@ Atomicity: orbax writes a step into ``<step>.orbax-checkpoint-tmp-<n>`` and rena
 ``<step>`` only when every item is written, so a run killed mid-save leaves a tmp directory,
 which is deleted when the next run opens the directory. A finished-looking step that fails to
 restore (truncated by a full disk, edited by hand) is moved to ``workdir/checkpoints_corrupt/``
-with a warning, and the next older step is tried.
+with a warning, and the next older step is tried.  A step that is intact but holds a
+*different* state (another model size, another optimiser) is not corruption: restoring it
+raises :class:`IncompatibleCheckpointError` and leaves the directory untouched.
 """
 from __future__ import annotations
 
@@ -23,7 +25,26 @@ from typing import Any, Optional
 import jax
 import orbax.checkpoint as ocp
 
-__all__ = ["CheckpointStore"]
+__all__ = ["CheckpointStore", "IncompatibleCheckpointError"]
+
+
+class IncompatibleCheckpointError(ValueError):
+    """The checkpoint is intact but its arrays do not match the state being restored."""
+
+
+def _leaf_signatures(tree: Any) -> list[str]:
+    """Sorted ``"shape dtype"`` of every array leaf: a structure-agnostic fingerprint.
+
+    Orbax stores containers (flax structs, optax named tuples) as nested dicts, so paths are
+    not comparable with the live state's; shapes and dtypes are, and a different model or
+    optimiser changes them.
+    """
+    sigs = []
+    for leaf in jax.tree_util.tree_leaves(tree):
+        shape, dtype = getattr(leaf, "shape", None), getattr(leaf, "dtype", None)
+        if shape is not None and dtype is not None:
+            sigs.append(f"{tuple(shape)} {jax.numpy.dtype(dtype).name}")
+    return sorted(sigs)
 
 
 class CheckpointStore:
@@ -45,7 +66,10 @@ class CheckpointStore:
             cleanup_tmp_directories=True,
             enable_async_checkpointing=async_save,
         )
-        self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))
+        # Handlers named up front so that a fresh process can read a step's metadata before
+        # restoring it (orbax only learns them from a save or restore otherwise).
+        handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
+        self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
 
     def steps(self) -> list[int]:
         """Steps with a (complete-looking) checkpoint, ascending."""
@@ -71,7 +95,23 @@ class CheckpointStore:
           ``(state, meta)`` or None.
         """
         self.wait()
+        want = _leaf_signatures(abstract_state)
         for step in reversed(self.steps()):
+            try:
+                saved = _leaf_signatures(self._manager.item_metadata(step)["state"])
+                if not saved:
+                    raise ValueError("no array metadata")
+            except Exception as e:  # noqa: BLE001 — unreadable metadata: this step is unusable
+                warnings.warn(f"checkpoint {self.directory / str(step)} has unreadable metadata "
+                              f"({type(e).__name__}: {e}); moving it aside and trying an older one")
+                self._quarantine(step)
+                continue
+            if saved != want:
+                diff = sorted(set(saved) ^ set(want))[:4]
+                raise IncompatibleCheckpointError(
+                    f"checkpoint {self.directory / str(step)} holds a different state than this run builds "
+                    f"({len(saved)} arrays saved vs {len(want)} expected; differing shapes/dtypes e.g. {diff}); "
+                    "the model or optimiser settings changed — use a new workdir (nothing was modified)")
             try:
                 restored = self._manager.restore(
                     step,
@@ -91,6 +131,10 @@ class CheckpointStore:
             bad = self.directory.parent / f"{self.directory.name}_corrupt"
             bad.mkdir(parents=True, exist_ok=True)
             shutil.move(str(self.directory / str(step)), str(bad / f"{step}-{int(time.time())}"))
+        if jax.process_count() > 1:  # every host must see the move before listing steps again
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices(f"sketchjax-checkpoint-quarantine-{step}")
         self._manager.reload()
 
     def wait(self) -> None:

@@ -197,6 +197,9 @@ def masked_sums(per_example: Mapping[str, jax.Array], mask: Optional[jax.Array] 
     """
     first = next(iter(per_example.values()))
     weight = jnp.ones(jnp.shape(first)[:1], jnp.float32) if mask is None else jnp.asarray(mask, jnp.float32)
+    for k, v in per_example.items():  # a [B, 1] metric times a [B] mask would silently broadcast to [B, B]
+        if jnp.shape(v) != weight.shape:
+            raise ValueError(f"masked_sums: metric {k!r} has shape {jnp.shape(v)}, expected {weight.shape} (one value per row)")
     sums = {k: jnp.sum(jnp.asarray(v, jnp.float32) * weight) for k, v in per_example.items()}
     sums["count"] = jnp.sum(weight)
     return sums

@@ -4,14 +4,16 @@ Model: length-aware 2 x 256 BiLSTM on ``(x, y, pen_down, pen_up)`` in ``[0, 1]``
 512, linear softmax over all 344 categories in ``quickdraw/simplified`` (25 sketches each).
 Data: split by a hash of key_id, 80% train / 20% test (no valid split; hyper-parameters were
 fixed before the run, never tuned on test); sketches longer than 100 points are simplified
-with RDP then truncated; augmentation: scale/aspect/jitter/stroke-dropout.  Recipe of G §4
+with RDP then truncated; augmentation: aspect/jitter/stroke-dropout.  Recipe of G §4
 scaled down for the CPU: Adam 1e-3, cosine annealing with a warm restart every epoch.
 
 Command:
   python train/run.py --config train/configs/quickdraw_bilstm.py --workdir runs/quickdraw_bilstm
 
-Expected runtime: see RESULTS.md (measured on the 2-core CPU of the development machine).
-Expected metric: see RESULTS.md (held-out top-1 / top-5 over 344 classes).
+Expected runtime: 51 min wall on the 2-core CPU (jax 0.10.2; 2,140 steps of batch 64, ~0.7
+  steps/s; measured 2026-11-22 while other jobs shared the cores, so expect less when idle).
+Expected metric: held-out top-1 18.5%, top-5 39.9% over 344 classes (1,726 test sketches;
+  chance 0.3%).  Measured with augmentation scale (0.9, 1.1) also set, a no-op here.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ def get_config() -> dict:
     config = base_config()
     config.update(num_epochs=20, batch_size=64)
     config["model"] = {"name": "bilstm", "hidden": 256, "num_layers": 2, "head": (512,), "dropout": 0.1}
-    config["data"]["augment"] = {"scale": (0.9, 1.1), "aspect": 0.2, "jitter": 0.005, "stroke_dropout": 0.1}
+    # No "scale": both inputs are re-normalised (unit coordinates / fitted canvas), which undoes it.
+    config["data"]["augment"] = {"aspect": 0.2, "jitter": 0.005, "stroke_dropout": 0.1}
     config["optimizer"].update(name="adam", learning_rate=1e-3, schedule="sgdr", restart_every="epoch")
     return config
