@@ -65,6 +65,7 @@ def batch_inputs(batch: int, t: int, seed: int):
     words = sorted(set(sample.words))
     labels = np.array([words.index(w) for w in sample.words], np.int32)
     valid = pk.valid.astype(np.float32)[..., None]
+    # NumPy copy of sketchjax.models.layers.point_features: the PyTorch worker must not import JAX.
     feats = np.concatenate([pk.xy, pk.pen[..., None], 1 - pk.pen[..., None]], axis=-1) * valid
     return pk, feats.astype(np.float32), pk.valid.sum(1).astype(np.int64), labels
 

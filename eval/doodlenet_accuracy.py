@@ -36,10 +36,8 @@ at 256 px, dominated by the disk dilation); full table in
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import pathlib
-import sys
 import time
 
 import jax
@@ -55,7 +53,7 @@ from sketchjax.models.doodlenet import (
     load_doodlenet,
 )
 from sketchjax.paths import data_root
-from sketchjax.provenance import machine_info
+from sketchjax.provenance import run_record
 
 RECIPES = {"bresenham": doodlenet_input, "distance": doodlenet_input_differentiable}
 
@@ -158,9 +156,7 @@ def main(argv=None) -> dict:
         print(f"best {recipe}: " + ", ".join(f"{k}={v}" for k, v in best.items() if k not in ("sketches", "compilations")))
 
     results = {
-        "command": "python eval/doodlenet_accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_info(),
+        **run_record("eval/doodlenet_accuracy.py", argv),
         "data": {
             "root": str(root),
             "source": "quickdraw/simplified/*.ndjson (Google QuickDraw simplified, CC BY 4.0)",

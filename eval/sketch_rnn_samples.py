@@ -35,7 +35,6 @@ DoodleNet raster).  DoodleNet top-1 at temperature 0.25, ``magenta`` / ``js`` ru
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import pathlib
 import sys
@@ -49,7 +48,7 @@ from sketchjax.formats._io import atomic_write
 from sketchjax.models.sketch_rnn import sample, stroke5_to_sketch
 from sketchjax.models.sketch_rnn_js import load_sketch_rnn_js
 from sketchjax.paths import data_root
-from sketchjax.provenance import machine_info
+from sketchjax.provenance import run_record
 
 SOFTMAX_RULES = {
     "magenta": lambda t: None,  # None: the softmax temperature is the temperature itself
@@ -192,9 +191,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     print(f"\n{len(files)} decoders x {len(args.temperatures)} temperatures x {len(args.softmax)} rules, "
           f"{args.num} samples each: {seconds:.0f} s")
     results = {
-        "command": "python eval/sketch_rnn_samples.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_info(),
+        **run_record("eval/sketch_rnn_samples.py", argv),
         "seconds": seconds,
         "doodlenet": doodlenet is not None,
         "note": "samples of Google's pre-trained sketch-rnn-js decoders, scored by the pre-trained DoodleNet; "

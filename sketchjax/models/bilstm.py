@@ -20,8 +20,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from sketchjax.models.layers import ReluMLP, point_features, sketch_lengths
-from sketchjax.sketch import Sketch
+from sketchjax.models.layers import ReluMLP, point_features
+from sketchjax.sketch import Sketch, num_points
 
 __all__ = ["BiLSTMLayer", "BiLSTMEncoder", "reverse_within_length", "lstm_scan"]
 
@@ -129,7 +129,7 @@ class BiLSTMEncoder(nn.Module):
     @nn.compact
     def __call__(self, sketch: Sketch, *, train: bool = False) -> jax.Array:
         x = point_features(sketch)
-        lengths = jnp.maximum(sketch_lengths(sketch.valid), 1)
+        lengths = jnp.maximum(num_points(sketch.valid), 1)
         for i in range(self.num_layers):
             if i > 0 and self.dropout > 0:
                 x = nn.Dropout(self.dropout, deterministic=not train)(x)

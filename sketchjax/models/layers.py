@@ -14,7 +14,7 @@ import jax.numpy as jnp
 
 from sketchjax.sketch import Sketch
 
-__all__ = ["point_features", "sketch_lengths", "ReluMLP", "Classifier", "NUM_POINT_FEATURES"]
+__all__ = ["point_features", "ReluMLP", "Classifier", "NUM_POINT_FEATURES"]
 
 #: Width of :func:`point_features`: ``(x, y, pen_down, pen_up)``.
 NUM_POINT_FEATURES = 4
@@ -32,11 +32,6 @@ def point_features(sketch: Sketch) -> jax.Array:
     pen = jnp.asarray(sketch.pen, jnp.float32)[..., None]
     xy = jnp.asarray(sketch.xy, jnp.float32)
     return jnp.concatenate([xy, pen, 1.0 - pen], axis=-1) * valid
-
-
-def sketch_lengths(valid: jax.Array) -> jax.Array:
-    """Number of valid points per sketch, ``int32[...]`` from ``bool[..., T]``."""
-    return jnp.sum(jnp.asarray(valid), axis=-1).astype(jnp.int32)
 
 
 class ReluMLP(nn.Module):
