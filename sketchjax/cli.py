@@ -1,10 +1,15 @@
 """Command-line entry point: ``sketchjax <command> ...``.
 
 Commands:
+  explain  Classify sketches with the pre-trained DoodleNet and explain each prediction
+           stroke by stroke (SLA), point by point (P-SLA) and by exact stroke occlusion;
+           print a table and write a figure (and attribution-coloured SVGs with --svg-dir).
   render   Render sketches with all three renderers (Bresenham raster, per-stroke SLA
            composition, P-SLA distance field) and the DoodleNet-style 28x28 input; write a
-           figure.  Without FILES it takes real QuickDraw sketches from the data root
-           (``SKETCHJAX_DATA``, default ``../shared/data``).
+           figure.
+
+Without FILES both take real QuickDraw sketches from the data root (``SKETCHJAX_DATA``,
+default ``../shared/data``); FILES may be ``.ndjson``, ``.npz`` or ``.svg``.
 """
 from __future__ import annotations
 
@@ -110,29 +115,124 @@ def render_figure(sketches, out: str, *, size: int = 256, max_len: int = 256) ->
 
 
 def _cmd_render(args) -> int:
-    if args.files:
-        sketches = []
-        for f in args.files:
-            sketches.extend(load_sketch_file(f, limit=args.n - len(sketches)))
-            if len(sketches) >= args.n:
-                break
-    else:
-        sketches = _default_sketches(args.data, args.n)
+    sketches = _gather(args)
     out = render_figure(sketches, args.out, size=args.size)
     print(f"wrote {out} ({len(sketches)} sketches, {args.size}x{args.size})")
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sketchjax", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("render", help="render sketches with every renderer into a figure")
+def _gather(args):
+    if not args.files:
+        return _default_sketches(args.data, args.n)
+    sketches = []
+    for f in args.files:
+        sketches.extend(load_sketch_file(f, limit=args.n - len(sketches)))
+        if len(sketches) >= args.n:
+            break
+    return sketches
+
+
+def explain_sketches(sketches, *, data: str | None = None, canvas: int = 128, out: str | None = None,
+                     svg_dir: str | None = None) -> list:
+    """DoodleNet's prediction for each ``(label, Sketch)`` and its SLA / P-SLA / occlusion attributions.
+
+    Returns one dict per sketch (label, prediction, probability, per-stroke scores, the
+    Spearman agreement of SLA and P-SLA with occlusion); writes the figure to ``out`` and one
+    SLA-coloured SVG per sketch to ``svg_dir`` when given.
+    """
+    from functools import partial
+
+    import jax
+    import jax.numpy as jnp
+
+    from sketchjax.attribution import class_score, occlusion_sketch, psla, rank_correlation, sla_sketch
+    from sketchjax.attribution.plot import attribution_svg, plot_methods
+    from sketchjax.batching import stack_sketches
+    from sketchjax.models.doodlenet import doodlenet_recipe, load_doodlenet
+    from sketchjax.paths import data_root
+    from sketchjax.sketch import Sketch, num_strokes
+
+    model, variables, names = load_doodlenet(data_root(data))
+    longest = max(int(np.sum(np.asarray(s.valid))) for _, s in sketches)
+    batch = stack_sketches([s for _, s in sketches], max_len=-(-longest // 32) * 32)
+    xy, pen, valid = batch.xy, batch.pen, batch.valid
+    k = int(np.max(np.asarray(num_strokes(pen, valid))))
+    recipe = doodlenet_recipe(canvas=canvas, width=max(1, int(13 * canvas / 256 + 0.5)))
+    apply = partial(model.apply, variables)
+    probs = jax.nn.softmax(apply(recipe.raster(xy, pen, valid)), axis=-1)
+    pred = jnp.argmax(probs, -1)
+    score = class_score(apply)
+    a_sla = sla_sketch(score, recipe, xy, pen, valid, pred, max_strokes=k)
+    a_p = psla(score, recipe.distance, xy, pen, valid, pred, max_strokes=k)
+    a_occ = occlusion_sketch(score, recipe, xy, pen, valid, pred, max_strokes=k)
+    n = np.asarray(num_strokes(pen, valid))
+    present = np.arange(k)[None, :] < n[:, None]
+    rho_sla = np.asarray(rank_correlation(a_sla.strokes, a_occ.strokes, present))
+    rho_p = np.asarray(rank_correlation(a_p.strokes, a_occ.strokes, present))
+    rows = []
+    for i, (label, _) in enumerate(sketches):
+        p = int(pred[i])
+        rows.append({"label": label, "prediction": names[p], "probability": float(probs[i, p]),
+                     "strokes": int(n[i]), "sla": np.asarray(a_sla.strokes[i, : n[i]]).tolist(),
+                     "psla": np.asarray(a_p.strokes[i, : n[i]]).tolist(),
+                     "occlusion": np.asarray(a_occ.strokes[i, : n[i]]).tolist(),
+                     "spearman_sla_occlusion": float(rho_sla[i]), "spearman_psla_occlusion": float(rho_p[i])})
+    unbatched = [Sketch(xy=xy[i], pen=pen[i], valid=valid[i]) for i in range(len(sketches))]
+    if out is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig = plot_methods(unbatched, {"SLA": np.asarray(a_sla.strokes), "P-SLA (points)": np.asarray(a_p.points),
+                                       "occlusion": np.asarray(a_occ.strokes)}, point_methods=("P-SLA (points)",),
+                           row_titles=[f"{r['label']} → {r['prediction']} ({r['probability']:.2f})" for r in rows])
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        tmp = f"{out}.tmp.png"
+        fig.savefig(tmp, dpi=100)
+        plt.close(fig)
+        os.replace(tmp, out)
+    if svg_dir is not None:
+        os.makedirs(svg_dir, exist_ok=True)
+        for i, r in enumerate(rows):
+            safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in str(r["label"]))[:40]
+            attribution_svg(unbatched[i], r["sla"], os.path.join(svg_dir, f"{i:03d}_{safe}.svg"), size=256)
+    return rows
+
+
+def _cmd_explain(args) -> int:
+    rows = explain_sketches(_gather(args), data=args.data, canvas=args.canvas, out=args.out, svg_dir=args.svg_dir)
+    print(f"{'sketch':28s} {'DoodleNet prediction':24s} {'p':>5s} {'strokes':>7s}  top stroke SLA / occlusion"
+          "  Spearman(SLA, occ)  Spearman(P-SLA, occ)")
+    for r in rows:
+        top = lambda v: int(np.argmax(v)) if v else -1  # noqa: E731
+        print(f"{str(r['label'])[:28]:28s} {r['prediction'][:24]:24s} {r['probability']:5.2f} {r['strokes']:7d}  "
+              f"{top(r['sla']):10d} / {top(r['occlusion']):<9d}  {r['spearman_sla_occlusion']:18.2f}"
+              f"  {r['spearman_psla_occlusion']:20.2f}")
+    print(f"wrote {args.out}" + (f" and SVGs in {args.svg_dir}" if args.svg_dir else ""))
+    return 0
+
+
+def _sketch_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The input arguments every command shares: FILES, --data, --n."""
     p.add_argument("files", nargs="*", help=".ndjson / .npz / .svg files (default: real QuickDraw sketches)")
     p.add_argument("--data", default=None, help="data root (default: $SKETCHJAX_DATA or ../shared/data)")
     p.add_argument("--n", type=int, default=6, help="number of sketches")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sketchjax", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = _sketch_arguments(sub.add_parser("render", help="render sketches with every renderer into a figure"))
     p.add_argument("--size", type=int, default=256, help="canvas side in pixels")
     p.add_argument("--out", default="out/renderers.png", help="output PNG")
     p.set_defaults(func=_cmd_render)
+    e = _sketch_arguments(sub.add_parser("explain", help="DoodleNet's predictions explained by SLA, P-SLA and occlusion"))
+    e.add_argument("--canvas", type=int, default=128, help="drawing canvas of the 28x28 input (line 13/256 of it)")
+    e.add_argument("--out", default="out/explain.png", help="output PNG")
+    e.add_argument("--svg-dir", default=None, help="also write one SLA-coloured SVG per sketch here")
+    e.set_defaults(func=_cmd_explain)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

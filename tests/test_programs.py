@@ -44,3 +44,41 @@ def test_notebook_runs(notebook, data_root):
     for cell in cells:
         if cell["cell_type"] == "code":
             exec(compile("".join(cell["source"]), f"{notebook.name}", "exec"), scope)
+
+
+@pytest.mark.data
+def test_attribution_eval_runs_on_a_few_real_sketches(data_root, tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("eval_attribution", ROOT / "eval" / "attribution.py")
+    program = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(program)
+    out = tmp_path / "attribution.json"
+    record = program.main(["--data", str(data_root), "--models", "doodlenet", "--n", "6", "--chunk", "6",
+                           "--ig-steps", "2", "--sg-samples", "2", "--tfds-dir", str(tmp_path / "tfds"),
+                           "--out", str(out)])
+    assert json.loads(out.read_text())["command"].startswith("python eval/attribution.py")
+    rows = record["results"]["DoodleNet"]["methods"]
+    assert rows["occlusion"]["spearman_vs_occlusion"]["median"] == pytest.approx(1.0)
+    assert rows["random"]["deletion_margin_vs_random"]["mean"] == 0.0
+    for name in ("attribution_examples.png", "attribution_deletion.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
+    assert (tmp_path / "attribution_example.svg").read_text().count("<polyline") >= 1
+
+
+@pytest.mark.data
+def test_explain_command_prints_table_and_writes_figure_and_svgs(data_root, tmp_path, capsys):
+    out = tmp_path / "explain.png"
+    svgs = tmp_path / "svg"
+    assert main(["explain", "--data", str(data_root), "--n", "2", "--out", str(out), "--svg-dir", str(svgs)]) == 0
+    text = capsys.readouterr().out
+    assert "Spearman(SLA, occ)" in text and "cat" in text
+    assert out.stat().st_size > 10_000
+    assert len(list(svgs.glob("*.svg"))) == 2
+
+
+def test_explain_command_reports_bad_input_without_traceback(tmp_path, capsys):
+    bad = tmp_path / "broken.ndjson"
+    bad.write_text('{"word": "cat", "drawing": [[[0, 1], [0, "x"]]]}\n')
+    assert main(["explain", str(bad), "--out", str(tmp_path / "x.png")]) == 2
+    assert "broken.ndjson" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import math
 import pathlib
 import re
 
+import chex
 import numpy as np
 import pytest
 
@@ -56,6 +57,14 @@ def test_classifier_config_trains_one_epoch_on_real_sketches(config_name, overri
     assert last["count"] == len(open_split(builder, "test")) > 0
     assert last["accuracy"] <= last["top5"] <= 1.0
     assert last["loss"] < math.log(7) + 1.0  # one epoch cannot diverge far from chance
+
+    # restore_trained rebuilds the run from its workdir alone (config.json: tuples became lists)
+    from sketchjax.training import restore_trained
+
+    _, state, meta = restore_trained(tmp_path / "run", build)
+    assert int(state.step) == int(result.state.step) == meta["step"]
+    chex.assert_trees_all_equal(state.params, result.state.params)
+    chex.assert_trees_all_equal(state.collections, result.state.collections)
 
 
 def test_unknown_model_name_is_a_clear_error():

@@ -38,8 +38,8 @@ import jax
 import numpy as np
 
 from sketchjax.data.augment import FIT_METHODS, Augment, augment_batch, fit_length
-from sketchjax.normalize import fit_to_canvas, to_unit
-from sketchjax.render import area_downsample, raster
+from sketchjax.normalize import to_unit
+from sketchjax.render import RasterRecipe
 from sketchjax.sketch import Sketch
 
 __all__ = ["SketchBatchIterator", "example_keys", "COORDS"]
@@ -78,11 +78,8 @@ class _Finish:
         sketch = Sketch(xy=xy, pen=pen, valid=valid)
         out = {"xy": to_unit(sketch).xy if self.coords == "unit" else xy, "pen": pen, "valid": valid}
         if self.raster_size:
-            canvas = fit_to_canvas(sketch, self.render_size, self.raster_padding)
-            img = raster(canvas.xy, pen, valid, self.render_size, width=self.line_width)
-            if self.render_size != self.raster_size:
-                img = area_downsample(img, self.raster_size)
-            out["raster"] = img
+            recipe = RasterRecipe(self.raster_size, self.render_size, self.line_width, self.raster_padding)
+            out["raster"] = recipe.raster(xy, pen, valid)
         return out
 
 

@@ -25,7 +25,7 @@ import re
 import warnings
 import xml.etree.ElementTree as ET
 from collections import Counter
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 
@@ -367,12 +367,17 @@ def _format(value: np.float32) -> str:
     return np.format_float_positional(np.float32(value), unique=True, trim="-")
 
 
+def _xml_attr(text: str) -> str:
+    return str(text).replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+
+
 def write_svg(
     sketch: Sketch,
     path: Optional[PathLike] = None,
     *,
     size: Union[None, float, tuple] = None,
     stroke_width: float = 1.0,
+    stroke_colors: Optional[Sequence[str]] = None,
     name: str = "sketch",
 ) -> str:
     """An unbatched sketch as an SVG document with one ``<polyline>`` per stroke.
@@ -384,6 +389,8 @@ def write_svg(
         and ``viewBox="0 0 w h"``; None = the smallest integer canvas from the origin that
         holds every point (at least 1).
       stroke_width: line width in pixels.
+      stroke_colors: one SVG colour per stroke (e.g. ``"#b2182b"``, attribution colours from
+        :func:`sketchjax.attribution.plot.stroke_colors`); default all black.
 
     Returns:
       The SVG text.  ``read_svg`` of it gives back the sketch's ``xy`` and ``pen`` exactly
@@ -402,9 +409,12 @@ def write_svg(
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
         f'<g fill="none" stroke="black" stroke-width="{stroke_width}" stroke-linecap="round" stroke-linejoin="round">',
     ]
-    for stroke in strokes:
+    if stroke_colors is not None and len(stroke_colors) != len(strokes):
+        raise ValueError(f"{name}: {len(stroke_colors)} stroke colours for {len(strokes)} strokes")
+    for i, stroke in enumerate(strokes):
         points = " ".join(f"{_format(x)},{_format(y)}" for x, y in stroke)
-        lines.append(f'<polyline points="{points}"/>')
+        color = "" if stroke_colors is None else f' stroke="{_xml_attr(stroke_colors[i])}"'
+        lines.append(f'<polyline points="{points}"{color}/>')
     lines += ["</g>", "</svg>", ""]
     text = "\n".join(lines)
     if path is not None:

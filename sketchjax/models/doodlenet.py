@@ -35,16 +35,15 @@ import jax
 import jax.numpy as jnp
 
 from sketchjax.models.tfjs import ModelFileError, expect_shapes, read_tfjs_layers_model
-from sketchjax.normalize import fit_to_canvas
 from sketchjax.paths import data_path
-from sketchjax.render import SigmoidFalloff, area_downsample, distance_raster, raster
-from sketchjax.sketch import Sketch
+from sketchjax.render import RasterRecipe
 
 __all__ = [
     "DoodleNet",
     "load_doodlenet",
     "doodlenet_input",
     "doodlenet_input_differentiable",
+    "doodlenet_recipe",
     "doodlenet_classify",
     "doodlenet_class_name",
     "DOODLENET_SIZE",
@@ -216,6 +215,19 @@ def doodlenet_classify(variables, images: jax.Array) -> jax.Array:
 # --- input recipes ----------------------------------------------------------------------------
 
 
+def doodlenet_recipe(
+    canvas: int = 256, width: float = 13, padding: float = 0.08, slope: float = 5.0, out_size: int = DOODLENET_SIZE
+) -> RasterRecipe:
+    """DoodleNet's input as a :class:`~sketchjax.render.RasterRecipe` (for attribution).
+
+    The default is :func:`doodlenet_input`'s recipe (69.8% top-1); ``canvas=128, width=7``
+    draws about 8x faster at 68.6%.  The recipe's :meth:`~RasterRecipe.distance` form uses
+    the same width (13 px at 112 px: 69.8%; :func:`doodlenet_input_differentiable` uses 14
+    px at 56 px: 69.9%).
+    """
+    return RasterRecipe(out_size=out_size, canvas=canvas, width=width, padding=padding, slope=slope)
+
+
 @partial(jax.jit, static_argnames=("canvas", "width", "padding", "out_size"))
 def doodlenet_input(
     xy: jax.Array,
@@ -247,9 +259,7 @@ def doodlenet_input(
     Returns:
       ``float32[..., out_size, out_size]`` ink coverage in ``[0, 1]`` (ink = 1 on 0).
     """
-    fitted = fit_to_canvas(Sketch(xy=xy, pen=pen, valid=valid), canvas, padding)
-    img = raster(fitted.xy, fitted.pen, fitted.valid, size=canvas, width=width)
-    return area_downsample(img, out_size)
+    return RasterRecipe(out_size, canvas, width, padding).raster(xy, pen, valid)
 
 
 @partial(jax.jit, static_argnames=("canvas", "width", "padding", "resolution", "slope", "out_size"))
@@ -289,7 +299,4 @@ def doodlenet_input_differentiable(
     Returns:
       ``float32[..., out_size, out_size]`` in ``[0, 1]`` (ink = 1 on 0).
     """
-    fitted = fit_to_canvas(Sketch(xy=xy, pen=pen, valid=valid), resolution, padding)
-    falloff = SigmoidFalloff.for_width(width * resolution / canvas, slope=slope)
-    img = distance_raster(fitted.xy, fitted.pen, fitted.valid, resolution, falloff)
-    return area_downsample(img, out_size)
+    return doodlenet_recipe(resolution, width * resolution / canvas, padding, slope, out_size).distance(xy, pen, valid)

@@ -6,7 +6,7 @@ centres are at ``+0.5``.  Every function takes ``(xy, pen, valid)`` arrays with 
 leading batch dimensions and is jit/vmap-able; :func:`render_sketch` accepts a
 :class:`sketchjax.Sketch` directly.
 """
-from sketchjax.render.bresenham import raster, segment_pixels, stroke_rasters
+from sketchjax.render.bresenham import raster, segment_pixels, stroke_cover, stroke_rasters
 from sketchjax.render.compose import clamp_unit, compose
 from sketchjax.render.distance import (
     PEN_UP_PENALTY,
@@ -17,11 +17,13 @@ from sketchjax.render.distance import (
     segment_distance,
 )
 from sketchjax.render.resize import area_downsample, area_weights, dilate, invert
+from sketchjax.render.recipe import RasterRecipe
 
 __all__ = [
     "raster",
     "segment_pixels",
     "stroke_rasters",
+    "stroke_cover",
     "compose",
     "clamp_unit",
     "distance_raster",
@@ -34,4 +36,5 @@ __all__ = [
     "area_weights",
     "dilate",
     "invert",
+    "RasterRecipe",
 ]

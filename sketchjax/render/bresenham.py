@@ -23,7 +23,7 @@ import numpy as np
 from sketchjax.render.resize import dilate
 from sketchjax.sketch import segment_mask, stroke_ids
 
-__all__ = ["raster", "stroke_rasters", "segment_pixels"]
+__all__ = ["raster", "stroke_rasters", "stroke_cover", "segment_pixels"]
 
 
 def _segment_params(xy, pen, valid, size: int):
@@ -118,32 +118,42 @@ def _packed_pixels(prm, budget: int, size: int):
     return rows, cols, inside & (q < ends[-1]), seg
 
 
-def _scatter_ink(slot: jax.Array, rows, cols, on, n_slots: int, size: int, dtype) -> jax.Array:
-    """Sets ``out[slot, row, col] = 1`` for every ``on`` pixel; returns ``dtype[n_slots, size, size]``."""
+def _scatter_ink(slot: jax.Array, rows, cols, on, n_slots: int, size: int, dtype, values=None) -> jax.Array:
+    """Sets ``out[slot, row, col] = 1`` for every ``on`` pixel; returns ``dtype[n_slots, size, size]``.
+
+    With ``values`` (``int32``, broadcast like ``slot``) each pixel instead keeps the maximum
+    value drawn into it (0 where nothing is drawn); ``dtype`` is then ignored (``int32``).
+    """
     n_pix = size * size
     flat = slot * n_pix + rows * size + cols
     flat = jnp.where(on & (slot >= 0) & (slot < n_slots), flat, n_slots * n_pix)  # dropped
+    if values is not None:
+        out = jnp.zeros((n_slots * n_pix,), jnp.int32).at[flat.reshape(-1)].max(values.reshape(-1), mode="drop")
+        return out.reshape(n_slots, size, size)
     # Scatter into bytes, then widen: measured ~2x cheaper than scattering into float32.
     out = jnp.zeros((n_slots * n_pix,), jnp.uint8).at[flat.reshape(-1)].set(1, mode="drop")
     return out.reshape(n_slots, size, size).astype(dtype)
 
 
-def _ink(xy, pen, valid, size: int, budget, slot_of_segment, n_slots: int, dtype):
+def _ink(xy, pen, valid, size: int, budget, slot_of_segment, n_slots: int, dtype, value_of_segment=None):
     """Rasterises every drawn segment into slot ``slot_of_segment[..., s]`` of the output.
 
     Uses the packed layout of ``budget`` pixels for the whole batch when the batch's ink
     fits in it (one ``lax.cond``), else ``size`` steps per segment; results are identical.
+    ``value_of_segment`` (``int32[..., T-1]``): draw these values, keeping the per-pixel maximum.
     """
     prm = _segment_params(xy, pen, valid, size)
 
     def packed(_):
         rows, cols, on, seg = _packed_pixels(prm, budget, size)
-        return _scatter_ink(slot_of_segment.reshape(-1)[seg], rows, cols, on, n_slots, size, dtype)
+        values = None if value_of_segment is None else value_of_segment.reshape(-1)[seg]
+        return _scatter_ink(slot_of_segment.reshape(-1)[seg], rows, cols, on, n_slots, size, dtype, values)
 
     def per_segment(_):
         rows, cols, on = segment_pixels(xy, pen, valid, size)
         slot = jnp.broadcast_to(slot_of_segment[..., None], rows.shape)
-        return _scatter_ink(slot, rows, cols, on, n_slots, size, dtype)
+        values = None if value_of_segment is None else jnp.broadcast_to(value_of_segment[..., None], rows.shape)
+        return _scatter_ink(slot, rows, cols, on, n_slots, size, dtype, values)
 
     if budget is None or budget >= slot_of_segment.size * size:
         return per_segment(None)  # the packed layout would not be smaller
@@ -228,3 +238,38 @@ def stroke_rasters(
     img = _ink(xy, pen, valid, size, budget, slot, n * max_strokes, jnp.float32)
     img = img.reshape(lead + (max_strokes, size, size))
     return dilate(img, width) if width > 1 else img
+
+
+@partial(jax.jit, static_argnames=("size", "width", "max_pixels"))
+def stroke_cover(
+    xy: jax.Array,
+    pen: jax.Array,
+    valid: jax.Array,
+    size: int,
+    width: int = 1,
+    max_pixels: int | None = -1,
+) -> tuple[jax.Array, jax.Array]:
+    """Which strokes ink each pixel, without one raster per stroke.
+
+    Returns ``(lowest, highest)``, each ``int32[..., size, size]``: the smallest and the
+    largest stroke index (:func:`sketchjax.sketch.stroke_ids`) among the strokes whose
+    ``width`` px Bresenham line covers the pixel, ``-1`` where none does.  So the pixel is
+    inked iff ``highest >= 0`` (that is :func:`raster`), and inked by exactly one stroke —
+    ``highest`` — iff ``lowest == highest >= 0``.  Equivalent to reducing
+    :func:`stroke_rasters` over strokes, at the cost of two :func:`raster` calls whatever the
+    number of strokes (dilation by a disk commutes with taking the max over strokes).
+    """
+    lead = jnp.shape(pen)[:-1]
+    n = int(np.prod(lead, dtype=np.int64))
+    budget = _budget(max_pixels, n, size)
+    t = jnp.shape(pen)[-1]
+    sid = stroke_ids(pen, valid)[..., :-1]  # a segment belongs to the stroke of its start point
+    slot = jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32).reshape(lead + (1,)), sid.shape)
+    # Both as maxima of positive codes (0 = no ink): id + 1, and t - id (largest for the lowest id).
+    hi = _ink(xy, pen, valid, size, budget, slot, n, jnp.int32, sid + 1)
+    lo = _ink(xy, pen, valid, size, budget, slot, n, jnp.int32, t - sid)
+    if width > 1:
+        hi, lo = dilate(hi, width), dilate(lo, width)
+    highest = (hi - 1).reshape(lead + (size, size))
+    lowest = jnp.where(lo > 0, t - lo, -1).reshape(lead + (size, size))
+    return lowest, highest

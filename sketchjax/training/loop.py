@@ -47,7 +47,7 @@ from sketchjax.training.steps import (
     make_train_step,
 )
 
-__all__ = ["Experiment", "FitResult", "fit", "train_and_evaluate"]
+__all__ = ["Experiment", "FitResult", "fit", "train_and_evaluate", "restore_trained"]
 
 log = logging.getLogger("sketchjax.training")
 
@@ -279,6 +279,26 @@ def _fmt(metrics: dict) -> str:
     return " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
 
 
+def _settings(config: Any) -> dict:
+    """:func:`default_config` filled in with ``config`` (the optimiser settings merged)."""
+    settings = default_config()
+    given = config_to_dict(config)
+    optimizer_settings = {**settings["optimizer"], **given.get("optimizer", {})}
+    settings.update(given)
+    settings["optimizer"] = optimizer_settings
+    return settings
+
+
+def _optimizer(settings: dict, experiment: Experiment):
+    """The experiment's own optimiser and schedule, else those of the config's settings."""
+    if experiment.optimizer is not None:
+        return experiment.optimizer, experiment.learning_rate_fn
+    steps_per_epoch = experiment.train_source.steps_per_epoch
+    return optimizer_from_config(
+        settings["optimizer"], steps_per_epoch=steps_per_epoch, total_steps=settings["num_epochs"] * steps_per_epoch
+    )
+
+
 def train_and_evaluate(
     config: Any,
     workdir: str | os.PathLike,
@@ -294,19 +314,9 @@ def train_and_evaluate(
       build_experiment: ``build_experiment(config) -> Experiment`` (task and data sources).
       **fit_kwargs: passed on to :func:`fit` (``mesh``, ``hooks``, ...).
     """
-    settings = default_config()
-    given = config_to_dict(config)
-    optimizer_settings = {**settings["optimizer"], **given.get("optimizer", {})}
-    settings.update(given)
-    settings["optimizer"] = optimizer_settings
-
+    settings = _settings(config)
     experiment = build_experiment(config)
-    steps_per_epoch = experiment.train_source.steps_per_epoch
-    tx, schedule = experiment.optimizer, experiment.learning_rate_fn
-    if tx is None:
-        tx, schedule = optimizer_from_config(
-            optimizer_settings, steps_per_epoch=steps_per_epoch, total_steps=settings["num_epochs"] * steps_per_epoch
-        )
+    tx, schedule = _optimizer(settings, experiment)
     return fit(
         experiment.task,
         tx,
@@ -324,3 +334,55 @@ def train_and_evaluate(
         show_progress=settings["progress_bar"],
         **fit_kwargs,
     )
+
+
+def restore_trained(
+    workdir: str | os.PathLike,
+    build_experiment: Callable[[Any], Experiment],
+    config: Any = None,
+    *,
+    mesh: Optional[Mesh] = None,
+) -> tuple[Experiment, TrainState, dict]:
+    """The newest complete checkpoint of a run of :func:`train_and_evaluate`, for evaluation.
+
+    Args:
+      workdir: the run's directory (``config.json`` and ``checkpoints/``).
+      build_experiment: the builder the run was trained with.
+      config: the run's config; default ``workdir/config.json``.
+      mesh: device mesh the state is placed on (default all local devices).
+
+    Returns:
+      ``(experiment, state, meta)``: the rebuilt experiment (task, data sources), the
+      restored :class:`TrainState` (``state.params``, ``state.collections``) and the
+      checkpoint's metadata (``step``, ``config``, ...).
+
+    Raises:
+      FileNotFoundError: no config or no complete checkpoint in ``workdir``.
+      IncompatibleCheckpointError: the checkpoint holds a different model or optimiser.
+    """
+    workdir = pathlib.Path(workdir)
+    if config is None:
+        path = workdir / "config.json"
+        try:
+            config = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: no config.json — is {workdir} a training run's workdir?") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: corrupt config ({e})") from None
+    settings = _settings(config)
+    experiment = build_experiment(config)
+    tx, _ = _optimizer(settings, experiment)
+    mesh = data_mesh() if mesh is None else mesh
+    with _closing(experiment.train_source.epoch_batches(0)) as batches:
+        first_batch = next(iter(batches))
+    if not (workdir / "checkpoints").is_dir():
+        raise FileNotFoundError(f"{workdir / 'checkpoints'}: no checkpoints directory to restore from")
+    store = CheckpointStore(workdir / "checkpoints")
+    try:
+        restored = store.restore_latest(abstract_train_state(experiment.task, tx, first_batch, mesh))
+    finally:
+        store.close()
+    if restored is None:
+        raise FileNotFoundError(f"{workdir / 'checkpoints'}: no complete checkpoint to restore")
+    state, meta = restored
+    return experiment, state, meta

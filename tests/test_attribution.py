@@ -1,0 +1,466 @@
+"""SLA / P-SLA, the baselines, the faithfulness metrics and the figures (issue 4, SPEC §3)."""
+from __future__ import annotations
+
+import itertools
+import math
+from functools import partial
+
+import chex
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sketchjax.attribution import (
+    class_score,
+    curve_auc,
+    deletion_curve,
+    drawing_order_correlation,
+    integrated_gradients,
+    mean_ci,
+    occlusion,
+    point_to_stroke,
+    present_strokes,
+    psla,
+    random_attribution,
+    rank_correlation,
+    sla,
+    smoothgrad,
+    stroke_order,
+)
+from sketchjax.batching import stack_sketches
+from sketchjax.formats import from_strokes, read_svg, to_strokes
+from sketchjax.render import RasterRecipe, compose, raster
+from sketchjax.sketch import Sketch, num_strokes, stroke_ids
+
+SIZE = 32
+K = 5
+
+# Canvas-pixel sketches (recipes with fit=False): strokes that cross (sketch 0) and strokes
+# far apart (sketch 1, no pixel inked twice at width 1).
+CROSSING = [[[2, 2], [28, 28]], [[2, 28], [28, 2]], [[16, 3], [16, 10], [22, 10]], [[5, 20]]]
+APART = [[[2, 2], [12, 2]], [[2, 8], [2, 20], [10, 20]], [[20, 6], [28, 14]], [[18, 26], [29, 26]]]
+
+
+def _batch(*sketches):
+    return stack_sketches([from_strokes([np.array(s, np.float32) for s in sk], single_point="keep") for sk in sketches], 12)
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return _batch(CROSSING, APART)
+
+
+def _recipe(**kw):
+    return RasterRecipe(out_size=SIZE, canvas=SIZE, width=1, fit=False, **kw)
+
+
+def _linear_score(images, weights):
+    return jnp.sum(images * weights, axis=(-2, -1))
+
+
+class _TinyCNN(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        x = nn.Conv(4, (5, 5), strides=2)(x[..., None])
+        x = jnp.tanh(x)
+        x = nn.Conv(4, (3, 3), strides=2)(x)
+        x = jnp.tanh(x).reshape(x.shape[0], -1)
+        return nn.Dense(3)(x)
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    model = _TinyCNN()
+    variables = model.init(jax.random.PRNGKey(0), jnp.zeros((1, SIZE, SIZE)))
+    return partial(model.apply, variables)
+
+
+def _strokes_of(b):
+    return _recipe().stroke_rasters(b.xy, b.pen, b.valid, K)
+
+
+def test_class_score_selects_each_rows_class():
+    logits = jnp.array([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]])
+    labels = jnp.array([1, 2])
+    apply = lambda images: logits  # noqa: E731
+    np.testing.assert_allclose(class_score(apply)(None, labels), [2.0, 3.0])
+    np.testing.assert_allclose(class_score(apply, "log_prob")(None, labels),
+                               jax.nn.log_softmax(logits)[jnp.arange(2), labels], rtol=1e-6)
+    np.testing.assert_allclose(class_score(apply, "prob")(None, labels), jax.nn.softmax(logits)[jnp.arange(2), labels],
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="unknown score kind 'margin'"):
+        class_score(apply, "margin")
+
+
+def test_sla_is_the_pixel_gradient_over_singly_inked_pixels(batch):
+    s = _strokes_of(batch)
+    w = jax.random.normal(jax.random.PRNGKey(1), (2, SIZE, SIZE))
+    out = sla(_linear_score, s, w)
+    count = jnp.sum(s, axis=1)
+    expected = jnp.einsum("bhw,bkhw->bk", w * (count <= 1), s)
+    np.testing.assert_allclose(out.strokes, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out.score, _linear_score(raster(batch.xy, batch.pen, batch.valid, SIZE), w), rtol=1e-5)
+    # the crossing sketch has a pixel inked twice, which gives no gradient to either stroke
+    assert float(jnp.max(count[0])) == 2.0
+    # the single-point stroke (index 3 of sketch 0) and the empty slot 4 draw nothing: exactly 0
+    assert not bool(present_strokes(s)[0, 3]) and float(out.strokes[0, 3]) == 0.0 == float(out.strokes[0, 4])
+
+
+def test_sla_equals_exact_occlusion_for_a_linear_score_without_overlaps(batch):
+    s = _strokes_of(batch)[1:]  # the sketch whose strokes do not touch
+    w = jax.random.normal(jax.random.PRNGKey(2), (1, SIZE, SIZE))
+    np.testing.assert_allclose(sla(_linear_score, s, w).strokes, occlusion(_linear_score, s, w).strokes, atol=1e-4)
+    # ... and integrated gradients too: the path never reaches the clamp
+    np.testing.assert_allclose(integrated_gradients(_linear_score, s, w, steps=4).strokes,
+                               sla(_linear_score, s, w).strokes, atol=1e-4)
+
+
+def test_occlusion_is_the_score_of_the_sketch_without_each_stroke(batch, cnn):
+    recipe = _recipe()
+    score = class_score(cnn)
+    labels = jnp.array([0, 2])
+    out = occlusion(score, _strokes_of(batch), labels, finish=recipe.finish)
+    for b, strokes in enumerate([CROSSING, APART]):
+        full = float(score(recipe.raster(batch.xy[b:b + 1], batch.pen[b:b + 1], batch.valid[b:b + 1]), labels[b:b + 1])[0])
+        np.testing.assert_allclose(out.score[b], full, rtol=1e-5)
+        for k in range(len(strokes)):
+            rest = [s for j, s in enumerate(strokes) if j != k]
+            r = _batch(rest)
+            without = float(score(recipe.raster(r.xy, r.pen, r.valid), labels[b:b + 1])[0])
+            np.testing.assert_allclose(out.strokes[b, k], full - without, rtol=1e-4, atol=1e-5,
+                                       err_msg=f"sketch {b} stroke {k}")
+
+
+def test_integrated_gradients_is_complete(batch, cnn):
+    s = _strokes_of(batch)
+    score = class_score(cnn)
+    labels = jnp.array([1, 1])
+    ig = integrated_gradients(score, s, labels, steps=64)
+    empty = score(jnp.zeros((2, SIZE, SIZE)), labels)
+    np.testing.assert_allclose(jnp.sum(ig.strokes, -1), ig.score - empty, rtol=2e-3, atol=2e-4)
+    # a crude path is measurably less complete: the test can tell the rule from a single gradient
+    gap_sla = jnp.abs(jnp.sum(sla(score, s, labels).strokes, -1) - (ig.score - empty))
+    assert float(jnp.max(gap_sla)) > 10 * float(jnp.max(jnp.abs(jnp.sum(ig.strokes, -1) - (ig.score - empty))))
+
+
+def test_stroke_methods_batch_like_single_sketches_and_compile_once(batch, cnn):
+    s = _strokes_of(batch)
+    score = class_score(cnn)
+    labels = jnp.array([2, 0])
+    f = jax.jit(lambda s, y: (sla(score, s, y).strokes, occlusion(score, s, y).strokes))
+    a_sla, a_occ = f(s, labels)
+    for b in range(2):
+        one = f(s[b:b + 1], labels[b:b + 1])
+        np.testing.assert_allclose(one[0][0], a_sla[b], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(one[1][0], a_occ[b], rtol=1e-4, atol=1e-6)
+    f(s[::-1], labels[::-1])
+    assert f._cache_size() == 2  # batch 2 and batch 1: one compilation per shape
+
+
+def test_random_attribution_is_keyed_and_zero_on_absent_strokes(batch):
+    s = _strokes_of(batch)
+    a = random_attribution(jax.random.PRNGKey(0), s)
+    present = present_strokes(s)
+    assert bool(jnp.all(jnp.where(present, (a >= 0) & (a < 1), a == 0)))
+    chex.assert_trees_all_equal(a, random_attribution(jax.random.PRNGKey(0), s))
+    assert not np.allclose(a, random_attribution(jax.random.PRNGKey(1), s))
+
+
+def _jittered(b):
+    # points off the integer grid: no exact ties between segments in the distance field
+    noise = jax.random.uniform(jax.random.PRNGKey(3), b.xy.shape, minval=-0.2, maxval=0.2)
+    return b.replace(xy=jnp.where(b.valid[..., None], b.xy + noise, 0.0))
+
+
+def test_psla_is_the_gradient_through_the_distance_raster(batch, cnn):
+    b = _jittered(batch)
+    recipe = _recipe(distance_width=1.5)
+    score = class_score(cnn)
+    labels = jnp.array([0, 1])
+    out = psla(score, recipe.distance, b.xy, b.pen, b.valid, labels, max_strokes=K)
+    f = lambda xy, pen: jnp.sum(score(recipe.distance(xy, pen, b.valid), labels))  # noqa: E731
+    gx, gp = jax.grad(f, argnums=(0, 1))(b.xy, b.pen)
+    v = b.valid[..., None]
+    np.testing.assert_allclose(out.xy, jnp.where(v, gx, 0.0), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(out.pen, jnp.where(b.valid, gp, 0.0), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(out.points, jnp.linalg.norm(out.xy, axis=-1), rtol=1e-6)
+    assert float(jnp.sum(jnp.abs(out.points[~b.valid]))) == 0.0
+    # finite differences of one coordinate that matters
+    bi, t = 0, 1
+    h = 1e-2
+    e = jnp.zeros_like(b.xy).at[bi, t, 0].set(h)
+    fd = (f(b.xy + e, b.pen) - f(b.xy - e, b.pen)) / (2 * h)
+    np.testing.assert_allclose(out.xy[bi, t, 0], fd, rtol=2e-2, atol=1e-4)
+    # stroke sums by hand
+    ids = np.asarray(stroke_ids(b.pen, b.valid))
+    for bi in range(2):
+        for k in range(K):
+            np.testing.assert_allclose(out.strokes[bi, k], np.sum(np.asarray(out.points[bi])[ids[bi] == k]), rtol=1e-5)
+
+
+def test_point_to_stroke_sum_and_mean(three_strokes):
+    sk = stack_sketches([three_strokes], 12)
+    values = jnp.arange(12, dtype=jnp.float32)[None]
+    np.testing.assert_allclose(point_to_stroke(values, sk.pen, sk.valid, 4), [[0 + 1 + 2, 3 + 4, 5 + 6 + 7 + 8, 0]])
+    np.testing.assert_allclose(point_to_stroke(values, sk.pen, sk.valid, 4, "mean"), [[1.0, 3.5, 6.5, 0]])
+    with pytest.raises(ValueError, match="unknown reduce 'max'"):
+        point_to_stroke(values, sk.pen, sk.valid, 4, "max")
+
+
+def test_smoothgrad_without_noise_is_psla_and_with_noise_is_keyed(batch, cnn):
+    b = _jittered(batch)
+    recipe = _recipe(distance_width=1.5)
+    score = class_score(cnn)
+    labels = jnp.array([0, 1])
+    ref = psla(score, recipe.distance, b.xy, b.pen, b.valid, labels, max_strokes=K)
+    run = partial(smoothgrad, score, recipe.distance, b.xy, b.pen, b.valid, labels, max_strokes=K, samples=4)
+    np.testing.assert_allclose(run(key=jax.random.PRNGKey(0), sigma=0.0).xy, ref.xy, rtol=1e-5, atol=1e-8)
+    noisy = run(key=jax.random.PRNGKey(0), sigma=0.05)
+    chex.assert_trees_all_close(noisy, run(key=jax.random.PRNGKey(0), sigma=0.05))
+    assert not np.allclose(noisy.xy, ref.xy, atol=1e-6)
+    np.testing.assert_allclose(noisy.score, ref.score, rtol=1e-6)
+
+
+def test_stroke_order_puts_absent_strokes_last():
+    scores = jnp.array([[0.1, 0.5, 9.0, 0.5]])
+    present = jnp.array([[True, True, False, True]])
+    np.testing.assert_array_equal(stroke_order(scores, present), [[1, 3, 0, 2]])
+
+
+def test_deletion_and_insertion_curves_are_exact_partial_sketches(batch, cnn):
+    s = _strokes_of(batch)
+    score = class_score(cnn, "prob")
+    labels = jnp.array([1, 0])
+    scores = jnp.array([[0.2, 0.9, -0.5, 0.0, 0.0], [0.0, 3.0, 1.0, 2.0, 0.0]])
+    dele = deletion_curve(score, s, scores, labels)
+    ins = deletion_curve(score, s, scores, labels, insertion=True)
+    assert dele.shape == ins.shape == (2, K + 1)
+    order = np.asarray(stroke_order(scores, present_strokes(s)))
+    for b in range(2):
+        for i in range(K + 1):
+            removed = np.isin(np.arange(K), order[b, :i])
+            img_del = compose(s[b:b + 1], jnp.asarray(~removed, jnp.float32)[None])
+            img_ins = compose(s[b:b + 1], jnp.asarray(removed, jnp.float32)[None])
+            np.testing.assert_allclose(dele[b, i], score(img_del, labels[b:b + 1])[0], rtol=1e-5)
+            np.testing.assert_allclose(ins[b, i], score(img_ins, labels[b:b + 1])[0], rtol=1e-5)
+    # sketch 0 has 3 drawing strokes: the curve is flat from entry 3 on; ends swap between the two
+    np.testing.assert_allclose(dele[0, 3:], dele[0, 3], rtol=1e-6)
+    np.testing.assert_allclose(dele[:, 0], ins[:, -1], rtol=1e-5)
+    np.testing.assert_allclose(dele[:, -1], ins[:, 0], rtol=1e-5)
+
+
+def test_curve_auc_trapezoid_by_hand():
+    curve = jnp.array([[1.0, 0.5, 0.0, 7.0], [1.0, 1.0, 1.0, 1.0], [0.3, 0.3, 0.3, 0.3]])
+    auc = curve_auc(curve, jnp.array([2, 3, 0]))
+    np.testing.assert_allclose(auc[:2], [0.5, 1.0], rtol=1e-6)  # entries past n (7.0) are ignored
+    assert math.isnan(float(auc[2]))
+
+
+def _np_average_ranks(x):
+    order = np.argsort(x, kind="stable")
+    ranks = np.empty(len(x))
+    i = 0
+    while i < len(x):
+        j = i
+        while j + 1 < len(x) and x[order[j + 1]] == x[order[i]]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    return ranks
+
+
+def _np_kendall_tau_b(a, b):
+    conc = disc = tie_a = tie_b = 0
+    for i, j in itertools.combinations(range(len(a)), 2):
+        da, db = np.sign(a[i] - a[j]), np.sign(b[i] - b[j])
+        if da == 0 and db == 0:
+            continue
+        if da == 0:
+            tie_a += 1
+        elif db == 0:
+            tie_b += 1
+        elif da == db:
+            conc += 1
+        else:
+            disc += 1
+    return (conc - disc) / math.sqrt((conc + disc + tie_a) * (conc + disc + tie_b))
+
+
+def test_rank_correlations_match_textbook_definitions_with_ties_and_masks():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 4, size=(20, 9)).astype(np.float32)  # many ties
+    b = (a + rng.integers(0, 3, size=a.shape)).astype(np.float32)
+    mask = rng.random(a.shape) < 0.8
+    rho = rank_correlation(a, b, mask)
+    tau = rank_correlation(a, b, mask, "kendall")
+    for i in range(len(a)):
+        x, y = a[i][mask[i]], b[i][mask[i]]
+        ra, rb = _np_average_ranks(x), _np_average_ranks(y)
+        ref = np.corrcoef(ra, rb)[0, 1] if len(x) > 1 and ra.std() > 0 and rb.std() > 0 else np.nan
+        np.testing.assert_allclose(rho[i], ref, rtol=1e-5, atol=1e-6)
+        ref_tau = _np_kendall_tau_b(x, y) if len(x) > 1 and ra.std() > 0 and rb.std() > 0 else np.nan
+        np.testing.assert_allclose(tau[i], ref_tau, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rank_correlation(jnp.array([[1.0, 2, 3, 4]]), jnp.array([[1.0, 3, 2, 4]]), method="kendall"),
+                               [4 / 6], rtol=1e-6)
+    assert math.isnan(float(rank_correlation(jnp.array([[1.0, 2.0]]), jnp.array([[3.0, 3.0]]))[0]))
+    with pytest.raises(ValueError, match="unknown rank correlation 'pearson'"):
+        rank_correlation(a, b, method="pearson")
+
+
+def test_drawing_order_correlation_signs():
+    present = jnp.array([[True, True, True, False]] * 2)
+    scores = jnp.array([[3.0, 2.0, 1.0, 99.0], [1.0, 2.0, 3.0, -5.0]])
+    np.testing.assert_allclose(drawing_order_correlation(scores, present), [1.0, -1.0], rtol=1e-6)
+    np.testing.assert_allclose(drawing_order_correlation(scores, present, "kendall"), [1.0, -1.0], rtol=1e-6)
+
+
+def test_mean_ci_brackets_the_mean_and_skips_nan():
+    v = np.r_[np.linspace(0, 1, 101), np.nan]
+    ci = mean_ci(v, seed=1)
+    assert ci["n"] == 101 and ci["mean"] == pytest.approx(0.5) and ci["lo"] < ci["mean"] < ci["hi"]
+    assert ci["hi"] - ci["lo"] == pytest.approx(2 * 1.96 * np.std(v[:-1]) / math.sqrt(101), rel=0.2)
+    assert math.isnan(mean_ci([np.nan])["mean"])
+
+
+def test_bad_inputs_name_the_function_and_the_problem(batch, cnn):
+    s = _strokes_of(batch)
+    with pytest.raises(ValueError, match=r"sla: stroke_images must be \[B, K, H, W\]"):
+        sla(class_score(cnn), s[0], jnp.array([0]))
+    with pytest.raises(ValueError, match=r"occlusion: score_fn must return one scalar per image"):
+        occlusion(lambda images, aux: cnn(images), s)
+    with pytest.raises(ValueError, match=r"psla: need xy \[B, T, 2\]"):
+        psla(class_score(cnn), _recipe().distance, batch.xy[0], batch.pen[0], batch.valid[0], 0, max_strokes=K)
+
+
+def test_recipe_forms_agree(batch):
+    recipe = RasterRecipe(out_size=16, canvas=48, width=3)
+    s = recipe.stroke_rasters(batch.xy, batch.pen, batch.valid, K)
+    img = recipe.raster(batch.xy, batch.pen, batch.valid)
+    assert img.shape == (2, 16, 16)
+    np.testing.assert_array_equal(recipe.compose(s, jnp.ones((2, K))), img)
+    d = recipe.distance(batch.xy, batch.pen, batch.valid)
+    assert d.shape == (2, 16, 16) and float(jnp.min(d)) >= 0 and float(jnp.max(d)) <= 1
+    # the same line, drawn two ways: most ink agrees
+    assert float(jnp.sum(jnp.abs(d - img))) < 0.25 * float(jnp.sum(img))
+    with pytest.raises(ValueError, match="integer line width"):
+        RasterRecipe(out_size=16, canvas=48, width=2.5).raster(batch.xy, batch.pen, batch.valid)
+    with pytest.raises(ValueError, match="out_size <= canvas"):
+        RasterRecipe(out_size=64, canvas=32)
+
+
+def test_plot_attribution_colours_strokes_and_points(batch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sketchjax.attribution.plot import plot_attribution, plot_deletion_curves, plot_methods
+
+    sk = Sketch(xy=batch.xy[0], pen=batch.pen[0], valid=batch.valid[0])
+    fig, ax = plt.subplots()
+    lc = plot_attribution(ax, sk, stroke_scores=np.array([1.0, -2.0, 0.5, 0.0, 0.0]))
+    segs = lc.get_segments()
+    assert len(segs) == 1 + 1 + 2  # drawn segments per stroke; the single point draws none
+    np.testing.assert_allclose(lc.get_array(), [1.0, -2.0, 0.5, 0.5])
+    assert lc.norm.vmin == -2.0 and lc.norm.vmax == 2.0 and lc.norm(0.0) == 0.5  # centred at 0
+    fig2, ax2 = plt.subplots()
+    lc2 = plot_attribution(ax2, sk, point_scores=np.arange(12.0))
+    np.testing.assert_allclose(lc2.get_array(), [0.5, 2.5, 4.5, 5.5])
+    with pytest.raises(ValueError, match="exactly one of"):
+        plot_attribution(ax2, sk)
+    with pytest.raises(ValueError, match="2 stroke scores for a sketch with 3 drawn strokes"):
+        plot_attribution(ax2, sk, stroke_scores=np.ones(2))
+    sketches = [Sketch(xy=batch.xy[i], pen=batch.pen[i], valid=batch.valid[i]) for i in range(2)]
+    fig3 = plot_methods(sketches, {"SLA": np.ones((2, K)), "P-SLA": np.ones((2, 12))}, point_methods=("P-SLA",))
+    assert len(fig3.axes) >= 4
+    fig4, ax4 = plt.subplots()
+    plot_deletion_curves(ax4, {"SLA": np.array([[1.0, 0.5, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]])}, np.array([2, 1]))
+    # resampled on the fraction axis: at 1/4 of the strokes sketch 0 is at 0.75, sketch 1 at 0.75
+    np.testing.assert_allclose(ax4.lines[0].get_ydata()[[0, 12, 25, 50]], [1.0, 0.76, 0.5, 0.0])
+    plt.close("all")
+
+
+def test_attribution_svg_round_trips_geometry_with_colours(tmp_path, three_strokes):
+    from sketchjax.attribution.plot import attribution_svg, stroke_colors
+
+    path = tmp_path / "attr.svg"
+    text = attribution_svg(three_strokes, [1.0, 0.0, -1.0], path, size=40)
+    assert path.read_text() == text
+    cols = stroke_colors([1.0, 0.0, -1.0])
+    assert all(f'stroke="{c}"' in text for c in cols) and cols[0] != cols[2]
+    back = read_svg(path)
+    for a, b in zip(to_strokes(back), to_strokes(three_strokes)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="2 stroke scores for 3 strokes"):
+        attribution_svg(three_strokes, [1.0, 2.0])
+
+
+@pytest.mark.data
+def test_doodlenet_attributions_on_real_sketches(data_root):
+    from sketchjax.formats import iter_ndjson
+    from sketchjax.models.doodlenet import doodlenet_class_name, doodlenet_input, doodlenet_recipe, load_doodlenet
+
+    model, variables, names = load_doodlenet(data_root)
+    index = {n: i for i, n in enumerate(names)}
+    sketches, labels = [], []
+    for path in sorted((data_root / "quickdraw" / "simplified").glob("*.ndjson"))[:: 43][:8]:
+        for rec in iter_ndjson(path, limit=2):
+            sketches.append(rec.sketch)
+            labels.append(index[doodlenet_class_name(path.stem)])
+    b = stack_sketches(sketches, 128)
+    labels = jnp.asarray(labels)
+    k = int(jnp.max(num_strokes(b.pen, b.valid)))
+    recipe = doodlenet_recipe(canvas=128, width=7)
+    apply = partial(model.apply, variables)
+    s = recipe.stroke_rasters(b.xy, b.pen, b.valid, k)
+    # the recipe is doodlenet_input's, and the composition at w = 1 reproduces it exactly
+    np.testing.assert_array_equal(recipe.compose(s, jnp.ones(s.shape[:2])),
+                                  doodlenet_input(b.xy, b.pen, b.valid, canvas=128, width=7))
+    score = class_score(apply, "log_prob")
+    a_sla = sla(score, s, labels, finish=recipe.finish)
+    a_occ = occlusion(score, s, labels, finish=recipe.finish)
+    a_p = psla(score, recipe.distance, b.xy, b.pen, b.valid, labels, max_strokes=k)
+    for a in (a_sla.strokes, a_occ.strokes, a_p.strokes, a_p.xy):
+        assert bool(jnp.all(jnp.isfinite(a)))
+    np.testing.assert_allclose(a_sla.score, a_occ.score, rtol=1e-5, atol=1e-5)
+    present = present_strokes(s)
+    assert bool(jnp.all(jnp.where(present, True, (a_sla.strokes == 0) & (a_occ.strokes == 0))))
+    # deleting strokes in occlusion order lowers the class probability faster than in random order
+    prob = class_score(apply, "prob")
+    n = jnp.sum(present, -1)
+    auc_occ = curve_auc(deletion_curve(prob, s, a_occ.strokes, labels, finish=recipe.finish), n)
+    auc_rand = curve_auc(deletion_curve(prob, s, random_attribution(jax.random.PRNGKey(0), s), labels,
+                                        finish=recipe.finish), n)
+    assert float(jnp.nanmean(auc_occ)) < float(jnp.nanmean(auc_rand))
+
+
+def test_stroke_cover_matches_the_per_stroke_rasters(batch):
+    from sketchjax.render import stroke_cover, stroke_rasters
+
+    for width in (1, 3):
+        s = np.asarray(stroke_rasters(batch.xy, batch.pen, batch.valid, SIZE, K, width=width)) > 0
+        lowest, highest = stroke_cover(batch.xy, batch.pen, batch.valid, SIZE, width=width)
+        ks = np.arange(K)[None, :, None, None]
+        np.testing.assert_array_equal(highest, np.max(np.where(s, ks, -1), axis=1))
+        np.testing.assert_array_equal(lowest, np.where(s.any(1), np.min(np.where(s, ks, K), axis=1), -1))
+        np.testing.assert_array_equal(highest >= 0, raster(batch.xy, batch.pen, batch.valid, SIZE, width=width) > 0)
+    assert int(jnp.sum(lowest != highest)) > 0  # the crossing sketch has shared pixels
+
+
+def test_sketch_forms_of_sla_and_occlusion_equal_the_stroke_raster_forms(batch, cnn):
+    from sketchjax.attribution import drawing_strokes, occlusion_sketch, sla_sketch
+
+    recipe = RasterRecipe(out_size=16, canvas=SIZE, width=3)  # thick lines: many shared pixels
+    score = class_score(lambda x: cnn(jax.image.resize(x, (x.shape[0], SIZE, SIZE), "linear")))
+    labels = jnp.array([2, 1])
+    s = recipe.stroke_rasters(batch.xy, batch.pen, batch.valid, K)
+    ref = sla(score, s, labels, finish=recipe.finish)
+    fast = sla_sketch(score, recipe, batch.xy, batch.pen, batch.valid, labels, max_strokes=K)
+    np.testing.assert_allclose(fast.score, ref.score, rtol=1e-6)
+    np.testing.assert_allclose(fast.strokes, ref.strokes, rtol=1e-4, atol=1e-6)
+    ref_o = occlusion(score, s, labels, finish=recipe.finish)
+    fast_o = occlusion_sketch(score, recipe, batch.xy, batch.pen, batch.valid, labels, max_strokes=K)
+    np.testing.assert_allclose(fast_o.strokes, ref_o.strokes, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(drawing_strokes(batch.pen, batch.valid, K), present_strokes(s))
