@@ -97,8 +97,8 @@ def main(argv=None) -> dict:
     k = int(jnp.max(num_strokes(pen, valid)))
     model, variables, _ = load_doodlenet()
     apply = partial(model.apply, variables)
-    width = max(1, int(13 * args.canvas / 256 + 0.5))  # 7 px at 128 (the eval's recipe)
-    recipe = doodlenet_recipe(canvas=args.canvas, width=width)
+    recipe = doodlenet_recipe(canvas=args.canvas)  # 7 px line at 128 (the eval's recipe)
+    width = recipe.line_width
     score = class_score(apply)
     classes = jnp.argmax(apply(recipe.raster(xy, pen, valid)), -1)
 

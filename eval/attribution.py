@@ -13,9 +13,11 @@ restored from its workdir), each sketch's predicted class is explained with
 * ``occlusion`` — exact leave-one-stroke-out (one forward per stroke; ``occlusion_sketch``);
 * ``random`` — uniform random stroke scores.
 
-The explained score ``F`` is ``--score`` (default the logit of the predicted class; on 128
-sketches it gave SLA a better agreement with occlusion than the log-probability, median
-Spearman 0.44 vs 0.34).
+The explained score ``F`` is ``--score`` (default the logit of the predicted class; the
+log-probability gave SLA a lower agreement with occlusion on the same sketches — see
+``eval/results/attribution_log_prob.json``).  P-SLA differentiates with respect to canvas
+coordinates (the fit to the canvas held fixed, :class:`sketchjax.render.RasterRecipe`).
+
 Measured per method: deletion and insertion AUC of the predicted class's **probability**
 (strokes removed from / added to the exact raster in decreasing attribution; fraction-of-
 strokes axis), the paired margin ``AUC(random) - AUC(method)`` with a 95% bootstrap interval,
@@ -39,12 +41,13 @@ Usage (the ResNet comes from ``python train/run.py --config train/configs/quickd
                                [--out eval/results/attribution.json]
 
 Writes the JSON (atomically) with the command, machine and date, and the figures
-``attribution_examples.png``, ``attribution_deletion.png`` and ``attribution_example.svg``
-next to it.
+``<stem>_examples.png``, ``<stem>_deletion.png`` and ``<stem>_example.svg`` next to it
+(``attribution_*`` by default).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import pathlib
 import sys
@@ -219,7 +222,7 @@ def evaluate_model(name, apply, recipe, arrays, classes, args, k):
     return rows, extras, time.time() - start
 
 
-def make_figures(out_dir: pathlib.Path, arrays, results, extras, labels_text):
+def make_figures(out_dir: pathlib.Path, stem: str, arrays, results, extras, labels_text):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -237,14 +240,14 @@ def make_figures(out_dir: pathlib.Path, arrays, results, extras, labels_text):
     fig = plot_methods(sketches, shown, row_titles=[labels_text[first][i] for i in pick])
     fig.suptitle(f"{first}: stroke attribution of the predicted class (red supports it)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(out_dir / "attribution_examples.png", dpi=110)
-    attribution_svg(sketches[0], ex["scores"]["SLA"][pick[0]], out_dir / "attribution_example.svg", size=256)
+    fig.savefig(out_dir / f"{stem}_examples.png", dpi=110)
+    attribution_svg(sketches[0], ex["scores"]["SLA"][pick[0]], out_dir / f"{stem}_example.svg", size=256)
     fig, axes = plt.subplots(1, len(extras), figsize=(5 * len(extras), 3.6), squeeze=False)
     for ax, (model, e) in zip(axes[0], extras.items()):
         plot_deletion_curves(ax, {m: e["deletion"][m] for m in METHODS if m != "P-SLA pen"}, e["n_present"],
                              ylabel="p(predicted class)", title=f"{model}: deletion in attribution order")
     fig.tight_layout()
-    fig.savefig(out_dir / "attribution_deletion.png", dpi=110)
+    fig.savefig(out_dir / f"{stem}_deletion.png", dpi=110)
     plt.close("all")
 
 
@@ -257,6 +260,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--models", default="doodlenet,resnet")
     parser.add_argument("--resnet-workdir", default=str(REPO_ROOT / "runs" / "quickdraw_resnet"))
     parser.add_argument("--score", default="logit", choices=("logit", "log_prob", "prob"))
+    parser.add_argument("--psla-through-fit", action="store_true",
+                        help="P-SLA / SmoothGrad gradients also through the fit to the canvas (RasterRecipe.differentiate_fit)")
     parser.add_argument("--ig-steps", type=int, default=32)
     parser.add_argument("--sg-samples", type=int, default=16)
     parser.add_argument("--chunk", type=int, default=16, help="sketches per jitted call")
@@ -294,6 +299,8 @@ def main(argv=None) -> dict:
     if resnet is not None:
         apply, recipe, _, step = resnet
         specs.append((f"ResNet-18 (trained, step {step})", apply, recipe, arrays["label"], lambda i: categories[i]))
+    if args.psla_through_fit:
+        specs = [(n, a, dataclasses.replace(r, differentiate_fit=True), t, f) for n, a, r, t, f in specs]
     for name, apply, recipe, truth, namer in specs:
         logits = jax.jit(lambda xy, pen, valid: apply(recipe.raster(xy, pen, valid)))(
             arrays["xy"], arrays["pen"], arrays["valid"])
@@ -313,7 +320,7 @@ def main(argv=None) -> dict:
 
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    make_figures(out.parent, arrays, results, extras, labels_text)
+    make_figures(out.parent, out.stem, arrays, results, extras, labels_text)
     record = {
         **run_record("eval/attribution.py", argv),
         "data": {
@@ -326,6 +333,7 @@ def main(argv=None) -> dict:
         },
         "score": args.score,
         "curves": "probability of the explained (predicted) class; AUC on the fraction-of-strokes axis",
+        "psla_through_fit": args.psla_through_fit,
         "ig_steps": args.ig_steps,
         "smoothgrad": {"samples": args.sg_samples, "sigma": "2% of the bounding box"},
         "chunk": args.chunk,

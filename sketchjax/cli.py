@@ -106,12 +106,19 @@ def render_figure(sketches, out: str, *, size: int = 256, max_len: int = 256) ->
             if c == 0:
                 ax.set_ylabel(label, fontsize=8)
     fig.tight_layout()
+    _save_figure(fig, out)
+    return out
+
+
+def _save_figure(fig, out: str) -> None:
+    """Writes ``fig`` to the PNG ``out`` atomically (a temporary file, then a rename) and closes it."""
+    import matplotlib.pyplot as plt
+
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     tmp = f"{out}.tmp.png"
     fig.savefig(tmp, dpi=100)
     plt.close(fig)
     os.replace(tmp, out)
-    return out
 
 
 def _cmd_render(args) -> int:
@@ -145,7 +152,14 @@ def explain_sketches(sketches, *, data: str | None = None, canvas: int = 128, ou
     import jax
     import jax.numpy as jnp
 
-    from sketchjax.attribution import class_score, occlusion_sketch, psla, rank_correlation, sla_sketch
+    from sketchjax.attribution import (
+        class_score,
+        drawing_strokes,
+        occlusion_sketch,
+        psla,
+        rank_correlation,
+        sla_sketch,
+    )
     from sketchjax.attribution.plot import attribution_svg, plot_methods
     from sketchjax.batching import stack_sketches
     from sketchjax.models.doodlenet import doodlenet_recipe, load_doodlenet
@@ -157,16 +171,21 @@ def explain_sketches(sketches, *, data: str | None = None, canvas: int = 128, ou
     batch = stack_sketches([s for _, s in sketches], max_len=-(-longest // 32) * 32)
     xy, pen, valid = batch.xy, batch.pen, batch.valid
     k = int(np.max(np.asarray(num_strokes(pen, valid))))
-    recipe = doodlenet_recipe(canvas=canvas, width=max(1, int(13 * canvas / 256 + 0.5)))
+    recipe = doodlenet_recipe(canvas=canvas)
     apply = partial(model.apply, variables)
     probs = jax.nn.softmax(apply(recipe.raster(xy, pen, valid)), axis=-1)
     pred = jnp.argmax(probs, -1)
     score = class_score(apply)
-    a_sla = sla_sketch(score, recipe, xy, pen, valid, pred, max_strokes=k)
-    a_p = psla(score, recipe.distance, xy, pen, valid, pred, max_strokes=k)
-    a_occ = occlusion_sketch(score, recipe, xy, pen, valid, pred, max_strokes=k)
+
+    @jax.jit
+    def attribute(xy, pen, valid, pred):
+        return (sla_sketch(score, recipe, xy, pen, valid, pred, max_strokes=k),
+                psla(score, recipe.distance, xy, pen, valid, pred, max_strokes=k),
+                occlusion_sketch(score, recipe, xy, pen, valid, pred, max_strokes=k))
+
+    a_sla, a_p, a_occ = attribute(xy, pen, valid, pred)
     n = np.asarray(num_strokes(pen, valid))
-    present = np.arange(k)[None, :] < n[:, None]
+    present = drawing_strokes(pen, valid, k)  # single-point strokes draw nothing: not ranked
     rho_sla = np.asarray(rank_correlation(a_sla.strokes, a_occ.strokes, present))
     rho_p = np.asarray(rank_correlation(a_p.strokes, a_occ.strokes, present))
     rows = []
@@ -182,16 +201,10 @@ def explain_sketches(sketches, *, data: str | None = None, canvas: int = 128, ou
         import matplotlib
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         fig = plot_methods(unbatched, {"SLA": np.asarray(a_sla.strokes), "P-SLA (points)": np.asarray(a_p.points),
                                        "occlusion": np.asarray(a_occ.strokes)}, point_methods=("P-SLA (points)",),
                            row_titles=[f"{r['label']} → {r['prediction']} ({r['probability']:.2f})" for r in rows])
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        tmp = f"{out}.tmp.png"
-        fig.savefig(tmp, dpi=100)
-        plt.close(fig)
-        os.replace(tmp, out)
+        _save_figure(fig, out)
     if svg_dir is not None:
         os.makedirs(svg_dir, exist_ok=True)
         for i, r in enumerate(rows):

@@ -49,6 +49,32 @@ def _with_xy(sketch: Sketch, xy: jnp.ndarray) -> Sketch:
     return sketch.replace(xy=jnp.where(jnp.asarray(sketch.valid, bool)[..., None], xy, 0.0))
 
 
+def canvas_fit(sketch: Sketch, size: Union[float, Sequence[float]], padding: float = 0.08):
+    """The affine map of :func:`fit_to_canvas`: ``canvas = (xy - origin) * scale + centre``.
+
+    Returns ``(origin float32[..., 2], scale float32[..., 1], centre float32[2])``; a caller can
+    hold ``origin`` and ``scale`` fixed (``jax.lax.stop_gradient``) to differentiate with
+    respect to canvas coordinates rather than through the fit.
+    """
+    width, height = (float(size), float(size)) if np.ndim(size) == 0 else (float(size[0]), float(size[1]))
+    box = bounding_box(sketch)
+    lo, hi = box[..., :2], box[..., 2:]
+    extent = hi - lo
+    available = jnp.array([width, height], jnp.float32) * (1.0 - 2.0 * padding)
+    # A zero extent constrains nothing (its scale would be infinite): take the other axis.
+    per_axis = jnp.where(extent > 0, available / jnp.where(extent > 0, extent, 1.0), jnp.inf)
+    scale = jnp.min(per_axis, axis=-1, keepdims=True)
+    scale = jnp.where(jnp.isfinite(scale), scale, 1.0)
+    centre = jnp.array([width / 2, height / 2], jnp.float32)
+    return (lo + hi) / 2, scale, centre
+
+
+def apply_canvas_fit(sketch: Sketch, origin: jnp.ndarray, scale: jnp.ndarray, centre: jnp.ndarray) -> Sketch:
+    """``sketch`` mapped by :func:`canvas_fit`'s ``(origin, scale, centre)`` (padding stays 0)."""
+    xy = (jnp.asarray(sketch.xy) - origin[..., None, :]) * scale[..., None, :] + centre
+    return _with_xy(sketch, xy)
+
+
 def fit_to_canvas(sketch: Sketch, size: Union[float, Sequence[float]], padding: float = 0.08) -> Sketch:
     """Scale uniformly and centre the drawing on a ``size`` canvas with a margin.
 
@@ -61,20 +87,9 @@ def fit_to_canvas(sketch: Sketch, size: Union[float, Sequence[float]], padding: 
     Returns:
       Sketch with ``xy`` in canvas pixels, the bounding box centred at ``(width/2, height/2)``;
       aspect ratio preserved.  A drawing with zero width *and* height is only centred; with one
-      zero side, the other decides the scale.
+      zero side, the other decides the scale.  (The map itself: :func:`canvas_fit`.)
     """
-    width, height = (float(size), float(size)) if np.ndim(size) == 0 else (float(size[0]), float(size[1]))
-    box = bounding_box(sketch)
-    lo, hi = box[..., :2], box[..., 2:]
-    extent = hi - lo
-    available = jnp.array([width, height], jnp.float32) * (1.0 - 2.0 * padding)
-    # A zero extent constrains nothing (its scale would be infinite): take the other axis.
-    per_axis = jnp.where(extent > 0, available / jnp.where(extent > 0, extent, 1.0), jnp.inf)
-    scale = jnp.min(per_axis, axis=-1, keepdims=True)
-    scale = jnp.where(jnp.isfinite(scale), scale, 1.0)
-    centre = jnp.array([width / 2, height / 2], jnp.float32)
-    xy = (jnp.asarray(sketch.xy) - ((lo + hi) / 2)[..., None, :]) * scale[..., None, :] + centre
-    return _with_xy(sketch, xy)
+    return apply_canvas_fit(sketch, *canvas_fit(sketch, size, padding))
 
 
 def to_unit(sketch: Sketch) -> Sketch:

@@ -31,6 +31,7 @@ __all__ = [
     "stroke_ids",
     "stroke_starts",
     "stroke_point_counts",
+    "stroke_one_hot",
     "num_strokes",
     "num_points",
     "segment_mask",
@@ -119,14 +120,20 @@ def num_points(valid: jax.Array) -> jax.Array:
     return jnp.sum(jnp.asarray(valid, bool), axis=-1, dtype=jnp.int32)
 
 
+def stroke_one_hot(pen: jax.Array, valid: jax.Array, max_strokes: int) -> jax.Array:
+    """``bool[..., T, max_strokes]``: point ``t`` belongs to stroke ``k`` (padding: no stroke).
+
+    Strokes with index ``>= max_strokes`` have no column.
+    """
+    return stroke_ids(pen, valid)[..., :, None] == jnp.arange(max_strokes, dtype=jnp.int32)
+
+
 def stroke_point_counts(pen: jax.Array, valid: jax.Array, max_strokes: int) -> jax.Array:
     """``int32[..., max_strokes]``: points per stroke (``|S_j|`` of E-12); 0 for absent strokes.
 
     Strokes with index ``>= max_strokes`` are not counted.
     """
-    ids = stroke_ids(pen, valid)
-    one_hot = ids[..., :, None] == jnp.arange(max_strokes, dtype=jnp.int32)
-    return jnp.sum(one_hot, axis=-2, dtype=jnp.int32)
+    return jnp.sum(stroke_one_hot(pen, valid, max_strokes), axis=-2, dtype=jnp.int32)
 
 
 def check_sketch(sketch: Sketch, name: str = "sketch", *, max_abs: float = MAX_ABS_COORD) -> Sketch:

@@ -377,7 +377,7 @@ def test_plot_attribution_colours_strokes_and_points(batch):
     assert len(fig3.axes) >= 4
     fig4, ax4 = plt.subplots()
     plot_deletion_curves(ax4, {"SLA": np.array([[1.0, 0.5, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]])}, np.array([2, 1]))
-    # resampled on the fraction axis: at 1/4 of the strokes sketch 0 is at 0.75, sketch 1 at 0.75
+    # resampled on the fraction axis: at 0.24 of the strokes sketch 0 is at 0.76, sketch 1 at 0.76
     np.testing.assert_allclose(ax4.lines[0].get_ydata()[[0, 12, 25, 50]], [1.0, 0.76, 0.5, 0.0])
     plt.close("all")
 
@@ -463,4 +463,69 @@ def test_sketch_forms_of_sla_and_occlusion_equal_the_stroke_raster_forms(batch, 
     ref_o = occlusion(score, s, labels, finish=recipe.finish)
     fast_o = occlusion_sketch(score, recipe, batch.xy, batch.pen, batch.valid, labels, max_strokes=K)
     np.testing.assert_allclose(fast_o.strokes, ref_o.strokes, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(fast_o.score, ref.score, rtol=1e-6)
     np.testing.assert_array_equal(drawing_strokes(batch.pen, batch.valid, K), present_strokes(s))
+    # fewer stroke slots than strokes: the sketch forms still explain the real sketch (all strokes
+    # in the image), the kept strokes' attributions only count pixels nobody else inks
+    few = sla_sketch(score, recipe, batch.xy, batch.pen, batch.valid, labels, max_strokes=1)
+    np.testing.assert_allclose(few.score, ref.score, rtol=1e-6)
+    lowest, highest = recipe.stroke_cover(batch.xy, batch.pen, batch.valid)
+    g = jax.grad(lambda x: jnp.sum(score(recipe.finish(x), labels)))((highest >= 0).astype(jnp.float32))
+    np.testing.assert_allclose(few.strokes[:, 0], jnp.sum(jnp.where((lowest == 0) & (highest == 0), g, 0.0), (-2, -1)),
+                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(few.strokes[:, 0], ref.strokes[:, 0], rtol=1e-4, atol=1e-6)  # same pixels, same image
+    # ... whereas sla on truncated stroke rasters explains another image (the sketch without strokes >= 1)
+    truncated = sla(score, recipe.stroke_rasters(batch.xy, batch.pen, batch.valid, 1), labels, finish=recipe.finish)
+    assert not np.allclose(truncated.score, ref.score)
+
+
+def test_stroke_cover_per_segment_layout_and_off_canvas_strokes_agree(batch):
+    from sketchjax.render import stroke_cover, stroke_rasters
+
+    shifted = batch.xy + jnp.array([20.0, -6.0])  # parts of strokes leave the canvas
+    for max_pixels in (-1, None):  # packed layout and the per-segment fallback
+        lowest, highest = stroke_cover(shifted, batch.pen, batch.valid, SIZE, width=3, max_pixels=max_pixels)
+        s = np.asarray(stroke_rasters(shifted, batch.pen, batch.valid, SIZE, K, width=3, max_pixels=max_pixels)) > 0
+        ks = np.arange(K)[None, :, None, None]
+        np.testing.assert_array_equal(highest, np.max(np.where(s, ks, -1), axis=1))
+        np.testing.assert_array_equal(lowest, np.where(s.any(1), np.min(np.where(s, ks, K), axis=1), -1))
+
+
+def test_psla_gradients_are_canvas_gradients_unless_the_fit_is_differentiated(batch, cnn):
+    import dataclasses
+
+    b = _jittered(batch)
+    recipe = RasterRecipe(out_size=SIZE, canvas=SIZE, width=2, distance_width=2.0)  # fitted to the canvas
+    score = class_score(cnn)
+    labels = jnp.array([0, 1])
+    out = psla(score, recipe.distance, b.xy, b.pen, b.valid, labels, max_strokes=K)
+    # the chain rule with the fit's scale held fixed: dF/dxy = scale * dF/d(canvas xy)
+    from sketchjax.normalize import canvas_fit
+
+    _, scale, _ = canvas_fit(Sketch(xy=b.xy, pen=b.pen, valid=b.valid), SIZE, recipe.padding)
+    fitted = recipe.fitted(b.xy, b.pen, b.valid)
+    no_fit = dataclasses.replace(recipe, fit=False)
+    g_canvas = jax.grad(lambda c: jnp.sum(score(no_fit.distance(c, b.pen, b.valid), labels)))(fitted)
+    np.testing.assert_allclose(out.xy, jnp.where(b.valid[..., None], g_canvas * scale[:, None, :], 0.0),
+                               rtol=1e-4, atol=1e-6)
+    # through the fit, a translation of the whole drawing changes nothing: the gradients sum to 0
+    through = psla(score, dataclasses.replace(recipe, differentiate_fit=True).distance, b.xy, b.pen, b.valid, labels,
+                   max_strokes=K)
+    np.testing.assert_allclose(jnp.sum(through.xy, axis=1), 0.0, atol=1e-4)
+    assert float(jnp.max(jnp.abs(jnp.sum(out.xy, axis=1)))) > 1e-3
+
+
+def test_cosine_score_explains_a_latent(batch, cnn):
+    from sketchjax.attribution import cosine_score
+
+    s = _strokes_of(batch)
+    targets = jnp.array([[1.0, 0.0, 0.0], [0.3, -1.0, 2.0]])
+    score = cosine_score(cnn)  # the tiny CNN's 3 outputs as a latent
+    z = cnn(raster(batch.xy, batch.pen, batch.valid, SIZE))
+    expected = jnp.sum(z * targets, -1) / (jnp.linalg.norm(z, axis=-1) * jnp.linalg.norm(targets, axis=-1))
+    out = sla(score, s, targets)
+    np.testing.assert_allclose(out.score, expected, rtol=1e-5)
+    # the gradient is the latent's: equal to the chain rule through the encoder
+    ref = jax.grad(lambda w: jnp.sum(score(compose(s, w), targets)))(jnp.ones((2, K)))
+    np.testing.assert_allclose(out.strokes, jnp.where(present_strokes(s), ref, 0.0), rtol=1e-5, atol=1e-7)
+    assert float(jnp.max(jnp.abs(out.strokes))) > 0

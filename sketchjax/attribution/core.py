@@ -5,7 +5,8 @@ of model inputs ``[N, H, W]`` (and ``aux``, any pytree with leading dimension ``
 the class to explain) to one scalar per row — a class logit, a log-probability, a cosine
 similarity to a photo embedding, a quality score.  It must treat rows independently (no
 batch statistics), so that the gradient of the batch sum is every row's own gradient: one
-backward pass explains a whole batch.  :func:`class_score` builds one from a classifier.
+backward pass explains a whole batch.  :func:`class_score` builds one from a classifier,
+:func:`cosine_score` from an encoder and target embeddings (a function of a latent).
 
 Stroke methods take per-stroke canvas rasters ``S: float32[B, K, H, W]``
 (:func:`sketchjax.render.stroke_rasters`, :meth:`sketchjax.render.RasterRecipe.stroke_rasters`)
@@ -35,13 +36,14 @@ import jax
 import jax.numpy as jnp
 
 from sketchjax.render.compose import clamp_unit, compose
-from sketchjax.sketch import segment_mask, stroke_ids
+from sketchjax.sketch import segment_mask, stroke_one_hot
 
 __all__ = [
     "ScoreFn",
     "StrokeAttribution",
     "PointAttribution",
     "class_score",
+    "cosine_score",
     "present_strokes",
     "drawing_strokes",
     "sla",
@@ -105,6 +107,22 @@ def class_score(apply_fn: Callable[[jax.Array], jax.Array], kind: str = "logit")
     return score_fn
 
 
+def cosine_score(encode_fn: Callable[[jax.Array], jax.Array], eps: float = 1e-8) -> ScoreFn:
+    """A :data:`ScoreFn` of a latent: cosine similarity of ``encode_fn(images)`` with ``aux``.
+
+    ``encode_fn: images [N, H, W] -> latents [N, D]``; ``aux``: target embeddings ``[N, D]``
+    (e.g. the photo a sketch should match in retrieval, E §5.1-5.2).
+    """
+
+    def score_fn(images: jax.Array, targets: jax.Array) -> jax.Array:
+        z = encode_fn(images)
+        t = jnp.asarray(targets, z.dtype)
+        num = jnp.sum(z * t, axis=-1)
+        return num / jnp.maximum(jnp.linalg.norm(z, axis=-1) * jnp.linalg.norm(t, axis=-1), eps)
+
+    return score_fn
+
+
 def present_strokes(stroke_images: jax.Array) -> jax.Array:
     """``bool[B, K]``: stroke ``k`` draws at least one pixel."""
     return jnp.any(stroke_images > 0, axis=(-2, -1))
@@ -116,9 +134,8 @@ def drawing_strokes(pen: jax.Array, valid: jax.Array, max_strokes: int) -> jax.A
     The same as :func:`present_strokes` of the stroke rasters when the drawing lies on the
     canvas (a fitted recipe), since every drawn segment then inks at least one pixel.
     """
-    sid = stroke_ids(pen, valid)[..., :-1]
-    drawn = segment_mask(pen, valid)
-    return jnp.any(drawn[..., None] & (sid[..., None] == jnp.arange(max_strokes)), axis=-2)
+    # a segment belongs to the stroke of its start point
+    return jnp.any(segment_mask(pen, valid)[..., None] & stroke_one_hot(pen, valid, max_strokes)[..., :-1, :], axis=-2)
 
 
 def _check_strokes(stroke_images: jax.Array, name: str) -> None:
@@ -190,12 +207,19 @@ def occlusion(score_fn: ScoreFn, stroke_images: jax.Array, aux: Any = None, *, f
     evaluated as one batch of ``B (K + 1)`` images; memory ``B K H W`` floats).
     """
     _check_strokes(stroke_images, "occlusion")
-    b, k = stroke_images.shape[:2]
     total = jnp.sum(stroke_images, axis=1)
-    full = _scores(score_fn, _finished(finish, clamp_unit(total)), aux, b, "occlusion")
-    without = clamp_unit(total[:, None] - stroke_images).reshape((b * k,) + stroke_images.shape[2:])
-    reduced = _scores(score_fn, _finished(finish, without), _repeat(aux, k), b * k, "occlusion").reshape(b, k)
+    images = jnp.concatenate([total[:, None], total[:, None] - stroke_images], axis=1)  # [B, 1 + K, H, W]
+    full, reduced = _leave_one_out_scores(score_fn, clamp_unit(images), aux, finish, "occlusion")
     return StrokeAttribution(full, jnp.where(present_strokes(stroke_images), full[:, None] - reduced, 0.0))
+
+
+def _leave_one_out_scores(score_fn, images, aux, finish, name):
+    """Scores of ``images [B, 1 + K, H, W]`` (the full sketch, then without each stroke) as one
+    batch, so that a stroke whose removal changes no pixel gets exactly ``full - full = 0``."""
+    b, k1 = images.shape[:2]
+    flat = _finished(finish, images.reshape((b * k1,) + images.shape[2:]))
+    s = _scores(score_fn, flat, _repeat(aux, k1), b * k1, name).reshape(b, k1)
+    return s[:, 0], s[:, 1:]
 
 
 def _cover(recipe, xy, pen, valid, max_strokes):
@@ -211,11 +235,13 @@ def sla_sketch(
 ) -> StrokeAttribution:
     """:func:`sla` at ``w = 1`` computed from the sketch, without per-stroke rasters.
 
-    ``A_k = sum over the canvas pixels inked by stroke k alone of dF/dX`` — the value of
-    ``sla(score_fn, recipe.stroke_rasters(xy, pen, valid, K), aux, finish=recipe.finish)``,
-    obtained from one pixel gradient and :meth:`~sketchjax.render.RasterRecipe.stroke_cover`
-    (two rasters whatever ``K``): memory and cost of about three forward passes.  Strokes
-    with index ``>= max_strokes`` stay in the image and get no attribution.
+    ``A_k = sum over the canvas pixels inked by stroke k alone of dF/dX``, from one pixel
+    gradient and :meth:`~sketchjax.render.RasterRecipe.stroke_cover` (two rasters whatever
+    ``K``): memory and cost of about three forward passes.  When ``max_strokes`` covers every
+    stroke this equals ``sla(score_fn, recipe.stroke_rasters(xy, pen, valid, K), aux,
+    finish=recipe.finish)``.  Otherwise the two differ on purpose: here strokes with index
+    ``>= max_strokes`` stay in the image (the model sees the real sketch) and get no
+    attribution, while :func:`sla` on truncated stroke rasters explains a sketch without them.
 
     Args:
       recipe: a :class:`~sketchjax.render.RasterRecipe` (Bresenham forms).
@@ -239,17 +265,17 @@ def occlusion_sketch(
     score_fn: ScoreFn, recipe, xy: jax.Array, pen: jax.Array, valid: jax.Array, aux: Any = None, *, max_strokes: int
 ) -> StrokeAttribution:
     """:func:`occlusion` computed from the sketch: the raster without stroke ``k`` is the raster
-    with the pixels stroke ``k`` inks alone erased (no per-stroke rasters; still ``1 + K``
-    forwards).  Equal to ``occlusion(score_fn, recipe.stroke_rasters(...), aux, finish=recipe.finish)``.
+    with the pixels stroke ``k`` inks alone erased (no per-stroke Bresenham rasters; the
+    ``1 + K`` images are still formed, ``B (1 + K) H W`` floats, for ``1 + K`` forwards).
+    Equal to ``occlusion(score_fn, recipe.stroke_rasters(...), aux, finish=recipe.finish)`` when
+    ``max_strokes`` covers every stroke; strokes beyond it stay in the image (see :func:`sla_sketch`).
     """
     _check_points(xy, pen, valid, "occlusion_sketch")
     ink, owner = _cover(recipe, xy, pen, valid, max_strokes)
-    b = ink.shape[0]
-    full = _scores(score_fn, recipe.finish(ink), aux, b, "occlusion_sketch")
-    ks = jnp.arange(max_strokes)[None, :, None, None]
-    without = jnp.where(owner[:, None] == ks, 0.0, ink[:, None])  # [B, K, H, W]
-    reduced = _scores(score_fn, recipe.finish(without.reshape((b * max_strokes,) + ink.shape[1:])),
-                      _repeat(aux, max_strokes), b * max_strokes, "occlusion_sketch").reshape(b, max_strokes)
+    # slot 0 keeps the full sketch: -2 matches no pixel (owner is a stroke index or -1)
+    ks = jnp.concatenate([jnp.array([-2]), jnp.arange(max_strokes)])[None, :, None, None]
+    images = jnp.where(owner[:, None] == ks, 0.0, ink[:, None])  # [B, 1 + K, H, W]
+    full, reduced = _leave_one_out_scores(score_fn, images, aux, recipe.finish, "occlusion_sketch")
     return StrokeAttribution(full, jnp.where(drawing_strokes(pen, valid, max_strokes), full[:, None] - reduced, 0.0))
 
 
@@ -296,7 +322,7 @@ def point_to_stroke(
     """
     if reduce not in ("sum", "mean"):
         raise ValueError(f"unknown reduce {reduce!r}; use 'sum' or 'mean'")
-    one_hot = (stroke_ids(pen, valid)[..., :, None] == jnp.arange(max_strokes)).astype(point_values.dtype)
+    one_hot = stroke_one_hot(pen, valid, max_strokes).astype(point_values.dtype)
     sums = jnp.einsum("...t,...tk->...k", point_values, one_hot, precision=jax.lax.Precision.HIGHEST)
     if reduce == "mean":
         sums = sums / jnp.maximum(jnp.sum(one_hot, axis=-2), 1.0)

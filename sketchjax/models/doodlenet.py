@@ -25,6 +25,7 @@ distance field 14 px at 56 px 69.9% / 90.1%, at 112 px 69.5%.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 from functools import partial
@@ -216,15 +217,19 @@ def doodlenet_classify(variables, images: jax.Array) -> jax.Array:
 
 
 def doodlenet_recipe(
-    canvas: int = 256, width: float = 13, padding: float = 0.08, slope: float = 5.0, out_size: int = DOODLENET_SIZE
+    canvas: int = 256, width: Optional[float] = None, padding: float = 0.08, slope: float = 5.0,
+    out_size: int = DOODLENET_SIZE,
 ) -> RasterRecipe:
     """DoodleNet's input as a :class:`~sketchjax.render.RasterRecipe` (for attribution).
 
-    The default is :func:`doodlenet_input`'s recipe (69.8% top-1); ``canvas=128, width=7``
-    draws about 8x faster at 68.6%.  The recipe's :meth:`~RasterRecipe.distance` form uses
+    ``width`` defaults to 13 px per 256 px of canvas, rounded (13 at 256, 7 at 128).  The
+    default is :func:`doodlenet_input`'s recipe (69.8% top-1); ``canvas=128`` (7 px) draws
+    about 8x faster at 68.6%.  The recipe's :meth:`~RasterRecipe.distance` form uses
     the same width (13 px at 112 px: 69.8%; :func:`doodlenet_input_differentiable` uses 14
     px at 56 px: 69.9%).
     """
+    if width is None:
+        width = max(1, int(13 * canvas / 256 + 0.5))
     return RasterRecipe(out_size=out_size, canvas=canvas, width=width, padding=padding, slope=slope)
 
 
@@ -299,4 +304,6 @@ def doodlenet_input_differentiable(
     Returns:
       ``float32[..., out_size, out_size]`` in ``[0, 1]`` (ink = 1 on 0).
     """
-    return doodlenet_recipe(resolution, width * resolution / canvas, padding, slope, out_size).distance(xy, pen, valid)
+    recipe = dataclasses.replace(doodlenet_recipe(resolution, width * resolution / canvas, padding, slope, out_size),
+                                 differentiate_fit=True)
+    return recipe.distance(xy, pen, valid)

@@ -23,7 +23,7 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 
-from sketchjax.normalize import fit_to_canvas
+from sketchjax.normalize import apply_canvas_fit, canvas_fit
 from sketchjax.render.bresenham import raster, stroke_cover, stroke_rasters
 from sketchjax.render.compose import compose
 from sketchjax.render.distance import SigmoidFalloff, distance_raster
@@ -46,6 +46,9 @@ class RasterRecipe:
       slope: edge steepness per canvas pixel of :meth:`distance`'s sigmoid falloff (the
         paper's 5: the edge is about ``4 / slope`` px wide).
       fit: fit the drawing to the canvas (else coordinates are already canvas pixels).
+      differentiate_fit: let gradients with respect to ``xy`` flow through the fit's bounding
+        box (see :meth:`fitted`); default False: gradients of canvas coordinates, which is
+        what P-SLA attributes.
     """
 
     out_size: int
@@ -55,6 +58,7 @@ class RasterRecipe:
     distance_width: Optional[float] = None
     slope: float = 5.0
     fit: bool = True
+    differentiate_fit: bool = False
 
     def __post_init__(self):
         if self.out_size < 1 or self.canvas < self.out_size:
@@ -70,10 +74,20 @@ class RasterRecipe:
         return int(self.width)
 
     def fitted(self, xy: jax.Array, pen: jax.Array, valid: jax.Array) -> jax.Array:
-        """Canvas coordinates ``float32[..., T, 2]`` (the fit, differentiable in ``xy``)."""
+        """Canvas coordinates ``float32[..., T, 2]``.
+
+        Differentiable in ``xy``: with ``differentiate_fit=False`` (default) the fit's scale
+        and origin are held fixed, so gradients are those with respect to canvas coordinates
+        (Eq. 6) expressed in the input's units; with ``True`` they also flow through the
+        bounding box (moving an extreme point rescales and shifts the whole drawing).
+        """
         if not self.fit:
             return xy
-        return fit_to_canvas(Sketch(xy=xy, pen=pen, valid=valid), self.canvas, self.padding).xy
+        sketch = Sketch(xy=xy, pen=pen, valid=valid)
+        origin, scale, centre = canvas_fit(sketch, self.canvas, self.padding)
+        if not self.differentiate_fit:
+            origin, scale = jax.lax.stop_gradient(origin), jax.lax.stop_gradient(scale)
+        return apply_canvas_fit(sketch, origin, scale, centre).xy
 
     def finish(self, images: jax.Array) -> jax.Array:
         """Canvas rasters ``[..., canvas, canvas]`` → model inputs ``float32[..., out_size, out_size]``."""

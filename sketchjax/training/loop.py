@@ -369,14 +369,14 @@ def restore_trained(
             raise FileNotFoundError(f"{path}: no config.json — is {workdir} a training run's workdir?") from None
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}: corrupt config ({e})") from None
+    if not (workdir / "checkpoints").is_dir():
+        raise FileNotFoundError(f"{workdir / 'checkpoints'}: no checkpoints directory to restore from")
     settings = _settings(config)
     experiment = build_experiment(config)
     tx, _ = _optimizer(settings, experiment)
     mesh = data_mesh() if mesh is None else mesh
     with _closing(experiment.train_source.epoch_batches(0)) as batches:
         first_batch = next(iter(batches))
-    if not (workdir / "checkpoints").is_dir():
-        raise FileNotFoundError(f"{workdir / 'checkpoints'}: no checkpoints directory to restore from")
     store = CheckpointStore(workdir / "checkpoints")
     try:
         restored = store.restore_latest(abstract_train_state(experiment.task, tx, first_batch, mesh))
