@@ -1,0 +1,273 @@
+"""The Geometry-Aware Classification Layer (GACL, G §3; SPEC §5) as pure functions.
+
+A backbone gives a non-negative feature ``f(x)``; GACL reads two things from it:
+
+* the **quality variable** ``q``: the raw norm ``a = ||f(x)||`` mapped linearly from the norm
+  range ``[l_a, u_a]`` (reference 10, 100) onto the instantiation's ``[l_q, u_q]`` (G footnote
+  2).  The map is not clipped (a clip would stop the gradient outside the range); since
+  ``a >= 0``, ``q >= l_q - l_a (u_q - l_q) / (u_a - l_a) > 0`` for every instantiation here,
+  and the regulariser ``G`` keeps ``q`` inside ``[l_q, u_q]`` at the optimum;
+* the **angles** ``theta_j`` between ``f(x)`` and each class weight ``W_j`` (both normalised).
+
+Logits: ``s cos theta_j`` for ``j != y`` and ``A(q, theta_y)`` for the labelled class:
+
+=========  ================================  ==============
+kind       ``A(q, theta)``                    ``[l_q, u_q]``
+=========  ================================  ==============
+``scale``  ``(1 - q) s cos theta``            0.1, 0.3
+``mul``    ``s cos(q theta)``                 1.1, 1.25
+``add``    ``s cos(theta + q)``               0.45, 0.65
+``cos``    ``s cos theta - m q``              0.35, 0.8
+=========  ================================  ==============
+
+For ``cos`` the paper writes the margin unscaled (``m = 1``, G-14); its derivation (G-17)
+is a margin in cosine units, ``s (cos theta - q)``, i.e. ``m = s``.  Both are available
+(:attr:`GACLConfig.margin_scale`); with ``m = 1`` and ``s = 64`` a change of ``q`` over its
+whole range moves the target logit by 0.45 against ``s = 64`` for the angle.
+
+Loss (G-5, G-10): ``cross_entropy(logits, y) + lambda_g G(q)`` with ``G(q) = 1/q + q/u_q^2``
+(minimum at ``q = u_q``) and ``lambda_g`` above the instantiation's lower bound
+(:func:`lambda_g_lower_bound`, G-11..G-14) — enforced when a :class:`GACLConfig` is made.
+Angles come from a clipped ``arccos`` (``|cos| <= 1 - eps``): finite gradients at
+``cos = ±1``.
+
+Soft binning (G-18): ``n`` cut points equally spaced inside ``(l_q, u_q)`` split it into
+``n + 1`` equal bins; ``o = softmax((w q + b) / tau)`` with ``w = [1..n+1]`` and
+``b = [0, -beta_1, -beta_1 - beta_2, ...]``, and ``q_hat = o · c`` with ``c`` the bins'
+**midpoints** (the paper's ``o · beta`` has one term too few).  As ``tau → 0`` ``q_hat`` is the
+midpoint of ``q``'s bin.  The number of active cut points is a traced value (at most
+``max_cuts``, padding cut points sit far above the range), so the 5 → 20 schedule
+(:func:`cut_points_at`) changes no shapes and compiles once.  Quality scores reported are
+always the continuous ``q``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+
+__all__ = [
+    "KINDS",
+    "QUALITY_RANGES",
+    "GACLConfig",
+    "lambda_g_lower_bound",
+    "quality_from_norm",
+    "class_cosines",
+    "safe_arccos",
+    "target_logit",
+    "gacl_logits",
+    "regulariser",
+    "gacl_loss",
+    "soft_bin",
+    "cut_points_at",
+    "quality_scores",
+]
+
+KINDS = ("scale", "mul", "add", "cos")
+#: The paper's ``[l_q, u_q]`` per instantiation (G §3.3).
+QUALITY_RANGES = {"scale": (0.1, 0.3), "mul": (1.1, 1.25), "add": (0.45, 0.65), "cos": (0.35, 0.8)}
+_PAD_CUT = 1e6  # inactive cut points: far above any q, so their bins get no mass
+
+
+def lambda_g_lower_bound(kind: str, l_q: float, u_q: float, s: float = 64.0, margin_scale: float = 1.0) -> float:
+    """The smallest ``lambda_g`` for which ``dL/dq < 0`` at ``q = l_q`` whatever ``theta`` (G-11..G-14).
+
+    ``lambda_g |G'(l_q)| > c`` with ``G'(q) = -1/q^2 + 1/u_q^2`` and ``c`` the largest
+    ``|dA/dq|``-driven push: ``s`` (scale, add), ``s pi / 2`` (mul, for ``theta <= pi/2``),
+    ``margin_scale`` (cos).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown GACL kind {kind!r}; use one of {KINDS}")
+    c = {"scale": s, "add": s, "mul": s * math.pi / 2.0, "cos": margin_scale}[kind]
+    return c * l_q**2 * u_q**2 / (u_q**2 - l_q**2)
+
+
+@dataclasses.dataclass(frozen=True)
+class GACLConfig:
+    """Settings of one GACL instantiation (hashable: a static argument of ``jit``).
+
+    Attributes:
+      kind: ``"scale"``, ``"mul"``, ``"add"`` or ``"cos"``.
+      s: logit scale (64 in the paper).
+      l_q, u_q: quality range; default the paper's for ``kind``.
+      l_a, u_a: feature-norm range mapped onto ``[l_q, u_q]`` (10, 100).
+      lambda_g: regulariser weight; default twice :func:`lambda_g_lower_bound`.  A value at
+        or below the bound raises ``ValueError``.
+      margin_scale: ``m`` in ``A = s cos theta - m q`` (``kind="cos"`` only): 1 as written
+        in G-14, ``s`` for the margin in cosine units of G-17.
+      eps: ``|cos| <= 1 - eps`` before ``arccos``.
+    """
+
+    kind: str = "cos"
+    s: float = 64.0
+    l_q: Optional[float] = None
+    u_q: Optional[float] = None
+    l_a: float = 10.0
+    u_a: float = 100.0
+    lambda_g: Optional[float] = None
+    margin_scale: float = 1.0
+    eps: float = 1e-6
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown GACL kind {self.kind!r}; use one of {KINDS}")
+        lo, hi = QUALITY_RANGES[self.kind]
+        object.__setattr__(self, "l_q", lo if self.l_q is None else float(self.l_q))
+        object.__setattr__(self, "u_q", hi if self.u_q is None else float(self.u_q))
+        if not 0 < self.l_q < self.u_q:
+            raise ValueError(f"GACL {self.kind}: need 0 < l_q < u_q, got {self.l_q}, {self.u_q}")
+        if not 0 <= self.l_a < self.u_a:
+            raise ValueError(f"GACL {self.kind}: need 0 <= l_a < u_a, got {self.l_a}, {self.u_a}")
+        if self.q_floor <= 0:
+            raise ValueError(f"GACL {self.kind}: the norm map reaches q <= 0 at norm 0 ({self.q_floor:.3g}); "
+                             "lower l_a or raise l_q")
+        bound = self.lambda_g_bound
+        if self.lambda_g is None:
+            object.__setattr__(self, "lambda_g", 2.0 * bound)
+        if not self.lambda_g > bound:
+            raise ValueError(f"GACL {self.kind}: lambda_g = {self.lambda_g} must exceed the lower bound {bound:.4g} "
+                             f"(G-11..G-14, l_q={self.l_q}, u_q={self.u_q}, s={self.s})")
+
+    @property
+    def lambda_g_bound(self) -> float:
+        return lambda_g_lower_bound(self.kind, self.l_q, self.u_q, self.s, self.margin_scale)
+
+    @property
+    def q_floor(self) -> float:
+        """``q`` at feature norm 0 (the smallest reachable)."""
+        return self.l_q - self.l_a * (self.u_q - self.l_q) / (self.u_a - self.l_a)
+
+
+def quality_from_norm(norm: jax.Array, cfg: GACLConfig) -> jax.Array:
+    """``q = l_q + (a - l_a) (u_q - l_q) / (u_a - l_a)`` (not clipped; see the module docstring)."""
+    return cfg.l_q + (norm - cfg.l_a) * ((cfg.u_q - cfg.l_q) / (cfg.u_a - cfg.l_a))
+
+
+def _safe_norm(x: jax.Array, axis: int, eps: float = 1e-12) -> jax.Array:
+    # sqrt(sum x^2 + tiny) has a finite gradient at x = 0 (a zero feature: ReLU features can be 0)
+    return jnp.sqrt(jnp.sum(jnp.square(x), axis=axis) + eps)
+
+
+def class_cosines(features: jax.Array, class_weights: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(cos float32[B, C], norm float32[B])``: cosines between features ``[B, D]`` and the
+    columns of ``class_weights [D, C]``, and the raw feature norms ``||f(x)||``."""
+    norm = _safe_norm(features, -1)
+    w = class_weights / _safe_norm(class_weights, 0)[None, :]
+    cos = (features @ w) / norm[:, None]
+    return cos, norm
+
+
+def safe_arccos(cos: jax.Array, eps: float = 1e-6) -> jax.Array:
+    """``arccos(clip(cos, -1 + eps, 1 - eps))``: finite values and gradients at ``cos = ±1``."""
+    return jnp.arccos(jnp.clip(cos, -1.0 + eps, 1.0 - eps))
+
+
+def target_logit(q: jax.Array, cos_y: jax.Array, cfg: GACLConfig) -> jax.Array:
+    """``A(q, theta_y)`` of :attr:`GACLConfig.kind` (table in the module docstring)."""
+    s = cfg.s
+    if cfg.kind == "scale":
+        return (1.0 - q) * s * cos_y
+    if cfg.kind == "cos":
+        return s * cos_y - cfg.margin_scale * q
+    theta = safe_arccos(cos_y, cfg.eps)
+    if cfg.kind == "mul":
+        return s * jnp.cos(q * theta)
+    return s * jnp.cos(theta + q)  # add
+
+
+def gacl_logits(cos: jax.Array, q: jax.Array, labels: jax.Array, cfg: GACLConfig) -> jax.Array:
+    """Training logits ``float32[B, C]``: ``s cos theta_j``, with ``A(q, theta_y)`` at the label."""
+    labels = jnp.asarray(labels, jnp.int32)
+    cos_y = jnp.take_along_axis(cos, labels[:, None], axis=-1)[:, 0]
+    target = target_logit(q, cos_y, cfg)
+    onehot = jax.nn.one_hot(labels, cos.shape[-1], dtype=bool)
+    return jnp.where(onehot, target[:, None], cfg.s * cos)
+
+
+def regulariser(q: jax.Array, u_q: float) -> jax.Array:
+    """``G(q) = 1/q + q/u_q^2`` (G-10); minimum ``2/u_q`` at ``q = u_q``."""
+    return 1.0 / q + q / (u_q * u_q)
+
+
+def soft_bin(q: jax.Array, n_cuts: jax.Array, l_q: float, u_q: float, tau: float = 0.1 / 64,
+             max_cuts: int = 20) -> jax.Array:
+    """Soft binning of ``q`` (G-18) with ``n_cuts`` equally spaced cut points in ``(l_q, u_q)``.
+
+    Args:
+      q: ``float32[...]`` quality values.
+      n_cuts: active cut points, ``1 <= n_cuts <= max_cuts`` (may be traced).
+      tau: temperature; ``q_hat`` approaches the midpoint of ``q``'s bin as ``tau → 0``.
+        The default makes the transition between two bins about 1% of the range of ``cos``'s
+        ``[l_q, u_q]`` wide.
+      max_cuts: static size of the cut-point vector.
+
+    Returns:
+      ``q_hat`` with the shape of ``q`` (differentiable in ``q``).
+    """
+    n = jnp.asarray(n_cuts, jnp.float32)
+    i = jnp.arange(1, max_cuts + 1, dtype=jnp.float32)
+    width = (u_q - l_q) / (n + 1.0)
+    beta = jnp.where(i <= n, l_q + i * width, _PAD_CUT)  # [max_cuts]
+    w = jnp.arange(1, max_cuts + 2, dtype=jnp.float32)  # [max_cuts + 1]
+    b = jnp.concatenate([jnp.zeros((1,)), -jnp.cumsum(beta)])
+    centres = l_q + (jnp.arange(max_cuts + 1, dtype=jnp.float32) + 0.5) * width  # bin k: [l_q + k w, l_q + (k+1) w]
+    logits = (q[..., None] * w + b) / tau
+    o = jax.nn.softmax(logits, axis=-1)
+    return jnp.sum(o * centres, axis=-1)
+
+
+def cut_points_at(epoch, num_epochs: int, start: int = 5, end: int = 20, hold_epochs: int = 5) -> jax.Array:
+    """The paper's schedule (G §4): ``start`` cut points for the first ``hold_epochs`` epochs,
+    then linearly up to ``end`` at the last epoch (rounded; ``epoch`` may be fractional/traced)."""
+    e = jnp.asarray(epoch, jnp.float32)
+    span = max(num_epochs - 1 - hold_epochs, 1)
+    frac = jnp.clip((e - hold_epochs) / span, 0.0, 1.0)
+    return jnp.where(e < hold_epochs, start, jnp.round(start + frac * (end - start))).astype(jnp.int32)
+
+
+def gacl_loss(
+    cos: jax.Array,
+    norm: jax.Array,
+    labels: jax.Array,
+    cfg: GACLConfig,
+    *,
+    n_cuts: Optional[jax.Array] = None,
+    tau: float = 0.1 / 64,
+    weights: Optional[jax.Array] = None,
+) -> tuple[jax.Array, dict]:
+    """GACL loss of a batch and its per-example parts.
+
+    Args:
+      cos, norm: :func:`class_cosines` of the batch's features (``[B, C]``, ``[B]``).
+      labels: ``int[B]``.
+      cfg: the instantiation.
+      n_cuts: soft-binning cut points (traced ok); None: no binning (``q`` used as is).
+      tau: soft-binning temperature.
+      weights: ``float32[B]`` example weights (e.g. a padding mask); default all 1.
+
+    Returns:
+      ``(loss, parts)``: the weighted mean of ``cross_entropy + lambda_g G(q)`` and a dict of
+      per-example ``ce``, ``reg``, ``q`` (continuous), ``q_used`` (binned or not), ``cos_y``
+      and the training ``logits``.  ``G`` is applied to the continuous ``q``.
+    """
+    q = quality_from_norm(norm, cfg)
+    q_used = q if n_cuts is None else soft_bin(q, n_cuts, cfg.l_q, cfg.u_q, tau)
+    labels = jnp.asarray(labels, jnp.int32)
+    logits = gacl_logits(cos, q_used, labels, cfg)
+    ce = -jnp.take_along_axis(jax.nn.log_softmax(logits, axis=-1), labels[:, None], axis=-1)[:, 0]
+    reg = regulariser(q, cfg.u_q)
+    per_example = ce + cfg.lambda_g * reg
+    wts = jnp.ones_like(per_example) if weights is None else jnp.asarray(weights, per_example.dtype)
+    loss = jnp.sum(per_example * wts) / jnp.maximum(jnp.sum(wts), 1.0)
+    cos_y = jnp.take_along_axis(cos, labels[:, None], axis=-1)[:, 0]
+    return loss, {"ce": ce, "reg": reg, "q": q, "q_used": q_used, "cos_y": cos_y, "logits": logits}
+
+
+def quality_scores(cos: jax.Array, norm: jax.Array, cfg: GACLConfig) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``(q, cos_theta_pred, pred)`` from :func:`class_cosines`: the continuous quality score,
+    the cosine to the predicted class and the predicted class (argmax of ``cos theta_j``, how
+    a GACL classifier predicts at test time)."""
+    return quality_from_norm(norm, cfg), jnp.max(cos, axis=-1), jnp.argmax(cos, axis=-1)

@@ -1,0 +1,176 @@
+"""GACL layer (issue 5 §1, SPEC §5): logits, loss, lambda_g bound, NaN-safety, soft binning."""
+from __future__ import annotations
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+
+from sketchjax.gacl import (
+    KINDS,
+    GACLClassifier,
+    GACLConfig,
+    class_cosines,
+    cut_points_at,
+    gacl_logits,
+    gacl_loss,
+    lambda_g_lower_bound,
+    quality,
+    quality_from_norm,
+    regulariser,
+    soft_bin,
+)
+
+
+def _numpy_logits(features, w, labels, cfg):
+    f = np.asarray(features, np.float64)
+    w = np.asarray(w, np.float64)
+    cos = (f / np.linalg.norm(f, axis=1, keepdims=True)) @ (w / np.linalg.norm(w, axis=0, keepdims=True))
+    a = np.linalg.norm(f, axis=1)
+    q = cfg.l_q + (a - cfg.l_a) * (cfg.u_q - cfg.l_q) / (cfg.u_a - cfg.l_a)
+    out = cfg.s * cos
+    for i, y in enumerate(labels):
+        c, th = cos[i, y], math.acos(cos[i, y])
+        out[i, y] = {"scale": (1 - q[i]) * cfg.s * c, "mul": cfg.s * math.cos(q[i] * th),
+                     "add": cfg.s * math.cos(th + q[i]), "cos": cfg.s * c - cfg.margin_scale * q[i]}[cfg.kind]
+    return out, q
+
+
+@pytest.fixture
+def batch():
+    k1, k2 = jax.random.split(jax.random.PRNGKey(0))
+    features = jax.nn.relu(jax.random.normal(k1, (6, 8))) * 12.0 + 0.5  # norms ~ 20-60
+    w = jax.random.normal(k2, (8, 5))
+    labels = jnp.array([0, 1, 2, 3, 4, 1])
+    return features, w, labels
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_logits_match_a_hand_computation(kind, batch):
+    features, w, labels = batch
+    for cfg in (GACLConfig(kind), GACLConfig(kind, s=30.0, margin_scale=30.0 if kind == "cos" else 1.0)):
+        cos, norm = class_cosines(features, w)
+        q = quality_from_norm(norm, cfg)
+        expected, q_ref = _numpy_logits(features, w, np.asarray(labels), cfg)
+        np.testing.assert_allclose(q, q_ref, rtol=1e-5)
+        np.testing.assert_allclose(gacl_logits(cos, q, labels, cfg), expected, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_loss_gradients_check_against_finite_differences(kind, batch):
+    features, w, labels = batch
+    cfg = GACLConfig(kind, s=16.0)
+
+    def loss(f, w):
+        cos, norm = class_cosines(f, w)
+        return gacl_loss(cos, norm, labels, cfg)[0]
+
+    check_grads(loss, (features, w), order=1, modes=("rev",), eps=1e-2, atol=5e-2, rtol=5e-2)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_gradients_are_finite_at_cos_plus_and_minus_one(kind):
+    w = jnp.eye(3) * 2.0
+    features = jnp.array([[30.0, 0.0, 0.0], [0.0, 0.0, 40.0], [0.0, 0.0, 0.0]])  # cos = 1, cos = 0 / 1, a zero feature
+    labels = jnp.array([0, 2, 1])
+    cfg = GACLConfig(kind)
+
+    def loss(f, w, sign):
+        cos, norm = class_cosines(f * sign, w)
+        return gacl_loss(cos, norm, labels, cfg)[0]
+
+    for sign in (1.0, -1.0):  # -1 gives cos = -1 with the labelled class
+        g = jax.grad(loss, argnums=(0, 1))(features, w, sign)
+        assert all(bool(jnp.all(jnp.isfinite(x))) for x in g), (kind, sign)
+        assert bool(jnp.isfinite(loss(features, w, sign)))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_loss_is_convex_in_q_with_minimiser_inside_the_range(kind):
+    cfg = GACLConfig(kind)
+    rng = np.random.default_rng(1)
+    # theta in [0, ~53 deg] (cos >= 0.6) keeps theta + q <= pi/2 for "add"; other classes random
+    cos_y = rng.uniform(0.6, 0.999, size=40)
+    others = rng.uniform(-0.5, 0.95, size=(40, 9))
+    cos = jnp.asarray(np.concatenate([cos_y[:, None], others], axis=1), jnp.float32)
+    labels = jnp.zeros(40, jnp.int32)
+    span = cfg.u_q - cfg.l_q
+    grid = jnp.linspace(cfg.q_floor, cfg.u_q + span, 801)
+
+    def loss_of_q(q):  # [G] -> [G, 40]
+        logits = jax.vmap(lambda qq: gacl_logits(cos, jnp.full(40, qq), labels, cfg))(q)
+        ce = -jax.nn.log_softmax(logits, axis=-1)[..., 0]
+        return ce + cfg.lambda_g * regulariser(q, cfg.u_q)[:, None]
+
+    values = np.asarray(loss_of_q(grid), np.float64)
+    second = values[2:] - 2 * values[1:-1] + values[:-2]
+    assert second.min() > -1e-3 * np.abs(values).max(), kind  # convex up to float32 rounding
+    q_star = np.asarray(grid)[np.argmin(values, axis=0)]
+    assert np.all((q_star > cfg.l_q) & (q_star < cfg.u_q)), (kind, q_star.min(), q_star.max())
+
+
+def test_lambda_g_bound_follows_the_paper_and_is_enforced():
+    # G-11: lambda_g > s l^2 u^2 / (u^2 - l^2) with l = 0.1, u = 0.3, s = 64
+    assert lambda_g_lower_bound("scale", 0.1, 0.3, 64) == pytest.approx(64 * 0.01 * 0.09 / 0.08)
+    assert lambda_g_lower_bound("mul", 1.1, 1.25, 64) == pytest.approx(64 * math.pi / 2 * 1.21 * 1.5625 / (1.5625 - 1.21))
+    assert lambda_g_lower_bound("cos", 0.35, 0.8, 64) == pytest.approx(0.1225 * 0.64 / (0.64 - 0.1225))
+    assert lambda_g_lower_bound("cos", 0.35, 0.8, 64, margin_scale=64) == pytest.approx(64 * 0.1225 * 0.64 / 0.5175)
+    for kind in KINDS:
+        cfg = GACLConfig(kind)
+        assert cfg.lambda_g == pytest.approx(2 * cfg.lambda_g_bound)
+        with pytest.raises(ValueError, match="must exceed the lower bound"):
+            GACLConfig(kind, lambda_g=cfg.lambda_g_bound)
+    with pytest.raises(ValueError, match="unknown GACL kind 'arc'"):
+        GACLConfig("arc")
+    with pytest.raises(ValueError, match="q <= 0 at norm 0"):
+        GACLConfig("scale", l_a=50.0)
+
+
+def test_soft_binning_tends_to_hard_binning_and_compiles_once():
+    l_q, u_q = 0.35, 0.8
+    q = jnp.asarray(np.random.default_rng(2).uniform(l_q, u_q, size=200), jnp.float32)
+    f = jax.jit(soft_bin, static_argnames=("l_q", "u_q", "tau", "max_cuts"))
+    for n in (5, 9, 20):
+        width = (u_q - l_q) / (n + 1)
+        k = np.floor((np.asarray(q) - l_q) / width)
+        hard = l_q + (k + 0.5) * width
+        far = np.abs((np.asarray(q) - l_q) / width - np.round((np.asarray(q) - l_q) / width)) > 0.05  # not at an edge
+        np.testing.assert_allclose(np.asarray(f(q, n, l_q=l_q, u_q=u_q, tau=1e-5))[far], hard[far], atol=1e-4)
+        soft = np.asarray(f(q, n, l_q=l_q, u_q=u_q, tau=0.05))
+        assert np.abs(soft - hard)[far].mean() > 1e-3  # a warm temperature is measurably soft
+    assert f._cache_size() == 2  # n is traced: one compilation per temperature
+    g = jax.grad(lambda x: jnp.sum(soft_bin(x, 5, l_q, u_q, tau=1e-3)))(q)
+    assert bool(jnp.all(jnp.isfinite(g)))
+
+
+def test_cut_point_schedule_holds_five_then_rises_to_twenty():
+    n = [int(cut_points_at(e, 20)) for e in range(20)]
+    assert n[:6] == [5] * 6 and n[-1] == 20 and all(a <= b for a, b in zip(n, n[1:]))
+    assert int(jax.jit(cut_points_at, static_argnums=1)(12, 20)) == n[12]  # traceable epoch
+
+
+def test_classifier_reports_quality_prediction_and_trains_the_norm():
+    class Encoder(nn.Module):
+        @nn.compact
+        def __call__(self, x, train=False):
+            return nn.relu(nn.Dense(16)(x))
+
+    model = GACLClassifier(Encoder(), 3)
+    x = jax.random.normal(jax.random.PRNGKey(0), (12, 4))
+    labels = jnp.arange(12) % 3
+    variables = model.init(jax.random.PRNGKey(1), x)
+    cfg = GACLConfig("cos")
+    q, cos_pred, pred = quality(model.apply, variables, x, cfg)
+    cos, norm = model.apply(variables, x)
+    np.testing.assert_array_equal(pred, jnp.argmax(cos, -1))
+    np.testing.assert_allclose(cos_pred, jnp.max(cos, -1))
+    np.testing.assert_allclose(q, quality_from_norm(norm, cfg))
+    # the regulariser pulls small norms up (q towards u_q): the gradient of the loss grows the features
+    g = jax.grad(lambda v: gacl_loss(*model.apply(v, x), labels, cfg)[0])(variables)
+    assert all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree.leaves(g))
+    step = jax.tree.map(lambda p, d: p - 0.5 * d, variables, g)
+    assert float(jnp.mean(model.apply(step, x)[1])) > float(jnp.mean(norm))
