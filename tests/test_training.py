@@ -215,6 +215,26 @@ def test_train_and_eval_steps_compile_once_and_donate():
     assert eval_step._cache_size() == 1
 
 
+def test_loss_fn_declaring_step_receives_the_step_count():
+    mesh = training.data_mesh()
+    task = linear_task()
+
+    def loss_fn(params, collections, batch, rng, step):
+        loss, (metrics, new) = task.loss_fn(params, collections, batch, rng)
+        return loss * (1.0 + 0.0 * step), ({**metrics, "step_seen": step}, new)
+
+    source = ArraySource(blobs(32, 0), 8, seed=0)
+    tx = optax.sgd(0.1)
+    batches = list(source.epoch_batches(0))
+    state = training.create_train_state(task, tx, batches[0], 0, mesh)
+    train_step = training.make_train_step(loss_fn, tx, mesh)
+    seen = []
+    for batch in batches:
+        state, metrics = train_step(state, training.shard_batch(batch, mesh))
+        seen.append(int(metrics["step_seen"]))
+    assert seen == list(range(len(batches))) and train_step._cache_size() == 1
+
+
 def test_evaluate_is_exact_over_a_padded_last_batch():
     mesh = training.data_mesh()
     task = linear_task()

@@ -7,7 +7,9 @@ A *task* is three pure functions; the loop knows nothing else about the model:
   :attr:`TrainState.collections` and not differentiated.
 * ``loss_fn(params, collections, batch, rng) -> (loss, (metrics, new_collections))`` — scalar
   loss averaged over the batch, a dict of scalar batch metrics, and the updated collections
-  (``None`` keeps them). ``rng`` differs at every step (dropout, augmentation).
+  (``None`` keeps them). ``rng`` differs at every step (dropout, augmentation). A loss_fn that
+  declares a ``step`` parameter also gets the optimiser step count (``int32[]``, traced: a
+  schedule inside the loss, e.g. GACL's soft-binning cut points, compiles once).
 * ``eval_fn(params, collections, batch) -> sums`` (optional) — a dict of metric **sums** over
   the real rows of the batch plus ``"count"``, the number of real rows (use
   :func:`masked_sums`), so averages over a padded evaluation set are exact.
@@ -15,6 +17,7 @@ A *task* is three pure functions; the loop knows nothing else about the model:
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import Any, Callable, Mapping, Optional
 
 import flax
@@ -129,10 +132,13 @@ def make_train_step(
     ``donate=False``; do not use a state after passing it in. Compiles once per batch shape.
     """
 
+    wants_step = "step" in inspect.signature(loss_fn).parameters
+
     def train_step(state: TrainState, batch: Batch):
         rng = jax.random.fold_in(state.rng, state.step)
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-        (loss, (metrics, collections)), grads = grad_fn(state.params, state.collections, batch, rng)
+        extra = {"step": state.step} if wants_step else {}
+        (loss, (metrics, collections)), grads = grad_fn(state.params, state.collections, batch, rng, **extra)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         metrics = {"loss": loss, **metrics, "grad_norm": optax.tree.norm(grads)}
