@@ -62,6 +62,7 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # train.* (the ResNet's experiment builder)
 
+from benchmarks.common import timeit  # noqa: E402  (the project's timer; NumPy only)
 from sketchjax.attribution import (  # noqa: E402
     class_score,
     curve_auc,
@@ -154,16 +155,6 @@ def build_methods(apply, recipe: RasterRecipe, k: int, score_kind: str, ig_steps
     return {m: jax.jit(f) for m, f in fns.items()}, passes, jax.jit(curves)
 
 
-def _time(fn, args, repeats: int = 3) -> float:
-    jax.block_until_ready(fn(*args))
-    best = np.inf
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
 def evaluate_model(name, apply, recipe, arrays, classes, args, k):
     n = len(classes)
     fns, passes, curves = build_methods(apply, recipe, k, args.score, args.ig_steps, args.sg_samples)
@@ -182,7 +173,8 @@ def evaluate_model(name, apply, recipe, arrays, classes, args, k):
         ck = jax.random.fold_in(key, lo)
         if lo == 0:
             for m in METHODS + ("forward",):
-                cost[m] = 1e3 * _time(fns[m], xs + (ck,)) / c
+                run = (lambda f=fns[m], a=xs + (ck,): jax.block_until_ready(f(*a)))
+                cost[m] = 1e3 * timeit(run, repeats=3, warmup=1)["min"] / c  # best of 3 after a warm-up
             print(f"  [{name}] cost ms/sketch: " + ", ".join(f"{m} {v:.2f}" for m, v in cost.items()), flush=True)
         for m in METHODS:
             scores = fns[m](*xs, ck)

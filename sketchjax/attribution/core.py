@@ -213,12 +213,18 @@ def occlusion(score_fn: ScoreFn, stroke_images: jax.Array, aux: Any = None, *, f
     return StrokeAttribution(full, jnp.where(present_strokes(stroke_images), full[:, None] - reduced, 0.0))
 
 
+def _stack_scores(score_fn, images, aux, finish, name):
+    """Scores ``float32[B, M]`` of a stack of canvas rasters ``[B, M, H, W]`` (row ``b``'s ``aux``
+    for all ``M``), evaluated as one batch of ``B M`` images."""
+    b, m = images.shape[:2]
+    flat = _finished(finish, images.reshape((b * m,) + images.shape[2:]))
+    return _scores(score_fn, flat, _repeat(aux, m), b * m, name).reshape(b, m)
+
+
 def _leave_one_out_scores(score_fn, images, aux, finish, name):
     """Scores of ``images [B, 1 + K, H, W]`` (the full sketch, then without each stroke) as one
     batch, so that a stroke whose removal changes no pixel gets exactly ``full - full = 0``."""
-    b, k1 = images.shape[:2]
-    flat = _finished(finish, images.reshape((b * k1,) + images.shape[2:]))
-    s = _scores(score_fn, flat, _repeat(aux, k1), b * k1, name).reshape(b, k1)
+    s = _stack_scores(score_fn, images, aux, finish, name)
     return s[:, 0], s[:, 1:]
 
 

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sketchjax.attribution.core import Finish, ScoreFn, _check_strokes, _finished, _repeat, _scores, present_strokes
+from sketchjax.attribution.core import Finish, ScoreFn, _check_strokes, _stack_scores, present_strokes
 from sketchjax.render.compose import clamp_unit
 
 __all__ = [
@@ -67,14 +67,12 @@ def deletion_curve(
       partial sketches (cumulative sums in stroke order, clamped).  ``B (K + 1)`` forwards.
     """
     _check_strokes(stroke_images, "deletion_curve")
-    b, k = stroke_images.shape[:2]
     order = stroke_order(scores, present_strokes(stroke_images))
     ordered = jnp.take_along_axis(stroke_images, order[:, :, None, None], axis=1)
     partial = jnp.cumsum(ordered, axis=1)
     partial = jnp.concatenate([jnp.zeros_like(partial[:, :1]), partial], axis=1)  # [B, K+1, H, W]
     images = partial if insertion else partial[:, -1:] - partial
-    images = clamp_unit(images).reshape((b * (k + 1),) + stroke_images.shape[2:])
-    return _scores(score_fn, _finished(finish, images), _repeat(aux, k + 1), b * (k + 1), "deletion_curve").reshape(b, k + 1)
+    return _stack_scores(score_fn, clamp_unit(images), aux, finish, "deletion_curve")
 
 
 def curve_auc(curve: jax.Array, n: jax.Array) -> jax.Array:
