@@ -79,7 +79,6 @@ from sketchjax.attribution import (  # noqa: E402
     sla_sketch,
     smoothgrad,
 )
-from sketchjax.data import SketchBatchIterator, open_split  # noqa: E402
 from sketchjax.formats._io import atomic_write  # noqa: E402
 from sketchjax.models.doodlenet import doodlenet_class_name, doodlenet_recipe, load_doodlenet  # noqa: E402
 from sketchjax.paths import data_root  # noqa: E402
@@ -92,32 +91,17 @@ METHODS = ("SLA", "P-SLA", "P-SLA pen", "IG", "SmoothGrad", "occlusion", "random
 
 def load_sketches(config: dict, n: int, seed: int):
     """A seeded sample of the test split as padded pixel-coordinate arrays, with category names."""
-    from train.sketch_classifier import prepare_dataset
+    from sketchjax.classifier import held_out_sketches
 
-    data = config["data"]
-    builder, categories = prepare_dataset(data)
-    split = open_split(builder, data["eval_split"], fields=("points", "pen", "label"))
-    it = SketchBatchIterator(split, batch_size=len(split), max_len=data["max_len"], fit=data["fit"], coords="pixels",
-                             shuffle=False, drop_remainder=False, prefetch=0)
-    batch = next(iter(it.epoch_batches(0)))
-    take = np.sort(np.random.default_rng(seed).permutation(len(split))[:n])
-    arrays = {k: np.asarray(batch[k])[take] for k in ("xy", "pen", "valid", "label")}
-    return arrays, list(categories), len(split)
+    return held_out_sketches(config, n, seed)
 
 
 def resnet_model(workdir: pathlib.Path):
-    """(apply, recipe, config) of the trained ResNet restored from ``workdir``."""
-    from sketchjax.training import restore_trained
-    from train.sketch_classifier import build_experiment, make_model, prepare_dataset
+    """(apply, recipe, config, step) of the trained ResNet restored from ``workdir``."""
+    from sketchjax.classifier import load_classifier
 
-    experiment, state, meta = restore_trained(workdir, build_experiment)
-    config = meta.get("config") or json.loads((workdir / "config.json").read_text())
-    data = config["data"]
-    _, categories = prepare_dataset(data)
-    model = make_model(config["model"], len(categories))
-    variables = {"params": state.params, **state.collections}
-    recipe = RasterRecipe(out_size=data["raster_size"], canvas=data["render_size"], width=data["line_width"])
-    return partial(model.apply, variables), recipe, config, int(meta["step"])
+    clf = load_classifier(workdir)
+    return clf.apply, clf.recipe, clf.config, clf.step
 
 
 def build_methods(apply, recipe: RasterRecipe, k: int, score_kind: str, ig_steps: int, sg_samples: int):

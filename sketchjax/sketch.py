@@ -32,6 +32,7 @@ __all__ = [
     "stroke_starts",
     "stroke_point_counts",
     "stroke_one_hot",
+    "compact",
     "num_strokes",
     "num_points",
     "segment_mask",
@@ -134,6 +135,30 @@ def stroke_point_counts(pen: jax.Array, valid: jax.Array, max_strokes: int) -> j
     Strokes with index ``>= max_strokes`` are not counted.
     """
     return jnp.sum(stroke_one_hot(pen, valid, max_strokes), axis=-2, dtype=jnp.int32)
+
+
+def compact(xy: jax.Array, pen: jax.Array, valid: jax.Array, keep: jax.Array):
+    """Keep the points where ``keep`` (and ``valid``), moved to the front in drawing order.
+
+    Args:
+      xy, pen, valid: a padded sketch (``[..., T, 2]``, ``[..., T]``, ``[..., T]``).
+      keep: ``bool[..., T]`` points to keep.
+
+    Returns:
+      ``(xy, pen, valid)`` of the same shapes with ``valid`` a prefix mask, padding zeroed and
+      the pen lifted after the last kept point (a cut stroke ends there).  Kept points keep
+      their pen states, so removing whole strokes leaves the other strokes as they were.
+    """
+    t = pen.shape[-1]
+    keep = jnp.asarray(keep, bool) & jnp.asarray(valid, bool)
+    order = jnp.argsort(~keep, axis=-1, stable=True)
+    xy = jnp.take_along_axis(xy, order[..., None], axis=-2)
+    pen = jnp.take_along_axis(pen, order, axis=-1)
+    n = jnp.sum(keep, axis=-1, keepdims=True)
+    idx = jnp.arange(t)
+    new_valid = idx < n
+    pen = jnp.where(new_valid & (idx < n - 1), pen, 0.0)
+    return jnp.where(new_valid[..., None], xy, 0.0), pen, new_valid
 
 
 def check_sketch(sketch: Sketch, name: str = "sketch", *, max_abs: float = MAX_ABS_COORD) -> Sketch:

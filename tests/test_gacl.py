@@ -174,3 +174,58 @@ def test_classifier_reports_quality_prediction_and_trains_the_norm():
     assert all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree.leaves(g))
     step = jax.tree.map(lambda p, d: p - 0.5 * d, variables, g)
     assert float(jnp.mean(model.apply(step, x)[1])) > float(jnp.mean(norm))
+
+
+# ---- set-level metrics (sketchjax.gacl.metrics) -------------------------------------------
+
+def test_ranks_match_scipy_with_ties_and_mask():
+    from scipy.stats import rankdata
+    from sketchjax.gacl import ranks
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 6, size=50).astype(np.float32)  # many ties
+    mask = rng.random(50) > 0.3
+    got = np.asarray(ranks(x, mask))
+    np.testing.assert_allclose(got[mask], rankdata(x[mask]), rtol=1e-6)
+    assert (got[~mask] == 0).all()
+
+
+def test_spearman_plcc_auc_agree_with_scipy_and_sklearn_formulas():
+    from scipy.stats import pearsonr, spearmanr
+    from sketchjax.gacl import plcc, roc_auc, spearman
+
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=300).astype(np.float32)
+    b = (a + rng.normal(size=300)).round(1).astype(np.float32)
+    np.testing.assert_allclose(float(spearman(a, b)), spearmanr(a, b).statistic, atol=1e-5)
+    np.testing.assert_allclose(float(plcc(a, b)), pearsonr(a, b).statistic, atol=1e-5)
+    labels = b > 0.3
+    # AUC by its definition: P(score_pos > score_neg) + 0.5 P(tie), over all pairs
+    sp, sn = a[labels], a[~labels]
+    expect = np.mean((sp[:, None] > sn[None, :]) + 0.5 * (sp[:, None] == sn[None, :]))
+    np.testing.assert_allclose(float(roc_auc(a, labels)), expect, atol=1e-6)
+    assert np.isnan(float(roc_auc(a, np.ones(300, bool))))  # one class only
+    assert np.isnan(float(spearman(a, np.ones(300))))  # constant side
+
+
+def test_pair_agreement_counts_ties_half():
+    from sketchjax.gacl import pair_agreement
+
+    assert float(pair_agreement(jnp.array([2.0, 1.0, 3.0, 0.0]), jnp.array([1.0, 1.0, 4.0, 0.0]))) == 0.5
+    assert float(pair_agreement(jnp.array([2.0, 1.0]), jnp.array([1.0, 5.0]), jnp.array([True, False]))) == 1.0
+
+
+def test_soft_bin_tau_width_keeps_gradients_inside_bins():
+    l_q, u_q = 0.35, 0.8
+    mid = jnp.array([l_q + 0.5 * (u_q - l_q) / 6])  # middle of the first of 6 bins (5 cuts)
+    flat = jax.grad(lambda x: jnp.sum(soft_bin(x, 5, l_q, u_q)))(mid)  # the absolute default 0.1/64
+    damped = jax.grad(lambda x: jnp.sum(soft_bin(x, 5, l_q, u_q, tau_width=0.125)))(mid)
+    assert abs(float(flat[0])) < 1e-6
+    assert 0.1 < float(damped[0]) < 0.6  # ~0.3: damped, not zero
+    cut = jnp.array([l_q + (u_q - l_q) / 6])
+    at_cut = jax.grad(lambda x: jnp.sum(soft_bin(x, 5, l_q, u_q, tau_width=0.125)))(cut)
+    assert 1.5 < float(at_cut[0]) < 2.5  # ~1 / (4 * 0.125)
+    # the same shape with 20 cut points (temperature follows the width)
+    mid20 = jnp.array([l_q + 0.5 * (u_q - l_q) / 21])
+    g20 = jax.grad(lambda x: jnp.sum(soft_bin(x, 20, l_q, u_q, tau_width=0.125)))(mid20)
+    np.testing.assert_allclose(float(g20[0]), float(damped[0]), rtol=0.05)

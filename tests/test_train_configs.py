@@ -34,6 +34,7 @@ def test_config_docstring_states_command_runtime_metric(name):
 @pytest.mark.parametrize("config_name, overrides", [
     ("quickdraw_bilstm", ["model.hidden=8", "model.head=(8,)"]),
     ("quickdraw_resnet", ["model.widths=(4, 4, 8, 8)", "data.render_size=28", "data.line_width=1"]),
+    ("quickdraw_resnet_gacl", ["model.widths=(4, 4, 8, 8)", "data.render_size=28", "data.line_width=1"]),
 ])
 def test_classifier_config_trains_one_epoch_on_real_sketches(config_name, overrides, data_root, tmp_path):
     from sketchjax.training import apply_overrides, read_metrics, train_and_evaluate
@@ -43,7 +44,7 @@ def test_classifier_config_trains_one_epoch_on_real_sketches(config_name, overri
         "num_epochs=1", "batch_size=16", f"data.data_dir={tmp_path / 'tfds'}",
         "data.categories=['apple', 'cat', 'sheep', 'bird', 'car', 'tree', 'fish']",
     ])
-    build = importlib.import_module("train.sketch_classifier").build_experiment
+    build = importlib.import_module("sketchjax.classifier").build_experiment
     config["progress_bar"] = False
     result = train_and_evaluate(config, tmp_path / "run", build)
     assert np.isfinite(result.train_metrics["loss"])
@@ -51,12 +52,17 @@ def test_classifier_config_trains_one_epoch_on_real_sketches(config_name, overri
     last = evals[-1]
     # the whole test split is evaluated once (no padding rows counted): 20% of 7 x 25 sketches by hash
     from sketchjax.data import open_split
-    from train.sketch_classifier import prepare_dataset
+    from sketchjax.classifier import prepare_dataset
 
     builder, _ = prepare_dataset(config["data"])
     assert last["count"] == len(open_split(builder, "test")) > 0
     assert last["accuracy"] <= last["top5"] <= 1.0
-    assert last["loss"] < math.log(7) + 1.0  # one epoch cannot diverge far from chance
+    if config["head"]["type"] == "gacl":
+        # the evaluation loss is the cross-entropy of s cos(theta) with s = 64: large while the angles
+        # are still close; what must hold is a finite loss and a quality score in a sane range
+        assert np.isfinite(last["loss"]) and 0.0 < last["q"] < 1.0 and -1.0 <= last["cos_pred"] <= 1.0
+    else:
+        assert last["loss"] < math.log(7) + 1.0  # one epoch cannot diverge far from chance
 
     # restore_trained rebuilds the run from its workdir alone (config.json: tuples became lists)
     from sketchjax.training import restore_trained
@@ -68,7 +74,7 @@ def test_classifier_config_trains_one_epoch_on_real_sketches(config_name, overri
 
 
 def test_unknown_model_name_is_a_clear_error():
-    from train.sketch_classifier import make_model
+    from sketchjax.classifier import make_model
 
     with pytest.raises(ValueError, match="unknown model 'vgg'"):
         make_model({"name": "vgg"}, 3)

@@ -22,7 +22,7 @@ from sketchjax.formats.strokes import to_strokes
 from sketchjax.formats.svg import write_svg
 from sketchjax.sketch import Sketch, segment_mask, stroke_ids
 
-__all__ = ["plot_attribution", "plot_methods", "plot_deletion_curves", "stroke_colors", "attribution_svg"]
+__all__ = ["plot_sketch", "plot_attribution", "plot_methods", "plot_deletion_curves", "stroke_colors", "attribution_svg"]
 
 DIVERGING = "RdBu_r"
 
@@ -55,6 +55,31 @@ def _segments(sketch: Sketch, name: str):
     sid = np.asarray(stroke_ids(pen, valid))
     t = np.nonzero(drawn)[0]
     return np.stack([xy[t], xy[t + 1]], axis=1), sid[t], t
+
+
+def _frame(ax, lc, segs, title):
+    """Adds the segments to ``ax`` and fits the view: equal aspect, y down, no ticks."""
+    ax.add_collection(lc)
+    if segs.size:
+        lo, hi = segs.reshape(-1, 2).min(0), segs.reshape(-1, 2).max(0)
+        pad = 0.05 * max(float(np.max(hi - lo)), 1.0)
+        ax.set_xlim(lo[0] - pad, hi[0] + pad)
+        ax.set_ylim(hi[1] + pad, lo[1] - pad)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
+def plot_sketch(ax, sketch: Sketch, *, color="black", linewidth: float = 1.5, title: Optional[str] = None,
+                name: str = "sketch"):
+    """Draws one unbatched ``sketch`` on ``ax`` in one colour; returns the ``LineCollection``."""
+    _, _, LineCollection = _mpl()
+    segs, _, _ = _segments(sketch, name)
+    lc = LineCollection(segs, colors=color, linewidths=linewidth, capstyle="round")
+    _frame(ax, lc, segs, title)
+    return lc
 
 
 def plot_attribution(
@@ -94,17 +119,7 @@ def plot_attribution(
     norm = _norm(np.asarray(shown)[np.isfinite(shown)], vmax)
     lc = LineCollection(segs, cmap=cmap, norm=norm, linewidths=linewidth, capstyle="round")
     lc.set_array(values)
-    ax.add_collection(lc)
-    if segs.size:
-        lo, hi = segs.reshape(-1, 2).min(0), segs.reshape(-1, 2).max(0)
-        pad = 0.05 * max(float(np.max(hi - lo)), 1.0)
-        ax.set_xlim(lo[0] - pad, hi[0] + pad)
-        ax.set_ylim(hi[1] + pad, lo[1] - pad)
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=9)
+    _frame(ax, lc, segs, title)
     if colorbar:
         plt.colorbar(lc, ax=ax, fraction=0.046, pad=0.02)
     return lc

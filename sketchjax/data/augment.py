@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sketchjax.normalize import bounding_box, rdp, resample
-from sketchjax.sketch import Sketch, stroke_ids
+from sketchjax.sketch import Sketch, compact, stroke_ids
 
 __all__ = ["Augment", "augment_batch", "fit_length", "FIT_METHODS", "split_strokes", "join_strokes"]
 
@@ -126,9 +126,7 @@ def _drop_strokes(u_strokes, u_rescue, xy, pen, valid, p: float):
     none_kept = ~jnp.any(keep_stroke & (ids < n_strokes))
     rescue = jnp.minimum(jnp.floor(u_rescue * n_strokes), n_strokes - 1)
     keep_stroke = keep_stroke | (none_kept & (ids == rescue))
-    keep = valid & keep_stroke[jnp.maximum(sid, 0)]
-    order = jnp.argsort(~keep, stable=True)  # kept points first, in drawing order
-    return xy[order], pen[order], ids < jnp.sum(keep)
+    return compact(xy, pen, valid, keep_stroke[jnp.maximum(sid, 0)])
 
 
 def _augment_one(key: jax.Array, xy, pen, valid, augment: "Augment"):

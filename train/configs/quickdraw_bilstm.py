@@ -17,7 +17,7 @@ Expected metric: held-out top-1 18.5%, top-5 39.9% over 344 classes (1,726 test 
 """
 from __future__ import annotations
 
-from train.sketch_classifier import base_config
+from sketchjax.classifier import base_config
 
 
 def get_config() -> dict:

@@ -1,0 +1,302 @@
+"""Quality scores of GACL and softmax classifiers on held-out real QuickDraw sketches (issue 5 §3).
+
+Each run (``NAME=WORKDIR`` in ``--runs``; trained with ``train/run.py`` and a config of
+``train/configs/``) is restored from its workdir and scored on the **whole held-out split**
+of the real sketches it was trained on (never seen in training).  The *quality score* is GACL's
+``q`` (:func:`sketchjax.gacl.quality_scores`); a softmax run has no quality variable, so its
+feature norm ``||f(x)||`` stands in (the quantity G Fig. 7 contrasts with GACL's ``q``).  Every
+measurement is also made with ``cos theta_pred`` (the cosine to the predicted class — the
+classifier's own confidence) as a reference score, so that what ``q`` adds is visible.
+
+Measured per run:
+
+* recognition top-1 / top-5 (G Table 1 layout);
+* Spearman(score, cos theta_pred) with a bootstrap 95% interval (the "L shape", G Fig. 7),
+  and the scatter figure;
+* agreement with known degradations (:mod:`sketchjax.degrade`: point jitter, deleted strokes,
+  added scribbles, truncation; four severities each): the fraction of sketches whose clean
+  version scores higher than the degraded one, and the fraction ordered correctly between
+  consecutive severities — the stand-in for G's human study (78% human agreement);
+* AUC of the score for QuickDraw's own ``recognized`` flag (the game's classifier, which no
+  one here trained);
+* Spearman of the score with the pre-trained DoodleNet's probability of the true class;
+* the lowest- and highest-``q`` test sketches of the most frequent categories (G Fig. 5 style).
+
+A soft-binning ablation is one more run in ``--runs`` (``head.soft_binning=False``).
+
+Usage::
+
+    python eval/quality.py --runs "GACL=runs/quickdraw_resnet_gacl,softmax=runs/quickdraw_resnet" \\
+        [--out eval/results/quality.json] [--seed 0] [--batch 256] [--no-doodlenet]
+
+Writes the JSON atomically with the command, machine and date, and ``<stem>_scatter.png``,
+``<stem>_degradation.png`` and ``<stem>_extremes.png`` next to it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+import zlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))  # train.* (the classifiers' experiment builder)
+
+from benchmarks.common import atomic_write_json  # noqa: E402  (the project's atomic JSON writer)
+from sketchjax.attribution import mean_ci  # noqa: E402
+from sketchjax.degrade import DEGRADATIONS, degrade, room  # noqa: E402
+from sketchjax.gacl import pair_agreement, roc_auc, spearman  # noqa: E402
+from sketchjax.provenance import run_record  # noqa: E402
+from sketchjax.sketch import Sketch  # noqa: E402
+
+SCORES = ("score", "cos_pred")  # the quality score (q or ||f||) and the reference
+MODERATE = (1, 2)  # indices of the "moderate" severities in each ladder
+
+
+def parse_runs(text: str) -> dict[str, pathlib.Path]:
+    runs = {}
+    for item in text.split(","):
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise SystemExit(f"--runs: expected NAME=WORKDIR[,NAME=WORKDIR...], got {item!r}")
+        runs[name.strip()] = pathlib.Path(path.strip())
+    return runs
+
+
+def pad_to(arrays: dict, t: int) -> dict:
+    """``xy``/``pen``/``valid`` padded with empty points to length ``t``."""
+    extra = t - arrays["pen"].shape[1]
+    out = dict(arrays)
+    out["xy"] = np.pad(arrays["xy"], ((0, 0), (0, extra), (0, 0)))
+    out["pen"] = np.pad(arrays["pen"], ((0, 0), (0, extra)))
+    out["valid"] = np.pad(arrays["valid"], ((0, 0), (0, extra)))
+    return out
+
+
+def score_batches(clf, xy, pen, valid, batch: int) -> dict[str, np.ndarray]:
+    """``clf.scores`` over ``N`` sketches in fixed-size batches (the last one padded)."""
+    n = xy.shape[0]
+    outs = []
+    for i in range(0, n, batch):
+        j = min(i + batch, n)
+        pad = batch - (j - i)
+        sl = [np.pad(a[i:j], [(0, pad)] + [(0, 0)] * (a.ndim - 1)) for a in (xy, pen, valid)]
+        if pad:
+            sl[2][j - i:, 0] = True  # one point, so the padding rows are valid sketches
+        out = clf.scores(*sl)
+        outs.append({k: np.asarray(v)[: j - i] for k, v in out.items()})
+    res = {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+    res["score"] = res["q"] if "q" in res else res["norm"]
+    return res
+
+
+def degraded_copies(arrays: dict, kind: str, seed: int):
+    """Yields ``(severity, xy, pen, valid)``; one key per sketch and kind, shared across
+    severities (jitter directions and deletion order are nested across the ladder)."""
+    base = jax.random.fold_in(jax.random.PRNGKey(seed), zlib.crc32(kind.encode()) % 2**31)
+    keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.arange(arrays["pen"].shape[0]))
+    for sev in DEGRADATIONS[kind]:
+        fn = jax.jit(jax.vmap(lambda k, a, b, c, sev=sev: degrade(kind, sev, k, a, b, c)))
+        yield sev, *(np.asarray(v) for v in fn(keys, arrays["xy"], arrays["pen"], arrays["valid"]))
+
+
+def bootstrap_spearman(a, b, n_boot: int = 200, seed: int = 0) -> dict:
+    a, b = np.asarray(a), np.asarray(b)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, a.size, size=(n_boot, a.size))
+    ja, jb = jnp.asarray(a), jnp.asarray(b)
+    boots = np.asarray(jax.jit(jax.vmap(lambda i: spearman(ja[i], jb[i])))(jnp.asarray(idx)))
+    return {"value": float(spearman(a, b)), "lo": float(np.quantile(boots, 0.025)),
+            "hi": float(np.quantile(boots, 0.975)), "n": int(a.size)}
+
+
+def doodlenet_truth_prob(arrays: dict, categories: list, batch: int) -> np.ndarray:
+    from sketchjax.models.doodlenet import doodlenet_class_name, doodlenet_classify, doodlenet_recipe, load_doodlenet
+
+    _, variables, class_names = load_doodlenet()
+    index = {c: i for i, c in enumerate(class_names)}
+    truth = np.array([index[doodlenet_class_name(categories[lab])] for lab in arrays["label"]])
+    recipe = doodlenet_recipe(canvas=128, width=7)
+    fn = jax.jit(lambda xy, pen, valid: doodlenet_classify(variables, recipe.raster(xy, pen, valid)))
+    probs = np.concatenate([np.asarray(fn(arrays["xy"][i:i + batch], arrays["pen"][i:i + batch],
+                                          arrays["valid"][i:i + batch]))
+                            for i in range(0, len(truth), batch)])
+    return probs[np.arange(len(truth)), truth]
+
+
+def evaluate_run(clf, workdir: pathlib.Path, arrays: dict, args, dn_prob) -> dict:
+    t0 = time.time()
+    clean = score_batches(clf, arrays["xy"], arrays["pen"], arrays["valid"], args.batch)
+    labels = arrays["label"]
+    top5 = np.argsort(-clean["logits"], axis=-1)[:, :5]
+    result = {
+        "workdir": str(workdir),
+        "head": "gacl" if clf.gacl is not None else "softmax",
+        "gacl": None if clf.gacl is None else {"kind": clf.gacl.kind, "s": clf.gacl.s, "l_q": clf.gacl.l_q,
+                                                "u_q": clf.gacl.u_q, "lambda_g": clf.gacl.lambda_g,
+                                                "margin_scale": clf.gacl.margin_scale},
+        "soft_binning": clf.config.get("head", {}).get("soft_binning") if clf.gacl is not None else None,
+        "model": clf.config["model"]["name"],
+        "step": clf.step,
+        "score_is": "q" if clf.gacl is not None else "feature norm",
+        "top1": float(np.mean(clean["pred"] == labels)),
+        "top5": float(np.mean(np.any(top5 == labels[:, None], axis=-1))),
+        "score_range": [float(np.min(clean["score"])), float(np.median(clean["score"])), float(np.max(clean["score"]))],
+        "spearman_score_cos": bootstrap_spearman(clean["score"], clean["cos_pred"], seed=args.seed),
+    }
+    rec = arrays["recognized"].astype(bool)
+    result["recognized_auc"] = {s: float(roc_auc(clean[s], rec)) for s in SCORES}
+    result["recognized_fraction"] = float(rec.mean())
+    if dn_prob is not None:
+        result["doodlenet_spearman"] = {s: float(spearman(clean[s], dn_prob)) for s in SCORES}
+    deg = {}
+    for kind in DEGRADATIONS:
+        rows, prev = [], clean
+        for sev, xy, pen, valid in degraded_copies(arrays, kind, args.seed):
+            out = score_batches(clf, xy, pen, valid, args.batch)
+            row = {"severity": sev, "top1": float(np.mean(out["pred"] == labels))}
+            for s in SCORES:
+                wins = (clean[s] > out[s]) + 0.5 * (clean[s] == out[s])
+                row[f"vs_clean_{s}"] = mean_ci(wins, seed=args.seed)
+                row[f"vs_previous_{s}"] = float(pair_agreement(prev[s], out[s]))
+            rows.append(row)
+            prev = out
+        deg[kind] = rows
+    result["degradation"] = deg
+    for s in SCORES:
+        result[f"moderate_agreement_{s}"] = float(np.mean(
+            [deg[k][i][f"vs_clean_{s}"]["mean"] for k in deg for i in MODERATE]))
+    result["seconds"] = time.time() - t0
+    result["_clean"] = clean  # for the figures; dropped before writing
+    return result
+
+
+def figures(results: dict, arrays: dict, categories: list, stem: pathlib.Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sketchjax.attribution.plot import plot_sketch
+
+    written = []
+    names = list(results)
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.6), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        r, c = results[name], results[name]["_clean"]
+        correct = c["pred"] == arrays["label"]
+        ax.scatter(c["cos_pred"][~correct], c["score"][~correct], s=4, alpha=0.4, label="wrong", color="tab:red")
+        ax.scatter(c["cos_pred"][correct], c["score"][correct], s=4, alpha=0.4, label="right", color="tab:blue")
+        rho = r["spearman_score_cos"]["value"]
+        ax.set_title(f"{name}: Spearman {rho:.2f}", fontsize=9)
+        ax.set_xlabel(r"cos $\theta_{pred}$")
+        ax.set_ylabel(r["score_is"])
+        ax.legend(fontsize=7, markerscale=3)
+    fig.tight_layout()
+    path = stem.with_name(stem.name + "_scatter.png")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    written.append(str(path))
+
+    kinds = list(DEGRADATIONS)
+    fig, axes = plt.subplots(1, len(kinds), figsize=(3.4 * len(kinds), 3.2), squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        for name in names:
+            rows = results[name]["degradation"][kind]
+            x = np.arange(len(rows))
+            ax.plot(x, [row["vs_clean_score"]["mean"] for row in rows], "o-", label=f"{name} ({results[name]['score_is']})")
+            ax.plot(x, [row["vs_clean_cos_pred"]["mean"] for row in rows], "x:", label=f"{name} (cos)")
+        ax.set_xticks(np.arange(len(DEGRADATIONS[kind])), [str(s) for s in DEGRADATIONS[kind]])
+        ax.axhline(0.5, color="grey", lw=0.5)
+        ax.set_ylim(0.0, 1.0)
+        ax.set_title(kind, fontsize=9)
+        ax.set_xlabel("severity")
+    axes[0][0].set_ylabel("P(clean scores higher)")
+    axes[0][-1].legend(fontsize=6)
+    fig.tight_layout()
+    path = stem.with_name(stem.name + "_degradation.png")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    written.append(str(path))
+
+    gacl_names = [n for n in names if results[n]["head"] == "gacl"]
+    if gacl_names:
+        c = results[gacl_names[0]]["_clean"]
+        counts = np.bincount(arrays["label"], minlength=len(categories))
+        cats = np.argsort(-counts, kind="stable")[:6]
+        fig, axes = plt.subplots(len(cats), 6, figsize=(9, 1.6 * len(cats)), squeeze=False)
+        for row, cat in zip(axes, cats):
+            idx = np.nonzero(arrays["label"] == cat)[0]
+            order = idx[np.argsort(c["score"][idx])]
+            picks = list(order[:3]) + list(order[-3:])
+            for ax, i in zip(row, picks):
+                sk = Sketch(xy=arrays["xy"][i], pen=arrays["pen"][i], valid=arrays["valid"][i])
+                plot_sketch(ax, sk, title=f"q={c['score'][i]:.3f}", linewidth=1.0)
+            row[0].set_ylabel(categories[cat], fontsize=8)
+        fig.suptitle(f"{gacl_names[0]}: lowest (left) and highest (right) q per category", fontsize=9)
+        fig.tight_layout()
+        path = stem.with_name(stem.name + "_extremes.png")
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(str(path))
+    return written
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", required=True, help="NAME=WORKDIR[,NAME=WORKDIR...] trained classifier runs")
+    parser.add_argument("--out", default="eval/results/quality.json")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--n", type=int, default=None, help="evaluate a seeded sample of n test sketches")
+    parser.add_argument("--no-doodlenet", action="store_true", help="skip the DoodleNet correlation")
+    args = parser.parse_args(argv)
+    from sketchjax.classifier import held_out_sketches, load_classifier
+
+    runs = parse_runs(args.runs)
+    clfs = {name: load_classifier(workdir) for name, workdir in runs.items()}
+    data_cfgs = {json.dumps(c.config["data"]["categories"]) + c.config["data"]["eval_split"] for c in clfs.values()}
+    if len(data_cfgs) != 1:
+        raise SystemExit("--runs: all runs must be evaluated on the same categories and split")
+    first = next(iter(clfs.values()))
+    arrays, categories, split_size = held_out_sketches(first.config, args.n, args.seed, extra_fields=("recognized",))
+    arrays = pad_to(arrays, arrays["pen"].shape[1] + room(max(DEGRADATIONS["scribbles"])))
+    dn_prob = None if args.no_doodlenet else doodlenet_truth_prob(arrays, categories, args.batch)
+    results = {}
+    for name, clf in clfs.items():
+        print(f"[{name}] scoring {len(arrays['label'])} held-out sketches and their degraded copies ...", flush=True)
+        results[name] = evaluate_run(clf, runs[name], arrays, args, dn_prob)
+        r = results[name]
+        print(f"[{name}] top1 {r['top1']:.3f}  Spearman(score, cos) {r['spearman_score_cos']['value']:.3f}  "
+              f"moderate agreement {r['moderate_agreement_score']:.3f} (cos {r['moderate_agreement_cos_pred']:.3f})  "
+              f"AUC(recognized) {r['recognized_auc']['score']:.3f}  ({r['seconds']:.0f} s)", flush=True)
+    out = pathlib.Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stem = out.with_suffix("")
+    written = figures(results, arrays, categories, stem)
+    for r in results.values():
+        r.pop("_clean")
+    report = {
+        **run_record("eval/quality.py", argv),
+        "data": f"real QuickDraw sketches: held-out '{first.config['data']['eval_split']}' split, "
+                f"{len(arrays['label'])} of {split_size} sketches, {len(categories)} categories",
+        "degradations": {k: list(v) for k, v in DEGRADATIONS.items()},
+        "moderate_severities": [[DEGRADATIONS[k][i] for i in MODERATE] for k in DEGRADATIONS],
+        "doodlenet": None if dn_prob is None else "pre-trained DoodleNet, 128 px canvas, 7 px line",
+        "runs": results,
+        "figures": written,
+    }
+    atomic_write_json(out, report)
+    print(f"wrote {out} and {', '.join(written)}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

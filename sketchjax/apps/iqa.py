@@ -1,0 +1,273 @@
+"""GACL for image quality assessment (G §5; SPEC §6).
+
+Continuous quality ratings (MOS) are discretised into ``N`` equal bins over the rating range
+(:func:`rating_bins`); a GACL classifier is trained on the bin indices as class labels; the
+predicted rating is the expectation of the bin centres under the classifier's softmax over
+``s cos theta_j`` (:func:`expected_rating`).  GACL's own ``q`` of the image is reported too.
+Metrics: PLCC and SROCC against the true ratings (:mod:`sketchjax.gacl.metrics`).
+
+Data:
+
+* :func:`load_iqa_folder` reads the standard IQA layout — a folder of images and a MOS file:
+  a CSV with a header naming the image column (``image_name``, ``image``, ``dist_img``,
+  ``filename``, ``name``, ``file``) and the rating column (``MOS``, ``mos``, ``dmos``,
+  ``score``, ``MOS_zscore``, ``rating``) — KonIQ-10k's ``koniq10k_scores.csv`` and
+  KADID-10k's ``dmos.csv`` are of this form — or a whitespace-separated text file of
+  ``<score> <image name>`` lines (TID2013's ``mos_with_names.txt``).
+* No IQA benchmark can be downloaded here, so :func:`degraded_sketch_ratings` makes a
+  dataset whose quality is known by construction: real sketches degraded with a random
+  strength ``u`` (point jitter and deleted strokes together), rating ``1 - u``.
+
+Rating semantics: higher is better.  For a DMOS file (lower is better) pass
+``higher_is_better=False`` and the ratings are negated on loading.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import pathlib
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sketchjax.degrade import delete_strokes, jitter
+
+__all__ = ["rating_bins", "bin_centres", "expected_rating", "load_iqa_folder", "degraded_sketch_ratings",
+           "IQAFileError", "NAME_COLUMNS", "SCORE_COLUMNS"]
+
+NAME_COLUMNS = ("image_name", "image", "dist_img", "filename", "name", "file")
+SCORE_COLUMNS = ("MOS", "mos", "dmos", "DMOS", "score", "MOS_zscore", "rating")
+
+
+class IQAFileError(ValueError):
+    """A bad IQA folder or MOS file: the message names the file (and row) and the problem."""
+
+
+def rating_bins(ratings, n_bins: int, lo: float, hi: float) -> jax.Array:
+    """``int32[N]``: the bin of each rating among ``n_bins`` equal bins over ``[lo, hi]``
+    (ratings outside are clipped into the end bins)."""
+    if not hi > lo:
+        raise ValueError(f"rating range needs hi > lo, got [{lo}, {hi}]")
+    r = (jnp.asarray(ratings, jnp.float32) - lo) / (hi - lo)
+    return jnp.clip(jnp.floor(r * n_bins), 0, n_bins - 1).astype(jnp.int32)
+
+
+def bin_centres(n_bins: int, lo: float, hi: float) -> jax.Array:
+    """``float32[n_bins]``: the rating at the middle of each bin."""
+    return lo + (jnp.arange(n_bins, dtype=jnp.float32) + 0.5) * ((hi - lo) / n_bins)
+
+
+def expected_rating(cos, s: float, centres) -> jax.Array:
+    """``sum_j softmax(s cos)_j centre_j``: the predicted rating of each image (``cos [B, N]``)."""
+    return jax.nn.softmax(s * jnp.asarray(cos), axis=-1) @ jnp.asarray(centres)
+
+
+def _read_mos(path: pathlib.Path) -> list[tuple[str, float, str]]:
+    """``(image name, score, where)`` rows of a CSV with a header, or of a ``score name`` text file."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise IQAFileError(f"{path}: MOS file not found") from None
+    except UnicodeDecodeError as e:
+        raise IQAFileError(f"{path}: not a text file ({e})") from None
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        raise IQAFileError(f"{path}: empty MOS file")
+    rows = []
+    if "," in lines[0]:
+        reader = csv.DictReader(lines)
+        fields = reader.fieldnames or []
+        name_col = next((c for c in NAME_COLUMNS if c in fields), None)
+        score_col = next((c for c in SCORE_COLUMNS if c in fields), None)
+        if name_col is None or score_col is None:
+            raise IQAFileError(f"{path}: header {fields} names no image column (one of {NAME_COLUMNS}) "
+                               f"and rating column (one of {SCORE_COLUMNS})")
+        for i, row in enumerate(reader, start=2):
+            rows.append((row[name_col], row[score_col], f"{path}:{i}"))
+    else:
+        for i, line in enumerate(lines, start=1):
+            parts = line.split()
+            if len(parts) != 2:
+                raise IQAFileError(f"{path}:{i}: expected '<score> <image name>', got {line!r}")
+            rows.append((parts[1], parts[0], f"{path}:{i}"))
+    out = []
+    for name, score, where in rows:
+        try:
+            value = float(score)
+        except (TypeError, ValueError):
+            raise IQAFileError(f"{where}: rating {score!r} of {name!r} is not a number") from None
+        if not np.isfinite(value):
+            raise IQAFileError(f"{where}: rating of {name!r} is {value}")
+        out.append((name, value, where))
+    return out
+
+
+def load_iqa_folder(images: os.PathLike, mos: os.PathLike, *, size: int = 64, grayscale: bool = True,
+                    higher_is_better: bool = True, limit: Optional[int] = None):
+    """Images and ratings of an IQA dataset in the folder + MOS-file layout.
+
+    Args:
+      images: the image folder (names in the MOS file are relative to it).
+      mos: the MOS file (see the module docstring for the accepted forms).
+      size: images are resized to ``size x size`` (bilinear; aspect not kept).
+      grayscale: one channel (``[N, size, size]``) or RGB (``[N, size, size, 3]``).
+      higher_is_better: False for DMOS files: ratings are negated.
+      limit: read only the first ``limit`` rows.
+
+    Returns:
+      ``(images float32[N, size, size(, 3)] in [0, 1], ratings float32[N], names list[str])``.
+
+    Raises:
+      IQAFileError: missing or unreadable MOS file or image, unknown columns, a rating that is
+        not a finite number — naming the file, row and image.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    folder = pathlib.Path(images)
+    if not folder.is_dir():
+        raise IQAFileError(f"{folder}: image folder not found")
+    rows = _read_mos(pathlib.Path(mos))[:limit]
+    arrays, ratings, names = [], [], []
+    for name, value, where in rows:
+        path = folder / name
+        try:
+            with Image.open(path) as im:
+                im = im.convert("L" if grayscale else "RGB").resize((size, size), Image.BILINEAR)
+                arrays.append(np.asarray(im, np.float32) / 255.0)
+        except FileNotFoundError:
+            raise IQAFileError(f"{where}: image {path} not found") from None
+        except (UnidentifiedImageError, OSError) as e:
+            raise IQAFileError(f"{where}: cannot read image {path} ({e})") from None
+        ratings.append(value if higher_is_better else -value)
+        names.append(name)
+    if not arrays:
+        raise IQAFileError(f"{mos}: no rows")
+    return np.stack(arrays), np.asarray(ratings, np.float32), names
+
+
+def degraded_sketch_ratings(key: jax.Array, xy, pen, valid, *, max_jitter: float = 0.06,
+                            max_delete: float = 0.6) -> tuple[tuple[jax.Array, jax.Array, jax.Array], jax.Array]:
+    """Each sketch of a padded batch degraded with its own strength ``u ~ U[0, 1]``: point jitter
+    of ``u * max_jitter`` (of the longest side) and ``u * max_delete`` of the strokes deleted.
+
+    Returns:
+      ``((xy, pen, valid), rating float32[B])`` with ``rating = 1 - u`` (1 = untouched).
+    """
+    b = xy.shape[0]
+    k_u, k_j, k_d = jax.random.split(key, 3)
+    u = jax.random.uniform(k_u, (b,))
+
+    def one(kj, kd, u_i, a, p, v):
+        a, p, v = delete_strokes(kd, a, p, v, u_i * max_delete)
+        return jitter(kj, a, p, v, u_i * max_jitter)
+
+    out = jax.vmap(one)(jax.random.split(k_j, b), jax.random.split(k_d, b), u, xy, pen, valid)
+    return out, 1.0 - u
+
+
+# --- the training experiment (train/run.py; train/configs/iqa_sketch_gacl.py) -------------------
+
+def iqa_base_config() -> dict:
+    """Loop defaults plus the ``iqa`` section: known-quality sketches (or a folder + MOS file)."""
+    from sketchjax.classifier import GACL_HEAD_DEFAULTS, base_config
+
+    config = base_config()
+    config.update(
+        experiment="sketchjax.apps.iqa:build_iqa_experiment",
+        num_epochs=8,
+        batch_size=64,
+        model={"name": "resnet18", "widths": (16, 32, 64, 128), "small_input": True},
+        head={**GACL_HEAD_DEFAULTS, "margin_scale": 64.0},
+        iqa={"n_bins": 100, "rating_range": (0.0, 1.0), "source": "sketches", "copies": 1, "seed": 0,
+             "images": None, "mos": None, "image_size": 64, "higher_is_better": True, "test_fraction": 0.2},
+    )
+    config["data"].update(raster_size=28, render_size=112, line_width=7)
+    return config
+
+
+def iqa_dataset(config: dict) -> dict[str, dict[str, np.ndarray]]:
+    """``{"train": {"image", "rating"}, "test": {...}}`` of an IQA config.
+
+    ``source = "sketches"``: the real QuickDraw sketches of ``config["data"]`` (train and test
+    splits of the classifier dataset, never mixed), each degraded ``copies`` times by
+    :func:`degraded_sketch_ratings` and rasterised with the data section's recipe.
+    ``source = "folder"``: :func:`load_iqa_folder` of ``iqa.images`` / ``iqa.mos``, split by
+    a seeded permutation (``test_fraction``).
+    """
+    from sketchjax.classifier import held_out_sketches
+    from sketchjax.render import RasterRecipe
+
+    iqa = config["iqa"]
+    if iqa["source"] == "folder":
+        images, ratings, _ = load_iqa_folder(iqa["images"], iqa["mos"], size=iqa["image_size"],
+                                             higher_is_better=iqa["higher_is_better"])
+        order = np.random.default_rng(iqa["seed"]).permutation(len(ratings))
+        n_test = int(round(iqa["test_fraction"] * len(ratings)))
+        test, train = order[:n_test], order[n_test:]
+        return {"train": {"image": images[train], "rating": ratings[train]},
+                "test": {"image": images[test], "rating": ratings[test]}}
+    if iqa["source"] != "sketches":
+        raise ValueError(f"unknown IQA source {iqa['source']!r}; use 'sketches' or 'folder'")
+    data = config["data"]
+    recipe = RasterRecipe(out_size=data["raster_size"], canvas=data["render_size"], width=data["line_width"])
+    make = jax.jit(lambda k, a, b, c: (lambda out, r: (recipe.raster(*out), r))(*degraded_sketch_ratings(k, a, b, c)))
+    out = {}
+    for split_name, split in (("train", "train"), ("test", data["eval_split"])):
+        arrays, _, _ = held_out_sketches({**config, "data": {**data, "eval_split": split}})
+        images, ratings = [], []
+        for c in range(int(iqa["copies"]) if split_name == "train" else 1):
+            key = jax.random.fold_in(jax.random.PRNGKey(iqa["seed"]), 2 * c + (split_name == "test"))
+            for i in range(0, len(arrays["label"]), 512):
+                img, r = make(jax.random.fold_in(key, i), arrays["xy"][i:i + 512], arrays["pen"][i:i + 512],
+                              arrays["valid"][i:i + 512])
+                images.append(np.asarray(img))
+                ratings.append(np.asarray(r))
+        out[split_name] = {"image": np.concatenate(images), "rating": np.concatenate(ratings)}
+    return out
+
+
+def build_iqa_experiment(config: dict):
+    """GACL on ``n_bins`` rating bins: ``Experiment`` for :func:`sketchjax.training.train_and_evaluate`.
+
+    Evaluation sums: bin accuracy, absolute error of the expected rating (``mae``) and mean ``q``.
+    """
+    from sketchjax.classifier import gacl_config, head_config, make_gacl_objective, make_model
+    from sketchjax.gacl import quality_scores
+    from sketchjax.training import ArraySource, Experiment, Task, masked_sums
+
+    iqa = config["iqa"]
+    n_bins, (lo, hi) = int(iqa["n_bins"]), iqa["rating_range"]
+    head = head_config(config)
+    gcfg = gacl_config(config)
+    if gcfg is None:
+        raise ValueError("the IQA experiment trains a GACL head: set head.type = 'gacl'")
+    sets = iqa_dataset(config)
+    for split in sets.values():
+        split["label"] = np.asarray(rating_bins(split["rating"], n_bins, lo, hi))
+    train = ArraySource(sets["train"], config["batch_size"], seed=config["seed"])
+    test = ArraySource(sets["test"], config["batch_size"], shuffle=False, drop_remainder=False)
+    model = make_model(config["model"], n_bins, "gacl")
+    objective = make_gacl_objective(head, gcfg, train.steps_per_epoch, config["num_epochs"])
+    centres = bin_centres(n_bins, lo, hi)
+
+    def init_fn(rng, batch):
+        return model.init(rng, batch["image"])
+
+    def loss_fn(params, collections, batch, rng, step):
+        mutable = list(collections)
+        out = model.apply({"params": params, **collections}, batch["image"], train=True, rngs={"dropout": rng},
+                          mutable=mutable or False)
+        (cos, norm), updates = out if mutable else (out, None)
+        loss, metrics = objective(cos, norm, batch["label"], step)
+        return loss, (metrics, updates)
+
+    def eval_fn(params, collections, batch):
+        cos, norm = model.apply({"params": params, **collections}, batch["image"])
+        q, _, pred = quality_scores(cos, norm, gcfg)
+        rating = expected_rating(cos, gcfg.s, centres)
+        return masked_sums({"accuracy": pred == batch["label"], "mae": jnp.abs(rating - batch["rating"]), "q": q},
+                           batch["mask"])
+
+    return Experiment(task=Task(init_fn, loss_fn, eval_fn), train_source=train, eval_source=test)

@@ -1,0 +1,475 @@
+"""Sketch classifiers on QuickDraw (softmax or GACL head): the experiment builder shared by the configs.
+
+``build_experiment(config)`` builds (once, cached under ``config["data"]["data_dir"]``) the
+``quickdraw_strokes`` TFDS dataset for the configured categories and split fractions, makes
+:class:`~sketchjax.data.SketchBatchIterator` sources for the train and evaluation splits
+(sequence batches for ``bilstm`` / ``transformer``, raster batches for ``sketchanet`` /
+``resnet18``) and puts a head on the encoder:
+
+* ``head.type = "softmax"``: :class:`~sketchjax.models.layers.Classifier` (linear logits,
+  cross-entropy);
+* ``head.type = "gacl"``: :class:`~sketchjax.gacl.GACLClassifier` (class cosines and feature
+  norm) trained with :func:`~sketchjax.gacl.gacl_loss` — the instantiation, ``s``, norm range,
+  ``lambda_g`` and ``margin_scale`` from the ``head`` section, soft binning on with the
+  paper's cut-point schedule (:func:`~sketchjax.gacl.cut_points_at` of the fractional epoch,
+  computed inside the loss from the step count) unless ``head.soft_binning`` is False.  It
+  predicts with ``argmax cos theta`` and is evaluated with the cross-entropy of ``s cos theta``.
+
+Evaluation reports loss, top-1 and top-5 accuracy over the whole evaluation split (GACL also
+the mean quality ``q`` and the mean cosine to the predicted class).
+
+Config keys used (besides the loop's, see :func:`sketchjax.training.default_config`)::
+
+    model = {"name": "bilstm" | "transformer" | "sketchanet" | "resnet18", **encoder kwargs}
+    head  = {"type": "softmax"} | {"type": "gacl", "kind", "s", "l_q", "u_q", "l_a", "u_a",
+             "lambda_g", "margin_scale", "soft_binning", "tau", "tau_width" (temperature as a
+             fraction of the bin width; overrides tau), "cuts": (start, end, hold_epochs)}
+    data  = {"source", "categories" (None: every category file), "fractions",
+             "eval_split", "data_dir", "max_len", "fit", "raster_size", "render_size",
+             "line_width", "augment": {scale, aspect, jitter, stroke_dropout},
+             "label_noise" (fraction of *training* labels replaced by another class, uniformly;
+             :func:`sketchjax.apps.cleansing.inject_label_noise`), "label_noise_seed",
+             "extra_train": None | {"source": "sketchrnn_samples", "temperatures",
+             "samples_per_temperature", "seed"} — sketch-rnn samples of the dataset's categories
+             added to the *training* split only (evaluation stays on real sketches)}
+"""
+from __future__ import annotations
+
+__all__ = [
+    "ENCODERS", "RASTER_MODELS", "DEFAULT_DATA_DIR", "GACL_HEAD_DEFAULTS", "base_config", "head_config",
+    "gacl_config", "make_gacl_objective", "make_model", "model_inputs", "prepare_dataset", "held_out_sketches", "Relabelled",
+    "noisy_train_labels", "Concatenated", "extra_training_split", "build_experiment", "TrainedClassifier", "load_classifier",
+]
+
+import dataclasses
+import json
+import os
+import pathlib
+from functools import cached_property
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from sketchjax.data import Augment, QuickdrawStrokes, SketchBatchIterator, open_split, quickdraw_config
+from sketchjax.gacl import GACLClassifier, GACLConfig, cut_points_at, gacl_loss, quality_scores
+from sketchjax.models.bilstm import BiLSTMEncoder
+from sketchjax.models.cnn import ResNet18, SketchANet
+from sketchjax.models.layers import Classifier
+from sketchjax.models.transformer import PointTransformer
+from sketchjax.normalize import to_unit
+from sketchjax.render import RasterRecipe
+from sketchjax.sketch import Sketch
+from sketchjax.training import Experiment, Task, default_config, masked_sums, restore_trained
+
+ENCODERS = {"bilstm": BiLSTMEncoder, "transformer": PointTransformer, "sketchanet": SketchANet, "resnet18": ResNet18}
+RASTER_MODELS = ("sketchanet", "resnet18")
+DEFAULT_DATA_DIR = "~/.cache/sketchjax/tfds"
+
+
+def base_config() -> dict:
+    """Loop defaults plus the data section every classifier config starts from."""
+    config = default_config()
+    config.update(
+        seed=0,
+        num_epochs=20,
+        batch_size=64,
+        log_every_steps=25,
+        checkpoint_every_steps=500,
+        keep_checkpoints=2,
+        experiment="sketchjax.classifier:build_experiment",
+        head={"type": "softmax"},
+        data={
+            "source": "simplified",
+            "categories": None,
+            "fractions": (0.8, 0.0, 0.2),
+            "eval_split": "test",
+            "data_dir": DEFAULT_DATA_DIR,
+            "max_len": 100,
+            "fit": "rdp",
+            "raster_size": None,
+            "render_size": None,
+            "line_width": 1,
+            "augment": {"scale": (1.0, 1.0), "aspect": 0.0, "jitter": 0.0, "stroke_dropout": 0.0},
+            "label_noise": 0.0,
+            "label_noise_seed": 0,
+            "extra_train": None,
+        },
+    )
+    return config
+
+
+GACL_HEAD_DEFAULTS = {
+    "type": "gacl", "kind": "cos", "s": 64.0, "l_q": None, "u_q": None, "l_a": 10.0, "u_a": 100.0,
+    "lambda_g": None, "margin_scale": 1.0, "soft_binning": True, "tau": 0.1 / 64, "tau_width": None, "cuts": (5, 20, 5),
+}
+
+
+def head_config(config: dict) -> dict:
+    """The ``head`` section with defaults filled in (configs written before it existed: softmax)."""
+    head = dict(config.get("head") or {"type": "softmax"})
+    kind = head.get("type", "softmax")
+    if kind == "softmax":
+        return {"type": "softmax"}
+    if kind != "gacl":
+        raise ValueError(f"unknown head type {kind!r}; use 'softmax' or 'gacl'")
+    unknown = set(head) - set(GACL_HEAD_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown GACL head keys {sorted(unknown)}; known: {sorted(GACL_HEAD_DEFAULTS)}")
+    return {**GACL_HEAD_DEFAULTS, **head}
+
+
+def gacl_config(config: dict) -> GACLConfig | None:
+    """The :class:`~sketchjax.gacl.GACLConfig` of a GACL run's config (None for softmax)."""
+    head = head_config(config)
+    if head["type"] != "gacl":
+        return None
+    return GACLConfig(kind=head["kind"], s=float(head["s"]), l_q=head["l_q"], u_q=head["u_q"],
+                      l_a=float(head["l_a"]), u_a=float(head["u_a"]), lambda_g=head["lambda_g"],
+                      margin_scale=float(head["margin_scale"]))
+
+
+def make_model(model_cfg: dict, num_classes: int, head: str = "softmax"):
+    """``Classifier`` (softmax) or ``GACLClassifier`` (gacl) around ``<encoder>(**kwargs)``."""
+    kwargs = dict(model_cfg)
+    name = kwargs.pop("name")
+    if name not in ENCODERS:
+        raise ValueError(f"unknown model {name!r}; use one of {sorted(ENCODERS)}")
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+    encoder = ENCODERS[name](**kwargs)
+    if head == "gacl":
+        return GACLClassifier(encoder, num_classes)
+    return Classifier(encoder, num_classes)
+
+
+def make_gacl_objective(head: dict, gcfg: GACLConfig, steps_per_epoch: int, num_epochs: int):
+    """``fn(cos, norm, labels, step) -> (loss, metrics)``: :func:`~sketchjax.gacl.gacl_loss` with
+    the head's soft-binning schedule (cut points from the fractional epoch ``step /
+    steps_per_epoch``; none when ``head["soft_binning"]`` is False) and the training metrics
+    (accuracy, mean ``ce``, ``reg``, ``q`` and the number of cut points)."""
+    start, end, hold = (int(v) for v in head.get("cuts", (5, 20, 5)))
+
+    def objective(cos, norm, labels, step):
+        n_cuts = None
+        if head["soft_binning"]:
+            n_cuts = cut_points_at(step / steps_per_epoch, num_epochs, start, end, hold)
+        tau_width = head.get("tau_width")
+        loss, parts = gacl_loss(cos, norm, labels, gcfg, n_cuts=n_cuts, tau=float(head["tau"]),
+                                tau_width=None if tau_width is None else float(tau_width))
+        metrics = {
+            "accuracy": jnp.mean(jnp.argmax(cos, -1) == labels),
+            "ce": jnp.mean(parts["ce"]), "reg": jnp.mean(parts["reg"]), "q": jnp.mean(parts["q"]),
+            "n_cuts": jnp.asarray(0 if n_cuts is None else n_cuts, jnp.float32),
+        }
+        return loss, metrics
+
+    return objective
+
+
+def _classification_sums(logits, labels, mask, extra=None) -> dict:
+    top5 = jax.lax.top_k(logits, min(5, logits.shape[-1]))[1]
+    values = {
+        "loss": optax.softmax_cross_entropy_with_integer_labels(logits, labels),
+        "accuracy": jnp.argmax(logits, -1) == labels,
+        "top5": jnp.any(top5 == labels[:, None], axis=-1),
+        **(extra or {}),
+    }
+    return masked_sums(values, mask)
+
+
+def model_inputs(batch: dict, raster: bool) -> Any:
+    """The model input of a batch: its ``raster`` or the padded :class:`Sketch`."""
+    if raster:
+        return batch["raster"]
+    return Sketch(xy=batch["xy"], pen=batch["pen"], valid=batch["valid"])
+
+
+def prepare_dataset(data: dict):
+    """Builds (or reuses) the QuickDraw dataset; returns ``(builder, category names)``."""
+    cfg = quickdraw_config(
+        data["source"], data["categories"], fractions=tuple(data["fractions"])
+    )
+    data_dir = pathlib.Path(os.path.expanduser(data["data_dir"]))
+    builder = QuickdrawStrokes.prepare(cfg, data_dir)
+    return builder, cfg.categories
+
+
+def held_out_sketches(config: dict, n: int | None = None, seed: int = 0, extra_fields: tuple = ()):
+    """The evaluation split of a classifier config as padded **pixel**-coordinate arrays.
+
+    Sketches are length-fitted exactly as in training (``data.fit`` to ``data.max_len``), not
+    augmented.  ``n`` (None: all) picks a seeded sample, kept in split order.
+
+    Returns:
+      ``(arrays, categories, split_size)``: ``arrays`` has ``xy [N, T, 2]``, ``pen``, ``valid``,
+      ``label`` and one NumPy array per name in ``extra_fields`` (e.g. ``"recognized"``,
+      ``"key_id"``) read from the split's records.
+    """
+    data = config["data"]
+    builder, categories = prepare_dataset(data)
+    split = open_split(builder, data["eval_split"], fields=("points", "pen", "label") + tuple(extra_fields))
+    it = SketchBatchIterator(split, batch_size=len(split), max_len=data["max_len"], fit=data["fit"],
+                             coords="pixels", shuffle=False, drop_remainder=False, prefetch=0)
+    batch = next(iter(it.epoch_batches(0)))
+    take = np.arange(len(split))
+    if n is not None:
+        take = np.sort(np.random.default_rng(seed).permutation(len(split))[:n])
+    arrays = {k: np.asarray(batch[k])[take] for k in ("xy", "pen", "valid", "label")}
+    if extra_fields:
+        records = split.__getitems__([int(i) for i in take])
+        for name in extra_fields:
+            arrays[name] = np.asarray([r[name] for r in records])
+    return arrays, list(categories), len(split)
+
+
+class Relabelled:
+    """A random-access source with its ``"label"`` field replaced by ``labels[i]``."""
+
+    def __init__(self, source, labels):
+        if len(labels) != len(source):
+            raise ValueError(f"{len(labels)} labels for a source of {len(source)} examples")
+        self.source, self.labels = source, np.asarray(labels)
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, i):
+        return {**self.source[i], "label": int(self.labels[i])}
+
+    def __getitems__(self, indices):
+        items = self.source.__getitems__(indices) if hasattr(self.source, "__getitems__") else [
+            self.source[i] for i in indices]
+        return [{**r, "label": int(self.labels[i])} for r, i in zip(items, indices)]
+
+
+class Concatenated:
+    """Random-access concatenation of sources (``__getitems__`` over both)."""
+
+    def __init__(self, *sources):
+        self.sources = sources
+        self.offsets = np.cumsum([0] + [len(s) for s in sources])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getitem__(self, i):
+        return self.__getitems__([i])[0]
+
+    def __getitems__(self, indices):
+        indices = np.asarray(indices, np.int64)
+        which = np.searchsorted(self.offsets, indices, side="right") - 1
+        out = [None] * len(indices)
+        for k, src in enumerate(self.sources):
+            pos = np.nonzero(which == k)[0]
+            if pos.size:
+                local = (indices[pos] - self.offsets[k]).tolist()
+                items = src.__getitems__(local) if hasattr(src, "__getitems__") else [src[j] for j in local]
+                for p, item in zip(pos, items):
+                    out[p] = item
+        return out
+
+
+def extra_training_split(data: dict, categories, fields=("points", "pen", "label")):
+    """The ``data.extra_train`` source: sketch-rnn samples of every dataset category that has a
+    decoder (the data root's ``models/sketch_rnn`` unless ``extra_train.model_dir``), labels
+    mapped onto ``categories``."""
+    from sketchjax.data import SketchrnnSamples, sketchrnn_samples_config
+    from sketchjax.data.sketchrnn_samples import decoder_categories
+    from sketchjax.paths import data_root
+
+    extra = dict(data["extra_train"])
+    if extra.pop("source", "sketchrnn_samples") != "sketchrnn_samples":
+        raise ValueError(f"unknown extra_train source {data['extra_train'].get('source')!r}; use 'sketchrnn_samples'")
+    model_dir = extra.pop("model_dir", None) or data_root() / "models" / "sketch_rnn"
+    index = {c: i for i, c in enumerate(categories)}
+    have = [c.replace("_", " ") for c in decoder_categories(model_dir)]
+    shared = sorted(c for c in have if c in index)
+    if not shared:
+        raise ValueError(f"extra_train: none of the sketch-rnn decoders in {model_dir} is a category of the dataset")
+    cfg = sketchrnn_samples_config(shared, model_dir=model_dir,
+                                   **{k: tuple(v) if isinstance(v, list) else v for k, v in extra.items()})
+    builder = SketchrnnSamples.prepare(cfg, pathlib.Path(os.path.expanduser(data["data_dir"])))
+    split = open_split(builder, "train", fields=fields)
+    mapping = np.asarray([index[c] for c in cfg.categories])
+    labels = mapping[np.asarray([r["label"] for r in split.__getitems__(list(range(len(split))))])]
+    return Relabelled(split, labels)
+
+
+def noisy_train_labels(config: dict, train_split=None):
+    """``(labels, flipped)`` of the training split under ``data.label_noise`` (deterministic in
+    ``data.label_noise_seed``): what a run with label noise trained on, and which were changed."""
+    from sketchjax.apps.cleansing import inject_label_noise
+
+    data = config["data"]
+    builder, categories = prepare_dataset(data)
+    if train_split is None:
+        train_split = open_split(builder, "train", fields=("label",))
+    clean = np.asarray([r["label"] for r in train_split.__getitems__(list(range(len(train_split))))])
+    noisy, flipped = inject_label_noise(jax.random.PRNGKey(int(data.get("label_noise_seed", 0))), clean,
+                                        float(data.get("label_noise", 0.0)), len(categories))
+    return np.asarray(noisy), np.asarray(flipped)
+
+
+def build_experiment(config: dict) -> Experiment:
+    data = config["data"]
+    raster = config["model"]["name"] in RASTER_MODELS
+    if raster and not data["raster_size"]:
+        raise ValueError(f"model {config['model']['name']!r} needs data.raster_size")
+    builder, categories = prepare_dataset(data)
+    fields = ("points", "pen", "label")
+    common = dict(
+        batch_size=config["batch_size"],
+        max_len=data["max_len"],
+        fit=data["fit"],
+        coords="unit",
+        raster_size=data["raster_size"] if raster else None,
+        render_size=data["render_size"] if raster else None,
+        line_width=data["line_width"],
+    )
+    train_split = open_split(builder, "train", fields=fields)
+    if data.get("label_noise", 0.0):
+        noisy, _ = noisy_train_labels(config, train_split)
+        train_split = Relabelled(train_split, noisy)
+    if data.get("extra_train"):
+        train_split = Concatenated(train_split, extra_training_split(data, categories, fields))
+    train = SketchBatchIterator(
+        train_split, seed=config["seed"], augment=Augment(**data["augment"]),
+        shuffle=True, drop_remainder=True, **common)
+    held_out = SketchBatchIterator(
+        open_split(builder, data["eval_split"], fields=fields), seed=0, shuffle=False, drop_remainder=False, **common)
+    head = head_config(config)
+    model = make_model(config["model"], len(categories), head["type"])
+    gcfg = gacl_config(config)
+
+    def init_fn(rng, batch):
+        return model.init(rng, model_inputs(batch, raster))
+
+    def forward(params, collections, batch, rng):
+        mutable = list(collections)
+        out = model.apply({"params": params, **collections}, model_inputs(batch, raster), train=True,
+                          rngs={"dropout": rng}, mutable=mutable or False)
+        return out if mutable else (out, None)
+
+    def softmax_loss(params, collections, batch, rng):
+        logits, updates = forward(params, collections, batch, rng)
+        labels = batch["label"]
+        loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+        return loss, ({"accuracy": jnp.mean(jnp.argmax(logits, -1) == labels)}, updates)
+
+    gacl_objective = make_gacl_objective(head, gcfg, train.steps_per_epoch, config["num_epochs"]) if gcfg else None
+
+    def gacl_train_loss(params, collections, batch, rng, step):
+        (cos, norm), updates = forward(params, collections, batch, rng)
+        loss, metrics = gacl_objective(cos, norm, batch["label"], step)
+        return loss, (metrics, updates)
+
+    def eval_fn(params, collections, batch):
+        out = model.apply({"params": params, **collections}, model_inputs(batch, raster))
+        if gcfg is None:
+            return _classification_sums(out, batch["label"], batch["mask"])
+        cos, norm = out
+        q, cos_pred, _ = quality_scores(cos, norm, gcfg)
+        return _classification_sums(gcfg.s * cos, batch["label"], batch["mask"], {"q": q, "cos_pred": cos_pred})
+
+    loss_fn = softmax_loss if gcfg is None else gacl_train_loss
+    return Experiment(task=Task(init_fn, loss_fn, eval_fn), train_source=train, eval_source=held_out)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class TrainedClassifier:
+    """A trained classifier of this module, restored for evaluation (:func:`load_classifier`).
+
+    ``scores(xy, pen, valid)`` takes padded sketches in pixels (any frame: they are fitted as
+    in training — unit coordinates or the raster recipe) and returns, jitted:
+
+    * ``logits`` ``[B, C]`` (GACL: ``s cos theta``), ``pred`` ``[B]``;
+    * ``norm`` ``[B]``: the feature norm ``||f(x)||``;
+    * ``cos_pred`` ``[B]``: the cosine between ``f(x)`` and the predicted class's weight
+      (softmax: the column of the linear head, bias ignored);
+    * ``q`` ``[B]`` (GACL only): the quality score.
+    """
+
+    model: Any
+    variables: Any
+    config: dict
+    categories: tuple
+    gacl: GACLConfig | None
+    step: int
+
+    @property
+    def raster(self) -> bool:
+        return self.config["model"]["name"] in RASTER_MODELS
+
+    @cached_property
+    def recipe(self) -> RasterRecipe | None:
+        data = self.config["data"]
+        if not self.raster:
+            return None
+        return RasterRecipe(out_size=data["raster_size"], canvas=data["render_size"] or data["raster_size"],
+                            width=data["line_width"])
+
+    def inputs(self, xy, pen, valid):
+        """Model inputs of pixel-coordinate sketches (what the batch iterator makes in training)."""
+        if self.raster:
+            return self.recipe.raster(xy, pen, valid)
+        sketch = Sketch(xy=xy, pen=pen, valid=valid)
+        return Sketch(xy=to_unit(sketch).xy, pen=pen, valid=valid)
+
+    def prepare(self, sketches) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Unbatched :class:`Sketch` es (any pixel frame) length-fitted as in training
+        (``data.fit`` to ``data.max_len``) and stacked: ``(xy, pen, valid)``."""
+        from sketchjax.batching import stack_sketches
+        from sketchjax.data.augment import fit_length
+
+        data = self.config["data"]
+        fitted = []
+        for s in sketches:
+            n = int(np.sum(np.asarray(s.valid)))
+            pts, pen = fit_length(np.asarray(s.xy)[:n], np.asarray(s.pen)[:n], data["max_len"], data["fit"])
+            fitted.append(Sketch(xy=np.asarray(pts, np.float32), pen=np.asarray(pen, np.float32),
+                                 valid=np.ones(len(pen), bool)))
+        batch = stack_sketches(fitted, max_len=data["max_len"])
+        return batch.xy, batch.pen, batch.valid
+
+    def score_sketches(self, sketches, batch_size: int = 256) -> dict[str, np.ndarray]:
+        """:attr:`scores` of unbatched sketches (see :meth:`prepare`), as NumPy arrays."""
+        xy, pen, valid = self.prepare(sketches)
+        outs = [self.scores(xy[i:i + batch_size], pen[i:i + batch_size], valid[i:i + batch_size])
+                for i in range(0, len(xy), batch_size)]
+        return {k: np.concatenate([np.asarray(o[k]) for o in outs]) for k in outs[0]}
+
+    def apply(self, inputs):
+        """``apply(variables, inputs)``: logits (softmax) or ``(cos, norm)`` (GACL)."""
+        return self.model.apply(self.variables, inputs)
+
+    @cached_property
+    def scores(self):
+        def fn(xy, pen, valid):
+            inputs = self.inputs(xy, pen, valid)
+            if self.gacl is not None:
+                cos, norm = self.model.apply(self.variables, inputs)
+                q, cos_pred, pred = quality_scores(cos, norm, self.gacl)
+                return {"logits": self.gacl.s * cos, "pred": pred, "norm": norm, "cos_pred": cos_pred, "q": q}
+            logits, feats = self.model.apply(self.variables, inputs, return_features=True)
+            pred = jnp.argmax(logits, -1)
+            kernel = self.variables["params"]["head"]["kernel"]
+            w = kernel[:, pred].T  # [B, D]
+            norm = jnp.linalg.norm(feats, axis=-1)
+            cos_pred = jnp.sum(feats * w, -1) / jnp.maximum(norm * jnp.linalg.norm(w, axis=-1), 1e-12)
+            return {"logits": logits, "pred": pred, "norm": norm, "cos_pred": cos_pred}
+
+        return jax.jit(fn)
+
+
+def load_classifier(workdir: str | os.PathLike) -> TrainedClassifier:
+    """The newest checkpoint of a run of ``train/run.py`` with this module's experiment."""
+    workdir = pathlib.Path(workdir)
+    _, state, meta = restore_trained(workdir, build_experiment)
+    config = meta.get("config") or json.loads((workdir / "config.json").read_text())
+    _, categories = prepare_dataset(config["data"])
+    head = head_config(config)
+    model = make_model(config["model"], len(categories), head["type"])
+    variables = {"params": state.params, **state.collections}
+    return TrainedClassifier(model, variables, config, tuple(categories), gacl_config(config), int(meta["step"]))

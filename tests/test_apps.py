@@ -1,0 +1,206 @@
+"""GACL applications (sketchjax.apps)."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sketchjax.apps import pseudo_label as pl
+from sketchjax.gacl import spearman
+
+
+def test_gaussian_mixture_layouts_and_background():
+    x, comp, centres = pl.gaussian_mixture(jax.random.PRNGKey(0), 50, "grid", std=0.05, background=0.2)
+    assert x.shape == (9 * 50 + 90, 2) and int((comp == -1).sum()) == 90
+    np.testing.assert_allclose(np.sort(np.unique(np.asarray(centres).round(6))), [-1.0, 0.0, 1.0])
+    own = np.asarray(comp) >= 0
+    d = np.linalg.norm(np.asarray(x)[own] - np.asarray(centres)[np.asarray(comp)[own]], axis=-1)
+    assert d.mean() == pytest.approx(0.05 * np.sqrt(np.pi / 2), rel=0.15)  # Rayleigh mean
+    _, _, circle = pl.gaussian_mixture(jax.random.PRNGKey(0), 5, "circle")
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(circle), axis=-1), 1.0, rtol=1e-6)
+    with pytest.raises(ValueError, match="square number"):
+        pl.gaussian_mixture(jax.random.PRNGKey(0), 5, "grid", k=8)
+
+
+def test_boundary_distance_by_hand():
+    centres = jnp.array([[0.0, 0.0], [2.0, 0.0], [0.0, 4.0]])
+    x = jnp.array([[0.5, 0.0], [1.0, 1.0], [0.0, 1.5], [-3.0, 0.0]])
+    # point 0: bisector with c1 at x = 1 (0.5 away), with c2 at y = 2 (2 away)
+    # point 1: on the c0/c1 bisector; point 2: 0.5 from y = 2; point 3: 4 from x = 1 but 2 from y = 2
+    np.testing.assert_allclose(np.asarray(pl.boundary_distance(x, centres)), [0.5, 0.0, 0.5, 2.0], atol=1e-6)
+
+
+def test_kmeans_recovers_separated_clusters():
+    x, comp, _ = pl.gaussian_mixture(jax.random.PRNGKey(3), 60, "grid", std=0.05)
+    labels, centres = pl.kmeans(jax.random.PRNGKey(0), x, 9)
+    table = np.zeros((9, 9), int)
+    np.add.at(table, (np.asarray(labels), np.asarray(comp)), 1)
+    assert (table.max(axis=1) == table.sum(axis=1)).all() and (table > 0).sum() == 9  # a bijection
+
+
+def test_pseudo_label_gacl_scores_track_the_decision_boundary():
+    x, comp, centres = pl.gaussian_mixture(jax.random.PRNGKey(1000), 120, "grid", std=0.05, background=0.1)
+    out = pl.train_pseudo_label_gacl(jax.random.PRNGKey(0), x, pl.PseudoLabelConfig(epochs=20, batch_size=128))
+    q = np.asarray(out["q"])
+    assert np.isfinite(q).all() and q.shape == (x.shape[0],)
+    assert len(out["history"]) == 20 and out["history"][-1]["loss"] < out["history"][0]["loss"]
+    # G §6: q is higher farther from the decision boundary (measured 0.6-0.7 at full size)
+    assert float(spearman(out["q"], pl.boundary_distance(x, centres))) > 0.3
+
+
+# ---- rare-and-hard vs malicious (q_max+) ---------------------------------------------------
+
+def _bad_points_score(xy, pen, valid):
+    """A toy quality score: minus the number of points right of x = 100 (the "noise" there)."""
+    return -jnp.sum((xy[..., 0] > 100) & valid, axis=-1).astype(jnp.float32)
+
+
+def _sketch(strokes, t=32):
+    from sketchjax.batching import pad_sketch
+    from sketchjax.formats import from_strokes
+
+    s = pad_sketch(from_strokes([np.asarray(p, float) for p in strokes]), t)
+    return jnp.asarray(s.xy, jnp.float32), jnp.asarray(s.pen, jnp.float32), jnp.asarray(s.valid)
+
+
+def test_q_max_plus_finds_the_stroke_to_remove():
+    from sketchjax.apps.rhs import classify_rhs, q_max_plus, remove_each_stroke
+
+    good = [[0, 0], [10, 0], [10, 10]]
+    one_bad = _sketch([good, [[150, 5], [160, 8], [170, 2]], [[20, 20], [30, 30]]])
+    two_bad = _sketch([[[120, 0], [130, 0]], good, [[150, 5], [160, 8], [170, 2]]])
+    single = _sketch([[[150, 5], [160, 8]]])
+    batch = [jnp.stack(a) for a in zip(one_bad, two_bad, single)]
+    q, q1, removed1 = q_max_plus(_bad_points_score, *batch, max_strokes=8, rounds=1)
+    np.testing.assert_array_equal(np.asarray(q), [-3, -5, -2])
+    np.testing.assert_array_equal(np.asarray(q1[:, 0]), [0, -2, -2])  # one removal; the lone stroke stays
+    np.testing.assert_array_equal(np.asarray(removed1[:, 0]), [1, 2, -1])
+    _, q2, removed2 = jax.jit(lambda *a: q_max_plus(_bad_points_score, *a, max_strokes=8, rounds=2))(*batch)
+    np.testing.assert_array_equal(np.asarray(q2), [[0, 0], [-2, 0], [-2, -2]])
+    assert int(removed2[1, 1]) == 0  # after the 3-point stroke, the first stroke goes
+    np.testing.assert_array_equal(np.asarray(classify_rhs(q, q2[:, -1], q_tau=-1.0, q_max=-0.5)), [1, 1, 2])
+    _, _, _, present = remove_each_stroke(*single, 8)
+    assert not bool(present.any())
+
+
+# ---- label cleansing -----------------------------------------------------------------------
+
+def test_inject_label_noise_changes_exactly_the_rate_to_other_classes():
+    from sketchjax.apps.cleansing import inject_label_noise
+
+    labels = jnp.arange(1000) % 7
+    noisy, flipped = inject_label_noise(jax.random.PRNGKey(0), labels, 0.4, 7)
+    assert int(flipped.sum()) == 400
+    assert bool((noisy[flipped] != labels[flipped]).all()) and bool((noisy[~flipped] == labels[~flipped]).all())
+    assert set(np.unique(np.asarray(noisy[flipped]))) == set(range(7))  # spread over the classes
+    same, none = inject_label_noise(jax.random.PRNGKey(0), labels, 0.0, 7)
+    assert not bool(none.any()) and bool((same == labels).all())
+    with pytest.raises(ValueError, match="in \\[0, 1\\]"):
+        inject_label_noise(jax.random.PRNGKey(0), labels, 1.5, 7)
+
+
+def test_flag_rule_and_precision_recall_curve():
+    from sketchjax.apps.cleansing import flag_suspicious, label_angles, precision_recall, suspicion_curve
+
+    cos = jnp.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
+    np.testing.assert_allclose(np.asarray(label_angles(cos, jnp.array([0, 0, 1]))),
+                               [0.0, np.pi / 2, np.pi / 3], atol=2e-3)
+    q = jnp.array([0.8, 0.8, 0.3, 0.5])
+    theta = jnp.array([0.1, 1.5, 0.1, 1.5])
+    np.testing.assert_array_equal(np.asarray(flag_suspicious(q, theta, 0.7, 1.0, 0.35)), [False, True, True, False])
+    assert precision_recall([True, True, False], [True, False, True]) == (0.5, 0.5)
+    rng = np.random.default_rng(0)
+    positive = rng.random(500) < 0.3
+    theta = np.where(positive, rng.normal(1.4, 0.1, 500), rng.normal(0.8, 0.1, 500))  # separable angles
+    curve = suspicion_curve(rng.random(500), theta, positive)
+    assert curve["best_f1"] > 0.95 and curve["recall_at_p90"] > 0.95
+    assert curve["recall"][0] <= curve["recall"][-1] == 1.0  # thresholds from strict to lenient
+
+
+# ---- IQA -----------------------------------------------------------------------------------
+
+def test_rating_bins_centres_and_expected_rating():
+    from sketchjax.apps.iqa import bin_centres, expected_rating, rating_bins
+
+    np.testing.assert_array_equal(np.asarray(rating_bins([0.0, 0.249, 0.25, 0.999, 1.0, 7.0, -1.0], 4, 0.0, 1.0)),
+                                  [0, 0, 1, 3, 3, 3, 0])
+    np.testing.assert_allclose(np.asarray(bin_centres(4, 1.0, 5.0)), [1.5, 2.5, 3.5, 4.5])
+    cos = jnp.array([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.5, 0.5]])
+    np.testing.assert_allclose(np.asarray(expected_rating(cos, 64.0, bin_centres(4, 1.0, 5.0))), [1.5, 4.0], atol=1e-4)
+    with pytest.raises(ValueError, match="hi > lo"):
+        rating_bins([0.5], 4, 1.0, 1.0)
+
+
+@pytest.fixture
+def iqa_folder(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    names = [f"img_{i}.png" for i in range(5)]
+    for i, name in enumerate(names):
+        Image.fromarray((rng.random((20, 30, 3)) * 255 * (i + 1) / 5).astype(np.uint8)).save(tmp_path / name)
+    return tmp_path, names
+
+
+def test_load_iqa_folder_reads_koniq_kadid_and_tid_layouts(iqa_folder):
+    from sketchjax.apps.iqa import load_iqa_folder
+
+    folder, names = iqa_folder
+    (folder / "koniq.csv").write_text("image_name,c1,MOS,SD\n" + "".join(f"{n},1,{i + 1}.5,0.2\n" for i, n in enumerate(names)))
+    images, mos, got = load_iqa_folder(folder, folder / "koniq.csv", size=16)
+    assert images.shape == (5, 16, 16) and got == names and 0.0 <= images.min() <= images.max() <= 1.0
+    np.testing.assert_allclose(mos, [1.5, 2.5, 3.5, 4.5, 5.5])
+    assert images[4].mean() > images[0].mean()  # brighter file, brighter array: the right file per row
+    (folder / "dmos.csv").write_text("dist_img,ref_img,dmos,var\n" + "".join(f"{n},r.png,{i},0\n" for i, n in enumerate(names)))
+    _, dmos, _ = load_iqa_folder(folder, folder / "dmos.csv", size=8, grayscale=False, higher_is_better=False)
+    np.testing.assert_allclose(dmos, [0, -1, -2, -3, -4])
+    (folder / "mos_with_names.txt").write_text("".join(f"{i * 0.5} {n}\n" for i, n in enumerate(names)))
+    rgb, tid, _ = load_iqa_folder(folder, folder / "mos_with_names.txt", size=8, grayscale=False, limit=3)
+    assert rgb.shape == (3, 8, 8, 3) and tid.tolist() == [0.0, 0.5, 1.0]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("image_name,MOS\nimg_0.png,abc\n", "koniq.csv:2: rating 'abc' of 'img_0.png' is not a number"),
+    ("image_name,MOS\nmissing.png,3\n", "missing.png not found"),
+    ("picture,quality\nimg_0.png,3\n", "names no image column"),
+    ("3.0 img_0.png extra\n", "expected '<score> <image name>'"),
+    ("image_name,MOS\nimg_0.png,nan\n", "is nan"),
+])
+def test_load_iqa_folder_names_the_bad_row(iqa_folder, content, message):
+    from sketchjax.apps.iqa import IQAFileError, load_iqa_folder
+
+    folder, _ = iqa_folder
+    (folder / "koniq.csv").write_text(content)
+    with pytest.raises(IQAFileError, match=message.replace("(", "\\(").replace(")", "\\)")):
+        load_iqa_folder(folder, folder / "koniq.csv")
+
+
+def test_load_iqa_folder_reports_corrupt_images(iqa_folder):
+    from sketchjax.apps.iqa import IQAFileError, load_iqa_folder
+
+    folder, _ = iqa_folder
+    (folder / "broken.png").write_bytes(b"not a png")
+    (folder / "m.csv").write_text("image,score\nbroken.png,1\n")
+    with pytest.raises(IQAFileError, match="m.csv:2: cannot read image"):
+        load_iqa_folder(folder, folder / "m.csv")
+
+
+def test_degraded_sketch_ratings_follow_the_strength(three_strokes):
+    from sketchjax.apps.iqa import degraded_sketch_ratings
+    from sketchjax.batching import pad_sketch
+
+    s = pad_sketch(three_strokes, 16)
+    xy = jnp.repeat(jnp.asarray(s.xy, jnp.float32)[None], 200, 0)
+    pen = jnp.repeat(jnp.asarray(s.pen, jnp.float32)[None], 200, 0)
+    valid = jnp.repeat(jnp.asarray(s.valid)[None], 200, 0)
+    (out_xy, out_pen, out_valid), rating = degraded_sketch_ratings(jax.random.PRNGKey(0), xy, pen, valid)
+    assert float(rating.min()) >= 0.0 and float(rating.max()) <= 1.0
+    moved = jnp.sum(jnp.where(out_valid[..., None], jnp.abs(out_xy - xy), 0.0), axis=(1, 2))
+    from sketchjax.sketch import num_strokes
+
+    lost = 3 - num_strokes(out_pen, out_valid)
+    # lower rating = stronger degradation: more strokes gone, and points moved further when none went
+    assert float(spearman(rating, lost.astype(jnp.float32))) < -0.5
+    kept_all = lost == 0
+    assert float(spearman(rating, moved, kept_all)) < -0.8

@@ -1,0 +1,121 @@
+"""Known sketch degradations (sketchjax.degrade) and sketch.compact."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sketchjax import degrade
+from sketchjax.batching import pad_sketch
+from sketchjax.formats.ndjson import read_ndjson
+from sketchjax.sketch import compact, num_strokes, stroke_ids
+
+T = 64
+
+
+@pytest.fixture
+def padded(three_strokes):
+    s = pad_sketch(three_strokes, T)
+    return jnp.asarray(s.xy, jnp.float32), jnp.asarray(s.pen, jnp.float32), jnp.asarray(s.valid)
+
+
+def strokes_of(xy, pen, valid):
+    """Host-side list of each stroke's points (for comparing sketches stroke by stroke)."""
+    xy, sid = np.asarray(xy), np.asarray(stroke_ids(pen, valid))
+    return [xy[sid == k].tolist() for k in range(int(sid.max()) + 1)]
+
+
+def test_compact_keeps_order_prefix_and_ends_the_cut_stroke(padded):
+    xy, pen, valid = padded
+    keep = jnp.arange(T) % 2 == 0
+    out_xy, out_pen, out_valid = compact(xy, pen, valid, keep)
+    n = int(out_valid.sum())
+    assert n == 5 and bool(out_valid[:n].all()) and not bool(out_valid[n:].any())
+    np.testing.assert_array_equal(np.asarray(out_xy[:n]), np.asarray(xy[:9:2]))
+    assert float(out_pen[n - 1]) == 0.0 and float(jnp.abs(out_xy[n:]).sum()) == 0.0
+
+
+@pytest.mark.parametrize("fraction, expect_removed", [(0.0, 0), (0.34, 1), (0.5, 2), (1.0, 2)])
+def test_delete_strokes_removes_whole_strokes(padded, fraction, expect_removed):
+    xy, pen, valid = padded
+    original = strokes_of(xy, pen, valid)
+    for seed in range(5):
+        out = degrade.delete_strokes(jax.random.PRNGKey(seed), xy, pen, valid, fraction)
+        kept = strokes_of(*out)
+        assert len(kept) == 3 - expect_removed  # round(f * 3), never all three
+        it = iter(original)  # kept strokes are original strokes, in drawing order
+        assert all(any(k == o for o in it) for k in kept)
+
+
+def test_delete_strokes_picks_different_strokes_per_key(padded):
+    xy, pen, valid = padded
+    picks = {tuple(map(len, strokes_of(*degrade.delete_strokes(jax.random.PRNGKey(s), xy, pen, valid, 0.34))))
+             for s in range(20)}
+    assert len(picks) == 3  # each of the three strokes gets removed by some key
+
+
+def test_truncate_keeps_the_first_points(padded):
+    xy, pen, valid = padded
+    out_xy, out_pen, out_valid = degrade.truncate(xy, pen, valid, 0.5)
+    assert int(out_valid.sum()) == 5  # ceil(0.5 * 9)
+    np.testing.assert_array_equal(np.asarray(out_xy[:5]), np.asarray(xy[:5]))
+    assert float(out_pen[4]) == 0.0
+    assert int(degrade.truncate(xy, pen, valid, 1.0)[2].sum()) == 2
+
+
+def test_jitter_scales_with_the_sketch(padded):
+    xy, pen, valid = padded
+    assert np.array_equal(np.asarray(degrade.jitter(jax.random.PRNGKey(0), xy, pen, valid, 0.0)[0]), np.asarray(xy))
+    big = jnp.where(valid[:, None], xy * 10.0, 0.0)
+    keys = jax.random.split(jax.random.PRNGKey(1), 400)
+    d_small = jax.vmap(lambda k: degrade.jitter(k, xy, pen, valid, 0.05)[0] - xy)(keys)
+    d_big = jax.vmap(lambda k: degrade.jitter(k, big, pen, valid, 0.05)[0] - big)(keys)
+    longest = 30.0  # the box is 25 x 30
+    np.testing.assert_allclose(float(jnp.std(d_small[:, :9])), 0.05 * longest, rtol=0.05)
+    np.testing.assert_allclose(float(jnp.std(d_big[:, :9])), 0.5 * longest, rtol=0.05)
+    assert float(jnp.abs(d_small[:, 9:]).max()) == 0.0  # padding untouched
+
+
+def test_add_scribbles_appends_strokes_inside_the_box(padded):
+    xy, pen, valid = padded
+    out_xy, out_pen, out_valid = degrade.add_scribbles(jax.random.PRNGKey(0), xy, pen, valid, 3, points=5)
+    assert int(out_valid.sum()) == 9 + 15 and int(num_strokes(out_pen, out_valid)) == 6
+    np.testing.assert_array_equal(np.asarray(out_xy[:9]), np.asarray(xy[:9]))
+    new = np.asarray(out_xy[9:24])
+    assert (new >= [0, 0]).all() and (new <= [25, 30]).all()
+    assert len(np.unique(new, axis=0)) > 10  # a walk, not one point
+    # no room: the scribbles are cut at T, the sketch stays valid
+    short = [a[:12] for a in padded]
+    cut = degrade.add_scribbles(jax.random.PRNGKey(0), *short, 3, points=5)
+    assert bool(cut[2].all()) and int(num_strokes(cut[1], cut[2])) == 4
+
+
+def test_scribble_sketch():
+    xy, pen, valid = degrade.scribble_sketch(jax.random.PRNGKey(0), 40, 4, points=8)
+    assert int(valid.sum()) == 32 and int(num_strokes(pen, valid)) == 4
+    assert float(xy.min()) >= 0.0 and float(xy.max()) <= 255.0
+    with pytest.raises(ValueError, match="do not fit"):
+        degrade.scribble_sketch(jax.random.PRNGKey(0), 20, 4, points=8)
+
+
+@pytest.mark.parametrize("kind", sorted(degrade.DEGRADATIONS))
+def test_every_degradation_jits_and_vmaps_on_real_sketches(kind, data_file):
+    records = read_ndjson(data_file("quickdraw", "simplified", "cat.ndjson"), limit=8)
+    batch = [pad_sketch(r.sketch, 128) for r in records]
+    xy = jnp.stack([jnp.asarray(s.xy, jnp.float32) for s in batch])
+    pen = jnp.stack([jnp.asarray(s.pen, jnp.float32) for s in batch])
+    valid = jnp.stack([jnp.asarray(s.valid) for s in batch])
+    keys = jax.random.split(jax.random.PRNGKey(0), len(batch))
+    for severity in degrade.DEGRADATIONS[kind]:
+        fn = jax.jit(jax.vmap(lambda k, a, b, c: degrade.degrade(kind, severity, k, a, b, c)))
+        out_xy, out_pen, out_valid = fn(keys, xy, pen, valid)
+        assert bool(jnp.isfinite(out_xy).all())
+        n_in, n_out = valid.sum(-1), out_valid.sum(-1)
+        assert bool((out_valid == (jnp.arange(128) < n_out[:, None])).all())  # prefix mask
+        if kind == "scribbles":
+            assert bool((num_strokes(out_pen, out_valid) >= num_strokes(pen, valid)).all())
+        elif kind != "jitter":
+            assert bool((n_out <= n_in).all()) and bool((n_out < n_in).any())
+    with pytest.raises(ValueError, match="unknown degradation"):
+        degrade.degrade("blur", 1.0, keys[0], xy[0], pen[0], valid[0])

@@ -1,0 +1,240 @@
+"""GACL / softmax heads in the classifier experiment, restoring them, and eval/quality.py end to end."""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+CATEGORIES = "['apple', 'cat', 'sheep', 'bird', 'car', 'tree', 'fish']"
+
+
+@pytest.fixture(autouse=True)
+def _repo_on_path(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))
+
+
+def test_head_config_defaults_and_errors():
+    from sketchjax.classifier import base_config, gacl_config, head_config
+
+    config = base_config()
+    assert head_config(config) == {"type": "softmax"} and gacl_config(config) is None
+    config["head"] = {"type": "gacl", "margin_scale": 64.0}
+    head = head_config(config)
+    assert head["kind"] == "cos" and head["soft_binning"] is True and head["cuts"] == (5, 20, 5)
+    cfg = gacl_config(config)
+    assert cfg.margin_scale == 64.0 and cfg.lambda_g == pytest.approx(2 * cfg.lambda_g_bound)
+    config["head"] = {"type": "gacl", "margin": 1.0}
+    with pytest.raises(ValueError, match="unknown GACL head keys"):
+        head_config(config)
+    config["head"] = {"type": "arcface"}
+    with pytest.raises(ValueError, match="unknown head type"):
+        head_config(config)
+    config["head"] = {"type": "gacl", "lambda_g": 0.01}
+    with pytest.raises(ValueError, match="lower bound"):
+        gacl_config(config)
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(tmp_path_factory, data_root):
+    """One-epoch GACL and softmax BiLSTMs (8 units) on 7 real categories, sharing one dataset."""
+    from sketchjax.training import apply_overrides, train_and_evaluate
+    from sketchjax.classifier import build_experiment
+
+    base = tmp_path_factory.mktemp("quality_runs")
+    module = importlib.import_module("train.configs.quickdraw_bilstm")
+    runs = {}
+    for name, head in (("gacl", ["head.type=gacl"]), ("softmax", [])):
+        config = apply_overrides(module.get_config(), [
+            "model.hidden=8", "model.head=(8,)", "num_epochs=2", "batch_size=16", f"data.data_dir={base / 'tfds'}",
+            f"data.categories={CATEGORIES}", "progress_bar=False", *head])
+        train_and_evaluate(config, base / name, build_experiment)
+        runs[name] = base / name
+    return runs
+
+
+@pytest.mark.data
+def test_gacl_run_logs_its_schedule_and_restores_with_scores(tiny_runs):
+    import jax.numpy as jnp
+
+    from sketchjax.training import read_metrics
+    from sketchjax.classifier import held_out_sketches, load_classifier
+
+    records = read_metrics(tiny_runs["gacl"] / "metrics.jsonl")
+    train = [r for r in records if r["split"] == "train"]
+    assert train and all(r["n_cuts"] == 5 for r in train)  # 2 epochs: still inside the 5-epoch hold
+    last_eval = [r for r in records if r["split"] == "eval"][-1]
+    clf = load_classifier(tiny_runs["gacl"])
+    assert clf.gacl is not None and clf.gacl.kind == "cos"
+    arrays, categories, n = held_out_sketches(clf.config, extra_fields=("recognized",))
+    assert len(arrays["label"]) == n == last_eval["count"] and arrays["recognized"].dtype == bool
+    out = clf.scores(jnp.asarray(arrays["xy"]), jnp.asarray(arrays["pen"]), jnp.asarray(arrays["valid"]))
+    # the restored model scores the split exactly as the training run's own evaluation did
+    assert float(np.mean(np.asarray(out["pred"]) == arrays["label"])) == pytest.approx(last_eval["accuracy"])
+    assert float(np.mean(out["q"])) == pytest.approx(last_eval["q"], rel=1e-4)
+    np.testing.assert_allclose(np.asarray(out["q"]), clf.gacl.l_q + (np.asarray(out["norm"]) - clf.gacl.l_a)
+                               * (clf.gacl.u_q - clf.gacl.l_q) / (clf.gacl.u_a - clf.gacl.l_a), rtol=1e-5)
+    soft = load_classifier(tiny_runs["softmax"])
+    s_out = soft.scores(jnp.asarray(arrays["xy"]), jnp.asarray(arrays["pen"]), jnp.asarray(arrays["valid"]))
+    assert "q" not in s_out and bool((np.abs(np.asarray(s_out["cos_pred"])) <= 1.0 + 1e-5).all())
+
+
+@pytest.mark.data
+def test_quality_eval_program_runs_and_reports_every_measurement(tiny_runs, tmp_path):
+    spec = importlib.util.spec_from_file_location("eval_quality", REPO / "eval" / "quality.py")
+    program = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(program)
+    out = tmp_path / "quality.json"
+    report = program.main(["--runs", f"GACL={tiny_runs['gacl']},softmax={tiny_runs['softmax']}", "--out", str(out),
+                           "--batch", "64"])
+    saved = json.loads(out.read_text())
+    assert saved["command"].startswith("python eval/quality.py") and "real QuickDraw" in saved["data"]
+    for name in ("GACL", "softmax"):
+        r = report["runs"][name]
+        assert 0.0 <= r["top1"] <= r["top5"] <= 1.0
+        assert -1.0 <= r["spearman_score_cos"]["value"] <= 1.0
+        assert r["spearman_score_cos"]["lo"] <= r["spearman_score_cos"]["value"] <= r["spearman_score_cos"]["hi"]
+        assert set(r["degradation"]) == {"jitter", "delete_strokes", "scribbles", "truncate"}
+        for rows in r["degradation"].values():
+            assert len(rows) == 4 and all(0.0 <= row["vs_clean_score"]["mean"] <= 1.0 for row in rows)
+        assert 0.0 <= r["recognized_auc"]["score"] <= 1.0 and np.isfinite(r["doodlenet_spearman"]["score"])
+    assert report["runs"]["GACL"]["score_is"] == "q" and report["runs"]["softmax"]["score_is"] == "feature norm"
+    for suffix in ("_scatter.png", "_degradation.png", "_extremes.png"):
+        assert (tmp_path / f"quality{suffix}").stat().st_size > 10_000
+
+
+@pytest.mark.data
+def test_label_noise_reaches_the_training_batches_only(tmp_path, data_root):
+    from sketchjax.training import apply_overrides
+    from sketchjax.classifier import Relabelled, build_experiment, noisy_train_labels
+
+    module = importlib.import_module("train.configs.quickdraw_bilstm")
+    config = apply_overrides(module.get_config(), [
+        "model.hidden=8", "batch_size=16", f"data.data_dir={tmp_path / 'tfds'}", f"data.categories={CATEGORIES}",
+        "data.label_noise=0.4"])
+    noisy, flipped = noisy_train_labels(config)
+    assert flipped.mean() == pytest.approx(0.4, abs=0.01)
+    experiment = build_experiment(config)
+    for step in range(3):
+        idx, _ = experiment.train_source.batch_indices(0, step)
+        np.testing.assert_array_equal(experiment.train_source.batch(0, step)["label"], noisy[idx])
+    assert not isinstance(experiment.eval_source.source, Relabelled)  # the test split keeps its labels
+    with pytest.raises(ValueError, match="labels for a source"):
+        Relabelled([{"label": 0}], [1, 2])
+
+
+@pytest.mark.data
+def test_quality_command_scores_user_files_and_refuses_softmax_runs(tiny_runs, data_root, tmp_path, capsys):
+    from sketchjax.cli import main
+
+    out = tmp_path / "q.png"
+    files = [str(data_root / "quickdraw" / "simplified" / "cat.ndjson"), str(next((data_root / "tuberlin_svg").glob("*/*.svg")))]
+    assert main(["quality", *files, "--n", "4", "--checkpoint", str(tiny_runs["gacl"]), "--out", str(out)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    rows = [line for line in table if line[:4].strip().isdigit()]
+    assert len(rows) == 4
+    qs = [float(line.split()[-3]) for line in rows]  # the q column, highest first
+    assert qs == sorted(qs, reverse=True)
+    assert out.stat().st_size > 10_000
+    assert main(["quality", "--checkpoint", str(tiny_runs["softmax"]), "--out", str(out)]) == 2
+    assert "softmax classifier has no quality score" in capsys.readouterr().err
+
+
+@pytest.mark.data
+def test_cleanse_command_writes_one_row_per_training_sample(tiny_runs, tmp_path, capsys):
+    import csv
+
+    from sketchjax.cli import main
+
+    out = tmp_path / "flags.csv"
+    assert main(["cleanse", "--checkpoint", str(tiny_runs["gacl"]), "--out", str(out), "--q-low-quantile", "0.1"]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) > 100 and {"key_id", "label", "q", "theta_deg", "flagged", "reason"} <= set(rows[0])
+    low = [r for r in rows if r["reason"] == "very low q"]
+    assert len(low) >= 0.1 * len(rows) - 1  # the 10% quantile rule
+    assert "samples flagged" in capsys.readouterr().out
+
+
+@pytest.mark.data
+def test_extra_train_adds_sketchrnn_samples_to_training_only(tmp_path, data_root):
+    from sketchjax.classifier import Concatenated, build_experiment, extra_training_split
+    from sketchjax.training import apply_overrides
+
+    module = importlib.import_module("train.configs.quickdraw_bilstm")
+    config = apply_overrides(module.get_config(), [
+        "model.hidden=8", "batch_size=8", f"data.data_dir={tmp_path / 'tfds'}",
+        "data.categories=['apple', 'sheep', 'cat', 'palm tree']"])
+    config["data"]["extra_train"] = {"source": "sketchrnn_samples", "temperatures": [0.5],
+                                     "samples_per_temperature": 3, "sample_batch": 4, "max_len": 40}
+    experiment = build_experiment(config)
+    source = experiment.train_source.source
+    assert isinstance(source, Concatenated)
+    real, samples = source.sources
+    assert len(samples) <= 6 and len(source) == len(real) + len(samples)
+    names = ["apple", "cat", "palm tree", "sheep"]  # the dataset's (sorted) categories
+    got = {names[r["label"]] for r in samples.__getitems__(list(range(len(samples))))}
+    assert got == {"palm tree", "sheep"}  # only categories with a decoder; labels in the dataset's indexing
+    mixed = source.__getitems__([0, len(real), len(source) - 1])
+    assert mixed[0]["label"] == real[0]["label"] and len(mixed) == 3
+    assert not isinstance(experiment.eval_source.source, Concatenated)
+    config["data"]["categories"] = ["apple", "cat"]
+    with pytest.raises(ValueError, match="none of the sketch-rnn decoders"):
+        extra_training_split(config["data"], ["apple", "cat"])
+
+
+def _program(name: str):
+    spec = importlib.util.spec_from_file_location(f"eval_{name}", REPO / "eval" / f"{name}.py")
+    program = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(program)
+    return program
+
+
+@pytest.mark.data
+def test_rhs_program_reports_f1_of_q_and_q_max_plus(tiny_runs, tmp_path):
+    out = tmp_path / "rhs.json"
+    report = _program("rhs").main(["--run", str(tiny_runs["gacl"]), "--n", "6", "--max-strokes", "6", "--batch", "6",
+                                   "--out", str(out)])
+    assert json.loads(out.read_text())["command"].startswith("python eval/rhs.py")
+    for score in ("q", "q_max+1", "q_max+2"):
+        r = report["results"][score]
+        assert 0.0 <= r["auc_malicious"] <= 1.0 and 0.0 < r["best_f1"] <= 1.0
+    # q_max+ never lowers a sketch's score
+    assert all(report["results"]["q_max+1"]["median"][s] >= report["results"]["q"]["median"][s] - 1e-6
+               for s in ("rare_and_hard", "scribbles", "stroke_salad"))
+
+
+@pytest.mark.data
+def test_cleansing_program_trains_a_noisy_run_and_traces_precision_recall(data_root, tmp_path):
+    out = tmp_path / "cleansing.json"
+    report = _program("cleansing").main([
+        "--rates", "0.4", "--config", str(REPO / "train" / "configs" / "quickdraw_bilstm.py"), "--runs-dir",
+        str(tmp_path / "runs"), "--name", "tiny", "--set", "head.type=gacl", "--set", "model.hidden=8",
+        "--set=model.head=(8,)", "--set", "num_epochs=1", "--set", "batch_size=16",
+        "--set", f"data.data_dir={tmp_path / 'tfds'}", f"--set=data.categories={CATEGORIES}", "--out", str(out)])
+    row = report["results"]["0.4"]
+    assert row["injected"] == round(0.4 * row["samples"])
+    assert 0.0 < row["gacl_rule"]["best_f1"] <= 1.0 and 0.0 <= row["prediction_disagrees"]["recall"] <= 1.0
+    assert (tmp_path / "cleansing.png").stat().st_size > 10_000
+
+
+@pytest.mark.data
+def test_iqa_program_trains_and_reports_plcc_srocc(data_root, tmp_path):
+    out = tmp_path / "iqa.json"
+    report = _program("iqa").main([
+        "--bins", "10", "--runs-dir", str(tmp_path / "runs"), "--set", f"data.data_dir={tmp_path / 'tfds'}",
+        f"--set=data.categories={CATEGORIES}", "--set=model.widths=(4, 4, 8, 8)", "--set", "num_epochs=1",
+        "--set", "batch_size=16", "--out", str(out)])
+    row = report["results"]["10"]
+    assert row["test_images"] > 20 and -1.0 <= row["plcc_expected_rating"] <= 1.0 and 0.0 <= row["mae_expected_rating"] <= 1.0
+    assert json.loads(out.read_text())["command"].startswith("python eval/iqa.py")
+
+
+def test_pseudo_label_program_runs(tmp_path):
+    out = tmp_path / "pl.json"
+    report = _program("pseudo_label").main(["--seeds", "0", "--n-per", "60", "--epochs", "5", "--out", str(out)])
+    assert set(report["results"]) == {"circle", "grid"}
+    assert (tmp_path / "pl.png").stat().st_size > 10_000
