@@ -15,7 +15,8 @@ Measured per run:
   and the scatter figure;
 * agreement with known degradations (:mod:`sketchjax.degrade`: point jitter, deleted strokes,
   added scribbles, truncation; four severities each): the fraction of sketches whose clean
-  version scores higher than the degraded one, and the fraction ordered correctly between
+  version scores higher than the degraded one (ties one half; pairs the degradation left
+  unchanged are excluded and counted), and the fraction ordered correctly between
   consecutive severities — the stand-in for G's human study (78% human agreement);
 * AUC of the score for QuickDraw's own ``recognized`` flag (the game's classifier, which no
   one here trained);
@@ -58,6 +59,8 @@ from sketchjax.sketch import Sketch  # noqa: E402
 
 SCORES = ("score", "cos_pred")  # the quality score (q or ||f||) and the reference
 MODERATE = (1, 2)  # indices of the "moderate" severities in each ladder
+#: The data settings that fix the held-out set and how its sketches are fitted.
+HELD_OUT_KEYS = ("source", "categories", "fractions", "eval_split", "max_len", "fit")
 
 
 def parse_runs(text: str) -> dict[str, pathlib.Path]:
@@ -161,11 +164,16 @@ def evaluate_run(clf, workdir: pathlib.Path, arrays: dict, args, dn_prob) -> dic
         rows, prev = [], clean
         for sev, xy, pen, valid in degraded_copies(arrays, kind, args.seed):
             out = score_batches(clf, xy, pen, valid, args.batch)
-            row = {"severity": sev, "top1": float(np.mean(out["pred"] == labels))}
+            # pairs the degradation left as they were (e.g. deleting strokes of a one-stroke
+            # sketch) say nothing about a score: excluded, and counted
+            changed = np.any(valid != arrays["valid"], axis=1) | np.any(
+                (xy != arrays["xy"]) & arrays["valid"][..., None], axis=(1, 2))
+            row = {"severity": sev, "top1": float(np.mean(out["pred"] == labels)),
+                   "unchanged_fraction": float(1.0 - changed.mean())}
             for s in SCORES:
                 wins = (clean[s] > out[s]) + 0.5 * (clean[s] == out[s])
-                row[f"vs_clean_{s}"] = mean_ci(wins, seed=args.seed)
-                row[f"vs_previous_{s}"] = float(pair_agreement(prev[s], out[s]))
+                row[f"vs_clean_{s}"] = mean_ci(wins[changed], seed=args.seed)
+                row[f"vs_previous_{s}"] = float(pair_agreement(prev[s], out[s], jnp.asarray(changed)))
             rows.append(row)
             prev = out
         deg[kind] = rows
@@ -262,9 +270,10 @@ def main(argv=None) -> dict:
 
     runs = parse_runs(args.runs)
     clfs = {name: load_classifier(workdir) for name, workdir in runs.items()}
-    data_cfgs = {json.dumps(c.config["data"]["categories"]) + c.config["data"]["eval_split"] for c in clfs.values()}
-    if len(data_cfgs) != 1:
-        raise SystemExit("--runs: all runs must be evaluated on the same categories and split")
+    held_out = {name: {k: c.config["data"].get(k) for k in HELD_OUT_KEYS} for name, c in clfs.items()}
+    if len({json.dumps(v, sort_keys=True) for v in held_out.values()}) != 1:
+        raise SystemExit(f"--runs: the runs were trained on different datasets or splits ({held_out}); "
+                         "compare runs of one dataset at a time")
     first = next(iter(clfs.values()))
     arrays, categories, split_size = held_out_sketches(first.config, args.n, args.seed, extra_fields=("recognized",))
     arrays = pad_to(arrays, arrays["pen"].shape[1] + room(max(DEGRADATIONS["scribbles"])))

@@ -101,6 +101,7 @@ def base_config() -> dict:
     return config
 
 
+MAX_CUTS = 20  # soft_bin's static cut-point vector (sketchjax.gacl.soft_bin max_cuts)
 GACL_HEAD_DEFAULTS = {
     "type": "gacl", "kind": "cos", "s": 64.0, "l_q": None, "u_q": None, "l_a": 10.0, "u_a": 100.0,
     "lambda_g": None, "margin_scale": 1.0, "soft_binning": True, "tau": 0.1 / 64, "tau_width": None, "cuts": (5, 20, 5),
@@ -118,7 +119,12 @@ def head_config(config: dict) -> dict:
     unknown = set(head) - set(GACL_HEAD_DEFAULTS)
     if unknown:
         raise ValueError(f"unknown GACL head keys {sorted(unknown)}; known: {sorted(GACL_HEAD_DEFAULTS)}")
-    return {**GACL_HEAD_DEFAULTS, **head}
+    head = {**GACL_HEAD_DEFAULTS, **head}
+    start, end, hold = head["cuts"]
+    if not 1 <= start <= MAX_CUTS or not 1 <= end <= MAX_CUTS or hold < 0:
+        raise ValueError(f"head.cuts = {tuple(head['cuts'])}: cut points must be in [1, {MAX_CUTS}] "
+                         "(start, end) with hold_epochs >= 0")
+    return head
 
 
 def gacl_config(config: dict) -> GACLConfig | None:
@@ -259,6 +265,9 @@ class Concatenated:
 
     def __getitems__(self, indices):
         indices = np.asarray(indices, np.int64)
+        bad = (indices < 0) | (indices >= len(self))
+        if bad.any():
+            raise IndexError(f"index {int(indices[bad][0])} out of range for {len(self)} examples")
         which = np.searchsorted(self.offsets, indices, side="right") - 1
         out = [None] * len(indices)
         for k, src in enumerate(self.sources):

@@ -287,7 +287,8 @@ def cleanse_split(clf, split: str = "train", *, q_high_quantile: float = 0.5, th
 
     sc = split_label_scores(clf, split)
     q, theta = sc["q"], sc["theta_deg"]
-    q_high, q_low = np.quantile(q, q_high_quantile), np.quantile(q, q_low_quantile)
+    q_high = np.quantile(q, q_high_quantile)
+    q_low = np.quantile(q, q_low_quantile) if q_low_quantile > 0 else -np.inf  # 0: the low-q rule is off
     rows = []
     for i in range(len(q)):
         far = q[i] >= q_high and theta[i] >= theta_high_deg
@@ -360,14 +361,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     c.add_argument("--split", default="train", help="dataset split to check (default: the training split)")
     c.add_argument("--q-high-quantile", type=float, default=0.5, help="'well drawn': q at or above this quantile")
     c.add_argument("--theta-high", type=float, default=75.0, help="'far from its label': angle in degrees")
-    c.add_argument("--q-low-quantile", type=float, default=0.02, help="'very poor': q at or below this quantile")
+    c.add_argument("--q-low-quantile", type=float, default=0.02,
+                   help="'very poor': q at or below this quantile (0: off)")
     c.add_argument("--show", type=int, default=10, help="flagged samples to print")
     c.add_argument("--out", default="out/cleanse.csv", help="output CSV (one row per sample)")
     c.set_defaults(func=_cmd_cleanse)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as e:  # bad input: a clear message, no traceback
+    except (ValueError, OSError) as e:  # bad input, missing file or run: a clear message, no traceback
         print(f"sketchjax: error: {e}", file=sys.stderr)
         return 2
 

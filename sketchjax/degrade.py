@@ -13,7 +13,7 @@ batch (with one key per sketch).  ``valid`` stays a prefix mask and padding stay
 
 =================  =====================================================================
 ``jitter``         Gaussian noise of std ``sigma`` x the bounding box's longest side on every point
-``delete_strokes`` ``round(fraction x n_strokes)`` random strokes removed (at least one kept)
+``delete_strokes`` ``round(fraction x n_strokes)`` random strokes removed (>= 1; at least one kept)
 ``truncate``       the last ``fraction`` of the points (in drawing order) cut off (>= 2 kept)
 ``add_scribbles``  ``n`` random-walk strokes of ``points`` points each, inside the bounding box,
                    appended after the last point (they need free padding: see ``room``)
@@ -46,12 +46,14 @@ def jitter(key: jax.Array, xy, pen, valid, sigma: float):
 
 
 def delete_strokes(key: jax.Array, xy, pen, valid, fraction: float):
-    """``round(fraction * n_strokes)`` strokes chosen uniformly at random removed; at least one
-    stroke always stays.  The other strokes keep their points and order."""
+    """``round(fraction * n_strokes)`` strokes (at least one when ``fraction > 0``) chosen
+    uniformly at random removed; at least one stroke always stays, so a one-stroke sketch is
+    returned unchanged.  The other strokes keep their points and order."""
     t = pen.shape[-1]
     sid = stroke_ids(pen, valid)
     n = num_strokes(pen, valid)
-    n_del = jnp.minimum(jnp.round(fraction * n).astype(jnp.int32), n - 1)
+    n_del = jnp.floor(fraction * n + 0.5).astype(jnp.int32)  # half up (jnp.round is half to even)
+    n_del = jnp.minimum(jnp.where(fraction > 0, jnp.maximum(n_del, 1), 0), n - 1)
     u = jax.random.uniform(key, (t,))
     u = jnp.where(jnp.arange(t) < n, u, 2.0)  # absent stroke slots rank last
     rank = jnp.argsort(jnp.argsort(u))  # a random permutation of the present strokes

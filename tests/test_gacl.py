@@ -229,3 +229,22 @@ def test_soft_bin_tau_width_keeps_gradients_inside_bins():
     mid20 = jnp.array([l_q + 0.5 * (u_q - l_q) / 21])
     g20 = jax.grad(lambda x: jnp.sum(soft_bin(x, 20, l_q, u_q, tau_width=0.125)))(mid20)
     np.testing.assert_allclose(float(g20[0]), float(damped[0]), rtol=0.05)
+
+
+def test_metrics_with_ties_masks_and_non_finite_values():
+    from sketchjax.gacl import plcc, ranks, roc_auc, spearman
+
+    scores = jnp.array([1.0, 1.0, 2.0, 0.0, jnp.nan, 5.0])
+    positive = jnp.array([True, False, True, False, True, False])
+    mask = jnp.array([True, True, True, True, False, False])
+    # pairs (pos, neg) over the mask: (1 vs 1) tie = 0.5, (1 vs 0) = 1, (2 vs 1) = 1, (2 vs 0) = 1
+    assert float(roc_auc(scores, positive, mask)) == pytest.approx(3.5 / 4)
+    assert np.isnan(float(roc_auc(scores, positive)))  # a NaN among the entries used
+    np.testing.assert_allclose(np.asarray(ranks(jnp.array([3.0, jnp.inf, 1.0, 9.0]), jnp.array([1, 1, 1, 0], bool))),
+                               [2.0, 3.0, 1.0, 0.0])  # +inf is a value; the off-mask entry is not ranked
+    a = jnp.array([1.0, 2.0, 3.0, jnp.nan])
+    b = jnp.array([2.0, 4.0, 7.0, 1.0])
+    keep = jnp.array([True, True, True, False])
+    assert float(plcc(a, b, keep)) == pytest.approx(float(np.corrcoef([1, 2, 3], [2, 4, 7])[0, 1]), abs=1e-6)
+    assert float(spearman(a, b, keep)) == pytest.approx(1.0)
+    assert np.isnan(float(spearman(a, b))) and np.isnan(float(plcc(a, b)))

@@ -111,6 +111,9 @@ def split_label_scores(clf, split: str = "train", batch_size: int = 256) -> dict
     flipped = np.zeros(len(labels), bool)
     if split == "train" and config["data"].get("label_noise", 0.0):
         labels, flipped = noisy_train_labels(config)
+        if len(labels) != len(arrays["label"]) or np.any(labels[~flipped] != arrays["label"][~flipped]):
+            raise ValueError("the noisy training labels do not line up with the training split's sketches "
+                             "(the dataset changed since the run was trained?)")
     outs = [clf.scores(arrays["xy"][i:i + batch_size], arrays["pen"][i:i + batch_size],
                        arrays["valid"][i:i + batch_size]) for i in range(0, len(labels), batch_size)]
     cos = np.concatenate([np.asarray(o["logits"]) for o in outs]) / clf.gacl.s

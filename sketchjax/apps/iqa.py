@@ -244,8 +244,13 @@ def build_iqa_experiment(config: dict):
     if gcfg is None:
         raise ValueError("the IQA experiment trains a GACL head: set head.type = 'gacl'")
     sets = iqa_dataset(config)
-    for split in sets.values():
-        split["label"] = np.asarray(rating_bins(split["rating"], n_bins, lo, hi))
+    for name, split in sets.items():
+        r = split["rating"]
+        if r.min() < lo or r.max() > hi:  # clipped into the end bins, training would learn nothing
+            raise ValueError(f"iqa.rating_range [{lo}, {hi}] does not cover the {name} ratings "
+                             f"[{r.min():.4g}, {r.max():.4g}]; set --set 'iqa.rating_range=(lo, hi)' to the "
+                             "dataset's scale (e.g. (1, 5) for a 5-point MOS, negated for DMOS)")
+        split["label"] = np.asarray(rating_bins(r, n_bins, lo, hi))
     train = ArraySource(sets["train"], config["batch_size"], seed=config["seed"])
     test = ArraySource(sets["test"], config["batch_size"], shuffle=False, drop_remainder=False)
     model = make_model(config["model"], n_bins, "gacl")

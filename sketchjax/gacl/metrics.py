@@ -8,7 +8,8 @@
   how often a score orders a clean sketch above its own degraded copy.
 
 All take 1-D arrays with an optional boolean ``mask`` of the entries to use and return a
-``float32[]`` (NaN when undefined: fewer than two entries, a constant side, one class only).
+``float32[]`` (NaN when undefined: fewer than two entries, a constant side, one class only,
+or a NaN / infinite value among the entries used; entries off the mask may hold anything).
 """
 from __future__ import annotations
 
@@ -25,38 +26,51 @@ def _mask(x, mask):
 
 
 def ranks(x: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
-    """``float32[N]``: 1-based ranks of ``x`` among the masked entries, ties averaged; 0 off-mask."""
+    """``float32[N]``: 1-based ranks of ``x`` among the masked entries, ties averaged; 0 off-mask.
+
+    Masked entries are sorted by value with every off-mask entry after them (``+inf`` is a
+    value like any other); NaN among the masked entries gives NaN ranks.
+    """
     x = jnp.asarray(x, jnp.float32)
     mask = _mask(x, mask)
     n = x.shape[0]
-    order = jnp.argsort(jnp.where(mask, x, jnp.inf))  # masked-out entries sort last
-    xs = jnp.where(mask, x, jnp.inf)[order]
-    new_group = jnp.concatenate([jnp.ones((1,), bool), xs[1:] != xs[:-1]])
+    order = jnp.lexsort((jnp.where(mask, x, 0.0), ~mask))  # masked first, by value
+    xs, ms = x[order], mask[order]
+    new_group = jnp.concatenate([jnp.ones((1,), bool), (xs[1:] != xs[:-1]) | (ms[1:] != ms[:-1])])
     group = jnp.cumsum(new_group) - 1
     pos = jnp.arange(n, dtype=jnp.float32)
     first = jax.ops.segment_min(pos, group, num_segments=n)
     last = jax.ops.segment_max(pos, group, num_segments=n)
     avg_sorted = (first[group] + last[group]) / 2.0 + 1.0
     out = jnp.zeros(n, jnp.float32).at[order].set(avg_sorted)
-    return jnp.where(mask, out, 0.0)
+    bad = jnp.any(jnp.isnan(x) & mask)
+    return jnp.where(mask, jnp.where(bad, jnp.nan, out), 0.0)
+
+
+def _finite(*arrays, mask):
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a) | ~mask) for a in arrays]))
 
 
 def plcc(a: jax.Array, b: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
     """Pearson linear correlation over the masked entries."""
     a = jnp.asarray(a, jnp.float32)
     b = jnp.asarray(b, jnp.float32)
-    m = _mask(a, mask).astype(jnp.float32)
+    mask = _mask(a, mask)
+    m = mask.astype(jnp.float32)
+    a0, b0 = jnp.where(mask, a, 0.0), jnp.where(mask, b, 0.0)
     n = jnp.maximum(jnp.sum(m), 1.0)
-    da = (a - jnp.sum(a * m) / n) * m
-    db = (b - jnp.sum(b * m) / n) * m
+    da = jnp.where(mask, a0 - jnp.sum(a0) / n, 0.0)
+    db = jnp.where(mask, b0 - jnp.sum(b0) / n, 0.0)
     den = jnp.sqrt(jnp.sum(da * da) * jnp.sum(db * db))
-    return jnp.where(den > 0, jnp.sum(da * db) / jnp.where(den > 0, den, 1.0), jnp.nan)
+    ok = (den > 0) & _finite(a, b, mask=mask)
+    return jnp.where(ok, jnp.sum(da * db) / jnp.where(den > 0, den, 1.0), jnp.nan)
 
 
 def spearman(a: jax.Array, b: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
     """Spearman rank correlation (SROCC): :func:`plcc` of the tie-averaged :func:`ranks`."""
     mask = _mask(a, mask)
-    return plcc(ranks(a, mask), ranks(b, mask), mask)
+    ok = _finite(a, b, mask=mask)
+    return jnp.where(ok, plcc(ranks(a, mask), ranks(b, mask), mask), jnp.nan)
 
 
 def roc_auc(scores: jax.Array, positive: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
@@ -70,7 +84,8 @@ def roc_auc(scores: jax.Array, positive: jax.Array, mask: Optional[jax.Array] = 
     r = ranks(scores, mask)
     u = jnp.sum(jnp.where(pos, r, 0.0)) - n_pos * (n_pos + 1.0) / 2.0
     den = n_pos * n_neg
-    return jnp.where(den > 0, u / jnp.where(den > 0, den, 1.0), jnp.nan)
+    ok = (den > 0) & ~jnp.any(jnp.isnan(jnp.asarray(scores, jnp.float32)) & mask)
+    return jnp.where(ok, u / jnp.where(den > 0, den, 1.0), jnp.nan)
 
 
 def pair_agreement(higher: jax.Array, lower: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:

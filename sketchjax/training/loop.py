@@ -336,6 +336,21 @@ def train_and_evaluate(
     )
 
 
+def config_differences(workdir: str | os.PathLike, config: Any) -> list[str]:
+    """Top-level config keys in which ``workdir/config.json`` (an earlier run) differs from
+    ``config``; ``[]`` when there is no earlier run.  Programs that train into a reused workdir
+    call it to refuse resuming a run that was started with other settings."""
+    path = pathlib.Path(workdir) / "config.json"
+    if not path.exists():
+        return []
+    try:
+        old = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: corrupt config ({e})") from None
+    new = _jsonable_config(config) or {}
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+
 def restore_trained(
     workdir: str | os.PathLike,
     build_experiment: Callable[[Any], Experiment],
