@@ -194,13 +194,15 @@ def test_degraded_sketch_ratings_follow_the_strength(three_strokes):
     xy = jnp.repeat(jnp.asarray(s.xy, jnp.float32)[None], 200, 0)
     pen = jnp.repeat(jnp.asarray(s.pen, jnp.float32)[None], 200, 0)
     valid = jnp.repeat(jnp.asarray(s.valid)[None], 200, 0)
-    (out_xy, out_pen, out_valid), rating = degraded_sketch_ratings(jax.random.PRNGKey(0), xy, pen, valid)
-    assert float(rating.min()) >= 0.0 and float(rating.max()) <= 1.0
-    moved = jnp.sum(jnp.where(out_valid[..., None], jnp.abs(out_xy - xy), 0.0), axis=(1, 2))
     from sketchjax.sketch import num_strokes
 
-    lost = 3 - num_strokes(out_pen, out_valid)
-    # lower rating = stronger degradation: more strokes gone, and points moved further when none went
-    assert float(spearman(rating, lost.astype(jnp.float32))) < -0.5
-    kept_all = lost == 0
-    assert float(spearman(rating, moved, kept_all)) < -0.8
+    # deletion alone: lower rating, more strokes gone (at least one whenever the strength is > 0)
+    (_, out_pen, out_valid), rating = degraded_sketch_ratings(jax.random.PRNGKey(0), xy, pen, valid, max_jitter=0.0)
+    assert float(rating.min()) >= 0.0 and float(rating.max()) <= 1.0
+    lost = (3 - num_strokes(out_pen, out_valid)).astype(jnp.float32)
+    assert float(spearman(rating, lost)) < -0.7 and bool((lost <= 2).all())
+    # jitter alone: lower rating, points moved further
+    (out_xy, _, out_valid), rating = degraded_sketch_ratings(jax.random.PRNGKey(1), xy, pen, valid, max_delete=0.0)
+    assert bool((out_valid == valid).all())
+    moved = jnp.sum(jnp.where(valid[..., None], jnp.abs(out_xy - xy), 0.0), axis=(1, 2))
+    assert float(spearman(rating, moved)) < -0.8

@@ -150,7 +150,8 @@ def load_iqa_folder(images: os.PathLike, mos: os.PathLike, *, size: int = 64, gr
 def degraded_sketch_ratings(key: jax.Array, xy, pen, valid, *, max_jitter: float = 0.06,
                             max_delete: float = 0.6) -> tuple[tuple[jax.Array, jax.Array, jax.Array], jax.Array]:
     """Each sketch of a padded batch degraded with its own strength ``u ~ U[0, 1]``: point jitter
-    of ``u * max_jitter`` (of the longest side) and ``u * max_delete`` of the strokes deleted.
+    of ``u * max_jitter`` (of the longest side) and ``u * max_delete`` of the strokes deleted
+    (rounded half up, at least one — :func:`sketchjax.degrade.delete_strokes`).
 
     Returns:
       ``((xy, pen, valid), rating float32[B])`` with ``rating = 1 - u`` (1 = untouched).
