@@ -23,7 +23,6 @@ import argparse
 import importlib.util
 import pathlib
 import sys
-import time
 
 import numpy as np
 
@@ -35,7 +34,7 @@ from benchmarks.common import atomic_write_json  # noqa: E402  (the project's at
 from sketchjax.apps.cleansing import precision_recall, split_label_scores, suspicion_curve  # noqa: E402
 from sketchjax.classifier import build_experiment, load_classifier  # noqa: E402
 from sketchjax.provenance import run_record  # noqa: E402
-from sketchjax.training import apply_overrides, config_differences, train_and_evaluate  # noqa: E402
+from sketchjax.training import apply_overrides, train_unless_done  # noqa: E402
 
 
 def load_config(path: str) -> dict:
@@ -60,13 +59,7 @@ def main(argv=None) -> dict:
     for rate in [float(r) for r in args.rates.split(",")]:
         config = apply_overrides(load_config(args.config), [f"data.label_noise={rate}", "progress_bar=False", *args.set])
         workdir = pathlib.Path(args.runs_dir) / f"{args.name}_noise{rate:g}"
-        stale = config_differences(workdir, config)
-        if stale:
-            raise SystemExit(f"{workdir} holds a run with other settings (differs in {stale}); "
-                             "remove it or use another --runs-dir")
-        t0 = time.time()
-        train_and_evaluate(config, workdir, build_experiment)
-        seconds = time.time() - t0
+        seconds = train_unless_done(config, workdir, build_experiment)
         clf = load_classifier(workdir)
         sc = split_label_scores(clf, "train")
         noisy = sc["flipped"]

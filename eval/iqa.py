@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import pathlib
 import sys
-import time
 
 import jax
 import numpy as np
@@ -31,7 +30,7 @@ from sketchjax.apps.iqa import bin_centres, build_iqa_experiment, expected_ratin
 from sketchjax.classifier import gacl_config, make_model  # noqa: E402
 from sketchjax.gacl import plcc, quality_scores, spearman  # noqa: E402
 from sketchjax.provenance import run_record  # noqa: E402
-from sketchjax.training import apply_overrides, config_differences, restore_trained, train_and_evaluate  # noqa: E402
+from sketchjax.training import apply_overrides, restore_trained, train_unless_done  # noqa: E402
 
 
 def predict(workdir: pathlib.Path, config: dict) -> dict[str, np.ndarray]:
@@ -69,13 +68,7 @@ def main(argv=None) -> dict:
     for n in [int(b) for b in args.bins.split(",")]:
         config = apply_overrides(iqa_base_config(), [f"iqa.n_bins={n}", "progress_bar=False", *args.set])
         workdir = pathlib.Path(args.runs_dir) / f"iqa_gacl_{n}"
-        stale = config_differences(workdir, config)
-        if stale:
-            raise SystemExit(f"{workdir} holds a run with other settings (differs in {stale}); "
-                             "remove it or use another --runs-dir")
-        t0 = time.time()
-        train_and_evaluate(config, workdir, build_iqa_experiment)
-        train_seconds = time.time() - t0
+        train_seconds = train_unless_done(config, workdir, build_iqa_experiment)
         p = predict(workdir, config)
         row = {
             "workdir": str(workdir),
@@ -100,8 +93,7 @@ def main(argv=None) -> dict:
         "results": results,
     }
     out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out, report)
+    atomic_write_json(out, report)  # creates the folder
     print(f"wrote {out}")
     return report
 

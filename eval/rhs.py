@@ -171,8 +171,7 @@ def main(argv=None) -> dict:
         "results": results,
     }
     out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out, report)
+    atomic_write_json(out, report)  # creates the folder
     print(f"wrote {out}")
     return report
 

@@ -514,3 +514,17 @@ def test_run_py_trains_the_smoke_config_and_resumes(tmp_path, capsys):
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["num_epochs"] == 2 and saved["data"]["num_train"] == 512
     assert max(r["step"] for r in training.read_metrics(tmp_path / "metrics.jsonl")) == 8
+
+
+def test_train_unless_done_refuses_a_workdir_started_with_other_settings(tmp_path):
+    from sketchjax.training import config_differences, train_unless_done
+
+    assert config_differences(tmp_path / "new", {"a": 1}) == []
+    (tmp_path / "config.json").write_text(json.dumps({"a": 1, "b": [1, 2], "c": "x"}))
+    assert config_differences(tmp_path, {"a": 1, "b": (1, 2), "c": "x"}) == []  # tuples saved as lists
+    assert config_differences(tmp_path, {"a": 2, "b": (1, 2)}) == ["a", "c"]
+    with pytest.raises(ValueError, match=r"differs in \['a', 'c'\]"):
+        train_unless_done({"a": 2, "b": (1, 2)}, tmp_path, lambda config: None)
+    (tmp_path / "config.json").write_text("{broken")
+    with pytest.raises(ValueError, match="corrupt config"):
+        config_differences(tmp_path, {"a": 1})

@@ -351,6 +351,20 @@ def config_differences(workdir: str | os.PathLike, config: Any) -> list[str]:
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
 
+def train_unless_done(config: Any, workdir: str | os.PathLike, build_experiment: Callable[[Any], Experiment]) -> float:
+    """:func:`train_and_evaluate` for programs that reuse a workdir across invocations: a run
+    started with the same config is resumed (or left alone when complete); one started with
+    other settings is refused (``ValueError`` naming the keys) instead of silently continued.
+    Returns the seconds spent."""
+    stale = config_differences(workdir, config)
+    if stale:
+        raise ValueError(f"{workdir} holds a run with other settings (differs in {stale}); "
+                         "remove it or use another directory")
+    start = time.time()
+    train_and_evaluate(config, workdir, build_experiment)
+    return time.time() - start
+
+
 def restore_trained(
     workdir: str | os.PathLike,
     build_experiment: Callable[[Any], Experiment],
