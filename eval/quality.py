@@ -84,18 +84,10 @@ def pad_to(arrays: dict, t: int) -> dict:
 
 
 def score_batches(clf, xy, pen, valid, batch: int) -> dict[str, np.ndarray]:
-    """``clf.scores`` over ``N`` sketches in fixed-size batches (the last one padded)."""
-    n = xy.shape[0]
-    outs = []
-    for i in range(0, n, batch):
-        j = min(i + batch, n)
-        pad = batch - (j - i)
-        sl = [np.pad(a[i:j], [(0, pad)] + [(0, 0)] * (a.ndim - 1)) for a in (xy, pen, valid)]
-        if pad:
-            sl[2][j - i:, 0] = True  # one point, so the padding rows are valid sketches
-        out = clf.scores(*sl)
-        outs.append({k: np.asarray(v)[: j - i] for k, v in out.items()})
-    res = {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+    """``clf.scores`` of every sketch, plus ``score``: ``q`` (GACL) or the feature norm (softmax)."""
+    from sketchjax.classifier import score_in_batches
+
+    res = score_in_batches(clf.scores, xy, pen, valid, batch)
     res["score"] = res["q"] if "q" in res else res["norm"]
     return res
 

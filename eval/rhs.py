@@ -26,7 +26,6 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -140,8 +139,7 @@ def main(argv=None) -> dict:
         plus = np.concatenate(plus)
         scored[name] = {"q": np.concatenate(qs), **{f"q_max+{r}": plus[:, r - 1] for r in rounds}}
     seconds = time.time() - t0
-    clean_q = np.asarray(clf.scores(jnp.asarray(arrays["xy"][pick]), jnp.asarray(arrays["pen"][pick]),
-                                    jnp.asarray(arrays["valid"][pick]))["q"])
+    clean_q = clf.score_arrays(arrays["xy"][pick], arrays["pen"][pick], arrays["valid"][pick])["q"]
     malicious = np.r_[np.zeros(len(scored["rare_and_hard"]["q"]), bool),
                       np.ones(len(scored["scribbles"]["q"]) + len(scored["stroke_salad"]["q"]), bool)]
     half = np.random.default_rng(args.seed + 1).random(len(malicious)) < 0.5

@@ -38,7 +38,8 @@ from __future__ import annotations
 __all__ = [
     "ENCODERS", "RASTER_MODELS", "DEFAULT_DATA_DIR", "GACL_HEAD_DEFAULTS", "base_config", "head_config",
     "gacl_config", "make_gacl_objective", "make_model", "model_inputs", "prepare_dataset", "held_out_sketches", "Relabelled",
-    "noisy_train_labels", "Concatenated", "extra_training_split", "build_experiment", "TrainedClassifier", "load_classifier",
+    "noisy_train_labels", "Concatenated", "extra_training_split", "build_experiment", "score_in_batches",
+    "TrainedClassifier", "load_classifier",
 ]
 
 import dataclasses
@@ -386,6 +387,23 @@ def build_experiment(config: dict) -> Experiment:
     return Experiment(task=Task(init_fn, loss_fn, eval_fn), train_source=train, eval_source=held_out)
 
 
+def score_in_batches(scores_fn, xy, pen, valid, batch_size: int = 256) -> dict[str, np.ndarray]:
+    """``scores_fn(xy, pen, valid) -> dict of [B, ...]`` over ``N`` sketches in batches of one
+    fixed size (the last one padded with one-point sketches, then cut off), so a jitted
+    ``scores_fn`` compiles once; returns NumPy arrays of length ``N``."""
+    xy, pen, valid = (np.asarray(a) for a in (xy, pen, valid))
+    n = xy.shape[0]
+    outs = []
+    for i in range(0, n, batch_size):
+        j = min(i + batch_size, n)
+        pad = batch_size - (j - i)
+        part = [np.pad(a[i:j], [(0, pad)] + [(0, 0)] * (a.ndim - 1)) for a in (xy, pen, valid)]
+        if pad:
+            part[2][j - i:, 0] = True  # one point, so the padding rows are valid sketches
+        outs.append({k: np.asarray(v)[: j - i] for k, v in scores_fn(*part).items()})
+    return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class TrainedClassifier:
     """A trained classifier of this module, restored for evaluation (:func:`load_classifier`).
@@ -444,10 +462,11 @@ class TrainedClassifier:
 
     def score_sketches(self, sketches, batch_size: int = 256) -> dict[str, np.ndarray]:
         """:attr:`scores` of unbatched sketches (see :meth:`prepare`), as NumPy arrays."""
-        xy, pen, valid = self.prepare(sketches)
-        outs = [self.scores(xy[i:i + batch_size], pen[i:i + batch_size], valid[i:i + batch_size])
-                for i in range(0, len(xy), batch_size)]
-        return {k: np.concatenate([np.asarray(o[k]) for o in outs]) for k in outs[0]}
+        return self.score_arrays(*self.prepare(sketches), batch_size=batch_size)
+
+    def score_arrays(self, xy, pen, valid, batch_size: int = 256) -> dict[str, np.ndarray]:
+        """:attr:`scores` of padded pixel-coordinate arrays ``[N, T, ...]`` (:func:`score_in_batches`)."""
+        return score_in_batches(self.scores, xy, pen, valid, batch_size)
 
     def apply(self, inputs):
         """``apply(variables, inputs)``: logits (softmax) or ``(cos, norm)`` (GACL)."""

@@ -114,11 +114,9 @@ def split_label_scores(clf, split: str = "train", batch_size: int = 256) -> dict
         if len(labels) != len(arrays["label"]) or np.any(labels[~flipped] != arrays["label"][~flipped]):
             raise ValueError("the noisy training labels do not line up with the training split's sketches "
                              "(the dataset changed since the run was trained?)")
-    outs = [clf.scores(arrays["xy"][i:i + batch_size], arrays["pen"][i:i + batch_size],
-                       arrays["valid"][i:i + batch_size]) for i in range(0, len(labels), batch_size)]
-    cos = np.concatenate([np.asarray(o["logits"]) for o in outs]) / clf.gacl.s
+    out = clf.score_arrays(arrays["xy"], arrays["pen"], arrays["valid"], batch_size)
+    cos = out["logits"] / clf.gacl.s
     theta = np.degrees(np.asarray(label_angles(jnp.asarray(cos), jnp.asarray(labels))))
     keys = [k.decode() if isinstance(k, bytes) else str(k) for k in arrays["key_id"]]
     return {"key_id": np.asarray(keys), "label": np.asarray(labels), "flipped": flipped,
-            "q": np.concatenate([np.asarray(o["q"]) for o in outs]), "theta_deg": theta,
-            "pred": np.concatenate([np.asarray(o["pred"]) for o in outs])}
+            "q": out["q"], "theta_deg": theta, "pred": out["pred"]}
