@@ -84,10 +84,9 @@ def pad_to(arrays: dict, t: int) -> dict:
 
 
 def score_batches(clf, xy, pen, valid, batch: int) -> dict[str, np.ndarray]:
-    """``clf.scores`` of every sketch, plus ``score``: ``q`` (GACL) or the feature norm (softmax)."""
-    from sketchjax.classifier import score_in_batches
-
-    res = score_in_batches(clf.scores, xy, pen, valid, batch)
+    """``clf.scores`` of every sketch (length-fitted for sequence models: scribbles can push a
+    sketch past ``max_len``), plus ``score``: ``q`` (GACL) or the feature norm (softmax)."""
+    res = clf.score_arrays(xy, pen, valid, batch)
     res["score"] = res["q"] if "q" in res else res["norm"]
     return res
 

@@ -120,7 +120,9 @@ def main(argv=None) -> dict:
     scr = [scribble_sketch(jax.random.fold_in(jax.random.fold_in(base, 2), i), t, int(c)) for i, c in enumerate(counts)]
     scribbles = tuple(np.stack([np.asarray(s[j]) for s in scr]) for j in range(3))
     salad = stroke_salad(arrays, args.n - n_scr, t, args.seed)
-    sets = {"rare_and_hard": rhs, "scribbles": scribbles, "stroke_salad": salad}
+    # sequence models see every set length-fitted as in training (scribbles add points)
+    sets = {name: clf.fit_arrays(*v) for name, v in
+            {"rare_and_hard": rhs, "scribbles": scribbles, "stroke_salad": salad}.items()}
     q_fn = lambda xy, pen, valid: clf.scores(xy, pen, valid)["q"]  # noqa: E731
     rounds = [int(r) for r in args.rounds.split(",")]
     t0 = time.time()

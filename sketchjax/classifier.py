@@ -460,13 +460,35 @@ class TrainedClassifier:
         batch = stack_sketches(fitted, max_len=data["max_len"])
         return batch.xy, batch.pen, batch.valid
 
+    def fit_arrays(self, xy, pen, valid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Padded pixel-coordinate arrays ``[N, T, ...]`` made fit for the model, as NumPy arrays.
+
+        Raster models: unchanged (the raster does not depend on ``T``).  Sequence models: every
+        sketch length-fitted as in training (:meth:`prepare`: ``data.fit`` to ``data.max_len``)
+        and the arrays padded or cut to ``T = data.max_len`` — so sketches that grew after
+        fitting (added scribbles, for example) are seen the way the model saw its training data,
+        and a Transformer's position table is never exceeded.  ``valid`` need not be a prefix.
+        """
+        xy, pen, valid = np.asarray(xy), np.asarray(pen), np.asarray(valid, bool)
+        if self.raster:
+            return xy, pen, valid
+        max_len = int(self.config["data"]["max_len"])
+        counts = valid.sum(axis=1)
+        if (counts <= max_len).all() and (valid == (np.arange(valid.shape[1]) < counts[:, None])).all():
+            pad = max(max_len - valid.shape[1], 0)
+            cut = lambda a: np.pad(a[:, :max_len], ((0, 0), (0, pad)) + ((0, 0),) * (a.ndim - 2))  # noqa: E731
+            return cut(xy), cut(pen), cut(valid)
+        return self.prepare([Sketch(xy=x[v], pen=p[v], valid=np.ones(int(v.sum()), bool))
+                             for x, p, v in zip(xy, pen, valid)])
+
     def score_sketches(self, sketches, batch_size: int = 256) -> dict[str, np.ndarray]:
         """:attr:`scores` of unbatched sketches (see :meth:`prepare`), as NumPy arrays."""
         return self.score_arrays(*self.prepare(sketches), batch_size=batch_size)
 
     def score_arrays(self, xy, pen, valid, batch_size: int = 256) -> dict[str, np.ndarray]:
-        """:attr:`scores` of padded pixel-coordinate arrays ``[N, T, ...]`` (:func:`score_in_batches`)."""
-        return score_in_batches(self.scores, xy, pen, valid, batch_size)
+        """:attr:`scores` of padded pixel-coordinate arrays ``[N, T, ...]`` (:func:`score_in_batches`),
+        fitted first (:meth:`fit_arrays`)."""
+        return score_in_batches(self.scores, *self.fit_arrays(xy, pen, valid), batch_size)
 
     def apply(self, inputs):
         """``apply(variables, inputs)``: logits (softmax) or ``(cos, norm)`` (GACL)."""

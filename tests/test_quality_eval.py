@@ -83,6 +83,49 @@ def test_gacl_run_logs_its_schedule_and_restores_with_scores(tiny_runs):
     assert "q" not in s_out and bool((np.abs(np.asarray(s_out["cos_pred"])) <= 1.0 + 1e-5).all())
 
 
+@pytest.mark.data
+def test_sequence_models_score_over_long_sketches_length_fitted_as_in_training(tiny_runs):
+    import jax
+
+    from sketchjax.classifier import held_out_sketches, load_classifier
+    from sketchjax.degrade import add_scribbles, room
+
+    clf = load_classifier(tiny_runs["gacl"])
+    max_len = clf.config["data"]["max_len"]
+    arrays, _, _ = held_out_sketches(clf.config, n=12)
+    assert arrays["pen"].shape[1] == max_len
+    # already fitted: returned as they are
+    for a, b in zip(clf.fit_arrays(arrays["xy"], arrays["pen"], arrays["valid"]),
+                    (arrays["xy"], arrays["pen"], arrays["valid"])):
+        np.testing.assert_array_equal(a, b)
+    t = max_len + room(3)
+    pad = ((0, 0), (0, t - max_len))
+    xy, pen, valid = np.pad(arrays["xy"], pad + ((0, 0),)), np.pad(arrays["pen"], pad), np.pad(arrays["valid"], pad)
+    keys = jax.random.split(jax.random.PRNGKey(0), len(xy))
+    grown = [np.asarray(v) for v in jax.vmap(lambda k, a, b, c: add_scribbles(k, a, b, c, 3))(keys, xy, pen, valid)]
+    assert (grown[2].sum(1) > max_len).any()  # some sketches now exceed the model's length
+    fxy, fpen, fvalid = clf.fit_arrays(*grown)
+    assert fxy.shape == (12, max_len, 2) and fpen.shape == fvalid.shape == (12, max_len)
+    assert (fvalid.sum(1) <= max_len).all() and (fvalid.sum(1) > arrays["valid"].sum(1) * 0.5).all()
+    # the fit is training's own: the same as preparing each grown sketch from its points
+    from sketchjax.sketch import Sketch
+
+    ref = clf.prepare([Sketch(xy=x[v], pen=p[v], valid=v[v]) for x, p, v in zip(*grown)])
+    for a, b in zip((fxy, fpen, fvalid), ref):
+        np.testing.assert_array_equal(a, b)
+    # a hole in the valid mask (not a prefix) is closed up, not scored as padding
+    holed = arrays["valid"].copy()
+    holed[:, 0] = False
+    hxy, _, hvalid = clf.fit_arrays(arrays["xy"], arrays["pen"], holed)
+    n = arrays["valid"].sum(1)
+    np.testing.assert_array_equal(hvalid.sum(1), n - 1)
+    np.testing.assert_array_equal(hxy[np.arange(12), n - 2], arrays["xy"][np.arange(12), n - 1])
+    np.testing.assert_array_equal(hxy[:, 0], arrays["xy"][:, 1])
+    scored = clf.score_arrays(*grown)
+    direct = clf.score_arrays(fxy, fpen, fvalid)
+    np.testing.assert_allclose(scored["q"], direct["q"], rtol=1e-6)
+
+
 @pytest.mark.slow  # ~50 s; the pairing and sign logic is pinned by the fake-classifier test below
 @pytest.mark.data
 def test_quality_eval_program_runs_and_reports_every_measurement(tiny_runs, tmp_path):

@@ -35,6 +35,8 @@ def test_config_docstring_states_command_runtime_metric(name):
     ("quickdraw_bilstm", ["model.hidden=8", "model.head=(8,)"]),
     ("quickdraw_resnet", ["model.widths=(4, 4, 8, 8)", "data.render_size=28", "data.line_width=1"]),
     ("quickdraw_resnet_gacl", ["model.widths=(4, 4, 8, 8)", "data.render_size=28", "data.line_width=1"]),
+    ("sketchrnn28_transformer_gacl", ["model.dim=8", "model.heads=2", "model.depth=1", "model.head=(8,)",
+                                      "data.extra_train=None"]),
 ])
 def test_classifier_config_trains_one_epoch_on_real_sketches(config_name, overrides, data_root, tmp_path):
     from sketchjax.training import apply_overrides, read_metrics, train_and_evaluate
