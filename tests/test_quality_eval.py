@@ -331,6 +331,11 @@ def test_quality_eval_pairs_each_sketch_with_its_own_degraded_copy(data_root):
             return {"logits": jnp.zeros((xy.shape[0], 3)), "pred": jnp.zeros(xy.shape[0], jnp.int32), "norm": n,
                     "cos_pred": n, "q": n}
 
+        def score_arrays(self, xy, pen, valid, batch_size=256):  # a raster model's: no length fitting
+            from sketchjax.classifier import score_in_batches
+
+            return score_in_batches(self.scores, xy, pen, valid, batch_size)
+
     r = program.evaluate_run(PointCounter(), pathlib.Path("fake"), arrays, argparse.Namespace(batch=8, seed=0), None)
     for kind, expect in (("truncate", 1.0), ("delete_strokes", 1.0), ("scribbles", 0.0), ("jitter", 0.5)):
         assert [row["vs_clean_score"]["mean"] for row in r["degradation"][kind]] == [expect] * 4, kind
