@@ -26,8 +26,13 @@ from sketchjax.classifier import GACL_HEAD_DEFAULTS
 from train.configs.quickdraw_resnet import get_config as softmax_config
 
 
-def get_config() -> dict:
-    config = softmax_config()
+def with_gacl_head(config: dict) -> dict:
+    """``config`` with this file's GACL-Cos head (in place): how every ``*_gacl.py`` config turns
+    its softmax baseline into the GACL twin."""
     config["head"] = {**GACL_HEAD_DEFAULTS, "kind": "cos", "margin_scale": 64.0, "soft_binning": True,
                       "tau_width": 0.125, "l_a": 10.0, "u_a": 30.0}
     return config
+
+
+def get_config() -> dict:
+    return with_gacl_head(softmax_config())

@@ -3,8 +3,8 @@ GACL's softmax baseline on the sequence backbone).
 
 Data, split, epochs and evaluation as ``sketchrnn28_resnet.py`` (546 real training sketches +
 14,000 sketch-rnn samples; the 154 real test sketches only).  Model: the length-aware BiLSTM of
-``quickdraw_bilstm.py`` at 2 x 128 units with a 256-unit ReLU head (the 2 x 256 model is 2.4x
-slower per step on the 2-core CPU: 0.76 vs 0.32 s per batch of 64); input, augmentation and
+``quickdraw_bilstm.py`` at 2 x 128 units with a 256-unit ReLU head (half the width of
+``quickdraw_bilstm.py``'s 2 x 256 model, whose run on this CPU took ~1.4 s per step, to fit the CPU time); input, augmentation and
 optimiser (Adam 1e-3, SGDR restarting every epoch) as ``quickdraw_bilstm.py``.
 ``--set data.extra_train=None`` trains on the real sketches alone.
 

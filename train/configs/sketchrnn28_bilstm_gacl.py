@@ -17,11 +17,9 @@ Expected metric: held-out top-1 24.7%, top-5 50.6% over 28 classes on the 154 re
 """
 from __future__ import annotations
 
-from train.configs.quickdraw_resnet_gacl import get_config as gacl_head
+from train.configs.quickdraw_resnet_gacl import with_gacl_head
 from train.configs.sketchrnn28_bilstm import get_config as sketchrnn28_bilstm
 
 
 def get_config() -> dict:
-    config = sketchrnn28_bilstm()
-    config["head"] = gacl_head()["head"]
-    return config
+    return with_gacl_head(sketchrnn28_bilstm())

@@ -14,11 +14,9 @@ Expected metric: held-out top-1 58.4%, top-5 79.2% over 28 classes on the 154 re
 """
 from __future__ import annotations
 
-from train.configs.quickdraw_resnet_gacl import get_config as gacl_head
+from train.configs.quickdraw_resnet_gacl import with_gacl_head
 from train.configs.sketchrnn28_resnet import get_config as sketchrnn28_resnet
 
 
 def get_config() -> dict:
-    config = sketchrnn28_resnet()
-    config["head"] = gacl_head()["head"]
-    return config
+    return with_gacl_head(sketchrnn28_resnet())
