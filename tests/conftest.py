@@ -1,7 +1,26 @@
 """Shared fixtures: the real-data directory (skips when absent) and small synthetic sketches."""
 from __future__ import annotations
 
+import atexit
+import os
 import pathlib
+import shutil
+import tempfile
+
+# One XLA compilation cache for the whole test session (and the programs it starts as
+# subprocesses): many tests build the same small models and steps, and a compiled program
+# found on disk is reused instead of compiled again.
+# Set before JAX compiles anything; a user's own JAX_COMPILATION_CACHE_DIR is left alone.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _XLA_CACHE = tempfile.mkdtemp(prefix="sketchjax-tests-xla-cache-")
+    atexit.register(shutil.rmtree, _XLA_CACHE, ignore_errors=True)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _XLA_CACHE
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", _XLA_CACHE)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs",
+                      float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
 
 import numpy as np
 import pytest

@@ -24,6 +24,7 @@ Rating semantics: higher is better.  For a DMOS file (lower is better) pass
 from __future__ import annotations
 
 import csv
+import functools
 import os
 import pathlib
 from typing import Optional
@@ -213,7 +214,6 @@ def iqa_dataset(config: dict) -> dict[str, dict[str, np.ndarray]]:
         raise ValueError(f"unknown IQA source {iqa['source']!r}; use 'sketches' or 'folder'")
     data = config["data"]
     recipe = RasterRecipe(out_size=data["raster_size"], canvas=data["render_size"], width=data["line_width"])
-    make = jax.jit(lambda k, a, b, c: (lambda out, r: (recipe.raster(*out), r))(*degraded_sketch_ratings(k, a, b, c)))
     out = {}
     for split_name, split in (("train", "train"), ("test", data["eval_split"])):
         arrays, _, _ = held_out_sketches({**config, "data": {**data, "eval_split": split}})
@@ -221,12 +221,20 @@ def iqa_dataset(config: dict) -> dict[str, dict[str, np.ndarray]]:
         for c in range(int(iqa["copies"]) if split_name == "train" else 1):
             key = jax.random.fold_in(jax.random.PRNGKey(iqa["seed"]), 2 * c + (split_name == "test"))
             for i in range(0, len(arrays["label"]), 512):
-                img, r = make(jax.random.fold_in(key, i), arrays["xy"][i:i + 512], arrays["pen"][i:i + 512],
-                              arrays["valid"][i:i + 512])
+                img, r = _degraded_rasters(jax.random.fold_in(key, i), arrays["xy"][i:i + 512],
+                                           arrays["pen"][i:i + 512], arrays["valid"][i:i + 512], recipe)
                 images.append(np.asarray(img))
                 ratings.append(np.asarray(r))
         out[split_name] = {"image": np.concatenate(images), "rating": np.concatenate(ratings)}
     return out
+
+
+@functools.partial(jax.jit, static_argnames="recipe")
+def _degraded_rasters(key, xy, pen, valid, recipe):
+    """:func:`degraded_sketch_ratings` then ``recipe.raster``; one module-level jit, so the
+    training and restore builds of one config share its compilations."""
+    (xy, pen, valid), rating = degraded_sketch_ratings(key, xy, pen, valid)
+    return recipe.raster(xy, pen, valid), rating
 
 
 def build_iqa_experiment(config: dict):
