@@ -19,16 +19,24 @@ Measured per run:
   unchanged are excluded and counted), and the fraction ordered correctly between
   consecutive severities — the stand-in for G's human study (78% human agreement);
 * AUC of the score for QuickDraw's own ``recognized`` flag (the game's classifier, which no
-  one here trained);
+  one here trained), overall and *length-matched* (only pairs of sketches in the same quintile
+  of point count: the game stops a drawing once it is recognised, so the flag alone favours
+  short drawings — the report gives the AUC of "fewer points" / "fewer strokes" as the
+  content-blind reference);
 * Spearman of the score with the pre-trained DoodleNet's probability of the true class;
 * the lowest- and highest-``q`` test sketches of the most frequent categories (G Fig. 5 style).
 
 A soft-binning ablation is one more run in ``--runs`` (``head.soft_binning=False``).
+``--sketches FILE[,FILE...]`` measures the same on other real sketches (QuickDraw simplified
+ndjson of the runs' categories, e.g. the 1,000 monkeys of ``quickdraw/monkey_1000`` under the
+data root) instead of the held-out split; sketches whose ``key_id`` the runs trained on are
+dropped and counted.
 
 Usage::
 
     python eval/quality.py --runs "GACL=runs/quickdraw_resnet_gacl,softmax=runs/quickdraw_resnet" \\
-        [--out eval/results/quality.json] [--seed 0] [--batch 256] [--no-doodlenet]
+        [--out eval/results/quality.json] [--seed 0] [--batch 256] [--n N] [--no-doodlenet]
+        [--sketches quickdraw/monkey_1000/monkey.ndjson]
 
 Writes the JSON atomically with the command, machine and date, and ``<stem>_scatter.png``,
 ``<stem>_degradation.png`` and ``<stem>_extremes.png`` next to it.
@@ -53,7 +61,7 @@ if str(REPO_ROOT) not in sys.path:
 from benchmarks.common import atomic_write_json  # noqa: E402  (the project's atomic JSON writer)
 from sketchjax.attribution import mean_ci  # noqa: E402
 from sketchjax.degrade import DEGRADATIONS, degrade, room  # noqa: E402
-from sketchjax.gacl import pair_agreement, roc_auc, spearman  # noqa: E402
+from sketchjax.gacl import pair_agreement, roc_auc, spearman, stratified_auc  # noqa: E402
 from sketchjax.provenance import run_record  # noqa: E402
 from sketchjax.sketch import Sketch  # noqa: E402
 
@@ -125,6 +133,83 @@ def doodlenet_truth_prob(arrays: dict, categories: list, batch: int) -> np.ndarr
     return probs[np.arange(len(truth)), truth]
 
 
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def file_sketches(clf, paths: list[str], n: int | None, seed: int):
+    """Real sketches from QuickDraw (simplified) ndjson ``paths`` as held-out arrays for ``clf``'s runs.
+
+    Each record's ``word`` must be one of the runs' categories (its label); records whose
+    ``key_id`` is in a split the runs trained on (every split but ``data.eval_split``) are
+    dropped, so only sketches the models never saw remain.  Sketches are length-fitted as in
+    training (:meth:`TrainedClassifier.prepare`).
+
+    Returns:
+      ``(arrays, categories, dropped)``: arrays as :func:`sketchjax.classifier.held_out_sketches`
+      gives them (with ``recognized`` and ``key_id``), the runs' categories, and the number of
+      records dropped as seen in training.
+    """
+    from sketchjax import formats
+    from sketchjax.classifier import prepare_dataset
+    from sketchjax.data import open_split
+
+    data = clf.config["data"]
+    builder, categories = prepare_dataset(data)
+    index = {c: i for i, c in enumerate(categories)}
+    seen = set()
+    for split in builder.info.splits:
+        if split != data["eval_split"]:
+            seen.update(_text(r["key_id"]) for r in open_split(builder, split, fields=("key_id",)))
+    records, dropped = [], 0
+    for path in paths:
+        for line, rec in enumerate(formats.iter_ndjson(path, single_point="drop"), 1):
+            if rec.word not in index:
+                raise SystemExit(f"--sketches: {path}:{line}: category {rec.word!r} is not one of the runs' "
+                                 f"{len(categories)} categories")
+            if str(rec.key_id) in seen:
+                dropped += 1
+            else:
+                records.append(rec)
+    if not records:
+        raise SystemExit(f"--sketches: no unseen sketch in {', '.join(paths)} ({dropped} were in the training data)")
+    if n is not None:
+        records = [records[i] for i in np.sort(np.random.default_rng(seed).permutation(len(records))[:n])]
+    xy, pen, valid = clf.prepare([r.sketch for r in records])
+    arrays = {"xy": xy, "pen": pen, "valid": valid, "label": np.array([index[r.word] for r in records]),
+              "recognized": np.array([bool(r.recognized) for r in records]),
+              "key_id": np.array([str(r.key_id) for r in records])}
+    return arrays, list(categories), dropped
+
+
+LENGTH_STRATA = 5  # quantile bins of the point count for the length-matched AUC
+
+
+def length_strata(arrays: dict, n: int = LENGTH_STRATA) -> np.ndarray:
+    """``int[N]``: each sketch's quantile bin (of ``n``) of its point count after length fitting."""
+    counts = np.asarray(arrays["valid"], bool).sum(axis=1)
+    edges = np.quantile(counts, np.linspace(0.0, 1.0, n + 1)[1:-1])
+    return np.searchsorted(edges, counts, side="right")
+
+
+def recognized_aucs(score, arrays: dict, strata: np.ndarray) -> dict[str, float]:
+    """AUC of ``score`` for ``recognized``, overall and length-matched (pairs in one stratum)."""
+    rec = np.asarray(arrays["recognized"], bool)
+    return {"all": float(roc_auc(score, rec)),
+            "length_matched": float(stratified_auc(score, rec, strata, LENGTH_STRATA))}
+
+
+def ink_reference_auc(arrays: dict, strata: np.ndarray | None = None) -> dict[str, dict[str, float]]:
+    """AUC for ``recognized`` of two scores that know nothing of the drawing's content: fewer
+    points and fewer strokes (after length fitting) — the game stops a drawing once it is
+    recognised, so unrecognised drawings tend to carry more ink."""
+    strata = length_strata(arrays) if strata is None else strata
+    valid = np.asarray(arrays["valid"], bool)
+    ends = (np.asarray(arrays["pen"]) > 0.5) & valid
+    return {"fewer_points": recognized_aucs(-valid.sum(axis=1).astype(np.float32), arrays, strata),
+            "fewer_strokes": recognized_aucs(-np.maximum(ends.sum(axis=1), 1).astype(np.float32), arrays, strata)}
+
+
 def evaluate_run(clf, workdir: pathlib.Path, arrays: dict, args, dn_prob) -> dict:
     t0 = time.time()
     clean = score_batches(clf, arrays["xy"], arrays["pen"], arrays["valid"], args.batch)
@@ -147,6 +232,9 @@ def evaluate_run(clf, workdir: pathlib.Path, arrays: dict, args, dn_prob) -> dic
     }
     rec = arrays["recognized"].astype(bool)
     result["recognized_auc"] = {s: float(roc_auc(clean[s], rec)) for s in SCORES}
+    strata = length_strata(arrays)
+    result["recognized_auc_length_matched"] = {s: recognized_aucs(clean[s], arrays, strata)["length_matched"]
+                                               for s in SCORES}
     result["recognized_fraction"] = float(rec.mean())
     if dn_prob is not None:
         result["doodlenet_spearman"] = {s: float(spearman(clean[s], dn_prob)) for s in SCORES}
@@ -256,6 +344,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--n", type=int, default=None, help="evaluate a seeded sample of n test sketches")
     parser.add_argument("--no-doodlenet", action="store_true", help="skip the DoodleNet correlation")
+    parser.add_argument("--sketches", default=None, metavar="FILE[,FILE...]",
+                        help="evaluate on these QuickDraw ndjson files (e.g. quickdraw/monkey_1000/monkey.ndjson "
+                             "under the data root) instead of the held-out split; sketches the runs trained on are dropped")
     args = parser.parse_args(argv)
     from sketchjax.classifier import held_out_sketches, load_classifier
 
@@ -266,7 +357,18 @@ def main(argv=None) -> dict:
         raise SystemExit(f"--runs: the runs were trained on different datasets or splits ({held_out}); "
                          "compare runs of one dataset at a time")
     first = next(iter(clfs.values()))
-    arrays, categories, split_size = held_out_sketches(first.config, args.n, args.seed, extra_fields=("recognized",))
+    if args.sketches:
+        from sketchjax.paths import data_root
+
+        paths = [str(p if p.exists() else data_root() / p) for p in map(pathlib.Path, args.sketches.split(","))]
+        arrays, categories, dropped = file_sketches(first, paths, args.n, args.seed)
+        data_text = (f"real QuickDraw sketches from {', '.join(paths)}: {len(arrays['label'])} never seen in training "
+                     f"({dropped} dropped as training sketches)")
+    else:
+        arrays, categories, split_size = held_out_sketches(first.config, args.n, args.seed, extra_fields=("recognized",))
+        data_text = (f"real QuickDraw sketches: held-out '{first.config['data']['eval_split']}' split, "
+                     f"{len(arrays['label'])} of {split_size} sketches, {len(categories)} categories")
+    ink_auc = ink_reference_auc(arrays)
     arrays = pad_to(arrays, arrays["pen"].shape[1] + room(max(DEGRADATIONS["scribbles"])))
     dn_prob = None if args.no_doodlenet else doodlenet_truth_prob(arrays, categories, args.batch)
     results = {}
@@ -276,7 +378,8 @@ def main(argv=None) -> dict:
         r = results[name]
         print(f"[{name}] top1 {r['top1']:.3f}  Spearman(score, cos) {r['spearman_score_cos']['value']:.3f}  "
               f"moderate agreement {r['moderate_agreement_score']:.3f} (cos {r['moderate_agreement_cos_pred']:.3f})  "
-              f"AUC(recognized) {r['recognized_auc']['score']:.3f}  ({r['seconds']:.0f} s)", flush=True)
+              f"AUC(recognized) {r['recognized_auc']['score']:.3f} (length-matched "
+              f"{r['recognized_auc_length_matched']['score']:.3f})  ({r['seconds']:.0f} s)", flush=True)
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     stem = out.with_suffix("")
@@ -285,8 +388,9 @@ def main(argv=None) -> dict:
         r.pop("_clean")
     report = {
         **run_record("eval/quality.py", argv),
-        "data": f"real QuickDraw sketches: held-out '{first.config['data']['eval_split']}' split, "
-                f"{len(arrays['label'])} of {split_size} sketches, {len(categories)} categories",
+        "data": data_text,
+        "recognized_fraction": float(np.mean(arrays["recognized"])),
+        "ink_reference_recognized_auc": ink_auc,
         "degradations": {k: list(v) for k, v in DEGRADATIONS.items()},
         "moderate_severities": [[DEGRADATIONS[k][i] for i in MODERATE] for k in DEGRADATIONS],
         "doodlenet": None if dn_prob is None else "pre-trained DoodleNet, 128 px canvas, 7 px line",

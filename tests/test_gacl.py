@@ -208,6 +208,27 @@ def test_spearman_plcc_auc_agree_with_scipy_and_sklearn_formulas():
     assert np.isnan(float(spearman(a, np.ones(300))))  # constant side
 
 
+def test_stratified_auc_counts_only_pairs_within_a_stratum():
+    from sketchjax.gacl import roc_auc, stratified_auc
+
+    rng = np.random.default_rng(2)
+    scores = rng.normal(size=200).astype(np.float32).round(1)
+    positive = rng.random(200) < 0.3
+    strata = rng.integers(0, 4, size=200)
+    sp, sn = scores[positive], scores[~positive]
+    same = strata[positive][:, None] == strata[~positive][None, :]
+    wins = (sp[:, None] > sn[None, :]) + 0.5 * (sp[:, None] == sn[None, :])
+    expect = wins[same].mean()  # by definition: over the (pos, neg) pairs of one stratum
+    f = jax.jit(stratified_auc, static_argnums=3)
+    np.testing.assert_allclose(float(f(scores, positive, strata, 4)), expect, atol=1e-6)
+    # one stratum: the plain AUC
+    np.testing.assert_allclose(float(stratified_auc(scores, positive, np.zeros(200, int), 1)),
+                               float(roc_auc(scores, positive)), atol=1e-6)
+    # a score that is the stratum itself knows nothing within a stratum
+    assert float(stratified_auc(strata.astype(np.float32), positive, strata, 4)) == 0.5
+    assert np.isnan(float(stratified_auc(scores, positive, np.where(positive, 0, 1), 2)))  # no mixed stratum
+
+
 def test_pair_agreement_counts_ties_half():
     from sketchjax.gacl import pair_agreement
 

@@ -126,6 +126,55 @@ def test_sequence_models_score_over_long_sketches_length_fitted_as_in_training(t
     np.testing.assert_allclose(scored["q"], direct["q"], rtol=1e-6)
 
 
+@pytest.mark.data
+def test_quality_eval_reads_unseen_sketches_from_files_like_the_held_out_split(tiny_runs, data_root, tmp_path):
+    from sketchjax.classifier import held_out_sketches, load_classifier, prepare_dataset
+    from sketchjax.data import open_split
+
+    program = _program("quality")
+    clf = load_classifier(tiny_runs["gacl"])
+    builder, categories = prepare_dataset(clf.config["data"])
+    trained = {program._text(r["key_id"]) for r in open_split(builder, "train", fields=("key_id",))}
+    lines = (data_root / "quickdraw" / "simplified" / "cat.ndjson").read_text().splitlines()
+    in_train = sum(json.loads(line)["key_id"] in trained for line in lines)
+    assert 0 < in_train < len(lines)
+    path = tmp_path / "cats.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    arrays, cats, dropped = program.file_sketches(clf, [str(path)], None, 0)
+    assert cats == list(categories) and dropped == in_train and len(arrays["label"]) == len(lines) - in_train
+    assert (arrays["label"] == categories.index("cat")).all() and arrays["recognized"].dtype == bool
+    # the unseen cats of the held-out split come out exactly as held_out_sketches fits them
+    held, _, _ = held_out_sketches(clf.config, extra_fields=("key_id",))
+    matched = 0
+    for i, key in enumerate(held["key_id"]):
+        j = np.nonzero(arrays["key_id"] == program._text(key))[0]
+        if j.size:
+            matched += 1
+            for name in ("xy", "pen", "valid"):
+                np.testing.assert_array_equal(arrays[name][j[0]], held[name][i])
+    assert matched == len(lines) - in_train
+    # a category the runs do not know is named with its line
+    other = json.loads(lines[0])
+    other["word"] = "monkey"
+    path.write_text(lines[0] + "\n" + json.dumps(other) + "\n")
+    with pytest.raises(SystemExit, match=r"cats.ndjson:2: category 'monkey' is not one of the runs' 7"):
+        program.file_sketches(clf, [str(path)], None, 0)
+
+
+def test_ink_reference_auc_counts_points_and_strokes():
+    program = _program("quality")
+    valid = np.array([[1, 1, 0, 0], [1, 1, 1, 1], [1, 1, 1, 0]], bool)
+    pen = np.array([[0, 1, 0, 0], [1, 0, 0, 1], [0, 0, 1, 0]], np.float32)  # 1, 2, 1 strokes
+    arrays = {"valid": valid, "pen": pen, "recognized": np.array([True, False, True])}
+    np.testing.assert_array_equal(program.length_strata(arrays, 3), [0, 2, 1])
+    auc = program.ink_reference_auc(arrays)
+    assert auc["fewer_points"]["all"] == 1.0 and auc["fewer_strokes"]["all"] == 1.0
+    arrays["recognized"] = np.array([False, True, True])
+    auc = program.ink_reference_auc(arrays, strata=np.zeros(3, int))  # one stratum: the plain AUC
+    assert auc["fewer_points"] == {"all": 0.0, "length_matched": 0.0}
+    assert auc["fewer_strokes"]["all"] == 0.25  # the stroke tie counts one half
+
+
 @pytest.mark.slow  # ~50 s; the pairing and sign logic is pinned by the fake-classifier test below
 @pytest.mark.data
 def test_quality_eval_program_runs_and_reports_every_measurement(tiny_runs, tmp_path):

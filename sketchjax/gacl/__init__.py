@@ -22,11 +22,11 @@ from sketchjax.gacl.core import (
     target_logit,
 )
 from sketchjax.gacl.head import CosineHead, GACLClassifier, quality
-from sketchjax.gacl.metrics import pair_agreement, plcc, ranks, roc_auc, spearman
+from sketchjax.gacl.metrics import pair_agreement, plcc, ranks, roc_auc, spearman, stratified_auc
 
 __all__ = [
     "KINDS", "QUALITY_RANGES", "GACLConfig", "class_cosines", "cut_points_at", "gacl_logits", "gacl_loss",
     "lambda_g_lower_bound", "quality_from_norm", "quality_scores", "regulariser", "safe_arccos", "soft_bin",
     "target_logit", "CosineHead", "GACLClassifier", "quality",
-    "pair_agreement", "plcc", "ranks", "roc_auc", "spearman",
+    "pair_agreement", "plcc", "ranks", "roc_auc", "spearman", "stratified_auc",
 ]

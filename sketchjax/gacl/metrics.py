@@ -4,6 +4,8 @@
 * :func:`spearman` (SROCC) and :func:`plcc` — rank and linear correlation;
 * :func:`roc_auc` — area under the ROC curve of a score for a binary label (the
   Mann–Whitney statistic; ties count one half);
+* :func:`stratified_auc` — the AUC over the (positive, negative) pairs that share a stratum
+  (e.g. sketches of similar length): what a score knows beyond the stratifying variable;
 * :func:`pair_agreement` — fraction of pairs ``(a_i, b_i)`` with ``a_i > b_i`` (ties one half):
   how often a score orders a clean sketch above its own degraded copy.
 
@@ -18,7 +20,7 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 
-__all__ = ["ranks", "spearman", "plcc", "roc_auc", "pair_agreement"]
+__all__ = ["ranks", "spearman", "plcc", "roc_auc", "stratified_auc", "pair_agreement"]
 
 
 def _mask(x, mask):
@@ -86,6 +88,29 @@ def roc_auc(scores: jax.Array, positive: jax.Array, mask: Optional[jax.Array] = 
     den = n_pos * n_neg
     ok = (den > 0) & ~jnp.any(jnp.isnan(jnp.asarray(scores, jnp.float32)) & mask)
     return jnp.where(ok, u / jnp.where(den > 0, den, 1.0), jnp.nan)
+
+
+def stratified_auc(scores: jax.Array, positive: jax.Array, strata: jax.Array, num_strata: int,
+                   mask: Optional[jax.Array] = None) -> jax.Array:
+    """AUC of ``scores`` for ``positive`` counted only over pairs in the same stratum.
+
+    ``strata`` holds an integer in ``[0, num_strata)`` per entry; the result is
+    ``sum_s U_s / sum_s n_pos,s n_neg,s`` (``U_s`` the Mann–Whitney count of stratum ``s``, ties
+    one half) — the probability that a positive scores above a negative *of the same stratum*.
+    Strata with one class only contribute no pairs.  NaN when no stratum has both classes.
+    """
+    mask = _mask(scores, mask)
+    pos = jnp.asarray(positive, bool)
+    strata = jnp.asarray(strata)
+
+    def one(s):
+        m = mask & (strata == s)
+        pairs = jnp.sum(pos & m).astype(jnp.float32) * jnp.sum(~pos & m).astype(jnp.float32)
+        return jnp.where(pairs > 0, roc_auc(scores, pos, m) * pairs, 0.0), pairs
+
+    u, pairs = jax.vmap(one)(jnp.arange(num_strata))
+    total = jnp.sum(pairs)
+    return jnp.where(total > 0, jnp.sum(u) / jnp.where(total > 0, total, 1.0), jnp.nan)
 
 
 def pair_agreement(higher: jax.Array, lower: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
