@@ -317,17 +317,23 @@ def figures(results: dict, arrays: dict, categories: list, stem: pathlib.Path) -
     if gacl_names:
         c = results[gacl_names[0]]["_clean"]
         counts = np.bincount(arrays["label"], minlength=len(categories))
-        cats = np.argsort(-counts, kind="stable")[:6]
-        fig, axes = plt.subplots(len(cats), 6, figsize=(9, 1.6 * len(cats)), squeeze=False)
-        for row, cat in zip(axes, cats):
+        present = np.nonzero(counts)[0]
+        cats = present[np.argsort(-counts[present], kind="stable")][:6]
+        rows = []  # (row label, sketch indices): 3 lowest + 3 highest per category
+        for cat in cats:
             idx = np.nonzero(arrays["label"] == cat)[0]
-            order = idx[np.argsort(c["score"][idx])]
-            picks = list(order[:3]) + list(order[-3:])
+            order = idx[np.argsort(c["score"][idx], kind="stable")]
+            rows.append((categories[cat], list(order[:3]) + list(order[-3:])))
+        if len(cats) == 1:  # one category (e.g. --sketches): its 6 lowest and 6 highest
+            rows = [(f"{categories[cats[0]]}\nlowest", list(order[:6])), (f"{categories[cats[0]]}\nhighest", list(order[-6:]))]
+        fig, axes = plt.subplots(len(rows), 6, figsize=(9, 1.6 * len(rows)), squeeze=False)
+        for row, (label, picks) in zip(axes, rows):
             for ax, i in zip(row, picks):
                 sk = Sketch(xy=arrays["xy"][i], pen=arrays["pen"][i], valid=arrays["valid"][i])
                 plot_sketch(ax, sk, title=f"q={c['score'][i]:.3f}", linewidth=1.0)
-            row[0].set_ylabel(categories[cat], fontsize=8)
-        fig.suptitle(f"{gacl_names[0]}: lowest (left) and highest (right) q per category", fontsize=9)
+            row[0].set_ylabel(label, fontsize=8)
+        title = "lowest (top) and highest (bottom) q" if len(cats) == 1 else "lowest (left) and highest (right) q per category"
+        fig.suptitle(f"{gacl_names[0]}: {title}", fontsize=9)
         fig.tight_layout()
         path = stem.with_name(stem.name + "_extremes.png")
         fig.savefig(path, dpi=110)

@@ -23,7 +23,9 @@ Config keys used (besides the loop's, see :func:`sketchjax.training.default_conf
     model = {"name": "bilstm" | "transformer" | "sketchanet" | "resnet18", **encoder kwargs}
     head  = {"type": "softmax"} | {"type": "gacl", "kind", "s", "l_q", "u_q", "l_a", "u_a",
              "lambda_g", "margin_scale", "soft_binning", "tau", "tau_width" (temperature as a
-             fraction of the bin width; overrides tau), "cuts": (start, end, hold_epochs)}
+             fraction of the bin width; overrides tau), "cuts": (start, end, hold_epochs),
+             "margin_warmup" (epochs over which the target logit ramps from s cos theta_y to
+             GACL's; 0 = none)}
     data  = {"source", "categories" (None: every category file), "fractions",
              "eval_split", "data_dir", "max_len", "fit", "raster_size", "render_size",
              "line_width", "augment": {scale, aspect, jitter, stroke_dropout},
@@ -106,6 +108,7 @@ MAX_CUTS = 20  # soft_bin's static cut-point vector (sketchjax.gacl.soft_bin max
 GACL_HEAD_DEFAULTS = {
     "type": "gacl", "kind": "cos", "s": 64.0, "l_q": None, "u_q": None, "l_a": 10.0, "u_a": 100.0,
     "lambda_g": None, "margin_scale": 1.0, "soft_binning": True, "tau": 0.1 / 64, "tau_width": None, "cuts": (5, 20, 5),
+    "margin_warmup": 0.0,
 }
 
 
@@ -154,22 +157,30 @@ def make_model(model_cfg: dict, num_classes: int, head: str = "softmax"):
 def make_gacl_objective(head: dict, gcfg: GACLConfig, steps_per_epoch: int, num_epochs: int):
     """``fn(cos, norm, labels, step) -> (loss, metrics)``: :func:`~sketchjax.gacl.gacl_loss` with
     the head's soft-binning schedule (cut points from the fractional epoch ``step /
-    steps_per_epoch``; none when ``head["soft_binning"]`` is False) and the training metrics
-    (accuracy, mean ``ce``, ``reg``, ``q`` and the number of cut points)."""
+    steps_per_epoch``; none when ``head["soft_binning"]`` is False), its margin warm-up (the
+    target logit ramps linearly from ``s cos theta_y`` to GACL's ``A(q, theta_y)`` over the
+    first ``head["margin_warmup"]`` epochs; 0: none) and the training metrics (accuracy, mean
+    ``ce``, ``reg``, ``q``, the number of cut points, and the margin weight while it ramps)."""
     start, end, hold = (int(v) for v in head.get("cuts", (5, 20, 5)))
+    warmup = float(head.get("margin_warmup") or 0.0)
 
     def objective(cos, norm, labels, step):
         n_cuts = None
         if head["soft_binning"]:
             n_cuts = cut_points_at(step / steps_per_epoch, num_epochs, start, end, hold)
         tau_width = head.get("tau_width")
+        ramp = None
+        if warmup > 0:
+            ramp = jnp.clip(jnp.asarray(step, jnp.float32) / (warmup * steps_per_epoch), 0.0, 1.0)
         loss, parts = gacl_loss(cos, norm, labels, gcfg, n_cuts=n_cuts, tau=float(head["tau"]),
-                                tau_width=None if tau_width is None else float(tau_width))
+                                tau_width=None if tau_width is None else float(tau_width), margin_weight=ramp)
         metrics = {
             "accuracy": jnp.mean(jnp.argmax(cos, -1) == labels),
             "ce": jnp.mean(parts["ce"]), "reg": jnp.mean(parts["reg"]), "q": jnp.mean(parts["q"]),
             "n_cuts": jnp.asarray(0 if n_cuts is None else n_cuts, jnp.float32),
         }
+        if ramp is not None:
+            metrics["margin_weight"] = ramp
         return loss, metrics
 
     return objective

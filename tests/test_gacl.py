@@ -61,6 +61,42 @@ def test_logits_match_a_hand_computation(kind, batch):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_margin_weight_blends_the_target_logit_from_plain_softmax_to_gacl(kind, batch):
+    features, w, labels = batch
+    cfg = GACLConfig(kind)
+    cos, norm = class_cosines(features, w)
+    q = quality_from_norm(norm, cfg)
+    full, _ = _numpy_logits(features, w, np.asarray(labels), cfg)
+    plain = cfg.s * np.asarray(cos)
+    f = jax.jit(lambda r: gacl_logits(cos, q, labels, cfg, r))  # traced weight: one compilation
+    np.testing.assert_allclose(f(0.0), plain, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(f(1.0), full, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(f(0.25), 0.25 * full + 0.75 * plain, rtol=1e-4, atol=1e-3)
+    assert f._cache_size() == 1
+    # with no margin, the loss moves q through the regulariser only
+    g = jax.grad(lambda n: gacl_loss(cos, n, labels, cfg, margin_weight=0.0)[0])(norm)
+    g_reg = jax.grad(lambda n: cfg.lambda_g * jnp.mean(regulariser(quality_from_norm(n, cfg), cfg.u_q)))(norm)
+    np.testing.assert_allclose(g, g_reg, rtol=1e-5, atol=1e-7)
+
+
+def test_margin_warmup_ramps_with_the_step():
+    from sketchjax.classifier import GACL_HEAD_DEFAULTS, make_gacl_objective
+
+    cfg = GACLConfig("cos", margin_scale=64.0)
+    head = {**GACL_HEAD_DEFAULTS, "margin_scale": 64.0, "margin_warmup": 2.0, "soft_binning": False}
+    objective = jax.jit(make_gacl_objective(head, cfg, steps_per_epoch=10, num_epochs=8))
+    cos = jnp.array([[0.5, 0.1, -0.2], [0.0, 0.3, 0.4]])
+    norm, labels = jnp.array([30.0, 55.0]), jnp.array([0, 2])
+    for step, r in ((0, 0.0), (5, 0.25), (20, 1.0), (70, 1.0)):
+        loss, metrics = objective(cos, norm, labels, step)
+        assert float(metrics["margin_weight"]) == pytest.approx(r)
+        assert float(loss) == pytest.approx(float(gacl_loss(cos, norm, labels, cfg, margin_weight=r)[0]), rel=1e-6)
+    off = make_gacl_objective({**head, "margin_warmup": 0.0}, cfg, 10, 8)
+    loss, metrics = off(cos, norm, labels, 0)
+    assert "margin_weight" not in metrics and float(loss) == pytest.approx(float(gacl_loss(cos, norm, labels, cfg)[0]))
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_loss_gradients_check_against_finite_differences(kind, batch):
     features, w, labels = batch
     cfg = GACLConfig(kind, s=16.0)

@@ -178,11 +178,19 @@ def target_logit(q: jax.Array, cos_y: jax.Array, cfg: GACLConfig) -> jax.Array:
     return s * jnp.cos(theta + q)  # add
 
 
-def gacl_logits(cos: jax.Array, q: jax.Array, labels: jax.Array, cfg: GACLConfig) -> jax.Array:
-    """Training logits ``float32[B, C]``: ``s cos theta_j``, with ``A(q, theta_y)`` at the label."""
+def gacl_logits(cos: jax.Array, q: jax.Array, labels: jax.Array, cfg: GACLConfig,
+                margin_weight: Optional[jax.Array] = None) -> jax.Array:
+    """Training logits ``float32[B, C]``: ``s cos theta_j``, with ``A(q, theta_y)`` at the label.
+
+    ``margin_weight`` ``r`` in ``[0, 1]`` (may be traced; None = 1) blends the target logit
+    ``r A(q, theta_y) + (1 - r) s cos theta_y``: 0 is the plain normalised softmax (no margin,
+    ``q`` moved by the regulariser alone), 1 is GACL — a margin warm-up ramps ``r`` from 0 to 1.
+    """
     labels = jnp.asarray(labels, jnp.int32)
     cos_y = jnp.take_along_axis(cos, labels[:, None], axis=-1)[:, 0]
     target = target_logit(q, cos_y, cfg)
+    if margin_weight is not None:
+        target = margin_weight * target + (1.0 - margin_weight) * (cfg.s * cos_y)
     onehot = jax.nn.one_hot(labels, cos.shape[-1], dtype=bool)
     return jnp.where(onehot, target[:, None], cfg.s * cos)
 
@@ -247,6 +255,7 @@ def gacl_loss(
     tau: float = 0.1 / 64,
     weights: Optional[jax.Array] = None,
     tau_width: Optional[float] = None,
+    margin_weight: Optional[jax.Array] = None,
 ) -> tuple[jax.Array, dict]:
     """GACL loss of a batch and its per-example parts.
 
@@ -258,6 +267,8 @@ def gacl_loss(
       tau: soft-binning temperature.
       tau_width: temperature relative to the bin width instead (see :func:`soft_bin`).
       weights: ``float32[B]`` example weights (e.g. a padding mask); default all 1.
+      margin_weight: blend of the target logit for a margin warm-up (see :func:`gacl_logits`);
+        None: GACL's own target logit.
 
     Returns:
       ``(loss, parts)``: the weighted mean of ``cross_entropy + lambda_g G(q)`` and a dict of
@@ -267,7 +278,7 @@ def gacl_loss(
     q = quality_from_norm(norm, cfg)
     q_used = q if n_cuts is None else soft_bin(q, n_cuts, cfg.l_q, cfg.u_q, tau, tau_width=tau_width)
     labels = jnp.asarray(labels, jnp.int32)
-    logits = gacl_logits(cos, q_used, labels, cfg)
+    logits = gacl_logits(cos, q_used, labels, cfg, margin_weight)
     ce = -jnp.take_along_axis(jax.nn.log_softmax(logits, axis=-1), labels[:, None], axis=-1)[:, 0]
     reg = regulariser(q, cfg.u_q)
     per_example = ce + cfg.lambda_g * reg
