@@ -74,7 +74,7 @@ HELD_OUT_KEYS = ("source", "categories", "fractions", "eval_split", "max_len", "
 def parse_runs(text: str) -> dict[str, pathlib.Path]:
     runs = {}
     for item in text.split(","):
-        name, sep, path = item.partition("=")
+        name, sep, path = item.rpartition("=")  # a name may hold '=' ("m=1"); a path does not
         if not sep or not name.strip() or not path.strip():
             raise SystemExit(f"--runs: expected NAME=WORKDIR[,NAME=WORKDIR...], got {item!r}")
         runs[name.strip()] = pathlib.Path(path.strip())

@@ -161,6 +161,14 @@ def test_quality_eval_reads_unseen_sketches_from_files_like_the_held_out_split(t
         program.file_sketches(clf, [str(path)], None, 0)
 
 
+def test_quality_eval_run_names_may_hold_equals_signs():
+    program = _program("quality")
+    runs = program.parse_runs("softmax=runs/a, GACL m=1 = runs/b")
+    assert runs == {"softmax": pathlib.Path("runs/a"), "GACL m=1": pathlib.Path("runs/b")}
+    with pytest.raises(SystemExit, match="expected NAME=WORKDIR"):
+        program.parse_runs("runs/a")
+
+
 def test_ink_reference_auc_counts_points_and_strokes():
     program = _program("quality")
     valid = np.array([[1, 1, 0, 0], [1, 1, 1, 1], [1, 1, 1, 0]], bool)
