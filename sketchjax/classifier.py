@@ -24,8 +24,8 @@ Config keys used (besides the loop's, see :func:`sketchjax.training.default_conf
     head  = {"type": "softmax"} | {"type": "gacl", "kind", "s", "l_q", "u_q", "l_a", "u_a",
              "lambda_g", "margin_scale", "soft_binning", "tau", "tau_width" (temperature as a
              fraction of the bin width; overrides tau), "cuts": (start, end, hold_epochs),
-             "margin_warmup" (epochs over which the target logit ramps from s cos theta_y to
-             GACL's; 0 = none)}
+             "margin_warmup" (epochs over which GACL's margin and regulariser ramp in from
+             the plain normalised softmax; 0 = none)}
     data  = {"source", "categories" (None: every category file), "fractions",
              "eval_split", "data_dir", "max_len", "fit", "raster_size", "render_size",
              "line_width", "augment": {scale, aspect, jitter, stroke_dropout},
@@ -157,9 +157,10 @@ def make_model(model_cfg: dict, num_classes: int, head: str = "softmax"):
 def make_gacl_objective(head: dict, gcfg: GACLConfig, steps_per_epoch: int, num_epochs: int):
     """``fn(cos, norm, labels, step) -> (loss, metrics)``: :func:`~sketchjax.gacl.gacl_loss` with
     the head's soft-binning schedule (cut points from the fractional epoch ``step /
-    steps_per_epoch``; none when ``head["soft_binning"]`` is False), its margin warm-up (the
-    target logit ramps linearly from ``s cos theta_y`` to GACL's ``A(q, theta_y)`` over the
-    first ``head["margin_warmup"]`` epochs; 0: none) and the training metrics (accuracy, mean
+    steps_per_epoch``; none when ``head["soft_binning"]`` is False), its warm-up (the margin
+    and the regulariser ramp in linearly over the first ``head["margin_warmup"]`` epochs, from
+    the plain normalised softmax ``s cos theta`` to GACL — ``margin_weight`` of
+    :func:`~sketchjax.gacl.gacl_loss`; 0: none) and the training metrics (accuracy, mean
     ``ce``, ``reg``, ``q``, the number of cut points, and the margin weight while it ramps)."""
     start, end, hold = (int(v) for v in head.get("cuts", (5, 20, 5)))
     warmup = float(head.get("margin_warmup") or 0.0)

@@ -267,8 +267,11 @@ def gacl_loss(
       tau: soft-binning temperature.
       tau_width: temperature relative to the bin width instead (see :func:`soft_bin`).
       weights: ``float32[B]`` example weights (e.g. a padding mask); default all 1.
-      margin_weight: blend of the target logit for a margin warm-up (see :func:`gacl_logits`);
-        None: GACL's own target logit.
+      margin_weight: ``r`` in ``[0, 1]`` for a warm-up (may be traced; None = 1): the target
+        logit is blended (:func:`gacl_logits`) and the regulariser weighted ``r lambda_g``, so
+        at every ``r`` the loss is GACL at strength ``r`` — ``lambda_g``'s lower bound is
+        linear in the margin's push, so ``r lambda_g`` stays above the bound of the blended
+        margin.  0: the plain normalised softmax, ``q`` free.
 
     Returns:
       ``(loss, parts)``: the weighted mean of ``cross_entropy + lambda_g G(q)`` and a dict of
@@ -281,7 +284,8 @@ def gacl_loss(
     logits = gacl_logits(cos, q_used, labels, cfg, margin_weight)
     ce = -jnp.take_along_axis(jax.nn.log_softmax(logits, axis=-1), labels[:, None], axis=-1)[:, 0]
     reg = regulariser(q, cfg.u_q)
-    per_example = ce + cfg.lambda_g * reg
+    lam = cfg.lambda_g if margin_weight is None else cfg.lambda_g * margin_weight
+    per_example = ce + lam * reg
     wts = jnp.ones_like(per_example) if weights is None else jnp.asarray(weights, per_example.dtype)
     loss = jnp.sum(per_example * wts) / jnp.maximum(jnp.sum(wts), 1.0)
     cos_y = jnp.take_along_axis(cos, labels[:, None], axis=-1)[:, 0]
