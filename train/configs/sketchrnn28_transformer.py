@@ -7,7 +7,8 @@ learned positions for the 100 points, 256-unit ReLU head on ``CLS + mean(tokens)
 0.1 (width 128 rather than the module's default 256, to fit the CPU time).
 Optimiser: Adam 5e-4 with a 100-step linear warmup, SGDR restarting every epoch, gradients
 clipped at norm 1 (attention is less forgiving than the LSTM at 1e-3).
-``--set data.extra_train=None`` trains on the real sketches alone.
+``--set data.extra_train=None --set num_epochs=280`` trains on the real sketches alone for
+the same steps (measured: 29.2% / 63.6%, 76 min with 4 jobs on the cores).
 
 Command:
   python train/run.py --config train/configs/sketchrnn28_transformer.py --workdir runs/sketchrnn28_transformer
