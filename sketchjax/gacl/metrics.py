@@ -15,6 +15,7 @@ or a NaN / infinite value among the entries used; entries off the mask may hold 
 """
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 import jax
@@ -90,6 +91,7 @@ def roc_auc(scores: jax.Array, positive: jax.Array, mask: Optional[jax.Array] = 
     return jnp.where(ok, u / jnp.where(den > 0, den, 1.0), jnp.nan)
 
 
+@functools.partial(jax.jit, static_argnames="num_strata")
 def stratified_auc(scores: jax.Array, positive: jax.Array, strata: jax.Array, num_strata: int,
                    mask: Optional[jax.Array] = None) -> jax.Array:
     """AUC of ``scores`` for ``positive`` counted only over pairs in the same stratum.
