@@ -230,12 +230,10 @@ def evaluate_run(clf, workdir: pathlib.Path, arrays: dict, args, dn_prob) -> dic
         "score_range": [float(np.min(clean["score"])), float(np.median(clean["score"])), float(np.max(clean["score"]))],
         "spearman_score_cos": bootstrap_spearman(clean["score"], clean["cos_pred"], seed=args.seed),
     }
-    rec = arrays["recognized"].astype(bool)
-    result["recognized_auc"] = {s: float(roc_auc(clean[s], rec)) for s in SCORES}
-    strata = length_strata(arrays)
-    result["recognized_auc_length_matched"] = {s: recognized_aucs(clean[s], arrays, strata)["length_matched"]
-                                               for s in SCORES}
-    result["recognized_fraction"] = float(rec.mean())
+    aucs = {s: recognized_aucs(clean[s], arrays, arrays["length_stratum"]) for s in SCORES}
+    result["recognized_auc"] = {s: aucs[s]["all"] for s in SCORES}
+    result["recognized_auc_length_matched"] = {s: aucs[s]["length_matched"] for s in SCORES}
+    result["recognized_fraction"] = float(np.mean(arrays["recognized"]))
     if dn_prob is not None:
         result["doodlenet_spearman"] = {s: float(spearman(clean[s], dn_prob)) for s in SCORES}
     deg = {}
@@ -374,7 +372,8 @@ def main(argv=None) -> dict:
         arrays, categories, split_size = held_out_sketches(first.config, args.n, args.seed, extra_fields=("recognized",))
         data_text = (f"real QuickDraw sketches: held-out '{first.config['data']['eval_split']}' split, "
                      f"{len(arrays['label'])} of {split_size} sketches, {len(categories)} categories")
-    ink_auc = ink_reference_auc(arrays)
+    arrays["length_stratum"] = length_strata(arrays)
+    ink_auc = ink_reference_auc(arrays, arrays["length_stratum"])
     arrays = pad_to(arrays, arrays["pen"].shape[1] + room(max(DEGRADATIONS["scribbles"])))
     dn_prob = None if args.no_doodlenet else doodlenet_truth_prob(arrays, categories, args.batch)
     results = {}

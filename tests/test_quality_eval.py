@@ -376,6 +376,7 @@ def test_quality_eval_pairs_each_sketch_with_its_own_degraded_copy(data_root):
     arrays = {"xy": np.asarray(batch.xy, np.float32), "pen": np.asarray(batch.pen, np.float32),
               "valid": np.asarray(batch.valid), "label": np.zeros(20, np.int64),
               "recognized": np.array([r.recognized for r in records])}
+    arrays["length_stratum"] = program.length_strata(arrays)
 
     class PointCounter:
         gacl = GACLConfig()
@@ -394,6 +395,10 @@ def test_quality_eval_pairs_each_sketch_with_its_own_degraded_copy(data_root):
             return score_in_batches(self.scores, xy, pen, valid, batch_size)
 
     r = program.evaluate_run(PointCounter(), pathlib.Path("fake"), arrays, argparse.Namespace(batch=8, seed=0), None)
+    # the score counts points: its AUCs mirror the content-blind "fewer points" reference
+    ink = program.ink_reference_auc(arrays, arrays["length_stratum"])["fewer_points"]
+    assert r["recognized_auc"]["score"] == pytest.approx(1.0 - ink["all"], abs=1e-6)
+    assert r["recognized_auc_length_matched"]["score"] == pytest.approx(1.0 - ink["length_matched"], abs=1e-6)
     for kind, expect in (("truncate", 1.0), ("delete_strokes", 1.0), ("scribbles", 0.0), ("jitter", 0.5)):
         assert [row["vs_clean_score"]["mean"] for row in r["degradation"][kind]] == [expect] * 4, kind
     one_stroke = float(np.mean([len(rec.sketch.pen) and int(np.sum(np.asarray(rec.sketch.pen) < 0.5)) == 1

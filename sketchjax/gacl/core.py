@@ -183,8 +183,9 @@ def gacl_logits(cos: jax.Array, q: jax.Array, labels: jax.Array, cfg: GACLConfig
     """Training logits ``float32[B, C]``: ``s cos theta_j``, with ``A(q, theta_y)`` at the label.
 
     ``margin_weight`` ``r`` in ``[0, 1]`` (may be traced; None = 1) blends the target logit
-    ``r A(q, theta_y) + (1 - r) s cos theta_y``: 0 is the plain normalised softmax (no margin,
-    ``q`` moved by the regulariser alone), 1 is GACL — a margin warm-up ramps ``r`` from 0 to 1.
+    ``r A(q, theta_y) + (1 - r) s cos theta_y``: 0 gives the plain normalised softmax's logits,
+    1 GACL's — a warm-up ramps ``r`` from 0 to 1 (:func:`gacl_loss` weights the regulariser
+    with the same ``r``).
     """
     labels = jnp.asarray(labels, jnp.int32)
     cos_y = jnp.take_along_axis(cos, labels[:, None], axis=-1)[:, 0]
