@@ -11,8 +11,8 @@ optimiser (Adam 1e-3, SGDR restarting every epoch) as ``quickdraw_bilstm.py``.
 Command:
   python train/run.py --config train/configs/sketchrnn28_bilstm.py --workdir runs/sketchrnn28_bilstm
 
-Expected runtime: 16.8 min wall on the 2-core CPU (jax 0.10.2; 2,270 steps of batch 64, ~0.45 s per
-  step; measured 2026-11-29 with other jobs sharing the cores; the samples dataset built once, 2.8 min).
+Expected runtime: 16.8 min wall on the 2-core CPU (jax 0.10.2; 2,270 steps of batch 64 and their
+  evaluations; measured 2026-11-29 with other jobs sharing the cores; the samples dataset built once, 2.8 min).
 Expected metric: held-out top-1 35.7%, top-5 61.0% over 28 classes on the 154 real test sketches
   (the ResNet on the same data: 57.8% / 89.0%).
 """
