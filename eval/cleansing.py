@@ -1,18 +1,27 @@
 """Label cleansing with GACL under injected label noise (G §6, Fig. 11; issue 5 §4).
 
-For each noise rate, a GACL run is trained on the real QuickDraw training split with that
-fraction of its labels replaced by another class (``data.label_noise``; the config of
+For each noise rate, a GACL run is trained on the config's training examples with that
+fraction of their labels replaced by another class (``data.label_noise``; the config of
 ``--config`` with the rate set, into ``<runs-dir>/<name>_noise<rate>``; resumed or skipped if
-complete), then every training sample is scored against the label it was trained with.  The
+complete), then every training example is scored against the label it was trained with.  With
+``data.extra_train`` (sketch-rnn samples), ``--set data.label_noise_scope=all`` puts the noise
+on the samples too (default ``real``: the human drawings only), and every measure is repeated
+on the human drawings alone (``real_sketches_only``).  The
 flag rule (:func:`sketchjax.apps.cleansing.flag_suspicious`): ``q`` at or above its
 ``--q-high-quantile`` and angle to the labelled class above a threshold, or ``q`` at or below
 its ``--q-low-quantile``.  Sweeping the angle threshold traces precision/recall against the
-injected noise; reported: best F1, recall at 90% precision, and the same for the angle alone
-(every ``q``) and for the plain "prediction disagrees with the label" rule, for reference.
+injected noise; reported: best F1, recall at 90% precision, the same for the angle alone
+(every ``q``), for each ``q`` threshold quantile 0-0.9 chosen in hindsight, for the softmax
+probability of the label alone (the usual "small loss" criterion), and the plain "prediction
+disagrees with the label" rule, for reference.  ``--softmax-baseline`` also trains the same
+config with a plain softmax head on the same noisy data (``<name>_softmax_noise<rate>``; the
+repository's ``*_gacl.py`` configs are their softmax baselines plus the head) and reports its
+angle, small-loss and disagreement rules: what cleansing gets without GACL.
 
 Usage::
 
     python eval/cleansing.py [--rates 0.1,0.2,0.4] [--config train/configs/quickdraw_resnet_gacl.py]
+                             [--softmax-baseline]
                              [--runs-dir runs] [--set KEY=VALUE ...] [--out eval/results/cleansing.json]
 
 Writes the JSON atomically and ``<stem>.png`` (precision/recall curves).
@@ -32,7 +41,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from benchmarks.common import atomic_write_json  # noqa: E402  (the project's atomic JSON writer)
 from sketchjax.apps.cleansing import precision_recall, split_label_scores, suspicion_curve  # noqa: E402
-from sketchjax.classifier import build_experiment, load_classifier  # noqa: E402
+from sketchjax.classifier import build_experiment, comparable_config, head_config, load_classifier  # noqa: E402
 from sketchjax.provenance import run_record  # noqa: E402
 from sketchjax.training import apply_overrides, train_unless_done  # noqa: E402
 
@@ -44,6 +53,49 @@ def load_config(path: str) -> dict:
     return module.get_config()
 
 
+def summarise(sc: dict, keep: np.ndarray, args, gacl: bool = True) -> tuple[dict, dict]:
+    """The cleansing measures over the examples ``keep`` of :func:`split_label_scores`'s output.
+
+    Every run: the angle to the labelled class alone and the softmax probability of the label
+    alone ("small loss") — best F1 and recall at 90% precision —, the "prediction disagrees"
+    reference and the medians of the score (``q``, or a softmax run's feature norm) and the
+    angle, clean vs noisy.  GACL runs add the GACL rule at ``--q-high-quantile`` and at every
+    ``q``-quantile threshold 0, 0.1, ..., 0.9 (the low-``q`` flag kept).  Also returns the
+    precision/recall curves by name."""
+    q, theta, noisy = sc["q"][keep], sc["theta_deg"][keep], sc["flipped"][keep]
+    fields = ("best_f1", "recall_at_p90")
+    curves = {"angle_only": suspicion_curve(q, theta, noisy),
+              "small_loss": suspicion_curve(q, 1.0 - sc["p_label"][keep], noisy)}
+    if gacl:
+        curves["gacl_rule"] = suspicion_curve(q, theta, noisy, args.q_high_quantile, args.q_low_quantile)
+    disagree_p, disagree_r = precision_recall(sc["pred"][keep] != sc["label"][keep], noisy)
+    row = {"samples": int(keep.sum()), "generated": int(sc["generated"][keep].sum()), "injected": int(noisy.sum()),
+           **{name: {k: c[k] for k in fields} for name, c in curves.items()},
+           "prediction_disagrees": {"precision": disagree_p, "recall": disagree_r}}
+    if gacl:  # the rule's q threshold chosen with hindsight: 0 is the angle alone, higher keeps well-drawn samples
+        row["q_high_quantile_sweep"] = {
+            f"{qq:g}": {k: suspicion_curve(q, theta, noisy, qq, args.q_low_quantile)[k] for k in fields}
+            for qq in np.round(np.arange(0.0, 0.91, 0.1), 1)}
+    row["median_q" if gacl else "median_feature_norm"] = {
+        "clean": float(np.median(q[~noisy])), "noisy": float(np.median(q[noisy])) if noisy.any() else None}
+    row["median_angle_deg"] = {"clean": float(np.median(theta[~noisy])),
+                               "noisy": float(np.median(theta[noisy])) if noisy.any() else None}
+    return row, curves
+
+
+def run_summary(config: dict, workdir: pathlib.Path, args) -> tuple[dict, dict]:
+    """Train (or resume / skip) one noisy run, score its training examples, summarise."""
+    seconds = train_unless_done(config, workdir, build_experiment, normalise=comparable_config)
+    clf = load_classifier(workdir)
+    sc = split_label_scores(clf, "train")
+    gacl = clf.gacl is not None
+    row, curves = summarise(sc, np.ones(len(sc["q"]), bool), args, gacl)
+    row = {"workdir": str(workdir), "train_seconds_this_call": seconds, **row}
+    if sc["generated"].any():  # the human drawings alone, next to every example trained on
+        row["real_sketches_only"], _ = summarise(sc, ~sc["generated"], args, gacl)
+    return row, curves
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rates", default="0.1,0.2,0.4")
@@ -51,6 +103,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--runs-dir", default="runs")
     parser.add_argument("--name", default="resnet_gacl")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides")
+    parser.add_argument("--softmax-baseline", action="store_true",
+                        help="also train the config with a softmax head on the same noisy data (<name>_softmax_noise<rate>)")
     parser.add_argument("--q-high-quantile", type=float, default=0.5)
     parser.add_argument("--q-low-quantile", type=float, default=0.02)
     parser.add_argument("--out", default="eval/results/cleansing.json")
@@ -58,30 +112,23 @@ def main(argv=None) -> dict:
     results, curves = {}, {}
     for rate in [float(r) for r in args.rates.split(",")]:
         config = apply_overrides(load_config(args.config), [f"data.label_noise={rate}", "progress_bar=False", *args.set])
-        workdir = pathlib.Path(args.runs_dir) / f"{args.name}_noise{rate:g}"
-        seconds = train_unless_done(config, workdir, build_experiment)
-        clf = load_classifier(workdir)
-        sc = split_label_scores(clf, "train")
-        noisy = sc["flipped"]
-        gacl = suspicion_curve(sc["q"], sc["theta_deg"], noisy, args.q_high_quantile, args.q_low_quantile)
-        angle = suspicion_curve(sc["q"], sc["theta_deg"], noisy)
-        disagree_p, disagree_r = precision_recall(sc["pred"] != sc["label"], noisy)
-        row = {
-            "workdir": str(workdir), "train_seconds_this_call": seconds, "samples": int(len(noisy)),
-            "injected": int(noisy.sum()),
-            "gacl_rule": {k: gacl[k] for k in ("best_f1", "recall_at_p90")},
-            "angle_only": {k: angle[k] for k in ("best_f1", "recall_at_p90")},
-            "prediction_disagrees": {"precision": disagree_p, "recall": disagree_r},
-            "median_q": {"clean": float(np.median(sc["q"][~noisy])),
-                         "noisy": float(np.median(sc["q"][noisy])) if noisy.any() else None},
-            "median_angle_deg": {"clean": float(np.median(sc["theta_deg"][~noisy])),
-                                 "noisy": float(np.median(sc["theta_deg"][noisy])) if noisy.any() else None},
-        }
+        if head_config(config)["type"] != "gacl":
+            raise ValueError(f"--config {args.config} (with --set) has a softmax head; give a GACL config "
+                             "(--softmax-baseline adds its softmax twin)")
+        row, curves[f"{rate:g}"] = run_summary(config, pathlib.Path(args.runs_dir) / f"{args.name}_noise{rate:g}", args)
+        if args.softmax_baseline:  # the same noisy data, model and steps through a plain softmax head
+            row["softmax"], soft_curves = run_summary({**config, "head": {"type": "softmax"}},
+                                                      pathlib.Path(args.runs_dir) / f"{args.name}_softmax_noise{rate:g}", args)
+            curves[f"{rate:g}"]["softmax_small_loss"] = soft_curves["small_loss"]
         results[f"{rate:g}"] = row
-        curves[f"{rate:g}"] = (gacl, angle)
-        print(f"noise {rate:.0%}: GACL rule best F1 {gacl['best_f1']:.3f}, recall at P>=0.9 {gacl['recall_at_p90']:.3f}; "
-              f"angle only {angle['best_f1']:.3f}; prediction != label P {disagree_p:.3f} R {disagree_r:.3f} "
-              f"({seconds:.0f} s)", flush=True)
+        line = (f"noise {rate:.0%}: GACL rule best F1 {row['gacl_rule']['best_f1']:.3f}, recall at P>=0.9 "
+                f"{row['gacl_rule']['recall_at_p90']:.3f}; angle only {row['angle_only']['best_f1']:.3f}; small loss "
+                f"{row['small_loss']['best_f1']:.3f}; prediction != label P {row['prediction_disagrees']['precision']:.3f} "
+                f"R {row['prediction_disagrees']['recall']:.3f}")
+        if "softmax" in row:
+            line += (f"; softmax run: angle {row['softmax']['angle_only']['best_f1']:.3f}, small loss "
+                     f"{row['softmax']['small_loss']['best_f1']:.3f}")
+        print(line, flush=True)
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     png = out.with_suffix(".png")
@@ -91,9 +138,13 @@ def main(argv=None) -> dict:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 4))
-    for rate, (gacl, angle) in curves.items():
-        line, = ax.plot(gacl["recall"], gacl["precision"], label=f"{float(rate):.0%} noise: GACL rule")
-        ax.plot(angle["recall"], angle["precision"], ":", color=line.get_color(), label=f"{float(rate):.0%}: angle only")
+    for rate, c in curves.items():
+        line, = ax.plot(c["gacl_rule"]["recall"], c["gacl_rule"]["precision"], label=f"{float(rate):.0%} noise: GACL rule")
+        ax.plot(c["angle_only"]["recall"], c["angle_only"]["precision"], ":", color=line.get_color(),
+                label=f"{float(rate):.0%}: angle only")
+        if "softmax_small_loss" in c:
+            ax.plot(c["softmax_small_loss"]["recall"], c["softmax_small_loss"]["precision"], "--", color=line.get_color(),
+                    label=f"{float(rate):.0%}: softmax head, small loss")
     ax.set_xlabel("recall of injected noisy labels")
     ax.set_ylabel("precision")
     ax.set_ylim(0, 1.02)
@@ -103,10 +154,12 @@ def main(argv=None) -> dict:
     plt.close(fig)
     report = {
         **run_record("eval/cleansing.py", argv),
-        "data": "real QuickDraw training split (80% by key_id hash) with symmetric label noise injected",
+        "data": "the run's training examples (QuickDraw's real training split, 80% by key_id hash, plus any "
+                "data.extra_train sketch-rnn samples) with symmetric label noise injected (data.label_noise_scope: "
+                "real sketches only, or all); 'real_sketches_only' repeats the measures on the human drawings",
         "rule": {"q_high_quantile": args.q_high_quantile, "q_low_quantile": args.q_low_quantile,
                  "theta_high": "swept over the quantiles of the angle"},
-        "config": args.config, "overrides": args.set,
+        "config": args.config, "softmax_baseline": args.softmax_baseline, "overrides": args.set,
         "results": results, "figure": str(png),
     }
     atomic_write_json(out, report)

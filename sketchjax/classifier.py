@@ -31,6 +31,8 @@ Config keys used (besides the loop's, see :func:`sketchjax.training.default_conf
              "line_width", "augment": {scale, aspect, jitter, stroke_dropout},
              "label_noise" (fraction of *training* labels replaced by another class, uniformly;
              :func:`sketchjax.apps.cleansing.inject_label_noise`), "label_noise_seed",
+             "label_noise_scope" ("real": the dataset's training sketches only; "all": the
+             ``extra_train`` samples too; :func:`training_source`),
              "extra_train": None | {"source": "sketchrnn_samples", "temperatures",
              "samples_per_temperature", "seed"} — sketch-rnn samples of the dataset's categories
              added to the *training* split only (evaluation stays on real sketches)}
@@ -39,9 +41,9 @@ from __future__ import annotations
 
 __all__ = [
     "ENCODERS", "RASTER_MODELS", "DEFAULT_DATA_DIR", "GACL_HEAD_DEFAULTS", "base_config", "head_config",
-    "gacl_config", "make_gacl_objective", "make_model", "model_inputs", "prepare_dataset", "held_out_sketches", "Relabelled",
-    "noisy_train_labels", "Concatenated", "extra_training_split", "build_experiment", "score_in_batches",
-    "TrainedClassifier", "load_classifier",
+    "gacl_config", "comparable_config", "make_gacl_objective", "make_model", "model_inputs", "prepare_dataset", "held_out_sketches",
+    "source_arrays", "Relabelled", "noisy_train_labels", "training_source", "Concatenated", "extra_training_split",
+    "build_experiment", "score_in_batches", "TrainedClassifier", "load_classifier",
 ]
 
 import dataclasses
@@ -98,6 +100,7 @@ def base_config() -> dict:
             "augment": {"scale": (1.0, 1.0), "aspect": 0.0, "jitter": 0.0, "stroke_dropout": 0.0},
             "label_noise": 0.0,
             "label_noise_seed": 0,
+            "label_noise_scope": "real",
             "extra_train": None,
         },
     )
@@ -129,6 +132,16 @@ def head_config(config: dict) -> dict:
         raise ValueError(f"head.cuts = {tuple(head['cuts'])}: cut points must be in [1, {MAX_CUTS}] "
                          "(start, end) with hold_epochs >= 0")
     return head
+
+
+def comparable_config(config: dict) -> dict:
+    """``config`` with this module's defaults filled in (top level and ``data`` from
+    :func:`base_config`, ``head`` by :func:`head_config`): two configs of the same experiment
+    compare equal after it even if one was saved before a key with a behaviour-preserving
+    default (``data.label_noise_scope``, ``head.margin_warmup``, ...) existed.  The
+    ``normalise`` of :func:`sketchjax.training.train_unless_done` for classifier runs."""
+    defaults = base_config()
+    return {**defaults, **config, "data": {**defaults["data"], **config.get("data", {})}, "head": head_config(config)}
 
 
 def gacl_config(config: dict) -> GACLConfig | None:
@@ -229,18 +242,25 @@ def held_out_sketches(config: dict, n: int | None = None, seed: int = 0, extra_f
     data = config["data"]
     builder, categories = prepare_dataset(data)
     split = open_split(builder, data["eval_split"], fields=("points", "pen", "label") + tuple(extra_fields))
-    it = SketchBatchIterator(split, batch_size=len(split), max_len=data["max_len"], fit=data["fit"],
+    return source_arrays(split, data, n, seed, extra_fields), list(categories), len(split)
+
+
+def source_arrays(source, data: dict, n: int | None = None, seed: int = 0, extra_fields: tuple = ()) -> dict:
+    """A random-access source of sketch records as padded **pixel**-coordinate arrays, length-fitted
+    as in training (``data.fit`` to ``data.max_len``); ``n`` (None: all) picks a seeded sample in
+    source order.  ``{"xy", "pen", "valid", "label", *extra_fields}`` (see :func:`held_out_sketches`)."""
+    it = SketchBatchIterator(source, batch_size=len(source), max_len=data["max_len"], fit=data["fit"],
                              coords="pixels", shuffle=False, drop_remainder=False, prefetch=0)
     batch = next(iter(it.epoch_batches(0)))
-    take = np.arange(len(split))
+    take = np.arange(len(source))
     if n is not None:
-        take = np.sort(np.random.default_rng(seed).permutation(len(split))[:n])
+        take = np.sort(np.random.default_rng(seed).permutation(len(source))[:n])
     arrays = {k: np.asarray(batch[k])[take] for k in ("xy", "pen", "valid", "label")}
     if extra_fields:
-        records = split.__getitems__([int(i) for i in take])
+        records = source.__getitems__([int(i) for i in take])
         for name in extra_fields:
             arrays[name] = np.asarray([r[name] for r in records])
-    return arrays, list(categories), len(split)
+    return arrays
 
 
 class Relabelled:
@@ -319,19 +339,49 @@ def extra_training_split(data: dict, categories, fields=("points", "pen", "label
     return Relabelled(split, labels)
 
 
-def noisy_train_labels(config: dict, train_split=None):
-    """``(labels, flipped)`` of the training split under ``data.label_noise`` (deterministic in
-    ``data.label_noise_seed``): what a run with label noise trained on, and which were changed."""
+def training_source(config: dict, fields=("points", "pen", "label")):
+    """The training examples exactly as a run of ``config`` sees them, with what was done to them.
+
+    The dataset's ``train`` split, then the ``data.extra_train`` samples (if any), with
+    ``data.label_noise`` applied (seeded by ``data.label_noise_seed``) over
+    ``data.label_noise_scope``: ``"real"`` (the default) changes labels of the dataset's own
+    training sketches only, ``"all"`` changes labels anywhere in the concatenation (generated
+    samples included, as in a web-scale dataset where every source is noisy).
+
+    Returns:
+      ``(source, flipped, generated)``: a random-access source of records with ``fields`` (its
+      ``"label"`` the label trained on), and boolean arrays over its examples: label changed by
+      the injected noise; example is an ``extra_train`` sample (not a human drawing).
+    """
     from sketchjax.apps.cleansing import inject_label_noise
 
     data = config["data"]
+    scope = data.get("label_noise_scope", "real")
+    if scope not in ("real", "all"):
+        raise ValueError(f"data.label_noise_scope must be 'real' or 'all', got {scope!r}")
     builder, categories = prepare_dataset(data)
-    if train_split is None:
-        train_split = open_split(builder, "train", fields=("label",))
-    clean = np.asarray([r["label"] for r in train_split.__getitems__(list(range(len(train_split))))])
-    noisy, flipped = inject_label_noise(jax.random.PRNGKey(int(data.get("label_noise_seed", 0))), clean,
-                                        float(data.get("label_noise", 0.0)), len(categories))
-    return np.asarray(noisy), np.asarray(flipped)
+    source = open_split(builder, "train", fields=fields)
+    num_real = len(source)
+    if data.get("extra_train"):
+        source = Concatenated(source, extra_training_split(data, categories, fields))
+    generated = np.arange(len(source)) >= num_real
+    flipped = np.zeros(len(source), bool)
+    rate = float(data.get("label_noise", 0.0))
+    if rate:
+        labels = np.asarray([r["label"] for r in source.__getitems__(list(range(len(source))))])
+        n = num_real if scope == "real" else len(source)
+        noisy, changed = inject_label_noise(jax.random.PRNGKey(int(data.get("label_noise_seed", 0))), labels[:n],
+                                            rate, len(categories))
+        labels[:n], flipped[:n] = np.asarray(noisy), np.asarray(changed)
+        source = Relabelled(source, labels)
+    return source, flipped, generated
+
+
+def noisy_train_labels(config: dict):
+    """``(labels, flipped)`` over :func:`training_source`'s examples: the labels a run of
+    ``config`` trained on and which of them the injected ``data.label_noise`` changed."""
+    source, flipped, _ = training_source(config, fields=("label",))
+    return np.asarray([r["label"] for r in source.__getitems__(list(range(len(source))))]), flipped
 
 
 def build_experiment(config: dict) -> Experiment:
@@ -350,12 +400,7 @@ def build_experiment(config: dict) -> Experiment:
         render_size=data["render_size"] if raster else None,
         line_width=data["line_width"],
     )
-    train_split = open_split(builder, "train", fields=fields)
-    if data.get("label_noise", 0.0):
-        noisy, _ = noisy_train_labels(config, train_split)
-        train_split = Relabelled(train_split, noisy)
-    if data.get("extra_train"):
-        train_split = Concatenated(train_split, extra_training_split(data, categories, fields))
+    train_split, _, _ = training_source(config, fields)
     train = SketchBatchIterator(
         train_split, seed=config["seed"], augment=Augment(**data["augment"]),
         shuffle=True, drop_remainder=True, **common)
@@ -427,6 +472,7 @@ class TrainedClassifier:
     * ``norm`` ``[B]``: the feature norm ``||f(x)||``;
     * ``cos_pred`` ``[B]``: the cosine between ``f(x)`` and the predicted class's weight
       (softmax: the column of the linear head, bias ignored);
+    * ``cos`` ``[B, C]``: the cosine between ``f(x)`` and every class's weight (GACL: ``cos theta``);
     * ``q`` ``[B]`` (GACL only): the quality score.
     """
 
@@ -513,14 +559,16 @@ class TrainedClassifier:
             if self.gacl is not None:
                 cos, norm = self.model.apply(self.variables, inputs)
                 q, cos_pred, pred = quality_scores(cos, norm, self.gacl)
-                return {"logits": self.gacl.s * cos, "pred": pred, "norm": norm, "cos_pred": cos_pred, "q": q}
+                return {"logits": self.gacl.s * cos, "pred": pred, "norm": norm, "cos_pred": cos_pred, "q": q,
+                        "cos": cos}
             logits, feats = self.model.apply(self.variables, inputs, return_features=True)
             pred = jnp.argmax(logits, -1)
-            kernel = self.variables["params"]["head"]["kernel"]
+            kernel = self.variables["params"]["head"]["kernel"]  # [D, C]
             w = kernel[:, pred].T  # [B, D]
             norm = jnp.linalg.norm(feats, axis=-1)
             cos_pred = jnp.sum(feats * w, -1) / jnp.maximum(norm * jnp.linalg.norm(w, axis=-1), 1e-12)
-            return {"logits": logits, "pred": pred, "norm": norm, "cos_pred": cos_pred}
+            cos = (feats @ kernel) / jnp.maximum(norm[:, None] * jnp.linalg.norm(kernel, axis=0)[None, :], 1e-12)
+            return {"logits": logits, "pred": pred, "norm": norm, "cos_pred": cos_pred, "cos": cos}
 
         return jax.jit(fn)
 

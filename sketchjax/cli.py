@@ -281,8 +281,10 @@ def _cmd_quality(args) -> int:
 
 def cleanse_split(clf, split: str = "train", *, q_high_quantile: float = 0.5, theta_high_deg: float = 75.0,
                   q_low_quantile: float = 0.02) -> list[dict]:
-    """One row per sample of ``split`` of the run's dataset (with the labels the run trained on,
-    label noise included): label, prediction, ``q``, ``theta_y`` (degrees), ``flagged`` and why."""
+    """One row per sample of ``split`` of the run's dataset (for ``"train"``: every example the run
+    trained on, ``data.extra_train`` samples included, with the labels it trained on, label noise
+    included): label, prediction, ``q``, ``theta_y`` (degrees), ``flagged`` and why, whether the
+    label was changed by injected noise and whether the example is a generated sample."""
     from sketchjax.apps.cleansing import split_label_scores
 
     sc = split_label_scores(clf, split)
@@ -296,7 +298,7 @@ def cleanse_split(clf, split: str = "train", *, q_high_quantile: float = 0.5, th
         rows.append({"index": i, "key_id": sc["key_id"][i], "label": clf.categories[sc["label"][i]],
                      "predicted": clf.categories[sc["pred"][i]], "q": float(q[i]), "theta_deg": float(theta[i]),
                      "flagged": bool(far or poor), "reason": "far from label" if far else ("very low q" if poor else ""),
-                     "injected_noise": bool(sc["flipped"][i])})
+                     "injected_noise": bool(sc["flipped"][i]), "generated": bool(sc["generated"][i])})
     return rows
 
 
@@ -358,7 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     q.set_defaults(func=_cmd_quality)
     c = sub.add_parser("cleanse", help="flag suspicious labels in a trained GACL run's dataset")
     c.add_argument("--checkpoint", required=True, help="workdir of a GACL training run (train/run.py)")
-    c.add_argument("--split", default="train", help="dataset split to check (default: the training split)")
+    c.add_argument("--split", default="train",
+                   help="dataset split to check (default: every example the run trained on, sketch-rnn samples included)")
     c.add_argument("--q-high-quantile", type=float, default=0.5, help="'well drawn': q at or above this quantile")
     c.add_argument("--theta-high", type=float, default=75.0, help="'far from its label': angle in degrees")
     c.add_argument("--q-low-quantile", type=float, default=0.02,

@@ -7,6 +7,17 @@ import pathlib
 import shutil
 import tempfile
 
+# Tests run small models on tiny inputs, so XLA's compile time dominates their run time: LLVM
+# optimisation level 1 compiles e.g. a ResNet-18's initialiser in 3 s instead of 11 s (level 2,
+# the default) and runs code ~1.2x slower, which only benchmarks would notice (never run under
+# pytest).  Level 0 is faster still but changes floating-point contraction, which flips exact
+# ties such as the tiled distance renderer's argmin at a shared vertex (its pen gradient then
+# differs from the dense formula's); level 1 keeps level 2's results in every test.  Appended
+# before JAX starts its CPU backend, unless the user's XLA_FLAGS choose a level; subprocesses
+# inherit it.
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=1").strip()
+
 # One XLA compilation cache for the whole test session (and the programs it starts as
 # subprocesses): many tests build the same small models and steps, and a compiled program
 # found on disk is reused instead of compiled again.

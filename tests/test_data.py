@@ -415,7 +415,8 @@ def test_shard_batch_splits_rows_over_two_devices(tmp_path):
         "    np.testing.assert_array_equal(np.concatenate([np.asarray(s.data) for s in shards]), v)\n"
         "print('ok')\n"
     )
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    env = dict(os.environ, XLA_FLAGS=os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2",
+               JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
 

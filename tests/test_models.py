@@ -72,29 +72,31 @@ def test_bilstm_encoder_is_length_aware_and_padding_free():
     rng = np.random.default_rng(1)
     sk = random_sketches(rng, 3, 12, [12, 5, 2])
     model = BiLSTMEncoder(hidden=8, num_layers=2, head=(16,))
-    variables = model.init(jax.random.PRNGKey(0), sk)
-    feats = np.asarray(model.apply(variables, sk))
+    variables = jax.jit(model.init)(jax.random.PRNGKey(0), sk)
+    apply = jax.jit(model.apply)
+    feats = np.asarray(apply(variables, sk))
     assert feats.shape == (3, 16) and np.all(feats >= 0)
     for i, n in enumerate([12, 5, 2]):  # each sketch alone, without any padding
-        alone = np.asarray(model.apply(variables, trim(sk, i, n)))[0]
+        alone = np.asarray(apply(variables, trim(sk, i, n)))[0]
         np.testing.assert_allclose(feats[i], alone, atol=1e-5)
     # garbage in padding changes nothing
     noisy = sk.replace(xy=jnp.where(sk.valid[..., None], sk.xy, 123.0), pen=jnp.where(sk.valid, sk.pen, 7.0))
-    np.testing.assert_allclose(np.asarray(model.apply(variables, noisy)), feats, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(apply(variables, noisy)), feats, atol=1e-6)
     # but the backward direction does read the last valid point: moving it changes the feature
     moved = sk.replace(xy=sk.xy.at[1, 4].add(0.5))
-    assert not np.allclose(np.asarray(model.apply(variables, moved))[1], feats[1])
+    assert not np.allclose(np.asarray(apply(variables, moved))[1], feats[1])
 
 
 def test_transformer_masks_padding_and_is_non_negative():
     rng = np.random.default_rng(2)
     sk = random_sketches(rng, 3, 10, [10, 6, 1])
     model = PointTransformer(dim=16, depth=2, heads=2, max_len=32, head=(8,))
-    variables = model.init(jax.random.PRNGKey(0), sk)
-    feats = np.asarray(model.apply(variables, sk))
+    variables = jax.jit(model.init)(jax.random.PRNGKey(0), sk)  # one compilation, not one per eager op
+    apply = jax.jit(model.apply)
+    feats = np.asarray(apply(variables, sk))
     assert feats.shape == (3, 8) and np.all(feats >= 0)
     for i, n in enumerate([10, 6, 1]):
-        alone = np.asarray(model.apply(variables, trim(sk, i, n)))[0]
+        alone = np.asarray(apply(variables, trim(sk, i, n)))[0]
         np.testing.assert_allclose(feats[i], alone, atol=1e-5)
     with pytest.raises(ValueError, match="max_len"):
         model.apply(variables, random_sketches(rng, 1, 40, [40]))
@@ -112,16 +114,16 @@ def test_point_features_zero_on_padding():
 def test_sketchanet_shapes_any_size(size):
     x = jnp.zeros((2, size, size))
     model = SketchANet(widths=(8, 8, 8, 16))
-    v = model.init(jax.random.PRNGKey(0), x)
-    out = model.apply(v, x)
+    v = jax.jit(model.init)(jax.random.PRNGKey(0), x)
+    out = jax.jit(model.apply)(v, x)
     assert out.shape == (2, 16) and bool(jnp.all(out >= 0))
 
 
 def test_sketchanet_original_layout_at_225_and_clear_error_when_too_small():
     model = SketchANet(widths=(4, 4, 4, 8))
     x = jnp.zeros((1, 225, 225))
-    v = model.init(jax.random.PRNGKey(0), x)
-    _, inter = model.apply(v, x, capture_intermediates=lambda mdl, _: mdl.name in ("conv1", "conv6"))
+    v = jax.jit(model.init)(jax.random.PRNGKey(0), x)
+    _, inter = jax.jit(lambda v, x: model.apply(v, x, capture_intermediates=lambda mdl, _: mdl.name in ("conv1", "conv6")))(v, x)
     assert v["params"]["conv6"]["kernel"].shape[:2] == (7, 7)
     assert inter["intermediates"]["conv1"]["__call__"][0].shape == (1, 71, 71, 4)  # (225 - 15) / 3 + 1
     assert inter["intermediates"]["conv6"]["__call__"][0].shape == (1, 1, 1, 8)  # the paper's 1x1 "fc6"
@@ -132,15 +134,17 @@ def test_sketchanet_original_layout_at_225_and_clear_error_when_too_small():
 def test_resnet18_batch_stats_update_in_training_only():
     x = jax.random.uniform(jax.random.PRNGKey(1), (4, 28, 28))
     model = ResNet18(widths=(8, 16, 16, 32))
-    v = model.init(jax.random.PRNGKey(0), x)
+    v = jax.jit(model.init)(jax.random.PRNGKey(0), x)
     n_blocks = sum(1 for k in v["params"] if k.startswith("stage"))
     assert n_blocks == 8
-    out, upd = model.apply(v, x, train=True, mutable=["batch_stats"])
+    out, upd = jax.jit(lambda v, x: model.apply(v, x, train=True, mutable=["batch_stats"]))(v, x)
     assert out.shape == (4, 32) and bool(jnp.all(out >= 0))
     changed = jax.tree_util.tree_map(lambda a, b: bool(jnp.any(a != b)), v["batch_stats"], upd["batch_stats"])
     assert any(jax.tree_util.tree_leaves(changed))
     # eval mode uses the running statistics: a row's output does not depend on the batch
-    np.testing.assert_allclose(model.apply(v, x[:1]), model.apply(v, x)[:1], atol=1e-6)
+    apply = jax.jit(model.apply)
+    other_rows = x.at[1:].set(jax.random.uniform(jax.random.PRNGKey(2), (3, 28, 28)))
+    np.testing.assert_allclose(apply(v, other_rows)[0], apply(v, x)[0], atol=1e-6)
 
 
 def test_classifier_trains_and_compiles_once():
@@ -149,7 +153,7 @@ def test_classifier_trains_and_compiles_once():
     sk = random_sketches(rng, 8, 16, rng.integers(2, 17, 8))
     labels = jnp.asarray(rng.integers(0, 3, 8))
     model = Classifier(BiLSTMEncoder(hidden=16, num_layers=1, head=(16,)), num_classes=3)
-    params = model.init(jax.random.PRNGKey(0), sk)["params"]
+    params = jax.jit(model.init)(jax.random.PRNGKey(0), sk)["params"]
     opt = optax.adam(1e-2)
     state = opt.init(params)
 

@@ -81,6 +81,16 @@ def test_gacl_run_logs_its_schedule_and_restores_with_scores(tiny_runs):
     soft = load_classifier(tiny_runs["softmax"])
     s_out = soft.scores(jnp.asarray(arrays["xy"]), jnp.asarray(arrays["pen"]), jnp.asarray(arrays["valid"]))
     assert "q" not in s_out and bool((np.abs(np.asarray(s_out["cos_pred"])) <= 1.0 + 1e-5).all())
+    for o in (out, s_out):  # every class's cosine; the predicted class's is cos_pred (GACL: logits / s)
+        cos = np.asarray(o["cos"])
+        assert cos.shape == (n, len(categories)) and bool((np.abs(cos) <= 1.0 + 1e-5).all())
+        np.testing.assert_allclose(cos[np.arange(n), np.asarray(o["pred"])], o["cos_pred"], atol=1e-5)
+    np.testing.assert_allclose(np.asarray(out["cos"]) * clf.gacl.s, out["logits"], rtol=1e-6)
+    feats = soft.model.apply(soft.variables, soft.inputs(*(jnp.asarray(arrays[k][:4]) for k in ("xy", "pen", "valid"))),
+                             return_features=True)[1]
+    kernel = np.asarray(soft.variables["params"]["head"]["kernel"])
+    by_hand = np.asarray(feats) @ kernel / np.outer(np.linalg.norm(feats, axis=1), np.linalg.norm(kernel, axis=0))
+    np.testing.assert_allclose(np.asarray(s_out["cos"])[:4], by_hand, atol=1e-5)
 
 
 @pytest.mark.data
@@ -254,7 +264,8 @@ def test_cleanse_command_writes_one_row_per_training_sample(tiny_runs, tmp_path,
     out = tmp_path / "flags.csv"
     assert main(["cleanse", "--checkpoint", str(tiny_runs["gacl"]), "--out", str(out), "--q-low-quantile", "0.1"]) == 0
     rows = list(csv.DictReader(out.open()))
-    assert len(rows) > 100 and {"key_id", "label", "q", "theta_deg", "flagged", "reason"} <= set(rows[0])
+    assert len(rows) > 100 and {"key_id", "label", "q", "theta_deg", "flagged", "reason", "generated"} <= set(rows[0])
+    assert all(r["generated"] == "False" and r["injected_noise"] == "False" for r in rows)  # real sketches, no noise
     q = np.array([float(r["q"]) for r in rows])
     for r in rows:  # every flag follows the rule it names, and every sample the rule catches is flagged
         far = float(r["q"]) >= np.quantile(q, 0.5) and float(r["theta_deg"]) >= 75.0
@@ -265,8 +276,9 @@ def test_cleanse_command_writes_one_row_per_training_sample(tiny_runs, tmp_path,
 
 
 @pytest.mark.data
-def test_extra_train_adds_sketchrnn_samples_to_training_only(tmp_path, data_root):
-    from sketchjax.classifier import Concatenated, build_experiment, extra_training_split
+def test_extra_train_adds_sketchrnn_samples_to_training_only_and_label_noise_follows_its_scope(tmp_path, data_root):
+    from sketchjax.classifier import (Concatenated, build_experiment, extra_training_split, noisy_train_labels,
+                                      source_arrays, training_source)
     from sketchjax.training import apply_overrides
 
     module = importlib.import_module("train.configs.quickdraw_bilstm")
@@ -286,6 +298,23 @@ def test_extra_train_adds_sketchrnn_samples_to_training_only(tmp_path, data_root
     mixed = source.__getitems__([0, len(real), len(source) - 1])
     assert mixed[0]["label"] == real[0]["label"] and len(mixed) == 3
     assert not isinstance(experiment.eval_source.source, Concatenated)
+    # label noise: scope "real" changes the human drawings' labels only, "all" the samples' too
+    clean = np.asarray([r["label"] for r in source.__getitems__(list(range(len(source))))])
+    for scope, pool in (("real", len(real)), ("all", len(source))):
+        noisy_config = apply_overrides(config, ["data.label_noise=0.5", f"data.label_noise_scope={scope}"])
+        src, flipped, generated = training_source(noisy_config, ("points", "pen", "label", "key_id"))
+        np.testing.assert_array_equal(generated, np.arange(len(source)) >= len(real))
+        labels, flipped_again = noisy_train_labels(noisy_config)
+        np.testing.assert_array_equal(flipped_again, flipped)
+        np.testing.assert_array_equal(labels != clean, flipped)
+        assert flipped.sum() == round(0.5 * pool) and flipped[pool:].sum() == 0
+        arrays = source_arrays(src, noisy_config["data"], extra_fields=("key_id",))
+        np.testing.assert_array_equal(arrays["label"], labels)
+        assert arrays["xy"].shape == (len(source), noisy_config["data"]["max_len"], 2)
+        assert all(str(k).startswith(("b'palm tree/", "b'sheep/", "palm tree/", "sheep/"))
+                   for k in arrays["key_id"][generated])
+    with pytest.raises(ValueError, match="label_noise_scope"):
+        training_source(apply_overrides(config, ["data.label_noise_scope=everything"]))
     config["data"]["categories"] = ["apple", "cat"]
     with pytest.raises(ValueError, match="none of the sketch-rnn decoders"):
         extra_training_split(config["data"], ["apple", "cat"])
@@ -318,10 +347,20 @@ def test_cleansing_program_trains_a_noisy_run_and_traces_precision_recall(data_r
         "--rates", "0.4", "--config", str(REPO / "train" / "configs" / "quickdraw_bilstm.py"), "--runs-dir",
         str(tmp_path / "runs"), "--name", "tiny", "--set", "head.type=gacl", "--set", "model.hidden=8",
         "--set=model.head=(8,)", "--set", "num_epochs=1", "--set", "batch_size=16",
-        "--set", f"data.data_dir={tmp_path / 'tfds'}", f"--set=data.categories={CATEGORIES}", "--out", str(out)])
+        "--set", f"data.data_dir={tmp_path / 'tfds'}", f"--set=data.categories={CATEGORIES}", "--softmax-baseline",
+        "--out", str(out)])
     row = report["results"]["0.4"]
+    soft = row["softmax"]  # the same noisy data through a softmax head: no GACL rule, its feature norm instead of q
+    assert soft["injected"] == row["injected"] and "gacl_rule" not in soft and "median_feature_norm" in soft
+    assert json.loads((tmp_path / "runs" / "tiny_softmax_noise0.4" / "config.json").read_text())["head"] == {"type": "softmax"}
+    for r in (row, soft):
+        assert 0.0 < r["small_loss"]["best_f1"] <= 1.0 and 0.0 < r["angle_only"]["best_f1"] <= 1.0
     assert row["injected"] == round(0.4 * row["samples"])
     assert 0.0 < row["gacl_rule"]["best_f1"] <= 1.0 and 0.0 <= row["prediction_disagrees"]["recall"] <= 1.0
+    sweep = row["q_high_quantile_sweep"]
+    assert list(sweep) == ["0", "0.1", "0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9"]
+    assert sweep["0.5"] == row["gacl_rule"]  # the rule as run (--q-high-quantile 0.5) is one point of the sweep
+    assert row["generated"] == 0 and "real_sketches_only" not in row  # no extra_train: nothing to split
     assert (tmp_path / "cleansing.png").stat().st_size > 10_000
 
 
@@ -342,6 +381,21 @@ def test_pseudo_label_program_runs(tmp_path):
     report = _program("pseudo_label").main(["--seeds", "0", "--n-per", "40", "--epochs", "3", "--out", str(out)])
     assert set(report["results"]) == {"circle", "grid"}
     assert (tmp_path / "pl.png").stat().st_size > 10_000
+
+
+def test_comparable_config_fills_defaults_added_since_a_run_was_saved():
+    from sketchjax.classifier import comparable_config
+
+    module = importlib.import_module("train.configs.sketchrnn28_resnet_gacl")
+    new = module.get_config()
+    old = json.loads(json.dumps(new))  # as a run's config.json holds it, saved before two defaults existed
+    del old["data"]["label_noise_scope"], old["head"]["margin_warmup"]
+    assert old != json.loads(json.dumps(new))
+    assert json.loads(json.dumps(comparable_config(old))) == json.loads(json.dumps(comparable_config(new)))
+    changed = json.loads(json.dumps(old))
+    changed["data"]["label_noise"] = 0.4
+    assert comparable_config(changed)["data"] != comparable_config(new)["data"]  # a real difference stays one
+    assert comparable_config({"data": {}})["head"] == {"type": "softmax"}
 
 
 def test_concatenated_source_and_head_cut_limits():

@@ -452,7 +452,7 @@ def test_two_devices_match_one_device(tmp_path):
                            "batch_shards": len(batch["x"].addressable_shards), "error": error,
                            "eval": [one.eval_metrics, two.eval_metrics]}}))
     """)
-    proc = run_python(code, env_extra={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+    proc = run_python(code, env_extra={"XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["keys"] and report["state_devices"] and report["batch_shards"] == 2
@@ -525,6 +525,11 @@ def test_train_unless_done_refuses_a_workdir_started_with_other_settings(tmp_pat
     assert config_differences(tmp_path, {"a": 2, "b": (1, 2)}) == ["a", "c"]
     with pytest.raises(ValueError, match=r"differs in \['a', 'c'\]"):
         train_unless_done({"a": 2, "b": (1, 2)}, tmp_path, lambda config: None)
+    # a key added to the defaults since the earlier run: equal once both sides have the defaults
+    with_defaults = lambda config: {"d": (0, 0), **config}  # noqa: E731
+    assert config_differences(tmp_path, {"a": 1, "b": (1, 2), "c": "x", "d": [0, 0]}) == ["d"]
+    assert config_differences(tmp_path, {"a": 1, "b": (1, 2), "c": "x", "d": [0, 0]}, with_defaults) == []
+    assert config_differences(tmp_path, {"a": 1, "b": (1, 2), "c": "x", "d": [0, 1]}, with_defaults) == ["d"]
     (tmp_path / "config.json").write_text("{broken")
     with pytest.raises(ValueError, match="corrupt config"):
         config_differences(tmp_path, {"a": 1})

@@ -90,33 +90,37 @@ def suspicion_curve(q, theta_y, positive, q_high_quantile: float = 0.0, q_low_qu
 
 
 def split_label_scores(clf, split: str = "train", batch_size: int = 256) -> dict[str, np.ndarray]:
-    """Scores of every sample of a split of a trained GACL run's dataset, against the labels the
-    run was trained on (its injected label noise included, for the training split).
+    """Scores of every sample of a split of a trained run's dataset, against the labels the run
+    was trained on (for the training split: every example the run trained on, its
+    ``data.extra_train`` samples and injected label noise included —
+    :func:`sketchjax.classifier.training_source`).
 
     Args:
-      clf: a :class:`sketchjax.classifier.TrainedClassifier` with a GACL head.
+      clf: a :class:`sketchjax.classifier.TrainedClassifier`.  With a softmax head, ``q`` is
+        the feature norm (the softmax stand-in used throughout ``eval/quality.py``) and the
+        angle is between the feature and the labelled class's weight column.
       split: ``"train"`` (what label cleansing checks) or another split of the dataset.
 
     Returns:
-      ``{"key_id", "label", "flipped" (label noise injected), "q", "theta_deg" (angle to the
-      labelled class), "pred"}`` as NumPy arrays in split order.
+      ``{"key_id", "label", "flipped" (label noise injected), "generated" (an ``extra_train``
+      sample, not a human drawing), "q", "theta_deg" (angle to the labelled class), "p_label"
+      (softmax probability of the labelled class: the "small loss" criterion), "pred"}`` as
+      NumPy arrays in source order.
     """
-    from sketchjax.classifier import held_out_sketches, noisy_train_labels
+    from sketchjax.classifier import held_out_sketches, source_arrays, training_source
 
-    if clf.gacl is None:
-        raise ValueError("label cleansing needs a GACL run (a softmax head has no quality score)")
-    config = {**clf.config, "data": {**clf.config["data"], "eval_split": split}}
-    arrays, _, _ = held_out_sketches(config, extra_fields=("key_id",))
-    labels = arrays["label"]
-    flipped = np.zeros(len(labels), bool)
-    if split == "train" and config["data"].get("label_noise", 0.0):
-        labels, flipped = noisy_train_labels(config)
-        if len(labels) != len(arrays["label"]) or np.any(labels[~flipped] != arrays["label"][~flipped]):
-            raise ValueError("the noisy training labels do not line up with the training split's sketches "
-                             "(the dataset changed since the run was trained?)")
+    if split == "train":
+        source, flipped, generated = training_source(clf.config, ("points", "pen", "label", "key_id"))
+        arrays = source_arrays(source, clf.config["data"], extra_fields=("key_id",))
+    else:
+        config = {**clf.config, "data": {**clf.config["data"], "eval_split": split}}
+        arrays, _, _ = held_out_sketches(config, extra_fields=("key_id",))
+        flipped = generated = np.zeros(len(arrays["label"]), bool)
+    labels = jnp.asarray(arrays["label"], jnp.int32)
     out = clf.score_arrays(arrays["xy"], arrays["pen"], arrays["valid"], batch_size)
-    cos = out["logits"] / clf.gacl.s
-    theta = np.degrees(np.asarray(label_angles(jnp.asarray(cos), jnp.asarray(labels))))
+    theta = np.degrees(np.asarray(label_angles(jnp.asarray(out["cos"]), labels)))
+    p_label = jnp.take_along_axis(jax.nn.softmax(jnp.asarray(out["logits"]), -1), labels[:, None], axis=1)[:, 0]
     keys = [k.decode() if isinstance(k, bytes) else str(k) for k in arrays["key_id"]]
-    return {"key_id": np.asarray(keys), "label": np.asarray(labels), "flipped": flipped,
-            "q": out["q"], "theta_deg": theta, "pred": out["pred"]}
+    return {"key_id": np.asarray(keys), "label": np.asarray(labels), "flipped": flipped, "generated": generated,
+            "q": out["q"] if "q" in out else out["norm"], "theta_deg": theta, "p_label": np.asarray(p_label),
+            "pred": out["pred"]}

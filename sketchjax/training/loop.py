@@ -336,10 +336,16 @@ def train_and_evaluate(
     )
 
 
-def config_differences(workdir: str | os.PathLike, config: Any) -> list[str]:
+def config_differences(workdir: str | os.PathLike, config: Any, normalise: Optional[Callable[[dict], dict]] = None
+                       ) -> list[str]:
     """Top-level config keys in which ``workdir/config.json`` (an earlier run) differs from
     ``config``; ``[]`` when there is no earlier run.  Programs that train into a reused workdir
-    call it to refuse resuming a run that was started with other settings."""
+    call it to refuse resuming a run that was started with other settings.
+
+    ``normalise`` (optional) is applied to both configs before they are compared — e.g. an
+    experiment's defaults filled in (:func:`sketchjax.classifier.comparable_config`), so that a
+    key added to the defaults since the earlier run, whose default keeps the old behaviour, does
+    not make that run look different."""
     path = pathlib.Path(workdir) / "config.json"
     if not path.exists():
         return []
@@ -347,16 +353,19 @@ def config_differences(workdir: str | os.PathLike, config: Any) -> list[str]:
         old = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: corrupt config ({e})") from None
-    new = _jsonable_config(config) or {}
+    if normalise is not None:
+        old, config = normalise(old), normalise(config)
+    old, new = _jsonable_config(old) or {}, _jsonable_config(config) or {}
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
 
-def train_unless_done(config: Any, workdir: str | os.PathLike, build_experiment: Callable[[Any], Experiment]) -> float:
+def train_unless_done(config: Any, workdir: str | os.PathLike, build_experiment: Callable[[Any], Experiment],
+                      normalise: Optional[Callable[[dict], dict]] = None) -> float:
     """:func:`train_and_evaluate` for programs that reuse a workdir across invocations: a run
     started with the same config is resumed (or left alone when complete); one started with
     other settings is refused (``ValueError`` naming the keys) instead of silently continued.
-    Returns the seconds spent."""
-    stale = config_differences(workdir, config)
+    ``normalise``: see :func:`config_differences`.  Returns the seconds spent."""
+    stale = config_differences(workdir, config, normalise)
     if stale:
         raise ValueError(f"{workdir} holds a run with other settings (differs in {stale}); "
                          "remove it or use another directory")
