@@ -72,7 +72,7 @@ def summarise(sc: dict, keep: np.ndarray, args, gacl: bool = True) -> tuple[dict
     row = {"samples": int(keep.sum()), "generated": int(sc["generated"][keep].sum()), "injected": int(noisy.sum()),
            **{name: {k: c[k] for k in fields} for name, c in curves.items()},
            "prediction_disagrees": {"precision": disagree_p, "recall": disagree_r}}
-    if gacl:  # the rule's q threshold chosen with hindsight: 0 is the angle alone, higher keeps well-drawn samples
+    if gacl:  # the rule's q threshold chosen with hindsight (0: every q passes the high-q test; the low-q flag still applies)
         row["q_high_quantile_sweep"] = {
             f"{qq:g}": {k: suspicion_curve(q, theta, noisy, qq, args.q_low_quantile)[k] for k in fields}
             for qq in np.round(np.arange(0.0, 0.91, 0.1), 1)}

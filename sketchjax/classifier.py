@@ -139,9 +139,11 @@ def comparable_config(config: dict) -> dict:
     :func:`base_config`, ``head`` by :func:`head_config`): two configs of the same experiment
     compare equal after it even if one was saved before a key with a behaviour-preserving
     default (``data.label_noise_scope``, ``head.margin_warmup``, ...) existed.  The
-    ``normalise`` of :func:`sketchjax.training.train_unless_done` for classifier runs."""
+    ``normalise`` of :func:`sketchjax.training.train_unless_done` for classifier runs.  This
+    relies on defaults never changing value: a new setting gets a default that reproduces the
+    old behaviour, or old runs would compare equal to runs trained differently."""
     defaults = base_config()
-    return {**defaults, **config, "data": {**defaults["data"], **config.get("data", {})}, "head": head_config(config)}
+    return {**defaults, **config, "data": {**defaults["data"], **(config.get("data") or {})}, "head": head_config(config)}
 
 
 def gacl_config(config: dict) -> GACLConfig | None:
@@ -368,13 +370,22 @@ def training_source(config: dict, fields=("points", "pen", "label")):
     flipped = np.zeros(len(source), bool)
     rate = float(data.get("label_noise", 0.0))
     if rate:
-        labels = np.asarray([r["label"] for r in source.__getitems__(list(range(len(source))))])
+        labels = np.asarray([r["label"] for r in _labels_only(data, builder, categories)])
         n = num_real if scope == "real" else len(source)
         noisy, changed = inject_label_noise(jax.random.PRNGKey(int(data.get("label_noise_seed", 0))), labels[:n],
                                             rate, len(categories))
         labels[:n], flipped[:n] = np.asarray(noisy), np.asarray(changed)
         source = Relabelled(source, labels)
     return source, flipped, generated
+
+
+def _labels_only(data: dict, builder, categories) -> list[dict]:
+    """The ``{"label": ...}`` records of :func:`training_source`'s examples, in its order, without
+    decoding the sketches."""
+    parts = [open_split(builder, "train", fields=("label",))]
+    if data.get("extra_train"):
+        parts.append(extra_training_split(data, categories, ("label",)))
+    return [r for part in parts for r in part.__getitems__(list(range(len(part))))]
 
 
 def noisy_train_labels(config: dict):

@@ -13,7 +13,8 @@ import tempfile
 # pytest).  Level 0 is faster still but changes floating-point contraction, which flips exact
 # ties such as the tiled distance renderer's argmin at a shared vertex (its pen gradient then
 # differs from the dense formula's); level 1 keeps level 2's results in every test.  Appended
-# before JAX starts its CPU backend, unless the user's XLA_FLAGS choose a level; subprocesses
+# before JAX starts a backend (XLA's GPU compiler reads the flag too), unless the user's
+# XLA_FLAGS name a level (a level set only inside a --flagfile is not noticed); subprocesses
 # inherit it.
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=1").strip()

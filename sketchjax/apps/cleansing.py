@@ -115,7 +115,7 @@ def split_label_scores(clf, split: str = "train", batch_size: int = 256) -> dict
     else:
         config = {**clf.config, "data": {**clf.config["data"], "eval_split": split}}
         arrays, _, _ = held_out_sketches(config, extra_fields=("key_id",))
-        flipped = generated = np.zeros(len(arrays["label"]), bool)
+        flipped, generated = np.zeros(len(arrays["label"]), bool), np.zeros(len(arrays["label"]), bool)
     labels = jnp.asarray(arrays["label"], jnp.int32)
     out = clf.score_arrays(arrays["xy"], arrays["pen"], arrays["valid"], batch_size)
     theta = np.degrees(np.asarray(label_angles(jnp.asarray(out["cos"]), labels)))
