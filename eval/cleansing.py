@@ -72,7 +72,7 @@ def summarise(sc: dict, keep: np.ndarray, args, gacl: bool = True) -> tuple[dict
     row = {"samples": int(keep.sum()), "generated": int(sc["generated"][keep].sum()), "injected": int(noisy.sum()),
            **{name: {k: c[k] for k in fields} for name, c in curves.items()},
            "prediction_disagrees": {"precision": disagree_p, "recall": disagree_r}}
-    if gacl:  # the rule's q threshold chosen with hindsight (0: every q passes the high-q test; the low-q flag still applies)
+    if gacl:  # the rule's q threshold chosen in hindsight (0: every q passes; the low-q flag still applies)
         row["q_high_quantile_sweep"] = {
             f"{qq:g}": {k: suspicion_curve(q, theta, noisy, qq, args.q_low_quantile)[k] for k in fields}
             for qq in np.round(np.arange(0.0, 0.91, 0.1), 1)}
@@ -117,8 +117,8 @@ def main(argv=None) -> dict:
                              "(--softmax-baseline adds its softmax twin)")
         row, curves[f"{rate:g}"] = run_summary(config, pathlib.Path(args.runs_dir) / f"{args.name}_noise{rate:g}", args)
         if args.softmax_baseline:  # the same noisy data, model and steps through a plain softmax head
-            row["softmax"], soft_curves = run_summary({**config, "head": {"type": "softmax"}},
-                                                      pathlib.Path(args.runs_dir) / f"{args.name}_softmax_noise{rate:g}", args)
+            soft_dir = pathlib.Path(args.runs_dir) / f"{args.name}_softmax_noise{rate:g}"
+            row["softmax"], soft_curves = run_summary({**config, "head": {"type": "softmax"}}, soft_dir, args)
             curves[f"{rate:g}"]["softmax_small_loss"] = soft_curves["small_loss"]
         results[f"{rate:g}"] = row
         line = (f"noise {rate:.0%}: GACL rule best F1 {row['gacl_rule']['best_f1']:.3f}, recall at P>=0.9 "
