@@ -10,14 +10,9 @@ import tempfile
 # Tests run small models on tiny inputs, so XLA's compile time dominates their run time: LLVM
 # optimisation level 1 compiles e.g. a ResNet-18's initialiser in 3 s instead of 11 s (level 2,
 # the default) and runs code ~1.2x slower, which only benchmarks would notice (never run under
-# pytest).  Level 0 is faster still but rounds differently: at a vertex shared by two segments
-# the tiled distance renderer's two recomputed distances then differ by an ulp, its tie test
-# (exact equality) misses the tie and the pen gradient is not split as the dense formula's is,
-# which the central-difference check (eps 1e-13) catches; level 1 keeps level 2's results in
-# every test.  Appended
-# before JAX starts a backend (XLA's GPU compiler reads the flag too), unless the user's
-# XLA_FLAGS name a level (a level set only inside a --flagfile is not noticed); subprocesses
-# inherit it.
+# pytest); level 0 compiles a little faster still but runs ~2x slower.  Appended before JAX
+# starts a backend (XLA's GPU compiler reads the flag too), unless the user's XLA_FLAGS name a
+# level (a level set only inside a --flagfile is not noticed); subprocesses inherit it.
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=1").strip()
 

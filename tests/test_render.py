@@ -294,6 +294,26 @@ def test_distance_raster_check_grads_pen():
         np.testing.assert_allclose(np.asarray(jax.grad(f)(jnp.asarray(pen))), np.asarray(gd(jnp.asarray(pen))), rtol=1e-6, atol=1e-3)
 
 
+def test_pen_gradient_tie_at_a_shared_vertex_tolerates_rounding():
+    """The backward splits the pen gradient between two segments equally near a pixel (their shared
+    vertex); the recomputed neighbour distance may be an ulp off depending on the compiler, so the
+    tie test allows a few ulps, and no more."""
+    from sketchjax.render.distance import _segments, _ties_neighbour
+
+    xy = jnp.array([[[2.0, 2.0], [6.0, 2.0], [6.0, 6.0]]])  # segment 0 ends where segment 1 starts
+    segs = _segments(xy, jnp.ones((1, 3)), jnp.ones((1, 3), bool))
+    px, py = jnp.full((1, 1, 1), 8.5), jnp.full((1, 1, 1), 0.5)  # nearest point of both: the vertex (6, 2)
+    d = jnp.sqrt(jnp.float32(2.5**2 + 1.5**2))
+
+    def tie(d_eff):
+        return float(_ties_neighbour(jnp.ones((1, 1, 1), jnp.int32), jnp.ones((1, 1, 1), bool), px, py,
+                                     jnp.full((1, 1, 1), d_eff, jnp.float32), *segs)[0, 0, 0])
+
+    assert tie(d) == 1.0
+    assert tie(jnp.nextafter(d, jnp.float32(10))) == 1.0 and tie(jnp.nextafter(d, jnp.float32(0))) == 1.0
+    assert tie(d + 1e-3) == 0.0 and tie(d - 1e-3) == 0.0
+
+
 def test_distance_raster_gradients_finite_on_coincident_points_and_pixel_centres():
     # Points exactly on pixel centres (distance 0), repeated points and a fully repeated stroke.
     xy = np.array([[4.5, 4.5], [4.5, 4.5], [8.5, 4.5], [8.5, 4.5], [4.5, 4.5], [8.5, 4.5]], np.float32)

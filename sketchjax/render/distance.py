@@ -319,7 +319,7 @@ def _distance_raster_bwd(size, falloff, tile, chunk, radius, residuals, g):
         jnp.concatenate([w_start * gy.reshape(-1), w_end * gy.reshape(-1)]), idx, bsz * t
     )
     # Pen gradient: a pixel whose nearest point is a vertex shared with a neighbouring
-    # segment of equal effective distance is a tie of the min; central differences (and
+    # segment of equal effective distance (to a few ulps) is a tie of the min; central differences (and
     # jnp.min's gradient) split it equally, so the pen gradient is shared with the tied
     # neighbours.  (Their xy gradients coincide at the shared vertex, so xy needs no split.)
     pcx, pcy = jnp.asarray(cx)[None], jnp.asarray(cy)[None]
@@ -336,13 +336,20 @@ def _distance_raster_bwd(size, falloff, tile, chunk, radius, residuals, g):
 
 
 def _ties_neighbour(nb, candidate, pcx, pcy, d_eff, ax, ay, bx, by, penalty, ok):
-    """``float32`` 1 where neighbouring segment ``nb`` is valid and exactly as near as the arg-min."""
+    """``1.0`` where neighbouring segment ``nb`` is valid and as near as the arg-min (``d_eff``).
+
+    "As near" allows a few ulps: the two distances to a shared vertex are the same number, but
+    the neighbour's projection may land a rounding error inside its segment instead of exactly
+    on the vertex, and how it rounds depends on the compiler (measured: XLA's CPU backend at
+    optimisation level 0 vs 1-2).  Pixels whose nearest segment is pen-up (``d_eff ~ 1e6``)
+    have no gradient, so the wider absolute tolerance there changes nothing."""
     s = ax.shape[1]
     inside = candidate & (nb >= 0) & (nb < s)
     nb = jnp.clip(nb, 0, s - 1)
     nax, nay, nbx, nby, npen, nok = _gather_segments((ax, ay, bx, by, penalty, ok), nb)
     _, rx, ry = _closest_point(pcx, pcy, nax, nay, nbx, nby)
-    return (inside & nok & (_safe_norm(rx, ry) + npen == d_eff)).astype(d_eff.dtype)
+    tol = 4 * jnp.finfo(d_eff.dtype).eps * jnp.maximum(d_eff, 1.0)
+    return (inside & nok & (jnp.abs(_safe_norm(rx, ry) + npen - d_eff) <= tol)).astype(d_eff.dtype)
 
 
 _distance_raster_flat.defvjp(_distance_raster_fwd, _distance_raster_bwd)
