@@ -42,9 +42,8 @@ from __future__ import annotations
 __all__ = [
     "ENCODERS", "RASTER_MODELS", "DEFAULT_DATA_DIR", "GACL_HEAD_DEFAULTS", "base_config", "head_config",
     "gacl_config", "comparable_config", "make_gacl_objective", "make_model", "model_inputs", "prepare_dataset",
-    "held_out_sketches",
-    "source_arrays", "Relabelled", "noisy_train_labels", "training_source", "Concatenated", "extra_training_split",
-    "build_experiment", "score_in_batches", "TrainedClassifier", "load_classifier",
+    "held_out_sketches", "source_arrays", "Relabelled", "noisy_train_labels", "training_source", "Concatenated",
+    "extra_training_split", "build_experiment", "score_in_batches", "TrainedClassifier", "load_classifier",
 ]
 
 import dataclasses

@@ -396,16 +396,17 @@ def test_comparable_config_fills_defaults_added_since_a_run_was_saved():
     from sketchjax.classifier import comparable_config
 
     module = importlib.import_module("train.configs.sketchrnn28_resnet_gacl")
+    as_saved = lambda config: json.loads(json.dumps(config))  # noqa: E731  (tuples as lists, as in config.json)
     new = module.get_config()
-    old = json.loads(json.dumps(new))  # as a run's config.json holds it, saved before two defaults existed
+    old = as_saved(new)  # a run's config.json, saved before two defaults existed
     del old["data"]["label_noise_scope"], old["head"]["margin_warmup"]
-    assert old != json.loads(json.dumps(new))
-    assert json.loads(json.dumps(comparable_config(old))) == json.loads(json.dumps(comparable_config(new)))
-    changed = json.loads(json.dumps(old))
+    assert old != as_saved(new)
+    assert as_saved(comparable_config(old)) == as_saved(comparable_config(new))
+    changed = as_saved(old)
     changed["data"]["label_noise"] = 0.4
-    as_saved = lambda config: json.loads(json.dumps(comparable_config(config)))  # noqa: E731  (tuples as lists)
-    assert as_saved(old)["data"] == as_saved(new)["data"]
-    assert as_saved(changed)["data"] != as_saved(new)["data"]  # a real difference stays one
+    assert as_saved(comparable_config(old))["data"] == as_saved(comparable_config(new))["data"]
+    # a real difference stays one
+    assert as_saved(comparable_config(changed))["data"] != as_saved(comparable_config(new))["data"]
     assert comparable_config({"data": None})["data"]["label_noise_scope"] == "real"
     assert comparable_config({"data": {}})["head"] == {"type": "softmax"}
 
