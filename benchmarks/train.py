@@ -7,7 +7,8 @@ ReLU head of 512, 345 classes) on a batch of real QuickDraw sketches padded/trun
 
 * ``jax``: :class:`sketchjax.models.bilstm.BiLSTMEncoder` in
   :class:`~sketchjax.models.layers.Classifier`, jitted step with donated buffers
-  (one variant per ``--unroll`` value);
+  (one variant per ``--unroll`` value, padded, and one per ``--pack`` value: the batch's
+  sketches packed end to end into ``ceil(pack * B)`` rows, the encoder's speed option);
 * ``torch_packed``: ``torch.nn.LSTM`` over ``pack_padded_sequence`` — length-aware like
   ours (the backward direction starts at each sketch's last point);
 * ``torch_padded``: ``torch.nn.LSTM`` over the padded batch — *not* length-aware (the
@@ -127,7 +128,14 @@ def _jax_case(spec: dict, res: dict):
     sk = jax.device_put(Sketch(xy=pk.xy, pen=pk.pen, valid=pk.valid))
     y = jax.device_put(labels)
     model = Classifier(BiLSTMEncoder(hidden=spec["hidden"], num_layers=spec["layers"], head=(HEAD,),
-                                     unroll=spec["unroll"]), NUM_CLASSES)
+                                     unroll=spec["unroll"], pack=spec["pack"]), NUM_CLASSES)
+    if spec["pack"] is not None:  # whether this batch runs packed (else the step times the padded path)
+        from sketchjax.models.bilstm import packed_layout, packed_rows
+        from sketchjax.sketch import num_points
+
+        rows = packed_rows(spec["pack"], spec["batch"])
+        res["pack_rows"] = rows
+        res["pack_fits"] = bool(packed_layout(num_points(sk.valid), spec["t"], rows).fits)
     params = model.init(jax.random.PRNGKey(0), sk)["params"]
     res["parameters"] = int(sum(a.size for a in jax.tree_util.tree_leaves(params)))
     opt = optax.adam(1e-3)
@@ -161,7 +169,9 @@ def bench_config(args, hidden: int, layers: int, batch: int, t: int, timer) -> d
     argv = [sys.executable, script, "--worker"]
     base = {"hidden": hidden, "layers": layers, "batch": batch, "t": t, "seed": args.seed,
             "torch_threads": args.torch_threads}
-    impls = [f"jax_unroll{u}" for u in args.unroll]
+    variants = {f"jax_unroll{u}": {"unroll": u, "pack": None} for u in args.unroll}
+    variants.update({f"jax_pack{p:g}": {"unroll": 1, "pack": p} for p in args.pack})
+    impls = list(variants)
     try:
         import torch  # noqa: F401
 
@@ -172,7 +182,7 @@ def bench_config(args, hidden: int, layers: int, batch: int, t: int, timer) -> d
     try:
         for impl in impls:
             workers[impl] = Worker(argv)
-            spec = dict(base, impl=impl, unroll=int(impl[10:]) if impl.startswith("jax") else 1)
+            spec = dict(base, impl=impl, **variants.get(impl, {"unroll": 1, "pack": None}))
             setup[impl] = workers[impl].call(cmd="setup", name=impl, **spec)
             fns[impl] = workers[impl].case(impl)
         with timer(f"train {layers}x{hidden} B={batch} T={t}"):
@@ -215,6 +225,11 @@ def markdown(res: dict) -> str:
     L.append("")
     L += [f"- {r['layers']}×{r['hidden']}, B={r['batch']}: the paper's 345 × 7,000 × 10 epochs would take "
           f"{r['paper_schedule_hours']:.1f} h at the measured rate ({r['jax_best']})." for r in res["configs"]]
+    for r in res["configs"]:
+        for impl, setup in r["setup"].items():
+            if "pack_rows" in setup:
+                L.append(f"- {impl}, B={r['batch']}: the batch's sketches packed into {setup['pack_rows']} rows of "
+                         f"{r['t']} slots — {'fits, so the packed path was timed' if setup['pack_fits'] else 'does not fit: the padded fallback was timed'}.")
     L.append("- Ratios are medians over alternating timing blocks of per-block median step times; each "
              "implementation runs in its own process. `torch_packed` is the like-for-like peer (length-aware).")
     return "\n".join(L)
@@ -229,6 +244,8 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--t", type=int, default=100)
     p.add_argument("--unroll", type=int, nargs="+", default=[1, 4])
+    p.add_argument("--pack", type=float, nargs="*", default=[0.6],
+                   help="BiLSTMEncoder(pack=...) variants, unroll 1 (none: padded only)")
     p.add_argument("--cycles", type=int, default=4)
     p.add_argument("--block-s", type=float, default=3.0)
     p.add_argument("--torch-threads", type=int, default=0, help="0: PyTorch's default")

@@ -40,10 +40,12 @@ Config keys used (besides the loop's, see :func:`sketchjax.training.default_conf
 from __future__ import annotations
 
 __all__ = [
-    "ENCODERS", "RASTER_MODELS", "DEFAULT_DATA_DIR", "GACL_HEAD_DEFAULTS", "base_config", "head_config",
-    "gacl_config", "comparable_config", "make_gacl_objective", "make_model", "model_inputs", "prepare_dataset",
-    "held_out_sketches", "source_arrays", "Relabelled", "noisy_train_labels", "training_source", "Concatenated",
-    "extra_training_split", "build_experiment", "score_in_batches", "TrainedClassifier", "load_classifier",
+    "ENCODERS", "RASTER_MODELS", "DEFAULT_DATA_DIR", "GACL_HEAD_DEFAULTS", "base_config",
+    "head_config", "gacl_config", "comparable_config", "SPEED_ONLY_MODEL_KEYS",
+    "make_gacl_objective", "make_model", "model_inputs", "prepare_dataset", "held_out_sketches",
+    "source_arrays", "Relabelled", "noisy_train_labels", "training_source", "Concatenated",
+    "extra_training_split", "build_experiment", "score_in_batches", "TrainedClassifier",
+    "load_classifier",
 ]
 
 import dataclasses
@@ -134,6 +136,11 @@ def head_config(config: dict) -> dict:
     return head
 
 
+#: Encoder settings that change how fast a model runs, not what it computes (e.g.
+#: :class:`~sketchjax.models.bilstm.BiLSTMEncoder`'s ``unroll`` and ``pack``).
+SPEED_ONLY_MODEL_KEYS = ("unroll", "pack")
+
+
 def comparable_config(config: dict) -> dict:
     """``config`` with this module's defaults filled in (top level and ``data`` from
     :func:`base_config`, ``head`` by :func:`head_config`): two configs of the same experiment
@@ -141,9 +148,13 @@ def comparable_config(config: dict) -> dict:
     default (``data.label_noise_scope``, ``head.margin_warmup``, ...) existed.  The
     ``normalise`` of :func:`sketchjax.training.train_unless_done` for classifier runs.  This
     relies on defaults never changing value: a new setting gets a default that reproduces the
-    old behaviour, or old runs would compare equal to runs trained differently."""
+    old behaviour, or old runs would compare equal to runs trained differently.  Speed-only
+    encoder settings (:data:`SPEED_ONLY_MODEL_KEYS`) are left out of ``model``."""
     defaults = base_config()
-    return {**defaults, **config, "data": {**defaults["data"], **(config.get("data") or {})}, "head": head_config(config)}
+    out = {**defaults, **config, "data": {**defaults["data"], **(config.get("data") or {})}, "head": head_config(config)}
+    if isinstance(config.get("model"), dict):  # settings that change the speed, never the numbers
+        out["model"] = {k: v for k, v in config["model"].items() if k not in SPEED_ONLY_MODEL_KEYS}
+    return out
 
 
 def gacl_config(config: dict) -> GACLConfig | None:

@@ -7,7 +7,14 @@ import numpy as np
 import optax
 import pytest
 
-from sketchjax.models.bilstm import BiLSTMEncoder, BiLSTMLayer, reverse_within_length
+from sketchjax.models.bilstm import (
+    BiLSTMEncoder,
+    BiLSTMLayer,
+    packed_layout,
+    packed_rows,
+    padded_layout,
+    reverse_within_length,
+)
 from sketchjax.models.cnn import ResNet18, SketchANet
 from sketchjax.models.layers import Classifier, point_features
 from sketchjax.models.transformer import PointTransformer
@@ -85,6 +92,78 @@ def test_bilstm_encoder_is_length_aware_and_padding_free():
     # but the backward direction does read the last valid point: moving it changes the feature
     moved = sk.replace(xy=sk.xy.at[1, 4].add(0.5))
     assert not np.allclose(np.asarray(apply(variables, moved))[1], feats[1])
+
+
+def _slots_of(layout, lengths, t):
+    """Per sketch, the flat slots its points occupy in ``layout`` (from ``source``), in point order."""
+    source, filled = np.asarray(layout.source).reshape(-1), np.asarray(layout.filled).reshape(-1)
+    out = []
+    for b, n in enumerate(lengths):
+        where = {int(source[s]) - b * t: s for s in np.flatnonzero(filled) if source[s] // t == b}
+        assert sorted(where) == list(range(n)), f"sketch {b}: points {sorted(where)}"
+        out.append(np.array([where[k] for k in range(n)]))
+    return out
+
+
+def test_packed_layout_places_every_point_once_in_one_row():
+    lengths, t = np.array([3, 9, 1, 5, 7, 2]), 10
+    layout = packed_layout(jnp.asarray(lengths), t, 3)  # 27 points in 3 rows of 10
+    assert bool(layout.fits)
+    slots = _slots_of(layout, lengths, t)
+    assert np.asarray(layout.filled).sum() == lengths.sum()
+    mirror, start = np.asarray(layout.mirror).reshape(-1), np.asarray(layout.start).reshape(-1)
+    for b, (s, n) in enumerate(zip(slots, lengths)):
+        np.testing.assert_array_equal(np.diff(s), 1)  # consecutive ...
+        assert s[0] // t == s[-1] // t  # ... inside one row
+        assert (layout.first[b], layout.last[b]) == (s[0], s[-1])
+        np.testing.assert_array_equal(mirror[s], s[::-1])  # the backward direction's order
+        assert start[s[0]] and not start[s[1:]].any()
+    np.testing.assert_array_equal(mirror[mirror], np.arange(mirror.size))  # an involution
+    # first-fit decreasing: 9 + 1 | 7 + 3 | 5 + 2; no room for 4 more points in one row, nor
+    # for a 5 after three 6s although 23 points would fit in 30 slots
+    assert bool(packed_layout(jnp.asarray(np.append(lengths, 3)), t, 3).fits)
+    assert not bool(packed_layout(jnp.asarray(np.append(lengths, 4)), t, 3).fits)
+    assert not bool(packed_layout(jnp.asarray([6, 6, 6, 5]), t, 3).fits)
+    # the padded layout is the batch as it is: sketch b in row b from slot 0, nothing to reset
+    padded = padded_layout(jnp.asarray(lengths), t)
+    assert padded.start is None
+    for b, s in enumerate(_slots_of(padded, lengths, t)):
+        np.testing.assert_array_equal(s, b * t + np.arange(lengths[b]))
+    assert [packed_rows(p, 64) for p in (None, 0.6, 0.001, 2.0)] == [64, 39, 1, 64]
+    with pytest.raises(ValueError, match="pack"):
+        packed_rows(0.0, 8)
+
+
+def test_bilstm_encoder_packed_equals_padded_with_and_without_room():
+    """Packing is speed only: the same features and gradients, also in training with dropout and
+    for a batch too long for the packed rows (which runs padded)."""
+    rng = np.random.default_rng(5)
+    kwargs = dict(hidden=8, num_layers=2, head=(8,), dropout=0.2)
+    padded, packed = BiLSTMEncoder(**kwargs), BiLSTMEncoder(**kwargs, pack=0.5)
+    short = random_sketches(rng, 6, 12, [12, 3, 5, 1, 7, 4])  # 32 points: fit 3 rows of 12
+    long = random_sketches(rng, 6, 12, [12, 11, 10, 12, 9, 12])  # do not
+    assert bool(packed_layout(jnp.asarray([12, 3, 5, 1, 7, 4]), 12, 3).fits)
+    assert not bool(packed_layout(jnp.asarray([12, 11, 10, 12, 9, 12]), 12, 3).fits)
+    variables = jax.jit(padded.init)(jax.random.PRNGKey(0), short)
+    rngs = {"dropout": jax.random.PRNGKey(1)}
+
+    @jax.jit
+    def run(variables, sk):
+        out = {}
+        for name, model in (("padded", padded), ("packed", packed)):
+            def loss(v, model=model):
+                return jnp.sum(model.apply(v, sk, train=True, rngs=rngs) ** 2)
+
+            out[name] = (model.apply(variables, sk), model.apply(variables, sk, train=True, rngs=rngs),
+                         jax.grad(loss)(variables))
+        return out
+
+    for sk in (short, long):
+        out = run(variables, sk)
+        for a, b in zip(jax.tree.leaves(out["padded"]), jax.tree.leaves(out["packed"])):
+            np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-6)
+        # dropout is active: training features differ from evaluation ones
+        assert not np.allclose(np.asarray(out["packed"][0]), np.asarray(out["packed"][1]))
 
 
 def test_transformer_masks_padding_and_is_non_negative():

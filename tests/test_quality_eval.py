@@ -409,6 +409,10 @@ def test_comparable_config_fills_defaults_added_since_a_run_was_saved():
     assert as_saved(comparable_config(changed))["data"] != as_saved(comparable_config(new))["data"]
     assert comparable_config({"data": None})["data"]["label_noise_scope"] == "real"
     assert comparable_config({"data": {}})["head"] == {"type": "softmax"}
+    # how fast the encoder runs is no difference; its width is
+    fast = dict(new, model={**new["model"], "pack": 0.6, "unroll": 2})
+    assert comparable_config(fast) == comparable_config(new)
+    assert comparable_config(dict(new, model={**new["model"], "width": 3})) != comparable_config(new)
 
 
 def test_concatenated_source_and_head_cut_limits():
