@@ -196,9 +196,9 @@ def bench_config(args, hidden: int, layers: int, batch: int, t: int, timer) -> d
         r[f"{impl}_sketches_per_s"] = batch / st[impl]["median"]
     best = min((i for i in impls if i.startswith("jax")), key=lambda i: st[i]["median"])
     r["jax_best"] = best
-    for peer in ("torch_packed", "torch_padded"):
-        if peer in st:
-            r[f"jax_over_{peer}"] = paired_ratio(st[peer], st[best])  # > 1: JAX faster
+    for impl in impls:  # the peers, and the other JAX variants
+        if impl != best:
+            r[f"jax_over_{impl}"] = paired_ratio(st[impl], st[best])  # > 1: the best JAX variant faster
     sps = r[f"{best}_sketches_per_s"]
     r["paper_schedule_hours"] = PAPER_SKETCHES / sps / 3600
     _log(f"  {layers}x{hidden}, batch {batch}, T={t}: " + ", ".join(

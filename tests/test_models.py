@@ -142,8 +142,6 @@ def test_bilstm_encoder_packed_equals_padded_with_and_without_room():
     padded, packed = BiLSTMEncoder(**kwargs), BiLSTMEncoder(**kwargs, pack=0.5)
     short = random_sketches(rng, 6, 12, [12, 3, 5, 1, 7, 4])  # 32 points: fit 3 rows of 12
     long = random_sketches(rng, 6, 12, [12, 11, 10, 12, 9, 12])  # do not
-    assert bool(packed_layout(jnp.asarray([12, 3, 5, 1, 7, 4]), 12, 3).fits)
-    assert not bool(packed_layout(jnp.asarray([12, 11, 10, 12, 9, 12]), 12, 3).fits)
     variables = jax.jit(padded.init)(jax.random.PRNGKey(0), short)
     rngs = {"dropout": jax.random.PRNGKey(1)}
 
@@ -156,10 +154,12 @@ def test_bilstm_encoder_packed_equals_padded_with_and_without_room():
 
             out[name] = (model.apply(variables, sk), model.apply(variables, sk, train=True, rngs=rngs),
                          jax.grad(loss)(variables))
-        return out
+        ran_packed = packed.apply(variables, sk, mutable=["intermediates"])[1]["intermediates"]["packed"][0]
+        return out, ran_packed
 
-    for sk in (short, long):
-        out = run(variables, sk)
+    for sk, fits in ((short, True), (long, False)):
+        out, ran_packed = run(variables, sk)
+        assert bool(ran_packed) == fits  # the packed path did run for the short batch
         for a, b in zip(jax.tree.leaves(out["padded"]), jax.tree.leaves(out["packed"])):
             np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-6)
         # dropout is active: training features differ from evaluation ones

@@ -21,7 +21,8 @@ that does not fit runs unpacked (one ``lax.cond``), so the features never depend
 packing (up to float rounding; dropout masks are drawn in the padded shape) — only the cost
 does, roughly in proportion to ``r`` (CPU, 2 x 256, B = 64: 0.74x the padded step at
 ``r = 0.6``, RESULTS.md §2).  Under ``vmap`` the ``lax.cond`` becomes a select and both paths
-run: leave ``pack`` unset there.
+run: leave ``pack`` unset there.  Both paths are compiled (about twice the compile time), and
+with the batch split over several devices the packing gathers points across the split.
 :class:`RowLayout` describes where each sketch's points sit; :func:`padded_layout` is the
 plain one-sketch-per-row layout and :func:`packed_layout` the packed one.
 """
@@ -146,7 +147,9 @@ def packed_rows(pack: Optional[float], batch: int) -> int:
 
 def _gather_slots(x: jax.Array, index: jax.Array) -> jax.Array:
     """``x [R, T, ...]`` gathered at flat slots ``index [R', T']`` → ``[R', T', ...]``."""
-    return jnp.take(x.reshape((-1,) + x.shape[2:]), index, axis=0)
+    # clip: a layout whose sketches did not fit may point past the rows; under lax.cond it is never
+    # used, but under vmap both branches run and a NaN fill would leak into gradients as 0 * NaN.
+    return jnp.take(x.reshape((-1,) + x.shape[2:]), index, axis=0, mode="clip")
 
 
 def lstm_scan(proj: jax.Array, wh: jax.Array, unroll: int = 1, reset: Optional[jax.Array] = None) -> jax.Array:
@@ -242,7 +245,9 @@ class BiLSTMEncoder(nn.Module):
       unroll: ``lax.scan`` unroll factor (speed only).
       pack: run on ``ceil(pack * B)`` rows of packed sketches when the batch fits in them,
         else padded (speed only: the features are the same; see the module docstring).
-        ``None`` (default) or ``>= 1``: always padded.
+        ``None`` (default), or any value with ``ceil(pack * B) >= B`` (e.g. ``B = 1``): always
+        padded.  Whether a batch ran packed is sown as ``intermediates/packed`` (apply with
+        ``mutable=["intermediates"]`` to see it).
 
     Input coordinates should be in ``[0, 1]`` (the recipe); a sketch with no valid point is
     treated as length 1.
@@ -273,14 +278,16 @@ class BiLSTMEncoder(nn.Module):
                 if i > 0 and drop:  # as nn.Dropout: kept units scaled by 1 / (1 - rate)
                     x = jnp.where(_gather_slots(masks[i - 1], layout.source), x / (1.0 - mdl.dropout), 0.0)
                 x = BiLSTMLayer(mdl.hidden, unroll=mdl.unroll, name=f"lstm_{i}")(x, layout=layout)
-            flat = x.reshape(-1, x.shape[-1])
-            return jnp.concatenate([flat[layout.last, : mdl.hidden], flat[layout.first, mdl.hidden :]], axis=-1)
+            ends = jnp.stack([layout.last, layout.first], axis=-1)  # [B, 2] flat slots
+            h = _gather_slots(x, ends)
+            return jnp.concatenate([h[:, 0, : mdl.hidden], h[:, 1, mdl.hidden :]], axis=-1)
 
         padded = padded_layout(lengths, t)
         if rows >= b:
             feat = encode(self, x, masks, padded)
         else:
             packed = packed_layout(lengths, t, rows)
+            self.sow("intermediates", "packed", packed.fits)  # which path ran (mutable=["intermediates"])
             feat = nn.cond(packed.fits, lambda mdl, x, m: encode(mdl, x, m, packed),
                            lambda mdl, x, m: encode(mdl, x, m, padded), self, x, masks)
         if self.dropout > 0:

@@ -26,7 +26,8 @@ def get_config() -> dict:
     config = base_config()
     config.update(num_epochs=20, batch_size=64)
     # pack: the batch's sketches (43 points on average of T = 100) run packed into 60% of the rows
-    # (speed only; every training batch of this data fits); the 2026-11-22 run used none.
+    # (speed only; all of 300 random training batches of this data fit, RESULTS.md §2); the
+    # expected metric above was measured padded (2026-11-22).
     config["model"] = {"name": "bilstm", "hidden": 256, "num_layers": 2, "head": (512,), "dropout": 0.1,
                        "pack": 0.6}
     # No "scale": both inputs are re-normalised (unit coordinates / fitted canvas), which undoes it.
