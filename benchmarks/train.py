@@ -80,12 +80,12 @@ def pack_fit_rates(packs, batch: int, t: int, seed: int, n_batches: int = 300) -
     import jax.numpy as jnp
 
     from sketchjax.data.augment import fit_length
+    from sketchjax.formats import from_strokes
     from sketchjax.models.bilstm import packed_layout, packed_rows
 
     def fitted_length(drawing) -> int:
-        strokes = [np.stack(stroke[:2], axis=-1).astype(np.float64) for stroke in drawing]
-        pen = np.concatenate([np.r_[np.ones(len(p) - 1), 0.0] for p in strokes])
-        return min(len(fit_length(np.concatenate(strokes), pen, t, "rdp")[0]), t)
+        sk = from_strokes([np.stack(stroke[:2], axis=-1) for stroke in drawing], single_point="keep")
+        return min(len(fit_length(np.asarray(sk.xy), np.asarray(sk.pen), t, "rdp")[0]), t)
 
     sample = load_quickdraw_sample(batch * n_batches, seed=seed + 1)  # in category order: shuffle
     lengths = np.random.default_rng(seed).permutation(np.maximum([fitted_length(d) for d in sample.drawings], 1))
@@ -156,14 +156,13 @@ def _jax_case(spec: dict, res: dict):
     y = jax.device_put(labels)
     model = Classifier(BiLSTMEncoder(hidden=spec["hidden"], num_layers=spec["layers"], head=(HEAD,),
                                      unroll=spec["unroll"], pack=spec["pack"]), NUM_CLASSES)
-    if spec["pack"] is not None:  # whether this batch runs packed (else the step times the padded path)
-        from sketchjax.models.bilstm import packed_layout, packed_rows
-        from sketchjax.sketch import num_points
-
-        rows = packed_rows(spec["pack"], spec["batch"])
-        res["pack_rows"] = rows
-        res["pack_fits"] = bool(packed_layout(num_points(sk.valid), spec["t"], rows).fits)
     params = model.init(jax.random.PRNGKey(0), sk)["params"]
+    if spec["pack"] is not None:  # whether this batch runs packed (else the step times the padded path)
+        from sketchjax.models.bilstm import packed_rows
+
+        sown = model.apply({"params": params}, sk, mutable=["intermediates"])[1]["intermediates"]
+        res["pack_rows"] = packed_rows(spec["pack"], spec["batch"])
+        res["pack_fits"] = bool(sown["encoder"]["packed"][0])  # the encoder's own flag
     res["parameters"] = int(sum(a.size for a in jax.tree_util.tree_leaves(params)))
     opt = optax.adam(1e-3)
 
