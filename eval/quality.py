@@ -24,7 +24,10 @@ Measured per run:
   short drawings — the report gives the AUC of "fewer points" / "fewer strokes" as the
   content-blind reference);
 * Spearman of the score with the pre-trained DoodleNet's probability of the true class;
-* the lowest- and highest-``q`` test sketches of the most frequent categories (G Fig. 5 style).
+* the lowest- and highest-``q`` test sketches of the most frequent categories (G Fig. 5 style);
+* how the encoder's feature units are used on the clean sketches
+  (:func:`sketchjax.classifier.feature_unit_stats`: units never active, units active per
+  sketch, mean pairwise cosine) — a cosine head that kills ReLU units shows here.
 
 A soft-binning ablation is one more run in ``--runs`` (``head.soft_binning=False``).
 ``--sketches FILE[,FILE...]`` measures the same on other real sketches (QuickDraw simplified
@@ -60,6 +63,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from benchmarks.common import atomic_write_json  # noqa: E402  (the project's atomic JSON writer)
 from sketchjax.attribution import mean_ci  # noqa: E402
+from sketchjax.classifier import feature_unit_stats  # noqa: E402
 from sketchjax.degrade import DEGRADATIONS, degrade, room  # noqa: E402
 from sketchjax.gacl import pair_agreement, roc_auc, spearman, stratified_auc  # noqa: E402
 from sketchjax.provenance import run_record  # noqa: E402
@@ -229,6 +233,7 @@ def evaluate_run(clf, workdir: pathlib.Path, arrays: dict, args, dn_prob) -> dic
         "top5": float(np.mean(np.any(top5 == labels[:, None], axis=-1))),
         "score_range": [float(np.min(clean["score"])), float(np.median(clean["score"])), float(np.max(clean["score"]))],
         "spearman_score_cos": bootstrap_spearman(clean["score"], clean["cos_pred"], seed=args.seed),
+        "feature_units": feature_unit_stats(clf.feature_arrays(arrays["xy"], arrays["pen"], arrays["valid"], args.batch)),
     }
     aucs = {s: recognized_aucs(clean[s], arrays, arrays["length_stratum"]) for s in SCORES}
     result["recognized_auc"] = {s: aucs[s]["all"] for s in SCORES}
@@ -384,7 +389,8 @@ def main(argv=None) -> dict:
         print(f"[{name}] top1 {r['top1']:.3f}  Spearman(score, cos) {r['spearman_score_cos']['value']:.3f}  "
               f"moderate agreement {r['moderate_agreement_score']:.3f} (cos {r['moderate_agreement_cos_pred']:.3f})  "
               f"AUC(recognized) {r['recognized_auc']['score']:.3f} (length-matched "
-              f"{r['recognized_auc_length_matched']['score']:.3f})  ({r['seconds']:.0f} s)", flush=True)
+              f"{r['recognized_auc_length_matched']['score']:.3f})  dead feature units "
+              f"{r['feature_units']['dead_units']:.2f}  ({r['seconds']:.0f} s)", flush=True)
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     stem = out.with_suffix("")

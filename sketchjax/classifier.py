@@ -41,10 +41,10 @@ from __future__ import annotations
 
 __all__ = [
     "ENCODERS", "RASTER_MODELS", "DEFAULT_DATA_DIR", "GACL_HEAD_DEFAULTS", "base_config",
-    "head_config", "gacl_config", "comparable_config", "SPEED_ONLY_MODEL_KEYS",
+    "head_config", "gacl_config", "comparable_config", "SPEED_ONLY_MODEL_KEYS", "MODEL_KEY_DEFAULTS",
     "make_gacl_objective", "make_model", "model_inputs", "prepare_dataset", "held_out_sketches",
     "source_arrays", "Relabelled", "noisy_train_labels", "training_source", "Concatenated",
-    "extra_training_split", "build_experiment", "score_in_batches", "TrainedClassifier",
+    "extra_training_split", "build_experiment", "score_in_batches", "feature_unit_stats", "TrainedClassifier",
     "load_classifier",
 ]
 
@@ -139,6 +139,8 @@ def head_config(config: dict) -> dict:
 #: Encoder settings that change how fast a model runs, not what it computes (e.g.
 #: :class:`~sketchjax.models.bilstm.BiLSTMEncoder`'s ``unroll`` and ``pack``).
 SPEED_ONLY_MODEL_KEYS = ("unroll", "pack")
+#: Encoder settings added after runs were saved, with the default that reproduces those runs.
+MODEL_KEY_DEFAULTS = {"head_activation": "relu"}
 
 
 def comparable_config(config: dict) -> dict:
@@ -149,11 +151,13 @@ def comparable_config(config: dict) -> dict:
     ``normalise`` of :func:`sketchjax.training.train_unless_done` for classifier runs.  This
     relies on defaults never changing value: a new setting gets a default that reproduces the
     old behaviour, or old runs would compare equal to runs trained differently.  Speed-only
-    encoder settings (:data:`SPEED_ONLY_MODEL_KEYS`) are left out of ``model``."""
+    encoder settings (:data:`SPEED_ONLY_MODEL_KEYS`) are left out of ``model``, and so are
+    encoder settings at the default older runs were trained with (:data:`MODEL_KEY_DEFAULTS`)."""
     defaults = base_config()
     out = {**defaults, **config, "data": {**defaults["data"], **(config.get("data") or {})}, "head": head_config(config)}
     if isinstance(config.get("model"), dict):  # settings that change the speed, never the numbers
-        out["model"] = {k: v for k, v in config["model"].items() if k not in SPEED_ONLY_MODEL_KEYS}
+        out["model"] = {k: v for k, v in config["model"].items()
+                        if k not in SPEED_ONLY_MODEL_KEYS and MODEL_KEY_DEFAULTS.get(k, object()) != v}
     return out
 
 
@@ -483,6 +487,24 @@ def score_in_batches(scores_fn, xy, pen, valid, batch_size: int = 256) -> dict[s
     return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
 
 
+def feature_unit_stats(features) -> dict[str, float]:
+    """How a set of encoder features ``[N, D]`` (non-negative) uses its ``D`` units.
+
+    ``dead_units``: fraction of units that are 0 for every one of the ``N`` sketches (a ReLU unit
+    that no input activates gets no gradient and stays dead); ``active_per_sketch``: mean
+    fraction of units above 0; ``mean_pairwise_cos``: the mean cosine between the features of
+    two different sketches (1: every sketch points the same way).
+    """
+    f = np.asarray(features, np.float64)
+    n = f.shape[0]
+    if f.ndim != 2 or n < 2:
+        raise ValueError(f"feature_unit_stats needs features [N >= 2, D], got shape {f.shape}")
+    unit = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+    total = unit.sum(0)
+    return {"dead_units": float(np.mean(~(f > 0).any(0))), "active_per_sketch": float(np.mean(f > 0)),
+            "mean_pairwise_cos": float((total @ total - np.sum(unit * unit)) / (n * (n - 1)))}
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class TrainedClassifier:
     """A trained classifier of this module, restored for evaluation (:func:`load_classifier`).
@@ -570,9 +592,21 @@ class TrainedClassifier:
         fitted first (:meth:`fit_arrays`)."""
         return score_in_batches(self.scores, *self.fit_arrays(xy, pen, valid), batch_size)
 
+    def feature_arrays(self, xy, pen, valid, batch_size: int = 256) -> np.ndarray:
+        """:attr:`features` ``[N, D]`` of padded pixel-coordinate arrays, fitted as in
+        :meth:`score_arrays`, as a NumPy array."""
+        return score_in_batches(lambda *a: {"f": self.features(*a)}, *self.fit_arrays(xy, pen, valid), batch_size)["f"]
+
     def apply(self, inputs):
         """``apply(variables, inputs)``: logits (softmax) or ``(cos, norm)`` (GACL)."""
         return self.model.apply(self.variables, inputs)
+
+    @cached_property
+    def features(self):
+        """Jitted ``(xy, pen, valid) -> float32[B, D]``: the encoder's features ``f(x)`` (pixel
+        frame, fitted as in :attr:`scores`)."""
+        return jax.jit(lambda xy, pen, valid: self.model.apply(
+            self.variables, self.inputs(xy, pen, valid), method=lambda m, x: m.encoder(x)))
 
     @cached_property
     def scores(self):

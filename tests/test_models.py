@@ -16,7 +16,7 @@ from sketchjax.models.bilstm import (
     reverse_within_length,
 )
 from sketchjax.models.cnn import ResNet18, SketchANet
-from sketchjax.models.layers import Classifier, point_features
+from sketchjax.models.layers import Classifier, ReluMLP, point_features
 from sketchjax.models.transformer import PointTransformer
 from sketchjax.sketch import Sketch
 
@@ -92,6 +92,35 @@ def test_bilstm_encoder_is_length_aware_and_padding_free():
     # but the backward direction does read the last valid point: moving it changes the feature
     moved = sk.replace(xy=sk.xy.at[1, 4].add(0.5))
     assert not np.allclose(np.asarray(apply(variables, moved))[1], feats[1])
+
+
+def test_head_activation_softplus_only_changes_the_last_layer():
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(5, 6)), jnp.float32)
+    relu, soft = ReluMLP((7, 4)), ReluMLP((7, 4), activation="softplus")
+    variables = relu.init(jax.random.PRNGKey(0), x)
+    # same parameter tree, so a checkpoint of either restores into the other
+    assert jax.tree.structure(variables) == jax.tree.structure(soft.init(jax.random.PRNGKey(0), x))
+    p = variables["params"]
+    hidden = jax.nn.relu(x @ p["dense_0"]["kernel"] + p["dense_0"]["bias"])
+    pre = hidden @ p["dense_1"]["kernel"] + p["dense_1"]["bias"]
+    np.testing.assert_allclose(relu.apply(variables, x), np.maximum(pre, 0), rtol=1e-5, atol=1e-6)
+    out = np.asarray(soft.apply(variables, x))
+    np.testing.assert_allclose(out, np.log1p(np.exp(np.asarray(pre))), rtol=1e-5, atol=1e-6)
+    assert (out > 0).all()  # no unit is ever exactly 0: none can die
+    # the gradient reaches every last-layer unit, also those ReLU zeroes
+    g = jax.grad(lambda pp: soft.apply({"params": pp}, x).sum())(p)["dense_1"]["bias"]
+    g_relu = jax.grad(lambda pp: relu.apply({"params": pp}, x).sum())(p)["dense_1"]["bias"]
+    assert (np.asarray(g) > 0).all() and ((np.asarray(pre) <= 0).all(0) == (np.asarray(g_relu) == 0)).all()
+    with pytest.raises(ValueError, match="head activation 'gelu'"):
+        ReluMLP((4,), activation="gelu").init(jax.random.PRNGKey(0), x)
+    # the sequence encoders pass it through (a bad name fails while tracing: no compilation)
+    sk = random_sketches(np.random.default_rng(2), 2, 6, [6, 3])
+    enc = BiLSTMEncoder(hidden=4, num_layers=1, head=(8,), head_activation="softplus")
+    assert (np.asarray(jax.jit(lambda s: enc.apply(enc.init(jax.random.PRNGKey(1), s), s))(sk)) > 0).all()
+    for bad in (BiLSTMEncoder(hidden=4, num_layers=1, head=(8,), head_activation="tanh"),
+                PointTransformer(dim=8, depth=1, heads=2, max_len=6, head=(8,), head_activation="tanh")):
+        with pytest.raises(ValueError, match="head activation 'tanh'"):
+            jax.eval_shape(bad.init, jax.random.PRNGKey(1), sk)
 
 
 def _slots_of(layout, lengths, t):

@@ -90,6 +90,11 @@ def test_gacl_run_logs_its_schedule_and_restores_with_scores(tiny_runs):
     kernel = np.asarray(soft.variables["params"]["head"]["kernel"])
     by_hand = np.asarray(feats) @ kernel / np.outer(np.linalg.norm(feats, axis=1), np.linalg.norm(kernel, axis=0))
     np.testing.assert_allclose(np.asarray(s_out["cos"])[:4], by_hand, atol=1e-5)
+    # the features the scores come from: the model's own, with the score's norm, for either head
+    f = {c: c.feature_arrays(arrays["xy"][:4], arrays["pen"][:4], arrays["valid"][:4], batch_size=4) for c in (soft, clf)}
+    np.testing.assert_allclose(f[soft], np.asarray(feats), rtol=1e-5, atol=1e-6)
+    for c, o in ((soft, s_out), (clf, out)):
+        np.testing.assert_allclose(np.linalg.norm(f[c], axis=1), np.asarray(o["norm"])[:4], rtol=1e-5)
 
 
 @pytest.mark.data
@@ -212,6 +217,9 @@ def test_quality_eval_program_runs_and_reports_every_measurement(tiny_runs, tmp_
         for rows in r["degradation"].values():
             assert len(rows) == 4 and all(0.0 <= row["vs_clean_score"]["mean"] <= 1.0 for row in rows)
         assert 0.0 <= r["recognized_auc"]["score"] <= 1.0 and np.isfinite(r["doodlenet_spearman"]["score"])
+        units = r["feature_units"]
+        assert 0.0 <= units["dead_units"] < units["active_per_sketch"] + units["dead_units"] <= 1.0
+        assert 0.0 <= units["mean_pairwise_cos"] <= 1.0  # non-negative features
     assert report["runs"]["GACL"]["score_is"] == "q" and report["runs"]["softmax"]["score_is"] == "feature norm"
     for suffix in ("_scatter.png", "_degradation.png", "_extremes.png"):
         assert (tmp_path / f"quality{suffix}").stat().st_size > 10_000
@@ -392,6 +400,19 @@ def test_pseudo_label_program_runs(tmp_path):
     assert (tmp_path / "pl.png").stat().st_size > 10_000
 
 
+def test_feature_unit_stats_by_hand():
+    from sketchjax.classifier import feature_unit_stats
+
+    f = np.array([[3.0, 0.0, 4.0, 0.0], [0.0, 0.0, 2.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    stats = feature_unit_stats(f)
+    assert stats["dead_units"] == 0.5  # units 1 and 3 are 0 for every sketch
+    assert stats["active_per_sketch"] == pytest.approx(4 / 12)
+    # cosines of the three pairs: (0, 1) 0.8, (0, 2) 0.6, (1, 2) 0
+    assert stats["mean_pairwise_cos"] == pytest.approx((0.8 + 0.6 + 0.0) / 3)
+    with pytest.raises(ValueError, match="N >= 2"):
+        feature_unit_stats(f[:1])
+
+
 def test_comparable_config_fills_defaults_added_since_a_run_was_saved():
     from sketchjax.classifier import comparable_config
 
@@ -413,6 +434,9 @@ def test_comparable_config_fills_defaults_added_since_a_run_was_saved():
     fast = dict(new, model={**new["model"], "pack": 0.6, "unroll": 2})
     assert comparable_config(fast) == comparable_config(new)
     assert comparable_config(dict(new, model={**new["model"], "width": 3})) != comparable_config(new)
+    # an encoder setting added since, at the default old runs had, is none either; another value is
+    assert comparable_config(dict(new, model={**new["model"], "head_activation": "relu"})) == comparable_config(new)
+    assert comparable_config(dict(new, model={**new["model"], "head_activation": "softplus"})) != comparable_config(new)
 
 
 def test_concatenated_source_and_head_cut_limits():
@@ -465,7 +489,12 @@ def test_quality_eval_pairs_each_sketch_with_its_own_degraded_copy(data_root):
 
             return score_in_batches(self.scores, xy, pen, valid, batch_size)
 
+        def feature_arrays(self, xy, pen, valid, batch_size=256):  # unit 0: the point count; unit 1 never on
+            n = np.sum(np.asarray(valid), axis=-1).astype(np.float32)
+            return np.stack([n, np.zeros_like(n)], axis=-1)
+
     r = program.evaluate_run(PointCounter(), pathlib.Path("fake"), arrays, argparse.Namespace(batch=8, seed=0), None)
+    assert r["feature_units"] == {"dead_units": 0.5, "active_per_sketch": 0.5, "mean_pairwise_cos": 1.0}
     # the score counts points: its AUCs mirror the content-blind "fewer points" reference
     ink = program.ink_reference_auc(arrays, arrays["length_stratum"])["fewer_points"]
     assert r["recognized_auc"]["score"] == pytest.approx(1.0 - ink["all"], abs=1e-6)

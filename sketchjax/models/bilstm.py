@@ -240,6 +240,8 @@ class BiLSTMEncoder(nn.Module):
       hidden: units per direction (paper: 1024).
       num_layers: stacked bidirectional layers (paper: 2).
       head: widths of the ReLU MLP on ``[h_fwd(last), h_bwd(first)]``; features are ``>= 0``.
+      head_activation: the head's last activation, ``"relu"`` (default) or ``"softplus"``
+        (:class:`~sketchjax.models.layers.ReluMLP`; softplus for a cosine / GACL head).
       dropout: dropout between layers and in the head (active with ``train=True``; needs a
         ``'dropout'`` rng).
       unroll: ``lax.scan`` unroll factor (speed only).
@@ -259,6 +261,7 @@ class BiLSTMEncoder(nn.Module):
     dropout: float = 0.0
     unroll: int = 1
     pack: Optional[float] = None
+    head_activation: str = "relu"
 
     @nn.compact
     def __call__(self, sketch: Sketch, *, train: bool = False) -> jax.Array:
@@ -292,4 +295,5 @@ class BiLSTMEncoder(nn.Module):
                            lambda mdl, x, m: encode(mdl, x, m, padded), self, x, masks)
         if self.dropout > 0:
             feat = nn.Dropout(self.dropout, deterministic=not train)(feat)
-        return ReluMLP(tuple(self.head), dropout=self.dropout, name="head")(feat, train=train)
+        return ReluMLP(tuple(self.head), dropout=self.dropout, activation=self.head_activation, name="head")(
+            feat, train=train)

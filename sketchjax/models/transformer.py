@@ -52,6 +52,8 @@ class PointTransformer(nn.Module):
         expansion.
       max_len: number of learned position embeddings; longer sketches raise ``ValueError``.
       head: ReLU MLP widths on ``CLS + mean(point tokens)``.
+      head_activation: the head's last activation, ``"relu"`` or ``"softplus"``
+        (:class:`~sketchjax.models.layers.ReluMLP`).
       dropout: dropout rate (``train=True`` needs a ``'dropout'`` rng).
     """
 
@@ -62,6 +64,7 @@ class PointTransformer(nn.Module):
     max_len: int = 256
     head: Sequence[int] = (512,)
     dropout: float = 0.0
+    head_activation: str = "relu"
 
     @nn.compact
     def __call__(self, sketch: Sketch, *, train: bool = False) -> jax.Array:
@@ -82,4 +85,5 @@ class PointTransformer(nn.Module):
         x = nn.LayerNorm(name="ln_out")(x)
         w = valid[:, 1:, None].astype(x.dtype)
         mean = jnp.sum(x[:, 1:] * w, axis=1) / jnp.maximum(jnp.sum(w, axis=1), 1.0)
-        return ReluMLP(tuple(self.head), dropout=self.dropout, name="head")(x[:, 0] + mean, train=train)
+        return ReluMLP(tuple(self.head), dropout=self.dropout, activation=self.head_activation, name="head")(
+            x[:, 0] + mean, train=train)

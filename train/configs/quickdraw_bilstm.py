@@ -29,7 +29,7 @@ def get_config() -> dict:
     # (speed only; all of 300 random training batches of this data fit, RESULTS.md §2); the
     # expected metric above was measured padded (2026-11-22).
     config["model"] = {"name": "bilstm", "hidden": 256, "num_layers": 2, "head": (512,), "dropout": 0.1,
-                       "pack": 0.6}
+                       "pack": 0.6, "head_activation": "relu"}
     # No "scale": both inputs are re-normalised (unit coordinates / fitted canvas), which undoes it.
     config["data"]["augment"] = {"aspect": 0.2, "jitter": 0.005, "stroke_dropout": 0.1}
     config["optimizer"].update(name="adam", learning_rate=1e-3, schedule="sgdr", restart_every="epoch")

@@ -24,5 +24,6 @@ from train.configs.sketchrnn28_resnet import sketchrnn28_data
 
 def get_config() -> dict:
     config = sketchrnn28_data(quickdraw_bilstm())
-    config["model"] = {"name": "bilstm", "hidden": 128, "num_layers": 2, "head": (256,), "dropout": 0.1}
+    config["model"] = {"name": "bilstm", "hidden": 128, "num_layers": 2, "head": (256,), "dropout": 0.1,
+                       "head_activation": "relu"}
     return config

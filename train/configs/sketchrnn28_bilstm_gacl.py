@@ -15,7 +15,10 @@ Expected metric: held-out top-1 24.7%, top-5 50.6% over 28 classes on the 154 re
   grows with ``m``, and the regulariser swamps the classification signal); with
   ``--set head.margin_scale=1.0`` (G-14 as written) it trains like softmax: 33.8% / 63.0%;
   with ``--set head.margin_warmup=2.0`` (margin and regulariser ramped in over 2 epochs) it
-  trains from the start and ends at 27.3% / 56.5% (43 min with 4 jobs on the cores).
+  trains from the start and ends at 27.3% / 56.5% (43 min with 4 jobs on the cores).  The
+  stall is the head's ReLU units dying under the cosine head (36% never active on the test
+  sketches): with ``--set model.head_activation=softplus`` the ``m = s`` run trains from the
+  start and ends at 36.4% / 60.4% (25 min, cores shared; 2026-11-29).
   None makes ``q`` informative here (RESULTS.md §4.4).
 """
 from __future__ import annotations

@@ -25,6 +25,7 @@ from train.configs.sketchrnn28_bilstm import get_config as sketchrnn28_bilstm
 def get_config() -> dict:
     config = sketchrnn28_bilstm()
     config["model"] = {"name": "transformer", "dim": 128, "depth": 4, "heads": 4, "mlp_ratio": 4,
-                       "max_len": config["data"]["max_len"], "head": (256,), "dropout": 0.1}
+                       "max_len": config["data"]["max_len"], "head": (256,), "dropout": 0.1,
+                       "head_activation": "relu"}
     config["optimizer"].update(learning_rate=5e-4, warmup_steps=100, clip_norm=1.0)
     return config
