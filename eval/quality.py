@@ -227,6 +227,7 @@ def evaluate_run(clf, workdir: pathlib.Path, arrays: dict, args, dn_prob) -> dic
                                                 "margin_scale": clf.gacl.margin_scale},
         "soft_binning": clf.config.get("head", {}).get("soft_binning") if clf.gacl is not None else None,
         "model": clf.config["model"]["name"],
+        "head_activation": clf.config["model"].get("head_activation", "relu"),
         "step": clf.step,
         "score_is": "q" if clf.gacl is not None else "feature norm",
         "top1": float(np.mean(clean["pred"] == labels)),

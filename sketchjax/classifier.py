@@ -157,7 +157,7 @@ def comparable_config(config: dict) -> dict:
     out = {**defaults, **config, "data": {**defaults["data"], **(config.get("data") or {})}, "head": head_config(config)}
     if isinstance(config.get("model"), dict):  # settings that change the speed, never the numbers
         out["model"] = {k: v for k, v in config["model"].items()
-                        if k not in SPEED_ONLY_MODEL_KEYS and MODEL_KEY_DEFAULTS.get(k, object()) != v}
+                        if k not in SPEED_ONLY_MODEL_KEYS and not (k in MODEL_KEY_DEFAULTS and MODEL_KEY_DEFAULTS[k] == v)}
     return out
 
 
@@ -493,7 +493,8 @@ def feature_unit_stats(features) -> dict[str, float]:
     ``dead_units``: fraction of units that are 0 for every one of the ``N`` sketches (a ReLU unit
     that no input activates gets no gradient and stays dead); ``active_per_sketch``: mean
     fraction of units above 0; ``mean_pairwise_cos``: the mean cosine between the features of
-    two different sketches (1: every sketch points the same way).
+    two different sketches (1: every sketch points the same way; an all-zero feature counts as
+    cosine 0 with every other).  Signs are not checked: meant for non-negative features.
     """
     f = np.asarray(features, np.float64)
     n = f.shape[0]

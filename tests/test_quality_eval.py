@@ -435,8 +435,24 @@ def test_comparable_config_fills_defaults_added_since_a_run_was_saved():
     assert comparable_config(fast) == comparable_config(new)
     assert comparable_config(dict(new, model={**new["model"], "width": 3})) != comparable_config(new)
     # an encoder setting added since, at the default old runs had, is none either; another value is
-    assert comparable_config(dict(new, model={**new["model"], "head_activation": "relu"})) == comparable_config(new)
-    assert comparable_config(dict(new, model={**new["model"], "head_activation": "softplus"})) != comparable_config(new)
+    import dataclasses
+
+    from sketchjax.classifier import MODEL_KEY_DEFAULTS
+    from sketchjax.models.bilstm import BiLSTMEncoder
+    from sketchjax.models.layers import ReluMLP
+    from sketchjax.models.transformer import PointTransformer
+
+    bilstm = importlib.import_module("train.configs.sketchrnn28_bilstm").get_config()
+    assert bilstm["model"]["head_activation"] == "relu"
+    saved_before = as_saved(bilstm)
+    del saved_before["model"]["head_activation"]
+    assert as_saved(comparable_config(saved_before)) == as_saved(comparable_config(bilstm))
+    bilstm["model"]["head_activation"] = "softplus"
+    assert as_saved(comparable_config(saved_before)) != as_saved(comparable_config(bilstm))
+    # ... and that default is the encoders' own
+    for cls in (BiLSTMEncoder, PointTransformer):
+        default = {f.name: f.default for f in dataclasses.fields(cls)}["head_activation"]
+        assert default == MODEL_KEY_DEFAULTS["head_activation"] == ReluMLP.activation, cls.__name__
 
 
 def test_concatenated_source_and_head_cut_limits():

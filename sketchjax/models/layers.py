@@ -1,7 +1,7 @@
 """Building blocks shared by the sketch encoders: point features, the ReLU head, classifiers.
 
 Every encoder in :mod:`sketchjax.models` maps its input to a **non-negative** feature
-``float32[B, D]`` (a final ReLU, as GACL's quality score is the feature norm, SPEC §5);
+``float32[B, D]`` (a final ReLU or softplus, as GACL's quality score is the feature norm, SPEC §5);
 :class:`Classifier` puts a linear softmax head on any of them.
 """
 from __future__ import annotations
@@ -43,12 +43,12 @@ class ReluMLP(nn.Module):
     ``float32[..., D_in] -> float32[..., widths[-1]]``, every output ``>= 0``.
 
     ``activation`` of the **last** layer: ``"relu"`` (default) or ``"softplus"`` — also
-    non-negative, but never exactly 0, so no unit of the feature can die.  Measured
-    (RESULTS.md §4.4): under a cosine (GACL) head on 344 classes, 43% of the BiLSTM's last
-    ReLU units end dead (no test sketch activates them) and training crawls (10% training
-    accuracy against softmax's 44%); with softplus the same run matches softmax.  Under a
-    linear softmax head it is the other way round: softplus stalls, ReLU trains.  Hidden
-    layers are always ReLU; parameter names do not depend on the choice.
+    non-negative, but in float32 0 (with a zero gradient) only for pre-activations below about
+    -88, so a unit cannot die the way a ReLU unit does.  Measured (RESULTS.md §4.4): under a
+    cosine (GACL) head the BiLSTM's last ReLU units die (no test sketch activates them) and
+    training crawls; with softplus the same runs match softmax.  Under a linear softmax head
+    it is the other way round: softplus stalls, ReLU trains.  Hidden layers are always ReLU;
+    parameter names do not depend on the choice.
     """
 
     widths: Sequence[int] = (512,)

@@ -15,7 +15,7 @@ Command:
 Expected runtime: 46 min wall on the 2-core CPU (jax 0.10.2; 2,140 steps; measured 2026-11-29 side
   by side with another training run, so expect about half alone).
 Expected metric: held-out top-1 17.4%, top-5 38.6% over 344 classes (1,726 test sketches; softmax
-  baseline 17.9% / 40.9%); training accuracy 43% in the last epoch (softmax 44%).  With
+  baseline 17.9% / 40.9%); training accuracy 43% at the last logged step (softmax 44%).  With
   ``--set head.margin_scale=64.0`` (``m = s``): 17.8% / 39.0% (RESULTS.md §4.4, end).
 """
 from __future__ import annotations
