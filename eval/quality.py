@@ -24,6 +24,10 @@ Measured per run:
   short drawings — the report gives the AUC of "fewer points" / "fewer strokes" as the
   content-blind reference);
 * Spearman of the score with the pre-trained DoodleNet's probability of the true class;
+* all of the above for the pre-trained DoodleNet itself (a reference row, unless
+  ``--no-doodlenet``; :class:`sketchjax.classifier.DoodleNetReference`: restricted to the runs'
+  categories, score = the probability of its predicted class): what a classifier trained on
+  the full QuickDraw reaches under the same protocol (it may have seen the test sketches);
 * the lowest- and highest-``q`` test sketches of the most frequent categories (G Fig. 5 style);
 * how the encoder's feature units are used on the clean sketches
   (:func:`sketchjax.classifier.feature_unit_stats`: units never active, units active per
@@ -63,7 +67,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from benchmarks.common import atomic_write_json  # noqa: E402  (the project's atomic JSON writer)
 from sketchjax.attribution import mean_ci  # noqa: E402
-from sketchjax.classifier import feature_unit_stats  # noqa: E402
+from sketchjax.classifier import DoodleNetReference, feature_unit_stats  # noqa: E402
 from sketchjax.degrade import DEGRADATIONS, degrade, room  # noqa: E402
 from sketchjax.gacl import pair_agreement, roc_auc, spearman, stratified_auc  # noqa: E402
 from sketchjax.provenance import run_record  # noqa: E402
@@ -95,12 +99,42 @@ def pad_to(arrays: dict, t: int) -> dict:
     return out
 
 
+REFERENCE = "DoodleNet (pre-trained reference)"  # the name of the reference row
+
+
+def score_name(clf) -> str:
+    """What ``score`` is for this classifier (see :func:`score_batches`)."""
+    if isinstance(clf, DoodleNetReference):
+        return "max probability"
+    return "q" if clf.gacl is not None else "feature norm"
+
+
 def score_batches(clf, xy, pen, valid, batch: int) -> dict[str, np.ndarray]:
     """``clf.scores`` of every sketch (length-fitted for sequence models: scribbles can push a
-    sketch past ``max_len``), plus ``score``: ``q`` (GACL) or the feature norm (softmax)."""
+    sketch past ``max_len``), plus ``score``: ``q`` (GACL), the feature norm (softmax) or the
+    probability of the predicted class (the DoodleNet reference)."""
     res = clf.score_arrays(xy, pen, valid, batch)
-    res["score"] = res["q"] if "q" in res else res["norm"]
+    res["score"] = {"q": res.get("q"), "feature norm": res["norm"], "max probability": res.get("prob_pred")}[score_name(clf)]
     return res
+
+
+def describe(clf) -> dict:
+    """The report's description of a run (or of the DoodleNet reference)."""
+    if isinstance(clf, DoodleNetReference):
+        return {"workdir": None, "head": "softmax", "gacl": None, "soft_binning": None, "model": "doodlenet",
+                "head_activation": "tanh", "step": None, "score_is": score_name(clf),
+                "input": f"{clf.canvas} px canvas, {clf.width} px line, 28 px input"}
+    g = clf.gacl
+    return {
+        "head": "gacl" if g is not None else "softmax",
+        "gacl": None if g is None else {"kind": g.kind, "s": g.s, "l_q": g.l_q, "u_q": g.u_q,
+                                        "lambda_g": g.lambda_g, "margin_scale": g.margin_scale},
+        "soft_binning": clf.config.get("head", {}).get("soft_binning") if g is not None else None,
+        "model": clf.config["model"]["name"],
+        "head_activation": clf.config["model"].get("head_activation", "relu"),
+        "step": clf.step,
+        "score_is": score_name(clf),
+    }
 
 
 def degraded_copies(arrays: dict, kind: str, seed: int):
@@ -220,16 +254,8 @@ def evaluate_run(clf, workdir: pathlib.Path, arrays: dict, args, dn_prob) -> dic
     labels = arrays["label"]
     top5 = np.argsort(-clean["logits"], axis=-1)[:, :5]
     result = {
-        "workdir": str(workdir),
-        "head": "gacl" if clf.gacl is not None else "softmax",
-        "gacl": None if clf.gacl is None else {"kind": clf.gacl.kind, "s": clf.gacl.s, "l_q": clf.gacl.l_q,
-                                                "u_q": clf.gacl.u_q, "lambda_g": clf.gacl.lambda_g,
-                                                "margin_scale": clf.gacl.margin_scale},
-        "soft_binning": clf.config.get("head", {}).get("soft_binning") if clf.gacl is not None else None,
-        "model": clf.config["model"]["name"],
-        "head_activation": clf.config["model"].get("head_activation", "relu"),
-        "step": clf.step,
-        "score_is": "q" if clf.gacl is not None else "feature norm",
+        "workdir": None if workdir is None else str(workdir),
+        **describe(clf),
         "top1": float(np.mean(clean["pred"] == labels)),
         "top5": float(np.mean(np.any(top5 == labels[:, None], axis=-1))),
         "score_range": [float(np.min(clean["score"])), float(np.median(clean["score"])), float(np.max(clean["score"]))],
@@ -353,7 +379,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--n", type=int, default=None, help="evaluate a seeded sample of n test sketches")
-    parser.add_argument("--no-doodlenet", action="store_true", help="skip the DoodleNet correlation")
+    parser.add_argument("--no-doodlenet", action="store_true",
+                        help="skip the DoodleNet correlation and the DoodleNet reference row")
     parser.add_argument("--sketches", default=None, metavar="FILE[,FILE...]",
                         help="evaluate on these QuickDraw ndjson files (e.g. quickdraw/monkey_1000/monkey.ndjson "
                              "under the data root) instead of the held-out split; sketches the runs trained on are dropped")
@@ -382,6 +409,8 @@ def main(argv=None) -> dict:
     ink_auc = ink_reference_auc(arrays, arrays["length_stratum"])
     arrays = pad_to(arrays, arrays["pen"].shape[1] + room(max(DEGRADATIONS["scribbles"])))
     dn_prob = None if args.no_doodlenet else doodlenet_truth_prob(arrays, categories, args.batch)
+    if not args.no_doodlenet:
+        clfs[REFERENCE], runs[REFERENCE] = DoodleNetReference(categories), None
     results = {}
     for name, clf in clfs.items():
         print(f"[{name}] scoring {len(arrays['label'])} held-out sketches and their degraded copies ...", flush=True)

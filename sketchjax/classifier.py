@@ -20,7 +20,8 @@ the mean quality ``q`` and the mean cosine to the predicted class).
 
 Config keys used (besides the loop's, see :func:`sketchjax.training.default_config`)::
 
-    model = {"name": "bilstm" | "transformer" | "sketchanet" | "resnet18", **encoder kwargs}
+    model = {"name": "bilstm" | "transformer" | "sketchanet" | "resnet18" | "doodlenet", **encoder kwargs,
+             "pretrained" (optional: start from the encoder's pre-trained weights; doodlenet only)}
     head  = {"type": "softmax"} | {"type": "gacl", "kind", "s", "l_q", "u_q", "l_a", "u_a",
              "lambda_g", "margin_scale", "soft_binning", "tau", "tau_width" (temperature as a
              fraction of the bin width; overrides tau), "cuts": (start, end, hold_epochs),
@@ -45,7 +46,7 @@ __all__ = [
     "make_gacl_objective", "make_model", "model_inputs", "prepare_dataset", "held_out_sketches",
     "source_arrays", "Relabelled", "noisy_train_labels", "training_source", "Concatenated",
     "extra_training_split", "build_experiment", "score_in_batches", "feature_unit_stats", "TrainedClassifier",
-    "load_classifier",
+    "load_classifier", "linear_head_scores", "DoodleNetReference", "PRETRAINED", "pretrained_params",
 ]
 
 import dataclasses
@@ -64,6 +65,7 @@ from sketchjax.data import Augment, QuickdrawStrokes, SketchBatchIterator, open_
 from sketchjax.gacl import GACLClassifier, GACLConfig, cut_points_at, gacl_loss, quality_scores
 from sketchjax.models.bilstm import BiLSTMEncoder
 from sketchjax.models.cnn import ResNet18, SketchANet
+from sketchjax.models.doodlenet import DoodleNetEncoder, doodlenet_encoder_params
 from sketchjax.models.layers import Classifier
 from sketchjax.models.transformer import PointTransformer
 from sketchjax.normalize import to_unit
@@ -71,8 +73,11 @@ from sketchjax.render import RasterRecipe
 from sketchjax.sketch import Sketch
 from sketchjax.training import Experiment, Task, default_config, masked_sums, restore_trained
 
-ENCODERS = {"bilstm": BiLSTMEncoder, "transformer": PointTransformer, "sketchanet": SketchANet, "resnet18": ResNet18}
-RASTER_MODELS = ("sketchanet", "resnet18")
+ENCODERS = {"bilstm": BiLSTMEncoder, "transformer": PointTransformer, "sketchanet": SketchANet, "resnet18": ResNet18,
+            "doodlenet": DoodleNetEncoder}
+RASTER_MODELS = ("sketchanet", "resnet18", "doodlenet")
+#: Encoders with pre-trained weights (``model.pretrained = True``): ``name -> () -> params``.
+PRETRAINED = {"doodlenet": doodlenet_encoder_params}
 DEFAULT_DATA_DIR = "~/.cache/sketchjax/tfds"
 
 
@@ -148,7 +153,8 @@ def comparable_config(config: dict) -> dict:
     :func:`base_config`, ``head`` by :func:`head_config`): two configs of the same experiment
     compare equal after it even if one was saved before a key with a behaviour-preserving
     default (``data.label_noise_scope``, ``head.margin_warmup``, ...) existed.  The
-    ``normalise`` of :func:`sketchjax.training.train_unless_done` for classifier runs.  This
+    ``normalise`` of :func:`sketchjax.training.train_unless_done` for classifier runs, and the
+    ``normalise_config`` of their :class:`~sketchjax.training.Experiment` (the resume check).  This
     relies on defaults never changing value: a new setting gets a default that reproduces the
     old behaviour, or old runs would compare equal to runs trained differently.  Speed-only
     encoder settings (:data:`SPEED_ONLY_MODEL_KEYS`) are left out of ``model``, and so are
@@ -172,9 +178,11 @@ def gacl_config(config: dict) -> GACLConfig | None:
 
 
 def make_model(model_cfg: dict, num_classes: int, head: str = "softmax"):
-    """``Classifier`` (softmax) or ``GACLClassifier`` (gacl) around ``<encoder>(**kwargs)``."""
+    """``Classifier`` (softmax) or ``GACLClassifier`` (gacl) around ``<encoder>(**kwargs)``
+    (``pretrained`` is not an encoder setting: see :func:`pretrained_params`)."""
     kwargs = dict(model_cfg)
     name = kwargs.pop("name")
+    kwargs.pop("pretrained", None)
     if name not in ENCODERS:
         raise ValueError(f"unknown model {name!r}; use one of {sorted(ENCODERS)}")
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
@@ -182,6 +190,23 @@ def make_model(model_cfg: dict, num_classes: int, head: str = "softmax"):
     if head == "gacl":
         return GACLClassifier(encoder, num_classes)
     return Classifier(encoder, num_classes)
+
+
+def pretrained_params(model_cfg: dict, params: dict) -> dict:
+    """``params`` of a freshly initialised classifier with the encoder's pre-trained weights in
+    place when ``model_cfg["pretrained"]`` is true (the head stays as initialised); unchanged
+    otherwise.  Raises ``ValueError`` for an encoder without pre-trained weights, and
+    :class:`~sketchjax.models.tfjs.ModelFileError` when their files are missing or corrupt."""
+    if not model_cfg.get("pretrained"):
+        return params
+    name = model_cfg["name"]
+    if name not in PRETRAINED:
+        raise ValueError(f"model {name!r} has no pre-trained weights; pretrained=True works for {sorted(PRETRAINED)}")
+    loaded = PRETRAINED[name]()
+    shapes = jax.tree_util.tree_map(jnp.shape, params["encoder"])
+    if jax.tree_util.tree_map(jnp.shape, loaded) != shapes:
+        raise ValueError(f"pre-trained {name} weights do not fit the configured encoder ({shapes})")
+    return {**params, "encoder": loaded}
 
 
 def make_gacl_objective(head: dict, gcfg: GACLConfig, steps_per_epoch: int, num_epochs: int):
@@ -437,7 +462,8 @@ def build_experiment(config: dict) -> Experiment:
     gcfg = gacl_config(config)
 
     def init_fn(rng, batch):
-        return model.init(rng, model_inputs(batch, raster))
+        variables = model.init(rng, model_inputs(batch, raster))
+        return {**variables, "params": pretrained_params(config["model"], variables["params"])}
 
     def forward(params, collections, batch, rng):
         mutable = list(collections)
@@ -467,7 +493,8 @@ def build_experiment(config: dict) -> Experiment:
         return _classification_sums(gcfg.s * cos, batch["label"], batch["mask"], {"q": q, "cos_pred": cos_pred})
 
     loss_fn = softmax_loss if gcfg is None else gacl_train_loss
-    return Experiment(task=Task(init_fn, loss_fn, eval_fn), train_source=train, eval_source=held_out)
+    return Experiment(task=Task(init_fn, loss_fn, eval_fn), train_source=train, eval_source=held_out,
+                      normalise_config=comparable_config)
 
 
 def score_in_batches(scores_fn, xy, pen, valid, batch_size: int = 256) -> dict[str, np.ndarray]:
@@ -619,15 +646,84 @@ class TrainedClassifier:
                 return {"logits": self.gacl.s * cos, "pred": pred, "norm": norm, "cos_pred": cos_pred, "q": q,
                         "cos": cos}
             logits, feats = self.model.apply(self.variables, inputs, return_features=True)
-            pred = jnp.argmax(logits, -1)
-            kernel = self.variables["params"]["head"]["kernel"]  # [D, C]
-            w = kernel[:, pred].T  # [B, D]
-            norm = jnp.linalg.norm(feats, axis=-1)
-            cos_pred = jnp.sum(feats * w, -1) / jnp.maximum(norm * jnp.linalg.norm(w, axis=-1), 1e-12)
-            cos = (feats @ kernel) / jnp.maximum(norm[:, None] * jnp.linalg.norm(kernel, axis=0)[None, :], 1e-12)
-            return {"logits": logits, "pred": pred, "norm": norm, "cos_pred": cos_pred, "cos": cos}
+            return linear_head_scores(logits, feats, self.variables["params"]["head"]["kernel"])
 
         return jax.jit(fn)
+
+
+def linear_head_scores(logits: jax.Array, feats: jax.Array, kernel: jax.Array) -> dict[str, jax.Array]:
+    """:attr:`TrainedClassifier.scores` of a softmax classifier whose ``logits [B, C]`` are
+    ``feats [B, D] @ kernel [D, C] + bias``: ``logits``, ``pred``, the feature ``norm``, and
+    the cosines between the features and the kernel's class columns (bias ignored) — ``cos``
+    ``[B, C]`` and ``cos_pred`` ``[B]`` (the predicted class's)."""
+    pred = jnp.argmax(logits, -1)
+    norm = jnp.linalg.norm(feats, axis=-1)
+    cos = (feats @ kernel) / jnp.maximum(norm[:, None] * jnp.linalg.norm(kernel, axis=0)[None, :], 1e-12)
+    cos_pred = jnp.take_along_axis(cos, pred[:, None], axis=-1)[:, 0]
+    return {"logits": logits, "pred": pred, "norm": norm, "cos_pred": cos_pred, "cos": cos}
+
+
+class DoodleNetReference:
+    """The pre-trained DoodleNet (:mod:`sketchjax.models.doodlenet`: ml5.js's 345-class
+    classifier, trained on the full QuickDraw — far more sketches per class than any run here)
+    restricted to ``categories``, with :class:`TrainedClassifier`'s scoring interface
+    (``score_arrays``, ``feature_arrays``, ``fit_arrays``), so that an evaluation of trained
+    runs can measure the same things for a classifier trained at scale.
+
+    ``scores`` gives what a softmax run's does (:func:`linear_head_scores`; logits and cosines
+    over ``categories`` only, in their order; features: the 512 tanh units before the logits)
+    plus ``prob_pred``: the softmax probability of the predicted class among ``categories``.
+    Sketches are drawn with :func:`~sketchjax.models.doodlenet.doodlenet_recipe` (``canvas``
+    px, ``width`` px line; default 128 / 7: 68.6% top-1 on the 345 classes).
+
+    Raises:
+      ValueError: a category DoodleNet does not know (named).
+      sketchjax.models.tfjs.ModelFileError: the model files are missing or corrupt.
+    """
+
+    gacl = None
+    raster = True
+
+    def __init__(self, categories, root=None, canvas: int = 128, width: int = 7):
+        from sketchjax.models.doodlenet import doodlenet_class_name, doodlenet_recipe, load_doodlenet
+
+        _, self.variables, class_names = load_doodlenet(root)
+        index = {c: i for i, c in enumerate(class_names)}
+        unknown = [c for c in categories if doodlenet_class_name(c) not in index]
+        if unknown:
+            raise ValueError(f"DoodleNet has no class for {unknown} (its classes: the 345 QuickDraw categories)")
+        self.categories = tuple(categories)
+        self.class_index = np.array([index[doodlenet_class_name(c)] for c in categories])
+        self.recipe = doodlenet_recipe(canvas=canvas, width=width)
+        self.canvas, self.width = canvas, width
+
+    def fit_arrays(self, xy, pen, valid):
+        """Unchanged (a raster model: the drawing is fitted to the canvas when drawn)."""
+        return np.asarray(xy), np.asarray(pen), np.asarray(valid, bool)
+
+    def _forward(self, xy, pen, valid):
+        from sketchjax.models.doodlenet import DoodleNet
+
+        logits, feats = DoodleNet().apply(self.variables, self.recipe.raster(xy, pen, valid), return_features=True)
+        return logits[:, self.class_index], feats
+
+    @cached_property
+    def features(self):
+        """Jitted ``(xy, pen, valid) -> float32[B, 512]``."""
+        return jax.jit(lambda xy, pen, valid: self._forward(xy, pen, valid)[1])
+
+    @cached_property
+    def scores(self):
+        def fn(xy, pen, valid):
+            logits, feats = self._forward(xy, pen, valid)
+            out = linear_head_scores(logits, feats, self.variables["params"]["logits"]["kernel"][:, self.class_index])
+            out["prob_pred"] = jnp.max(jax.nn.softmax(logits, axis=-1), axis=-1)
+            return out
+
+        return jax.jit(fn)
+
+    score_arrays = TrainedClassifier.score_arrays
+    feature_arrays = TrainedClassifier.feature_arrays
 
 
 def load_classifier(workdir: str | os.PathLike) -> TrainedClassifier:

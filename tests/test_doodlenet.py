@@ -100,6 +100,11 @@ def test_shapes_and_channel_forms(random_variables):
     np.testing.assert_array_equal(logits, model.apply(random_variables, x[..., None]))
     assert model.apply(random_variables, x[0]).shape == (345,)
     assert model.apply(random_variables, x.reshape(3, 1, 28, 28)).shape == (3, 1, 345)
+    same, feats = model.apply(random_variables, x.reshape(3, 1, 28, 28), return_features=True)
+    assert feats.shape == (3, 1, 512) and float(jnp.max(jnp.abs(feats))) <= 1.0  # tanh units
+    np.testing.assert_array_equal(same[:, 0], logits)
+    dense = random_variables["params"]["logits"]
+    np.testing.assert_allclose(feats[:, 0] @ dense["kernel"] + dense["bias"], logits, rtol=1e-5, atol=1e-5)
     probs = doodlenet_classify(random_variables, x)
     np.testing.assert_allclose(np.sum(probs, axis=-1), 1.0, rtol=1e-5)
     with pytest.raises(ValueError, match="28, 28"):
@@ -338,3 +343,43 @@ def test_load_doodlenet_reports_corrupt_files(model_copy):
     (model_copy / "class_names.txt").write_text("cat\ndog\n")
     with pytest.raises(ModelFileError, match="expected 345 distinct class names, got 2"):
         load_doodlenet(model_copy)
+
+
+# --- DoodleNet as a reference scorer (eval/quality.py) -------------------------------------------
+
+
+def test_linear_head_scores_by_hand():
+    from sketchjax.classifier import linear_head_scores
+
+    feats = jnp.array([[3.0, 4.0], [0.0, 2.0]])
+    kernel = jnp.array([[1.0, 0.0, 1.0], [0.0, 2.0, 1.0]])  # class columns (1, 0), (0, 2), (1, 1)
+    logits = feats @ kernel + jnp.array([0.0, 0.0, 10.0])  # the bias decides the prediction ...
+    out = linear_head_scores(logits, feats, kernel)
+    np.testing.assert_array_equal(out["pred"], [2, 2])
+    np.testing.assert_allclose(out["norm"], [5.0, 2.0])
+    np.testing.assert_allclose(out["cos"], [[0.6, 0.8, 7 / (5 * 2**0.5)], [0.0, 1.0, 2**-0.5]], rtol=1e-6)
+    np.testing.assert_allclose(out["cos_pred"], [7 / (5 * 2**0.5), 2**-0.5], rtol=1e-6)  # ... not the cosines
+
+
+@pytest.mark.data
+def test_doodlenet_reference_scores_over_the_given_categories(doodlenet, data_file):
+    from sketchjax.classifier import DoodleNetReference
+
+    _, variables, class_names = doodlenet
+    categories = ["cat", "The Eiffel Tower", "dog", "car"]
+    ref = DoodleNetReference(categories, root=data_file("models", "doodlenet"))
+    np.testing.assert_array_equal([class_names[i] for i in ref.class_index], ["cat", "The_Eiffel_Tower", "dog", "car"])
+    cats = [r.sketch for r in iter_ndjson(data_file("quickdraw", "simplified", "cat.ndjson"), limit=12)]
+    batch = stack_sketches(cats, 128)
+    out = ref.score_arrays(batch.xy, batch.pen, batch.valid, batch_size=8)  # a padded last batch
+    full = np.asarray(DoodleNet().apply(variables, ref.recipe.raster(batch.xy, batch.pen, batch.valid)))
+    np.testing.assert_allclose(out["logits"], full[:, ref.class_index], rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(out["pred"], np.argmax(out["logits"], axis=1))
+    probs = np.exp(out["logits"] - out["logits"].max(1, keepdims=True))
+    np.testing.assert_allclose(out["prob_pred"], (probs / probs.sum(1, keepdims=True)).max(1), rtol=1e-5)
+    assert np.mean(out["pred"] == 0) >= 0.75  # real cats, mostly recognised among four classes
+    feats = ref.feature_arrays(batch.xy, batch.pen, batch.valid, batch_size=8)
+    assert feats.shape == (12, 512)
+    np.testing.assert_allclose(out["norm"], np.linalg.norm(feats, axis=1), rtol=1e-5)
+    with pytest.raises(ValueError, match=r"no class for \['mokey'\]"):
+        DoodleNetReference(["cat", "mokey"], root=data_file("models", "doodlenet"))

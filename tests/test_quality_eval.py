@@ -221,6 +221,10 @@ def test_quality_eval_program_runs_and_reports_every_measurement(tiny_runs, tmp_
         assert 0.0 <= units["dead_units"] < units["active_per_sketch"] + units["dead_units"] <= 1.0
         assert 0.0 <= units["mean_pairwise_cos"] <= 1.0  # non-negative features
     assert report["runs"]["GACL"]["score_is"] == "q" and report["runs"]["softmax"]["score_is"] == "feature norm"
+    ref = report["runs"][program.REFERENCE]  # DoodleNet under the same protocol, restricted to the 7 categories
+    assert ref["score_is"] == "max probability" and ref["workdir"] is None and ref["model"] == "doodlenet"
+    assert ref["top1"] > 0.6 and 1.0 / 7 <= ref["score_range"][0] <= ref["score_range"][2] <= 1.0
+    assert len(ref["degradation"]["jitter"]) == 4 and ref["doodlenet_spearman"]["score"] > 0.5
     for suffix in ("_scatter.png", "_degradation.png", "_extremes.png"):
         assert (tmp_path / f"quality{suffix}").stat().st_size > 10_000
 
@@ -228,7 +232,7 @@ def test_quality_eval_program_runs_and_reports_every_measurement(tiny_runs, tmp_
 @pytest.mark.data
 def test_label_noise_reaches_the_training_batches_only(tmp_path, data_root):
     from sketchjax.training import apply_overrides
-    from sketchjax.classifier import Relabelled, build_experiment, noisy_train_labels
+    from sketchjax.classifier import Relabelled, build_experiment, comparable_config, noisy_train_labels
 
     module = importlib.import_module("train.configs.quickdraw_bilstm")
     config = apply_overrides(module.get_config(), [
@@ -241,6 +245,7 @@ def test_label_noise_reaches_the_training_batches_only(tmp_path, data_root):
         idx, _ = experiment.train_source.batch_indices(0, step)
         np.testing.assert_array_equal(experiment.train_source.batch(0, step)["label"], noisy[idx])
     assert not isinstance(experiment.eval_source.source, Relabelled)  # the test split keeps its labels
+    assert experiment.normalise_config is comparable_config  # resuming compares configs through it
     with pytest.raises(ValueError, match="labels for a source"):
         Relabelled([{"label": 0}], [1, 2])
 

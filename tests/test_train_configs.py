@@ -37,6 +37,7 @@ def test_config_docstring_states_command_runtime_metric(name):
     ("quickdraw_resnet_gacl", ["model.widths=(4, 4, 8, 8)", "data.render_size=28", "data.line_width=1"]),
     ("sketchrnn28_transformer_gacl", ["model.dim=8", "model.heads=2", "model.depth=1", "model.head=(8,)",
                                       "data.extra_train=None"]),
+    ("quickdraw_doodlenet_gacl", []),  # the pre-trained backbone (tiny: as configured)
 ])
 def test_classifier_config_trains_one_epoch_on_real_sketches(config_name, overrides, data_root, tmp_path):
     from sketchjax.training import apply_overrides, read_metrics, train_and_evaluate
@@ -80,3 +81,42 @@ def test_unknown_model_name_is_a_clear_error():
 
     with pytest.raises(ValueError, match="unknown model 'vgg'"):
         make_model({"name": "vgg"}, 3)
+
+
+@pytest.mark.data
+def test_pretrained_doodlenet_backbone_sees_its_own_input_recipe(data_root, tmp_path):
+    """The doodlenet configs start from the pre-trained weights, and the data pipeline draws
+    what DoodleNet was made for: with DoodleNet's own class rows as the softmax head, the
+    classifier *is* DoodleNet on these categories and recognises the held-out sketches."""
+    import jax
+
+    from sketchjax.classifier import build_experiment, make_model, prepare_dataset, pretrained_params
+    from sketchjax.models.doodlenet import doodlenet_class_name, load_doodlenet
+    from sketchjax.training import apply_overrides
+
+    categories = ["apple", "cat", "sheep", "bird", "car", "tree", "fish"]
+    module = importlib.import_module("train.configs.quickdraw_doodlenet")
+    config = apply_overrides(module.get_config(), [f"data.data_dir={tmp_path / 'tfds'}", f"data.categories={categories}"])
+    experiment = build_experiment(config)
+    batches = list(experiment.eval_source.epoch_batches(0))
+    variables = experiment.task.init_fn(jax.random.PRNGKey(0), batches[0])
+    _, dn, names = load_doodlenet()
+    _, label_names = prepare_dataset(config["data"])  # the labels' order
+    rows = np.array([names.index(doodlenet_class_name(c)) for c in label_names])
+    chex.assert_trees_all_equal(variables["params"]["encoder"],
+                                {k: v for k, v in dn["params"].items() if k != "logits"})
+    params = {**variables["params"], "head": {"kernel": dn["params"]["logits"]["kernel"][:, rows],
+                                              "bias": dn["params"]["logits"]["bias"][rows]}}
+    model = make_model(config["model"], len(categories))
+    right = total = 0
+    for batch in batches:
+        pred = np.argmax(np.asarray(model.apply({"params": params}, batch["raster"])), axis=-1)
+        right += int(np.sum((pred == batch["label"]) * batch["mask"]))
+        total += int(np.sum(batch["mask"]))
+    assert total > 20 and right / total >= 0.7, (right, total)  # a random head: 1/7
+    # a random start of the same encoder is nowhere near; pretrained=True is refused where no weights exist
+    fresh = make_model({"name": "doodlenet"}, len(categories)).init(jax.random.PRNGKey(0), batches[0]["raster"])
+    assert not np.allclose(fresh["params"]["encoder"]["hidden"]["kernel"], dn["params"]["hidden"]["kernel"])
+    with pytest.raises(ValueError, match="'resnet18' has no pre-trained weights"):
+        pretrained_params({"name": "resnet18", "pretrained": True}, fresh["params"])
+    assert pretrained_params({"name": "doodlenet"}, fresh["params"]) is fresh["params"]

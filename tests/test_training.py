@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import pathlib
 import random
@@ -69,7 +70,7 @@ def linear_task() -> Task:
 
 
 def run_linear(workdir, *, num_epochs=3, batch_size=16, num_train=256, sleep=0.0, mesh=None,
-               checkpoint_every_steps=10, hooks=(), **kwargs):
+               checkpoint_every_steps=10, hooks=(), config=None, **kwargs):
     """Train the linear task; used in-process and by the subprocess tests."""
     train = ArraySource(blobs(num_train, 0), batch_size, seed=1)
     held_out = ArraySource(blobs(100, 1), batch_size, shuffle=False, drop_remainder=False)
@@ -82,7 +83,7 @@ def run_linear(workdir, *, num_epochs=3, batch_size=16, num_train=256, sleep=0.0
     return training.fit(
         linear_task(), tx, train, workdir, num_epochs=num_epochs, seed=3, eval_source=held_out,
         learning_rate_fn=schedule, log_every_steps=4, checkpoint_every_steps=checkpoint_every_steps,
-        keep_checkpoints=2, config={"test": "linear", "num_epochs": num_epochs}, mesh=mesh,
+        keep_checkpoints=2, config={"test": "linear", "num_epochs": num_epochs} if config is None else config, mesh=mesh,
         show_progress=False, hooks=hooks, **kwargs,
     )
 
@@ -324,6 +325,28 @@ def test_resume_after_an_exception_matches_uninterrupted(reference_run, tmp_path
         np.testing.assert_array_equal(value, reference[key], err_msg=key)
     steps = [r["step"] for r in training.read_metrics(tmp_path / "run" / "metrics.jsonl") if r["split"] == "train"]
     assert steps == sorted(set(steps))  # records of the redone steps were dropped, not duplicated
+
+
+def test_resume_warns_about_a_changed_config_after_normalising(tmp_path, caplog):
+    run_linear(tmp_path, num_epochs=1)  # saved config: {"test": "linear", "num_epochs": 1}
+    with_default = lambda config: {"width": 8, **config}  # noqa: E731  a key added since, at its default
+    later = {"test": "linear", "num_epochs": 1, "width": 8}
+    caplog.set_level(logging.WARNING, logger="sketchjax.training")
+
+    def warnings():
+        found = [r.getMessage() for r in caplog.records if "differs from the checkpoint" in r.getMessage()]
+        caplog.clear()
+        return found
+
+    assert run_linear(tmp_path, num_epochs=1, config=later).resumed_from == 16
+    assert warnings() == ["resuming with a config that differs from the checkpoint's in ['width']"]
+    # the config.json of that resume now holds "width"; the checkpoint's config does not
+    run_linear(tmp_path, num_epochs=1, config=later, normalise_config=with_default)
+    assert warnings() == []
+    run_linear(tmp_path, num_epochs=1, config={**later, "width": 9}, normalise_config=with_default)
+    assert warnings() == ["resuming with a config that differs from the checkpoint's in ['width']"]
+    run_linear(tmp_path, num_epochs=1)  # the very config it was saved with
+    assert warnings() == []
 
 
 def test_leftover_tmp_and_corrupt_checkpoints_are_ignored(tmp_path):

@@ -11,11 +11,12 @@
   (Gumbel straight-through) sampling; :mod:`sketchjax.models.sketch_rnn_js` imports
   Magenta sketch-rnn-js ``.gen.json`` decoders.
 
-Encoders return non-negative features ``float32[B, D]`` (GACL reads quality from their norm).
+Encoders return features ``float32[B, D]`` (GACL reads quality from their norm), non-negative
+except :class:`~sketchjax.models.doodlenet.DoodleNetEncoder`'s (tanh units, pre-trained).
 """
 from sketchjax.models.bilstm import BiLSTMEncoder
 from sketchjax.models.cnn import ResNet18, SketchANet
-from sketchjax.models.doodlenet import DoodleNet, doodlenet_input, doodlenet_input_differentiable, load_doodlenet
+from sketchjax.models.doodlenet import DoodleNet, DoodleNetEncoder, doodlenet_input, doodlenet_input_differentiable, load_doodlenet
 from sketchjax.models.layers import Classifier, point_features
 from sketchjax.models.sketch_rnn import SketchRNN, SketchRNNConfig
 from sketchjax.models.sketch_rnn_js import load_sketch_rnn_js
@@ -29,6 +30,7 @@ __all__ = [
     "Classifier",
     "point_features",
     "DoodleNet",
+    "DoodleNetEncoder",
     "load_doodlenet",
     "doodlenet_input",
     "doodlenet_input_differentiable",

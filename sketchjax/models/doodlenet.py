@@ -41,7 +41,9 @@ from sketchjax.render import RasterRecipe
 
 __all__ = [
     "DoodleNet",
+    "DoodleNetEncoder",
     "load_doodlenet",
+    "doodlenet_encoder_params",
     "doodlenet_input",
     "doodlenet_input_differentiable",
     "doodlenet_recipe",
@@ -55,6 +57,8 @@ __all__ = [
 DOODLENET_SIZE = 28
 #: Number of output classes.
 DOODLENET_CLASSES = 345
+#: Width of the last hidden layer (the features of :class:`DoodleNetEncoder`).
+DOODLENET_FEATURES = 512
 
 # Flax module names of the weighted layers, in model order (blockK_convJ as in Keras's VGG).
 _CONV_NAMES = ("block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2", "block3_conv1", "block3_conv2")
@@ -75,33 +79,63 @@ class DoodleNet(nn.Module):
     dropout_rate: float = 0.1
 
     @nn.compact
-    def __call__(self, images: jax.Array, *, train: bool = False) -> jax.Array:
+    def __call__(self, images: jax.Array, *, train: bool = False, return_features: bool = False):
         """Logits of 28x28 sketch rasters.
 
         Args:
           images: ``float32[..., 28, 28]`` or ``float32[..., 28, 28, 1]``, ink = 1 on a 0
             background (values in ``[0, 1]``), any leading batch shape.
           train: enable dropout.
+          return_features: also return the 512 tanh units the logits are a linear function of.
 
         Returns:
-          ``float32[..., num_classes]`` logits (pre-softmax).
+          ``float32[..., num_classes]`` logits (pre-softmax); with ``return_features``
+          ``(logits, float32[..., 512] features)``.
         """
-        x = jnp.asarray(images, jnp.float32)
-        if x.ndim >= 3 and x.shape[-3:] == (DOODLENET_SIZE, DOODLENET_SIZE, 1):
-            x = x[..., 0]
-        if x.ndim < 2 or x.shape[-2:] != (DOODLENET_SIZE, DOODLENET_SIZE):
-            raise ValueError(f"DoodleNet expects images [..., 28, 28] or [..., 28, 28, 1], got shape {x.shape}")
-        lead = x.shape[:-2]
-        x = x.reshape((-1, DOODLENET_SIZE, DOODLENET_SIZE, 1))
-        for i, (name, features) in enumerate(zip(_CONV_NAMES, _CONV_FEATURES)):
-            x = nn.relu(nn.Conv(features, (3, 3), padding="SAME", name=name)(x))
-            if i % 2 == 1:
-                x = nn.max_pool(x, (2, 2), strides=(2, 2), padding="VALID")
-        x = nn.Dropout(self.dropout_rate)(x, deterministic=not train)
-        x = x.reshape((x.shape[0], -1))  # NHWC row-major == Keras channels_last Flatten
-        x = jnp.tanh(nn.Dense(512, name=_DENSE_NAMES[0])(x))
-        x = nn.Dense(self.num_classes, name=_DENSE_NAMES[1])(x)
-        return x.reshape(lead + (self.num_classes,))
+        lead, feats = _features(images, self.dropout_rate, train)
+        logits = nn.Dense(self.num_classes, name=_DENSE_NAMES[1])(feats).reshape(lead + (self.num_classes,))
+        return (logits, feats.reshape(lead + (DOODLENET_FEATURES,))) if return_features else logits
+
+
+def _features(images, dropout_rate: float, train: bool):
+    """DoodleNet's layers up to the 512 tanh units, created in the *calling* module's compact
+    ``__call__`` (so :class:`DoodleNet` and :class:`DoodleNetEncoder` share one parameter
+    layout).  Returns ``(leading batch shape, float32[N, 512])``."""
+    x = jnp.asarray(images, jnp.float32)
+    if x.ndim >= 3 and x.shape[-3:] == (DOODLENET_SIZE, DOODLENET_SIZE, 1):
+        x = x[..., 0]
+    if x.ndim < 2 or x.shape[-2:] != (DOODLENET_SIZE, DOODLENET_SIZE):
+        raise ValueError(f"DoodleNet expects images [..., 28, 28] or [..., 28, 28, 1], got shape {x.shape}")
+    lead = x.shape[:-2]
+    x = x.reshape((-1, DOODLENET_SIZE, DOODLENET_SIZE, 1))
+    for i, (name, features) in enumerate(zip(_CONV_NAMES, _CONV_FEATURES)):
+        x = nn.relu(nn.Conv(features, (3, 3), padding="SAME", name=name)(x))
+        if i % 2 == 1:
+            x = nn.max_pool(x, (2, 2), strides=(2, 2), padding="VALID")
+    x = nn.Dropout(dropout_rate)(x, deterministic=not train)
+    x = x.reshape((x.shape[0], -1))  # NHWC row-major == Keras channels_last Flatten
+    return lead, jnp.tanh(nn.Dense(DOODLENET_FEATURES, name=_DENSE_NAMES[0])(x))
+
+
+class DoodleNetEncoder(nn.Module):
+    """DoodleNet without its 345-way layer: ``apply(variables, images) -> float32[B, 512]``
+    (the tanh units), an encoder for :class:`~sketchjax.models.layers.Classifier` and
+    :class:`~sketchjax.gacl.GACLClassifier` (``model.name = "doodlenet"`` in
+    :mod:`sketchjax.classifier`).  Its parameters have the names and shapes of
+    :class:`DoodleNet`'s, so the pre-trained weights (:func:`doodlenet_encoder_params`) drop
+    in — a backbone trained on the full QuickDraw.  Unlike the other encoders its features
+    are signed (tanh); their norms lie in 12-18 on real sketches with the pre-trained weights.
+
+    Attributes:
+      dropout_rate: as :class:`DoodleNet`'s (before the flatten, only with ``train=True``).
+    """
+
+    dropout_rate: float = 0.1
+
+    @nn.compact
+    def __call__(self, images: jax.Array, *, train: bool = False) -> jax.Array:
+        lead, feats = _features(images, self.dropout_rate, train)
+        return feats.reshape(lead + (DOODLENET_FEATURES,))
 
 
 # --- loading the TF.js weights ----------------------------------------------------------------
@@ -197,6 +231,13 @@ def load_doodlenet(root: Optional[Union[str, os.PathLike]] = None):
             f"({len(set(class_names))} distinct)"
         )
     return model, {"params": params}, class_names
+
+
+def doodlenet_encoder_params(root: Optional[Union[str, os.PathLike]] = None) -> dict:
+    """The pre-trained ``params`` of :class:`DoodleNetEncoder` (every layer of
+    :func:`load_doodlenet`'s but the 345-way ``logits``); ``root`` as there."""
+    _, variables, _ = load_doodlenet(root)
+    return {k: v for k, v in variables["params"].items() if k != _DENSE_NAMES[1]}
 
 
 def doodlenet_class_name(word: str) -> str:

@@ -57,6 +57,10 @@ class Experiment:
     """What a config's experiment builder returns: the task and its data.
 
     ``optimizer`` / ``learning_rate_fn`` override the config's ``optimizer`` section when given.
+    ``normalise_config`` (optional, ``dict -> dict``) fills in the experiment's defaults before a
+    resumed run's saved config is compared with the current one (see :func:`config_differences`),
+    so that a key added since the run was saved, at the default it was trained with, is not
+    reported as a change.
     """
 
     task: Task
@@ -64,6 +68,7 @@ class Experiment:
     eval_source: Optional[DataSource] = None
     optimizer: Optional[optax.GradientTransformation] = None
     learning_rate_fn: Optional[Callable[[Any], Any]] = None
+    normalise_config: Optional[Callable[[dict], dict]] = None
 
 
 @dataclasses.dataclass
@@ -110,6 +115,7 @@ def fit(
     show_progress: Optional[bool] = None,
     async_checkpointing: bool = False,
     hooks: Sequence[Callable[[int, TrainState], None]] = (),
+    normalise_config: Optional[Callable[[dict], dict]] = None,
 ) -> FitResult:
     """Train ``task`` for ``num_epochs`` epochs of ``train_source``, resuming from ``workdir``.
 
@@ -134,6 +140,8 @@ def fit(
       async_checkpointing: see :class:`sketchjax.training.CheckpointStore`.
       hooks: ``hook(step, state)`` called on the host after every step (``step`` counts steps
         done); for tests and custom logging. Must not keep ``state`` (its buffers are donated).
+      normalise_config: applied to the checkpoint's config and to ``config`` before they are
+        compared on resuming (a difference is logged as a warning); see :func:`config_differences`.
 
     Returns:
       :class:`FitResult` with the final state, the last training log record's means, the
@@ -165,9 +173,9 @@ def fit(
                 f"{meta.get('steps_per_epoch')}, this data source has {steps_per_epoch}: the data position "
                 "cannot be resumed; use a new workdir"
             )
-        if config_dict is not None and meta.get("config") not in (None, config_dict):
-            changed = sorted(k for k in set(config_dict) | set(meta["config"])
-                             if config_dict.get(k) != meta["config"].get(k))
+        changed = ([] if config_dict is None or meta.get("config") is None
+                   else _changed_keys(meta["config"], config_dict, normalise_config))
+        if changed:
             log.warning("resuming with a config that differs from the checkpoint's in %s", changed)
         elapsed_before = float(meta.get("elapsed", 0.0))
         resumed_from = step
@@ -317,6 +325,7 @@ def train_and_evaluate(
     settings = _settings(config)
     experiment = build_experiment(config)
     tx, schedule = _optimizer(settings, experiment)
+    fit_kwargs.setdefault("normalise_config", experiment.normalise_config)
     return fit(
         experiment.task,
         tx,
@@ -353,9 +362,14 @@ def config_differences(workdir: str | os.PathLike, config: Any, normalise: Optio
         old = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: corrupt config ({e})") from None
+    return _changed_keys(old, config, normalise)
+
+
+def _changed_keys(old: Any, new: Any, normalise: Optional[Callable[[dict], dict]] = None) -> list[str]:
+    """Top-level keys in which two configs differ once both are ``normalise``d and saved as JSON."""
     if normalise is not None:
-        old, config = normalise(old), normalise(config)
-    old, new = _jsonable_config(old) or {}, _jsonable_config(config) or {}
+        old, new = normalise(config_to_dict(old)), normalise(config_to_dict(new))
+    old, new = _jsonable_config(old) or {}, _jsonable_config(new) or {}
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
 

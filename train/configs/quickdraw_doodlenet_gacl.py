@@ -1,0 +1,21 @@
+"""GACL-Cos classifier on the pre-trained DoodleNet backbone, 344 real QuickDraw categories (issue 5).
+
+Same backbone (pre-trained, fine-tuned), data, split, augmentation, optimiser and steps as
+``quickdraw_doodlenet.py`` (its softmax baseline); the head is GACL's with the settings of
+``quickdraw_resnet_gacl.py`` (``cos``, ``s = 64``, ``m = s``, norm range ``[10, 30]``: the
+pre-trained features' norms lie in 12-18 on real sketches).
+
+Command:
+  python train/run.py --config train/configs/quickdraw_doodlenet_gacl.py --workdir runs/quickdraw_doodlenet_gacl
+
+Expected runtime: 0 min wall (to be measured).
+Expected metric: 0 (to be measured).
+"""
+from __future__ import annotations
+
+from train.configs.quickdraw_doodlenet import get_config as softmax_config
+from train.configs.quickdraw_resnet_gacl import with_gacl_head
+
+
+def get_config() -> dict:
+    return with_gacl_head(softmax_config())

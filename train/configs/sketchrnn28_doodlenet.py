@@ -1,0 +1,23 @@
+"""Softmax classifier on the pre-trained DoodleNet backbone, 28 sketch-rnn categories, real sketches
+plus sketch-rnn samples (issue 5).
+
+Backbone, input and optimiser as ``quickdraw_doodlenet.py`` (DoodleNet's layers from the
+pre-trained weights, new head, all fine-tuned); data, split and steps as
+``sketchrnn28_resnet.py`` (the real 80% train split plus 500 sketch-rnn samples per category;
+evaluation on the 154 real test sketches only).  ``--set data.extra_train=None --set
+num_epochs=280`` trains on the real sketches alone for the same steps.
+
+Command:
+  python train/run.py --config train/configs/sketchrnn28_doodlenet.py --workdir runs/sketchrnn28_doodlenet
+
+Expected runtime: 0 min wall (to be measured).
+Expected metric: 0 (to be measured).
+"""
+from __future__ import annotations
+
+from train.configs.quickdraw_doodlenet import get_config as quickdraw_doodlenet
+from train.configs.sketchrnn28_resnet import sketchrnn28_data
+
+
+def get_config() -> dict:
+    return sketchrnn28_data(quickdraw_doodlenet())
