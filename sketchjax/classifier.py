@@ -21,7 +21,8 @@ the mean quality ``q`` and the mean cosine to the predicted class).
 Config keys used (besides the loop's, see :func:`sketchjax.training.default_config`)::
 
     model = {"name": "bilstm" | "transformer" | "sketchanet" | "resnet18" | "doodlenet", **encoder kwargs,
-             "pretrained" (optional: start from the encoder's pre-trained weights; doodlenet only)}
+             "pretrained" (optional: start from the encoder's pre-trained weights; doodlenet only),
+             "pretrained_head" (optional, with pretrained: the head too, cut to the categories)}
     head  = {"type": "softmax"} | {"type": "gacl", "kind", "s", "l_q", "u_q", "l_a", "u_a",
              "lambda_g", "margin_scale", "soft_binning", "tau", "tau_width" (temperature as a
              fraction of the bin width; overrides tau), "cuts": (start, end, hold_epochs),
@@ -46,7 +47,7 @@ __all__ = [
     "make_gacl_objective", "make_model", "model_inputs", "prepare_dataset", "held_out_sketches",
     "source_arrays", "Relabelled", "noisy_train_labels", "training_source", "Concatenated",
     "extra_training_split", "build_experiment", "score_in_batches", "feature_unit_stats", "TrainedClassifier",
-    "load_classifier", "linear_head_scores", "DoodleNetReference", "PRETRAINED", "pretrained_params",
+    "load_classifier", "linear_head_scores", "DoodleNetReference", "PRETRAINED", "PRETRAINED_HEADS", "pretrained_params",
 ]
 
 import dataclasses
@@ -65,7 +66,7 @@ from sketchjax.data import Augment, QuickdrawStrokes, SketchBatchIterator, open_
 from sketchjax.gacl import GACLClassifier, GACLConfig, cut_points_at, gacl_loss, quality_scores
 from sketchjax.models.bilstm import BiLSTMEncoder
 from sketchjax.models.cnn import ResNet18, SketchANet
-from sketchjax.models.doodlenet import DoodleNetEncoder, doodlenet_encoder_params
+from sketchjax.models.doodlenet import DoodleNetEncoder, doodlenet_encoder_params, doodlenet_head_params
 from sketchjax.models.layers import Classifier
 from sketchjax.models.transformer import PointTransformer
 from sketchjax.normalize import to_unit
@@ -78,6 +79,9 @@ ENCODERS = {"bilstm": BiLSTMEncoder, "transformer": PointTransformer, "sketchane
 RASTER_MODELS = ("sketchanet", "resnet18", "doodlenet")
 #: Encoders with pre-trained weights (``model.pretrained = True``): ``name -> () -> params``.
 PRETRAINED = {"doodlenet": doodlenet_encoder_params}
+#: ... and with a pre-trained classifier layer (``model.pretrained_head = True``):
+#: ``name -> (categories) -> {"kernel": [D, C], "bias": [C]}``.
+PRETRAINED_HEADS = {"doodlenet": doodlenet_head_params}
 DEFAULT_DATA_DIR = "~/.cache/sketchjax/tfds"
 
 
@@ -145,7 +149,7 @@ def head_config(config: dict) -> dict:
 #: :class:`~sketchjax.models.bilstm.BiLSTMEncoder`'s ``unroll`` and ``pack``).
 SPEED_ONLY_MODEL_KEYS = ("unroll", "pack")
 #: Encoder settings added after runs were saved, with the default that reproduces those runs.
-MODEL_KEY_DEFAULTS = {"head_activation": "relu"}
+MODEL_KEY_DEFAULTS = {"head_activation": "relu", "pretrained_head": False}
 
 
 def comparable_config(config: dict) -> dict:
@@ -183,6 +187,7 @@ def make_model(model_cfg: dict, num_classes: int, head: str = "softmax"):
     kwargs = dict(model_cfg)
     name = kwargs.pop("name")
     kwargs.pop("pretrained", None)
+    kwargs.pop("pretrained_head", None)
     if name not in ENCODERS:
         raise ValueError(f"unknown model {name!r}; use one of {sorted(ENCODERS)}")
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
@@ -192,12 +197,20 @@ def make_model(model_cfg: dict, num_classes: int, head: str = "softmax"):
     return Classifier(encoder, num_classes)
 
 
-def pretrained_params(model_cfg: dict, params: dict) -> dict:
-    """``params`` of a freshly initialised classifier with the encoder's pre-trained weights in
-    place when ``model_cfg["pretrained"]`` is true (the head stays as initialised); unchanged
-    otherwise.  Raises ``ValueError`` for an encoder without pre-trained weights, and
-    :class:`~sketchjax.models.tfjs.ModelFileError` when their files are missing or corrupt."""
+def pretrained_params(model_cfg: dict, params: dict, categories=None) -> dict:
+    """``params`` of a freshly initialised classifier with pre-trained weights in place:
+    the encoder's when ``model_cfg["pretrained"]`` is true, and also the head's — the
+    pre-trained classifier layer cut to ``categories`` (the labels' order), for a softmax
+    head its kernel and bias, for a GACL cosine head its kernel's columns — when
+    ``model_cfg["pretrained_head"]`` is true too.  Unchanged when neither is set.
+
+    Raises ``ValueError`` for an encoder without pre-trained weights, a head asked for without
+    the encoder or without ``categories``, or a category the pre-trained classifier does not
+    know; :class:`~sketchjax.models.tfjs.ModelFileError` when the weight files are missing or
+    corrupt."""
     if not model_cfg.get("pretrained"):
+        if model_cfg.get("pretrained_head"):
+            raise ValueError("model.pretrained_head needs model.pretrained (the head fits the pre-trained features)")
         return params
     name = model_cfg["name"]
     if name not in PRETRAINED:
@@ -206,7 +219,13 @@ def pretrained_params(model_cfg: dict, params: dict) -> dict:
     shapes = jax.tree_util.tree_map(jnp.shape, params["encoder"])
     if jax.tree_util.tree_map(jnp.shape, loaded) != shapes:
         raise ValueError(f"pre-trained {name} weights do not fit the configured encoder ({shapes})")
-    return {**params, "encoder": loaded}
+    out = {**params, "encoder": loaded}
+    if model_cfg.get("pretrained_head"):
+        if categories is None:
+            raise ValueError("model.pretrained_head needs the dataset's categories")
+        head = PRETRAINED_HEADS[name](list(categories))
+        out["head"] = {k: head[k] for k in params["head"]}  # a cosine head has no bias
+    return out
 
 
 def make_gacl_objective(head: dict, gcfg: GACLConfig, steps_per_epoch: int, num_epochs: int):
@@ -463,7 +482,7 @@ def build_experiment(config: dict) -> Experiment:
 
     def init_fn(rng, batch):
         variables = model.init(rng, model_inputs(batch, raster))
-        return {**variables, "params": pretrained_params(config["model"], variables["params"])}
+        return {**variables, "params": pretrained_params(config["model"], variables["params"], categories)}
 
     def forward(params, collections, batch, rng):
         mutable = list(collections)
@@ -685,15 +704,11 @@ class DoodleNetReference:
     raster = True
 
     def __init__(self, categories, root=None, canvas: int = 128, width: int = 7):
-        from sketchjax.models.doodlenet import doodlenet_class_name, doodlenet_recipe, load_doodlenet
+        from sketchjax.models.doodlenet import doodlenet_class_rows, doodlenet_recipe, load_doodlenet
 
         _, self.variables, class_names = load_doodlenet(root)
-        index = {c: i for i, c in enumerate(class_names)}
-        unknown = [c for c in categories if doodlenet_class_name(c) not in index]
-        if unknown:
-            raise ValueError(f"DoodleNet has no class for {unknown} (its classes: the 345 QuickDraw categories)")
         self.categories = tuple(categories)
-        self.class_index = np.array([index[doodlenet_class_name(c)] for c in categories])
+        self.class_index = np.array(doodlenet_class_rows(class_names, categories))
         self.recipe = doodlenet_recipe(canvas=canvas, width=width)
         self.canvas, self.width = canvas, width
 

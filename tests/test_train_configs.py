@@ -86,8 +86,8 @@ def test_unknown_model_name_is_a_clear_error():
 @pytest.mark.data
 def test_pretrained_doodlenet_backbone_sees_its_own_input_recipe(data_root, tmp_path):
     """The doodlenet configs start from the pre-trained weights, and the data pipeline draws
-    what DoodleNet was made for: with DoodleNet's own class rows as the softmax head, the
-    classifier *is* DoodleNet on these categories and recognises the held-out sketches."""
+    what DoodleNet was made for: with ``model.pretrained_head`` the classifier starts as
+    DoodleNet restricted to the dataset's categories and recognises the held-out sketches."""
     import jax
 
     from sketchjax.classifier import build_experiment, make_model, prepare_dataset, pretrained_params
@@ -96,17 +96,17 @@ def test_pretrained_doodlenet_backbone_sees_its_own_input_recipe(data_root, tmp_
 
     categories = ["apple", "cat", "sheep", "bird", "car", "tree", "fish"]
     module = importlib.import_module("train.configs.quickdraw_doodlenet")
-    config = apply_overrides(module.get_config(), [f"data.data_dir={tmp_path / 'tfds'}", f"data.categories={categories}"])
+    config = apply_overrides(module.get_config(), [f"data.data_dir={tmp_path / 'tfds'}", f"data.categories={categories}",
+                                                   "model.pretrained_head=True"])
     experiment = build_experiment(config)
     batches = list(experiment.eval_source.epoch_batches(0))
-    variables = experiment.task.init_fn(jax.random.PRNGKey(0), batches[0])
+    params = experiment.task.init_fn(jax.random.PRNGKey(0), batches[0])["params"]
     _, dn, names = load_doodlenet()
     _, label_names = prepare_dataset(config["data"])  # the labels' order
     rows = np.array([names.index(doodlenet_class_name(c)) for c in label_names])
-    chex.assert_trees_all_equal(variables["params"]["encoder"],
-                                {k: v for k, v in dn["params"].items() if k != "logits"})
-    params = {**variables["params"], "head": {"kernel": dn["params"]["logits"]["kernel"][:, rows],
-                                              "bias": dn["params"]["logits"]["bias"][rows]}}
+    chex.assert_trees_all_equal(params["encoder"], {k: v for k, v in dn["params"].items() if k != "logits"})
+    chex.assert_trees_all_equal(params["head"], {"kernel": dn["params"]["logits"]["kernel"][:, rows],
+                                                 "bias": dn["params"]["logits"]["bias"][rows]})
     model = make_model(config["model"], len(categories))
     right = total = 0
     for batch in batches:
@@ -114,9 +114,21 @@ def test_pretrained_doodlenet_backbone_sees_its_own_input_recipe(data_root, tmp_
         right += int(np.sum((pred == batch["label"]) * batch["mask"]))
         total += int(np.sum(batch["mask"]))
     assert total > 20 and right / total >= 0.7, (right, total)  # a random head: 1/7
-    # a random start of the same encoder is nowhere near; pretrained=True is refused where no weights exist
-    fresh = make_model({"name": "doodlenet"}, len(categories)).init(jax.random.PRNGKey(0), batches[0]["raster"])
-    assert not np.allclose(fresh["params"]["encoder"]["hidden"]["kernel"], dn["params"]["hidden"]["kernel"])
+    # the GACL twin's cosine head takes the kernel's columns (it has no bias)
+    gacl = importlib.import_module("train.configs.quickdraw_doodlenet_gacl").get_config()
+    gacl_model = make_model({**config["model"]}, len(categories), "gacl")
+    fresh = gacl_model.init(jax.random.PRNGKey(1), batches[0]["raster"])["params"]
+    grafted = pretrained_params(config["model"], fresh, label_names)
+    assert gacl["head"]["type"] == "gacl" and set(grafted["head"]) == {"kernel"}
+    np.testing.assert_array_equal(grafted["head"]["kernel"], params["head"]["kernel"])
+    # without pretrained_head the head stays as initialised; a random encoder is nowhere near DoodleNet
+    kept = pretrained_params({"name": "doodlenet", "pretrained": True}, fresh)
+    chex.assert_trees_all_equal(kept["head"], fresh["head"])
+    assert not np.allclose(fresh["encoder"]["hidden"]["kernel"], dn["params"]["hidden"]["kernel"])
+    assert pretrained_params({"name": "doodlenet"}, fresh) is fresh
     with pytest.raises(ValueError, match="'resnet18' has no pre-trained weights"):
-        pretrained_params({"name": "resnet18", "pretrained": True}, fresh["params"])
-    assert pretrained_params({"name": "doodlenet"}, fresh["params"]) is fresh["params"]
+        pretrained_params({"name": "resnet18", "pretrained": True}, fresh)
+    with pytest.raises(ValueError, match="pretrained_head needs model.pretrained"):
+        pretrained_params({"name": "doodlenet", "pretrained_head": True}, fresh)
+    with pytest.raises(ValueError, match=r"no class for \['mokey'\]"):
+        pretrained_params({"name": "doodlenet", "pretrained": True, "pretrained_head": True}, fresh, ["cat", "mokey"])

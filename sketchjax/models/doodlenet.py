@@ -44,6 +44,8 @@ __all__ = [
     "DoodleNetEncoder",
     "load_doodlenet",
     "doodlenet_encoder_params",
+    "doodlenet_head_params",
+    "doodlenet_class_rows",
     "doodlenet_input",
     "doodlenet_input_differentiable",
     "doodlenet_recipe",
@@ -238,6 +240,27 @@ def doodlenet_encoder_params(root: Optional[Union[str, os.PathLike]] = None) -> 
     :func:`load_doodlenet`'s but the 345-way ``logits``); ``root`` as there."""
     _, variables, _ = load_doodlenet(root)
     return {k: v for k, v in variables["params"].items() if k != _DENSE_NAMES[1]}
+
+
+def doodlenet_head_params(categories: Sequence[str], root: Optional[Union[str, os.PathLike]] = None) -> dict:
+    """DoodleNet's 345-way layer cut to ``categories`` (QuickDraw words, in the order wanted):
+    ``{"kernel": float32[512, C], "bias": float32[C]}`` — a classifier head over
+    :class:`DoodleNetEncoder` that starts as the pre-trained network restricted to those
+    classes.  Raises ``ValueError`` naming the categories DoodleNet has no class for."""
+    _, variables, class_names = load_doodlenet(root)
+    rows = jnp.asarray(doodlenet_class_rows(class_names, categories))
+    layer = variables["params"][_DENSE_NAMES[1]]
+    return {"kernel": layer["kernel"][:, rows], "bias": layer["bias"][rows]}
+
+
+def doodlenet_class_rows(class_names: Sequence[str], categories: Sequence[str]) -> list[int]:
+    """DoodleNet's output index of each QuickDraw word in ``categories`` (``class_names``: as
+    :func:`load_doodlenet` returns them).  Raises ``ValueError`` naming the unknown ones."""
+    index = {c: i for i, c in enumerate(class_names)}
+    unknown = [c for c in categories if doodlenet_class_name(c) not in index]
+    if unknown:
+        raise ValueError(f"DoodleNet has no class for {unknown} (its classes: the 345 QuickDraw categories)")
+    return [index[doodlenet_class_name(c)] for c in categories]
 
 
 def doodlenet_class_name(word: str) -> str:

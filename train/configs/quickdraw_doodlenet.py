@@ -15,8 +15,12 @@ learnt too slowly for the new head: 0.8% after one epoch, and 3e-4 ended at 50.4
 Command:
   python train/run.py --config train/configs/quickdraw_doodlenet.py --workdir runs/quickdraw_doodlenet
 
-Expected runtime: 0 min wall (to be measured).
-Expected metric: 0 (to be measured).
+Expected runtime: 4.7 min wall on the 2-core CPU (jax 0.10.2; 2,140 steps; measured 2026-11-29
+  with another training and an evaluation sharing the cores).
+Expected metric: held-out top-1 52.2%, top-5 77.2% over 344 classes (1,726 test sketches; the
+  ResNet of ``quickdraw_resnet.py`` trained from scratch: 30.2%; the pre-trained DoodleNet
+  itself, restricted to the 344 classes: 68.3%).  ``--set model.pretrained_head=True`` starts
+  the head from DoodleNet's own classifier layer too.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from sketchjax.classifier import base_config
 def get_config() -> dict:
     config = base_config()
     config.update(num_epochs=20, batch_size=64)
-    config["model"] = {"name": "doodlenet", "pretrained": True}
+    config["model"] = {"name": "doodlenet", "pretrained": True, "pretrained_head": False}
     config["data"].update(raster_size=28, render_size=128, line_width=7)
     config["data"]["augment"] = {"aspect": 0.2, "jitter": 0.005, "stroke_dropout": 0.1}
     config["optimizer"].update(name="adam", learning_rate=1e-3, schedule="sgdr", restart_every="epoch")

@@ -8,8 +8,10 @@ pre-trained features' norms lie in 12-18 on real sketches).
 Command:
   python train/run.py --config train/configs/quickdraw_doodlenet_gacl.py --workdir runs/quickdraw_doodlenet_gacl
 
-Expected runtime: 0 min wall (to be measured).
-Expected metric: 0 (to be measured).
+Expected runtime: 4.8 min wall on the 2-core CPU (jax 0.10.2; 2,140 steps; measured 2026-11-29
+  with other jobs sharing the cores).
+Expected metric: held-out top-1 50.4%, top-5 77.1% over 344 classes (the softmax baseline:
+  52.2% / 77.2%).
 """
 from __future__ import annotations
 
