@@ -131,7 +131,9 @@ def describe(clf) -> dict:
                                         "lambda_g": g.lambda_g, "margin_scale": g.margin_scale},
         "soft_binning": clf.config.get("head", {}).get("soft_binning") if g is not None else None,
         "model": clf.config["model"]["name"],
-        "head_activation": clf.config["model"].get("head_activation", "relu"),
+        # the feature head's last activation (BiLSTM / Transformer); DoodleNet's features are tanh
+        "head_activation": ("tanh" if clf.config["model"]["name"] == "doodlenet"
+                            else clf.config["model"].get("head_activation", "relu")),
         "step": clf.step,
         "score_is": score_name(clf),
     }

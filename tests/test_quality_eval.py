@@ -458,6 +458,12 @@ def test_comparable_config_fills_defaults_added_since_a_run_was_saved():
     for cls in (BiLSTMEncoder, PointTransformer):
         default = {f.name: f.default for f in dataclasses.fields(cls)}["head_activation"]
         assert default == MODEL_KEY_DEFAULTS["head_activation"] == ReluMLP.activation, cls.__name__
+    # a doodlenet run saved before model.pretrained_head existed compares equal to one that spells it False
+    doodle = importlib.import_module("train.configs.quickdraw_doodlenet").get_config()
+    before = dict(doodle, model={k: v for k, v in doodle["model"].items() if k != "pretrained_head"})
+    assert as_saved(comparable_config(before)) == as_saved(comparable_config(doodle))
+    with_head = dict(doodle, model={**doodle["model"], "pretrained_head": True})
+    assert as_saved(comparable_config(with_head)) != as_saved(comparable_config(doodle))
 
 
 def test_concatenated_source_and_head_cut_limits():

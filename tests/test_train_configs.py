@@ -107,6 +107,15 @@ def test_pretrained_doodlenet_backbone_sees_its_own_input_recipe(data_root, tmp_
     chex.assert_trees_all_equal(params["encoder"], {k: v for k, v in dn["params"].items() if k != "logits"})
     chex.assert_trees_all_equal(params["head"], {"kernel": dn["params"]["logits"]["kernel"][:, rows],
                                                  "bias": dn["params"]["logits"]["bias"][rows]})
+    # the pipeline's rasters are DoodleNet's own recipe (128 px canvas, 7 px line, 8% padding) drawn
+    from sketchjax.classifier import held_out_sketches
+    from sketchjax.models.doodlenet import doodlenet_recipe
+
+    held, _, _ = held_out_sketches(config, None)
+    n = int(np.sum(batches[0]["mask"]))  # the real rows (a padded last batch)
+    np.testing.assert_array_equal(batches[0]["label"][:n], held["label"][:n])
+    np.testing.assert_allclose(batches[0]["raster"][:n], doodlenet_recipe(canvas=128, width=7).raster(
+        held["xy"][:n], held["pen"][:n], held["valid"][:n]), atol=1e-6)
     model = make_model(config["model"], len(categories))
     right = total = 0
     for batch in batches:

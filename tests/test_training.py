@@ -347,6 +347,17 @@ def test_resume_warns_about_a_changed_config_after_normalising(tmp_path, caplog)
     assert warnings() == ["resuming with a config that differs from the checkpoint's in ['width']"]
     run_linear(tmp_path, num_epochs=1)  # the very config it was saved with
     assert warnings() == []
+    # train_and_evaluate hands the experiment's normaliser to fit
+    def build(config):
+        return training.Experiment(task=linear_task(), train_source=ArraySource(blobs(64, 0), 16, seed=1),
+                                   normalise_config=with_default)
+
+    saved = {"test": "linear", "num_epochs": 1, "progress_bar": False}
+    training.train_and_evaluate(saved, tmp_path / "tae", build)
+    training.train_and_evaluate({**saved, "width": 8}, tmp_path / "tae", build)
+    assert warnings() == []
+    training.train_and_evaluate({**saved, "width": 9}, tmp_path / "tae", build)
+    assert warnings() == ["resuming with a config that differs from the checkpoint's in ['width']"]
 
 
 def test_leftover_tmp_and_corrupt_checkpoints_are_ignored(tmp_path):
