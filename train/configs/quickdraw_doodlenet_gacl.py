@@ -3,7 +3,9 @@
 Same backbone (pre-trained, fine-tuned), data, split, augmentation, optimiser and steps as
 ``quickdraw_doodlenet.py`` (its softmax baseline); the head is GACL's with the settings of
 ``quickdraw_resnet_gacl.py`` (``cos``, ``s = 64``, ``m = s``, norm range ``[10, 30]``: the
-pre-trained features' norms lie in 12-18 on real sketches).
+pre-trained features' norms lie in 12-18 on real sketches — but 512 tanh units cannot exceed
+a norm of sqrt(512) = 22.6, so ``q`` stays below 0.63 with this range; ``--set head.l_a=8.0
+--set head.u_a=22.0`` lets it span ``[l_q, u_q]``, RESULTS.md §4.10).
 
 Command:
   python train/run.py --config train/configs/quickdraw_doodlenet_gacl.py --workdir runs/quickdraw_doodlenet_gacl

@@ -10,8 +10,11 @@ num_epochs=280`` trains on the real sketches alone for the same steps.
 Command:
   python train/run.py --config train/configs/sketchrnn28_doodlenet.py --workdir runs/sketchrnn28_doodlenet
 
-Expected runtime: 0 min wall (to be measured).
-Expected metric: 0 (to be measured).
+Expected runtime: 10.1 min wall on the 2-core CPU (jax 0.10.2; 2,270 steps; measured 2026-11-29
+  with other jobs sharing the cores).
+Expected metric: held-out top-1 71.4%, top-5 92.2% over 28 classes on the 154 real test sketches
+  (the ResNet from scratch, ``sketchrnn28_resnet.py``: 57.8%; the pre-trained DoodleNet itself,
+  restricted to the 28 classes: 79.9%).
 """
 from __future__ import annotations
 

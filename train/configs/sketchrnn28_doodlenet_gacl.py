@@ -7,8 +7,11 @@ baseline); the head is GACL's (the settings of ``quickdraw_resnet_gacl.py``).
 Command:
   python train/run.py --config train/configs/sketchrnn28_doodlenet_gacl.py --workdir runs/sketchrnn28_doodlenet_gacl
 
-Expected runtime: 0 min wall (to be measured).
-Expected metric: 0 (to be measured).
+Expected runtime: 7.7 min wall on the 2-core CPU (jax 0.10.2; 2,270 steps; measured 2026-11-29
+  with other jobs sharing the cores).
+Expected metric: held-out top-1 62.3%, top-5 85.7% over 28 classes on the 154 real test sketches
+  (the softmax baseline: 71.4% / 92.2%); its ``q`` is rank-correlated 0.69 with its cosine and
+  reaches AUC 0.72 for QuickDraw's ``recognized`` flag (RESULTS.md §4.10).
 """
 from __future__ import annotations
 
