@@ -159,18 +159,15 @@ def bootstrap_spearman(a, b, n_boot: int = 200, seed: int = 0) -> dict:
             "hi": float(np.quantile(boots, 0.975)), "n": int(a.size)}
 
 
-def doodlenet_truth_prob(arrays: dict, categories: list, batch: int) -> np.ndarray:
-    from sketchjax.models.doodlenet import doodlenet_class_name, doodlenet_classify, doodlenet_recipe, load_doodlenet
+def doodlenet_truth_prob(arrays: dict, ref: DoodleNetReference, batch: int) -> np.ndarray:
+    """The pre-trained DoodleNet's probability (over all its 345 classes) of each sketch's true
+    class; ``ref`` supplies the loaded network, its input recipe and the runs' class rows."""
+    from sketchjax.classifier import score_in_batches
+    from sketchjax.models.doodlenet import doodlenet_classify
 
-    _, variables, class_names = load_doodlenet()
-    index = {c: i for i, c in enumerate(class_names)}
-    truth = np.array([index[doodlenet_class_name(categories[lab])] for lab in arrays["label"]])
-    recipe = doodlenet_recipe(canvas=128, width=7)
-    fn = jax.jit(lambda xy, pen, valid: doodlenet_classify(variables, recipe.raster(xy, pen, valid)))
-    probs = np.concatenate([np.asarray(fn(arrays["xy"][i:i + batch], arrays["pen"][i:i + batch],
-                                          arrays["valid"][i:i + batch]))
-                            for i in range(0, len(truth), batch)])
-    return probs[np.arange(len(truth)), truth]
+    fn = jax.jit(lambda xy, pen, valid: {"p": doodlenet_classify(ref.variables, ref.recipe.raster(xy, pen, valid))})
+    probs = score_in_batches(fn, arrays["xy"], arrays["pen"], arrays["valid"], batch)["p"]
+    return probs[np.arange(len(probs)), ref.class_index[arrays["label"]]]
 
 
 def _text(value) -> str:
@@ -410,9 +407,10 @@ def main(argv=None) -> dict:
     arrays["length_stratum"] = length_strata(arrays)
     ink_auc = ink_reference_auc(arrays, arrays["length_stratum"])
     arrays = pad_to(arrays, arrays["pen"].shape[1] + room(max(DEGRADATIONS["scribbles"])))
-    dn_prob = None if args.no_doodlenet else doodlenet_truth_prob(arrays, categories, args.batch)
-    if not args.no_doodlenet:
-        clfs[REFERENCE], runs[REFERENCE] = DoodleNetReference(categories), None
+    reference = None if args.no_doodlenet else DoodleNetReference(categories)
+    dn_prob = None if reference is None else doodlenet_truth_prob(arrays, reference, args.batch)
+    if reference is not None:
+        clfs[REFERENCE], runs[REFERENCE] = reference, None
     results = {}
     for name, clf in clfs.items():
         print(f"[{name}] scoring {len(arrays['label'])} held-out sketches and their degraded copies ...", flush=True)

@@ -381,5 +381,7 @@ def test_doodlenet_reference_scores_over_the_given_categories(doodlenet, data_fi
     feats = ref.feature_arrays(batch.xy, batch.pen, batch.valid, batch_size=8)
     assert feats.shape == (12, 512)
     np.testing.assert_allclose(out["norm"], np.linalg.norm(feats, axis=1), rtol=1e-5)
+    # the pre-trained features' norms sit inside the DoodleNet GACL configs' [l_a, u_a] = [8, 22]
+    assert 8.0 < out["norm"].min() and out["norm"].max() < 22.0, out["norm"]
     with pytest.raises(ValueError, match=r"no class for \['mokey'\]"):
         DoodleNetReference(["cat", "mokey"], root=data_file("models", "doodlenet"))

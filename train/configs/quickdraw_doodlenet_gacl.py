@@ -4,7 +4,7 @@ Same backbone (pre-trained, fine-tuned), data, split, augmentation, optimiser an
 ``quickdraw_doodlenet.py`` (its softmax baseline); the head is GACL's with the settings of
 ``quickdraw_resnet_gacl.py`` (``cos``, ``s = 64``, ``m = s``) except the feature-norm range:
 ``[l_a, u_a] = [8, 22]``.  512 tanh units cannot exceed a norm of sqrt(512) = 22.6 (the
-pre-trained features' norms lie in 12-18 on real sketches), so the ResNet's ``[10, 30]``
+pre-trained features' norms lie in 12-18 on 200 real sketches, a scratch check), so the ResNet's ``[10, 30]``
 would keep ``q`` below 0.63 of its ``[0.35, 0.8]``; ``l_a = 8`` keeps the norm map positive
 at norm 0 (:class:`sketchjax.gacl.GACLConfig` checks it).  The first runs used ``[10, 30]``
 (``--set head.l_a=10.0 --set head.u_a=30.0``: 50.4% / 77.1%, 4.8 min; RESULTS.md §4.10).
