@@ -153,10 +153,10 @@ MODEL_KEY_DEFAULTS = {"head_activation": "relu", "pretrained_head": False}
 
 
 def comparable_config(config: dict) -> dict:
-    """``config`` with this module's defaults filled in (top level and ``data`` from
-    :func:`base_config`, ``head`` by :func:`head_config`): two configs of the same experiment
+    """``config`` with this module's defaults filled in (top level, ``data`` and ``optimizer``
+    from :func:`base_config`, ``head`` by :func:`head_config`): two configs of the same experiment
     compare equal after it even if one was saved before a key with a behaviour-preserving
-    default (``data.label_noise_scope``, ``head.margin_warmup``, ...) existed.  The
+    default (``data.label_noise_scope``, ``head.margin_warmup``, ``optimizer.lr_scale``, ...) existed.  The
     ``normalise`` of :func:`sketchjax.training.train_unless_done` for classifier runs, and the
     ``normalise_config`` of their :class:`~sketchjax.training.Experiment` (the resume check).  This
     relies on defaults never changing value: a new setting gets a default that reproduces the
@@ -164,7 +164,8 @@ def comparable_config(config: dict) -> dict:
     encoder settings (:data:`SPEED_ONLY_MODEL_KEYS`) are left out of ``model``, and so are
     encoder settings at the default older runs were trained with (:data:`MODEL_KEY_DEFAULTS`)."""
     defaults = base_config()
-    out = {**defaults, **config, "data": {**defaults["data"], **(config.get("data") or {})}, "head": head_config(config)}
+    out = {**defaults, **config, "data": {**defaults["data"], **(config.get("data") or {})},
+           "optimizer": {**defaults["optimizer"], **(config.get("optimizer") or {})}, "head": head_config(config)}
     if isinstance(config.get("model"), dict):  # settings that change the speed, never the numbers
         out["model"] = {k: v for k, v in config["model"].items()
                         if k not in SPEED_ONLY_MODEL_KEYS and not (k in MODEL_KEY_DEFAULTS and MODEL_KEY_DEFAULTS[k] == v)}
@@ -741,11 +742,27 @@ class DoodleNetReference:
     feature_arrays = TrainedClassifier.feature_arrays
 
 
+def _read_run_config(workdir: pathlib.Path) -> dict:
+    path = workdir / "config.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no config.json — is {workdir} a training run's workdir?") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: corrupt config ({e})") from None
+
+
 def load_classifier(workdir: str | os.PathLike) -> TrainedClassifier:
-    """The newest checkpoint of a run of ``train/run.py`` with this module's experiment."""
+    """The newest checkpoint of a run of ``train/run.py`` with this module's experiment.
+
+    A run started from pre-trained weights (``model.pretrained``) restores without them: the
+    checkpoint holds every parameter, so the weight files need not be present."""
     workdir = pathlib.Path(workdir)
-    _, state, meta = restore_trained(workdir, build_experiment)
-    config = meta.get("config") or json.loads((workdir / "config.json").read_text())
+    config = _read_run_config(workdir)
+    if isinstance(config.get("model"), dict) and config["model"].get("pretrained"):
+        config = {**config, "model": {**config["model"], "pretrained": False, "pretrained_head": False}}
+    _, state, meta = restore_trained(workdir, build_experiment, config)
+    config = meta.get("config") or _read_run_config(workdir)
     _, categories = prepare_dataset(config["data"])
     head = head_config(config)
     model = make_model(config["model"], len(categories), head["type"])

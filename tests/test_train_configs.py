@@ -39,7 +39,7 @@ def test_config_docstring_states_command_runtime_metric(name):
                                       "data.extra_train=None"]),
     ("quickdraw_doodlenet_gacl", []),  # the pre-trained backbone (tiny: as configured)
 ])
-def test_classifier_config_trains_one_epoch_on_real_sketches(config_name, overrides, data_root, tmp_path):
+def test_classifier_config_trains_one_epoch_on_real_sketches(config_name, overrides, data_root, tmp_path, monkeypatch):
     from sketchjax.training import apply_overrides, read_metrics, train_and_evaluate
 
     module = importlib.import_module(f"train.configs.{config_name}")
@@ -74,6 +74,18 @@ def test_classifier_config_trains_one_epoch_on_real_sketches(config_name, overri
     assert int(state.step) == int(result.state.step) == meta["step"]
     chex.assert_trees_all_equal(state.params, result.state.params)
     chex.assert_trees_all_equal(state.collections, result.state.collections)
+    if config["model"].get("pretrained"):
+        # ... and a run started from pre-trained weights restores without the weight files
+        import sketchjax.classifier as classifier
+
+        def missing():
+            raise AssertionError("restoring read the pre-trained weights")
+
+        monkeypatch.setitem(classifier.PRETRAINED, config["model"]["name"], missing)
+        with pytest.raises(AssertionError, match="read the pre-trained"):
+            restore_trained(tmp_path / "run", build)  # the plain rebuild does read them
+        restored = classifier.load_classifier(tmp_path / "run")
+        chex.assert_trees_all_equal(restored.variables["params"], result.state.params)
 
 
 def test_unknown_model_name_is_a_clear_error():

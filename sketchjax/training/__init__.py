@@ -24,7 +24,7 @@ from sketchjax.training.loop import (
     train_unless_done,
 )
 from sketchjax.training.metrics import MetricWriter, RunningMean, Throughput, read_metrics
-from sketchjax.training.optim import make_optimizer, make_schedule, optimizer_from_config, warm_restart_schedule
+from sketchjax.training.optim import make_optimizer, make_schedule, optimizer_from_config, scale_by_path, warm_restart_schedule
 from sketchjax.training.sharding import batch_sharding, data_mesh, replicate, replicated, shard_batch
 from sketchjax.training.steps import (
     Task,
@@ -42,6 +42,6 @@ __all__ = [
     "Task", "Throughput", "TrainState", "abstract_train_state", "apply_overrides", "batch_sharding",
     "config_to_dict", "create_train_state", "data_mesh", "default_config", "evaluate", "fit", "load_config",
     "make_eval_step", "make_optimizer", "make_schedule", "make_train_step", "masked_sums",
-    "optimizer_from_config", "read_metrics", "replicate", "replicated", "resolve_object", "restore_trained", "config_differences", "train_unless_done", "shard_batch",
+    "optimizer_from_config", "scale_by_path", "read_metrics", "replicate", "replicated", "resolve_object", "restore_trained", "config_differences", "train_unless_done", "shard_batch",
     "train_and_evaluate", "warm_restart_schedule",
 ]

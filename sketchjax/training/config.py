@@ -30,7 +30,8 @@ def default_config() -> dict[str, Any]:
     * ``optimizer``: ``name`` (adam | adamw | sgd), ``learning_rate``, ``schedule`` (constant |
       cosine | sgdr), ``restart_every`` ("epoch" or steps), ``warmup_steps``,
       ``min_learning_rate``, ``weight_decay``, ``momentum``, ``nesterov``, ``clip_norm``
-      (None: no clipping).
+      (None: no clipping), ``lr_scale`` (None, or ``{"encoder": 0.1, ...}``: per-parameter-path
+      learning-rate multipliers, 0 freezes; :func:`sketchjax.training.optim.scale_by_path`).
     * ``log_every_steps``: one ``metrics.jsonl`` record of running means per this many steps.
     * ``checkpoint_every_steps``, ``keep_checkpoints``: checkpoint cadence and retention (a
       checkpoint is always written at the end).
@@ -53,6 +54,7 @@ def default_config() -> dict[str, Any]:
             "momentum": 0.9,
             "nesterov": False,
             "clip_norm": None,
+            "lr_scale": None,
         },
         "log_every_steps": 50,
         "checkpoint_every_steps": 1000,

@@ -366,10 +366,16 @@ def config_differences(workdir: str | os.PathLike, config: Any, normalise: Optio
 
 
 def _changed_keys(old: Any, new: Any, normalise: Optional[Callable[[dict], dict]] = None) -> list[str]:
-    """Top-level keys in which two configs differ once both are ``normalise``d and saved as JSON."""
+    """Top-level keys in which two configs differ once both are ``normalise``d and saved as JSON.
+
+    An ``optimizer`` section lacks none of the loop's optimiser settings: one saved before a
+    setting existed (``lr_scale``) compares with its default (:func:`default_config`)."""
     if normalise is not None:
         old, new = normalise(config_to_dict(old)), normalise(config_to_dict(new))
     old, new = _jsonable_config(old) or {}, _jsonable_config(new) or {}
+    loop_optimizer = _jsonable_config(default_config()["optimizer"])
+    old, new = ({**c, "optimizer": {**loop_optimizer, **c["optimizer"]}} if isinstance(c.get("optimizer"), dict) else c
+                for c in (old, new))
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
 

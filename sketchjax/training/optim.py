@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Optional
 
+import jax
 import jax.numpy as jnp
 import optax
 
-__all__ = ["warm_restart_schedule", "make_schedule", "make_optimizer", "optimizer_from_config"]
+__all__ = ["warm_restart_schedule", "make_schedule", "make_optimizer", "optimizer_from_config", "scale_by_path"]
 
 Schedule = Callable[[Any], Any]
 
@@ -133,6 +134,65 @@ def make_optimizer(
     return tx
 
 
+def _path_names(path) -> tuple[str, ...]:
+    """The keys of a pytree path as strings (dict keys, attribute names, sequence indices)."""
+    names = []
+    for entry in path:
+        for attr in ("key", "name", "idx"):
+            if hasattr(entry, attr):
+                names.append(str(getattr(entry, attr)))
+                break
+        else:
+            names.append(str(entry))
+    return tuple(names)
+
+
+def scale_by_path(factors: Mapping[str, float]) -> optax.GradientTransformation:
+    """Multiplies the update of each parameter by the factor of the longest prefix of its path.
+
+    ``factors`` maps ``"/"``-joined parameter paths (``"encoder"``, ``"encoder/conv_0"``) to
+    multipliers; a prefix matches whole path components only.  Chained after an optimiser
+    this is a per-layer learning-rate multiplier (exact for Adam, SGD and AdamW, whose updates
+    are proportional to the learning rate); ``0`` freezes the parameters.  Parameters no
+    prefix matches keep their update.  The factors are Python constants, so the paths are
+    resolved once at trace time; raises ``ValueError`` at ``init`` for a prefix that matches
+    no parameter (a typo would otherwise train everything at full rate) or a negative or
+    non-finite factor."""
+    table = {}
+    for prefix, factor in dict(factors).items():
+        parts = tuple(p for p in str(prefix).split("/") if p)
+        factor = float(factor)
+        if not parts:
+            raise ValueError(f"lr_scale: empty parameter path {prefix!r}")
+        if not (factor >= 0.0 and factor < float("inf")):
+            raise ValueError(f"lr_scale[{prefix!r}] = {factor}: a multiplier must be finite and >= 0")
+        table[parts] = factor
+
+    def factor_of(path) -> float:
+        names = _path_names(path)
+        best = max((p for p in table if names[:len(p)] == p), key=len, default=None)
+        return 1.0 if best is None else table[best]
+
+    def init_fn(params):
+        paths = [_path_names(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+        unused = sorted("/".join(p) for p in table if not any(n[:len(p)] == p for n in paths))
+        if unused:
+            tops = sorted({n[0] for n in paths if n})
+            raise ValueError(f"lr_scale: no parameter under {unused}; the parameters start with {tops}")
+        return optax.EmptyState()
+
+    def update_fn(updates, state, params=None):
+        del params
+
+        def scale(path, u):
+            f = factor_of(path)
+            return u if f == 1.0 else (u * jnp.asarray(f, u.dtype))
+
+        return jax.tree_util.tree_map_with_path(scale, updates), state
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
 def optimizer_from_config(
     config: Mapping[str, Any], *, steps_per_epoch: int, total_steps: int
 ) -> tuple[optax.GradientTransformation, Schedule]:
@@ -140,7 +200,8 @@ def optimizer_from_config(
 
     Keys (see :func:`sketchjax.training.default_config`): ``name``, ``learning_rate``,
     ``schedule``, ``restart_every`` (``"epoch"`` or a number of steps), ``warmup_steps``,
-    ``min_learning_rate``, ``weight_decay``, ``momentum``, ``nesterov``, ``clip_norm``.
+    ``min_learning_rate``, ``weight_decay``, ``momentum``, ``nesterov``, ``clip_norm``,
+    ``lr_scale`` (None, or ``{parameter path prefix: multiplier}`` — :func:`scale_by_path`).
     """
     config = dict(config)
     restart_every = config.get("restart_every", "epoch")
@@ -162,4 +223,6 @@ def optimizer_from_config(
         nesterov=bool(config.get("nesterov", False)),
         clip_norm=config.get("clip_norm"),
     )
+    if config.get("lr_scale"):
+        tx = optax.chain(tx, scale_by_path(config["lr_scale"]))
     return tx, schedule
