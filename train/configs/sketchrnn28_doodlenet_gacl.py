@@ -14,7 +14,9 @@ Expected runtime: 5.6 min wall on the 2-core CPU (jax 0.10.2; 2,270 steps; measu
   with other jobs sharing the cores).
 Expected metric: held-out top-1 63.6%, top-5 84.4% over 28 classes on the 154 real test sketches
   (the softmax baseline: 71.4% / 92.2%); its ``q`` is rank-correlated 0.73 with its cosine and
-  reaches AUC 0.81 for QuickDraw's ``recognized`` flag (RESULTS.md §4.10).
+  reaches AUC 0.81 for QuickDraw's ``recognized`` flag (RESULTS.md §4.10); with the backbone at 0.1x
+  / frozen (``optimizer.lr_scale``) 59.1% / 60.4% vs the softmax twins' 66.2% / 66.2%, and ``q``
+  loses its quality signal (AUC 0.64 / 0.36; RESULTS.md §4.11).
 """
 from __future__ import annotations
 
