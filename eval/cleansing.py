@@ -16,12 +16,17 @@ probability of the label alone (the usual "small loss" criterion), and the plain
 disagrees with the label" rule, for reference.  ``--softmax-baseline`` also trains the same
 config with a plain softmax head on the same noisy data (``<name>_softmax_noise<rate>``; the
 repository's ``*_gacl.py`` configs are their softmax baselines plus the head) and reports its
-angle, small-loss and disagreement rules: what cleansing gets without GACL.
+angle, small-loss and disagreement rules: what cleansing gets without GACL.  Unless
+``--no-doodlenet``, the pre-trained DoodleNet as it is (restricted to the run's categories;
+:class:`sketchjax.classifier.DoodleNetReference`) scores the same examples against the same
+noisy labels (``doodlenet``: its angle, small-loss and disagreement rules) — a classifier
+trained at scale on clean labels, which never saw the injected noise (but may have seen the
+sketches): what the cleansing target asks of a score.
 
 Usage::
 
     python eval/cleansing.py [--rates 0.1,0.2,0.4] [--config train/configs/quickdraw_resnet_gacl.py]
-                             [--softmax-baseline]
+                             [--softmax-baseline] [--no-doodlenet]
                              [--runs-dir runs] [--set KEY=VALUE ...] [--out eval/results/cleansing.json]
 
 Writes the JSON atomically and ``<stem>.png`` (precision/recall curves).
@@ -41,7 +46,8 @@ if str(REPO_ROOT) not in sys.path:
 
 from benchmarks.common import atomic_write_json  # noqa: E402  (the project's atomic JSON writer)
 from sketchjax.apps.cleansing import precision_recall, split_label_scores, suspicion_curve  # noqa: E402
-from sketchjax.classifier import build_experiment, comparable_config, head_config, load_classifier  # noqa: E402
+from sketchjax.classifier import (  # noqa: E402
+    DoodleNetReference, build_experiment, comparable_config, head_config, load_classifier, prepare_dataset)
 from sketchjax.provenance import run_record  # noqa: E402
 from sketchjax.training import apply_overrides, train_unless_done  # noqa: E402
 
@@ -83,17 +89,22 @@ def summarise(sc: dict, keep: np.ndarray, args, gacl: bool = True) -> tuple[dict
     return row, curves
 
 
+def scored_summary(clf, config: dict, args) -> tuple[dict, dict]:
+    """Score ``config``'s training examples against its (noisy) labels with ``clf``, summarise."""
+    sc = split_label_scores(clf, "train", config=config)
+    gacl = clf.gacl is not None
+    row, curves = summarise(sc, np.ones(len(sc["q"]), bool), args, gacl)
+    if sc["generated"].any():  # the human drawings alone, next to every example trained on
+        row["real_sketches_only"], _ = summarise(sc, ~sc["generated"], args, gacl)
+    return row, curves
+
+
 def run_summary(config: dict, workdir: pathlib.Path, args) -> tuple[dict, dict]:
     """Train (or resume / skip) one noisy run, score its training examples, summarise."""
     seconds = train_unless_done(config, workdir, build_experiment, normalise=comparable_config)
     clf = load_classifier(workdir)
-    sc = split_label_scores(clf, "train")
-    gacl = clf.gacl is not None
-    row, curves = summarise(sc, np.ones(len(sc["q"]), bool), args, gacl)
-    row = {"workdir": str(workdir), "train_seconds_this_call": seconds, **row}
-    if sc["generated"].any():  # the human drawings alone, next to every example trained on
-        row["real_sketches_only"], _ = summarise(sc, ~sc["generated"], args, gacl)
-    return row, curves
+    row, curves = scored_summary(clf, clf.config, args)
+    return {"workdir": str(workdir), "train_seconds_this_call": seconds, **row}, curves
 
 
 def main(argv=None) -> dict:
@@ -107,9 +118,12 @@ def main(argv=None) -> dict:
                         help="also train the config with a softmax head on the same noisy data (<name>_softmax_noise<rate>)")
     parser.add_argument("--q-high-quantile", type=float, default=0.5)
     parser.add_argument("--q-low-quantile", type=float, default=0.02)
+    parser.add_argument("--no-doodlenet", action="store_true",
+                        help="leave out the pre-trained DoodleNet reference (needs models/doodlenet under the data root)")
     parser.add_argument("--out", default="eval/results/cleansing.json")
     args = parser.parse_args(argv)
     results, curves = {}, {}
+    reference = None
     for rate in [float(r) for r in args.rates.split(",")]:
         config = apply_overrides(load_config(args.config), [f"data.label_noise={rate}", "progress_bar=False", *args.set])
         if head_config(config)["type"] != "gacl":
@@ -120,14 +134,21 @@ def main(argv=None) -> dict:
             soft_dir = pathlib.Path(args.runs_dir) / f"{args.name}_softmax_noise{rate:g}"
             row["softmax"], soft_curves = run_summary({**config, "head": {"type": "softmax"}}, soft_dir, args)
             curves[f"{rate:g}"]["softmax_small_loss"] = soft_curves["small_loss"]
+        if not args.no_doodlenet:  # the same examples and noisy labels, scored by a classifier trained at scale
+            if reference is None:
+                reference = DoodleNetReference(prepare_dataset(config["data"])[1])
+            row["doodlenet"], ref_curves = scored_summary(reference, config, args)
+            curves[f"{rate:g}"]["doodlenet_small_loss"] = ref_curves["small_loss"]
         results[f"{rate:g}"] = row
         line = (f"noise {rate:.0%}: GACL rule best F1 {row['gacl_rule']['best_f1']:.3f}, recall at P>=0.9 "
                 f"{row['gacl_rule']['recall_at_p90']:.3f}; angle only {row['angle_only']['best_f1']:.3f}; small loss "
                 f"{row['small_loss']['best_f1']:.3f}; prediction != label P {row['prediction_disagrees']['precision']:.3f} "
                 f"R {row['prediction_disagrees']['recall']:.3f}")
-        if "softmax" in row:
-            line += (f"; softmax run: angle {row['softmax']['angle_only']['best_f1']:.3f}, small loss "
-                     f"{row['softmax']['small_loss']['best_f1']:.3f}")
+        for name, label in (("softmax", "softmax run"), ("doodlenet", "DoodleNet as it is")):
+            if name in row:
+                line += (f"; {label}: angle {row[name]['angle_only']['best_f1']:.3f}, small loss "
+                         f"{row[name]['small_loss']['best_f1']:.3f} (recall at P>=0.9 "
+                         f"{row[name]['small_loss']['recall_at_p90']:.3f})")
         print(line, flush=True)
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -145,6 +166,9 @@ def main(argv=None) -> dict:
         if "softmax_small_loss" in c:
             ax.plot(c["softmax_small_loss"]["recall"], c["softmax_small_loss"]["precision"], "--", color=line.get_color(),
                     label=f"{float(rate):.0%}: softmax head, small loss")
+        if "doodlenet_small_loss" in c:
+            ax.plot(c["doodlenet_small_loss"]["recall"], c["doodlenet_small_loss"]["precision"], "-.",
+                    color=line.get_color(), label=f"{float(rate):.0%}: DoodleNet as it is, small loss")
     ax.set_xlabel("recall of injected noisy labels")
     ax.set_ylabel("precision")
     ax.set_ylim(0, 1.02)
@@ -160,6 +184,8 @@ def main(argv=None) -> dict:
         "rule": {"q_high_quantile": args.q_high_quantile, "q_low_quantile": args.q_low_quantile,
                  "theta_high": "swept over the quantiles of the angle"},
         "config": args.config, "softmax_baseline": args.softmax_baseline, "overrides": args.set,
+        "doodlenet": None if args.no_doodlenet else "pre-trained DoodleNet as it is, restricted to the run's categories, "
+                                                    "128 px canvas, 7 px line",
         "results": results, "figure": str(png),
     }
     atomic_write_json(out, report)

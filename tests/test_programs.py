@@ -36,8 +36,14 @@ def test_render_command_reports_bad_input_without_traceback(tmp_path, capsys):
     assert "broken.ndjson" in err and "error" in err
 
 
+#: notebooks that take over ~20 s run only with ``-m slow`` (their library calls are unit-tested)
+SLOW_NOTEBOOKS = ("attribution.ipynb", "gacl.ipynb")
+
+
 @pytest.mark.data
-@pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)
+@pytest.mark.parametrize("notebook", [
+    pytest.param(p, id=p.name, marks=[pytest.mark.slow] if p.name in SLOW_NOTEBOOKS else [])
+    for p in sorted((ROOT / "notebooks").glob("*.ipynb"))])
 def test_notebook_runs(notebook, data_root):
     cells = json.loads(notebook.read_text())["cells"]
     scope: dict = {}
@@ -46,6 +52,7 @@ def test_notebook_runs(notebook, data_root):
             exec(compile("".join(cell["source"]), f"{notebook.name}", "exec"), scope)
 
 
+@pytest.mark.slow  # ~35 s; its methods and metrics are unit-tested in tests/test_attribution.py (run with -m slow)
 @pytest.mark.data
 def test_attribution_eval_runs_on_a_few_real_sketches(data_root, tmp_path):
     import importlib.util

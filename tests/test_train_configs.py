@@ -33,7 +33,8 @@ def test_config_docstring_states_command_runtime_metric(name):
 @pytest.mark.data
 # (quickdraw_bilstm is trained end to end, both heads, by tests/test_quality_eval.py::tiny_runs)
 @pytest.mark.parametrize("config_name, overrides", [
-    ("quickdraw_resnet", ["model.widths=(4, 4, 8, 8)", "data.render_size=28", "data.line_width=1"]),
+    pytest.param("quickdraw_resnet", ["model.widths=(4, 4, 8, 8)", "data.render_size=28", "data.line_width=1"],
+                 marks=pytest.mark.slow),  # ~16 s; the GACL twin below runs the same backbone and data
     ("quickdraw_resnet_gacl", ["model.widths=(4, 4, 8, 8)", "data.render_size=28", "data.line_width=1"]),
     ("sketchrnn28_transformer_gacl", ["model.dim=8", "model.heads=2", "model.depth=1", "model.head=(8,)",
                                       "data.extra_train=None"]),

@@ -89,7 +89,7 @@ def suspicion_curve(q, theta_y, positive, q_high_quantile: float = 0.0, q_low_qu
             "recall_at_p90": float(rec[ok].max()) if ok.any() else 0.0}
 
 
-def split_label_scores(clf, split: str = "train", batch_size: int = 256) -> dict[str, np.ndarray]:
+def split_label_scores(clf, split: str = "train", batch_size: int = 256, config: dict | None = None) -> dict[str, np.ndarray]:
     """Scores of every sample of a split of a trained run's dataset, against the labels the run
     was trained on (for the training split: every example the run trained on, its
     ``data.extra_train`` samples and injected label noise included —
@@ -100,6 +100,9 @@ def split_label_scores(clf, split: str = "train", batch_size: int = 256) -> dict
         the feature norm (the softmax stand-in used throughout ``eval/quality.py``) and the
         angle is between the feature and the labelled class's weight column.
       split: ``"train"`` (what label cleansing checks) or another split of the dataset.
+      config: the run whose examples and labels are scored (default ``clf.config``); e.g. a
+        noisy run's config with a :class:`sketchjax.classifier.DoodleNetReference` as ``clf``
+        scores that run's training examples and noisy labels with a classifier that never saw them.
 
     Returns:
       ``{"key_id", "label", "flipped" (label noise injected), "generated" (an ``extra_train``
@@ -109,11 +112,12 @@ def split_label_scores(clf, split: str = "train", batch_size: int = 256) -> dict
     """
     from sketchjax.classifier import held_out_sketches, source_arrays, training_source
 
+    config = clf.config if config is None else config
     if split == "train":
-        source, flipped, generated = training_source(clf.config, ("points", "pen", "label", "key_id"))
-        arrays = source_arrays(source, clf.config["data"], extra_fields=("key_id",))
+        source, flipped, generated = training_source(config, ("points", "pen", "label", "key_id"))
+        arrays = source_arrays(source, config["data"], extra_fields=("key_id",))
     else:
-        config = {**clf.config, "data": {**clf.config["data"], "eval_split": split}}
+        config = {**config, "data": {**config["data"], "eval_split": split}}
         arrays, _, _ = held_out_sketches(config, extra_fields=("key_id",))
         flipped, generated = np.zeros(len(arrays["label"]), bool), np.zeros(len(arrays["label"]), bool)
     labels = jnp.asarray(arrays["label"], jnp.int32)
