@@ -15,12 +15,21 @@ from typing import Optional, Sequence
 __all__ = ["machine_info", "run_record"]
 
 
-def _git_commit() -> Optional[str]:
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: Where the programs write their results: changes there are outputs, not the code that made them.
+RESULT_DIRS = ("eval/results", "benchmarks/results")
+
+
+def _git_commit(root: Optional[str] = None) -> Optional[str]:
+    """``HEAD``'s short hash, with `` (dirty)`` when tracked files other than results differ from it.
+
+    Changes under :data:`RESULT_DIRS` do not count: a program re-run at a clean commit rewrites
+    its own committed output (and figures) before it records the commit."""
+    root = root or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
         out = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=root, capture_output=True,
                              text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                *(f":(exclude){d}" for d in RESULT_DIRS)], cwd=root,
                                capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None

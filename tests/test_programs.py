@@ -89,3 +89,27 @@ def test_explain_command_reports_bad_input_without_traceback(tmp_path, capsys):
     bad.write_text('{"word": "cat", "drawing": [[[0, 1], [0, "x"]]]}\n')
     assert main(["explain", str(bad), "--out", str(tmp_path / "x.png")]) == 2
     assert "broken.ndjson" in capsys.readouterr().err
+
+
+def test_provenance_commit_is_dirty_for_code_changes_not_for_result_files(tmp_path):
+    import subprocess
+
+    from sketchjax.provenance import _git_commit
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    (tmp_path / "eval" / "results").mkdir(parents=True)
+    (tmp_path / "eval" / "results" / "out.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "first")
+    clean = _git_commit(str(tmp_path))
+    assert clean and "dirty" not in clean
+    (tmp_path / "eval" / "results" / "out.json").write_text('{"rewritten": true}')  # a re-run's own output
+    (tmp_path / "notes.txt").write_text("untracked")
+    assert _git_commit(str(tmp_path)) == clean
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert _git_commit(str(tmp_path)) == clean + " (dirty)"
