@@ -99,12 +99,13 @@ def scored_summary(clf, config: dict, args) -> tuple[dict, dict]:
     return row, curves
 
 
-def run_summary(config: dict, workdir: pathlib.Path, args) -> tuple[dict, dict]:
-    """Train (or resume / skip) one noisy run, score its training examples, summarise."""
+def run_summary(config: dict, workdir: pathlib.Path, args) -> tuple[dict, dict, dict]:
+    """Train (or resume / skip) one noisy run, score its training examples, summarise; also
+    returns the run's own config (what its examples and noisy labels are rebuilt from)."""
     seconds = train_unless_done(config, workdir, build_experiment, normalise=comparable_config)
     clf = load_classifier(workdir)
     row, curves = scored_summary(clf, clf.config, args)
-    return {"workdir": str(workdir), "train_seconds_this_call": seconds, **row}, curves
+    return {"workdir": str(workdir), "train_seconds_this_call": seconds, **row}, curves, clf.config
 
 
 def main(argv=None) -> dict:
@@ -123,21 +124,23 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", default="eval/results/cleansing.json")
     args = parser.parse_args(argv)
     results, curves = {}, {}
-    reference = None
+    reference = None  # built before any training, so missing weight files or categories fail fast
+    if not args.no_doodlenet:
+        base = apply_overrides(load_config(args.config), ["progress_bar=False", *args.set])
+        reference = DoodleNetReference(prepare_dataset(base["data"])[1])
     for rate in [float(r) for r in args.rates.split(",")]:
         config = apply_overrides(load_config(args.config), [f"data.label_noise={rate}", "progress_bar=False", *args.set])
         if head_config(config)["type"] != "gacl":
             raise ValueError(f"--config {args.config} (with --set) has a softmax head; give a GACL config "
                              "(--softmax-baseline adds its softmax twin)")
-        row, curves[f"{rate:g}"] = run_summary(config, pathlib.Path(args.runs_dir) / f"{args.name}_noise{rate:g}", args)
+        row, curves[f"{rate:g}"], run_config = run_summary(
+            config, pathlib.Path(args.runs_dir) / f"{args.name}_noise{rate:g}", args)
         if args.softmax_baseline:  # the same noisy data, model and steps through a plain softmax head
             soft_dir = pathlib.Path(args.runs_dir) / f"{args.name}_softmax_noise{rate:g}"
-            row["softmax"], soft_curves = run_summary({**config, "head": {"type": "softmax"}}, soft_dir, args)
+            row["softmax"], soft_curves, _ = run_summary({**config, "head": {"type": "softmax"}}, soft_dir, args)
             curves[f"{rate:g}"]["softmax_small_loss"] = soft_curves["small_loss"]
-        if not args.no_doodlenet:  # the same examples and noisy labels, scored by a classifier trained at scale
-            if reference is None:
-                reference = DoodleNetReference(prepare_dataset(config["data"])[1])
-            row["doodlenet"], ref_curves = scored_summary(reference, config, args)
+        if reference is not None:  # the run's examples and noisy labels, scored by a classifier trained at scale
+            row["doodlenet"], ref_curves = scored_summary(reference, run_config, args)
             curves[f"{rate:g}"]["doodlenet_small_loss"] = ref_curves["small_loss"]
         results[f"{rate:g}"] = row
         line = (f"noise {rate:.0%}: GACL rule best F1 {row['gacl_rule']['best_f1']:.3f}, recall at P>=0.9 "

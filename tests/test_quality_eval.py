@@ -389,6 +389,13 @@ def test_cleansing_program_trains_a_noisy_run_and_traces_precision_recall(data_r
     ref = report["results"]["0.4"]["doodlenet"]
     assert ref["injected"] == row["injected"] and ref["samples"] == row["samples"] and "gacl_rule" not in ref
     assert ref["small_loss"]["best_f1"] > 0.75, ref["small_loss"]
+    from sketchjax.apps.cleansing import split_label_scores
+    from sketchjax.classifier import DoodleNetReference, load_classifier
+
+    clf = load_classifier(tmp_path / "runs" / "tiny_noise0.4")
+    mine, theirs = split_label_scores(clf), split_label_scores(DoodleNetReference(clf.categories), config=clf.config)
+    for key in ("key_id", "label", "flipped"):  # the same examples, in the same order, with the same noisy labels
+        np.testing.assert_array_equal(mine[key], theirs[key])
     assert report["doodlenet"].startswith("pre-trained DoodleNet")
     assert (tmp_path / "cleansing.png").stat().st_size > 10_000
 
@@ -469,6 +476,11 @@ def test_comparable_config_fills_defaults_added_since_a_run_was_saved():
         assert default == MODEL_KEY_DEFAULTS["head_activation"] == ReluMLP.activation, cls.__name__
     # a doodlenet run saved before model.pretrained_head existed compares equal to one that spells it False
     doodle = importlib.import_module("train.configs.quickdraw_doodlenet").get_config()
+    # ... and one saved before optimizer.lr_scale existed to one that has its default (None); a rate is a difference
+    no_scale = dict(doodle, optimizer={k: v for k, v in doodle["optimizer"].items() if k != "lr_scale"})
+    assert as_saved(comparable_config(no_scale)) == as_saved(comparable_config(doodle))
+    scaled = dict(doodle, optimizer={**doodle["optimizer"], "lr_scale": {"encoder": 0.1}})
+    assert as_saved(comparable_config(no_scale)) != as_saved(comparable_config(scaled))
     before = dict(doodle, model={k: v for k, v in doodle["model"].items() if k != "pretrained_head"})
     assert as_saved(comparable_config(before)) == as_saved(comparable_config(doodle))
     with_head = dict(doodle, model={**doodle["model"], "pretrained_head": True})

@@ -87,6 +87,7 @@ def test_classifier_config_trains_one_epoch_on_real_sketches(config_name, overri
             restore_trained(tmp_path / "run", build)  # the plain rebuild does read them
         restored = classifier.load_classifier(tmp_path / "run")
         chex.assert_trees_all_equal(restored.variables["params"], result.state.params)
+        assert restored.config["model"]["pretrained"]  # the run's own config, not the one it was rebuilt with
 
 
 def test_unknown_model_name_is_a_clear_error():

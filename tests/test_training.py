@@ -212,7 +212,11 @@ def test_lr_scale_multiplies_each_parameter_paths_updates():
     jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), cfg_out, out)
     with pytest.raises(ValueError, match=r"no parameter under \['encodr'\].*'encoder', 'encoder_extra', 'head'"):
         training.scale_by_path({"encodr": 0.1}).init(params)
-    for bad in ({"head": -1.0}, {"head": float("nan")}, {"": 0.5}):
+    # frozen means a zero update, even where the optimiser's is not finite
+    nan_grads = jax.tree_util.tree_map(lambda g: jnp.full_like(g, jnp.nan), grads)
+    frozen, _ = scaled.update(nan_grads, scaled.init(params), params)
+    np.testing.assert_array_equal(frozen["encoder"]["dense"]["kernel"], 0.0)
+    for bad in ({"head": -1.0}, {"head": float("nan")}, {"": 0.5}, {"encoder": 0.1, "encoder/": 0.2}):
         with pytest.raises(ValueError, match="lr_scale"):
             training.scale_by_path(bad)
     # a run saved before lr_scale existed resumes without a config difference

@@ -156,8 +156,9 @@ def scale_by_path(factors: Mapping[str, float]) -> optax.GradientTransformation:
     are proportional to the learning rate); ``0`` freezes the parameters.  Parameters no
     prefix matches keep their update.  The factors are Python constants, so the paths are
     resolved once at trace time; raises ``ValueError`` at ``init`` for a prefix that matches
-    no parameter (a typo would otherwise train everything at full rate) or a negative or
-    non-finite factor."""
+    no parameter (a typo would otherwise train everything at full rate), and at construction
+    for a negative or non-finite factor or two prefixes naming the same path.  A frozen
+    parameter's update is exactly zero, even where the optimiser's is not finite."""
     table = {}
     for prefix, factor in dict(factors).items():
         parts = tuple(p for p in str(prefix).split("/") if p)
@@ -166,6 +167,8 @@ def scale_by_path(factors: Mapping[str, float]) -> optax.GradientTransformation:
             raise ValueError(f"lr_scale: empty parameter path {prefix!r}")
         if not (factor >= 0.0 and factor < float("inf")):
             raise ValueError(f"lr_scale[{prefix!r}] = {factor}: a multiplier must be finite and >= 0")
+        if parts in table:
+            raise ValueError(f"lr_scale: {prefix!r} names the parameter path {'/'.join(parts)!r} twice")
         table[parts] = factor
 
     def factor_of(path) -> float:
@@ -186,6 +189,8 @@ def scale_by_path(factors: Mapping[str, float]) -> optax.GradientTransformation:
 
         def scale(path, u):
             f = factor_of(path)
+            if f == 0.0:
+                return jnp.zeros_like(u)  # frozen, even where the optimiser's update is NaN / inf
             return u if f == 1.0 else (u * jnp.asarray(f, u.dtype))
 
         return jax.tree_util.tree_map_with_path(scale, updates), state

@@ -16,7 +16,7 @@ Expected metric: held-out top-1 63.6%, top-5 84.4% over 28 classes on the 154 re
   (the softmax baseline: 71.4% / 92.2%); its ``q`` is rank-correlated 0.73 with its cosine and
   reaches AUC 0.81 for QuickDraw's ``recognized`` flag (RESULTS.md §4.10); with the backbone at 0.1x
   / frozen (``optimizer.lr_scale``) 59.1% / 60.4% vs the softmax twins' 66.2% / 66.2%, and ``q``
-  loses its quality signal (AUC 0.64 / 0.36; RESULTS.md §4.11).
+  keeps a weaker quality signal at 0.1x (AUC 0.63), none frozen (0.36; RESULTS.md §4.11).
 """
 from __future__ import annotations
 
