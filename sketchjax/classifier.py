@@ -72,7 +72,7 @@ from sketchjax.models.transformer import PointTransformer
 from sketchjax.normalize import to_unit
 from sketchjax.render import RasterRecipe
 from sketchjax.sketch import Sketch
-from sketchjax.training import Experiment, Task, default_config, masked_sums, restore_trained
+from sketchjax.training import Experiment, Task, default_config, masked_sums, read_run_config, restore_trained
 
 ENCODERS = {"bilstm": BiLSTMEncoder, "transformer": PointTransformer, "sketchanet": SketchANet, "resnet18": ResNet18,
             "doodlenet": DoodleNetEncoder}
@@ -742,27 +742,17 @@ class DoodleNetReference:
     feature_arrays = TrainedClassifier.feature_arrays
 
 
-def _read_run_config(workdir: pathlib.Path) -> dict:
-    path = workdir / "config.json"
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no config.json — is {workdir} a training run's workdir?") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: corrupt config ({e})") from None
-
-
 def load_classifier(workdir: str | os.PathLike) -> TrainedClassifier:
     """The newest checkpoint of a run of ``train/run.py`` with this module's experiment.
 
     A run started from pre-trained weights (``model.pretrained``) restores without them: the
     checkpoint holds every parameter, so the weight files need not be present."""
     workdir = pathlib.Path(workdir)
-    config = _read_run_config(workdir)
+    config = read_run_config(workdir)
     if isinstance(config.get("model"), dict) and config["model"].get("pretrained"):
         config = {**config, "model": {**config["model"], "pretrained": False, "pretrained_head": False}}
     _, state, meta = restore_trained(workdir, build_experiment, config)
-    config = meta.get("config") or _read_run_config(workdir)
+    config = meta.get("config") or read_run_config(workdir)
     _, categories = prepare_dataset(config["data"])
     head = head_config(config)
     model = make_model(config["model"], len(categories), head["type"])

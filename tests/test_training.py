@@ -603,3 +603,12 @@ def test_train_unless_done_refuses_a_workdir_started_with_other_settings(tmp_pat
     (tmp_path / "config.json").write_text("{broken")
     with pytest.raises(ValueError, match="corrupt config"):
         config_differences(tmp_path, {"a": 1})
+    # the one reader of a run's config.json (also restore_trained's and load_classifier's)
+    from sketchjax.training import read_run_config, restore_trained
+
+    with pytest.raises(ValueError, match=r"config.json: corrupt config"):
+        read_run_config(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        read_run_config(tmp_path / "new")
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        restore_trained(tmp_path / "new", lambda config: None)

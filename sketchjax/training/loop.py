@@ -355,14 +355,24 @@ def config_differences(workdir: str | os.PathLike, config: Any, normalise: Optio
     experiment's defaults filled in (:func:`sketchjax.classifier.comparable_config`), so that a
     key added to the defaults since the earlier run, whose default keeps the old behaviour, does
     not make that run look different."""
-    path = pathlib.Path(workdir) / "config.json"
-    if not path.exists():
+    if not (pathlib.Path(workdir) / "config.json").exists():
         return []
+    return _changed_keys(read_run_config(workdir), config, normalise)
+
+
+def read_run_config(workdir: str | os.PathLike) -> dict:
+    """``workdir/config.json``: the config a run of :func:`fit` was started with.
+
+    Raises ``FileNotFoundError`` (no such file: not a run's workdir) or ``ValueError`` (corrupt
+    JSON), each naming the file."""
+    workdir = pathlib.Path(workdir)
+    path = workdir / "config.json"
     try:
-        old = json.loads(path.read_text())
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no config.json — is {workdir} a training run's workdir?") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: corrupt config ({e})") from None
-    return _changed_keys(old, config, normalise)
 
 
 def _changed_keys(old: Any, new: Any, normalise: Optional[Callable[[dict], dict]] = None) -> list[str]:
@@ -420,13 +430,7 @@ def restore_trained(
     """
     workdir = pathlib.Path(workdir)
     if config is None:
-        path = workdir / "config.json"
-        try:
-            config = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{path}: no config.json — is {workdir} a training run's workdir?") from None
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: corrupt config ({e})") from None
+        config = read_run_config(workdir)
     if not (workdir / "checkpoints").is_dir():
         raise FileNotFoundError(f"{workdir / 'checkpoints'}: no checkpoints directory to restore from")
     settings = _settings(config)
