@@ -407,6 +407,27 @@ def test_raster_packed_layout_and_fallback_agree(max_pixels):
     np.testing.assert_array_equal(np.asarray(compose(per, jnp.ones((3, 12)))), want)
 
 
+def test_raster_chunked_layout_is_exact_at_its_budget_boundary():
+    # Long segments leaving the canvas span several chunks; the budget is set to exactly the
+    # chunks the sketch needs (chunked path) and to one fewer (per-segment fallback).
+    from sketchjax.render.bresenham import _segment_params, chunk_steps
+
+    size, t = 48, 20
+    xy, pen, valid = (a[None] for a in random_sketch(np.random.default_rng(21), t, 20, -30, 80))
+    want = reference_raster(xy[0], pen[0], valid[0], size)[None]
+    c = chunk_steps(size)
+    n_steps = np.asarray(_segment_params(jnp.asarray(xy), jnp.asarray(pen), jnp.asarray(valid), size)["n_steps"])
+    assert n_steps.max() > 2 * c  # some segment spans three chunks or more
+    needed = int(np.sum(-(-n_steps // c)))
+    extra = (t - 1) // 4  # chunks the layout adds per sketch (see _budget)
+    for chunks in (needed, needed - 1):  # fits exactly / needs the fallback
+        assert chunks > extra
+        img = raster(xy, pen, valid, size, max_pixels=c * (chunks - extra))
+        np.testing.assert_array_equal(np.asarray(img), want)
+        per = stroke_rasters(xy, pen, valid, size, 12, max_pixels=c * (chunks - extra))
+        np.testing.assert_array_equal(np.asarray(compose(per, jnp.ones((1, 12)))), want)
+
+
 def test_sigmoid_falloff_for_width_sets_half_intensity_at_half_width():
     from sketchjax.render import SigmoidFalloff
 
