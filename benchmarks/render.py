@@ -748,9 +748,10 @@ def render_markdown(res: dict) -> str:
                      f"{_f(None if not a else 100 * a['diff_frac_of_ink'], '.1f')}% ({a.get('diff_beyond_1px', '–')}) | "
                      f"{b.get('diff_pixels', '–')} |")
         L.append("")
-        L.append("Where `raster`'s time goes: the batch's drawn pixels are packed end to end into a static "
-                 "budget of 6·size slots per sketch (falling back to T−1 segments × size steps when a batch "
-                 "needs more); the per-segment pixel lists alone (the fallback layout, reduced to a checksum) take "
+        L.append("Where `raster`'s time goes: each drawn segment's pixels are cut into chunks of "
+                 "max(4, size/16) steps and the batch's chunks are packed end to end into a static budget of "
+                 "6·size pixels plus (T−1)/4 chunks per sketch (falling back to T−1 segments × size steps when "
+                 "a batch needs more); the per-segment pixel lists alone (the fallback layout, reduced to a checksum) take "
                  + ", ".join(f"{r['pixel_lists_us']:.1f} µs at {s}²" for s, r in ras.items())
                  + " per sketch; the float32 output is 4 bytes per pixel (the `uint8` column writes one, "
                  "like cv2/PIL). Timing: implementations alternate in blocks of "
