@@ -18,7 +18,9 @@ if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
 
 # One XLA compilation cache for the whole test session (and the programs it starts as
 # subprocesses): many tests build the same small models and steps, and a compiled program
-# found on disk is reused instead of compiled again.
+# found on disk is reused instead of compiled again.  pytest-xdist's workers inherit the
+# variable from the controlling process (which loads this file first), so they share it; JAX
+# reads JAX_COMPILATION_CACHE_DIR and JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS at import.
 # Set before JAX compiles anything; a user's own JAX_COMPILATION_CACHE_DIR is left alone.
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     _XLA_CACHE = tempfile.mkdtemp(prefix="sketchjax-tests-xla-cache-")
