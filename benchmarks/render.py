@@ -364,6 +364,19 @@ def bench_raster(drawings, sizes, *, cycles, block_s, batches, timer) -> dict:
             refs["cv2"] = np.zeros((nb, size, size), np.uint8)
             cv2_loop(refs["cv2"])
             fns["cv2"] = cv2_loop
+
+            # Like-for-like with raster's default float32 output: cv2 drawing into float32.
+            def cv2_f32_loop(keep=None):
+                for i, p in enumerate(pts):
+                    im = np.zeros((size, size), np.float32)
+                    cv2.polylines(im, p, isClosed=False, color=1.0, thickness=1, lineType=cv2.LINE_8)
+                    if keep is not None:
+                        keep[i] = im
+
+            f32 = np.zeros((nb, size, size), np.float32)
+            cv2_f32_loop(f32)
+            r["cv2_float32_same_pixels"] = bool(np.array_equal(f32, refs["cv2"]))
+            fns["cv2_f32"] = cv2_f32_loop
         if Image is not None:
             tuples = [[[tuple(p) for p in s.tolist()] for s in sk] for sk in strokes]
 
@@ -384,7 +397,8 @@ def bench_raster(drawings, sizes, *, cycles, block_s, batches, timer) -> dict:
         with timer(f"raster {size}"):
             st = interleaved(fns, cycles=cycles, block_s=block_s)
         r["timing_s"] = st
-        per = {"jax": nb, "jax_uint8": nb, "jax_batch1": n_lat, "jax_e2e": nb, "pixel_lists": nb, "cv2": nb, "pil": nb}
+        per = {"jax": nb, "jax_uint8": nb, "jax_batch1": n_lat, "jax_e2e": nb, "pixel_lists": nb, "cv2": nb, "cv2_f32": nb,
+               "pil": nb}
         for k, v in st.items():
             r[f"{k}_us"] = 1e6 * v["median"] / per[k]
             r[f"{k}_min_us"] = 1e6 * v["min"] / per[k]
@@ -394,6 +408,8 @@ def bench_raster(drawings, sizes, *, cycles, block_s, batches, timer) -> dict:
                 r[f"raster_over_{peer}_min"] = st["jax"]["min"] / st[peer]["min"]
                 r[f"raster_uint8_over_{peer}"] = paired_ratio(st["jax_uint8"], st[peer])
                 r[f"vs_{peer}"] = pixel_agreement(img, refs[peer])
+        if "cv2_f32" in st:
+            r["raster_over_cv2_f32"] = paired_ratio(st["jax"], st["cv2_f32"])
 
         r["jax_batch"] = {str(nb): {"per_sketch_us": r["jax_us"]}}
         for bsz in batches:
@@ -413,7 +429,8 @@ def bench_raster(drawings, sizes, *, cycles, block_s, batches, timer) -> dict:
             a = r["vs_cv2"]
             line += (f" | cv2 {r['cv2_us']:5.2f} µs -> raster/cv2 = {r['raster_over_cv2']:.2f}x"
                      f" (from minima {r['raster_over_cv2_min']:.2f}x; uint8 output {r['jax_uint8_us']:.2f} µs"
-                     f" -> {r['raster_uint8_over_cv2']:.2f}x)"
+                     f" -> {r['raster_uint8_over_cv2']:.2f}x; float32 vs cv2 drawing float32 {r['cv2_f32_us']:.2f} µs"
+                     f" -> {r['raster_over_cv2_f32']:.2f}x)"
                      f" | differ from cv2: {100 * a['diff_frac_of_ink']:.1f}% of ink px "
                      f"({100 * a['diff_frac_of_all_pixels']:.2f}% of all), beyond 1 px: {a['diff_beyond_1px']}")
         if "pil_us" in r:
@@ -734,16 +751,18 @@ def render_markdown(res: dict) -> str:
     if ras:
         nb = d["sketches"]
         L.append(f"**Bresenham `raster`** — µs per sketch; JAX jitted on a batch of {nb} (compile excluded), "
-                 "peers in a Python loop over the same sketches (cv2: one `polylines` call per sketch, LINE_8; "
+                 "peers in a Python loop over the same sketches (cv2: one `polylines` call per sketch, LINE_8, into a "
+                 "uint8 image — 'cv2 float32': into a float32 image, like `raster`'s default output; "
                  "PIL: one `ImageDraw.line` per stroke). Ratio > 1 means `raster` is slower.")
         L.append("")
-        L.append("| canvas | raster (batch) | raster uint8 (batch) | raster (batch 1) | raster incl. host copies | cv2 | PIL | raster / cv2 | raster uint8 / cv2 | raster / PIL | px differing from cv2 (% of ink; beyond 1 px) | px differing from PIL |")
-        L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        L.append("| canvas | raster (batch) | raster uint8 (batch) | raster (batch 1) | raster incl. host copies | cv2 | cv2 float32 | PIL | raster / cv2 | raster uint8 / cv2 | raster / cv2 float32 | raster / PIL | px differing from cv2 (% of ink; beyond 1 px) | px differing from PIL |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for size, r in ras.items():
             a, b = r.get("vs_cv2", {}), r.get("vs_pil", {})
             L.append(f"| {size}² | {r['jax_us']:.1f} | {r['jax_uint8_us']:.1f} | {r['jax_batch1_us']:.0f} | {r['jax_e2e_us']:.1f} | "
-                     f"{_f(r.get('cv2_us'), '.2f')} | {_f(r.get('pil_us'), '.1f')} | "
+                     f"{_f(r.get('cv2_us'), '.2f')} | {_f(r.get('cv2_f32_us'), '.2f')} | {_f(r.get('pil_us'), '.1f')} | "
                      f"**{_f(r.get('raster_over_cv2'), '.1f')}×** | {_f(r.get('raster_uint8_over_cv2'), '.1f')}× | "
+                     f"{_f(r.get('raster_over_cv2_f32'), '.1f')}× | "
                      f"{_f(r.get('raster_over_pil'), '.1f')}× | "
                      f"{_f(None if not a else 100 * a['diff_frac_of_ink'], '.1f')}% ({a.get('diff_beyond_1px', '–')}) | "
                      f"{b.get('diff_pixels', '–')} |")
@@ -894,7 +913,9 @@ def evaluate_targets(res: dict) -> dict:
         if "raster_over_cv2" in r:
             tg[f"raster ≤ {TARGET_RASTER_VS_CV2:g}× cv2 at {size}²"] = {
                 "met": r["raster_over_cv2"] <= TARGET_RASTER_VS_CV2,
-                "detail": f"{r['raster_over_cv2']:.1f}×"}
+                "detail": f"{r['raster_over_cv2']:.1f}×"
+                          + (f"; uint8 output vs cv2 {r['raster_uint8_over_cv2']:.1f}×, float32 vs cv2 drawing float32 "
+                             f"{r['raster_over_cv2_f32']:.1f}×" if "raster_over_cv2_f32" in r else "")}
     dist = res.get("distance")
     if dist:
         s = dist["summary"].get("128/8", {}).get("fwdbwd", {})
