@@ -354,29 +354,22 @@ def bench_raster(drawings, sizes, *, cycles, block_s, batches, timer) -> dict:
         if cv2 is not None:
             pts = [[s.reshape(-1, 1, 2) for s in sk] for sk in strokes]
 
-            def cv2_loop(keep=None):
-                for i, p in enumerate(pts):
-                    im = np.zeros((size, size), np.uint8)
-                    cv2.polylines(im, p, isClosed=False, color=1, thickness=1, lineType=cv2.LINE_8)
-                    if keep is not None:
-                        keep[i] = im
+            def cv2_loop_into(dtype):
+                def loop(keep=None):
+                    for i, p in enumerate(pts):
+                        im = np.zeros((size, size), dtype)
+                        cv2.polylines(im, p, isClosed=False, color=1, thickness=1, lineType=cv2.LINE_8)
+                        if keep is not None:
+                            keep[i] = im
 
-            refs["cv2"] = np.zeros((nb, size, size), np.uint8)
-            cv2_loop(refs["cv2"])
-            fns["cv2"] = cv2_loop
+                return loop
 
-            # Like-for-like with raster's default float32 output: cv2 drawing into float32.
-            def cv2_f32_loop(keep=None):
-                for i, p in enumerate(pts):
-                    im = np.zeros((size, size), np.float32)
-                    cv2.polylines(im, p, isClosed=False, color=1.0, thickness=1, lineType=cv2.LINE_8)
-                    if keep is not None:
-                        keep[i] = im
-
-            f32 = np.zeros((nb, size, size), np.float32)
-            cv2_f32_loop(f32)
-            r["cv2_float32_same_pixels"] = bool(np.array_equal(f32, refs["cv2"]))
-            fns["cv2_f32"] = cv2_f32_loop
+            # uint8 as image libraries write; float32 like-for-like with raster's default output.
+            for name, dtype in (("cv2", np.uint8), ("cv2_f32", np.float32)):
+                refs[name] = np.zeros((nb, size, size), dtype)
+                fns[name] = cv2_loop_into(dtype)
+                fns[name](refs[name])
+            r["cv2_float32_same_pixels"] = bool(np.array_equal(refs["cv2_f32"], refs["cv2"]))
         if Image is not None:
             tuples = [[[tuple(p) for p in s.tolist()] for s in sk] for sk in strokes]
 
