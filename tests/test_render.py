@@ -396,9 +396,11 @@ def test_dilate_matches_opencv_disk():
         np.testing.assert_array_equal(np.asarray(dilate(img, width)), ref)
 
 
-@pytest.mark.parametrize("max_pixels", [None, 1, 64, 10_000])
+@pytest.mark.parametrize("max_pixels", [None, 1, 64, 400, 10_000])
 def test_raster_packed_layout_and_fallback_agree(max_pixels):
-    # None: per-segment layout; 1: packed layout too small -> falls back; large: packed.
+    # These sketches need 198 chunks of 4 steps at 40 px.  None: per-segment layout; 1, 64: the
+    # chunked layout (24, 69 chunks) is too small -> falls back; 400: chunked (321 chunks);
+    # 10_000: a chunked layout that large would not be smaller -> per-segment.
     rng = np.random.default_rng(8)
     xy, pen, valid = (np.stack(a) for a in zip(*[random_sketch(rng, 30, n, -10, 50) for n in (30, 12, 2)]))
     want = np.stack([reference_raster(xy[b], pen[b], valid[b], 40) for b in range(3)])

@@ -99,6 +99,12 @@ def chunk_steps(size: int) -> int:
     return max(4, size // 16)
 
 
+def _chunk_counts(n_steps: jax.Array, size: int) -> jax.Array:
+    """Chunks each segment needs: ``ceil(n_steps / chunk_steps(size))``."""
+    c = chunk_steps(size)
+    return (n_steps + (c - 1)) // c
+
+
 def _chunked_pixels(prm, n_chunks: int, size: int):
     """The drawn pixels of all segments of a batch in ``n_chunks`` chunks of ``C`` steps.
 
@@ -117,7 +123,7 @@ def _chunked_pixels(prm, n_chunks: int, size: int):
     c = chunk_steps(size)
     flat = {k: v.reshape(-1) for k, v in prm.items()}
     n_seg = flat["n_steps"].shape[0]
-    counts = (flat["n_steps"] + (c - 1)) // c
+    counts = _chunk_counts(flat["n_steps"], size)
     ends = jnp.cumsum(counts)
     starts = ends - counts
     # Slot q lies in the run of the last segment whose run starts at or before q; empty
@@ -176,8 +182,7 @@ def _ink(xy, pen, valid, size: int, n_chunks, slot_of_segment, n_slots: int, dty
 
     if n_chunks is None or n_chunks * chunk_steps(size) >= slot_of_segment.size * size:
         return per_segment(None)  # the chunked layout would not be smaller
-    c = chunk_steps(size)
-    fits = jnp.sum((prm["n_steps"] + (c - 1)) // c) <= n_chunks
+    fits = jnp.sum(_chunk_counts(prm["n_steps"], size)) <= n_chunks
     return jax.lax.cond(fits, packed, per_segment, None)
 
 
