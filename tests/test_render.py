@@ -428,6 +428,8 @@ def test_raster_chunked_layout_is_exact_at_its_budget_boundary():
         np.testing.assert_array_equal(np.asarray(img), want)
         per = stroke_rasters(xy, pen, valid, size, 12, max_pixels=c * (chunks - extra))
         np.testing.assert_array_equal(np.asarray(compose(per, jnp.ones((1, 12)))), want)
+    with pytest.raises(ValueError, match="max_pixels must be None, -1"):
+        raster(xy, pen, valid, size, max_pixels=-5)
 
 
 def test_sigmoid_falloff_for_width_sets_half_intensity_at_half_width():

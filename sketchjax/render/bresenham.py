@@ -197,6 +197,8 @@ def _budget(max_pixels, n_sketches: int, n_points: int, size: int):
     """
     if max_pixels is None:
         return None
+    if max_pixels != -1 and not max_pixels >= 0:
+        raise ValueError(f"max_pixels must be None, -1 (the default budget) or >= 0, got {max_pixels}")
     pixels = 6 * size if max_pixels == -1 else max_pixels
     per_sketch = -(-pixels // chunk_steps(size)) + (n_points - 1) // 4
     return n_sketches * per_sketch
