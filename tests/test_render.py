@@ -432,6 +432,29 @@ def test_raster_chunked_layout_is_exact_at_its_budget_boundary():
         raster(xy, pen, valid, size, max_pixels=-5)
 
 
+@pytest.mark.parametrize("size", [28, 100])  # chunks of 4 and 6 steps
+def test_chunked_layout_lists_exactly_the_per_segment_pixels(size):
+    # The fast path itself (not via raster, whose fallback draws the same image): every chunk
+    # slot's pixel belongs to the segment the layout names, and over the batch the (segment,
+    # row, col) lists equal those of the per-segment layout — with slots to spare and with none.
+    from sketchjax.render.bresenham import _chunk_counts, _chunked_pixels, _segment_params, segment_pixels
+
+    rng = np.random.default_rng(size)
+    xy, pen, valid = (np.stack(a) for a in zip(*[random_sketch(rng, 24, n, -size, 2 * size)
+                                                 for n in (24, 17, 2, 1, 24)]))
+    xy[0, :12] = xy[0, :1] + np.arange(12)[:, None] * 0.3  # many segments of one or two pixels
+    prm = jax.jit(_segment_params, static_argnums=3)(xy, pen, valid, size)
+    needed = int(jnp.sum(_chunk_counts(prm["n_steps"], size)))
+    lists = jax.jit(segment_pixels, static_argnums=3)(xy, pen, valid, size)
+    rows, cols, on = (np.asarray(a).reshape(-1, size) for a in lists)
+    want = sorted((s, r, c) for s, i in zip(*np.nonzero(on)) for r, c in [(rows[s, i], cols[s, i])])
+    assert len(want) > 0
+    for n_chunks in (needed, needed + 7):
+        r, c, o, seg = (np.asarray(a) for a in jax.jit(_chunked_pixels, static_argnums=(1, 2))(prm, n_chunks, size))
+        got = sorted((int(seg[q]), int(r[q, j]), int(c[q, j])) for q, j in zip(*np.nonzero(o)))
+        assert got == [tuple(map(int, w)) for w in want]
+
+
 def test_sigmoid_falloff_for_width_sets_half_intensity_at_half_width():
     from sketchjax.render import SigmoidFalloff
 

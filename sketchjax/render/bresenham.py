@@ -122,15 +122,14 @@ def _chunked_pixels(prm, n_chunks: int, size: int):
     """
     c = chunk_steps(size)
     flat = {k: v.reshape(-1) for k, v in prm.items()}
-    n_seg = flat["n_steps"].shape[0]
     counts = _chunk_counts(flat["n_steps"], size)
-    ends = jnp.cumsum(counts)
-    starts = ends - counts
+    starts = jnp.cumsum(counts) - counts
     # Slot q lies in the run of the last segment whose run starts at or before q; empty
-    # segments start where the next run starts, so counting starts <= q gives that index + 1.
+    # segments start where the next run starts, so counting starts <= q gives that index + 1
+    # (at least 1: the first segment starts at 0; at most the number of segments).
     marks = jnp.zeros((n_chunks + 1,), jnp.int32).at[jnp.minimum(starts, n_chunks)].add(1)
     # associative_scan: measured ~2x faster than jnp.cumsum for one long axis on CPU.
-    seg = jnp.minimum(jax.lax.associative_scan(jnp.add, marks[:n_chunks]) - 1, n_seg - 1)
+    seg = jax.lax.associative_scan(jnp.add, marks[:n_chunks]) - 1
     # One gather of a packed row per slot is much cheaper than one gather per parameter.
     names = tuple(flat) + ("start",)
     table = jnp.stack([flat[k].astype(jnp.int32) for k in flat] + [starts], axis=-1)
@@ -139,7 +138,9 @@ def _chunked_pixels(prm, n_chunks: int, size: int):
     q = jnp.arange(n_chunks, dtype=jnp.int32)[:, None]
     step = (q - g["start"]) * c + jnp.arange(c, dtype=jnp.int32)  # step within the drawable run
     rows, cols, inside = _step_pixel(g, g["k_first"] + step, size)
-    return rows, cols, inside & (step < g["n_steps"]) & (q < ends[-1]), seg
+    # Slots past the batch's last chunk fall in the last segment's run beyond its end: the
+    # step test masks them too.
+    return rows, cols, inside & (step < g["n_steps"]), seg
 
 
 def _scatter_ink(slot: jax.Array, rows, cols, on, n_slots: int, size: int, dtype, values=None) -> jax.Array:
@@ -223,7 +224,7 @@ def raster(
       size: output side in pixels (static).
       width: line width in pixels (static); ``> 1`` dilates the 1-px line with a disk.
       max_pixels: static pixel budget per sketch, on average over the batch, of the fast
-        chunked layout (default ``6 * size``, ~1.4x the ink of a QuickDraw sketch; ``None``
+        chunked layout (default ``6 * size``, 1.1-1.4x the ink of a QuickDraw sketch; ``None``
         always uses the per-segment layout); the layout adds one chunk per 4 points for the
         partly filled last chunk of each segment (see :func:`chunk_steps`).  A batch that
         needs more falls back to the per-segment layout (``size`` steps per segment): the
