@@ -51,7 +51,6 @@ __all__ = [
 ]
 
 import dataclasses
-import json
 import os
 import pathlib
 from functools import cached_property

@@ -146,7 +146,8 @@ def _chunked_pixels(prm, n_chunks: int, size: int):
 def _scatter_ink(slot: jax.Array, rows, cols, on, n_slots: int, size: int, dtype, values=None) -> jax.Array:
     """Sets ``out[slot, row, col] = 1`` for every ``on`` pixel; returns ``dtype[n_slots, size, size]``.
 
-    With ``values`` (``int32``, broadcast like ``slot``) each pixel instead keeps the maximum
+    ``slot`` (and ``values``) broadcast against ``rows`` (one slot per segment or chunk row).
+    With ``values`` (``int32``) each pixel instead keeps the maximum
     value drawn into it (0 where nothing is drawn); ``dtype`` is then ignored (``int32``).
     """
     n_pix = size * size
@@ -177,9 +178,8 @@ def _ink(xy, pen, valid, size: int, n_chunks, slot_of_segment, n_slots: int, dty
 
     def per_segment(_):
         rows, cols, on = segment_pixels(xy, pen, valid, size)
-        slot = jnp.broadcast_to(slot_of_segment[..., None], rows.shape)
-        values = None if value_of_segment is None else jnp.broadcast_to(value_of_segment[..., None], rows.shape)
-        return _scatter_ink(slot, rows, cols, on, n_slots, size, dtype, values)
+        values = None if value_of_segment is None else value_of_segment[..., None]
+        return _scatter_ink(slot_of_segment[..., None], rows, cols, on, n_slots, size, dtype, values)
 
     if n_chunks is None or n_chunks * chunk_steps(size) >= slot_of_segment.size * size:
         return per_segment(None)  # the chunked layout would not be smaller
