@@ -79,7 +79,7 @@ from sketchjax.attribution import (  # noqa: E402
     sla_sketch,
     smoothgrad,
 )
-from sketchjax.formats._io import atomic_write  # noqa: E402
+from sketchjax.formats._io import atomic_write, save_figure  # noqa: E402
 from sketchjax.models.doodlenet import doodlenet_class_name, doodlenet_recipe, load_doodlenet  # noqa: E402
 from sketchjax.paths import data_root  # noqa: E402
 from sketchjax.provenance import run_record  # noqa: E402
@@ -216,15 +216,14 @@ def make_figures(out_dir: pathlib.Path, stem: str, arrays, results, extras, labe
     fig = plot_methods(sketches, shown, row_titles=[labels_text[first][i] for i in pick])
     fig.suptitle(f"{first}: stroke attribution of the predicted class (red supports it)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(out_dir / f"{stem}_examples.png", dpi=110)
+    save_figure(fig, out_dir / f"{stem}_examples.png", dpi=110)
     attribution_svg(sketches[0], ex["scores"]["SLA"][pick[0]], out_dir / f"{stem}_example.svg", size=256)
     fig, axes = plt.subplots(1, len(extras), figsize=(5 * len(extras), 3.6), squeeze=False)
     for ax, (model, e) in zip(axes[0], extras.items()):
         plot_deletion_curves(ax, {m: e["deletion"][m] for m in METHODS if m != "P-SLA pen"}, e["n_present"],
                              ylabel="p(predicted class)", title=f"{model}: deletion in attribution order")
     fig.tight_layout()
-    fig.savefig(out_dir / f"{stem}_deletion.png", dpi=110)
-    plt.close("all")
+    save_figure(fig, out_dir / f"{stem}_deletion.png", dpi=110)
 
 
 def main(argv=None) -> dict:

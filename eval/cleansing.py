@@ -45,6 +45,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.common import atomic_write_json  # noqa: E402  (the project's atomic JSON writer)
+from sketchjax.formats._io import save_figure  # noqa: E402
 from sketchjax.apps.cleansing import precision_recall, split_label_scores, suspicion_curve  # noqa: E402
 from sketchjax.classifier import (  # noqa: E402
     DoodleNetReference, build_experiment, comparable_config, head_config, load_classifier, prepare_dataset)
@@ -177,8 +178,7 @@ def main(argv=None) -> dict:
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
+    save_figure(fig, png, dpi=120)
     report = {
         **run_record("eval/cleansing.py", argv),
         "data": "the run's training examples (QuickDraw's real training split, 80% by key_id hash, plus any "

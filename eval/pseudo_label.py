@@ -35,6 +35,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.common import atomic_write_json  # noqa: E402  (the project's atomic JSON writer)
+from sketchjax.formats._io import save_figure  # noqa: E402
 from sketchjax.apps.pseudo_label import (  # noqa: E402
     PseudoLabelConfig,
     boundary_distance,
@@ -106,8 +107,7 @@ def figure(shown: dict, path: pathlib.Path) -> None:
         ax.legend(fontsize=7, loc="lower right")
         plt.colorbar(sc, ax=ax, fraction=0.046, pad=0.02)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def main(argv=None) -> dict:

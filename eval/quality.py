@@ -44,6 +44,7 @@ Usage::
     python eval/quality.py --runs "GACL=runs/quickdraw_resnet_gacl,softmax=runs/quickdraw_resnet" \\
         [--out eval/results/quality.json] [--seed 0] [--batch 256] [--n N] [--no-doodlenet]
         [--sketches quickdraw/monkey_1000/monkey.ndjson]
+    python eval/quality.py --references-only --config train/configs/quickdraw_resnet.py [--sketches ...]
 
 Writes the JSON atomically with the command, machine and date, and ``<stem>_scatter.png``,
 ``<stem>_degradation.png`` and ``<stem>_extremes.png`` next to it.
@@ -66,12 +67,13 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # train.* (the classifiers' experiment builder)
 
 from benchmarks.common import atomic_write_json  # noqa: E402  (the project's atomic JSON writer)
+from sketchjax.formats._io import save_figure  # noqa: E402
 from sketchjax.attribution import mean_ci  # noqa: E402
 from sketchjax.classifier import DoodleNetReference, feature_unit_stats  # noqa: E402
 from sketchjax.degrade import DEGRADATIONS, degrade, room  # noqa: E402
 from sketchjax.gacl import pair_agreement, roc_auc, spearman, stratified_auc  # noqa: E402
 from sketchjax.provenance import run_record  # noqa: E402
-from sketchjax.sketch import Sketch  # noqa: E402
+from sketchjax.sketch import Sketch, num_strokes  # noqa: E402
 
 SCORES = ("score", "cos_pred")  # the quality score (q or ||f||) and the reference
 MODERATE = (1, 2)  # indices of the "moderate" severities in each ladder
@@ -115,6 +117,12 @@ def score_batches(clf, xy, pen, valid, batch: int) -> dict[str, np.ndarray]:
     probability of the predicted class (the DoodleNet reference)."""
     res = clf.score_arrays(xy, pen, valid, batch)
     res["score"] = {"q": res.get("q"), "feature norm": res["norm"], "max probability": res.get("prob_pred")}[score_name(clf)]
+    for name in SCORES:  # a NaN would silently count as a lost pair or drop out of a rank statistic
+        bad = np.flatnonzero(~np.isfinite(np.asarray(res[name])))
+        if bad.size:
+            raise SystemExit(f"{describe(clf)['model']} model: non-finite {name} "
+                             f"({score_name(clf) if name == 'score' else 'cos θ'}) for {bad.size} of {len(res[name])} "
+                             f"sketches, first at index {bad[0]}")
     return res
 
 
@@ -174,13 +182,13 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def file_sketches(clf, paths: list[str], n: int | None, seed: int):
-    """Real sketches from QuickDraw (simplified) ndjson ``paths`` as held-out arrays for ``clf``'s runs.
+def file_sketches(config: dict, paths: list[str], n: int | None, seed: int):
+    """Real sketches from QuickDraw (simplified) ndjson ``paths`` as held-out arrays for runs of ``config``.
 
     Each record's ``word`` must be one of the runs' categories (its label); records whose
     ``key_id`` is in a split the runs trained on (every split but ``data.eval_split``) are
     dropped, so only sketches the models never saw remain.  Sketches are length-fitted as in
-    training (:meth:`TrainedClassifier.prepare`).
+    training (:func:`sketchjax.classifier.fit_sketches`).
 
     Returns:
       ``(arrays, categories, dropped)``: arrays as :func:`sketchjax.classifier.held_out_sketches`
@@ -188,10 +196,10 @@ def file_sketches(clf, paths: list[str], n: int | None, seed: int):
       records dropped as seen in training.
     """
     from sketchjax import formats
-    from sketchjax.classifier import prepare_dataset
+    from sketchjax.classifier import fit_sketches, prepare_dataset
     from sketchjax.data import open_split
 
-    data = clf.config["data"]
+    data = config["data"]
     builder, categories = prepare_dataset(data)
     index = {c: i for i, c in enumerate(categories)}
     seen = set()
@@ -212,7 +220,7 @@ def file_sketches(clf, paths: list[str], n: int | None, seed: int):
         raise SystemExit(f"--sketches: no unseen sketch in {', '.join(paths)} ({dropped} were in the training data)")
     if n is not None:
         records = [records[i] for i in np.sort(np.random.default_rng(seed).permutation(len(records))[:n])]
-    xy, pen, valid = clf.prepare([r.sketch for r in records])
+    xy, pen, valid = fit_sketches(data, [r.sketch for r in records])
     arrays = {"xy": xy, "pen": pen, "valid": valid, "label": np.array([index[r.word] for r in records]),
               "recognized": np.array([bool(r.recognized) for r in records]),
               "key_id": np.array([str(r.key_id) for r in records])}
@@ -242,9 +250,9 @@ def ink_reference_auc(arrays: dict, strata: np.ndarray | None = None) -> dict[st
     recognised, so unrecognised drawings tend to carry more ink."""
     strata = length_strata(arrays) if strata is None else strata
     valid = np.asarray(arrays["valid"], bool)
-    ends = (np.asarray(arrays["pen"]) > 0.5) & valid
+    strokes = np.asarray(num_strokes(jnp.asarray(arrays["pen"]), jnp.asarray(valid)))
     return {"fewer_points": recognized_aucs(-valid.sum(axis=1).astype(np.float32), arrays, strata),
-            "fewer_strokes": recognized_aucs(-np.maximum(ends.sum(axis=1), 1).astype(np.float32), arrays, strata)}
+            "fewer_strokes": recognized_aucs(-strokes.astype(np.float32), arrays, strata)}
 
 
 def evaluate_run(clf, workdir: pathlib.Path, arrays: dict, args, dn_prob) -> dict:
@@ -317,8 +325,7 @@ def figures(results: dict, arrays: dict, categories: list, stem: pathlib.Path) -
         ax.legend(fontsize=7, markerscale=3)
     fig.tight_layout()
     path = stem.with_name(stem.name + "_scatter.png")
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     written.append(str(path))
 
     kinds = list(DEGRADATIONS)
@@ -338,8 +345,7 @@ def figures(results: dict, arrays: dict, categories: list, stem: pathlib.Path) -
     axes[0][-1].legend(fontsize=6)
     fig.tight_layout()
     path = stem.with_name(stem.name + "_degradation.png")
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     written.append(str(path))
 
     gacl_names = [n for n in names if results[n]["head"] == "gacl"]
@@ -365,16 +371,16 @@ def figures(results: dict, arrays: dict, categories: list, stem: pathlib.Path) -
         fig.suptitle(f"{gacl_names[0]}: {title}", fontsize=9)
         fig.tight_layout()
         path = stem.with_name(stem.name + "_extremes.png")
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        save_figure(fig, path, dpi=110)
         written.append(str(path))
     return written
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", required=True, help="NAME=WORKDIR[,NAME=WORKDIR...] trained classifier runs")
-    parser.add_argument("--out", default="eval/results/quality.json")
+    parser.add_argument("--runs", default=None, help="NAME=WORKDIR[,NAME=WORKDIR...] trained classifier runs")
+    parser.add_argument("--out", default=None, help="default eval/results/quality.json "
+                        "(eval/results/quality_references.json with --references-only)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--n", type=int, default=None, help="evaluate a seeded sample of n test sketches")
@@ -383,29 +389,56 @@ def main(argv=None) -> dict:
     parser.add_argument("--sketches", default=None, metavar="FILE[,FILE...]",
                         help="evaluate on these QuickDraw ndjson files (e.g. quickdraw/monkey_1000/monkey.ndjson "
                              "under the data root) instead of the held-out split; sketches the runs trained on are dropped")
+    parser.add_argument("--references-only", action="store_true",
+                        help="only the content-blind references (AUC of fewer points / fewer strokes for "
+                             "`recognized`) of the evaluation sketches; needs no trained run with --config")
+    parser.add_argument("--config", default=None, metavar="CONFIG.py",
+                        help="with --references-only: the training config (train/configs/...) whose evaluation "
+                             "sketches to use, instead of the first run's")
     args = parser.parse_args(argv)
     from sketchjax.classifier import held_out_sketches, load_classifier
 
-    runs = parse_runs(args.runs)
-    clfs = {name: load_classifier(workdir) for name, workdir in runs.items()}
-    held_out = {name: {k: c.config["data"].get(k) for k in HELD_OUT_KEYS} for name, c in clfs.items()}
-    if len({json.dumps(v, sort_keys=True) for v in held_out.values()}) != 1:
-        raise SystemExit(f"--runs: the runs were trained on different datasets or splits ({held_out}); "
-                         "compare runs of one dataset at a time")
-    first = next(iter(clfs.values()))
+    if args.config is not None and not args.references_only:
+        parser.error("--config is only used with --references-only (runs carry their own config)")
+    if args.runs is None and args.config is None:
+        parser.error("--runs is required (or --references-only --config CONFIG.py)")
+    if args.out is None:
+        args.out = "eval/results/quality_references.json" if args.references_only else "eval/results/quality.json"
+    runs, clfs = {}, {}
+    if args.config is not None:
+        from sketchjax.training.config import config_to_dict, load_config
+
+        config = config_to_dict(load_config(args.config)[0])
+    else:
+        runs = parse_runs(args.runs)
+        clfs = {name: load_classifier(workdir) for name, workdir in runs.items()}
+        held_out = {name: {k: c.config["data"].get(k) for k in HELD_OUT_KEYS} for name, c in clfs.items()}
+        if len({json.dumps(v, sort_keys=True) for v in held_out.values()}) != 1:
+            raise SystemExit(f"--runs: the runs were trained on different datasets or splits ({held_out}); "
+                             "compare runs of one dataset at a time")
+        config = next(iter(clfs.values())).config
     if args.sketches:
         from sketchjax.paths import data_root
 
         paths = [str(p if p.exists() else data_root() / p) for p in map(pathlib.Path, args.sketches.split(","))]
-        arrays, categories, dropped = file_sketches(first, paths, args.n, args.seed)
+        arrays, categories, dropped = file_sketches(config, paths, args.n, args.seed)
         data_text = (f"real QuickDraw sketches from {', '.join(paths)}: {len(arrays['label'])} never seen in training "
                      f"({dropped} dropped as training sketches)")
     else:
-        arrays, categories, split_size = held_out_sketches(first.config, args.n, args.seed, extra_fields=("recognized",))
-        data_text = (f"real QuickDraw sketches: held-out '{first.config['data']['eval_split']}' split, "
+        arrays, categories, split_size = held_out_sketches(config, args.n, args.seed, extra_fields=("recognized",))
+        data_text = (f"real QuickDraw sketches: held-out '{config['data']['eval_split']}' split, "
                      f"{len(arrays['label'])} of {split_size} sketches, {len(categories)} categories")
     arrays["length_stratum"] = length_strata(arrays)
     ink_auc = ink_reference_auc(arrays, arrays["length_stratum"])
+    if args.references_only:
+        report = {**run_record("eval/quality.py", argv), "data": data_text,
+                  "recognized_fraction": float(np.mean(arrays["recognized"])),
+                  "ink_reference_recognized_auc": ink_auc}
+        for name, v in ink_auc.items():
+            print(f"{name}: AUC(recognized) {v['all']:.3f} (length-matched {v['length_matched']:.3f})")
+        atomic_write_json(pathlib.Path(args.out), report)
+        print(f"wrote {args.out} ({data_text})")
+        return report
     arrays = pad_to(arrays, arrays["pen"].shape[1] + room(max(DEGRADATIONS["scribbles"])))
     reference = None if args.no_doodlenet else DoodleNetReference(categories)
     dn_prob = None if reference is None else doodlenet_truth_prob(arrays, reference, args.batch)

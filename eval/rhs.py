@@ -26,6 +26,7 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -37,7 +38,7 @@ from sketchjax.apps.rhs import q_max_plus  # noqa: E402
 from sketchjax.degrade import add_scribbles, room, scribble_sketch  # noqa: E402
 from sketchjax.gacl import roc_auc  # noqa: E402
 from sketchjax.provenance import run_record  # noqa: E402
-from sketchjax.sketch import stroke_ids  # noqa: E402
+from sketchjax.sketch import num_strokes, stroke_ids  # noqa: E402
 
 
 def best_f1(scores: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
@@ -126,9 +127,14 @@ def main(argv=None) -> dict:
     q_fn = lambda xy, pen, valid: clf.scores(xy, pen, valid)["q"]  # noqa: E731
     rounds = [int(r) for r in args.rounds.split(",")]
     t0 = time.time()
-    scored = {}
+    scored, beyond = {}, {}
+    fn = jax.jit(lambda a, b, c: q_max_plus(q_fn, a, b, c, args.max_strokes, rounds=max(rounds)))
     for name, (xy, pen, valid) in sets.items():
-        fn = jax.jit(lambda a, b, c: q_max_plus(q_fn, a, b, c, args.max_strokes, rounds=max(rounds)))
+        # q_max+ tries strokes 0 .. max_strokes - 1 only: count the sketches it cannot fully search
+        beyond[name] = int(np.sum(np.asarray(num_strokes(jnp.asarray(pen), jnp.asarray(valid))) > args.max_strokes))
+        if beyond[name]:
+            print(f"[{name}] {beyond[name]} sketch(es) have more than --max-strokes {args.max_strokes} strokes; "
+                  "strokes past it are never tried", flush=True)
         qs, plus = [], []
         for i in range(0, len(xy), args.batch):
             sl = [np.asarray(v[i:i + args.batch]) for v in (xy, pen, valid)]
@@ -168,6 +174,7 @@ def main(argv=None) -> dict:
         "clean_q_median": float(np.median(clean_q)),
         "f1_flag_everything": float(2 * malicious.mean() / (1 + malicious.mean())),
         "seconds_scoring": seconds,
+        "sketches_with_more_strokes_than_max_strokes": beyond,
         "results": results,
     }
     out = pathlib.Path(args.out)

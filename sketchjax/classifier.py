@@ -45,7 +45,7 @@ __all__ = [
     "ENCODERS", "RASTER_MODELS", "DEFAULT_DATA_DIR", "GACL_HEAD_DEFAULTS", "base_config",
     "head_config", "gacl_config", "comparable_config", "SPEED_ONLY_MODEL_KEYS", "MODEL_KEY_DEFAULTS",
     "make_gacl_objective", "make_model", "model_inputs", "prepare_dataset", "held_out_sketches",
-    "source_arrays", "Relabelled", "noisy_train_labels", "training_source", "Concatenated",
+    "fit_sketches", "source_arrays", "Relabelled", "noisy_train_labels", "training_source", "Concatenated",
     "extra_training_split", "build_experiment", "score_in_batches", "feature_unit_stats", "TrainedClassifier",
     "load_classifier", "linear_head_scores", "DoodleNetReference", "PRETRAINED", "PRETRAINED_HEADS", "pretrained_params",
 ]
@@ -304,6 +304,22 @@ def held_out_sketches(config: dict, n: int | None = None, seed: int = 0, extra_f
     builder, categories = prepare_dataset(data)
     split = open_split(builder, data["eval_split"], fields=("points", "pen", "label") + tuple(extra_fields))
     return source_arrays(split, data, n, seed, extra_fields), list(categories), len(split)
+
+
+def fit_sketches(data: dict, sketches) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unbatched :class:`Sketch` es (any pixel frame) length-fitted as a config's ``data``
+    section trains on them (``data.fit`` to ``data.max_len``) and stacked: ``(xy, pen, valid)``."""
+    from sketchjax.batching import stack_sketches
+    from sketchjax.data.augment import fit_length
+
+    fitted = []
+    for s in sketches:
+        n = int(np.sum(np.asarray(s.valid)))
+        pts, pen = fit_length(np.asarray(s.xy)[:n], np.asarray(s.pen)[:n], data["max_len"], data["fit"])
+        fitted.append(Sketch(xy=np.asarray(pts, np.float32), pen=np.asarray(pen, np.float32),
+                             valid=np.ones(len(pen), bool)))
+    batch = stack_sketches(fitted, max_len=data["max_len"])
+    return batch.xy, batch.pen, batch.valid
 
 
 def source_arrays(source, data: dict, n: int | None = None, seed: int = 0, extra_fields: tuple = ()) -> dict:
@@ -596,18 +612,7 @@ class TrainedClassifier:
     def prepare(self, sketches) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Unbatched :class:`Sketch` es (any pixel frame) length-fitted as in training
         (``data.fit`` to ``data.max_len``) and stacked: ``(xy, pen, valid)``."""
-        from sketchjax.batching import stack_sketches
-        from sketchjax.data.augment import fit_length
-
-        data = self.config["data"]
-        fitted = []
-        for s in sketches:
-            n = int(np.sum(np.asarray(s.valid)))
-            pts, pen = fit_length(np.asarray(s.xy)[:n], np.asarray(s.pen)[:n], data["max_len"], data["fit"])
-            fitted.append(Sketch(xy=np.asarray(pts, np.float32), pen=np.asarray(pen, np.float32),
-                                 valid=np.ones(len(pen), bool)))
-        batch = stack_sketches(fitted, max_len=data["max_len"])
-        return batch.xy, batch.pen, batch.valid
+        return fit_sketches(self.config["data"], sketches)
 
     def fit_arrays(self, xy, pen, valid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Padded pixel-coordinate arrays ``[N, T, ...]`` made fit for the model, as NumPy arrays.

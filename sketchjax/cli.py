@@ -118,13 +118,9 @@ def render_figure(sketches, out: str, *, size: int = 256, max_len: int = 256) ->
 
 def _save_figure(fig, out: str) -> None:
     """Writes ``fig`` to the PNG ``out`` atomically (a temporary file, then a rename) and closes it."""
-    import matplotlib.pyplot as plt
+    from sketchjax.formats._io import save_figure
 
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    tmp = f"{out}.tmp.png"
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, out)
+    save_figure(fig, out, dpi=100)
 
 
 def _cmd_render(args) -> int:
@@ -287,8 +283,13 @@ def cleanse_split(clf, split: str = "train", *, q_high_quantile: float = 0.5, th
     label was changed by injected noise and whether the example is a generated sample."""
     from sketchjax.apps.cleansing import split_label_scores
 
+    for name, v in (("q_high_quantile", q_high_quantile), ("q_low_quantile", q_low_quantile)):
+        if not 0.0 <= v <= 1.0:
+            raise ValueError(f"cleanse: {name} must be a quantile in [0, 1], got {v}")
     sc = split_label_scores(clf, split)
     q, theta = sc["q"], sc["theta_deg"]
+    if len(q) == 0:
+        raise ValueError(f"cleanse: split {split!r} of the run's dataset holds no samples")
     q_high = np.quantile(q, q_high_quantile)
     q_low = np.quantile(q, q_low_quantile) if q_low_quantile > 0 else -np.inf  # 0: the low-q rule is off
     rows = []

@@ -130,6 +130,9 @@ def test_rating_bins_centres_and_expected_rating():
     np.testing.assert_allclose(np.asarray(expected_rating(cos, 64.0, bin_centres(4, 1.0, 5.0))), [1.5, 4.0], atol=1e-4)
     with pytest.raises(ValueError, match="hi > lo"):
         rating_bins([0.5], 4, 1.0, 1.0)
+    for bad in (0, 2.5):
+        with pytest.raises(ValueError, match="n_bins must be an integer >= 1"):
+            rating_bins([0.5], bad, 0.0, 1.0)
 
 
 @pytest.fixture
@@ -166,6 +169,9 @@ def test_load_iqa_folder_reads_koniq_kadid_and_tid_layouts(iqa_folder):
     ("picture,quality\nimg_0.png,3\n", "names no image column"),
     ("3.0 img_0.png extra\n", "expected '<score> <image name>'"),
     ("image_name,MOS\nimg_0.png,nan\n", "is nan"),
+    ("MOS,image_name\n3\n", "koniq.csv:2: no image name"),  # a short row
+    ("image_name,MOS\nimg_0.png,3\n ,4\n", "koniq.csv:3: no image name"),
+    ("dist_img,ref_img,dmos\nimg_0.png,,3\n", "koniq.csv:2: no reference image in column 'ref_img'"),
 ])
 def test_load_iqa_folder_names_the_bad_row(iqa_folder, content, message):
     from sketchjax.apps.iqa import IQAFileError, load_iqa_folder
@@ -174,6 +180,34 @@ def test_load_iqa_folder_names_the_bad_row(iqa_folder, content, message):
     (folder / "koniq.csv").write_text(content)
     with pytest.raises(IQAFileError, match=message.replace("(", "\\(").replace(")", "\\)")):
         load_iqa_folder(folder, folder / "koniq.csv")
+
+
+def test_iqa_folder_split_keeps_each_reference_on_one_side(iqa_folder):
+    from sketchjax.apps.iqa import iqa_base_config, iqa_dataset, load_iqa_folder, split_by_reference
+
+    folder, names = iqa_folder
+    refs = [f"ref_{i // 2}.png" for i in range(10)]  # KADID-like: distorted versions of 5 references
+    (folder / "dmos.csv").write_text("dist_img,ref_img,dmos,var\n" + "".join(
+        f"{names[i % 5]},{refs[i]},{i},0\n" for i in range(10)))
+    *_, got_refs = load_iqa_folder(folder, folder / "dmos.csv", size=8, with_references=True)
+    assert got_refs == refs
+    assert load_iqa_folder(folder, folder / "dmos.csv", size=8, with_references=False)[2] == [names[i % 5] for i in range(10)]
+    for seed in range(5):
+        train, test = split_by_reference(10, refs, 0.4, seed)
+        assert sorted(np.r_[train, test].tolist()) == list(range(10))
+        assert not {refs[i] for i in train} & {refs[i] for i in test}  # no reference on both sides
+        assert len({refs[i] for i in test}) == 2  # 40% of the 5 references
+    train, test = split_by_reference(10, None, 0.3, 0)  # no reference column: image by image
+    assert len(test) == 3 and sorted(np.r_[train, test].tolist()) == list(range(10))
+    with pytest.raises(ValueError, match="share one reference"):
+        split_by_reference(3, ["a", "a", "a"], 0.3, 0)
+    config = iqa_base_config()
+    config["iqa"].update(source="folder", images=str(folder), mos=str(folder / "dmos.csv"), image_size=8,
+                         test_fraction=0.4, higher_is_better=False)
+    sets = iqa_dataset(config)
+    ratings = {n: set((-sets[n]["rating"]).astype(int).tolist()) for n in sets}  # dmos i of row i
+    assert ratings["train"] | ratings["test"] == set(range(10)) and len(ratings["test"]) == 4
+    assert not {refs[i] for i in ratings["train"]} & {refs[i] for i in ratings["test"]}
 
 
 def test_load_iqa_folder_reports_corrupt_images(iqa_folder):

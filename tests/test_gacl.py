@@ -21,6 +21,7 @@ from sketchjax.gacl import (
     lambda_g_lower_bound,
     quality,
     quality_from_norm,
+    quality_scores,
     regulariser,
     soft_bin,
 )
@@ -140,14 +141,16 @@ def test_loss_is_convex_in_q_with_minimiser_inside_the_range(kind):
     span = cfg.u_q - cfg.l_q
     grid = jnp.linspace(cfg.q_floor, cfg.u_q + span, 801)
 
-    def loss_of_q(q):  # [G] -> [G, 40]
-        logits = jax.vmap(lambda qq: gacl_logits(cos, jnp.full(40, qq), labels, cfg))(q)
-        ce = -jax.nn.log_softmax(logits, axis=-1)[..., 0]
-        return ce + cfg.lambda_g * regulariser(q, cfg.u_q)[:, None]
+    def loss_one(q, cos_row):  # one sample's loss at a scalar q
+        logits = gacl_logits(cos_row[None], q[None], labels[:1], cfg)
+        return -jax.nn.log_softmax(logits, axis=-1)[0, 0] + cfg.lambda_g * regulariser(q, cfg.u_q)
 
-    values = np.asarray(loss_of_q(grid), np.float64)
-    second = values[2:] - 2 * values[1:-1] + values[:-2]
-    assert second.min() > -1e-3 * np.abs(values).max(), kind  # convex up to float32 rounding
+    over_grid = lambda f: jax.vmap(jax.vmap(f, in_axes=(None, 0)), in_axes=(0, None))  # noqa: E731  [G, 40]
+    values = np.asarray(over_grid(loss_one)(grid, cos), np.float64)
+    # strictly convex: the exact second derivative (not a difference quotient, whose float32
+    # rounding would need a tolerance) is positive at every q of the grid for every sample
+    second = np.asarray(over_grid(jax.grad(jax.grad(loss_one)))(grid, cos))
+    assert np.all(np.isfinite(second)) and second.min() > 0, (kind, second.min())
     q_star = np.asarray(grid)[np.argmin(values, axis=0)]
     assert np.all((q_star > cfg.l_q) & (q_star < cfg.u_q)), (kind, q_star.min(), q_star.max())
 
@@ -272,6 +275,10 @@ def test_pair_agreement_counts_ties_half():
 
     assert float(pair_agreement(jnp.array([2.0, 1.0, 3.0, 0.0]), jnp.array([1.0, 1.0, 4.0, 0.0]))) == 0.5
     assert float(pair_agreement(jnp.array([2.0, 1.0]), jnp.array([1.0, 5.0]), jnp.array([True, False]))) == 1.0
+    # a NaN or infinite score among the pairs used makes the fraction undefined, not a loss
+    assert np.isnan(float(pair_agreement(jnp.array([1.0, jnp.nan]), jnp.array([0.0, 0.0]))))
+    assert np.isnan(float(pair_agreement(jnp.array([1.0, 2.0]), jnp.array([0.0, jnp.inf]))))
+    assert float(pair_agreement(jnp.array([1.0, jnp.nan]), jnp.array([0.0, 0.0]), jnp.array([True, False]))) == 1.0
 
 
 def test_soft_bin_tau_width_keeps_gradients_inside_bins():
@@ -307,3 +314,25 @@ def test_metrics_with_ties_masks_and_non_finite_values():
     assert float(plcc(a, b, keep)) == pytest.approx(float(np.corrcoef([1, 2, 3], [2, 4, 7])[0, 1]), abs=1e-6)
     assert float(spearman(a, b, keep)) == pytest.approx(1.0)
     assert np.isnan(float(spearman(a, b))) and np.isnan(float(plcc(a, b)))
+
+
+def test_quality_api_vmaps_over_single_examples_and_bad_settings_are_named():
+    f = jnp.abs(jax.random.normal(jax.random.PRNGKey(0), (4, 8)))
+    w = jax.random.normal(jax.random.PRNGKey(1), (8, 3))
+    cos, norm = class_cosines(f, w)
+    cos1, norm1 = jax.vmap(lambda x: class_cosines(x, w))(f)  # one unbatched example at a time
+    np.testing.assert_allclose(cos1, cos, rtol=1e-6)
+    np.testing.assert_allclose(norm1, norm, rtol=1e-6)
+    cfg = GACLConfig("cos")
+    q, cos_pred, pred = jax.vmap(lambda c, n: quality_scores(c, n, cfg))(cos1, norm1)
+    np.testing.assert_allclose(q, quality_scores(cos, norm, cfg)[0], rtol=1e-6)
+    # cut counts: a concrete one out of range is refused, a traced one is clipped into range
+    q = jnp.array([0.5, 0.79])
+    for bad in (0, 21):
+        with pytest.raises(ValueError, match=r"n_cuts must be in \[1, max_cuts=20\]"):
+            soft_bin(q, bad, cfg.l_q, cfg.u_q)
+    clipped = jax.jit(lambda n: soft_bin(q, n, cfg.l_q, cfg.u_q, tau_width=0.05))(25)
+    np.testing.assert_allclose(clipped, soft_bin(q, 20, cfg.l_q, cfg.u_q, tau_width=0.05), rtol=1e-6)
+    for kw in ({"s": -64.0}, {"s": float("nan")}, {"margin_scale": -1.0}, {"eps": 0.0}):
+        with pytest.raises(ValueError, match=f"{next(iter(kw))} must be a finite number > 0"):
+            GACLConfig("cos", **kw)

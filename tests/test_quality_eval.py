@@ -154,7 +154,7 @@ def test_quality_eval_reads_unseen_sketches_from_files_like_the_held_out_split(t
     assert 0 < in_train < len(lines)
     path = tmp_path / "cats.ndjson"
     path.write_text("\n".join(lines) + "\n")
-    arrays, cats, dropped = program.file_sketches(clf, [str(path)], None, 0)
+    arrays, cats, dropped = program.file_sketches(clf.config, [str(path)], None, 0)
     assert cats == list(categories) and dropped == in_train and len(arrays["label"]) == len(lines) - in_train
     assert (arrays["label"] == categories.index("cat")).all() and arrays["recognized"].dtype == bool
     # the unseen cats of the held-out split come out exactly as held_out_sketches fits them
@@ -172,7 +172,7 @@ def test_quality_eval_reads_unseen_sketches_from_files_like_the_held_out_split(t
     other["word"] = "monkey"
     path.write_text(lines[0] + "\n" + json.dumps(other) + "\n")
     with pytest.raises(SystemExit, match=r"cats.ndjson:2: category 'monkey' is not one of the runs' 7"):
-        program.file_sketches(clf, [str(path)], None, 0)
+        program.file_sketches(clf.config, [str(path)], None, 0)
 
 
 def test_quality_eval_run_names_may_hold_equals_signs():
@@ -185,16 +185,22 @@ def test_quality_eval_run_names_may_hold_equals_signs():
 
 def test_ink_reference_auc_counts_points_and_strokes():
     program = _program("quality")
-    valid = np.array([[1, 1, 0, 0], [1, 1, 1, 1], [1, 1, 1, 0]], bool)
-    pen = np.array([[0, 1, 0, 0], [1, 0, 0, 1], [0, 0, 1, 0]], np.float32)  # 1, 2, 1 strokes
+    # pen[t] = 1 draws segment t -> t+1 (SPEC §1): 3 points in 1 stroke, 5 points in 1 stroke,
+    # 4 points in 2 strokes (2 drawn segments each for the first and the last sketch, so a
+    # count of drawn segments would rank them as equals)
+    valid = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 1, 1, 1, 0]], bool)
+    pen = np.array([[1, 1, 0, 0, 0], [1, 1, 1, 1, 0], [1, 0, 1, 0, 0]], np.float32)
     arrays = {"valid": valid, "pen": pen, "recognized": np.array([True, False, True])}
     np.testing.assert_array_equal(program.length_strata(arrays, 3), [0, 2, 1])
     auc = program.ink_reference_auc(arrays)
-    assert auc["fewer_points"]["all"] == 1.0 and auc["fewer_strokes"]["all"] == 1.0
+    assert auc["fewer_points"]["all"] == 1.0
+    # fewer strokes: the 1-stroke negative ties the 1-stroke positive (1/2) and beats the
+    # 2-stroke one (0): (0.5 + 0) / 2
+    assert auc["fewer_strokes"]["all"] == 0.25
     arrays["recognized"] = np.array([False, True, True])
     auc = program.ink_reference_auc(arrays, strata=np.zeros(3, int))  # one stratum: the plain AUC
     assert auc["fewer_points"] == {"all": 0.0, "length_matched": 0.0}
-    assert auc["fewer_strokes"]["all"] == 0.25  # the stroke tie counts one half
+    assert auc["fewer_strokes"]["all"] == 0.25
 
 
 @pytest.mark.slow  # ~50 s; the pairing and sign logic is pinned by the fake-classifier test below
@@ -285,6 +291,11 @@ def test_cleanse_command_writes_one_row_per_training_sample(tiny_runs, tmp_path,
         assert (r["flagged"] == "True") == (far or poor)
         assert r["reason"] == ("far from label" if far else "very low q" if poor else "")
     assert "samples flagged" in capsys.readouterr().out
+    # a threshold that is not a quantile is named, with no traceback (and nothing written)
+    assert main(["cleanse", "--checkpoint", str(tiny_runs["gacl"]), "--out", str(tmp_path / "x.csv"),
+                 "--q-high-quantile", "50"]) == 2
+    assert "q_high_quantile must be a quantile in [0, 1], got 50.0" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
 
 
 @pytest.mark.data
@@ -552,3 +563,12 @@ def test_quality_eval_pairs_each_sketch_with_its_own_degraded_copy(data_root):
     one_stroke = float(np.mean([len(rec.sketch.pen) and int(np.sum(np.asarray(rec.sketch.pen) < 0.5)) == 1
                                 for rec in records]))
     assert r["degradation"]["delete_strokes"][0]["unchanged_fraction"] == pytest.approx(one_stroke)
+
+    class NaNAtThree(PointCounter):  # a broken model: NaN quality for one sketch
+        @staticmethod
+        def scores(xy, pen, valid):
+            out = PointCounter.scores(xy, pen, valid)
+            return {**out, "q": jnp.where(jnp.sum(valid, axis=-1) == np.sum(arrays["valid"][3]), jnp.nan, out["q"])}
+
+    with pytest.raises(SystemExit, match=r"non-finite score \(q\) for \d+ of 20 sketches, first at index"):
+        program.evaluate_run(NaNAtThree(), pathlib.Path("fake"), arrays, argparse.Namespace(batch=8, seed=0), None)

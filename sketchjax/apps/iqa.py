@@ -11,9 +11,12 @@ Data:
 * :func:`load_iqa_folder` reads the standard IQA layout — a folder of images and a MOS file:
   a CSV with a header naming the image column (``image_name``, ``image``, ``dist_img``,
   ``filename``, ``name``, ``file``) and the rating column (``MOS``, ``mos``, ``dmos``,
-  ``score``, ``MOS_zscore``, ``rating``) — KonIQ-10k's ``koniq10k_scores.csv`` and
+  ``score``, ``MOS_zscore``, ``rating``), optionally a reference-image column (``ref_img``,
+  ``reference``, ``ref_image``, ``ref``) — KonIQ-10k's ``koniq10k_scores.csv`` and
   KADID-10k's ``dmos.csv`` are of this form — or a whitespace-separated text file of
-  ``<score> <image name>`` lines (TID2013's ``mos_with_names.txt``).
+  ``<score> <image name>`` lines (TID2013's ``mos_with_names.txt``).  Where distorted images
+  share reference images, the train/test split of :func:`iqa_dataset` keeps all the versions
+  of one reference on one side (G §5: no content overlap between training and test).
 * No IQA benchmark can be downloaded here, so :func:`degraded_sketch_ratings` makes a
   dataset whose quality is known by construction: real sketches degraded with a random
   strength ``u`` (point jitter and deleted strokes together), rating ``1 - u``.
@@ -35,11 +38,12 @@ import numpy as np
 
 from sketchjax.degrade import delete_strokes, jitter
 
-__all__ = ["rating_bins", "bin_centres", "expected_rating", "load_iqa_folder", "degraded_sketch_ratings",
-           "IQAFileError", "NAME_COLUMNS", "SCORE_COLUMNS"]
+__all__ = ["rating_bins", "bin_centres", "expected_rating", "load_iqa_folder", "split_by_reference",
+           "degraded_sketch_ratings", "IQAFileError", "NAME_COLUMNS", "SCORE_COLUMNS", "REFERENCE_COLUMNS"]
 
 NAME_COLUMNS = ("image_name", "image", "dist_img", "filename", "name", "file")
 SCORE_COLUMNS = ("MOS", "mos", "dmos", "DMOS", "score", "MOS_zscore", "rating")
+REFERENCE_COLUMNS = ("ref_img", "reference", "ref_image", "ref")
 
 
 class IQAFileError(ValueError):
@@ -49,6 +53,8 @@ class IQAFileError(ValueError):
 def rating_bins(ratings, n_bins: int, lo: float, hi: float) -> jax.Array:
     """``int32[N]``: the bin of each rating among ``n_bins`` equal bins over ``[lo, hi]``
     (ratings outside are clipped into the end bins)."""
+    if int(n_bins) != n_bins or n_bins < 1:
+        raise ValueError(f"n_bins must be an integer >= 1, got {n_bins}")
     if not hi > lo:
         raise ValueError(f"rating range needs hi > lo, got [{lo}, {hi}]")
     r = (jnp.asarray(ratings, jnp.float32) - lo) / (hi - lo)
@@ -65,8 +71,9 @@ def expected_rating(cos, s: float, centres) -> jax.Array:
     return jax.nn.softmax(s * jnp.asarray(cos), axis=-1) @ jnp.asarray(centres)
 
 
-def _read_mos(path: pathlib.Path) -> list[tuple[str, float, str]]:
-    """``(image name, score, where)`` rows of a CSV with a header, or of a ``score name`` text file."""
+def _read_mos(path: pathlib.Path) -> list[tuple[str, float, str, Optional[str]]]:
+    """``(image name, score, where, reference)`` rows of a CSV with a header (``reference`` from
+    a :data:`REFERENCE_COLUMNS` column, else None), or of a ``score name`` text file."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -82,31 +89,37 @@ def _read_mos(path: pathlib.Path) -> list[tuple[str, float, str]]:
         fields = reader.fieldnames or []
         name_col = next((c for c in NAME_COLUMNS if c in fields), None)
         score_col = next((c for c in SCORE_COLUMNS if c in fields), None)
+        ref_col = next((c for c in REFERENCE_COLUMNS if c in fields), None)
         if name_col is None or score_col is None:
             raise IQAFileError(f"{path}: header {fields} names no image column (one of {NAME_COLUMNS}) "
                                f"and rating column (one of {SCORE_COLUMNS})")
         for i, row in enumerate(reader, start=2):
-            rows.append((row[name_col], row[score_col], f"{path}:{i}"))
+            ref = None if ref_col is None else row[ref_col]
+            if ref_col is not None and not (ref or "").strip():
+                raise IQAFileError(f"{path}:{i}: no reference image in column {ref_col!r}")
+            rows.append((row[name_col], row[score_col], f"{path}:{i}", ref))
     else:
         for i, line in enumerate(lines, start=1):
             parts = line.split()
             if len(parts) != 2:
                 raise IQAFileError(f"{path}:{i}: expected '<score> <image name>', got {line!r}")
-            rows.append((parts[1], parts[0], f"{path}:{i}"))
+            rows.append((parts[1], parts[0], f"{path}:{i}", None))
     out = []
-    for name, score, where in rows:
+    for name, score, where, ref in rows:
+        if not (name or "").strip():  # a short CSV row leaves the field None
+            raise IQAFileError(f"{where}: no image name")
         try:
             value = float(score)
         except (TypeError, ValueError):
             raise IQAFileError(f"{where}: rating {score!r} of {name!r} is not a number") from None
         if not np.isfinite(value):
             raise IQAFileError(f"{where}: rating of {name!r} is {value}")
-        out.append((name, value, where))
+        out.append((name, value, where, ref))
     return out
 
 
 def load_iqa_folder(images: os.PathLike, mos: os.PathLike, *, size: int = 64, grayscale: bool = True,
-                    higher_is_better: bool = True, limit: Optional[int] = None):
+                    higher_is_better: bool = True, limit: Optional[int] = None, with_references: bool = False):
     """Images and ratings of an IQA dataset in the folder + MOS-file layout.
 
     Args:
@@ -116,6 +129,8 @@ def load_iqa_folder(images: os.PathLike, mos: os.PathLike, *, size: int = 64, gr
       grayscale: one channel (``[N, size, size]``) or RGB (``[N, size, size, 3]``).
       higher_is_better: False for DMOS files: ratings are negated.
       limit: read only the first ``limit`` rows.
+      with_references: also return each image's reference image (a fourth item: ``list[str]``,
+        or None when the MOS file has no reference column).
 
     Returns:
       ``(images float32[N, size, size(, 3)] in [0, 1], ratings float32[N], names list[str])``.
@@ -130,8 +145,8 @@ def load_iqa_folder(images: os.PathLike, mos: os.PathLike, *, size: int = 64, gr
     if not folder.is_dir():
         raise IQAFileError(f"{folder}: image folder not found")
     rows = _read_mos(pathlib.Path(mos))[:limit]
-    arrays, ratings, names = [], [], []
-    for name, value, where in rows:
+    arrays, ratings, names, refs = [], [], [], []
+    for name, value, where, ref in rows:
         path = folder / name
         try:
             with Image.open(path) as im:
@@ -143,9 +158,33 @@ def load_iqa_folder(images: os.PathLike, mos: os.PathLike, *, size: int = 64, gr
             raise IQAFileError(f"{where}: cannot read image {path} ({e})") from None
         ratings.append(value if higher_is_better else -value)
         names.append(name)
+        refs.append(ref)
     if not arrays:
         raise IQAFileError(f"{mos}: no rows")
-    return np.stack(arrays), np.asarray(ratings, np.float32), names
+    out = (np.stack(arrays), np.asarray(ratings, np.float32), names)
+    if with_references:
+        return out + (None if refs[0] is None else refs,)
+    return out
+
+
+def split_by_reference(n: int, references: Optional[list], test_fraction: float, seed: int):
+    """``(train, test)`` index arrays: a seeded split of ``n`` images with about ``test_fraction``
+    of them in ``test``.  With ``references`` (one name per image) whole reference groups are
+    assigned, so no reference content is on both sides; without, images are split one by one."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    rng = np.random.default_rng(seed)
+    if references is None:
+        order = rng.permutation(n)
+        n_test = int(round(test_fraction * n))
+        return np.sort(order[n_test:]), np.sort(order[:n_test])
+    groups, group_of = np.unique(np.asarray(references, dtype=object).astype(str), return_inverse=True)
+    if len(groups) < 2:
+        raise ValueError(f"all {n} images share one reference image ({groups[0]!r}): cannot split by reference")
+    n_test_groups = min(max(int(round(test_fraction * len(groups))), 1), len(groups) - 1)
+    test_groups = rng.permutation(len(groups))[:n_test_groups]
+    in_test = np.isin(group_of, test_groups)
+    return np.flatnonzero(~in_test), np.flatnonzero(in_test)
 
 
 def degraded_sketch_ratings(key: jax.Array, xy, pen, valid, *, max_jitter: float = 0.06,
@@ -181,7 +220,9 @@ def iqa_base_config() -> dict:
         num_epochs=8,
         batch_size=64,
         model={"name": "resnet18", "widths": (16, 32, 64, 128), "small_input": True},
-        head={**GACL_HEAD_DEFAULTS, "margin_scale": 64.0},
+        # tau relative to the bin width (as the QuickDraw GACL configs): the absolute default leaves
+        # q_hat flat inside every bin, so q would learn from the regulariser alone (RESULTS §4.2)
+        head={**GACL_HEAD_DEFAULTS, "margin_scale": 64.0, "tau_width": 0.125},
         iqa={"n_bins": 100, "rating_range": (0.0, 1.0), "source": "sketches", "copies": 1, "seed": 0,
              "images": None, "mos": None, "image_size": 64, "higher_is_better": True, "test_fraction": 0.2},
     )
@@ -196,18 +237,17 @@ def iqa_dataset(config: dict) -> dict[str, dict[str, np.ndarray]]:
     splits of the classifier dataset, never mixed), each degraded ``copies`` times by
     :func:`degraded_sketch_ratings` and rasterised with the data section's recipe.
     ``source = "folder"``: :func:`load_iqa_folder` of ``iqa.images`` / ``iqa.mos``, split by
-    a seeded permutation (``test_fraction``).
+    :func:`split_by_reference` (``test_fraction``, ``seed``): by reference image where the MOS
+    file names one, else image by image.
     """
     from sketchjax.classifier import held_out_sketches
     from sketchjax.render import RasterRecipe
 
     iqa = config["iqa"]
     if iqa["source"] == "folder":
-        images, ratings, _ = load_iqa_folder(iqa["images"], iqa["mos"], size=iqa["image_size"],
-                                             higher_is_better=iqa["higher_is_better"])
-        order = np.random.default_rng(iqa["seed"]).permutation(len(ratings))
-        n_test = int(round(iqa["test_fraction"] * len(ratings)))
-        test, train = order[:n_test], order[n_test:]
+        images, ratings, _, refs = load_iqa_folder(iqa["images"], iqa["mos"], size=iqa["image_size"],
+                                                   higher_is_better=iqa["higher_is_better"], with_references=True)
+        train, test = split_by_reference(len(ratings), refs, iqa["test_fraction"], iqa["seed"])
         return {"train": {"image": images[train], "rating": ratings[train]},
                 "test": {"image": images[test], "rating": ratings[test]}}
     if iqa["source"] != "sketches":

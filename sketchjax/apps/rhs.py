@@ -47,6 +47,10 @@ def q_max_plus(score_fn: Callable, xy, pen, valid, max_strokes: int, rounds: int
     removal; never below ``q``; the last column is ``q_max+``);
     ``removed``: ``int32[B, rounds]`` stroke index removed at each round, in the indexing of the
     sketch *at that round*, ``-1`` where no removal raised the score.
+
+    Only strokes ``0 .. max_strokes - 1`` are candidates (static shapes): give ``max_strokes`` at
+    least the batch's largest :func:`sketchjax.sketch.num_strokes` (``eval/rhs.py`` counts the
+    sketches it would cut short), or a noise stroke drawn last may never be tried.
     """
     b = xy.shape[0]
     q = score_fn(xy, pen, valid)

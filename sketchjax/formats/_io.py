@@ -15,21 +15,47 @@ import numpy as np
 PathLike = Union[str, os.PathLike]
 
 
+def _process_umask() -> int:
+    """The process umask, read without changing it where the kernel reports it (Linux >= 4.7);
+    elsewhere set and restored once, at import, before any thread of ours writes files."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in pathlib.Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _process_umask()
+
+
+def _fsync_dir(path: pathlib.Path) -> None:
+    """Makes a rename inside ``path`` durable (a no-op where directories cannot be opened)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_write(path: PathLike, mode: str = "w") -> Iterator[IO]:
     """Open a temporary file next to ``path``; on success move it over ``path`` atomically.
 
     Readers never see a half-written file, and a failed write leaves any old file intact
     (the temporary file is removed).  The file gets the usual ``0o666 & ~umask`` permissions
-    (``mkstemp`` alone would leave it readable by its owner only).
+    (``mkstemp`` alone would leave it readable by its owner only; the umask is read once, at
+    import, so that no other thread ever runs under a changed umask); the rename is synced to
+    the directory.
     """
     path = pathlib.Path(path)
     encoding = None if "b" in mode else "utf-8"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    parent = path.parent if str(path.parent) else pathlib.Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, mode, encoding=encoding) as f:
             yield f
             f.flush()
@@ -39,6 +65,22 @@ def atomic_write(path: PathLike, mode: str = "w") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    _fsync_dir(parent)
+
+
+def save_figure(fig, path: PathLike, **savefig_kwargs) -> pathlib.Path:
+    """Writes a matplotlib figure atomically (format from the suffix, e.g. ``.png``, ``.svg``),
+    creating the folder, and closes the figure.  Returns the path."""
+    import matplotlib.pyplot as plt
+
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with atomic_write(path, "wb") as f:
+            fig.savefig(f, format=path.suffix.lstrip(".").lower() or "png", **savefig_kwargs)
+    finally:
+        plt.close(fig)
+    return path
 
 
 # Globals a pickle of NumPy arrays needs (protocols 2-5, NumPy 1.x and 2.x module names).

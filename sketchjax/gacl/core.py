@@ -48,6 +48,7 @@ from typing import Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = [
     "KINDS",
@@ -114,6 +115,12 @@ class GACLConfig:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"unknown GACL kind {self.kind!r}; use one of {KINDS}")
+        for name in ("s", "margin_scale", "eps"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"GACL {self.kind}: {name} must be a finite number > 0, got {v}")
+        if not self.eps < 1:
+            raise ValueError(f"GACL {self.kind}: eps must be < 1, got {self.eps}")
         lo, hi = QUALITY_RANGES[self.kind]
         object.__setattr__(self, "l_q", lo if self.l_q is None else float(self.l_q))
         object.__setattr__(self, "u_q", hi if self.u_q is None else float(self.u_q))
@@ -156,7 +163,7 @@ def class_cosines(features: jax.Array, class_weights: jax.Array) -> tuple[jax.Ar
     columns of ``class_weights [D, C]``, and the raw feature norms ``||f(x)||``."""
     norm = _safe_norm(features, -1)
     w = class_weights / _safe_norm(class_weights, 0)[None, :]
-    cos = (features @ w) / norm[:, None]
+    cos = (features @ w) / norm[..., None]  # [..., D] features: also one unbatched example (vmap)
     return cos, norm
 
 
@@ -207,7 +214,8 @@ def soft_bin(q: jax.Array, n_cuts: jax.Array, l_q: float, u_q: float, tau: float
 
     Args:
       q: ``float32[...]`` quality values.
-      n_cuts: active cut points, ``1 <= n_cuts <= max_cuts`` (may be traced).
+      n_cuts: active cut points, ``1 <= n_cuts <= max_cuts`` (may be traced: then clipped into
+        that range; a concrete value outside it raises ``ValueError``).
       tau: temperature; ``q_hat`` approaches the midpoint of ``q``'s bin as ``tau → 0``.
         The default makes the transition between two bins about 1% of the range of ``cos``'s
         ``[l_q, u_q]`` wide.
@@ -223,7 +231,13 @@ def soft_bin(q: jax.Array, n_cuts: jax.Array, l_q: float, u_q: float, tau: float
     Returns:
       ``q_hat`` with the shape of ``q`` (differentiable in ``q``).
     """
-    n = jnp.asarray(n_cuts, jnp.float32)
+    try:  # a concrete count out of range is an error; a traced one is clipped into range
+        bad = np.asarray(n_cuts)
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
+        bad = None
+    if bad is not None and (np.any(bad < 1) or np.any(bad > max_cuts)):
+        raise ValueError(f"soft_bin: n_cuts must be in [1, max_cuts={max_cuts}], got {n_cuts}")
+    n = jnp.clip(jnp.asarray(n_cuts, jnp.float32), 1.0, float(max_cuts))
     i = jnp.arange(1, max_cuts + 1, dtype=jnp.float32)
     width = (u_q - l_q) / (n + 1.0)
     if tau_width is not None:

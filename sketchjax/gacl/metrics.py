@@ -119,7 +119,9 @@ def pair_agreement(higher: jax.Array, lower: jax.Array, mask: Optional[jax.Array
     """Fraction of pairs with ``higher_i > lower_i`` (ties count one half), over the mask."""
     higher = jnp.asarray(higher, jnp.float32)
     lower = jnp.asarray(lower, jnp.float32)
-    m = _mask(higher, mask).astype(jnp.float32)
+    mask = _mask(higher, mask)
+    m = mask.astype(jnp.float32)
     wins = (higher > lower).astype(jnp.float32) + 0.5 * (higher == lower).astype(jnp.float32)
     n = jnp.sum(m)
-    return jnp.where(n > 0, jnp.sum(wins * m) / jnp.where(n > 0, n, 1.0), jnp.nan)
+    ok = (n > 0) & _finite(higher, lower, mask=mask)
+    return jnp.where(ok, jnp.sum(wins * m) / jnp.where(n > 0, n, 1.0), jnp.nan)
