@@ -223,6 +223,39 @@ def test_smoothgrad_without_noise_is_psla_and_with_noise_is_keyed(batch, cnn):
     np.testing.assert_allclose(noisy.score, ref.score, rtol=1e-6)
 
 
+def test_smoothgrad_is_the_mean_of_psla_over_the_documented_jitter(batch, cnn):
+    b = _jittered(batch)
+    # bounding boxes of different sizes and shapes: sketch 0 is wider (26 x 13), sketch 1 taller
+    # (about 11 x 22), so the noise scale is per sketch and from the longer side
+    stretch, shift = jnp.array([[[1.0, 0.5]], [[0.4, 0.9]]]), jnp.array([[[0.0, 4.0]], [[6.0, 1.0]]])
+    xy = jnp.where(b.valid[..., None], b.xy * stretch + shift, 0.0)
+    recipe = _recipe(distance_width=1.5)
+    score = class_score(cnn)
+    labels = jnp.array([0, 1])
+    key, samples, sigma = jax.random.PRNGKey(7), 4, 0.05
+    out = smoothgrad(score, recipe.distance, xy, b.pen, b.valid, labels, key=key, samples=samples, sigma=sigma,
+                     max_strokes=K)
+    # by hand: s = sigma * the longer side of each sketch's bounding box (valid points only),
+    # one N(0, s^2) draw per coordinate from each of split(key, samples), padding left alone
+    v = np.asarray(b.valid)
+    side = np.array([np.ptp(np.asarray(xy)[i][v[i]], axis=0).max() for i in range(2)])
+    assert side[0] == pytest.approx(26.0, abs=0.5) and side[1] == pytest.approx(21.6, abs=0.5)
+    gx, gp = 0.0, 0.0
+    for k in jax.random.split(key, samples):
+        noise = jax.random.normal(k, xy.shape, xy.dtype) * jnp.asarray(sigma * side, xy.dtype)[:, None, None]
+        p = psla(score, recipe.distance, jnp.where(b.valid[..., None], xy + noise, xy), b.pen, b.valid, labels,
+                 max_strokes=K)
+        gx, gp = gx + p.xy, gp + p.pen
+    gx, gp = gx / samples, gp / samples
+    np.testing.assert_allclose(out.xy, gx, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(out.pen, gp, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(out.points, jnp.linalg.norm(gx, axis=-1), rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(out.strokes, point_to_stroke(out.points, b.pen, b.valid, K), rtol=1e-5)
+    plain = psla(score, recipe.distance, xy, b.pen, b.valid, labels, max_strokes=K)
+    np.testing.assert_allclose(out.score, plain.score, rtol=1e-6)
+    assert not np.allclose(out.xy, plain.xy, rtol=1e-2, atol=1e-4)  # the jitter matters at this sigma
+
+
 def test_stroke_order_puts_absent_strokes_last():
     scores = jnp.array([[0.1, 0.5, 9.0, 0.5]])
     present = jnp.array([[True, True, False, True]])
@@ -332,6 +365,82 @@ def test_bad_inputs_name_the_function_and_the_problem(batch, cnn):
         occlusion(lambda images, aux: cnn(images), s)
     with pytest.raises(ValueError, match=r"psla: need xy \[B, T, 2\]"):
         psla(class_score(cnn), _recipe().distance, batch.xy[0], batch.pen[0], batch.valid[0], 0, max_strokes=K)
+
+
+def test_non_finite_or_out_of_range_points_name_the_function_and_the_batch_index(batch, cnn):
+    from sketchjax.attribution import occlusion_sketch, sla_sketch
+    from sketchjax.sketch import SketchError
+
+    recipe = _recipe(distance_width=1.5)
+    score = class_score(cnn)
+    labels = jnp.array([0, 1])
+    methods = {
+        "sla_sketch": lambda xy, pen: sla_sketch(score, recipe, xy, pen, batch.valid, labels, max_strokes=K),
+        "occlusion_sketch": lambda xy, pen: occlusion_sketch(score, recipe, xy, pen, batch.valid, labels, max_strokes=K),
+        "psla": lambda xy, pen: psla(score, recipe.distance, xy, pen, batch.valid, labels, max_strokes=K),
+        "smoothgrad": lambda xy, pen: smoothgrad(score, recipe.distance, xy, pen, batch.valid, labels,
+                                                 key=jax.random.PRNGKey(0), samples=2, max_strokes=K),
+    }
+    xy, pen = jnp.asarray(batch.xy), jnp.asarray(batch.pen)
+    cases = [
+        (xy.at[1, 2, 0].set(jnp.nan), pen, r"batch index 1: non-finite coordinate \(NaN/inf\) at point 2"),
+        (xy.at[1, 4, 1].set(-jnp.inf), pen, r"batch index 1: non-finite coordinate \(NaN/inf\) at point 4"),
+        (xy, pen.at[1, 0].set(jnp.nan), r"batch index 1: non-finite pen state at point 0"),
+        (xy.at[1, 3].set(1e5), pen, r"batch index 1: coordinate beyond the supported range .*8192.* at point 3"),
+        # the first bad sketch is named, whatever its problem
+        (xy.at[1, 0, 0].set(jnp.nan), pen.at[0, 5].set(jnp.inf), r"batch index 0: non-finite pen state at point 5"),
+    ]
+    assert not bool(batch.valid[:, -1].any())  # the last point is padding in both sketches
+    for name, run in methods.items():
+        for bad_xy, bad_pen, problem in cases:
+            with pytest.raises(SketchError, match=rf"^{name}: sketch at {problem}"):
+                run(bad_xy, bad_pen)
+        # NaN on padding is no error (padding never draws)
+        run(xy.at[:, -1].set(jnp.nan), pen.at[:, -1].set(jnp.nan))
+    clean = psla(score, recipe.distance, xy, pen, batch.valid, labels, max_strokes=K)
+    padded = psla(score, recipe.distance, xy.at[:, -1].set(jnp.nan), pen, batch.valid, labels, max_strokes=K)
+    chex.assert_trees_all_close(padded, clean)
+    # traced inputs (jit) cannot be inspected: the check is skipped, the function still compiles
+    jitted = jax.jit(lambda xy, pen: psla(score, recipe.distance, xy, pen, batch.valid, labels, max_strokes=K))
+    jitted(xy.at[1, 2, 0].set(jnp.nan), pen)
+    chex.assert_trees_all_close(jitted(xy, pen), clean, rtol=1e-5, atol=1e-7)
+
+
+def test_non_finite_stroke_images_name_the_function_and_the_batch_index(batch, cnn):
+    score = class_score(cnn)
+    labels = jnp.array([0, 1])
+    s = _strokes_of(batch)
+    methods = {"sla": sla, "occlusion": occlusion, "integrated_gradients": partial(integrated_gradients, steps=2)}
+    for name, method in methods.items():
+        for bad in (s.at[1, 2, 5, 7].set(jnp.nan), s.at[1, 2, 0, 0].set(jnp.inf)):
+            with pytest.raises(ValueError, match=rf"^{name}: stroke_images at batch index 1: non-finite .* in stroke 2"):
+                method(score, bad, labels)
+        method(score, s, labels)  # finite: fine
+    # traced: skipped (jit-compatible)
+    jax.jit(lambda s: sla(score, s, labels))(s.at[1, 2, 5, 7].set(jnp.nan))
+
+
+def test_aux_needs_one_row_per_sketch(batch, cnn):
+    score = class_score(cnn)
+    s = _strokes_of(batch)
+    methods = {"sla": sla, "occlusion": occlusion, "integrated_gradients": partial(integrated_gradients, steps=2)}
+    for name, method in methods.items():
+        for aux, shape in ((0, r"\(\)"), (jnp.array(1), r"\(\)"), (jnp.array([0, 1, 2]), r"\(3,\)")):
+            with pytest.raises(ValueError, match=rf"^{name}: every aux leaf needs leading dimension B = 2 .*got shape {shape}"):
+                method(score, s, aux)
+    # a pytree: the bad leaf is named
+    two = lambda images, aux: score(images, aux["label"]) + jnp.sum(aux["target"], -1)  # noqa: E731
+    good = {"label": jnp.array([0, 1]), "target": jnp.zeros((2, 3))}
+    sla(two, s, good)
+    with pytest.raises(ValueError, match=r"^sla: .*B = 2 .*got shape \(1, 3\) \(leaf \['target'\]\)"):
+        sla(two, s, dict(good, target=jnp.zeros((1, 3))))
+    recipe = _recipe()
+    with pytest.raises(ValueError, match=r"^psla: every aux leaf needs leading dimension B = 2 .*got shape \(\)"):
+        psla(score, recipe.distance, batch.xy, batch.pen, batch.valid, 0, max_strokes=K)
+    from sketchjax.attribution import occlusion_sketch
+
+    with pytest.raises(ValueError, match=r"^occlusion_sketch: every aux leaf .*B = 2 .*got shape \(4,\)"):
+        occlusion_sketch(score, recipe, batch.xy, batch.pen, batch.valid, jnp.arange(4), max_strokes=K)
 
 
 def test_recipe_forms_agree(batch):

@@ -11,6 +11,7 @@ import pickle
 import re
 import zipfile
 
+import jax
 import numpy as np
 import pytest
 
@@ -148,6 +149,27 @@ NAN_SKETCH = Sketch(xy=np.array([[0, 0], [np.nan, 1]], np.float32), pen=np.array
 GAP_SKETCH = Sketch(xy=np.zeros((3, 2), np.float32), pen=np.zeros(3, np.float32), valid=np.array([True, False, True]))
 EMPTY_SKETCH = Sketch(xy=np.zeros((3, 2), np.float32), pen=np.zeros(3, np.float32), valid=np.zeros(3, bool))
 
+
+def attribution_case(method, xy_at=None, value=np.nan):
+    """``method`` (an attribution function's name) on a batch of two sketches whose sketch 1
+    has ``value`` at point/coordinate ``xy_at``; the error must name the function and batch index."""
+
+    def build(tmp):
+        from sketchjax import attribution
+        from sketchjax.render import RasterRecipe
+
+        batch = stack_sketches([from_strokes(GOOD), from_strokes(GOOD)], 8)
+        xy = np.array(batch.xy)
+        xy[(1,) + xy_at] = value
+        recipe = RasterRecipe(out_size=16, canvas=16, fit=False)
+        score = lambda images, aux: images.sum((-2, -1))  # noqa: E731
+        fn = getattr(attribution, method)
+        args = (recipe.distance if method in ("psla", "smoothgrad") else recipe, xy, batch.pen, batch.valid)
+        kwargs = {"key": jax.random.PRNGKey(0)} if method == "smoothgrad" else {}
+        return (lambda: fn(score, *args, max_strokes=2, **kwargs)), f"{method}: sketch at batch index 1"
+
+    return build
+
 CASES = {
     # --- lists of strokes ---
     "empty drawing": (strokes_case([]), r"empty drawing"),
@@ -190,6 +212,12 @@ CASES = {
     "bad bucket boundaries": (sketch_case(lambda n: bucket_by_length([from_strokes(GOOD)], (16, 8), name=n)), r"increasing"),
     "negative rdp epsilon": (sketch_case(lambda n: rdp(from_strokes(GOOD), -1, name=n)), r"epsilon"),
     "zero resample spacing": (sketch_case(lambda n: resample(from_strokes(GOOD), 0, name=n)), r"spacing"),
+    # --- attribution of a batch (concrete arrays) ---
+    "psla NaN point": (attribution_case("psla", (2, 0)), r"non-finite coordinate .* at point 2"),
+    "smoothgrad inf point": (attribution_case("smoothgrad", (4, 1), np.inf), r"non-finite coordinate .* at point 4"),
+    "sla_sketch NaN point": (attribution_case("sla_sketch", (0, 1)), r"non-finite coordinate .* at point 0"),
+    "occlusion_sketch huge coordinate": (
+        attribution_case("occlusion_sketch", (3, 0), 1e6), r"beyond the supported range .* at point 3"),
     # --- QuickDraw ndjson ---
     "ndjson truncated line": (ndjson_case('{"word": "cat", "drawing": [[[0, 1], [2'), r"invalid JSON.*truncated"),
     "ndjson garbage line": (ndjson_case("this is not json"), r"invalid JSON"),

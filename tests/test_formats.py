@@ -289,6 +289,23 @@ def test_svg_subpaths_and_number_syntax():
     assert (arc[1:-1, 1] > 0).all()  # sweep 0 from (0,0) to (10,0) passes below (y > 0)
 
 
+def test_svg_arc_with_close_but_distinct_end_points_is_a_nearly_full_ellipse():
+    # SVG 1.1 F.6.2 omits an arc only when its end points are identical: 0.003 px apart with
+    # the large-arc flag is a circle of radius 50 (not a 0.003 px line, as with allclose).
+    (arc,) = to_strokes(read_svg(_svg('<path d="M400 400 a 50 50 0 1 0 0.003 0"/>'), curve_samples=64))
+    assert len(arc) == 65
+    np.testing.assert_allclose(arc[-1], [400.003, 400], atol=1e-4)
+    centre = np.array([400.0015, 400.0 + 50.0])  # sweep 0 from left to right passes above: below it
+    np.testing.assert_allclose(np.hypot(*(arc - centre).T), 50, atol=1e-3)
+    np.testing.assert_allclose(np.ptp(arc, axis=0), [100, 100], atol=0.5)
+    # identical end points still omit the arc (the current point is repeated)
+    (dot,) = to_strokes(read_svg(_svg('<path d="M400 400 a 50 50 0 1 0 0 0 L 410 400"/>')))
+    np.testing.assert_allclose(dot, [[400, 400], [400, 400], [410, 400]])
+    # end points too close to resolve (their squared offsets underflow) do not crash
+    (tiny,) = to_strokes(read_svg(_svg('<path d="M0 0 a 5 5 0 1 0 1e-200 0 L 3 3"/>')))
+    np.testing.assert_allclose(tiny, [[0, 0], [0, 0], [3, 3]])
+
+
 def test_svg_shapes_and_nested_transforms():
     body = (
         '<g transform="translate(100,0)"><g transform="scale(2)">'

@@ -23,9 +23,6 @@ from sketchjax.render import (
     stroke_rasters,
 )
 
-bresenham = pytest.importorskip("bresenham")
-
-
 def real_batch(n: int, size: int, t_max: int = 96, offset: float = 0.0):
     """``n`` real QuickDraw sketches (the first of each category) scaled to a ``size`` canvas."""
     try:
@@ -39,16 +36,58 @@ def real_batch(n: int, size: int, t_max: int = 96, offset: float = 0.0):
     return xy, np.asarray(batch.pen, np.float32), np.asarray(batch.valid)
 
 
-def reference_raster(xy, pen, valid, size):
-    """Textbook Bresenham (the ``bresenham`` package) on floored coordinates."""
-    img = np.zeros((size, size), np.float32)
-    p = np.floor(xy).astype(int)
-    for t in range(len(pen) - 1):
-        if pen[t] > 0.5 and valid[t] and valid[t + 1]:
-            for x, y in bresenham.bresenham(p[t, 0], p[t, 1], p[t + 1, 0], p[t + 1, 1]):
-                if 0 <= x < size and 0 <= y < size:
-                    img[y, x] = 1.0
-    return img
+@pytest.fixture
+def reference_raster():
+    """Textbook Bresenham (the ``bresenham`` package) on floored coordinates, as a function
+    ``(xy, pen, valid, size) -> float32[size, size]``.
+
+    The package is optional: only the tests that compare with it skip when it is missing.
+    """
+    bresenham = pytest.importorskip(
+        "bresenham", reason="optional `bresenham` package (textbook reference) not installed"
+    )
+
+    def draw(xy, pen, valid, size):
+        img = np.zeros((size, size), np.float32)
+        p = np.floor(xy).astype(int)
+        for t in range(len(pen) - 1):
+            if pen[t] > 0.5 and valid[t] and valid[t + 1]:
+                for x, y in bresenham.bresenham(p[t, 0], p[t, 1], p[t + 1, 0], p[t + 1, 1]):
+                    if 0 <= x < size and 0 <= y < size:
+                        img[y, x] = 1.0
+        return img
+
+    return draw
+
+
+def kink_pixels(xy, pen, valid, size, on_tol=1e-6, tie_tol=1e-9):
+    """``bool[B, size, size]``: pixels where Eq. 5 is not differentiable in ``xy``/``pen``.
+
+    Computed independently in float64 NumPy: a pixel centre (almost) on its nearest segment
+    (``d < on_tol``: the direction ``r / |r|`` is undefined), or a tie of the min between
+    segments whose nearest points differ (two segments at the same distance; ``jnp.min``
+    splits the gradient, the fast raster gives it to one).  A tie at a vertex shared by
+    neighbouring segments is not a kink for ``xy`` (both give the vertex the same gradient).
+    """
+    xy, pen = np.asarray(xy, np.float64), np.asarray(pen, np.float64)
+    c = np.arange(size) + 0.5
+    p = np.stack(np.meshgrid(c, c, indexing="xy"), -1)[:, :, None, :]  # [H, W, 1, (x, y)]
+    out = np.zeros((xy.shape[0], size, size), bool)
+    for b in range(xy.shape[0]):
+        a, ab = xy[b, :-1], xy[b, 1:] - xy[b, :-1]
+        len2 = np.sum(ab * ab, -1)
+        u = np.where(len2 > 0, np.clip(np.sum((p - a) * ab, -1) / np.where(len2 > 0, len2, 1.0), 0.0, 1.0), 0.0)
+        d = np.linalg.norm(a + u[..., None] * ab - p, axis=-1) + (1.0 - pen[b, :-1]) * 1e6
+        d = np.where(valid[b, :-1] & valid[b, 1:], d, np.inf)
+        m = d.min(-1)
+        tied = d <= m[..., None] + tie_tol
+        # each tied segment's nearest point: vertex index s or s + 1, or -1 - s inside segment s
+        s = np.arange(d.shape[-1])
+        near = np.where(u <= 0, s, np.where(u >= 1, s + 1, -1 - s))
+        lo = np.min(np.where(tied, near, np.iinfo(np.int64).max), -1)
+        hi = np.max(np.where(tied, near, np.iinfo(np.int64).min), -1)
+        out[b] = ((tied.sum(-1) >= 2) & ((lo != hi) | (lo < 0))) | (m < on_tol)
+    return out
 
 
 def random_sketch(rng, t_max, n_valid, lo, hi, p_lift=0.2):
@@ -61,7 +100,7 @@ def random_sketch(rng, t_max, n_valid, lo, hi, p_lift=0.2):
 # --------------------------------------------------------------------------- raster
 
 
-def test_raster_matches_textbook_bresenham_random_including_outside_canvas():
+def test_raster_matches_textbook_bresenham_random_including_outside_canvas(reference_raster):
     rng = np.random.default_rng(0)
     size = 48
     sk = [random_sketch(rng, 40, n, -30, 80) for n in (40, 17, 2, 1)]
@@ -74,14 +113,14 @@ def test_raster_matches_textbook_bresenham_random_including_outside_canvas():
 
 @pytest.mark.data
 @pytest.mark.parametrize("size", [64, 256])
-def test_raster_matches_textbook_bresenham_on_real_sketches(size):
+def test_raster_matches_textbook_bresenham_on_real_sketches(size, reference_raster):
     xy, pen, valid = real_batch(24, size, t_max=128)
     got = np.asarray(raster(xy, pen, valid, size))
     for b in range(xy.shape[0]):
         np.testing.assert_array_equal(got[b], reference_raster(xy[b], pen[b], valid[b], size))
 
 
-def test_raster_every_direction_and_tie():
+def test_raster_every_direction_and_tie(reference_raster):
     # All octants, slopes with exact half-pixel ties, vertical/horizontal/diagonal, dots.
     ends = [(9, 3), (3, 9), (-9, 3), (-3, 9), (9, -3), (3, -9), (-9, -3), (-3, -9),
             (8, 4), (4, 8), (-8, -4), (6, 0), (0, -6), (5, 5), (-5, 5), (0, 0), (2, 1), (1, 2)]
@@ -169,7 +208,7 @@ def test_raster_narrow_dtypes_hold_the_same_ink(dtype):
 # ------------------------------------------------------------------ strokes + compose
 
 
-def test_stroke_rasters_are_the_strokes_alone_and_compose_to_raster():
+def test_stroke_rasters_are_the_strokes_alone_and_compose_to_raster(reference_raster):
     rng = np.random.default_rng(2)
     xy, pen, valid = random_sketch(rng, 50, 44, 0, 64, p_lift=0.15)
     k = 20
@@ -224,16 +263,24 @@ def test_distance_raster_equals_dense_on_real_sketches(size):
         assert scale > 0
         assert np.mean(err <= 1e-3 * scale) >= 0.95
         assert err.max() <= 0.1 * scale
+    # float64: every entry agrees (measured: ~1e-11 of the largest), once the few pixels where
+    # Eq. 5 has no gradient are given weight 0 -- a pixel centre on its nearest segment (at 128
+    # px one lies 1e-15 from a segment and the two implementations pick different directions)
+    # and exact ties between segments (jnp.min splits them; the fast raster picks one).  They
+    # are identified explicitly and must stay rare, so nothing else escapes the check.
+    kinks = kink_pixels(xy, pen, valid, size)
+    assert kinks.sum() <= 1e-3 * kinks.size, kinks.sum()
     with jax.enable_x64(True):
-        x64, p64, w64 = (jnp.asarray(a, jnp.float64) for a in (xy, pen, w))
+        x64, p64 = (jnp.asarray(a, jnp.float64) for a in (xy, pen))
+        w64 = jnp.where(kinks, 0.0, jnp.asarray(w, jnp.float64))  # [B, size, size]
         loss64 = lambda r: lambda x, p: jnp.sum(r(x, p, valid, size) * w64)  # noqa: E731
         gf = jax.grad(loss64(distance_raster), (0, 1))(x64, p64)
         gd = jax.grad(loss64(distance_raster_dense), (0, 1))(x64, p64)
-        # Exact ties between non-adjacent segments (likely on lattice coordinates) are split
-        # equally by jnp.min's gradient but given to one segment here: a few entries differ.
         for a, b in zip(gf, gd):
             err = np.abs(np.asarray(a - b))
-            assert np.mean(err <= 1e-6 * float(jnp.max(jnp.abs(b)))) >= 0.99
+            scale = float(jnp.max(jnp.abs(b)))
+            assert scale > 0
+            assert err.max() <= 1e-9 * scale, (err.max() / scale, np.argwhere(err > 1e-9 * scale)[:5].tolist())
 
 
 def test_distance_raster_culling_is_exact_to_tolerance():
@@ -397,7 +444,7 @@ def test_dilate_matches_opencv_disk():
 
 
 @pytest.mark.parametrize("max_pixels", [None, 1, 64, 400, 10_000])
-def test_raster_packed_layout_and_fallback_agree(max_pixels):
+def test_raster_packed_layout_and_fallback_agree(max_pixels, reference_raster):
     # These sketches need 198 chunks of 4 steps at 40 px.  None: per-segment layout; 1, 64: the
     # chunked layout (24, 69 chunks) is too small -> falls back; 400: chunked (321 chunks);
     # 10_000: a chunked layout that large would not be smaller -> per-segment.
@@ -409,7 +456,7 @@ def test_raster_packed_layout_and_fallback_agree(max_pixels):
     np.testing.assert_array_equal(np.asarray(compose(per, jnp.ones((3, 12)))), want)
 
 
-def test_raster_chunked_layout_is_exact_at_its_budget_boundary():
+def test_raster_chunked_layout_is_exact_at_its_budget_boundary(reference_raster):
     # Long segments leaving the canvas span several chunks; the budget is set to exactly the
     # chunks the sketch needs (chunked path) and to one fewer (per-segment fallback).
     from sketchjax.render.bresenham import _segment_params, chunk_steps

@@ -27,6 +27,15 @@ area-downsampling); point methods take the sketch arrays and a differentiable ``
 
 Strokes that draw no pixel (single-point strokes, padding slots beyond the sketch) get
 attribution 0 from every stroke method; :func:`present_strokes` tells them apart.
+
+Input checks (SPEC §1: a clear ``ValueError`` naming the function, the batch index and the
+problem): shapes are always checked, and every ``aux`` leaf must have leading dimension
+``B``.  Values are checked only when the inputs are concrete arrays — called eagerly, not
+under ``jit``/``vmap``/``grad``, where they are tracers and the check is skipped (the
+functions stay jit-compatible; validate data before tracing, e.g. with
+:func:`sketchjax.sketch.check_sketch`): ``xy`` and ``pen`` on valid points must be finite
+and ``|xy| <= MAX_ABS_COORD`` (:class:`~sketchjax.sketch.SketchError`), ``stroke_images``
+must be finite.
 """
 from __future__ import annotations
 
@@ -34,9 +43,10 @@ from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from sketchjax.render.compose import clamp_unit, compose
-from sketchjax.sketch import segment_mask, stroke_one_hot
+from sketchjax.sketch import MAX_ABS_COORD, SketchError, segment_mask, stroke_one_hot
 
 __all__ = [
     "ScoreFn",
@@ -138,13 +148,38 @@ def drawing_strokes(pen: jax.Array, valid: jax.Array, max_strokes: int) -> jax.A
     return jnp.any(segment_mask(pen, valid)[..., None] & stroke_one_hot(pen, valid, max_strokes)[..., :-1, :], axis=-2)
 
 
+def _traced(*xs) -> bool:
+    """Any of ``xs`` is a tracer (inside ``jit``/``vmap``/``grad``): its values are unknown."""
+    return any(isinstance(x, jax.core.Tracer) for x in xs)
+
+
 def _check_strokes(stroke_images: jax.Array, name: str) -> None:
+    """Shape ``[B, K, H, W]``; when concrete, finite (the first bad batch index is named)."""
     if jnp.ndim(stroke_images) != 4:
         raise ValueError(f"{name}: stroke_images must be [B, K, H, W], got shape {jnp.shape(stroke_images)}")
+    if _traced(stroke_images):
+        return
+    finite = np.asarray(jnp.all(jnp.isfinite(jnp.asarray(stroke_images)), axis=(-2, -1)))  # [B, K]
+    if not finite.all():
+        b, k = (int(i) for i in np.argwhere(~finite)[0])
+        raise ValueError(f"{name}: stroke_images at batch index {b}: non-finite value (NaN/inf) in stroke {k}")
+
+
+def _check_aux(aux: Any, n: int, name: str) -> None:
+    """Every ``aux`` leaf has leading dimension ``n`` (one row per sketch); shapes only."""
+    for path, leaf in jax.tree_util.tree_leaves_with_path(aux):
+        shape = np.shape(leaf)
+        if len(shape) == 0 or shape[0] != n:
+            where = f" (leaf {jax.tree_util.keystr(path)})" if path else ""
+            raise ValueError(
+                f"{name}: every aux leaf needs leading dimension B = {n} (one row per sketch); "
+                f"got shape {tuple(shape)}{where}"
+            )
 
 
 def _scores(score_fn: ScoreFn, images: jax.Array, aux: Any, n: int, name: str) -> jax.Array:
     """``score_fn(images, aux)`` checked to be one finite-typed scalar per row: ``float32[n]``."""
+    _check_aux(aux, n, name)
     out = score_fn(images, aux)
     if jnp.shape(out) != (n,):
         raise ValueError(f"{name}: score_fn must return one scalar per image, shape ({n},); got {jnp.shape(out)}")
@@ -187,6 +222,9 @@ def sla(
       aux: per-row argument of ``score_fn`` (leading dimension ``B``).
       finish: canvas raster ``[B, H, W]`` → model input (default: none).
       weights: ``float32[B, K]`` the point of evaluation (default all ones).
+    Raises:
+      ValueError: bad shapes, an ``aux`` leaf without leading dimension ``B``, or (concrete
+        inputs only; skipped under ``jit``) non-finite ``stroke_images`` — naming the batch index.
     """
     _check_strokes(stroke_images, "sla")
     w = jnp.ones(stroke_images.shape[:2], stroke_images.dtype) if weights is None else weights
@@ -205,6 +243,7 @@ def occlusion(score_fn: ScoreFn, stroke_images: jax.Array, aux: Any = None, *, f
     The sketch without stroke ``k`` is ``clamp(sum_j S_j - S_k)`` — pixel-for-pixel the raster
     of the sketch with stroke ``k`` deleted.  Costs ``K + 1`` forward passes per sketch (all
     evaluated as one batch of ``B (K + 1)`` images; memory ``B K H W`` floats).
+    Raises: as :func:`sla`.
     """
     _check_strokes(stroke_images, "occlusion")
     total = jnp.sum(stroke_images, axis=1)
@@ -217,6 +256,7 @@ def _stack_scores(score_fn, images, aux, finish, name):
     """Scores ``float32[B, M]`` of a stack of canvas rasters ``[B, M, H, W]`` (row ``b``'s ``aux``
     for all ``M``), evaluated as one batch of ``B M`` images."""
     b, m = images.shape[:2]
+    _check_aux(aux, b, name)  # before repeating: a scalar would repeat to a plausible [B M]
     flat = _finished(finish, images.reshape((b * m,) + images.shape[2:]))
     return _scores(score_fn, flat, _repeat(aux, m), b * m, name).reshape(b, m)
 
@@ -252,6 +292,11 @@ def sla_sketch(
     Args:
       recipe: a :class:`~sketchjax.render.RasterRecipe` (Bresenham forms).
       max_strokes: ``K``, the width of ``strokes`` (static).
+    Raises:
+      ValueError: bad shapes or an ``aux`` leaf without leading dimension ``B``;
+        :class:`~sketchjax.sketch.SketchError` (concrete inputs only; skipped when traced under
+        ``jit``/``vmap``) for a NaN/inf or out-of-range coordinate or pen state on a valid
+        point, naming the batch index and the point.
     """
     _check_points(xy, pen, valid, "sla_sketch")
     ink, owner = _cover(recipe, xy, pen, valid, max_strokes)
@@ -275,6 +320,7 @@ def occlusion_sketch(
     ``1 + K`` images are still formed, ``B (1 + K) H W`` floats, for ``1 + K`` forwards).
     Equal to ``occlusion(score_fn, recipe.stroke_rasters(...), aux, finish=recipe.finish)`` when
     ``max_strokes`` covers every stroke; strokes beyond it stay in the image (see :func:`sla_sketch`).
+    Raises: as :func:`sla_sketch`.
     """
     _check_points(xy, pen, valid, "occlusion_sketch")
     ink, owner = _cover(recipe, xy, pen, valid, max_strokes)
@@ -293,6 +339,7 @@ def integrated_gradients(
     ``IG_k = integral_0^1 dF/dw_k(alpha) d alpha`` by the midpoint rule with ``steps`` nodes
     (a scan: memory of one pass, cost ``steps`` forward + backward passes).  Completeness:
     ``sum_k IG_k → F(1) - F(0)`` (the empty canvas) as ``steps`` grows.
+    Raises: as :func:`sla`.
     """
     _check_strokes(stroke_images, "integrated_gradients")
     ones = jnp.ones(stroke_images.shape[:2], stroke_images.dtype)
@@ -364,10 +411,34 @@ def _render_grads(score_fn, render_fn, xy, pen, valid, aux, name):
 
 
 def _check_points(xy, pen, valid, name):
+    """Shapes; when concrete, finite ``xy``/``pen`` and ``|xy| <= MAX_ABS_COORD`` on valid points.
+
+    The value checks are those of :func:`sketchjax.sketch.check_sketch`, minus its stricter
+    ones (empty rows, prefix mask, dtypes), which attribution does not need: an all-padding row
+    renders blank and gets zeros.  Skipped for tracers (under ``jit``/``vmap``/``grad``).
+    """
     if jnp.ndim(xy) != 3 or jnp.shape(xy)[-1] != 2 or jnp.shape(pen) != jnp.shape(xy)[:2] or jnp.shape(valid) != jnp.shape(pen):
         raise ValueError(
             f"{name}: need xy [B, T, 2], pen [B, T], valid [B, T]; got {jnp.shape(xy)}, {jnp.shape(pen)}, {jnp.shape(valid)}"
         )
+    if _traced(xy, pen, valid):
+        return
+    v = np.asarray(valid).astype(bool)
+    pts = np.asarray(xy)
+    pn = np.asarray(pen)
+    problems = (
+        ("non-finite coordinate (NaN/inf)", ~np.isfinite(pts).all(axis=-1) & v),
+        ("non-finite pen state", ~np.isfinite(pn) & v),
+        (f"coordinate beyond the supported range |x|, |y| <= {MAX_ABS_COORD:g}",
+         (np.abs(np.where(np.isfinite(pts), pts, 0.0)) > MAX_ABS_COORD).any(axis=-1) & v),
+    )
+    rows = np.flatnonzero(np.any([bad.any(axis=-1) for _, bad in problems], axis=0))
+    if rows.size:
+        b = int(rows[0])  # the first bad sketch, and its first problem
+        problem, bad = next((p, m) for p, m in problems if m[b].any())
+        t = int(np.flatnonzero(bad[b])[0])
+        value = float(pn[b, t]) if "pen" in problem else pts[b, t].tolist()
+        raise SketchError(f"{name}: sketch at batch index {b}: {problem} at point {t}: {value}")
 
 
 def psla(
@@ -392,6 +463,11 @@ def psla(
       max_strokes: strokes kept in ``strokes`` (static).
       reduce: stroke aggregation of point importances, ``"sum"`` or ``"mean"``.
       norm: point importance from ``dF/dxy_t``: ``"l2"`` (default) or ``"l1"``.
+    Raises:
+      ValueError: bad shapes or an ``aux`` leaf without leading dimension ``B``;
+        :class:`~sketchjax.sketch.SketchError` (concrete inputs only; skipped when traced under
+        ``jit``/``vmap``) for a NaN/inf or out-of-range coordinate or pen state on a valid
+        point, naming the batch index and the point.
     """
     _check_points(xy, pen, valid, "psla")
     pen = jnp.asarray(pen, jnp.float32)
@@ -420,6 +496,7 @@ def smoothgrad(
     to the drawing); ``samples`` forward + backward passes (a scan: memory of one).  The
     importances are taken from the mean gradient; ``score`` is that of the unjittered sketch.
     ``sigma = 0`` reproduces :func:`psla`.
+    Raises: as :func:`psla`.
     """
     _check_points(xy, pen, valid, "smoothgrad")
     pen = jnp.asarray(pen, jnp.float32)

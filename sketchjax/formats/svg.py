@@ -148,8 +148,12 @@ def _bezier(control: np.ndarray, samples: int) -> np.ndarray:
 
 def _arc(p0, rx, ry, phi_deg, large_arc, sweep, p1, samples: int) -> np.ndarray:
     """Points of an SVG elliptical arc from ``p0`` to ``p1`` (SVG 1.1 implementation notes F.6.5)."""
-    if rx == 0 or ry == 0 or np.allclose(p0, p1):
-        return np.asarray([p1], float)  # per the spec, a degenerate arc is a straight line
+    if np.array_equal(p0, p1):
+        # F.6.2: identical end points omit the arc.  Exact equality on purpose: end points a
+        # hair apart (``a 50 50 0 1 0 0.003 0``) are a nearly full ellipse, not a dot.
+        return np.asarray([p1], float)
+    if rx == 0 or ry == 0:
+        return np.asarray([p1], float)  # F.6.2: a zero radius makes the arc a straight line
     rx, ry = abs(rx), abs(ry)
     phi = math.radians(phi_deg)
     cos_phi, sin_phi = math.cos(phi), math.sin(phi)
@@ -160,6 +164,8 @@ def _arc(p0, rx, ry, phi_deg, large_arc, sweep, p1, samples: int) -> np.ndarray:
         rx, ry = rx * math.sqrt(scale), ry * math.sqrt(scale)
     num = rx**2 * ry**2 - rx**2 * y1p**2 - ry**2 * x1p**2
     den = rx**2 * y1p**2 + ry**2 * x1p**2
+    if den == 0:  # end points so close that the squares underflow: the ellipse is unresolvable
+        return np.asarray([p1], float)
     coef = math.sqrt(max(num, 0.0) / den) * (-1 if large_arc == sweep else 1)
     cxp, cyp = coef * rx * y1p / ry, -coef * ry * x1p / rx
     cx = cos_phi * cxp - sin_phi * cyp + (p0[0] + p1[0]) / 2

@@ -3,8 +3,9 @@ differentiable distance-field raster of P-SLA; plus line-width and resolution he
 
 Coordinates are in output pixels; pixel ``(i, j)`` covers ``[j, j+1) x [i, i+1)`` so pixel
 centres are at ``+0.5``.  Every function takes ``(xy, pen, valid)`` arrays with optional
-leading batch dimensions and is jit/vmap-able; :func:`render_sketch` accepts a
-:class:`sketchjax.Sketch` directly.
+leading batch dimensions and is jit/vmap-able (pass a :class:`sketchjax.Sketch` as
+``sketch.xy, sketch.pen, sketch.valid``); :class:`RasterRecipe` bundles fitting to the
+canvas, line width and downsampling into the exact model input of each form.
 """
 from sketchjax.render.bresenham import raster, segment_pixels, stroke_cover, stroke_rasters
 from sketchjax.render.compose import clamp_unit, compose

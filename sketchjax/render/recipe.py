@@ -119,7 +119,10 @@ class RasterRecipe:
     def distance(self, xy: jax.Array, pen: jax.Array, valid: jax.Array) -> jax.Array:
         """Differentiable model input ``float32[..., out_size, out_size]`` (Eq. 5 raster at the canvas).
 
-        Reverse-mode differentiable in ``xy`` (including through the fit) and ``pen``.
+        Reverse-mode differentiable in ``xy`` and ``pen``.  With ``differentiate_fit=False``
+        (the default) the fit's scale and origin are held fixed, so the ``xy`` gradient is
+        that of the canvas coordinates (what P-SLA attributes), in the input's units; only with
+        ``differentiate_fit=True`` does it also flow through the fit (see :meth:`fitted`).
         """
         w = self.width if self.distance_width is None else self.distance_width
         falloff = SigmoidFalloff.for_width(float(w), slope=self.slope)
