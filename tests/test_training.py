@@ -13,6 +13,7 @@ import logging
 import os
 import pathlib
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -425,6 +426,30 @@ def test_checkpoint_of_another_model_is_refused_not_quarantined(tmp_path):
     state, meta = store.restore_latest(same)
     assert meta["step"] == 5 and state["w"].shape == (3,)
     store.close()
+
+
+def test_checkpoint_with_a_renamed_parameter_is_refused_not_quarantined(tmp_path):
+    store = training.CheckpointStore(tmp_path / "checkpoints", keep=2)
+    for step in (5, 10):
+        store.save(step, {"encoder": {"w": jnp.ones(3)}, "head": {"w": jnp.ones((2, 3))}}, {"step": step})
+    store.wait()
+    before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    renamed = {"encoder": {"w": jax.ShapeDtypeStruct((3,), jnp.float32)},
+               "classifier": {"w": jax.ShapeDtypeStruct((2, 3), jnp.float32)}}  # same shapes, new name
+    with pytest.raises(training.IncompatibleCheckpointError, match=r"saved only: \['head/w \(2, 3\) float32'\]"):
+        store.restore_latest(renamed)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == before  # nothing moved
+    store.close()
+
+
+def test_a_fresh_start_keeps_the_earlier_metrics_log(tmp_path):
+    run_linear(tmp_path, num_epochs=1)
+    first = (tmp_path / "metrics.jsonl").read_text()
+    shutil.rmtree(tmp_path / "checkpoints")  # nothing to resume: the run starts over
+    result = run_linear(tmp_path, num_epochs=1)
+    assert result.resumed_from is None
+    kept = list(tmp_path.glob("metrics.before-*.jsonl"))
+    assert len(kept) == 1 and kept[0].read_text() == first
 
 
 def test_masked_sums_refuses_misshaped_metrics():

@@ -8,8 +8,8 @@ example carries ``generated = True`` and its ``temperature``, so they can be fil
 weighted or reported separately.
 
 Sampling uses :func:`sketchjax.models.sketch_rnn_js.load_sketch_rnn_js` and
-:func:`sketchjax.models.sketch_rnn.sample` (ancestral sampling, Magenta's temperature
-semantics) in chunks of ``sample_batch``; chunk ``c`` of category ``k`` at temperature ``τ``
+:func:`sketchjax.models.sketch_rnn.sample` (ancestral sampling, the paper's temperature:
+``softmax(logits / τ)``, Gaussian variance ``σ² τ``) in chunks of ``sample_batch``; chunk ``c`` of category ``k`` at temperature ``τ``
 uses ``fold_in(fold_in(fold_in(PRNGKey(seed), crc32(k)), round(τ·10⁶)), c)``, so a sample
 does not depend on the other categories or temperatures of the config.  Offsets are turned
 into absolute pixels (model units × the decoder's ``scale_factor``; the first point is

@@ -596,7 +596,8 @@ def sample(
 
     At each step the mixture component and the pen state are drawn from
     ``softmax(logits / softmax_temperature)`` and the offset from the chosen Gaussian with
-    ``σ · sqrt(temperature)`` (Magenta's ``sample``); the drawn row is the next input.  Once
+    ``σ · sqrt(temperature)`` (the sketch-rnn paper's variance ``σ² τ``; Magenta's Python
+    ``sample`` scales ``σ`` by ``τ²`` instead); the drawn row is the next input.  Once
     ``p3`` (end of sketch) is drawn, that row (its offset zeroed, as in the training data) and
     all later ones are :data:`END_TOKEN`.
     ``temperature = 0`` is the greedy decode (argmax choices, Gaussian means).

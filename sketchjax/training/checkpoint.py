@@ -10,8 +10,9 @@ Atomicity: orbax writes a step into ``<step>.orbax-checkpoint-tmp-<n>`` and rena
 which is deleted when the next run opens the directory. A finished-looking step that fails to
 restore (truncated by a full disk, edited by hand) is moved to ``workdir/checkpoints_corrupt/``
 with a warning, and the next older step is tried.  A step that is intact but holds a
-*different* state (another model size, another optimiser) is not corruption: restoring it
-raises :class:`IncompatibleCheckpointError` and leaves the directory untouched.
+*different* state (another model size, another optimiser, a renamed parameter) is not
+corruption: restoring it raises :class:`IncompatibleCheckpointError` and leaves the directory
+untouched.
 """
 from __future__ import annotations
 
@@ -30,6 +31,25 @@ __all__ = ["CheckpointStore", "IncompatibleCheckpointError"]
 
 class IncompatibleCheckpointError(ValueError):
     """The checkpoint is intact but its arrays do not match the state being restored."""
+
+
+def _key_name(key: Any) -> str:
+    """A path element as text: dict keys, attribute names (flax structs, optax named tuples,
+    which orbax stores as dict keys) and sequence indices compare equal by name."""
+    for attr in ("key", "name", "idx"):
+        if hasattr(key, attr):
+            return str(getattr(key, attr))
+    return str(key)
+
+
+def _leaf_paths(tree: Any) -> list[str]:
+    """Sorted ``"path shape dtype"`` of every array leaf, paths normalised by :func:`_key_name`."""
+    out = []
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        shape, dtype = getattr(leaf, "shape", None), getattr(leaf, "dtype", None)
+        if shape is not None and dtype is not None:
+            out.append(f"{'/'.join(_key_name(k) for k in path)} {tuple(shape)} {jax.numpy.dtype(dtype).name}")
+    return sorted(out)
 
 
 def _leaf_signatures(tree: Any) -> list[str]:
@@ -121,6 +141,20 @@ class CheckpointStore:
                 )
                 return restored.state, dict(restored.meta)
             except Exception as e:  # noqa: BLE001 — any failure means this step is unusable
+                # ... unless the step is intact and only its parameter paths differ (a renamed
+                # module with the same shapes): that is another state, not corruption
+                try:
+                    saved_paths = _leaf_paths(self._manager.item_metadata(step)["state"])
+                except Exception:  # noqa: BLE001 — unreadable: treat as corrupt below
+                    saved_paths = None
+                want_paths = _leaf_paths(abstract_state)
+                if saved_paths and saved_paths != want_paths:
+                    only_saved = sorted(set(saved_paths) - set(want_paths))[:2]
+                    only_wanted = sorted(set(want_paths) - set(saved_paths))[:2]
+                    raise IncompatibleCheckpointError(
+                        f"checkpoint {self.directory / str(step)} holds a differently named state than this run "
+                        f"builds (saved only: {only_saved}; expected only: {only_wanted}): a parameter or module "
+                        "was renamed — use a new workdir, or rename it back (nothing was modified)") from e
                 warnings.warn(f"checkpoint {self.directory / str(step)} does not restore ({type(e).__name__}: {e}); "
                               "moving it aside and trying an older one")
                 self._quarantine(step)

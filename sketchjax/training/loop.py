@@ -184,6 +184,14 @@ def fit(
     else:
         state = create_train_state(task, tx, first_batch, seed, mesh)
         step, elapsed_before, resumed_from = 0, 0.0, None
+        old_log = workdir / "metrics.jsonl"
+        if chief and old_log.exists() and old_log.stat().st_size > 0:
+            # no checkpoint to resume (none written, or every one moved aside as corrupt): keep the
+            # earlier log instead of truncating it to step 0
+            kept = old_log.with_name(f"metrics.before-{int(time.time())}.jsonl")
+            os.replace(old_log, kept)
+            log.warning("starting %s from step 0 with no checkpoint to resume; the earlier metrics.jsonl "
+                        "was kept as %s", workdir, kept.name)
     del first_batch
     if chief and config_dict is not None:  # only now: a refused resume leaves the workdir as it was
         _write_json_atomic(workdir / "config.json", config_dict)

@@ -14,10 +14,10 @@ sketches of the test split (never seen), degraded with other draws.
 Command:
   python train/run.py --config train/configs/iqa_sketch_gacl.py --workdir runs/iqa_gacl_100
 
-Expected runtime: 4.9 min wall on the 2-core CPU (jax 0.10.2; 856 steps of batch 64 plus building
-  and rasterising the degraded sketches, ~20 s; measured 2026-11-29 with the test suite running).
-Expected metric: on the 1,726 held-out degraded sketches, expected-rating PLCC 0.149, SROCC 0.162,
-  mean absolute error 0.252 on the [0, 1] rating scale (``python eval/iqa.py``).
+Expected runtime: 2.5 min wall on the 2-core CPU (jax 0.10.2; 856 steps of batch 64 plus building
+  and rasterising the degraded sketches, ~20 s; measured 2026-12-02).
+Expected metric: on the 1,726 held-out degraded sketches, expected-rating PLCC 0.200, SROCC 0.196,
+  mean absolute error 0.249 on the [0, 1] rating scale (``python eval/iqa.py``; RESULTS.md §4.8).
 """
 from __future__ import annotations
 
