@@ -71,7 +71,7 @@ from sketchjax.models.transformer import PointTransformer
 from sketchjax.normalize import to_unit
 from sketchjax.render import RasterRecipe
 from sketchjax.sketch import Sketch
-from sketchjax.training import Experiment, Task, default_config, masked_sums, read_run_config, restore_trained
+from sketchjax.training import Experiment, Task, default_config, masked_sums, read_run_config, restore_trained, this_process
 
 ENCODERS = {"bilstm": BiLSTMEncoder, "transformer": PointTransformer, "sketchanet": SketchANet, "resnet18": ResNet18,
             "doodlenet": DoodleNetEncoder}
@@ -485,6 +485,7 @@ def build_experiment(config: dict) -> Experiment:
         raster_size=data["raster_size"] if raster else None,
         render_size=data["render_size"] if raster else None,
         line_width=data["line_width"],
+        **this_process(),
     )
     train_split, _, _ = training_source(config, fields)
     train = SketchBatchIterator(

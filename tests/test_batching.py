@@ -74,7 +74,8 @@ def test_bucket_by_length():
 def test_bucket_batches_have_static_shapes():
     sketches = [make(n) for n in np.random.default_rng(0).integers(2, 60, size=40)]
     buckets = bucket_by_length(sketches, (16, 32, 64), batch_size=4, drop_remainder=True)
-    assert {b.batch.xy.shape for b in buckets} <= {(4, 16, 2), (4, 32, 2), (4, 64, 2)}
+    # 40 lengths drawn from 2..59 fill all three buckets with full batches
+    assert {b.batch.xy.shape for b in buckets} == {(4, 16, 2), (4, 32, 2), (4, 64, 2)}
     all_batches = bucket_by_length(sketches, (16, 32, 64), batch_size=4)
     assert sorted(np.concatenate([b.indices for b in all_batches]).tolist()) == list(range(40))
 
@@ -87,4 +88,4 @@ def test_bucket_batches_have_static_shapes():
 
     for b in buckets:
         total_ink(b.batch.xy, b.batch.valid)
-    assert len(traces) == len({b.max_len for b in buckets})  # one compilation per bucket
+    assert len(buckets) > 3 and len(traces) == len({b.max_len for b in buckets}) == 3  # one compilation per bucket

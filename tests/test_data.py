@@ -421,6 +421,22 @@ def test_shard_batch_splits_rows_over_two_devices(tmp_path):
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
 
 
+@pytest.mark.parametrize("bad, message", [
+    ({"points": np.zeros((0, 2), np.float32), "pen": np.zeros(0, np.float32)}, "example 2 of the source: an empty sketch"),
+    ({"points": np.ones((5, 2), np.float32), "pen": np.ones(4, np.float32)}, "example 2 of the source: 5 points but 4 pen"),
+    ({"points": np.array([[1, 2], [np.nan, 3], [4, 5]], np.float32), "pen": np.ones(3, np.float32)},
+     "example 2 of the source: a NaN or infinite"),
+    ({"points": np.ones((3, 2), np.float32), "pen": np.array([1, np.inf, 0], np.float32)},
+     "example 2 of the source: a NaN or infinite"),
+])
+def test_iterator_names_a_bad_record_of_a_raw_source(bad, message):
+    good = {"points": np.array([[0, 0], [10, 5], [20, 0]], np.float32), "pen": np.array([1, 1, 0], np.float32), "label": 0}
+    source = [good, good, {**bad, "label": 1}, good]
+    it = SketchBatchIterator(source, batch_size=4, seed=0, shuffle=False, prefetch=0, coords="pixels")
+    with pytest.raises(ValueError, match=message):
+        next(iter(it.epoch_batches(0)))
+
+
 def test_iterator_rejects_bad_settings(train_source):
     with pytest.raises(ValueError, match="divisible"):
         SketchBatchIterator(train_source, batch_size=7, process_count=2)

@@ -284,7 +284,7 @@ def build_iqa_experiment(config: dict):
     """
     from sketchjax.classifier import gacl_config, head_config, make_gacl_objective, make_model
     from sketchjax.gacl import quality_scores
-    from sketchjax.training import ArraySource, Experiment, Task, masked_sums
+    from sketchjax.training import ArraySource, Experiment, Task, masked_sums, this_process
 
     iqa = config["iqa"]
     n_bins, (lo, hi) = int(iqa["n_bins"]), iqa["rating_range"]
@@ -300,8 +300,8 @@ def build_iqa_experiment(config: dict):
                              f"[{r.min():.4g}, {r.max():.4g}]; set --set 'iqa.rating_range=(lo, hi)' to the "
                              "dataset's scale (e.g. (1, 5) for a 5-point MOS, negated for DMOS)")
         split["label"] = np.asarray(rating_bins(r, n_bins, lo, hi))
-    train = ArraySource(sets["train"], config["batch_size"], seed=config["seed"])
-    test = ArraySource(sets["test"], config["batch_size"], shuffle=False, drop_remainder=False)
+    train = ArraySource(sets["train"], config["batch_size"], seed=config["seed"], **this_process())
+    test = ArraySource(sets["test"], config["batch_size"], shuffle=False, drop_remainder=False, **this_process())
     model = make_model(config["model"], n_bins, "gacl")
     objective = make_gacl_objective(head, gcfg, train.steps_per_epoch, config["num_epochs"])
     centres = bin_centres(n_bins, lo, hi)

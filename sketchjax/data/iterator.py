@@ -249,8 +249,12 @@ class SketchBatchIterator:
     def _assemble(self, epoch: int, indices: np.ndarray, mask: np.ndarray, examples: list) -> dict[str, np.ndarray]:
         t = self.max_len
         points, pens, labels = [], [], []
-        for ex in examples:
+        for i, ex in enumerate(examples):
             p, q = np.asarray(ex["points"], np.float32).reshape(-1, 2), np.asarray(ex["pen"], np.float32)
+            if len(p) == 0 or len(q) != len(p):
+                raise ValueError(f"SketchBatchIterator: example {int(indices[i])} of the source: "
+                                 + ("an empty sketch (no points)" if len(p) == 0 else
+                                    f"{len(p)} points but {len(q)} pen states"))
             if len(p) > t:
                 p, q = fit_length(p, q, t, self.fit)
             points.append(p[:t])
@@ -258,6 +262,10 @@ class SketchBatchIterator:
             if self.label_key is not None:
                 labels.append(int(ex[self.label_key]))
         xy, pen, valid, length = _pack(points, pens, t)
+        finite = np.isfinite(xy).all(axis=(1, 2)) & np.isfinite(pen).all(axis=1)  # padding is 0
+        if not finite.all():
+            raise ValueError(f"SketchBatchIterator: example {int(indices[np.argmin(finite)])} of the source: "
+                             "a NaN or infinite coordinate or pen state")
         if self._finish is not None:
             with jax.default_device(self.device):
                 done = self._finish(np.uint32(self.seed), np.uint32(epoch), indices.astype(np.int32), xy, pen, valid)

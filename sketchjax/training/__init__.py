@@ -13,7 +13,7 @@
 """
 from sketchjax.training.checkpoint import CheckpointStore, IncompatibleCheckpointError
 from sketchjax.training.config import apply_overrides, config_to_dict, default_config, load_config, resolve_object
-from sketchjax.training.data import ArraySource, DataSource
+from sketchjax.training.data import ArraySource, DataSource, this_process
 from sketchjax.training.loop import (
     Experiment,
     FitResult,
@@ -44,5 +44,5 @@ __all__ = [
     "config_to_dict", "create_train_state", "data_mesh", "default_config", "evaluate", "fit", "load_config",
     "make_eval_step", "make_optimizer", "make_schedule", "make_train_step", "masked_sums",
     "optimizer_from_config", "scale_by_path", "read_metrics", "read_run_config", "replicate", "replicated", "resolve_object", "restore_trained", "config_differences", "train_unless_done", "shard_batch",
-    "train_and_evaluate", "warm_restart_schedule",
+    "train_and_evaluate", "warm_restart_schedule", "this_process",
 ]

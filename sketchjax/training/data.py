@@ -11,7 +11,7 @@ from typing import Iterator, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["DataSource", "ArraySource"]
+__all__ = ["DataSource", "ArraySource", "this_process"]
 
 Batch = dict[str, np.ndarray]
 
@@ -115,3 +115,11 @@ class ArraySource:
             batch["mask"] = (np.arange(local) < len(rows)).astype(np.float32)
             yield batch
 
+
+def this_process() -> dict[str, int]:
+    """``{"process_index", "process_count"}`` of this JAX process: pass it to every data source of
+    an experiment (:class:`ArraySource`, :class:`sketchjax.data.SketchBatchIterator`) so that in a
+    multi-process run each process yields its own rows of the global batch, not all of them."""
+    import jax
+
+    return {"process_index": jax.process_index(), "process_count": jax.process_count()}

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from sketchjax.training import ArraySource, Experiment, Task, default_config, masked_sums
+from sketchjax.training import ArraySource, Experiment, Task, default_config, masked_sums, this_process
 
 
 def get_config() -> dict:
@@ -95,6 +95,7 @@ def build_experiment(config: dict) -> Experiment:
     held_out = spirals(data["num_eval"], data["noise"], data["turns"], data["seed"] + 1)
     return Experiment(
         task=Task(init_fn, loss_fn, eval_fn),
-        train_source=ArraySource(train, config["batch_size"], seed=config["seed"], shuffle=True, drop_remainder=True),
-        eval_source=ArraySource(held_out, config["batch_size"], shuffle=False, drop_remainder=False),
+        train_source=ArraySource(train, config["batch_size"], seed=config["seed"], shuffle=True, drop_remainder=True,
+                                 **this_process()),
+        eval_source=ArraySource(held_out, config["batch_size"], shuffle=False, drop_remainder=False, **this_process()),
     )
