@@ -226,6 +226,20 @@ def test_corrupt_ndjson_names_file_and_line(data_file, tmp_path):
         QuickdrawStrokes.prepare(cfg, tmp_path / "tfds", manual_dir=manual)
 
 
+def test_same_settings_over_other_input_files_build_a_new_dataset(data_file, tmp_path):
+    lines = data_file("quickdraw", "simplified", "cat.ndjson").read_text().splitlines()
+    small, full, copy = (tmp_path / d for d in ("small", "full", "copy"))
+    for folder, n in ((small, 10), (full, 25), (copy, 10)):
+        folder.mkdir()
+        (folder / "cat.ndjson").write_text("\n".join(lines[:n]) + "\n")
+    cfg = quickdraw_config("simplified", ["cat"], fractions=(1.0, 0.0, 0.0))
+    built = {f.name: QuickdrawStrokes.prepare(cfg, tmp_path / "tfds", manual_dir=f) for f in (small, full, copy)}
+    assert [len(open_split(b, "train")) for b in built.values()] == [10, 25, 10]  # not the cached 10 again
+    names = {k: b.builder_config.name for k, b in built.items()}
+    assert names["small"] != names["full"] and names["small"] == names["copy"]  # contents, not folders
+    assert names["small"].startswith(f"{cfg.name}-in")
+
+
 def test_ndjson_without_key_id_is_rejected(tmp_path):
     manual = tmp_path / "manual"
     manual.mkdir()

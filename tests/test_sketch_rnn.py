@@ -412,3 +412,22 @@ def test_training_reduces_loss_on_real_sketches(data_file):
         losses.append(float(loss))
     assert np.isfinite(losses).all()
     assert losses[-1] < losses[0] - 0.1, losses
+
+
+@pytest.mark.parametrize("temperature", [0.25, 1.0])
+def test_sample_offsets_have_the_papers_variance_sigma2_tau(temperature):
+    """A decoder whose output layer is a constant (kernel 0): every step draws from one known
+    Gaussian, so the offsets' sample moments must be mu and sigma^2 * tau (not sigma^2 * tau^4,
+    Magenta's Python sampler, nor sigma^2)."""
+    cfg = SketchRNNConfig(dec_hidden=8, num_mixtures=1, conditional=False, z_size=0, max_len=4)
+    params = init_sketch_rnn(cfg, jax.random.PRNGKey(0))
+    mu, sigma, rho = np.array([0.5, -1.0]), np.array([2.0, 0.5]), 0.6
+    bias = np.concatenate([[10.0, -10.0, -10.0], [0.0], mu, np.log(sigma), [np.arctanh(rho)]]).astype(np.float32)
+    out = params["params"]["output"]
+    params = {"params": {**params["params"], "output": {"kernel": jnp.zeros_like(out["kernel"]), "bias": jnp.asarray(bias)}}}
+    strokes, lengths = sample(params, cfg, jax.random.PRNGKey(1), num=4000, temperature=temperature)
+    assert int(jnp.min(lengths)) == cfg.max_len  # p1 always: every row is a drawn offset
+    xy = np.asarray(strokes[..., :2]).reshape(-1, 2).astype(np.float64)  # 16,000 draws
+    assert np.all(np.abs(xy.mean(axis=0) - mu) <= 4 * sigma * np.sqrt(temperature / len(xy)))  # 4 standard errors
+    np.testing.assert_allclose(xy.var(axis=0), sigma ** 2 * temperature, rtol=0.06)  # SE of a variance ~1.1%
+    assert np.corrcoef(xy.T)[0, 1] == pytest.approx(rho, abs=0.03)

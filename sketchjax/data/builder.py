@@ -14,11 +14,12 @@ generic parser.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import os
 import pathlib
-from typing import Mapping, Optional
+from typing import Iterable, Mapping, Optional
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -26,7 +27,25 @@ from etils import epath
 
 from sketchjax.sketch import Sketch, SketchError
 
-__all__ = ["ArrayRecordBuilder", "sketch_features", "encode_sketch", "example_to_sketch"]
+__all__ = ["ArrayRecordBuilder", "sketch_features", "encode_sketch", "example_to_sketch", "inputs_digest"]
+
+_FINGERPRINT_BYTES = 1 << 16  # read from each end of an input file
+
+
+def inputs_digest(paths: Iterable[os.PathLike], length: int = 8) -> str:
+    """Short digest of the contents of input files: each file's name, size and its first and last
+    64 KiB (so a multi-GB original costs two small reads; an edit that keeps the size and leaves
+    both ends alone goes unnoticed).  Independent of paths' folders and of modification times."""
+    h = hashlib.blake2b(digest_size=16)
+    for path in sorted(pathlib.Path(p) for p in paths):
+        size = path.stat().st_size
+        h.update(f"{path.name}\0{size}\0".encode())
+        with open(path, "rb") as f:
+            h.update(f.read(_FINGERPRINT_BYTES))
+            if size > _FINGERPRINT_BYTES:
+                f.seek(max(size - _FINGERPRINT_BYTES, _FINGERPRINT_BYTES))
+                h.update(f.read())
+    return h.hexdigest()[:length]
 
 
 class ArrayRecordBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
@@ -49,17 +68,31 @@ class ArrayRecordBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
           data_dir: TFDS data directory.
           manual_dir: folder of input files (default: the builder's data-root folder).
 
+        The dataset's config name gets a digest of the local input files appended
+        (:meth:`local_inputs`, :func:`inputs_digest`), so the same settings over other files —
+        say the full-size originals after a small sample — build a new dataset instead of
+        silently reusing the old one (which stays where it was).
+
         Returns:
           The builder; read it with ``builder.as_data_source(split)``,
-          :func:`sketchjax.data.open_split`, or ``tfds.data_source("<name>/<config.name>",
+          :func:`sketchjax.data.open_split`, or ``tfds.data_source("<name>/<builder.builder_config.name>",
           split=..., data_dir=data_dir)``.
         """
         if manual_dir is not None and not os.path.isdir(manual_dir):
             raise FileNotFoundError(f"manual_dir {os.fspath(manual_dir)} is not a directory")
+        inputs = cls.local_inputs(config, None if manual_dir is None else pathlib.Path(manual_dir))
+        if inputs:
+            config = dataclasses.replace(config, name=f"{config.name}-in{inputs_digest(inputs)}")
         builder = cls(config=config, data_dir=os.fspath(data_dir))
         dl_config = tfds.download.DownloadConfig(manual_dir=None if manual_dir is None else os.fspath(manual_dir))
         builder.download_and_prepare(download_config=dl_config)
         return builder
+
+    @classmethod
+    def local_inputs(cls, config, manual_dir: Optional[pathlib.Path]) -> list[pathlib.Path]:
+        """The local files a build of ``config`` reads (``manual_dir`` or the data-root default);
+        files it would download are not listed (their URLs are fixed).  Builders override it."""
+        return []
 
     @staticmethod
     def input_dir(dl_manager, default: Optional[pathlib.Path]) -> Optional[pathlib.Path]:

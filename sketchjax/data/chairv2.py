@@ -111,6 +111,14 @@ class QmulChairv2(ArrayRecordBuilder):
             citation="Yu et al., Sketch Me That Shoe, CVPR 2016.",
         )
 
+    @classmethod
+    def local_inputs(cls, config, manual_dir):
+        directory = manual_dir or _default_dir()
+        if directory is None or not (directory / CHAIRV2_PICKLE).is_file():
+            return []  # the build names what is missing
+        photos = [directory / "photo" / f"{stem}.png" for stem in config.photo_ids]
+        return [directory / CHAIRV2_PICKLE] + [p for p in photos if p.is_file()]
+
     def _split_generators(self, dl_manager):
         directory = self.input_dir(dl_manager, _default_dir())
         if directory is None or not (directory / CHAIRV2_PICKLE).is_file():

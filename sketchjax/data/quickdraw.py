@@ -163,6 +163,17 @@ def quickdraw_config(
     )
 
 
+def _local_files(cfg, directory: Optional[pathlib.Path]) -> dict[str, pathlib.Path]:
+    """``{category: file}`` of the config's categories found in ``directory``."""
+    files = {}
+    if directory is not None:
+        for cat in cfg.categories:
+            path = directory / f"{cat}{_SUFFIX[cfg.source]}"
+            if path.is_file():
+                files[cat] = path
+    return files
+
+
 class QuickdrawStrokes(ArrayRecordBuilder):
     """QuickDraw vector sketches (points, pen, optional time) with labels and metadata."""
 
@@ -196,15 +207,13 @@ class QuickdrawStrokes(ArrayRecordBuilder):
             license="CC BY 4.0",
         )
 
+    @classmethod
+    def local_inputs(cls, config, manual_dir):
+        return list(_local_files(config, manual_dir or local_quickdraw_dir(config.source)).values())
+
     def _source_files(self, dl_manager) -> dict[str, pathlib.Path]:
         cfg = self._config
-        directory = self.input_dir(dl_manager, local_quickdraw_dir(cfg.source))
-        files = {}
-        if directory is not None:
-            for cat in cfg.categories:
-                path = directory / f"{cat}{_SUFFIX[cfg.source]}"
-                if path.is_file():
-                    files[cat] = path
+        files = _local_files(cfg, self.input_dir(dl_manager, local_quickdraw_dir(cfg.source)))
         missing = {cat: quickdraw_url(cfg.source, cat) for cat in cfg.categories if cat not in files}
         if missing:  # needs internet; never exercised by the tests
             files.update({cat: pathlib.Path(p) for cat, p in dl_manager.download(missing).items()})

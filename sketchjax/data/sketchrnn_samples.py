@@ -210,6 +210,13 @@ class SketchrnnSamples(ArrayRecordBuilder):
             citation="Ha & Eck, A Neural Representation of Sketch Drawings, ICLR 2018.",
         )
 
+    @classmethod
+    def local_inputs(cls, config, manual_dir):
+        directory = manual_dir or _default_dir()
+        if directory is None:
+            return []
+        return [p for p in (directory / _model_file(c) for c in config.categories) if p.is_file()]
+
     def _split_generators(self, dl_manager):
         directory = self.input_dir(dl_manager, _default_dir())
         cfg = self.builder_config
