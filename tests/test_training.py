@@ -220,6 +220,10 @@ def test_lr_scale_multiplies_each_parameter_paths_updates():
     for bad in ({"head": -1.0}, {"head": float("nan")}, {"": 0.5}, {"encoder": 0.1, "encoder/": 0.2}):
         with pytest.raises(ValueError, match="lr_scale"):
             training.scale_by_path(bad)
+    # a bare number (`--set optimizer.lr_scale=0.0` meant as "frozen") is refused, not ignored
+    with pytest.raises(ValueError, match=r"lr_scale must be None or .* got 0.0"):
+        training.optimizer_from_config({"name": "adam", "learning_rate": 0.1, "schedule": "constant", "lr_scale": 0.0},
+                                       steps_per_epoch=1, total_steps=1)
     # a run saved before lr_scale existed resumes without a config difference
     from sketchjax.training.loop import _changed_keys
 

@@ -228,6 +228,11 @@ def optimizer_from_config(
         nesterov=bool(config.get("nesterov", False)),
         clip_norm=config.get("clip_norm"),
     )
-    if config.get("lr_scale"):
-        tx = optax.chain(tx, scale_by_path(config["lr_scale"]))
+    lr_scale = config.get("lr_scale")
+    if lr_scale is not None and not isinstance(lr_scale, Mapping):
+        # e.g. `--set optimizer.lr_scale=0.0` meant as "frozen": a bare number would be ignored
+        raise ValueError(f"optimizer.lr_scale must be None or {{parameter path prefix: multiplier}}, got "
+                         f"{lr_scale!r}; e.g. {{'encoder': 0.0}} freezes the encoder")
+    if lr_scale:
+        tx = optax.chain(tx, scale_by_path(lr_scale))
     return tx, schedule

@@ -8,7 +8,7 @@ here; ``--set iqa.source=folder --set iqa.images=DIR --set iqa.mos=FILE`` trains
 eval also runs 50 and 200) that serve as GACL's classes; the predicted rating is the expected
 bin centre.  Model: the small ResNet-18 (16-32-64-128) on 28 x 28 rasters drawn at 112 px with
 a 7 px line; GACL ``cos`` with ``margin_scale = s``; Adam 1e-3, SGDR per epoch, 8 epochs.
-Train: the 6,880 sketches of the 80% train split (one degraded copy each); test: the 1,726
+Train: the 6,874 sketches of the 80% train split (one degraded copy each); test: the 1,726
 sketches of the test split (never seen), degraded with other draws.
 
 Command:

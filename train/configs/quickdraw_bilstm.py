@@ -12,10 +12,11 @@ Command:
 
 Expected runtime: 51 min wall on the 2-core CPU (jax 0.10.2; 2,140 steps of batch 64, ~0.7
   steps/s; measured 2026-11-22, padded, while other jobs shared the cores).  With the packed rows
-  (``model.pack``, added since; speed only) a step takes 0.68 s instead of 0.85 s on an idle
+  (``model.pack``, added since; speed only) a step takes 0.69 s instead of 0.85 s on an idle
   CPU (2026-11-29, one epoch each), so expect ~25-30 min.
-Expected metric: held-out top-1 18.5%, top-5 39.9% over 344 classes (1,726 test sketches;
-  chance 0.3%).  Measured with augmentation scale (0.9, 1.1) also set, a no-op here.
+Expected metric: held-out top-1 17.9%, top-5 40.9% over 344 classes (1,726 test sketches;
+  chance 0.3%), measured with the packed rows (RESULTS.md §2); padded: 18.5% / 39.9%, measured
+  with augmentation scale (0.9, 1.1) also set, a no-op here.
 """
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ Expected metric: held-out top-1 52.2%, top-5 77.2% over 344 classes (1,726 test 
   ResNet of ``quickdraw_resnet.py`` trained from scratch: 30.2%; the pre-trained DoodleNet
   itself, restricted to the 344 classes: 68.3%).  ``--set model.pretrained_head=True`` starts
   the head from DoodleNet's own classifier layer too; ``--set "optimizer.lr_scale={'encoder': 0.1}"``
-  (the backbone at a tenth of the head's rate) 53.4%, ``0.0`` (frozen) 54.4% (RESULTS.md §4.11).
+  (the backbone at a tenth of the head's rate) 53.4%, ``{'encoder': 0.0}`` (frozen) 54.4% (RESULTS.md §4.11).
 """
 from __future__ import annotations
 

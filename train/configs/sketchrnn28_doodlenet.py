@@ -16,7 +16,7 @@ Expected metric: held-out top-1 71.4%, top-5 92.2% over 28 classes on the 154 re
   (the ResNet from scratch, ``sketchrnn28_resnet.py``: 57.8%; the pre-trained DoodleNet itself,
   restricted to the 28 classes: 79.9%); with ``--set model.pretrained_head=True`` 77.3% / 92.2%
   (6.0 min); with the backbone at a tenth of the head's rate (``--set "optimizer.lr_scale={'encoder':
-  0.1}"``) 66.2%, frozen (``0.0``) 66.2% (RESULTS.md §4.11).
+  0.1}"``) 66.2%, frozen (``{'encoder': 0.0}``) 66.2% (RESULTS.md §4.11).
 """
 from __future__ import annotations
 
