@@ -290,7 +290,8 @@ def main(argv=None) -> dict:
             r = rows[m]
             print(f"  {m:11s} del AUC {r['deletion_auc']['mean']:.3f}  ins AUC {r['insertion_auc']['mean']:.3f}  "
                   f"margin {r['deletion_margin_vs_random']['mean']:+.3f} [{r['deletion_margin_vs_random']['lo']:+.3f}, "
-                  f"{r['deletion_margin_vs_random']['hi']:+.3f}]  rho(occ) median {r['spearman_vs_occlusion']['median']:.2f}"
+                  f"{r['deletion_margin_vs_random']['hi']:+.3f}]  rho(occ) median {r['spearman_vs_occlusion']['median']:.2f} "
+                  f"[{r['spearman_vs_occlusion']['median_lo']:.2f}, {r['spearman_vs_occlusion']['median_hi']:.2f}]"
                   f"  order rho {r['drawing_order_spearman']['mean']:+.2f}  {r['cost_ms_per_sketch']:.2f} ms", flush=True)
 
     out = pathlib.Path(args.out)

@@ -355,6 +355,14 @@ def test_mean_ci_brackets_the_mean_and_skips_nan():
     assert ci["n"] == 101 and ci["mean"] == pytest.approx(0.5) and ci["lo"] < ci["mean"] < ci["hi"]
     assert ci["hi"] - ci["lo"] == pytest.approx(2 * 1.96 * np.std(v[:-1]) / math.sqrt(101), rel=0.2)
     assert math.isnan(mean_ci([np.nan])["mean"])
+    # the median's interval: on a coarse grid (Spearman over 3 strokes: -1, -0.5, 0.5, 1) with
+    # half the values at 0.5 and half at 1, resampled medians land on both, so the interval spans them
+    grid = np.r_[np.full(50, 0.5), np.full(50, 1.0)]
+    ci = mean_ci(grid, seed=0)
+    assert ci["median_lo"] == 0.5 and ci["median_hi"] == 1.0
+    ci = mean_ci(np.r_[np.full(80, 0.5), np.full(20, 1.0)], seed=0)  # a clear majority: no doubt
+    assert ci["median"] == ci["median_lo"] == ci["median_hi"] == 0.5
+    assert math.isnan(mean_ci([])["median_lo"])
 
 
 def test_bad_inputs_name_the_function_and_the_problem(batch, cnn):

@@ -146,16 +146,22 @@ def drawing_order_correlation(scores: jax.Array, present: jax.Array, method: str
 
 
 def mean_ci(values, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> dict:
-    """Mean of the finite ``values`` with a percentile-bootstrap confidence interval (host side).
+    """Mean and median of the finite ``values``, each with a percentile-bootstrap confidence
+    interval from the same resamples (host side).
 
-    Returns ``{"mean", "lo", "hi", "n", "median"}`` as Python floats (NaN mean if none is finite).
+    Returns ``{"mean", "lo", "hi", "n", "median", "median_lo", "median_hi"}`` as Python floats
+    (NaN if none is finite).  The median's interval matters for values on a coarse grid (e.g.
+    Spearman over a few strokes), where the median can jump a whole step under resampling.
     """
     v = np.asarray(values, np.float64).ravel()
     v = v[np.isfinite(v)]
     if v.size == 0:
-        return {"mean": float("nan"), "lo": float("nan"), "hi": float("nan"), "n": 0, "median": float("nan")}
+        nan = float("nan")
+        return {"mean": nan, "lo": nan, "hi": nan, "n": 0, "median": nan, "median_lo": nan, "median_hi": nan}
     rng = np.random.default_rng(seed)
-    boots = v[rng.integers(0, v.size, size=(n_boot, v.size))].mean(axis=1)
+    resamples = v[rng.integers(0, v.size, size=(n_boot, v.size))]
+    means, medians = resamples.mean(axis=1), np.median(resamples, axis=1)
     alpha = (1.0 - level) / 2.0
-    return {"mean": float(v.mean()), "lo": float(np.quantile(boots, alpha)), "hi": float(np.quantile(boots, 1 - alpha)),
-            "n": int(v.size), "median": float(np.median(v))}
+    return {"mean": float(v.mean()), "lo": float(np.quantile(means, alpha)), "hi": float(np.quantile(means, 1 - alpha)),
+            "n": int(v.size), "median": float(np.median(v)),
+            "median_lo": float(np.quantile(medians, alpha)), "median_hi": float(np.quantile(medians, 1 - alpha))}
