@@ -477,19 +477,9 @@ def machine_info(extra_modules=("jax", "jaxlib", "numpy", "torch", "cv2", "PIL")
             mem = int(f.readline().split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
-    try:
-        proc = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                              text=True, timeout=10)
-        commit = proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else None
-    except (OSError, subprocess.SubprocessError):
-        commit = None
-    dirty = None
-    if commit:
-        try:
-            dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=REPO_ROOT, capture_output=True,
-                                        text=True, timeout=10).stdout.strip())
-        except (OSError, subprocess.SubprocessError):
-            pass
+    from sketchjax.provenance import git_state
+
+    commit, dirty = git_state(str(REPO_ROOT))  # one definition of "dirty" for evals and benchmarks
     return {
         "cpu_model": cpu,
         "cpu_count": os.cpu_count(),

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import pathlib
 import sys
 import time
 
@@ -44,6 +43,8 @@ import numpy as np
 from sketchjax.formats import iter_ndjson, to_strokes
 from sketchjax.normalize import QUICKDRAW_SIZE, quickdraw_simplify, rdp, resample
 from sketchjax.paths import data_root
+from sketchjax.formats._io import atomic_write
+from sketchjax.provenance import run_record
 
 
 def _drawn(record, taps: str = "dot"):
@@ -217,7 +218,8 @@ def main(argv=None) -> dict:
             "meet an exact RDP tie (several farthest points, or distance == epsilon)"
         )
     if args.out:
-        pathlib.Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+        with atomic_write(args.out) as f:
+            f.write(json.dumps({**run_record("eval/quickdraw_simplify.py", argv), **results}, indent=2) + "\n")
     return results
 
 

@@ -9,7 +9,8 @@ report, per category and temperature:
 * ``ended`` — fraction of samples that drew ``p3`` (end of sketch) before ``max_seq_len``;
 * ``top1`` / ``top5`` — fraction recognised as the decoder's category by DoodleNet (345
   classes; :func:`sketchjax.models.doodlenet.doodlenet_input` recipe: fit to 256 px with 8%
-  margin, 16 px Bresenham line, area-downsample to 28x28), when
+  margin, its default Bresenham line (13 px; recorded in the JSON as ``doodlenet_input``),
+  area-downsample to 28x28), when
   :mod:`sketchjax.models.doodlenet` and its weights are available.
 
 Two pen/mixture softmax temperature rules (``--softmax``): ``magenta`` — the same
@@ -74,6 +75,16 @@ def _doodlenet(root: pathlib.Path):
         return np.asarray(doodlenet.doodlenet_classify(variables, images))
 
     return classify, list(names)
+
+
+def _input_recipe() -> dict:
+    """The keyword defaults of :func:`sketchjax.models.doodlenet.doodlenet_input` this run used."""
+    import inspect
+
+    from sketchjax.models import doodlenet
+
+    return {k: p.default for k, p in inspect.signature(doodlenet.doodlenet_input).parameters.items()
+            if p.default is not inspect.Parameter.empty}
 
 
 def evaluate(
@@ -194,6 +205,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         **run_record("eval/sketch_rnn_samples.py", argv),
         "seconds": seconds,
         "doodlenet": doodlenet is not None,
+        "doodlenet_input": _input_recipe() if doodlenet is not None else None,
         "note": "samples of Google's pre-trained sketch-rnn-js decoders, scored by the pre-trained DoodleNet; "
         "no human judgement involved",
         "rows": rows,

@@ -19,21 +19,35 @@ __all__ = ["machine_info", "run_record"]
 RESULT_DIRS = ("eval/results", "benchmarks/results")
 
 
-def _git_commit(root: Optional[str] = None) -> Optional[str]:
-    """``HEAD``'s short hash, with `` (dirty)`` when tracked files other than results differ from it.
+def git_state(root: Optional[str] = None) -> tuple[Optional[str], Optional[bool]]:
+    """``(HEAD's full hash, dirty)``; ``(None, None)`` outside a git checkout.
 
-    Changes under :data:`RESULT_DIRS` do not count: a program re-run at a clean commit rewrites
-    its own committed output (and figures) before it records the commit."""
+    Dirty: a tracked file differs from ``HEAD`` or an untracked, not ignored file exists (a new
+    module or config a run may have used), outside :data:`RESULT_DIRS` — a program re-run at a
+    clean commit rewrites (or adds) its own outputs there before it records the commit."""
     root = root or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
-        out = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=root, capture_output=True,
+        out = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root, capture_output=True,
                              text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+        if out.returncode != 0 or not out.stdout.strip():
+            return None, None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", ".",
                                 *(f":(exclude){d}" for d in RESULT_DIRS)], cwd=root,
                                capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return None
-    return (out.stdout.strip() + (" (dirty)" if dirty else "")) if out.returncode == 0 else None
+        return None, None
+    return out.stdout.strip(), bool(dirty)
+
+
+def _git_commit(root: Optional[str] = None) -> Optional[str]:
+    """``HEAD``'s short hash, with `` (dirty)`` as :func:`git_state` decides."""
+    commit, dirty = git_state(root)
+    return None if commit is None else commit[:10] + (" (dirty)" if dirty else "")
+
+
+# The code a program runs is the code at its start: recorded when the program imports this module
+# (programs import it at the top), compared with the state when the record is written.
+_AT_START = _git_commit()
 
 
 def machine_info() -> dict:
@@ -58,11 +72,16 @@ def machine_info() -> dict:
 
 
 def run_record(script: str, argv: Optional[Sequence[str]] = None) -> dict:
-    """``{"command", "date" (UTC ISO), "machine", "commit"}`` for a program run as ``python <script> <argv>``."""
+    """``{"command", "date" (UTC ISO), "machine", "commit"}`` for a program run as ``python <script> <argv>``.
+
+    ``commit`` is the state when the program started (imported this module); if the checkout
+    changed while it ran, that is said: ``"<start> (changed during the run: now <end>)"``."""
     args = list(sys.argv[1:] if argv is None else argv)
+    now = _git_commit()
+    commit = _AT_START if now == _AT_START else f"{_AT_START} (changed during the run: now {now})"
     return {
         "command": " ".join(["python", script] + args),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(),
-        "commit": _git_commit(),
+        "commit": commit,
     }

@@ -109,7 +109,20 @@ def test_provenance_commit_is_dirty_for_code_changes_not_for_result_files(tmp_pa
     clean = _git_commit(str(tmp_path))
     assert clean and "dirty" not in clean
     (tmp_path / "eval" / "results" / "out.json").write_text('{"rewritten": true}')  # a re-run's own output
-    (tmp_path / "notes.txt").write_text("untracked")
+    (tmp_path / "eval" / "results" / "new.png").write_text("a new output")
     assert _git_commit(str(tmp_path)) == clean
+    (tmp_path / "new_config.py").write_text("untracked")  # code a run may use, not in the commit
+    assert _git_commit(str(tmp_path)) == clean + " (dirty)"
+    (tmp_path / "new_config.py").unlink()
     (tmp_path / "code.py").write_text("x = 2\n")
     assert _git_commit(str(tmp_path)) == clean + " (dirty)"
+
+
+def test_run_record_names_the_code_at_the_start_of_the_run(monkeypatch):
+    import sketchjax.provenance as prov
+
+    monkeypatch.setattr(prov, "_AT_START", "aaaa (dirty)")
+    monkeypatch.setattr(prov, "_git_commit", lambda root=None: "aaaa (dirty)")
+    assert prov.run_record("eval/x.py", [])["commit"] == "aaaa (dirty)"
+    monkeypatch.setattr(prov, "_git_commit", lambda root=None: "bbbb")  # committed while it ran
+    assert prov.run_record("eval/x.py", [])["commit"] == "aaaa (dirty) (changed during the run: now bbbb)"
