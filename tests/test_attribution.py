@@ -373,6 +373,15 @@ def test_bad_inputs_name_the_function_and_the_problem(batch, cnn):
         occlusion(lambda images, aux: cnn(images), s)
     with pytest.raises(ValueError, match=r"psla: need xy \[B, T, 2\]"):
         psla(class_score(cnn), _recipe().distance, batch.xy[0], batch.pen[0], batch.valid[0], 0, max_strokes=K)
+    labels = jnp.array([0, 1])
+    with pytest.raises(ValueError, match=r"sla: weights at batch index 1: non-finite"):
+        sla(class_score(cnn), s, labels, weights=jnp.ones(s.shape[:2]).at[1, 0].set(jnp.nan))
+    with pytest.raises(ValueError, match=r"sla: weights must be \[B, K\]"):
+        sla(class_score(cnn), s, labels, weights=jnp.ones(s.shape[1]))
+    for bad in (-0.1, float("nan")):
+        with pytest.raises(ValueError, match="smoothgrad: sigma must be a finite number >= 0"):
+            smoothgrad(class_score(cnn), _recipe().distance, batch.xy, batch.pen, batch.valid, labels,
+                       key=jax.random.PRNGKey(0), sigma=bad, max_strokes=K)
 
 
 def test_non_finite_or_out_of_range_points_name_the_function_and_the_batch_index(batch, cnn):

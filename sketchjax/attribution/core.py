@@ -227,6 +227,12 @@ def sla(
         inputs only; skipped under ``jit``) non-finite ``stroke_images`` — naming the batch index.
     """
     _check_strokes(stroke_images, "sla")
+    if weights is not None:
+        if jnp.shape(weights) != stroke_images.shape[:2]:
+            raise ValueError(f"sla: weights must be [B, K] = {stroke_images.shape[:2]}, got {jnp.shape(weights)}")
+        if not _traced(weights) and not bool(np.all(np.isfinite(np.asarray(weights)))):
+            b = int(np.argwhere(~np.isfinite(np.asarray(weights)))[0][0])
+            raise ValueError(f"sla: weights at batch index {b}: non-finite value (NaN/inf)")
     w = jnp.ones(stroke_images.shape[:2], stroke_images.dtype) if weights is None else weights
 
     def total(w):
@@ -499,6 +505,10 @@ def smoothgrad(
     Raises: as :func:`psla`.
     """
     _check_points(xy, pen, valid, "smoothgrad")
+    if not _traced(sigma) and not (np.isfinite(sigma) and sigma >= 0):
+        raise ValueError(f"smoothgrad: sigma must be a finite number >= 0, got {sigma}")
+    if samples < 1:
+        raise ValueError(f"smoothgrad: samples must be >= 1, got {samples}")
     pen = jnp.asarray(pen, jnp.float32)
     v = jnp.asarray(valid, bool)[..., None]
     lo = jnp.min(jnp.where(v, xy, jnp.inf), axis=1)
