@@ -240,6 +240,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--ig-steps", type=int, default=32)
     parser.add_argument("--sg-samples", type=int, default=16)
     parser.add_argument("--chunk", type=int, default=16, help="sketches per jitted call")
+    parser.add_argument("--doodlenet-canvas", type=int, default=128,
+                        help="canvas DoodleNet's 28x28 input is drawn on (line 13/256 of it unless --doodlenet-width)")
+    parser.add_argument("--doodlenet-width", type=int, default=None, help="line width in canvas pixels")
     parser.add_argument("--out", default=str(REPO_ROOT / "eval" / "results" / "attribution.json"))
     args = parser.parse_args(argv)
     start = time.time()
@@ -267,7 +270,7 @@ def main(argv=None) -> dict:
         index = {c: i for i, c in enumerate(class_names)}
         truth = np.array([index[doodlenet_class_name(categories[l])] for l in arrays["label"]])
         apply = partial(model.apply, variables)
-        recipe = doodlenet_recipe(canvas=128, width=7)
+        recipe = doodlenet_recipe(canvas=args.doodlenet_canvas, width=args.doodlenet_width)
         specs = [("DoodleNet", apply, recipe, truth, lambda i: class_names[i])]
     else:
         specs = []
