@@ -24,6 +24,22 @@ from typing import Callable, Optional
 import numpy as np
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _load_provenance():
+    """``sketchjax/provenance.py`` loaded on its own (it needs only the standard library):
+    importing the ``sketchjax`` package would import JAX, which the PyTorch worker must not."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_sketchjax_provenance", REPO_ROOT / "sketchjax" / "provenance.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_PROVENANCE = _load_provenance()
+#: the checkout when the benchmark started (programs import this module first): what ran
+_GIT_AT_START = _PROVENANCE.git_state(str(REPO_ROOT))
 DATA_ENV_VAR = "SKETCHJAX_DATA"
 QUICKDRAW_CANVAS = 256.0  # simplified QuickDraw coordinates lie in [0, 255]
 
@@ -477,9 +493,10 @@ def machine_info(extra_modules=("jax", "jaxlib", "numpy", "torch", "cv2", "PIL")
             mem = int(f.readline().split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
-    from sketchjax.provenance import git_state
-
-    commit, dirty = git_state(str(REPO_ROOT))  # one definition of "dirty" for evals and benchmarks
+    # one definition of "dirty" for evals and benchmarks; the commit is the one the run started
+    # at, and a checkout changed while it ran counts as dirty (git_changed_during_run says so)
+    commit, dirty = _GIT_AT_START
+    changed = _PROVENANCE.git_state(str(REPO_ROOT)) != _GIT_AT_START
     return {
         "cpu_model": cpu,
         "cpu_count": os.cpu_count(),
@@ -490,7 +507,8 @@ def machine_info(extra_modules=("jax", "jaxlib", "numpy", "torch", "cv2", "PIL")
         "versions": {m: _version(m) for m in extra_modules},
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "git_commit": commit,
-        "git_dirty": dirty,
+        "git_dirty": None if dirty is None else bool(dirty or changed),
+        "git_changed_during_run": changed,
     }
 
 

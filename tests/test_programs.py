@@ -126,3 +126,24 @@ def test_run_record_names_the_code_at_the_start_of_the_run(monkeypatch):
     assert prov.run_record("eval/x.py", [])["commit"] == "aaaa (dirty)"
     monkeypatch.setattr(prov, "_git_commit", lambda root=None: "bbbb")  # committed while it ran
     assert prov.run_record("eval/x.py", [])["commit"] == "aaaa (dirty) (changed during the run: now bbbb)"
+
+
+def test_benchmark_records_the_commit_it_started_at_without_importing_jax(monkeypatch):
+    import subprocess
+    import sys
+
+    # the PyTorch worker imports benchmarks.common: it must not pull in JAX
+    code = "import sys; import benchmarks.common; assert 'jax' not in sys.modules, 'jax imported'"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True)
+    sys.path.insert(0, str(ROOT))
+    try:
+        import benchmarks.common as common
+    finally:
+        sys.path.remove(str(ROOT))
+    monkeypatch.setattr(common, "_GIT_AT_START", ("a" * 40, False))
+    monkeypatch.setattr(common._PROVENANCE, "git_state", lambda root=None: ("a" * 40, False))
+    m = common.machine_info(("numpy",))
+    assert (m["git_commit"], m["git_dirty"], m["git_changed_during_run"]) == ("a" * 40, False, False)
+    monkeypatch.setattr(common._PROVENANCE, "git_state", lambda root=None: ("b" * 40, False))  # committed meanwhile
+    m = common.machine_info(("numpy",))
+    assert (m["git_commit"], m["git_dirty"], m["git_changed_during_run"]) == ("a" * 40, True, True)
