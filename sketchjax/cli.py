@@ -135,7 +135,10 @@ def _gather(args):
         return _default_sketches(args.data, args.n)
     sketches = []
     for f in args.files:
-        sketches.extend(load_sketch_file(f, limit=args.n - len(sketches)))
+        got = load_sketch_file(f, limit=args.n - len(sketches))
+        if not got:
+            raise ValueError(f"{f}: no sketches in the file")
+        sketches.extend(got)
         if len(sketches) >= args.n:
             break
     return sketches

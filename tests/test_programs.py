@@ -89,6 +89,10 @@ def test_explain_command_reports_bad_input_without_traceback(tmp_path, capsys):
     bad.write_text('{"word": "cat", "drawing": [[[0, 1], [0, "x"]]]}\n')
     assert main(["explain", str(bad), "--out", str(tmp_path / "x.png")]) == 2
     assert "broken.ndjson" in capsys.readouterr().err
+    empty = tmp_path / "empty.ndjson"
+    empty.write_text("")
+    assert main(["explain", str(empty), "--out", str(tmp_path / "x.png")]) == 2
+    assert "empty.ndjson: no sketches in the file" in capsys.readouterr().err
 
 
 def test_provenance_commit_is_dirty_for_code_changes_not_for_result_files(tmp_path):
