@@ -153,16 +153,22 @@ def _traced(*xs) -> bool:
     return any(isinstance(x, jax.core.Tracer) for x in xs)
 
 
+def _first_non_finite(x: jax.Array) -> Optional[tuple[int, int]]:
+    """``(b, k)`` of the first ``[B, K, ...]`` entry holding a NaN/inf, None if all are finite or
+    ``x`` is traced (values unknown under ``jit``/``vmap``/``grad``)."""
+    if _traced(x):
+        return None
+    finite = np.asarray(jnp.all(jnp.isfinite(jnp.asarray(x)), axis=tuple(range(2, jnp.ndim(x)))))  # [B, K]
+    return None if finite.all() else tuple(int(i) for i in np.argwhere(~finite)[0])
+
+
 def _check_strokes(stroke_images: jax.Array, name: str) -> None:
     """Shape ``[B, K, H, W]``; when concrete, finite (the first bad batch index is named)."""
     if jnp.ndim(stroke_images) != 4:
         raise ValueError(f"{name}: stroke_images must be [B, K, H, W], got shape {jnp.shape(stroke_images)}")
-    if _traced(stroke_images):
-        return
-    finite = np.asarray(jnp.all(jnp.isfinite(jnp.asarray(stroke_images)), axis=(-2, -1)))  # [B, K]
-    if not finite.all():
-        b, k = (int(i) for i in np.argwhere(~finite)[0])
-        raise ValueError(f"{name}: stroke_images at batch index {b}: non-finite value (NaN/inf) in stroke {k}")
+    bad = _first_non_finite(stroke_images)
+    if bad is not None:
+        raise ValueError(f"{name}: stroke_images at batch index {bad[0]}: non-finite value (NaN/inf) in stroke {bad[1]}")
 
 
 def _check_aux(aux: Any, n: int, name: str) -> None:
@@ -230,9 +236,9 @@ def sla(
     if weights is not None:
         if jnp.shape(weights) != stroke_images.shape[:2]:
             raise ValueError(f"sla: weights must be [B, K] = {stroke_images.shape[:2]}, got {jnp.shape(weights)}")
-        if not _traced(weights) and not bool(np.all(np.isfinite(np.asarray(weights)))):
-            b = int(np.argwhere(~np.isfinite(np.asarray(weights)))[0][0])
-            raise ValueError(f"sla: weights at batch index {b}: non-finite value (NaN/inf)")
+        bad = _first_non_finite(weights)
+        if bad is not None:
+            raise ValueError(f"sla: weights at batch index {bad[0]}: non-finite value (NaN/inf) for stroke {bad[1]}")
     w = jnp.ones(stroke_images.shape[:2], stroke_images.dtype) if weights is None else weights
 
     def total(w):

@@ -183,6 +183,13 @@ def sketchrnn_samples_config(
     )
 
 
+def _decoder_files(cfg, directory: Optional[pathlib.Path]) -> dict[str, pathlib.Path]:
+    """``{category: .gen.json decoder}`` of the config's categories found in ``directory``."""
+    if directory is None:
+        return {}
+    return {c: p for c in cfg.categories if (p := directory / _model_file(c)).is_file()}
+
+
 class SketchrnnSamples(ArrayRecordBuilder):
     """Sketches sampled from the pre-trained sketch-rnn decoders (``generated = True``)."""
 
@@ -212,16 +219,13 @@ class SketchrnnSamples(ArrayRecordBuilder):
 
     @classmethod
     def local_inputs(cls, config, manual_dir):
-        directory = manual_dir or _default_dir()
-        if directory is None:
-            return []
-        return [p for p in (directory / _model_file(c) for c in config.categories) if p.is_file()]
+        return list(_decoder_files(config, manual_dir or _default_dir()).values())
 
     def _split_generators(self, dl_manager):
         directory = self.input_dir(dl_manager, _default_dir())
         cfg = self.builder_config
-        paths = {c: None if directory is None else directory / _model_file(c) for c in cfg.categories}
-        missing = [c for c, p in paths.items() if p is None or not p.is_file()]
+        paths = _decoder_files(cfg, directory)
+        missing = [c for c in cfg.categories if c not in paths]
         if missing:
             raise FileNotFoundError(f"no sketch-rnn decoder for {missing} in {directory}")
         return {

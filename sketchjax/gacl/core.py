@@ -231,11 +231,8 @@ def soft_bin(q: jax.Array, n_cuts: jax.Array, l_q: float, u_q: float, tau: float
     Returns:
       ``q_hat`` with the shape of ``q`` (differentiable in ``q``).
     """
-    try:  # a concrete count out of range is an error; a traced one is clipped into range
-        bad = np.asarray(n_cuts)
-    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
-        bad = None
-    if bad is not None and (np.any(bad < 1) or np.any(bad > max_cuts)):
+    # a concrete count out of range is an error; a traced one is clipped into range
+    if not isinstance(n_cuts, jax.core.Tracer) and (np.any(np.asarray(n_cuts) < 1) or np.any(np.asarray(n_cuts) > max_cuts)):
         raise ValueError(f"soft_bin: n_cuts must be in [1, max_cuts={max_cuts}], got {n_cuts}")
     n = jnp.clip(jnp.asarray(n_cuts, jnp.float32), 1.0, float(max_cuts))
     i = jnp.arange(1, max_cuts + 1, dtype=jnp.float32)

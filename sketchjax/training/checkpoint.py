@@ -42,29 +42,18 @@ def _key_name(key: Any) -> str:
     return str(key)
 
 
-def _leaf_paths(tree: Any) -> list[str]:
-    """Sorted ``"path shape dtype"`` of every array leaf, paths normalised by :func:`_key_name`."""
-    out = []
+def _leaves(tree: Any) -> tuple[list[str], list[str]]:
+    """Fingerprints of every array leaf, each sorted: ``"shape dtype"`` (what a different model
+    or optimiser changes) and ``"path shape dtype"`` with paths normalised by :func:`_key_name`
+    (what a renamed parameter changes too)."""
+    sigs, paths = [], []
     for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
         shape, dtype = getattr(leaf, "shape", None), getattr(leaf, "dtype", None)
         if shape is not None and dtype is not None:
-            out.append(f"{'/'.join(_key_name(k) for k in path)} {tuple(shape)} {jax.numpy.dtype(dtype).name}")
-    return sorted(out)
-
-
-def _leaf_signatures(tree: Any) -> list[str]:
-    """Sorted ``"shape dtype"`` of every array leaf: a structure-agnostic fingerprint.
-
-    Orbax stores containers (flax structs, optax named tuples) as nested dicts, so paths are
-    not comparable with the live state's; shapes and dtypes are, and a different model or
-    optimiser changes them.
-    """
-    sigs = []
-    for leaf in jax.tree_util.tree_leaves(tree):
-        shape, dtype = getattr(leaf, "shape", None), getattr(leaf, "dtype", None)
-        if shape is not None and dtype is not None:
-            sigs.append(f"{tuple(shape)} {jax.numpy.dtype(dtype).name}")
-    return sorted(sigs)
+            sig = f"{tuple(shape)} {jax.numpy.dtype(dtype).name}"
+            sigs.append(sig)
+            paths.append(f"{'/'.join(_key_name(k) for k in path)} {sig}")
+    return sorted(sigs), sorted(paths)
 
 
 class CheckpointStore:
@@ -115,10 +104,10 @@ class CheckpointStore:
           ``(state, meta)`` or None.
         """
         self.wait()
-        want = _leaf_signatures(abstract_state)
+        want, want_paths = _leaves(abstract_state)
         for step in reversed(self.steps()):
             try:
-                saved = _leaf_signatures(self._manager.item_metadata(step)["state"])
+                saved, saved_paths = _leaves(self._manager.item_metadata(step)["state"])
                 if not saved:
                     raise ValueError("no array metadata")
             except Exception as e:  # noqa: BLE001 — unreadable metadata: this step is unusable
@@ -143,12 +132,7 @@ class CheckpointStore:
             except Exception as e:  # noqa: BLE001 — any failure means this step is unusable
                 # ... unless the step is intact and only its parameter paths differ (a renamed
                 # module with the same shapes): that is another state, not corruption
-                try:
-                    saved_paths = _leaf_paths(self._manager.item_metadata(step)["state"])
-                except Exception:  # noqa: BLE001 — unreadable: treat as corrupt below
-                    saved_paths = None
-                want_paths = _leaf_paths(abstract_state)
-                if saved_paths and saved_paths != want_paths:
+                if saved_paths != want_paths:
                     only_saved = sorted(set(saved_paths) - set(want_paths))[:2]
                     only_wanted = sorted(set(want_paths) - set(saved_paths))[:2]
                     raise IncompatibleCheckpointError(
