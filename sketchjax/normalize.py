@@ -3,8 +3,8 @@ simplification (RDP), arc-length resampling and Google's QuickDraw simplificatio
 
 The jnp functions take a padded, possibly batched :class:`Sketch`, respect ``valid`` (padding
 neither influences the result nor is moved: padded ``xy`` is set to 0) and work under
-``jit``/``vmap``/``grad`` (a zero-size drawing — all points equal — is left in place rather
-than divided by zero).  The NumPy functions work per stroke and return unpadded sketches.
+``jit``/``vmap``/``grad`` (a zero-size drawing — all points equal — is never divided by zero:
+:func:`fit_to_canvas` centres it, :func:`to_unit` moves it to the origin).  The NumPy functions work per stroke and return unpadded sketches.
 """
 from __future__ import annotations
 
@@ -57,6 +57,8 @@ def canvas_fit(sketch: Sketch, size: Union[float, Sequence[float]], padding: flo
     respect to canvas coordinates rather than through the fit.
     """
     width, height = (float(size), float(size)) if np.ndim(size) == 0 else (float(size[0]), float(size[1]))
+    if not 0.0 <= padding < 0.5:  # 0.5 collapses the drawing to a point, beyond mirrors it
+        raise ValueError(f"padding must be in [0, 0.5) (a fraction of the canvas side per side), got {padding}")
     box = bounding_box(sketch)
     lo, hi = box[..., :2], box[..., 2:]
     extent = hi - lo
@@ -165,7 +167,7 @@ def rdp(data: Union[np.ndarray, StrokesOrSketch], epsilon: float, *, name: str =
     Returns:
       Same kind as ``data``: a subset of the points, in order.
     """
-    if epsilon < 0:
+    if not epsilon >= 0:  # also refuses NaN
         raise SketchError(f"{name}: rdp epsilon must be >= 0, got {epsilon}")
     return _per_stroke(data, lambda s: s[_rdp_keep(s, epsilon)] if len(s) > 2 else s, name)
 

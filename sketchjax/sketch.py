@@ -165,7 +165,8 @@ def check_sketch(sketch: Sketch, name: str = "sketch", *, max_abs: float = MAX_A
     """Host-side validation of a (possibly batched) sketch; returns it unchanged or raises.
 
     Checks shapes and dtypes, that ``valid`` is a prefix mask, that every sketch has at
-    least one point and no NaN/inf or coordinates beyond ``max_abs`` on valid points.
+    least one point and no NaN/inf (coordinates, pen states, timestamps) or coordinates beyond
+    ``max_abs`` on valid points.
 
     Raises:
       SketchError: naming ``name`` (and the batch index) and the problem.
@@ -188,6 +189,7 @@ def check_sketch(sketch: Sketch, name: str = "sketch", *, max_abs: float = MAX_A
     flat_xy = xy.reshape(-1, xy.shape[-2], 2)
     flat_valid = valid.reshape(-1, valid.shape[-1])
     flat_pen = pen.reshape(-1, pen.shape[-1])
+    flat_time = None if sketch.time is None else np.asarray(sketch.time).reshape(-1, pen.shape[-1])
     batched = xy.ndim > 2
     for b in range(flat_xy.shape[0]):
         label = f"{name}[{np.unravel_index(b, xy.shape[:-2])}]" if batched else name
@@ -203,6 +205,9 @@ def check_sketch(sketch: Sketch, name: str = "sketch", *, max_abs: float = MAX_A
             raise SketchError(f"{label}: non-finite coordinate at point {t}: {pts[t].tolist()}")
         if not np.isfinite(flat_pen[b, :n]).all():
             raise SketchError(f"{label}: non-finite pen state")
+        if flat_time is not None and not np.isfinite(flat_time[b, :n]).all():
+            t = int(np.argwhere(~np.isfinite(flat_time[b, :n]))[0, 0])
+            raise SketchError(f"{label}: non-finite timestamp at point {t}: {flat_time[b, t]}")
         big = np.abs(pts).max()
         if big > max_abs:
             raise SketchError(

@@ -147,6 +147,8 @@ BATCHED = Sketch(xy=BATCHED.xy[None], pen=BATCHED.pen[None], valid=BATCHED.valid
 NAN_SKETCH = Sketch(xy=np.array([[0, 0], [np.nan, 1]], np.float32), pen=np.array([1, 0], np.float32),
                     valid=np.array([True, True]))
 GAP_SKETCH = Sketch(xy=np.zeros((3, 2), np.float32), pen=np.zeros(3, np.float32), valid=np.array([True, False, True]))
+NAN_TIME_SKETCH = Sketch(xy=np.array([[0, 0], [1, 1]], np.float32), pen=np.array([1, 0], np.float32),
+                         valid=np.array([True, True]), time=np.array([0, np.nan], np.float32))
 EMPTY_SKETCH = Sketch(xy=np.zeros((3, 2), np.float32), pen=np.zeros(3, np.float32), valid=np.zeros(3, bool))
 
 
@@ -275,6 +277,14 @@ CASES = {
     "svg lone moveto": (svg_case(svg('<path d="M 3 3"/>')), r"single point"),
     "svg bad line length": (svg_case(svg('<line x1="10%" y1="0" x2="1" y2="1"/>')), r"x1"),
     "svg missing file": (lambda tmp: (lambda: read_svg(tmp / "nope.svg"), "nope.svg"), r"cannot read"),
+    "svg arc radius overflow": (svg_case(svg('<path d="M0 0 A1e200 1e200 0 0 1 10 10"/>')), r"out of the floating"),
+    "svg fractional curve samples": (
+        lambda tmp: (lambda: read_svg(svg('<path d="M0 0 Q5 10 10 0"/>'), curve_samples=2.5), "<svg text>"),
+        r"curve_samples must be an integer"),
+    # --- sketches: timestamps, simplification tolerance ---
+    "sketch NaN timestamp": (
+        sketch_case(lambda name: to_strokes(NAN_TIME_SKETCH, name=name, with_time=True)), r"non-finite timestamp at point 1"),
+    "rdp NaN epsilon": (sketch_case(lambda name: rdp(GOOD, float("nan"), name=name)), r"epsilon must be >= 0"),
 }
 
 

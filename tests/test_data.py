@@ -188,6 +188,32 @@ def test_chairv2_roundtrip(data_file, tfds_dir):
     _assert_fast_equals_tfds(builder, limit=40)
 
 
+def test_chairv2_public_pickle_keeps_official_split(tmp_path, tfds_dir):
+    """The public original (``ChairV2_Coordinate``, ``/train/`` and ``/test/`` keys) is read
+    with its own split; a hash split on top of it is refused."""
+    import pickle
+
+    src = tmp_path / "chair"
+    (src / "photo").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    data = {}
+    for split, stems in (("train", ["a1", "a2", "a3"]), ("test", ["b1", "b2"])):
+        for stem in stems:
+            Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(src / "photo" / f"{stem}.png")
+            for n in range(2):
+                pts = np.column_stack([rng.uniform(0, 256, (6, 2)), [0, 0, 1, 0, 0, 1]])
+                data[f"/{split}/{stem}_{n}"] = pts
+    with open(src / "ChairV2_Coordinate", "wb") as f:
+        pickle.dump(data, f)
+    builder = QmulChairv2.prepare(chairv2_config(source_dir=src), tfds_dir, manual_dir=src)
+    assert set(builder.info.splits) == {"train", "test"}
+    for split in ("train", "test"):
+        keys = {ex["key"].decode() for ex in open_split(builder, split, fields=("key",))}
+        assert keys == {k for k in data if k.startswith(f"/{split}/")}
+    with pytest.raises(ValueError, match="official splits"):
+        QmulChairv2.prepare(chairv2_config(source_dir=src, test_fraction=0.25), tfds_dir, manual_dir=src)
+
+
 def test_sketchrnn_samples(data_file, tfds_dir):
     model_dir = data_file("models", "sketch_rnn")
     cfg = sketchrnn_samples_config(

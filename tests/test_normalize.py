@@ -51,6 +51,12 @@ def test_fit_to_canvas_degenerate_sizes():
     assert np.isfinite(np.asarray(to_unit(dot).xy)).all()
 
 
+@pytest.mark.parametrize("padding", [0.5, 0.6, -0.1, float("nan")])
+def test_fit_to_canvas_refuses_padding_that_collapses_or_mirrors(padding):
+    with pytest.raises(ValueError, match="padding must be in"):
+        fit_to_canvas(from_strokes([[[0, 0], [10, 0], [10, 5]]]), 100, padding)
+
+
 def test_to_unit(batch):
     unit = to_unit(batch)
     box = np.asarray(bounding_box(unit))

@@ -1,16 +1,20 @@
 """``qmul_chairv2``: QMUL Chair-V2 sketch/photo pairs as a TFDS dataset (array_record, no TF).
 
 Input (manual directory, default the data root's ``qmul_chairv2``): the coordinate pickle
-``ChairV2_Coordinate_train.pkl`` (``'/train/<photo-stem>_<n>'`` -> ``[N, 3]``, read with
-:func:`sketchjax.formats.load_chairv2`) and ``photo/<photo-stem>.png``.  The dataset has no
-public direct download; get it from the SketchX project page.
+(``'/<split>/<photo-stem>_<n>'`` -> ``[N, 3]``, read with :func:`sketchjax.formats.load_chairv2`)
+and ``photo/<photo-stem>.png``.  The pickle is the first of :data:`CHAIRV2_PICKLES` present:
+``ChairV2_Coordinate_train.pkl`` (the training sketches only, as in this workplace's data) or
+``ChairV2_Coordinate`` (the public original: ``/train/`` and ``/test/`` keys).  The dataset
+has no public direct download; get it from the SketchX project page.
 
 Each example is one sketch with its photo: ``points``/``pen`` (256-pixel canvas), ``photo``
 (the PNG, stored as is and decoded to ``uint8[H, W, 3]``), ``photo_id`` (the stem), ``label``
 (index of the photo among the config's sorted photo ids — an instance label for
-fine-grained retrieval) and ``key``.  Splits: all sketches in ``train`` by default; with
-``test_fraction > 0`` whole photos (with all their sketches) go to ``test`` by a hash of the
-photo id, so no test photo is seen in training.
+fine-grained retrieval) and ``key``.  Splits: a pickle whose keys name more than one split
+(the public original's ``/train/`` and ``/test/``) is built with those official splits
+(``test_fraction`` must then be 0).  A training-only pickle puts all sketches in ``train`` by
+default; with ``test_fraction > 0`` whole photos (with all their sketches) go to ``test`` by a
+hash of the photo id, so no test photo is seen in training.
 """
 from __future__ import annotations
 
@@ -27,9 +31,25 @@ from sketchjax.formats import chairv2_photo_stem, load_chairv2
 from sketchjax.formats.strokes import SINGLE_POINT_POLICIES
 from sketchjax.paths import data_root
 
-__all__ = ["Chairv2Config", "QmulChairv2", "chairv2_config", "CHAIRV2_PICKLE"]
+__all__ = ["Chairv2Config", "QmulChairv2", "chairv2_config", "chairv2_key_split", "CHAIRV2_PICKLE", "CHAIRV2_PICKLES"]
 
-CHAIRV2_PICKLE = "ChairV2_Coordinate_train.pkl"
+# The coordinate pickle, in order of preference: the training-only file, the public original.
+CHAIRV2_PICKLES = ("ChairV2_Coordinate_train.pkl", "ChairV2_Coordinate")
+CHAIRV2_PICKLE = CHAIRV2_PICKLES[0]
+
+
+def _pickle_in(directory: Optional[pathlib.Path]) -> Optional[pathlib.Path]:
+    """The first of :data:`CHAIRV2_PICKLES` in ``directory``, or None."""
+    if directory is None:
+        return None
+    return next((directory / n for n in CHAIRV2_PICKLES if (directory / n).is_file()), None)
+
+
+def chairv2_key_split(key: str) -> str:
+    """The official split a pickle key names: ``'/test/00140128_v1_3'`` -> ``'test'``
+    (``'train'`` for a key without a split folder)."""
+    parts = key.strip("/").split("/")
+    return parts[-2] if len(parts) > 1 else "train"
 
 
 def _default_dir() -> Optional[pathlib.Path]:
@@ -77,7 +97,7 @@ def chairv2_config(
     digest = config_digest(photo_ids, test_fraction, split_salt, single_point)
     return Chairv2Config(
         name=name or f"{len(photo_ids)}photos-{digest}",
-        description=f"Chair-V2 training pickle, {len(photo_ids)} photos, test fraction {test_fraction}",
+        description=f"Chair-V2 coordinate pickle, {len(photo_ids)} photos, test fraction {test_fraction}",
         photo_ids=photo_ids,
         test_fraction=float(test_fraction),
         split_salt=split_salt,
@@ -91,8 +111,9 @@ class QmulChairv2(ArrayRecordBuilder):
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release (training pickle, PNG photos)."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = f"""\
-    Put `{CHAIRV2_PICKLE}` and the `photo/` folder of PNGs of QMUL Chair-V2 in the manual
-    directory (default: the data root's qmul_chairv2 folder).
+    Put the coordinate pickle (`{CHAIRV2_PICKLES[0]}` or the public `{CHAIRV2_PICKLES[1]}`) and
+    the `photo/` folder of PNGs of QMUL Chair-V2 in the manual directory (default: the data
+    root's qmul_chairv2 folder).
     """
 
     def _info(self) -> tfds.core.DatasetInfo:
@@ -101,7 +122,7 @@ class QmulChairv2(ArrayRecordBuilder):
             photo=tfds.features.Image(shape=(None, None, 3), encoding_format="png", doc="the chair photo"),
             photo_id=tfds.features.Text(doc="photo stem, e.g. '00140128_v1'"),
             label=tfds.features.ClassLabel(names=list(self.builder_config.photo_ids)),
-            key=tfds.features.Text(doc="key in the pickle, '/train/<photo-stem>_<n>'"),
+            key=tfds.features.Text(doc="key in the pickle, '/<split>/<photo-stem>_<n>'"),
         )
         return tfds.core.DatasetInfo(
             builder=self,
@@ -114,36 +135,50 @@ class QmulChairv2(ArrayRecordBuilder):
     @classmethod
     def local_inputs(cls, config, manual_dir):
         directory = manual_dir or _default_dir()
-        if directory is None or not (directory / CHAIRV2_PICKLE).is_file():
+        pickle_path = _pickle_in(directory)
+        if pickle_path is None:
             return []  # the build names what is missing
         photos = [directory / "photo" / f"{stem}.png" for stem in config.photo_ids]
-        return [directory / CHAIRV2_PICKLE] + [p for p in photos if p.is_file()]
+        return [pickle_path] + [p for p in photos if p.is_file()]
 
     def _split_generators(self, dl_manager):
         directory = self.input_dir(dl_manager, _default_dir())
-        if directory is None or not (directory / CHAIRV2_PICKLE).is_file():
+        pickle_path = _pickle_in(directory)
+        if pickle_path is None:
             raise FileNotFoundError(
-                f"no {CHAIRV2_PICKLE} in {directory}; pass DownloadConfig(manual_dir=...) "
-                f"(instructions: {self.MANUAL_DOWNLOAD_INSTRUCTIONS.strip()})"
+                f"no Chair-V2 coordinate pickle ({' or '.join(CHAIRV2_PICKLES)}) in {directory}; pass "
+                f"DownloadConfig(manual_dir=...) (instructions: {self.MANUAL_DOWNLOAD_INSTRUCTIONS.strip()})"
             )
         cfg = self.builder_config
-        splits = {"train": self._generate_examples(directory, "train")}
-        if cfg.test_fraction > 0:
-            splits["test"] = self._generate_examples(directory, "test")
-        return splits
+        sketches = load_chairv2(pickle_path, single_point=cfg.single_point)
+        official = {}
+        for key in sketches:
+            official.setdefault(chairv2_key_split(key), []).append(key)
+        if len(official) > 1:
+            if cfg.test_fraction > 0:
+                raise ValueError(
+                    f"{pickle_path}: the pickle holds the official splits {sorted(official)}; build it "
+                    f"with test_fraction=0 (a hash split applies to a training-only pickle)"
+                )
+            groups = official
+        else:
+            fractions = (1.0 - cfg.test_fraction, 0.0, cfg.test_fraction)
+            groups = {}
+            for key in sketches:
+                groups.setdefault(split_of(chairv2_photo_stem(key), fractions, cfg.split_salt), []).append(key)
+            groups = {name: groups.get(name, []) for name in (("train", "test") if cfg.test_fraction > 0 else ("train",))}
+        return {
+            name: self._generate_examples(pickle_path, {k: sketches[k] for k in keys})
+            for name, keys in groups.items()
+        }
 
-    def _generate_examples(self, directory: pathlib.Path, split: str) -> Iterator[tuple[str, dict]]:
-        cfg = self.builder_config
-        fractions = (1.0 - cfg.test_fraction, 0.0, cfg.test_fraction)
-        sketches = load_chairv2(directory / CHAIRV2_PICKLE, single_point=cfg.single_point)
-        known = set(cfg.photo_ids)
+    def _generate_examples(self, pickle_path: pathlib.Path, sketches: dict) -> Iterator[tuple[str, dict]]:
+        known = set(self.builder_config.photo_ids)
         for key, sketch in sketches.items():
             stem = chairv2_photo_stem(key)
-            if split_of(stem, fractions, cfg.split_salt) != split:
-                continue
-            photo = directory / "photo" / f"{stem}.png"
+            photo = pickle_path.parent / "photo" / f"{stem}.png"
             if stem not in known or not photo.is_file():
-                raise FileNotFoundError(f"{directory / CHAIRV2_PICKLE}[{key!r}]: no photo {photo}")
+                raise FileNotFoundError(f"{pickle_path}[{key!r}]: no photo {photo}")
             ex = encode_sketch(sketch, name=key)
             ex.update(photo=os.fspath(photo), photo_id=stem, label=stem, key=key)
             yield key, ex

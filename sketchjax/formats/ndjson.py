@@ -211,7 +211,7 @@ def write_ndjson(records: Iterable[QuickDrawRecord], path: PathLike) -> int:
     count = 0
     with atomic_write(path, "w") as f:
         for record in records:
-            f.write(json.dumps(_record_to_json(record), separators=(",", ":"), ensure_ascii=False))
+            f.write(json.dumps(_record_to_json(record), separators=(",", ":"), ensure_ascii=False, allow_nan=False))
             f.write("\n")
             count += 1
     return count

@@ -214,8 +214,11 @@ def to_stroke3(sketch: Sketch, *, name: str = "sketch") -> np.ndarray:
 
     ``N`` = number of valid points.  Row 0 is the first point's offset from the origin;
     ``lift = 1`` on the last point of every stroke (so always on the last row).  The offsets
-    are float64 so that :func:`from_stroke3` restores every float32 coordinate exactly; cast
-    to ``int16`` for integer data as sketch-rnn's npz files do.
+    are float64 so that :func:`from_stroke3` restores float32 coordinates exactly whenever
+    consecutive values (per axis) are zero or within a factor ``2**28`` of each other in
+    magnitude — every real drawing; a value like ``1e-20`` next to ``100`` comes back rounded
+    (its offset is not exact in float64).  Cast to ``int16`` for integer data as sketch-rnn's
+    npz files do.
     """
     xy, pen, _ = _valid_points(sketch, name)
     xy = xy.astype(np.float64)
@@ -275,7 +278,8 @@ def _rows(data, name: str, width: int, what: str) -> np.ndarray:
 
 def _from_offsets(offsets: np.ndarray, lift: np.ndarray, name: str, single_point: str) -> Sketch:
     """Cumulative-sum offsets into absolute points, split strokes after ``lift == 1`` rows."""
-    # float64 cumsum: exact for integer offsets and for float32 data written by to_stroke3.
+    # float64 cumsum: exact for integer offsets and for float32 data written by to_stroke3
+    # (within the magnitude condition stated there).
     points = np.cumsum(offsets, axis=0)
     ends = np.flatnonzero(lift == 1.0)
     strokes = [s for s in np.split(points, ends + 1) if len(s)]

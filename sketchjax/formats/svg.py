@@ -7,8 +7,11 @@ end point included, start point being the previous point).  ``Z`` closes the sub
 returning to its start point.  ``transform`` attributes (``matrix``, ``translate``, ``scale``,
 ``rotate``, ``skewX``, ``skewY``) of the element and of all its ancestors are applied, so the
 result is in the root's user units.  The root ``viewBox``/``width``/``height`` are *not*
-applied (TU-Berlin files have ``viewBox="0 0 800 800"`` and no size, i.e. user units = pixels).
-Only ``<svg>``, ``<g>``, ``<a>`` and ``<switch>`` are descended into, so the content of
+applied (TU-Berlin files have ``viewBox="0 0 800 800"`` and no size, i.e. user units = pixels),
+nor are a nested ``<svg>``'s ``x``/``y``/``viewBox`` (its content is read as a group's).
+Of a ``<switch>`` only the first child without conditional attributes (``systemLanguage``,
+``requiredFeatures``, ``requiredExtensions``; they are not evaluated) is read — the usual
+fallback.  Only ``<svg>``, ``<g>``, ``<a>`` and ``<switch>`` are descended into, so the content of
 ``<defs>``, ``<clipPath>``, ``<mask>``, ``<marker>``, ``<pattern>``, ``<symbol>`` is ignored;
 other visible shapes (``rect``, ``circle``, ``ellipse``, ``text``, ``image``, ``use``) are not
 read as strokes and are skipped with a warning.
@@ -20,6 +23,7 @@ reads back to the same float32, so ``read_svg(write_svg(s))`` returns ``s`` exac
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import re
 import warnings
@@ -39,6 +43,7 @@ _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _SEPARATORS = re.compile(r"[\s,]*")
 _PATH_COMMANDS = "MmLlHhVvCcSsQqTtAaZz"
 _CONTAINERS = {"svg", "g", "a", "switch"}
+_CONDITIONS = {"systemLanguage", "requiredFeatures", "requiredExtensions"}
 # Visible SVG content that is not read as strokes; skipping it deserves a warning.  Anything
 # else (defs, clipPath, mask, marker, pattern, symbol, title, metadata, editor elements such
 # as sodipodi:namedview, ...) draws nothing by itself and is skipped silently.
@@ -260,7 +265,10 @@ def _path_subpaths(d: str, where: str, samples: int) -> list:
                 rx, ry, angle = data.numbers(3)
                 large_arc, sweep = data.flag(), data.flag()
                 end = origin + data.numbers(2)
-                add(_arc(current.copy(), rx, ry, angle, large_arc, sweep, end, samples))
+                try:
+                    add(_arc(current.copy(), rx, ry, angle, large_arc, sweep, end, samples))
+                except OverflowError:  # radii whose squares exceed float range
+                    raise data.error(f"arc radii {rx:g}, {ry:g} out of the floating-point range") from None
             prev_cmd = upper
             first = False
             # Parameters may repeat without repeating the letter (Z takes none).
@@ -329,12 +337,14 @@ def read_svg(
       SketchError: naming the file (and element) — unreadable file, malformed XML, a root that
         is not ``<svg>``, bad path data or transform, no strokes at all.
     """
-    if curve_samples < 1:
-        raise SketchError(f"curve_samples must be >= 1, got {curve_samples}")
-    if isinstance(source, str) and source.lstrip().startswith("<"):
-        name, text = "<svg text>", source.encode("utf-8")
+    from_text = isinstance(source, str) and source.lstrip().startswith("<")
+    name = "<svg text>" if from_text else os.fspath(source)
+    if isinstance(curve_samples, bool) or not isinstance(curve_samples, numbers.Integral) or curve_samples < 1:
+        raise SketchError(f"{name}: curve_samples must be an integer >= 1, got {curve_samples!r}")
+    curve_samples = int(curve_samples)
+    if from_text:
+        text = source.encode("utf-8")
     else:
-        name = os.fspath(source)
         try:
             with open(name, "rb") as f:
                 text = f.read()
@@ -354,7 +364,10 @@ def read_svg(
         kind = _local_name(element.tag)
         where = f"{name}: <{kind}" + (f" id={element.get('id')!r}>" if element.get("id") is not None else ">")
         ctm = parent_ctm @ _parse_transform(element.get("transform", ""), where)
-        if kind in _CONTAINERS:
+        if kind == "switch":
+            chosen = [c for c in element if not _CONDITIONS.intersection(c.attrib)][:1]
+            stack.extend((child, ctm) for child in chosen)
+        elif kind in _CONTAINERS:
             stack.extend((child, ctm) for child in reversed(list(element)))
         elif kind in ("path", "polyline", "polygon", "line"):
             for points in _element_strokes(element, kind, where, curve_samples):
