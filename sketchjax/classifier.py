@@ -539,6 +539,8 @@ def score_in_batches(scores_fn, xy, pen, valid, batch_size: int = 256) -> dict[s
     ``scores_fn`` compiles once; returns NumPy arrays of length ``N``."""
     xy, pen, valid = (np.asarray(a) for a in (xy, pen, valid))
     n = xy.shape[0]
+    if n == 0:
+        raise ValueError("score_in_batches: no sketches to score (N = 0)")
     outs = []
     for i in range(0, n, batch_size):
         j = min(i + batch_size, n)
@@ -651,7 +653,8 @@ class TrainedClassifier:
         return score_in_batches(lambda *a: {"f": self.features(*a)}, *self.fit_arrays(xy, pen, valid), batch_size)["f"]
 
     def apply(self, inputs):
-        """``apply(variables, inputs)``: logits (softmax) or ``(cos, norm)`` (GACL)."""
+        """``model.apply(variables, inputs)`` with the restored variables, so ``apply(inputs)``:
+        logits (softmax) or ``(cos, norm)`` (GACL) of model inputs (see :meth:`inputs`)."""
         return self.model.apply(self.variables, inputs)
 
     @cached_property

@@ -326,6 +326,35 @@ def test_load_doodlenet_reports_corrupt_files(model_copy):
     with pytest.raises(ModelFileError, match=r"layer 3 \(conv2d_2, Conv2D\) has padding='valid'"):
         load_doodlenet(model_copy)
 
+    # Absent keys mean Keras's defaults ('valid' padding, linear activation): not DoodleNet.
+    for key, layer, expect in (("padding", 4, "padding='valid'"), ("activation", 11, "activation='linear'")):
+        topology = json.loads(text)
+        del topology["modelTopology"]["model_config"]["config"]["layers"][layer]["config"][key]
+        model_json.write_text(json.dumps(topology))
+        with pytest.raises(ModelFileError, match=rf"layer {layer} \(\w+, \w+\) has {expect} \(absent: Keras's default\)"):
+            load_doodlenet(model_copy)
+    for edit, problem in (
+        (lambda layers: layers[9]["config"].update(rate=0.9), r"layer 9 \(dropout, Dropout\) has rate=0\.9"),
+        (lambda layers: layers[3]["config"].pop("name"), r"layer 3 \(Conv2D\) has no name"),
+        (lambda layers: layers[0]["config"].update(batch_input_shape=28), r"input shape 28 is not"),
+    ):
+        topology = json.loads(text)
+        edit(topology["modelTopology"]["model_config"]["config"]["layers"])
+        model_json.write_text(json.dumps(topology))
+        with pytest.raises(ModelFileError, match=problem):
+            load_doodlenet(model_copy)
+    manifest = json.loads(text)
+    manifest["weightsManifest"][0]["paths"] = [None]
+    model_json.write_text(json.dumps(manifest))
+    with pytest.raises(ModelFileError, match=r"'paths' must be non-empty file names"):
+        load_doodlenet(model_copy)
+    model_json.write_text(text)
+
+    shard.write_bytes(data[:-4] + b"\xff\xff\xff\xff")  # the last bias entry becomes NaN
+    with pytest.raises(ModelFileError, match=r"weight 'dense_1/bias' has 1 non-finite value"):
+        load_doodlenet(model_copy)
+    shard.write_bytes(data)
+
     manifest = json.loads(text)
     manifest["weightsManifest"][0]["weights"][1]["name"] = "conv2d/offset"
     model_json.write_text(json.dumps(manifest))
@@ -342,6 +371,9 @@ def test_load_doodlenet_reports_corrupt_files(model_copy):
 
     (model_copy / "class_names.txt").write_text("cat\ndog\n")
     with pytest.raises(ModelFileError, match="expected 345 distinct class names, got 2"):
+        load_doodlenet(model_copy)
+    (model_copy / "class_names.txt").write_bytes(b"\xff\xfe cat")
+    with pytest.raises(ModelFileError, match=r"class_names\.txt: cannot read the class names"):
         load_doodlenet(model_copy)
 
 

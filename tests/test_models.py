@@ -70,6 +70,11 @@ def test_bilstm_layer_matches_numpy_both_directions_with_lengths():
         np.testing.assert_allclose(out[i, :n, :h], fwd, atol=1e-5)
         np.testing.assert_allclose(out[i, :n, h:], bwd, atol=1e-5)
         assert np.all(out[i, n:] == 0)
+    # non-finite values in the padding reach neither the valid rows nor the (zero) padding rows
+    bad = x.copy()
+    bad[1, 4:] = np.nan
+    bad[2, 1:] = np.inf
+    np.testing.assert_array_equal(np.asarray(layer.apply(params, jnp.asarray(bad), jnp.asarray(lengths))), out)
     # forget-gate bias starts at 1, the other gates at 0
     np.testing.assert_array_equal(p["b"][:, h : 2 * h], 1.0)
     np.testing.assert_array_equal(p["b"][:, :h], 0.0)
@@ -206,8 +211,25 @@ def test_transformer_masks_padding_and_is_non_negative():
     for i, n in enumerate([10, 6, 1]):
         alone = np.asarray(apply(variables, trim(sk, i, n)))[0]
         np.testing.assert_allclose(feats[i], alone, atol=1e-5)
+    # NaN / inf left in the padding leak nowhere (features and gradients stay finite and equal)
+    for junk in (np.nan, np.inf):
+        noisy = sk.replace(xy=jnp.where(sk.valid[..., None], sk.xy, junk))
+        np.testing.assert_allclose(np.asarray(apply(variables, noisy)), feats, atol=1e-6)
+        grads = jax.grad(lambda v: apply(v, noisy).sum())(variables)
+        assert all(np.isfinite(np.asarray(g)).all() for g in jax.tree.leaves(grads))
     with pytest.raises(ValueError, match="max_len"):
         model.apply(variables, random_sketches(rng, 1, 40, [40]))
+
+
+@pytest.mark.parametrize("model", [BiLSTMEncoder(hidden=4, num_layers=1, head=(4,)),
+                                   PointTransformer(dim=8, depth=1, heads=2, max_len=8, head=(4,))])
+def test_sequence_encoders_name_a_wrong_shape(model):
+    sk = random_sketches(np.random.default_rng(4), 1, 5, [5])
+    unbatched = sk.replace(xy=sk.xy[0], pen=sk.pen[0], valid=sk.valid[0])
+    three_coords = sk.replace(xy=jnp.zeros((1, 5, 3)))
+    for bad in (unbatched, three_coords):
+        with pytest.raises(ValueError, match=f"{type(model).__name__}: expects a batch of sketches"):
+            model.init(jax.random.PRNGKey(0), bad)
 
 
 def test_point_features_zero_on_padding():
@@ -215,6 +237,8 @@ def test_point_features_zero_on_padding():
     f = np.asarray(point_features(sk))
     assert f.shape == (2, 5, 4)
     assert np.all(f[1, 3:] == 0)
+    nan_padded = sk.replace(xy=jnp.where(sk.valid[..., None], sk.xy, np.nan))
+    np.testing.assert_array_equal(np.asarray(point_features(nan_padded)), f)
     np.testing.assert_array_equal(f[..., 2] + f[..., 3], np.asarray(sk.valid, np.float32))
 
 
@@ -295,3 +319,20 @@ def test_lstm_scan_gradients_check():
         proj = jnp.asarray(rng.normal(size=(t, d, b, 4 * h)))
         wh = jnp.asarray(rng.normal(size=(d, h, 4 * h)) * 0.5)
         check_grads(lambda p, u: lstm_scan(p, u, 2), (proj, wh), order=1, modes=["rev"])
+
+
+def test_score_in_batches_pads_the_last_batch_and_refuses_an_empty_set():
+    from sketchjax.classifier import score_in_batches
+
+    sk = random_sketches(np.random.default_rng(5), 5, 6, [6, 3, 1, 4, 2])
+    seen = []
+
+    def fn(xy, pen, valid):
+        seen.append(xy.shape[0])
+        return {"n": valid.sum(-1)}
+
+    out = score_in_batches(fn, sk.xy, sk.pen, sk.valid, batch_size=2)
+    assert seen == [2, 2, 2]  # one batch size, so a jitted fn compiles once
+    np.testing.assert_array_equal(out["n"], [6, 3, 1, 4, 2])
+    with pytest.raises(ValueError, match="no sketches to score"):
+        score_in_batches(fn, sk.xy[:0], sk.pen[:0], sk.valid[:0])

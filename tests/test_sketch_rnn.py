@@ -257,6 +257,20 @@ def test_temperature_zero_is_greedy(tiny):
         np.testing.assert_allclose(s_a[b, :n, :2], mean, atol=1e-5)
 
 
+@pytest.mark.parametrize("kwargs, problem", [
+    (dict(temperature=-0.5), "temperature must be >= 0"),
+    (dict(temperature=float("nan")), "temperature must be >= 0"),
+    (dict(softmax_temperature=-1.0), "softmax_temperature must be >= 0"),
+    (dict(max_len=0), "max_len must be >= 1"),
+])
+def test_samplers_refuse_bad_temperatures_and_lengths(tiny, kwargs, problem):
+    z = jnp.zeros((2, TINY.z_size))
+    with pytest.raises(ValueError, match=f"sample: {problem}"):
+        sample(tiny, TINY, jax.random.key(0), num=2, z=z, **kwargs)
+    with pytest.raises(ValueError, match=f"decode_relaxed: {problem}"):
+        decode_relaxed(tiny, TINY, jax.random.key(0), z, **kwargs)
+
+
 def test_decode_relaxed_matches_sample_and_has_gradient(tiny):
     z = jax.random.normal(jax.random.key(13), (3, TINY.z_size))
     key = jax.random.key(14)
@@ -417,7 +431,7 @@ def test_training_reduces_loss_on_real_sketches(data_file):
 @pytest.mark.parametrize("temperature", [0.25, 1.0])
 def test_sample_offsets_have_the_papers_variance_sigma2_tau(temperature):
     """A decoder whose output layer is a constant (kernel 0): every step draws from one known
-    Gaussian, so the offsets' sample moments must be mu and sigma^2 * tau (not sigma^2 * tau^4,
+    Gaussian, so the offsets' sample moments must be mu and sigma^2 * tau (not sigma^2 * tau^2,
     Magenta's Python sampler, nor sigma^2)."""
     cfg = SketchRNNConfig(dec_hidden=8, num_mixtures=1, conditional=False, z_size=0, max_len=4)
     params = init_sketch_rnn(cfg, jax.random.PRNGKey(0))

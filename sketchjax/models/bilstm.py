@@ -35,7 +35,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from sketchjax.models.layers import ReluMLP, point_features
+from sketchjax.models.layers import ReluMLP, check_batch_shape, point_features
 from sketchjax.sketch import Sketch, num_points
 
 __all__ = [
@@ -230,7 +230,7 @@ class BiLSTMLayer(nn.Module):
         hs = lstm_scan(proj, wh, self.unroll, reset)  # [T, 2, R, H]
         fwd = jnp.swapaxes(hs[:, 0], 0, 1)
         bwd = _gather_slots(jnp.swapaxes(hs[:, 1], 0, 1), layout.mirror)
-        return jnp.concatenate([fwd, bwd], axis=-1) * layout.filled[..., None]
+        return jnp.where(layout.filled[..., None], jnp.concatenate([fwd, bwd], axis=-1), 0.0)
 
 
 class BiLSTMEncoder(nn.Module):
@@ -265,6 +265,7 @@ class BiLSTMEncoder(nn.Module):
 
     @nn.compact
     def __call__(self, sketch: Sketch, *, train: bool = False) -> jax.Array:
+        check_batch_shape(sketch, "BiLSTMEncoder")
         x = point_features(sketch)
         b, t = x.shape[:2]
         lengths = jnp.maximum(num_points(sketch.valid), 1)
@@ -276,7 +277,7 @@ class BiLSTMEncoder(nn.Module):
                  for _ in range(self.num_layers - 1)] if drop else []
 
         def encode(mdl, x, masks, layout: RowLayout) -> jax.Array:
-            x = _gather_slots(x, layout.source) * layout.filled[..., None]
+            x = jnp.where(layout.filled[..., None], _gather_slots(x, layout.source), 0.0)
             for i in range(mdl.num_layers):
                 if i > 0 and drop:  # as nn.Dropout: kept units scaled by 1 / (1 - rate)
                     x = jnp.where(_gather_slots(masks[i - 1], layout.source), x / (1.0 - mdl.dropout), 0.0)

@@ -29,7 +29,7 @@ import dataclasses
 import os
 import pathlib
 from functools import partial
-from typing import Optional, Sequence, Union
+from typing import Mapping, Optional, Sequence, Union
 
 import flax.linen as nn
 import jax
@@ -156,31 +156,52 @@ _KERAS_LAYERS = (
     _conv_spec(16), _conv_spec(16), _POOL_SPEC,
     _conv_spec(32), _conv_spec(32), _POOL_SPEC,
     _conv_spec(64), _conv_spec(64), _POOL_SPEC,
-    ("Dropout", {}),
+    ("Dropout", dict(rate=0.1)),
     ("Flatten", dict(data_format="channels_last")),
     ("Dense", dict(units=512, activation="tanh", use_bias=True)),
     ("Dense", dict(units=DOODLENET_CLASSES, activation="softmax", use_bias=True)),
 )
 
+# What Keras assumes for a config key that is absent (or null); keys not listed are required.
+# A pooling layer's strides default to its pool size (filled in per layer below).
+_KERAS_DEFAULTS = {
+    "Conv2D": dict(strides=[1, 1], padding="valid", dilation_rate=[1, 1], activation="linear",
+                   use_bias=True, data_format="channels_last"),
+    "MaxPooling2D": dict(pool_size=[2, 2], padding="valid", data_format="channels_last"),
+    "Dense": dict(activation="linear", use_bias=True),
+    "Flatten": dict(data_format="channels_last"),
+}
+_REQUIRED = object()
+
 
 def _check_architecture(layers: Sequence[dict], source: str) -> list:
     """Keras names of the weighted layers, in order; raises if the layers differ from DoodleNet's."""
-    kinds = [layer["class_name"] for layer in layers]
+    if not (isinstance(layers, (list, tuple)) and all(
+            isinstance(layer, Mapping) and isinstance(layer.get("config"), Mapping) for layer in layers)):
+        raise ModelFileError(f"{source}: the layer list must hold {{'class_name', 'config'}} objects")
+    kinds = [layer.get("class_name") for layer in layers]
     if kinds != [kind for kind, _ in _KERAS_LAYERS]:
         raise ModelFileError(f"{source}: layers {kinds} are not DoodleNet's {[k for k, _ in _KERAS_LAYERS]}")
     first = layers[0]["config"].get("batch_input_shape")
-    if first is not None and list(first[1:]) != [DOODLENET_SIZE, DOODLENET_SIZE, 1]:
+    if first is not None and (not isinstance(first, list) or list(first[1:]) != [DOODLENET_SIZE, DOODLENET_SIZE, 1]):
         raise ModelFileError(f"{source}: input shape {first} is not [None, 28, 28, 1]")
     weighted = []
     for i, (layer, (kind, expected)) in enumerate(zip(layers, _KERAS_LAYERS)):
         config = layer["config"]
+        defaults = dict(_KERAS_DEFAULTS.get(kind, {}))
+        if kind == "MaxPooling2D":
+            defaults["strides"] = config.get("pool_size") or defaults["pool_size"]
         for key, value in expected.items():
-            if config.get(key, value) != value:  # absent keys take Keras's default (= expected)
+            absent = config.get(key) is None
+            found = defaults.get(key, _REQUIRED) if absent else config[key]
+            if found is _REQUIRED or found != value:
+                has = "no " + key if found is _REQUIRED else f"{key}={found!r}" + (" (absent: Keras's default)" if absent else "")
                 raise ModelFileError(
-                    f"{source}: layer {i} ({config.get('name')}, {kind}) has {key}={config.get(key)!r}; "
-                    f"DoodleNet expects {value!r}"
+                    f"{source}: layer {i} ({config.get('name')}, {kind}) has {has}; DoodleNet expects {value!r}"
                 )
         if kind in ("Conv2D", "Dense"):
+            if not isinstance(config.get("name"), str):
+                raise ModelFileError(f"{source}: layer {i} ({kind}) has no name (its weights are found by name)")
             weighted.append(config["name"])
     return weighted
 
@@ -228,6 +249,8 @@ def load_doodlenet(root: Optional[Union[str, os.PathLike]] = None):
         class_names = tuple(line.strip() for line in names_path.read_text(encoding="utf-8").splitlines() if line.strip())
     except FileNotFoundError:
         raise ModelFileError(f"{names_path}: class name file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ModelFileError(f"{names_path}: cannot read the class names ({type(e).__name__}: {e})") from None
     if len(class_names) != DOODLENET_CLASSES or len(set(class_names)) != len(class_names):
         raise ModelFileError(
             f"{names_path}: expected {DOODLENET_CLASSES} distinct class names, got {len(class_names)} "

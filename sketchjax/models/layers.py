@@ -14,10 +14,21 @@ import jax.numpy as jnp
 
 from sketchjax.sketch import Sketch
 
-__all__ = ["point_features", "ReluMLP", "HEAD_ACTIVATIONS", "Classifier", "NUM_POINT_FEATURES"]
+__all__ = ["check_batch_shape", "point_features", "ReluMLP", "HEAD_ACTIVATIONS", "Classifier", "NUM_POINT_FEATURES"]
 
 #: Width of :func:`point_features`: ``(x, y, pen_down, pen_up)``.
 NUM_POINT_FEATURES = 4
+
+
+def check_batch_shape(sketch: Sketch, who: str) -> None:
+    """Raises ``ValueError`` naming ``who`` unless the sketch is a batch: ``xy [B, T, 2]`` with
+    ``pen`` and ``valid`` ``[B, T]`` (shapes are static, so this also holds under ``jit``)."""
+    xy, pen, valid = (jnp.shape(a) for a in (sketch.xy, sketch.pen, sketch.valid))
+    if len(xy) != 3 or xy[-1] != 2 or pen != xy[:2] or valid != xy[:2]:
+        raise ValueError(
+            f"{who}: expects a batch of sketches, xy [B, T, 2] and pen/valid [B, T]; got xy {xy}, "
+            f"pen {pen}, valid {valid} (add a leading batch axis to a single sketch)"
+        )
 
 
 def point_features(sketch: Sketch) -> jax.Array:
@@ -28,10 +39,11 @@ def point_features(sketch: Sketch) -> jax.Array:
     (the segment to the next point is drawn) and ``pen_up = 1 - pen`` on valid points —
     stroke-5's ``q1, q2``.  Padding points are all zeros.
     """
-    valid = jnp.asarray(sketch.valid)[..., None].astype(jnp.float32)
+    valid = jnp.asarray(sketch.valid, bool)[..., None]
     pen = jnp.asarray(sketch.pen, jnp.float32)[..., None]
     xy = jnp.asarray(sketch.xy, jnp.float32)
-    return jnp.concatenate([xy, pen, 1.0 - pen], axis=-1) * valid
+    # where, not a product: NaN/inf left in padding must not leak (0 * NaN is NaN).
+    return jnp.where(valid, jnp.concatenate([xy, pen, 1.0 - pen], axis=-1), 0.0)
 
 
 HEAD_ACTIVATIONS = {"relu": nn.relu, "softplus": jax.nn.softplus}

@@ -580,6 +580,19 @@ def _sample(params, config, rng, num, max_len, temperature, softmax_temperature,
     return strokes, stroke5_lengths(strokes)
 
 
+def _check_sampling(where: str, max_len: int, **temperatures) -> None:
+    """Refuses ``max_len < 1`` and concrete temperatures that are negative or NaN (traced
+    values, e.g. under an outer ``jit``, are not checked)."""
+    if max_len < 1:
+        raise ValueError(f"{where}: max_len must be >= 1, got {max_len}")
+    for name, value in temperatures.items():
+        if value is None or isinstance(value, jax.core.Tracer):
+            continue
+        arr = np.asarray(value)
+        if not np.all(arr >= 0):  # also NaN
+            raise ValueError(f"{where}: {name} must be >= 0 (not NaN), got {value}")
+
+
 def sample(
     params,
     config: SketchRNNConfig,
@@ -596,8 +609,9 @@ def sample(
 
     At each step the mixture component and the pen state are drawn from
     ``softmax(logits / softmax_temperature)`` and the offset from the chosen Gaussian with
-    ``σ · sqrt(temperature)`` (the sketch-rnn paper's variance ``σ² τ``; Magenta's Python
-    ``sample`` scales ``σ`` by ``τ²`` instead); the drawn row is the next input.  Once
+    ``σ · sqrt(temperature)`` (the sketch-rnn paper's variance ``σ² τ``, as sketch-rnn-js;
+    Magenta's Python ``sample`` passes ``sqrt(τ)`` to a helper that squares it, so it scales
+    ``σ`` by ``τ`` — variance ``σ² τ²``); the drawn row is the next input.  Once
     ``p3`` (end of sketch) is drawn, that row (its offset zeroed, as in the training data) and
     all later ones are :data:`END_TOKEN`.
     ``temperature = 0`` is the greedy decode (argmax choices, Gaussian means).
@@ -622,6 +636,7 @@ def sample(
       sketch never ended).
     """
     max_len = config.max_len if max_len is None else int(max_len)
+    _check_sampling("sample", max_len, temperature=temperature, softmax_temperature=softmax_temperature)
     temperature = jnp.asarray(temperature, jnp.float32)
     soft = temperature if softmax_temperature is None else jnp.asarray(softmax_temperature, jnp.float32)
     return _sample(params, config, rng, int(num), max_len, temperature, soft, z, initial_state)
@@ -671,6 +686,8 @@ def decode_relaxed(
     elif num is None:
         num = 1 if initial_state is None else initial_state[0].shape[0]
     max_len = config.max_len if max_len is None else int(max_len)
+    _check_sampling("decode_relaxed", max_len, temperature=temperature,
+                    softmax_temperature=softmax_temperature, gumbel_tau=gumbel_tau)
     temperature = jnp.asarray(temperature, jnp.float32)
     soft_t = temperature if softmax_temperature is None else jnp.asarray(softmax_temperature, jnp.float32)
     p, z, carry0, keys, prev = _prepare(params, config, rng, z, num, max_len, initial_state)

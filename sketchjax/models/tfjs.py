@@ -198,6 +198,8 @@ def read_weights(
         if not (isinstance(group, Mapping) and isinstance(group.get("paths"), list)
                 and isinstance(group.get("weights"), list)):
             raise ModelFileError(f"{where}: needs 'paths' and 'weights' lists")
+        if not all(isinstance(p, str) and p for p in group["paths"]):
+            raise ModelFileError(f"{where}: 'paths' must be non-empty file names, got {group['paths']!r}")
         shard_paths = [directory / p for p in group["paths"]]
         chunks = []
         for p in shard_paths:
@@ -221,6 +223,11 @@ def read_weights(
                     f"{name!r} {list(shape)} needs bytes {offset}..{offset + nbytes}; truncated file?"
                 )
             weights[name] = _decode(data[offset : offset + nbytes], shape, dtype, stored, quant)
+            if weights[name].dtype.kind == "f" and not np.isfinite(weights[name]).all():
+                bad = int(np.size(weights[name]) - np.isfinite(weights[name]).sum())
+                raise ModelFileError(
+                    f"{shards}: weight {name!r} has {bad} non-finite value(s) (NaN or inf); corrupt shard?"
+                )
             offset += nbytes
         if offset != len(data):
             raise ModelFileError(

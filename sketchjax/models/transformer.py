@@ -14,7 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from sketchjax.models.layers import ReluMLP, point_features
+from sketchjax.models.layers import ReluMLP, check_batch_shape, point_features
 from sketchjax.sketch import Sketch
 
 __all__ = ["TransformerBlock", "PointTransformer"]
@@ -68,6 +68,7 @@ class PointTransformer(nn.Module):
 
     @nn.compact
     def __call__(self, sketch: Sketch, *, train: bool = False) -> jax.Array:
+        check_batch_shape(sketch, "PointTransformer")
         feats = point_features(sketch)
         b, t, _ = feats.shape
         if t > self.max_len:
