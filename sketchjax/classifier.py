@@ -53,6 +53,7 @@ __all__ = [
 import dataclasses
 import os
 import pathlib
+import warnings
 from functools import cached_property
 from typing import Any
 
@@ -71,7 +72,9 @@ from sketchjax.models.transformer import PointTransformer
 from sketchjax.normalize import to_unit
 from sketchjax.render import RasterRecipe
 from sketchjax.sketch import Sketch
-from sketchjax.training import Experiment, Task, default_config, masked_sums, read_run_config, restore_trained, this_process
+from sketchjax.training import (
+    Experiment, Task, default_config, masked_sums, read_run_config, read_run_info, restore_trained, this_process,
+)
 
 ENCODERS = {"bilstm": BiLSTMEncoder, "transformer": PointTransformer, "sketchanet": SketchANet, "resnet18": ResNet18,
             "doodlenet": DoodleNetEncoder}
@@ -530,7 +533,8 @@ def build_experiment(config: dict) -> Experiment:
 
     loss_fn = softmax_loss if gcfg is None else gacl_train_loss
     return Experiment(task=Task(init_fn, loss_fn, eval_fn), train_source=train, eval_source=held_out,
-                      normalise_config=comparable_config)
+                      normalise_config=comparable_config,
+                      run_info={"categories": list(categories), "dataset": f"{builder.name}/{builder.builder_config.name}"})
 
 
 def score_in_batches(scores_fn, xy, pen, valid, batch_size: int = 256) -> dict[str, np.ndarray]:
@@ -750,17 +754,33 @@ class DoodleNetReference:
     feature_arrays = TrainedClassifier.feature_arrays
 
 
+def _with_recorded_categories(config: dict, workdir: pathlib.Path) -> dict:
+    """A run's config with ``data.categories`` as the run recorded them (``run_info.json``)
+    when the config leaves them to the data folder (``None``): the class names of a trained
+    model must not follow files added to or removed from the folder since.  A run without the
+    record (trained before it existed) keeps the folder's current listing, with a warning."""
+    if config["data"].get("categories") is not None:
+        return config
+    recorded = (read_run_info(workdir) or {}).get("categories")
+    if not recorded:
+        warnings.warn(f"{workdir}: the run does not record its categories (no run_info.json); taking the "
+                      "data folder's current files as its classes — wrong if the folder changed since it trained",
+                      stacklevel=3)
+        return config
+    return {**config, "data": {**config["data"], "categories": list(recorded)}}
+
+
 def load_classifier(workdir: str | os.PathLike) -> TrainedClassifier:
     """The newest checkpoint of a run of ``train/run.py`` with this module's experiment.
 
     A run started from pre-trained weights (``model.pretrained``) restores without them: the
     checkpoint holds every parameter, so the weight files need not be present."""
     workdir = pathlib.Path(workdir)
-    config = read_run_config(workdir)
+    config = _with_recorded_categories(read_run_config(workdir), workdir)
+    restore_config = config
     if isinstance(config.get("model"), dict) and config["model"].get("pretrained"):
-        config = {**config, "model": {**config["model"], "pretrained": False, "pretrained_head": False}}
-    _, state, meta = restore_trained(workdir, build_experiment, config)
-    config = meta.get("config") or read_run_config(workdir)
+        restore_config = {**config, "model": {**config["model"], "pretrained": False, "pretrained_head": False}}
+    _, state, meta = restore_trained(workdir, build_experiment, restore_config)
     _, categories = prepare_dataset(config["data"])
     head = head_config(config)
     model = make_model(config["model"], len(categories), head["type"])

@@ -53,7 +53,9 @@ def load_sketch_file(path: str, *, limit: int, single_point: str = "drop"):
         return out
     if suffix == ".svg":
         return [(pathlib.Path(path).stem, formats.read_svg(path))]
-    raise SystemExit(f"sketchjax: {path}: unsupported file type {suffix!r} (use .ndjson, .npz or .svg)")
+    if pathlib.Path(path).is_dir():
+        raise ValueError(f"{path}: is a directory; give sketch files (.ndjson, .npz or .svg)")
+    raise ValueError(f"{path}: unsupported file type {suffix!r} (use .ndjson, .npz or .svg)")
 
 
 def _default_sketches(data: str | None, n: int):
@@ -61,11 +63,16 @@ def _default_sketches(data: str | None, n: int):
     from sketchjax.paths import data_root
 
     root = data_root(data) / "quickdraw" / "simplified"
-    out = []
+    per_category = -(-n // len(DEFAULT_CATEGORIES))  # more than six: later sketches of the same categories
+    columns = []
     for cat in DEFAULT_CATEGORIES[:n]:
-        rec = next(formats.iter_ndjson(root / f"{cat}.ndjson", single_point="drop", limit=1))
-        out.append((rec.word, rec.sketch))
-    return out
+        path = root / f"{cat}.ndjson"
+        recs = list(formats.iter_ndjson(path, single_point="drop", limit=per_category))
+        if not recs:
+            raise ValueError(f"{path}: no sketches in the file")
+        columns.append([(rec.word, rec.sketch) for rec in recs])
+    rows = [col[i] for i in range(per_category) for col in columns if i < len(col)]
+    return rows[:n]
 
 
 def render_figure(sketches, out: str, *, size: int = 256, max_len: int = 256) -> str:
@@ -231,9 +238,12 @@ def _cmd_explain(args) -> int:
     return 0
 
 
-def _load_gacl(checkpoint: str):
+def _load_gacl(checkpoint: str, data: str | None = None):
     from sketchjax.classifier import load_classifier
+    from sketchjax.paths import DATA_ENV_VAR, data_root
 
+    if data is not None:  # the run's dataset is found through the data root, as in training
+        os.environ[DATA_ENV_VAR] = str(data_root(data).absolute())
     clf = load_classifier(checkpoint)
     if clf.gacl is None:
         raise ValueError(f"{checkpoint}: a softmax classifier has no quality score; give a GACL run "
@@ -250,7 +260,7 @@ def _cmd_quality(args) -> int:
     from sketchjax.attribution.plot import plot_sketch
     from sketchjax.sketch import Sketch
 
-    clf = _load_gacl(args.checkpoint)
+    clf = _load_gacl(args.checkpoint, args.data)
     sketches = _gather(args)
     if not sketches:
         raise ValueError("no sketches to score")
@@ -312,7 +322,7 @@ def _cmd_cleanse(args) -> int:
 
     from sketchjax.formats._io import atomic_write
 
-    clf = _load_gacl(args.checkpoint)
+    clf = _load_gacl(args.checkpoint, args.data)
     rows = cleanse_split(clf, args.split, q_high_quantile=args.q_high_quantile, theta_high_deg=args.theta_high,
                          q_low_quantile=args.q_low_quantile)
     flagged = [r for r in rows if r["flagged"]]
@@ -338,11 +348,21 @@ def _cmd_cleanse(args) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _sketch_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The input arguments every command shares: FILES, --data, --n."""
     p.add_argument("files", nargs="*", help=".ndjson / .npz / .svg files (default: real QuickDraw sketches)")
     p.add_argument("--data", default=None, help="data root (default: $SKETCHJAX_DATA or ../shared/data)")
-    p.add_argument("--n", type=int, default=6, help="number of sketches")
+    p.add_argument("--n", type=_positive_int, default=6, help="number of sketches")
     return p
 
 
@@ -350,11 +370,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sketchjax", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p = _sketch_arguments(sub.add_parser("render", help="render sketches with every renderer into a figure"))
-    p.add_argument("--size", type=int, default=256, help="canvas side in pixels")
+    p.add_argument("--size", type=_positive_int, default=256, help="canvas side in pixels")
     p.add_argument("--out", default="out/renderers.png", help="output PNG")
     p.set_defaults(func=_cmd_render)
     e = _sketch_arguments(sub.add_parser("explain", help="DoodleNet's predictions explained by SLA, P-SLA and occlusion"))
-    e.add_argument("--canvas", type=int, default=128, help="drawing canvas of the 28x28 input (line 13/256 of it)")
+    e.add_argument("--canvas", type=_positive_int, default=128, help="drawing canvas of the 28x28 input (line 13/256 of it)")
     e.add_argument("--out", default="out/explain.png", help="output PNG")
     e.add_argument("--svg-dir", default=None, help="also write one SLA-coloured SVG per sketch here")
     e.set_defaults(func=_cmd_explain)
@@ -364,6 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     q.set_defaults(func=_cmd_quality)
     c = sub.add_parser("cleanse", help="flag suspicious labels in a trained GACL run's dataset")
     c.add_argument("--checkpoint", required=True, help="workdir of a GACL training run (train/run.py)")
+    c.add_argument("--data", default=None, help="data root (default: $SKETCHJAX_DATA or ../shared/data)")
     c.add_argument("--split", default="train",
                    help="dataset split to check (default: every example the run trained on, sketch-rnn samples included)")
     c.add_argument("--q-high-quantile", type=float, default=0.5, help="'well drawn': q at or above this quantile")

@@ -106,6 +106,8 @@ def add_scribbles(key: jax.Array, xy, pen, valid, n: int, points: int = 8, step:
     pen = jnp.where(last, 0.0, pen)  # the sketch's last stroke ends before the scribbles
     xy = jnp.where(new[:, None], walks[idx], xy)
     pen = jnp.where(new, walk_pen[idx], pen)
+    # A scribble cut at T ends there: its last kept point lifts the pen, as every sketch's does.
+    pen = jnp.where(new & (jnp.arange(t) == t - 1), 0.0, pen)
     return xy, pen, valid | new
 
 

@@ -6,7 +6,6 @@ tests skip when the data directory is absent.
 """
 from __future__ import annotations
 
-import collections
 import os
 import subprocess
 import sys
@@ -124,14 +123,17 @@ def test_splits_stable_when_categories_change(simplified, tfds_dir):
     """Adding a category and listing them in another order keeps every key_id's split."""
     other = quickdraw_config("simplified", ["bicycle", "apple", "cat", "The Eiffel Tower"], fractions=SPLIT_FRACTIONS)
     assert other.name != simplified.builder_config.name
-    bigger = _examples(QuickdrawStrokes.prepare(other, tfds_dir))
+    other_builder = QuickdrawStrokes.prepare(other, tfds_dir)
+    bigger = _examples(other_builder)
     first = _examples(simplified)
     assert set(first) < set(bigger)
     for key_id, ex in first.items():
         assert bigger[key_id]["split"] == ex["split"], key_id
-    # Disjoint splits: each key_id is stored once.
-    per_split = collections.Counter(ex["split"] for ex in bigger.values())
-    assert sum(per_split.values()) == len(bigger)
+    # Disjoint splits: each key_id is stored once over all splits (counted without a dict,
+    # which would fold a key_id stored in two splits into one entry).
+    stored = [ex["key_id"].decode() for split in other_builder.info.splits
+              for ex in open_split(other_builder, split, fields=("key_id",))]
+    assert len(stored) == len(set(stored)) == len(bigger)
 
 
 def test_quickdraw_raw_keeps_time(data_file, tfds_dir):
@@ -212,6 +214,12 @@ def test_chairv2_public_pickle_keeps_official_split(tmp_path, tfds_dir):
         assert keys == {k for k in data if k.startswith(f"/{split}/")}
     with pytest.raises(ValueError, match="official splits"):
         QmulChairv2.prepare(chairv2_config(source_dir=src, test_fraction=0.25), tfds_dir, manual_dir=src)
+
+
+@pytest.mark.parametrize("temperatures", [(0.5, 0.5), (0.1, 0.1000000001), (0.25, -1.0)])
+def test_sketchrnn_samples_config_refuses_colliding_temperatures(temperatures, tmp_path):
+    with pytest.raises(ValueError, match="temperatures must"):
+        sketchrnn_samples_config(["sheep"], temperatures=temperatures, model_dir=tmp_path)
 
 
 def test_sketchrnn_samples(data_file, tfds_dir):
@@ -486,3 +494,20 @@ def test_iterator_rejects_bad_settings(train_source):
         SketchBatchIterator(train_source, batch_size=10_000)
     with pytest.raises(ValueError, match="stroke_dropout"):
         Augment(stroke_dropout=1.0)
+
+
+def test_ndjson_written_by_json_dumps_builds_only_the_splits_it_fills(tmp_path):
+    """Lines without Google's compact ``"key_id":"..."`` (``json.dumps`` adds spaces) are
+    parsed to find their split; a split no line falls in is not listed (TFDS refuses it)."""
+    import json
+
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    fractions = (0.8, 0.0, 0.2)
+    ids = [str(i) for i in range(200) if split_of(str(i), fractions, "quickdraw") == "train"][:3]
+    lines = [json.dumps({"word": "cat", "key_id": k, "drawing": [[[0, 5], [0, 5]]]}) for k in ids]
+    (manual / "cat.ndjson").write_text("\n".join(lines) + "\n")
+    builder = QuickdrawStrokes.prepare(quickdraw_config("simplified", ["cat"], fractions=fractions),
+                                       tmp_path / "tfds", manual_dir=manual)
+    assert list(builder.info.splits) == ["train"]
+    assert sorted(ex["key_id"].decode() for ex in open_split(builder, "train", fields=("key_id",))) == sorted(ids)

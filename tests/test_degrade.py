@@ -89,6 +89,7 @@ def test_add_scribbles_appends_strokes_inside_the_box(padded):
     short = [a[:12] for a in padded]
     cut = degrade.add_scribbles(jax.random.PRNGKey(0), *short, 3, points=5)
     assert bool(cut[2].all()) and int(num_strokes(cut[1], cut[2])) == 4
+    assert float(cut[1][-1]) == 0.0  # the cut scribble ends with the pen lifted, like any sketch
 
 
 def test_scribble_sketch():

@@ -36,6 +36,37 @@ def test_render_command_reports_bad_input_without_traceback(tmp_path, capsys):
     assert "broken.ndjson" in err and "error" in err
 
 
+@pytest.mark.parametrize("argv, problem", [
+    (["render", "{tmp}"], "is a directory"),
+    (["render", "{tmp}/notes.txt"], "unsupported file type '.txt'"),
+    (["render", "--data", "{tmp}/data"], "cat.ndjson: no sketches in the file"),
+])
+def test_cli_names_bad_files(argv, problem, tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("hello")
+    folder = tmp_path / "data" / "quickdraw" / "simplified"
+    folder.mkdir(parents=True)
+    (folder / "cat.ndjson").write_text("")
+    argv = [a.format(tmp=tmp_path) for a in argv] + ["--out", str(tmp_path / "x.png")]
+    assert main(argv) == 2
+    assert problem in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--n", "--size"])
+def test_cli_refuses_non_positive_counts(flag, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["render", flag, "0", "--out", str(tmp_path / "x.png")])
+    assert info.value.code == 2 and "must be >= 1" in capsys.readouterr().err
+
+
+@pytest.mark.data
+def test_default_sketches_beyond_the_six_categories(data_root):
+    from sketchjax.cli import DEFAULT_CATEGORIES, _default_sketches
+
+    got = _default_sketches(str(data_root), 8)
+    assert [label for label, _ in got] == list(DEFAULT_CATEGORIES) + list(DEFAULT_CATEGORIES[:2])
+    assert not (got[0][1].xy.shape == got[6][1].xy.shape and (got[0][1].xy == got[6][1].xy).all())  # the next cat
+
+
 #: notebooks that take over ~20 s run only with ``-m slow`` (their library calls are unit-tested)
 SLOW_NOTEBOOKS = ("attribution.ipynb", "gacl.ipynb")
 

@@ -58,6 +58,47 @@ def tiny_runs(tmp_path_factory, data_root):
 
 
 @pytest.mark.data
+def test_run_keeps_the_categories_it_found_in_the_data_folder(tmp_path, data_root, monkeypatch):
+    """A ``categories = None`` run records the classes it found; loading it later uses those,
+    not the folder's files at load time (a file added since must not relabel the classes)."""
+    from sketchjax.classifier import build_experiment, load_classifier
+    from sketchjax.training import apply_overrides, read_run_info, train_and_evaluate
+
+    folder = tmp_path / "data" / "quickdraw" / "simplified"
+    folder.mkdir(parents=True)
+    for name in ("cat", "dog", "owl", "ant"):
+        (folder / f"{name}.ndjson").symlink_to(data_root / "quickdraw" / "simplified" / f"{name}.ndjson")
+    (folder / "ant.ndjson").rename(tmp_path / "ant.ndjson")  # not there while training
+    monkeypatch.setenv("SKETCHJAX_DATA", str(tmp_path / "data"))
+    config = apply_overrides(importlib.import_module("train.configs.quickdraw_bilstm").get_config(), [
+        "model.hidden=4", "model.head=(4,)", "num_epochs=1", "batch_size=16", f"data.data_dir={tmp_path / 'tfds'}",
+        "progress_bar=False"])
+    assert config["data"]["categories"] is None
+    train_and_evaluate(config, tmp_path / "run", build_experiment)
+    assert read_run_info(tmp_path / "run")["categories"] == ["cat", "dog", "owl"]
+    (tmp_path / "ant.ndjson").rename(folder / "ant.ndjson")  # a class added since: ignored
+    assert load_classifier(tmp_path / "run").categories == ("cat", "dog", "owl")
+    # (a class file gone since is fetched again by the dataset builder, not relabelled)
+
+
+@pytest.mark.data
+def test_split_label_scores_stream_in_chunks_with_the_same_result(tiny_runs):
+    from sketchjax.apps.cleansing import split_label_scores
+    from sketchjax.classifier import load_classifier
+
+    clf = load_classifier(tiny_runs["gacl"])
+    for split in ("train", "test"):
+        whole = split_label_scores(clf, split)
+        chunked = split_label_scores(clf, split, chunk_size=7)  # many chunks, a partial last one
+        assert len(whole["q"]) > 20 and len(set(whole["key_id"])) == len(whole["key_id"])
+        for key in whole:
+            if whole[key].dtype.kind == "f":
+                np.testing.assert_allclose(chunked[key], whole[key], rtol=1e-6)
+            else:
+                np.testing.assert_array_equal(chunked[key], whole[key])
+
+
+@pytest.mark.data
 def test_gacl_run_logs_its_schedule_and_restores_with_scores(tiny_runs):
     import jax.numpy as jnp
 

@@ -89,7 +89,8 @@ def suspicion_curve(q, theta_y, positive, q_high_quantile: float = 0.0, q_low_qu
             "recall_at_p90": float(rec[ok].max()) if ok.any() else 0.0}
 
 
-def split_label_scores(clf, split: str = "train", batch_size: int = 256, config: dict | None = None) -> dict[str, np.ndarray]:
+def split_label_scores(clf, split: str = "train", batch_size: int = 256, config: dict | None = None,
+                       chunk_size: int = 8192) -> dict[str, np.ndarray]:
     """Scores of every sample of a split of a trained run's dataset, against the labels the run
     was trained on (for the training split: every example the run trained on, its
     ``data.extra_train`` samples and injected label noise included —
@@ -103,6 +104,8 @@ def split_label_scores(clf, split: str = "train", batch_size: int = 256, config:
       config: the run whose examples and labels are scored (default ``clf.config``); e.g. a
         noisy run's config with a :class:`sketchjax.classifier.DoodleNetReference` as ``clf``
         scores that run's training examples and noisy labels with a classifier that never saw them.
+      chunk_size: records read, fitted and scored at a time (memory is bounded by one chunk
+        plus the per-sample results, whatever the size of the split).
 
     Returns:
       ``{"key_id", "label", "flipped" (label noise injected), "generated" (an ``extra_train``
@@ -110,21 +113,47 @@ def split_label_scores(clf, split: str = "train", batch_size: int = 256, config:
       (softmax probability of the labelled class: the "small loss" criterion), "pred"}`` as
       NumPy arrays in source order.
     """
-    from sketchjax.classifier import held_out_sketches, source_arrays, training_source
+    from sketchjax.classifier import prepare_dataset, training_source
+    from sketchjax.data import open_split
 
     config = clf.config if config is None else config
+    fields = ("points", "pen", "label", "key_id")
     if split == "train":
-        source, flipped, generated = training_source(config, ("points", "pen", "label", "key_id"))
-        arrays = source_arrays(source, config["data"], extra_fields=("key_id",))
+        source, flipped, generated = training_source(config, fields)
     else:
-        config = {**config, "data": {**config["data"], "eval_split": split}}
-        arrays, _, _ = held_out_sketches(config, extra_fields=("key_id",))
-        flipped, generated = np.zeros(len(arrays["label"]), bool), np.zeros(len(arrays["label"]), bool)
+        builder, _ = prepare_dataset(config["data"])
+        source = open_split(builder, split, fields=fields)
+        flipped, generated = np.zeros(len(source), bool), np.zeros(len(source), bool)
+    parts = [_score_chunk(clf, arrays, keys, batch_size)
+             for arrays, keys in _source_chunks(source, config["data"], chunk_size)]
+    if not parts:
+        raise ValueError(f"split {split!r} of the run's dataset holds no samples")
+    out = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
+    return {**out, "flipped": np.asarray(flipped, bool), "generated": np.asarray(generated, bool)}
+
+
+def _source_chunks(source, data: dict, chunk_size: int):
+    """``(arrays, key_ids)`` of consecutive chunks of ``chunk_size`` records of ``source``, in
+    order, length-fitted as in training (pixel coordinates): only one chunk is held at a time,
+    so a split of any size streams through."""
+    from sketchjax.data import SketchBatchIterator
+
+    it = SketchBatchIterator(source, batch_size=chunk_size, max_len=data["max_len"], fit=data["fit"],
+                             coords="pixels", shuffle=False, drop_remainder=False, prefetch=0)
+    start = 0
+    for batch in it.epoch_batches(0):
+        n = int(np.sum(np.asarray(batch["mask"])))
+        arrays = {k: np.asarray(batch[k])[:n] for k in ("xy", "pen", "valid", "label")}
+        keys = [r["key_id"] for r in source.__getitems__(list(range(start, start + n)))]
+        start += n
+        yield arrays, [k.decode() if isinstance(k, bytes) else str(k) for k in keys]
+
+
+def _score_chunk(clf, arrays: dict, keys: list, batch_size: int) -> dict:
+    """The per-sample scores of one chunk (the per-class cosines are reduced here, not kept)."""
     labels = jnp.asarray(arrays["label"], jnp.int32)
     out = clf.score_arrays(arrays["xy"], arrays["pen"], arrays["valid"], batch_size)
     theta = np.degrees(np.asarray(label_angles(jnp.asarray(out["cos"]), labels)))
     p_label = jnp.take_along_axis(jax.nn.softmax(jnp.asarray(out["logits"]), -1), labels[:, None], axis=1)[:, 0]
-    keys = [k.decode() if isinstance(k, bytes) else str(k) for k in arrays["key_id"]]
-    return {"key_id": np.asarray(keys), "label": np.asarray(labels), "flipped": flipped, "generated": generated,
-            "q": out["q"] if "q" in out else out["norm"], "theta_deg": theta, "p_label": np.asarray(p_label),
-            "pred": out["pred"]}
+    return {"key_id": np.asarray(keys), "label": np.asarray(labels), "q": out["q"] if "q" in out else out["norm"],
+            "theta_deg": theta, "p_label": np.asarray(p_label), "pred": out["pred"]}

@@ -275,14 +275,14 @@ def _quick_key_id(raw: bytes) -> Optional[str]:
 
 
 def _ndjson_split_names(paths, cfg: QuickdrawConfig) -> list[str]:
-    """The splits with at least one line, found by byte search; all non-empty fractions
-    when some line has no compact key_id (its split is only known after parsing)."""
+    """The splits with at least one line (TFDS refuses an empty split): key_ids found by byte
+    search, or by parsing a line without the compact ``"key_id":"..."`` form."""
     wanted = [s for s, f in zip(SPLIT_NAMES, cfg.fractions) if f > 0]
     seen = set()
     for path in paths:
         with open(path, "rb") as f:
             count = 0
-            for raw in f:
+            for lineno, raw in enumerate(f, start=1):
                 if cfg.max_per_category is not None and count >= cfg.max_per_category:
                     break
                 if not raw.strip():
@@ -290,7 +290,8 @@ def _ndjson_split_names(paths, cfg: QuickdrawConfig) -> list[str]:
                 count += 1
                 key_id = _quick_key_id(raw)
                 if key_id is None:
-                    return wanted
+                    where = f"{os.fspath(path)}:{lineno}"
+                    key_id = _key_id_of(_parse_line(raw, where), where)
                 seen.add(split_of(key_id, cfg.fractions, cfg.split_salt))
                 if len(seen) == len(wanted):
                     return wanted
@@ -331,12 +332,17 @@ def _iter_split_lines(path: pathlib.Path, split: str, cfg: QuickdrawConfig):
             if quick is not None and split_of(quick, cfg.fractions, cfg.split_salt) != split:
                 continue
             obj = _parse_line(raw, where)
-            key_id = obj.get("key_id")
-            if key_id is None or isinstance(key_id, (dict, list, bool)) or str(key_id) == "":
-                raise SketchError(f"{where}: missing or invalid 'key_id' ({key_id!r}); needed for the split")
-            key_id = str(key_id)
+            key_id = _key_id_of(obj, where)
             if split_of(key_id, cfg.fractions, cfg.split_salt) == split:
                 yield where, key_id, obj
+
+
+def _key_id_of(obj: dict, where: str) -> str:
+    """A parsed line's ``key_id`` as text, or SketchError naming ``path:line``."""
+    key_id = obj.get("key_id")
+    if key_id is None or isinstance(key_id, (dict, list, bool)) or str(key_id) == "":
+        raise SketchError(f"{where}: missing or invalid 'key_id' ({key_id!r}); needed for the split")
+    return str(key_id)
 
 
 def _parse_line(raw: bytes, where: str) -> dict:

@@ -155,6 +155,10 @@ def sketchrnn_samples_config(
     temps = tuple(float(t) for t in temperatures)
     if not temps or any(not (0.0 <= t <= 10.0) for t in temps) or len(set(temps)) != len(temps):
         raise ValueError(f"temperatures must be distinct numbers in [0, 10], got {temperatures}")
+    # Sample keys name a temperature by f"{t:g}" and its random stream by round(t * 1e6): two
+    # temperatures must differ in both, or their samples would collide.
+    if len({f"{t:g}" for t in temps}) != len(temps) or len({round(t * 1e6) for t in temps}) != len(temps):
+        raise ValueError(f"temperatures must differ within 6 significant digits and by >= 1e-6, got {temperatures}")
     if samples_per_temperature < 1 or sample_batch < 1:
         raise ValueError("samples_per_temperature and sample_batch must be >= 1")
     if max_len is not None and max_len < 1:

@@ -20,6 +20,7 @@ from sketchjax.training.loop import (
     config_differences,
     fit,
     read_run_config,
+    read_run_info,
     restore_trained,
     train_and_evaluate,
     train_unless_done,
@@ -43,6 +44,6 @@ __all__ = [
     "Task", "Throughput", "TrainState", "abstract_train_state", "apply_overrides", "batch_sharding",
     "config_to_dict", "create_train_state", "data_mesh", "default_config", "evaluate", "fit", "load_config",
     "make_eval_step", "make_optimizer", "make_schedule", "make_train_step", "masked_sums",
-    "optimizer_from_config", "scale_by_path", "read_metrics", "read_run_config", "replicate", "replicated", "resolve_object", "restore_trained", "config_differences", "train_unless_done", "shard_batch",
+    "optimizer_from_config", "scale_by_path", "read_metrics", "read_run_config", "read_run_info", "replicate", "replicated", "resolve_object", "restore_trained", "config_differences", "train_unless_done", "shard_batch",
     "train_and_evaluate", "warm_restart_schedule", "this_process",
 ]

@@ -47,7 +47,7 @@ from sketchjax.training.steps import (
     make_train_step,
 )
 
-__all__ = ["Experiment", "FitResult", "fit", "train_and_evaluate", "restore_trained"]
+__all__ = ["Experiment", "FitResult", "fit", "train_and_evaluate", "restore_trained", "read_run_info"]
 
 log = logging.getLogger("sketchjax.training")
 
@@ -60,7 +60,10 @@ class Experiment:
     ``normalise_config`` (optional, ``dict -> dict``) fills in the experiment's defaults before a
     resumed run's saved config is compared with the current one (see :func:`config_differences`),
     so that a key added since the run was saved, at the default it was trained with, is not
-    reported as a change.
+    reported as a change.  ``run_info`` (optional, JSON-able) records what the builder resolved
+    from the config and the data — e.g. the class names a ``categories = None`` config found
+    in the data folder — and is written to ``workdir/run_info.json`` when a run starts or
+    resumes, so that loading the run later does not depend on the data folder staying the same.
     """
 
     task: Task
@@ -69,6 +72,7 @@ class Experiment:
     optimizer: Optional[optax.GradientTransformation] = None
     learning_rate_fn: Optional[Callable[[Any], Any]] = None
     normalise_config: Optional[Callable[[dict], dict]] = None
+    run_info: Optional[dict] = None
 
 
 @dataclasses.dataclass
@@ -116,6 +120,7 @@ def fit(
     async_checkpointing: bool = False,
     hooks: Sequence[Callable[[int, TrainState], None]] = (),
     normalise_config: Optional[Callable[[dict], dict]] = None,
+    run_info: Optional[dict] = None,
 ) -> FitResult:
     """Train ``task`` for ``num_epochs`` epochs of ``train_source``, resuming from ``workdir``.
 
@@ -142,6 +147,7 @@ def fit(
         done); for tests and custom logging. Must not keep ``state`` (its buffers are donated).
       normalise_config: applied to the checkpoint's config and to ``config`` before they are
         compared on resuming (a difference is logged as a warning); see :func:`config_differences`.
+      run_info: written to ``workdir/run_info.json`` next to ``config.json`` (see :class:`Experiment`).
 
     Returns:
       :class:`FitResult` with the final state, the last training log record's means, the
@@ -195,6 +201,8 @@ def fit(
     del first_batch
     if chief and config_dict is not None:  # only now: a refused resume leaves the workdir as it was
         _write_json_atomic(workdir / "config.json", config_dict)
+    if chief and run_info is not None:
+        _write_json_atomic(workdir / "run_info.json", run_info)
 
     writer = MetricWriter(workdir / "metrics.jsonl", keep_until_step=step, enabled=chief)
     train_step = make_train_step(task.loss_fn, tx, mesh)
@@ -334,6 +342,7 @@ def train_and_evaluate(
     experiment = build_experiment(config)
     tx, schedule = _optimizer(settings, experiment)
     fit_kwargs.setdefault("normalise_config", experiment.normalise_config)
+    fit_kwargs.setdefault("run_info", experiment.run_info)
     return fit(
         experiment.task,
         tx,
@@ -381,6 +390,24 @@ def read_run_config(workdir: str | os.PathLike) -> dict:
         raise FileNotFoundError(f"{path}: no config.json — is {workdir} a training run's workdir?") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: corrupt config ({e})") from None
+
+
+
+def read_run_info(workdir: str | os.PathLike) -> Optional[dict]:
+    """``workdir/run_info.json`` (see :class:`Experiment`), or None for a run without one
+    (started before the file existed, or by an experiment that records nothing)."""
+    path = pathlib.Path(workdir) / "run_info.json"
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    try:
+        info = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: corrupt run info ({e})") from None
+    if not isinstance(info, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(info).__name__}")
+    return info
 
 
 def _changed_keys(old: Any, new: Any, normalise: Optional[Callable[[dict], dict]] = None) -> list[str]:
