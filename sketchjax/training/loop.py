@@ -6,6 +6,8 @@
 What ``workdir`` holds after a run::
 
     config.json          the config of the run (written atomically at start-up)
+    run_info.json        what the experiment resolved from config and data (when it records
+                         anything; e.g. a classifier's categories), written with config.json
     metrics.jsonl        one JSON record per log step: {"split": "train"|"eval", "step", "epoch",
                          "time", "elapsed", <metrics>, "steps_per_s", "examples_per_s"}
     checkpoints/<step>/  orbax checkpoints (state + data position + config), the last K kept
