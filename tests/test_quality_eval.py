@@ -76,7 +76,12 @@ def test_run_keeps_the_categories_it_found_in_the_data_folder(tmp_path, data_roo
     assert config["data"]["categories"] is None
     train_and_evaluate(config, tmp_path / "run", build_experiment)
     assert read_run_info(tmp_path / "run")["categories"] == ["cat", "dog", "owl"]
-    (tmp_path / "ant.ndjson").rename(folder / "ant.ndjson")  # a class added since: ignored
+    # resuming after a class file was replaced keeps the record the checkpoint was trained with
+    (folder / "dog.ndjson").rename(tmp_path / "dog.ndjson")
+    (tmp_path / "ant.ndjson").rename(folder / "ant.ndjson")
+    train_and_evaluate(config, tmp_path / "run", build_experiment)
+    assert read_run_info(tmp_path / "run")["categories"] == ["cat", "dog", "owl"]
+    (tmp_path / "dog.ndjson").rename(folder / "dog.ndjson")  # now "ant" is a class added since: ignored
     assert load_classifier(tmp_path / "run").categories == ("cat", "dog", "owl")
     # (a class file gone since is fetched again by the dataset builder, not relabelled)
 

@@ -64,8 +64,9 @@ class Experiment:
     so that a key added since the run was saved, at the default it was trained with, is not
     reported as a change.  ``run_info`` (optional, JSON-able) records what the builder resolved
     from the config and the data — e.g. the class names a ``categories = None`` config found
-    in the data folder — and is written to ``workdir/run_info.json`` when a run starts or
-    resumes, so that loading the run later does not depend on the data folder staying the same.
+    in the data folder — and is written to ``workdir/run_info.json`` when a run starts (a
+    resumed run keeps the one it started with, warning if it now resolves differently), so
+    that loading the run later does not depend on the data folder staying the same.
     """
 
     task: Task
@@ -204,7 +205,15 @@ def fit(
     if chief and config_dict is not None:  # only now: a refused resume leaves the workdir as it was
         _write_json_atomic(workdir / "config.json", config_dict)
     if chief and run_info is not None:
-        _write_json_atomic(workdir / "run_info.json", run_info)
+        recorded = read_run_info(workdir) if resumed_from is not None else None
+        if recorded is None:
+            _write_json_atomic(workdir / "run_info.json", run_info)
+        elif recorded != json.loads(json.dumps(run_info)):
+            # e.g. a category file replaced under a categories=None config: the checkpoint was
+            # trained with what the run recorded when it started, which is kept
+            log.warning("resuming %s: the experiment now resolves %s differently from run_info.json, which "
+                        "keeps what the run started with", workdir,
+                        sorted(k for k in set(recorded) | set(run_info) if recorded.get(k) != run_info.get(k)))
 
     writer = MetricWriter(workdir / "metrics.jsonl", keep_until_step=step, enabled=chief)
     train_step = make_train_step(task.loss_fn, tx, mesh)
