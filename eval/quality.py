@@ -412,7 +412,9 @@ def main(argv=None) -> dict:
     else:
         runs = parse_runs(args.runs)
         clfs = {name: load_classifier(workdir) for name, workdir in runs.items()}
-        held_out = {name: {k: c.config["data"].get(k) for k in HELD_OUT_KEYS} for name, c in clfs.items()}
+        # categories as each run resolved them (a categories=None config records its list in run_info.json)
+        held_out = {name: {**{k: c.config["data"].get(k) for k in HELD_OUT_KEYS}, "categories": list(c.categories)}
+                    for name, c in clfs.items()}
         if len({json.dumps(v, sort_keys=True) for v in held_out.values()}) != 1:
             raise SystemExit(f"--runs: the runs were trained on different datasets or splits ({held_out}); "
                              "compare runs of one dataset at a time")

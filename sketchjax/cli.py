@@ -242,9 +242,16 @@ def _load_gacl(checkpoint: str, data: str | None = None):
     from sketchjax.classifier import load_classifier
     from sketchjax.paths import DATA_ENV_VAR, data_root
 
+    previous = os.environ.get(DATA_ENV_VAR)
     if data is not None:  # the run's dataset is found through the data root, as in training
         os.environ[DATA_ENV_VAR] = str(data_root(data).absolute())
-    clf = load_classifier(checkpoint)
+    try:
+        clf = load_classifier(checkpoint)
+    finally:  # in-process callers keep their environment
+        if previous is None:
+            os.environ.pop(DATA_ENV_VAR, None)
+        else:
+            os.environ[DATA_ENV_VAR] = previous
     if clf.gacl is None:
         raise ValueError(f"{checkpoint}: a softmax classifier has no quality score; give a GACL run "
                          "(a config with head.type = 'gacl')")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Sequence, Union
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -57,7 +58,7 @@ def canvas_fit(sketch: Sketch, size: Union[float, Sequence[float]], padding: flo
     respect to canvas coordinates rather than through the fit.
     """
     width, height = (float(size), float(size)) if np.ndim(size) == 0 else (float(size[0]), float(size[1]))
-    if not 0.0 <= padding < 0.5:  # 0.5 collapses the drawing to a point, beyond mirrors it
+    if not isinstance(padding, jax.core.Tracer) and not 0.0 <= padding < 0.5:  # 0.5 collapses, beyond mirrors
         raise ValueError(f"padding must be in [0, 0.5) (a fraction of the canvas side per side), got {padding}")
     box = bounding_box(sketch)
     lo, hi = box[..., :2], box[..., 2:]

@@ -37,6 +37,7 @@ __all__ = [
     "num_points",
     "segment_mask",
     "check_sketch",
+    "check_points",
     "MAX_ABS_COORD",
 ]
 
@@ -214,3 +215,46 @@ def check_sketch(sketch: Sketch, name: str = "sketch", *, max_abs: float = MAX_A
                 f"{label}: coordinate {big:g} exceeds the supported range |x| <= {max_abs:g} pixels"
             )
     return sketch
+
+
+def check_points(xy, pen, valid, name: str, *, max_abs: float = MAX_ABS_COORD) -> None:
+    """Input check of the array functions (renderers, attribution): shapes always; values when
+    concrete.
+
+    Shapes: ``xy [..., T, 2]`` with ``T >= 1``, ``pen`` and ``valid`` ``[..., T]`` (same leading
+    shape).  Values, skipped for tracers (under ``jit``/``vmap``/``grad`` they are unknown):
+    finite ``xy`` and ``pen`` and ``|x|, |y| <= max_abs`` on valid points.  Looser than
+    :func:`check_sketch` (an all-padding row is allowed: it draws nothing).
+
+    Raises:
+      SketchError: naming ``name``, the batch index and point of the first bad value, or the shapes.
+    """
+    shapes = tuple(jnp.shape(a) for a in (xy, pen, valid))
+    if len(shapes[0]) < 2 or shapes[0][-1] != 2 or shapes[0][-2] < 1 or shapes[1] != shapes[0][:-1] or shapes[2] != shapes[1]:
+        raise SketchError(f"{name}: need xy [..., T, 2] (T >= 1) with pen and valid [..., T]; got shapes "
+                          f"{shapes[0]}, {shapes[1]}, {shapes[2]}")
+    if any(isinstance(a, jax.core.Tracer) for a in (xy, pen, valid)):
+        return
+    t = shapes[1][-1]
+    pts = np.asarray(xy).reshape(-1, t, 2)
+    pn = np.asarray(pen).reshape(-1, t)
+    with np.errstate(invalid="ignore"):  # fast path: every value fine, padding included
+        if np.abs(pts).max(initial=0.0) <= max_abs and np.isfinite(pn).all():
+            return
+    v = np.asarray(valid).astype(bool).reshape(-1, t)
+    problems = (
+        ("non-finite coordinate (NaN/inf)", ~np.isfinite(pts).all(axis=-1) & v),
+        ("non-finite pen state", ~np.isfinite(pn) & v),
+        (f"coordinate beyond the supported range |x|, |y| <= {max_abs:g}",
+         (np.abs(np.where(np.isfinite(pts), pts, 0.0)) > max_abs).any(axis=-1) & v),
+    )
+    rows = np.flatnonzero(np.any([bad.any(axis=-1) for _, bad in problems], axis=0))
+    if rows.size:
+        b = int(rows[0])  # the first bad sketch, and its first problem
+        problem, bad = next((p, m) for p, m in problems if m[b].any())
+        i = int(np.flatnonzero(bad[b])[0])
+        value = float(pn[b, i]) if "pen" in problem else pts[b, i].tolist()
+        lead = shapes[1][:-1]
+        index = tuple(int(j) for j in np.unravel_index(b, lead))
+        where = "" if not lead else f"sketch at batch index {index[0] if len(index) == 1 else index}: "
+        raise SketchError(f"{name}: {where}{problem} at point {i}: {value}")

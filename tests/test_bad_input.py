@@ -278,6 +278,7 @@ CASES = {
     "svg bad line length": (svg_case(svg('<line x1="10%" y1="0" x2="1" y2="1"/>')), r"x1"),
     "svg missing file": (lambda tmp: (lambda: read_svg(tmp / "nope.svg"), "nope.svg"), r"cannot read"),
     "svg arc radius overflow": (svg_case(svg('<path d="M0 0 A1e200 1e200 0 0 1 10 10"/>')), r"out of the floating"),
+    "svg arc radius product overflow": (svg_case(svg('<path d="M0 0 A1e100 1e100 0 0 1 10 10"/>')), r"arc radii"),
     "svg fractional curve samples": (
         lambda tmp: (lambda: read_svg(svg('<path d="M0 0 Q5 10 10 0"/>'), curve_samples=2.5), "<svg text>"),
         r"curve_samples must be an integer"),

@@ -216,7 +216,7 @@ def test_chairv2_public_pickle_keeps_official_split(tmp_path, tfds_dir):
         QmulChairv2.prepare(chairv2_config(source_dir=src, test_fraction=0.25), tfds_dir, manual_dir=src)
 
 
-@pytest.mark.parametrize("temperatures", [(0.5, 0.5), (0.1, 0.1000000001), (0.25, -1.0)])
+@pytest.mark.parametrize("temperatures", [(0.1, 0.1000000001), (1e-7, 2e-7)])  # same key text; same seed
 def test_sketchrnn_samples_config_refuses_colliding_temperatures(temperatures, tmp_path):
     with pytest.raises(ValueError, match="temperatures must"):
         sketchrnn_samples_config(["sheep"], temperatures=temperatures, model_dir=tmp_path)

@@ -334,7 +334,7 @@ def test_load_doodlenet_reports_corrupt_files(model_copy):
         with pytest.raises(ModelFileError, match=rf"layer {layer} \(\w+, \w+\) has {expect} \(absent: Keras's default\)"):
             load_doodlenet(model_copy)
     for edit, problem in (
-        (lambda layers: layers[9]["config"].update(rate=0.9), r"layer 9 \(dropout, Dropout\) has rate=0\.9"),
+        (lambda layers: layers[9]["config"].update(rate=1.5), r"layer 9 \(dropout, Dropout\) has rate=1\.5"),
         (lambda layers: layers[3]["config"].pop("name"), r"layer 3 \(Conv2D\) has no name"),
         (lambda layers: layers[0]["config"].update(batch_input_shape=28), r"input shape 28 is not"),
     ):

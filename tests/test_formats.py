@@ -427,3 +427,21 @@ def test_tuberlin_svgs(data_file):
         expected = np.column_stack([a + k * (starts[:, 0] + c), b + k * (starts[:, 1] + d)])
         np.testing.assert_allclose([s[0] for s in strokes], expected, rtol=1e-6, atol=1e-4)
         assert_same_sketch(read_svg(write_svg(sketch)), sketch, time=False)
+
+
+def test_svg_switch_reads_its_first_rendered_child():
+    from sketchjax.formats import read_svg
+
+    text = ('<svg><switch><title>t</title><g systemLanguage="xx"><path d="M0 0 L5 5"/></g>'
+            '<path d="M1 1 L2 2"/><path d="M7 7 L8 8"/></switch></svg>')
+    np.testing.assert_array_equal(np.asarray(read_svg(text).xy), [[1, 1], [2, 2]])
+
+
+def test_write_ndjson_names_a_record_with_nan_metadata(tmp_path):
+    from sketchjax.formats import read_ndjson, write_ndjson
+
+    path = tmp_path / "cat.ndjson"
+    path.write_text('{"word":"cat","key_id":"7","score":NaN,"drawing":[[[0,5],[0,5]]]}\n')
+    records = read_ndjson(path)
+    with pytest.raises(ValueError, match=r"cat\.ndjson:1: cannot write as JSON"):
+        write_ndjson(records, tmp_path / "out.ndjson")

@@ -57,6 +57,12 @@ def test_fit_to_canvas_refuses_padding_that_collapses_or_mirrors(padding):
         fit_to_canvas(from_strokes([[[0, 0], [10, 0], [10, 5]]]), 100, padding)
 
 
+def test_fit_to_canvas_padding_may_be_traced():
+    sk = from_strokes([[[0, 0], [10, 0], [10, 5]]])
+    got = jax.jit(fit_to_canvas, static_argnums=1)(sk, 100, 0.1)
+    np.testing.assert_allclose(np.asarray(got.xy), np.asarray(fit_to_canvas(sk, 100, 0.1).xy), atol=1e-5)
+
+
 def test_to_unit(batch):
     unit = to_unit(batch)
     box = np.asarray(bounding_box(unit))

@@ -124,28 +124,27 @@ def split_label_scores(clf, split: str = "train", batch_size: int = 256, config:
         builder, _ = prepare_dataset(config["data"])
         source = open_split(builder, split, fields=fields)
         flipped, generated = np.zeros(len(source), bool), np.zeros(len(source), bool)
+    if len(source) == 0:
+        raise ValueError(f"split {split!r} of the run's dataset holds no samples")
     parts = [_score_chunk(clf, arrays, keys, batch_size)
              for arrays, keys in _source_chunks(source, config["data"], chunk_size)]
-    if not parts:
-        raise ValueError(f"split {split!r} of the run's dataset holds no samples")
     out = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
     return {**out, "flipped": np.asarray(flipped, bool), "generated": np.asarray(generated, bool)}
 
 
 def _source_chunks(source, data: dict, chunk_size: int):
     """``(arrays, key_ids)`` of consecutive chunks of ``chunk_size`` records of ``source``, in
-    order, length-fitted as in training (pixel coordinates): only one chunk is held at a time,
-    so a split of any size streams through."""
+    order, length-fitted as in training (pixel coordinates): only one chunk is held at a time
+    (its key_ids are read again by index), so a split of any size streams through."""
     from sketchjax.data import SketchBatchIterator
 
-    it = SketchBatchIterator(source, batch_size=chunk_size, max_len=data["max_len"], fit=data["fit"],
-                             coords="pixels", shuffle=False, drop_remainder=False, prefetch=0)
-    start = 0
+    it = SketchBatchIterator(source, batch_size=max(1, min(chunk_size, len(source))), max_len=data["max_len"],
+                             fit=data["fit"], coords="pixels", shuffle=False, drop_remainder=False, prefetch=0,
+                             read_group=1)
     for batch in it.epoch_batches(0):
         n = int(np.sum(np.asarray(batch["mask"])))
         arrays = {k: np.asarray(batch[k])[:n] for k in ("xy", "pen", "valid", "label")}
-        keys = [r["key_id"] for r in source.__getitems__(list(range(start, start + n)))]
-        start += n
+        keys = [r["key_id"] for r in source.__getitems__([int(i) for i in np.asarray(batch["index"])[:n]])]
         yield arrays, [k.decode() if isinstance(k, bytes) else str(k) for k in keys]
 
 

@@ -46,7 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sketchjax.render.compose import clamp_unit, compose
-from sketchjax.sketch import MAX_ABS_COORD, SketchError, segment_mask, stroke_one_hot
+from sketchjax.sketch import check_points, segment_mask, stroke_one_hot
 
 __all__ = [
     "ScoreFn",
@@ -423,34 +423,13 @@ def _render_grads(score_fn, render_fn, xy, pen, valid, aux, name):
 
 
 def _check_points(xy, pen, valid, name):
-    """Shapes; when concrete, finite ``xy``/``pen`` and ``|xy| <= MAX_ABS_COORD`` on valid points.
-
-    The value checks are those of :func:`sketchjax.sketch.check_sketch`, minus its stricter
-    ones (empty rows, prefix mask, dtypes), which attribution does not need: an all-padding row
-    renders blank and gets zeros.  Skipped for tracers (under ``jit``/``vmap``/``grad``).
-    """
-    if jnp.ndim(xy) != 3 or jnp.shape(xy)[-1] != 2 or jnp.shape(pen) != jnp.shape(xy)[:2] or jnp.shape(valid) != jnp.shape(pen):
+    """Shapes ``[B, T, 2]`` / ``[B, T]``; when concrete, the values of
+    :func:`sketchjax.sketch.check_points` (skipped for tracers)."""
+    if jnp.ndim(xy) != 3:
         raise ValueError(
             f"{name}: need xy [B, T, 2], pen [B, T], valid [B, T]; got {jnp.shape(xy)}, {jnp.shape(pen)}, {jnp.shape(valid)}"
         )
-    if _traced(xy, pen, valid):
-        return
-    v = np.asarray(valid).astype(bool)
-    pts = np.asarray(xy)
-    pn = np.asarray(pen)
-    problems = (
-        ("non-finite coordinate (NaN/inf)", ~np.isfinite(pts).all(axis=-1) & v),
-        ("non-finite pen state", ~np.isfinite(pn) & v),
-        (f"coordinate beyond the supported range |x|, |y| <= {MAX_ABS_COORD:g}",
-         (np.abs(np.where(np.isfinite(pts), pts, 0.0)) > MAX_ABS_COORD).any(axis=-1) & v),
-    )
-    rows = np.flatnonzero(np.any([bad.any(axis=-1) for _, bad in problems], axis=0))
-    if rows.size:
-        b = int(rows[0])  # the first bad sketch, and its first problem
-        problem, bad = next((p, m) for p, m in problems if m[b].any())
-        t = int(np.flatnonzero(bad[b])[0])
-        value = float(pn[b, t]) if "pen" in problem else pts[b, t].tolist()
-        raise SketchError(f"{name}: sketch at batch index {b}: {problem} at point {t}: {value}")
+    check_points(xy, pen, valid, name)
 
 
 def psla(

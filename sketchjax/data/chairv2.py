@@ -3,8 +3,8 @@
 Input (manual directory, default the data root's ``qmul_chairv2``): the coordinate pickle
 (``'/<split>/<photo-stem>_<n>'`` -> ``[N, 3]``, read with :func:`sketchjax.formats.load_chairv2`)
 and ``photo/<photo-stem>.png``.  The pickle is the first of :data:`CHAIRV2_PICKLES` present:
-``ChairV2_Coordinate_train.pkl`` (the training sketches only, as in this workplace's data) or
-``ChairV2_Coordinate`` (the public original: ``/train/`` and ``/test/`` keys).  The dataset
+``ChairV2_Coordinate`` (the public original: ``/train/`` and ``/test/`` keys) or
+``ChairV2_Coordinate_train.pkl`` (the training sketches only, as in this workplace's data).  The dataset
 has no public direct download; get it from the SketchX project page.
 
 Each example is one sketch with its photo: ``points``/``pen`` (256-pixel canvas), ``photo``
@@ -33,9 +33,10 @@ from sketchjax.paths import data_root
 
 __all__ = ["Chairv2Config", "QmulChairv2", "chairv2_config", "chairv2_key_split", "CHAIRV2_PICKLE", "CHAIRV2_PICKLES"]
 
-# The coordinate pickle, in order of preference: the training-only file, the public original.
-CHAIRV2_PICKLES = ("ChairV2_Coordinate_train.pkl", "ChairV2_Coordinate")
-CHAIRV2_PICKLE = CHAIRV2_PICKLES[0]
+# The coordinate pickle, in order of preference: the public original (both official splits),
+# the training-only file.
+CHAIRV2_PICKLES = ("ChairV2_Coordinate", "ChairV2_Coordinate_train.pkl")
+CHAIRV2_PICKLE = CHAIRV2_PICKLES[1]
 
 
 def _pickle_in(directory: Optional[pathlib.Path]) -> Optional[pathlib.Path]:
@@ -111,7 +112,7 @@ class QmulChairv2(ArrayRecordBuilder):
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release (training pickle, PNG photos)."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = f"""\
-    Put the coordinate pickle (`{CHAIRV2_PICKLES[0]}` or the public `{CHAIRV2_PICKLES[1]}`) and
+    Put the coordinate pickle (the public `{CHAIRV2_PICKLES[0]}` or `{CHAIRV2_PICKLES[1]}`) and
     the `photo/` folder of PNGs of QMUL Chair-V2 in the manual directory (default: the data
     root's qmul_chairv2 folder).
     """

@@ -211,7 +211,11 @@ def write_ndjson(records: Iterable[QuickDrawRecord], path: PathLike) -> int:
     count = 0
     with atomic_write(path, "w") as f:
         for record in records:
-            f.write(json.dumps(_record_to_json(record), separators=(",", ":"), ensure_ascii=False, allow_nan=False))
+            try:
+                line = json.dumps(_record_to_json(record), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            except ValueError as e:  # NaN/inf in a metadata field: JSON has no spelling for it
+                raise SketchError(f"{record.source or record.key_id or 'record'}: cannot write as JSON ({e})") from None
+            f.write(line)
             f.write("\n")
             count += 1
     return count

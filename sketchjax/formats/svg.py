@@ -44,6 +44,7 @@ _SEPARATORS = re.compile(r"[\s,]*")
 _PATH_COMMANDS = "MmLlHhVvCcSsQqTtAaZz"
 _CONTAINERS = {"svg", "g", "a", "switch"}
 _CONDITIONS = {"systemLanguage", "requiredFeatures", "requiredExtensions"}
+_DESCRIPTIVE = {"title", "desc", "metadata"}  # never the child a <switch> renders
 # Visible SVG content that is not read as strokes; skipping it deserves a warning.  Anything
 # else (defs, clipPath, mask, marker, pattern, symbol, title, metadata, editor elements such
 # as sodipodi:namedview, ...) draws nothing by itself and is skipped silently.
@@ -171,6 +172,8 @@ def _arc(p0, rx, ry, phi_deg, large_arc, sweep, p1, samples: int) -> np.ndarray:
     den = rx**2 * y1p**2 + ry**2 * x1p**2
     if den == 0:  # end points so close that the squares underflow: the ellipse is unresolvable
         return np.asarray([p1], float)
+    if not math.isfinite(num) or not math.isfinite(den):
+        raise OverflowError("arc radii out of the floating-point range")
     coef = math.sqrt(max(num, 0.0) / den) * (-1 if large_arc == sweep else 1)
     cxp, cyp = coef * rx * y1p / ry, -coef * ry * x1p / rx
     cx = cos_phi * cxp - sin_phi * cyp + (p0[0] + p1[0]) / 2
@@ -365,7 +368,8 @@ def read_svg(
         where = f"{name}: <{kind}" + (f" id={element.get('id')!r}>" if element.get("id") is not None else ">")
         ctm = parent_ctm @ _parse_transform(element.get("transform", ""), where)
         if kind == "switch":
-            chosen = [c for c in element if not _CONDITIONS.intersection(c.attrib)][:1]
+            chosen = [c for c in element if not _CONDITIONS.intersection(c.attrib)
+                      and _local_name(c.tag) not in _DESCRIPTIVE][:1]
             stack.extend((child, ctm) for child in chosen)
         elif kind in _CONTAINERS:
             stack.extend((child, ctm) for child in reversed(list(element)))

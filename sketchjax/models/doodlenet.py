@@ -156,7 +156,7 @@ _KERAS_LAYERS = (
     _conv_spec(16), _conv_spec(16), _POOL_SPEC,
     _conv_spec(32), _conv_spec(32), _POOL_SPEC,
     _conv_spec(64), _conv_spec(64), _POOL_SPEC,
-    ("Dropout", dict(rate=0.1)),
+    ("Dropout", {}),  # its rate is read (any in [0, 1)): it changes training only
     ("Flatten", dict(data_format="channels_last")),
     ("Dense", dict(units=512, activation="tanh", use_bias=True)),
     ("Dense", dict(units=DOODLENET_CLASSES, activation="softmax", use_bias=True)),
@@ -199,6 +199,11 @@ def _check_architecture(layers: Sequence[dict], source: str) -> list:
                 raise ModelFileError(
                     f"{source}: layer {i} ({config.get('name')}, {kind}) has {has}; DoodleNet expects {value!r}"
                 )
+        if kind == "Dropout":
+            rate = config.get("rate")
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
+                raise ModelFileError(f"{source}: layer {i} ({config.get('name')}, Dropout) has rate={rate!r}; "
+                                     "expected a number in [0, 1)")
         if kind in ("Conv2D", "Dense"):
             if not isinstance(config.get("name"), str):
                 raise ModelFileError(f"{source}: layer {i} ({kind}) has no name (its weights are found by name)")
@@ -233,7 +238,8 @@ def load_doodlenet(root: Optional[Union[str, os.PathLike]] = None):
     tfjs = read_tfjs_layers_model(directory)
     source = str(tfjs.path)
     keras_names = _check_architecture(tfjs.layers, source)
-    model = DoodleNet()
+    dropout = [layer["config"]["rate"] for layer in tfjs.layers if layer["class_name"] == "Dropout"][0]
+    model = DoodleNet(dropout_rate=float(dropout))
     abstract = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((1, DOODLENET_SIZE, DOODLENET_SIZE)))
     flax_names = _CONV_NAMES + _DENSE_NAMES
     # TF.js name -> (Flax module, parameter); Keras and Flax share kernel layouts (HWIO, [in, out]).

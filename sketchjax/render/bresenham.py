@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sketchjax.render._checks import checked
 from sketchjax.render.resize import dilate
 from sketchjax.sketch import segment_mask, stroke_ids
 
@@ -205,6 +206,7 @@ def _budget(max_pixels, n_sketches: int, n_points: int, size: int):
     return n_sketches * per_sketch
 
 
+@checked("size", "width")
 @partial(jax.jit, static_argnames=("size", "width", "max_pixels", "dtype"))
 def raster(
     xy: jax.Array,
@@ -244,6 +246,7 @@ def raster(
     return dilate(img, width) if width > 1 else img
 
 
+@checked("size", "max_strokes", "width")
 @partial(jax.jit, static_argnames=("size", "max_strokes", "width", "max_pixels"))
 def stroke_rasters(
     xy: jax.Array,
@@ -276,6 +279,7 @@ def stroke_rasters(
     return dilate(img, width) if width > 1 else img
 
 
+@checked("size", "width")
 @partial(jax.jit, static_argnames=("size", "width", "max_pixels"))
 def stroke_cover(
     xy: jax.Array,

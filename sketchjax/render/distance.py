@@ -39,6 +39,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sketchjax.render._checks import checked
+
 __all__ = [
     "SigmoidFalloff",
     "GaussianFalloff",
@@ -355,6 +357,7 @@ def _ties_neighbour(nb, candidate, pcx, pcy, d_eff, ax, ay, bx, by, penalty, ok)
 _distance_raster_flat.defvjp(_distance_raster_fwd, _distance_raster_bwd)
 
 
+@checked("size", "tile", "chunk")
 @partial(jax.jit, static_argnames=("size", "falloff", "tile", "chunk", "tol"))
 def distance_raster(
     xy: jax.Array,
@@ -387,6 +390,8 @@ def distance_raster(
       ``float32[..., size, size]`` with values in ``[0, 1]``.  Reverse-mode
       differentiable in ``xy`` and ``pen``.
     """
+    if tol is not None and not 0.0 < tol < 1.0:  # also refuses NaN
+        raise ValueError(f"distance_raster: tol must be None or in (0, 1), got {tol!r}")
     lead = jnp.shape(pen)[:-1]
     xy, pen, valid = _flatten(xy, pen, valid)
     if xy.shape[1] < 2:
