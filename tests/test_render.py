@@ -20,6 +20,7 @@ from sketchjax.render import (
     distance_raster,
     distance_raster_dense,
     raster,
+    stroke_cover,
     stroke_rasters,
 )
 
@@ -509,3 +510,43 @@ def test_sigmoid_falloff_for_width_sets_half_intensity_at_half_width():
     assert abs(float(f(jnp.float32(8.0))) - 0.5) < 1e-6
     assert float(f(jnp.float32(0.0))) > 0.999 and float(f(jnp.float32(12.0))) < 1e-6
     assert f.support_radius(1e-8) > 8.0
+
+
+RENDERERS = {
+    "raster": lambda xy, pen, valid, size=16, **kw: raster(xy, pen, valid, size, **kw),
+    "stroke_rasters": lambda xy, pen, valid, size=16, **kw: stroke_rasters(xy, pen, valid, size, 3, **kw),
+    "stroke_cover": lambda xy, pen, valid, size=16, **kw: stroke_cover(xy, pen, valid, size, **kw),
+    "distance_raster": lambda xy, pen, valid, size=16, **kw: distance_raster(xy, pen, valid, size, **kw),
+}
+
+
+@pytest.mark.parametrize("name", list(RENDERERS))
+def test_renderers_name_bad_input(name):
+    render = RENDERERS[name]
+    xy = np.array([[[1, 1], [5, 5], [7, 2]], [[2, 2], [3, 3], [4, 4]]], np.float32)
+    pen, valid = np.array([[1, 1, 0], [1, 1, 0]], np.float32), np.ones((2, 3), bool)
+    for bad, problem in ((np.nan, "non-finite coordinate"), (1e7, "coordinate beyond the supported range")):
+        broken = xy.copy()
+        broken[1, 2, 0] = bad
+        with pytest.raises(ValueError, match=rf"{name}: sketch at batch index 1: {problem}.* at point 2"):
+            render(broken, pen, valid)
+    padded = xy.copy()
+    padded[1, 2] = np.nan  # NaN on a padding point is fine: padding never draws
+    render(padded, pen, np.array([[True] * 3, [True, True, False]]))
+    with pytest.raises(ValueError, match=rf"{name}: need xy \[..., T, 2\]"):
+        render(xy, pen[:, :2], valid)
+    with pytest.raises(ValueError, match=rf"{name}: need xy \[..., T, 2\]"):
+        render(xy[..., :1], pen, valid)
+    for size in (0, 16.0, -4):
+        with pytest.raises(ValueError, match=rf"{name}: size must be an integer >= 1"):
+            render(xy, pen, valid, size=size)
+    # shape checks also run under jit (values are unknown there)
+    with pytest.raises(ValueError, match=rf"{name}: need xy"):
+        jax.jit(lambda a: render(a, pen[:, :2], valid))(xy)
+
+
+def test_distance_raster_refuses_bad_tolerance():
+    xy, pen, valid = np.zeros((3, 2), np.float32), np.ones(3, np.float32), np.ones(3, bool)
+    for tol in (0.0, float("nan"), 1.5):
+        with pytest.raises(ValueError, match="tol must be None or in"):
+            distance_raster(xy, pen, valid, 8, tol=tol)
