@@ -336,3 +336,42 @@ def test_quality_api_vmaps_over_single_examples_and_bad_settings_are_named():
     for kw in ({"s": -64.0}, {"s": float("nan")}, {"margin_scale": -1.0}, {"eps": 0.0}):
         with pytest.raises(ValueError, match=f"{next(iter(kw))} must be a finite number > 0"):
             GACLConfig("cos", **kw)
+
+
+def test_loss_metrics_and_config_refuse_inputs_that_would_broadcast_or_mislabel():
+    """Mismatched lengths used to broadcast (one row's label or weight applied to all) and
+    out-of-range labels to wrap or NaN; now each is a named ValueError."""
+    from sketchjax.gacl import gacl_logits, gacl_loss, pair_agreement, plcc, roc_auc, soft_bin, spearman, stratified_auc
+
+    cfg = GACLConfig(kind="cos")
+    rng = np.random.default_rng(0)
+    cos = jnp.asarray(rng.uniform(-1, 1, (4, 3)), jnp.float32)
+    norm, labels = jnp.asarray(rng.uniform(12, 80, 4), jnp.float32), np.array([0, 2, 1, 2])
+    for kwargs, problem in ((dict(labels=labels[:1]), "labels must have shape"), (dict(norm=norm[:1]), "norm must have shape"),
+                            (dict(weights=np.ones(1)), "weights must have shape"),
+                            (dict(labels=np.array([0, 2, 1, 3])), r"labels must be integers in \[0, 3\)"),
+                            (dict(labels=np.array([0, 2, 1, -1])), r"labels must be integers"),
+                            (dict(labels=np.array([0.0, 2.7, 1.0, 2.0])), r"labels must be integers")):
+        args = dict(cos=cos, norm=norm, labels=labels) | kwargs
+        with pytest.raises(ValueError, match=f"gacl_loss: {problem}"):
+            gacl_loss(args["cos"], args["norm"], args["labels"], cfg, weights=kwargs.get("weights"))
+    with pytest.raises(ValueError, match="gacl_logits: q must have shape"):
+        gacl_logits(cos, norm[:2], labels, cfg)
+    a, b = np.arange(5.0), np.array([1.0, 0.0, 3.0, 2.0, 5.0])
+    for fn in (plcc, spearman, pair_agreement):
+        with pytest.raises(ValueError, match=f"{fn.__name__}: needs 1-D arrays of one length"):
+            fn(a, b[:1])
+    with pytest.raises(ValueError, match="roc_auc: needs 1-D"):
+        roc_auc(a, np.array([True]))
+    with pytest.raises(ValueError, match="roc_auc: positive must be boolean"):
+        roc_auc(a, np.array([0, 0.3, 1, 1, 0]))
+    with pytest.raises(ValueError, match=r"stratified_auc: strata must be integers in \[0, 2\)"):
+        stratified_auc(a, a > 2, np.array([0, 1, 2, 0, 1]), 2)
+    for bad in (dict(tau=0.0), dict(tau=-1.0), dict(tau_width=0.0), dict(tau_width=float("nan"))):
+        with pytest.raises(ValueError, match="soft_bin: the temperature must be > 0"):
+            soft_bin(jnp.array([0.5]), 5, cfg.l_q, cfg.u_q, **bad)
+    with pytest.raises(ValueError, match="need 0 <= l_a < u_a"):
+        GACLConfig(kind="cos", u_a=float("inf"))
+    # the checks are shape checks under jit too
+    with pytest.raises(ValueError, match="gacl_loss: labels must have shape"):
+        jax.jit(lambda c, n, y: gacl_loss(c, n, y, cfg)[0])(cos, norm, labels[:1])

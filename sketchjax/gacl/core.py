@@ -126,7 +126,7 @@ class GACLConfig:
         object.__setattr__(self, "u_q", hi if self.u_q is None else float(self.u_q))
         if not 0 < self.l_q < self.u_q:
             raise ValueError(f"GACL {self.kind}: need 0 < l_q < u_q, got {self.l_q}, {self.u_q}")
-        if not 0 <= self.l_a < self.u_a:
+        if not (0 <= self.l_a < self.u_a and math.isfinite(self.u_a)):
             raise ValueError(f"GACL {self.kind}: need 0 <= l_a < u_a, got {self.l_a}, {self.u_a}")
         if self.q_floor <= 0:
             raise ValueError(f"GACL {self.kind}: the norm map reaches q <= 0 at norm 0 ({self.q_floor:.3g}); "
@@ -185,6 +185,22 @@ def target_logit(q: jax.Array, cos_y: jax.Array, cfg: GACLConfig) -> jax.Array:
     return s * jnp.cos(theta + q)  # add
 
 
+def _check_batch(name: str, cos, labels=None, **per_example) -> None:
+    """``cos [B, C]``; ``labels`` and every other array (None skipped) ``[B]`` — shapes always
+    (broadcasting would pair the wrong rows); concrete labels integers in ``[0, C)``."""
+    shape = jnp.shape(cos)
+    if len(shape) != 2:
+        raise ValueError(f"{name}: cos must be [B, C], got shape {shape}")
+    for key, value in dict(labels=labels, **per_example).items():
+        if value is not None and jnp.shape(value) != shape[:1]:
+            raise ValueError(f"{name}: {key} must have shape ({shape[0]},) (one per row of cos), got {jnp.shape(value)}")
+    if labels is not None and not isinstance(labels, jax.core.Tracer):
+        lab = np.asarray(labels)
+        if lab.size and (lab.dtype.kind not in "iub" or lab.min() < 0 or lab.max() >= shape[1]):
+            raise ValueError(f"{name}: labels must be integers in [0, {shape[1]}), got dtype {lab.dtype}, "
+                             f"values in [{lab.min()}, {lab.max()}]")
+
+
 def gacl_logits(cos: jax.Array, q: jax.Array, labels: jax.Array, cfg: GACLConfig,
                 margin_weight: Optional[jax.Array] = None) -> jax.Array:
     """Training logits ``float32[B, C]``: ``s cos theta_j``, with ``A(q, theta_y)`` at the label.
@@ -194,6 +210,7 @@ def gacl_logits(cos: jax.Array, q: jax.Array, labels: jax.Array, cfg: GACLConfig
     1 GACL's — a warm-up ramps ``r`` from 0 to 1 (:func:`gacl_loss` weights the regulariser
     with the same ``r``).
     """
+    _check_batch("gacl_logits", cos, labels, q=q)
     labels = jnp.asarray(labels, jnp.int32)
     cos_y = jnp.take_along_axis(cos, labels[:, None], axis=-1)[:, 0]
     target = target_logit(q, cos_y, cfg)
@@ -231,6 +248,8 @@ def soft_bin(q: jax.Array, n_cuts: jax.Array, l_q: float, u_q: float, tau: float
     Returns:
       ``q_hat`` with the shape of ``q`` (differentiable in ``q``).
     """
+    if tau_width is None and not tau > 0 or tau_width is not None and not tau_width > 0:  # also NaN
+        raise ValueError(f"soft_bin: the temperature must be > 0, got tau={tau}, tau_width={tau_width}")
     # a concrete count out of range is an error; a traced one is clipped into range
     if not isinstance(n_cuts, jax.core.Tracer) and (np.any(np.asarray(n_cuts) < 1) or np.any(np.asarray(n_cuts) > max_cuts)):
         raise ValueError(f"soft_bin: n_cuts must be in [1, max_cuts={max_cuts}], got {n_cuts}")
@@ -290,6 +309,7 @@ def gacl_loss(
       per-example ``ce``, ``reg``, ``q`` (continuous), ``q_used`` (binned or not), ``cos_y``
       and the training ``logits``.  ``G`` is applied to the continuous ``q``.
     """
+    _check_batch("gacl_loss", cos, labels, norm=norm, weights=weights)
     q = quality_from_norm(norm, cfg)
     q_used = q if n_cuts is None else soft_bin(q, n_cuts, cfg.l_q, cfg.u_q, tau, tau_width=tau_width)
     labels = jnp.asarray(labels, jnp.int32)
@@ -308,4 +328,7 @@ def quality_scores(cos: jax.Array, norm: jax.Array, cfg: GACLConfig) -> tuple[ja
     """``(q, cos_theta_pred, pred)`` from :func:`class_cosines`: the continuous quality score,
     the cosine to the predicted class and the predicted class (argmax of ``cos theta_j``, how
     a GACL classifier predicts at test time)."""
+    if jnp.ndim(cos) < 1 or jnp.shape(norm) != jnp.shape(cos)[:-1]:
+        raise ValueError(f"quality_scores: need cos [..., C] and norm [...] (one per row), got {jnp.shape(cos)}, "
+                         f"{jnp.shape(norm)}")
     return quality_from_norm(norm, cfg), jnp.max(cos, axis=-1), jnp.argmax(cos, axis=-1)

@@ -9,9 +9,12 @@
 * :func:`pair_agreement` — fraction of pairs ``(a_i, b_i)`` with ``a_i > b_i`` (ties one half):
   how often a score orders a clean sketch above its own degraded copy.
 
-All take 1-D arrays with an optional boolean ``mask`` of the entries to use and return a
-``float32[]`` (NaN when undefined: fewer than two entries, a constant side, one class only,
-or a NaN / infinite value among the entries used; entries off the mask may hold anything).
+All take 1-D arrays of one length ``N`` (anything else is a ValueError, also under ``jit``:
+broadcasting would silently pair the wrong entries) with an optional boolean ``mask`` of the
+entries to use and return a ``float32[]`` (NaN when undefined: fewer than two entries, a
+constant side, one class only, or a NaN / infinite value among the entries used; entries off
+the mask may hold anything).  Values are compared in float32: subtract a large common offset
+first (1.7e9 + small differences collapse into ties).
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from typing import Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = ["ranks", "spearman", "plcc", "roc_auc", "stratified_auc", "pair_agreement"]
 
@@ -28,12 +32,31 @@ def _mask(x, mask):
     return jnp.ones(jnp.shape(x), bool) if mask is None else jnp.asarray(mask, bool)
 
 
+def _check_1d(name: str, **arrays) -> None:
+    """Every array (None skipped) 1-D, all of one length; ValueError naming them otherwise."""
+    shapes = {k: jnp.shape(v) for k, v in arrays.items() if v is not None}
+    if any(len(s) != 1 for s in shapes.values()) or len(set(shapes.values())) > 1:
+        raise ValueError(f"{name}: needs 1-D arrays of one length N, got shapes "
+                         + ", ".join(f"{k} {s}" for k, s in shapes.items()))
+
+
+def _check_binary(name: str, positive) -> None:
+    """Concrete labels must be boolean or 0/1 (skipped for tracers)."""
+    if isinstance(positive, jax.core.Tracer):
+        return
+    p = np.asarray(positive)
+    if p.dtype != np.bool_ and not np.isin(p, (0, 1)).all():
+        raise ValueError(f"{name}: positive must be boolean (or 0/1), got values such as "
+                         f"{p[~np.isin(p, (0, 1))][:3].tolist()}")
+
+
 def ranks(x: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
     """``float32[N]``: 1-based ranks of ``x`` among the masked entries, ties averaged; 0 off-mask.
 
     Masked entries are sorted by value with every off-mask entry after them (``+inf`` is a
     value like any other); NaN among the masked entries gives NaN ranks.
     """
+    _check_1d("ranks", x=x, mask=mask)
     x = jnp.asarray(x, jnp.float32)
     mask = _mask(x, mask)
     n = x.shape[0]
@@ -56,6 +79,7 @@ def _finite(*arrays, mask):
 
 def plcc(a: jax.Array, b: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
     """Pearson linear correlation over the masked entries."""
+    _check_1d("plcc", a=a, b=b, mask=mask)
     a = jnp.asarray(a, jnp.float32)
     b = jnp.asarray(b, jnp.float32)
     mask = _mask(a, mask)
@@ -71,6 +95,7 @@ def plcc(a: jax.Array, b: jax.Array, mask: Optional[jax.Array] = None) -> jax.Ar
 
 def spearman(a: jax.Array, b: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
     """Spearman rank correlation (SROCC): :func:`plcc` of the tie-averaged :func:`ranks`."""
+    _check_1d("spearman", a=a, b=b, mask=mask)
     mask = _mask(a, mask)
     ok = _finite(a, b, mask=mask)
     return jnp.where(ok, plcc(ranks(a, mask), ranks(b, mask), mask), jnp.nan)
@@ -78,7 +103,10 @@ def spearman(a: jax.Array, b: jax.Array, mask: Optional[jax.Array] = None) -> ja
 
 def roc_auc(scores: jax.Array, positive: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
     """AUC of ``scores`` for the boolean label ``positive`` (probability that a random positive
-    scores above a random negative, ties one half)."""
+    scores above a random negative, ties one half).  ``positive`` must be boolean (or 0/1
+    integers): a fractional label is an error, not silently counted as positive."""
+    _check_1d("roc_auc", scores=scores, positive=positive, mask=mask)
+    _check_binary("roc_auc", positive)
     mask = _mask(scores, mask)
     pos = jnp.asarray(positive, bool) & mask
     neg = ~jnp.asarray(positive, bool) & mask
@@ -91,7 +119,6 @@ def roc_auc(scores: jax.Array, positive: jax.Array, mask: Optional[jax.Array] = 
     return jnp.where(ok, u / jnp.where(den > 0, den, 1.0), jnp.nan)
 
 
-@functools.partial(jax.jit, static_argnames="num_strata")
 def stratified_auc(scores: jax.Array, positive: jax.Array, strata: jax.Array, num_strata: int,
                    mask: Optional[jax.Array] = None) -> jax.Array:
     """AUC of ``scores`` for ``positive`` counted only over pairs in the same stratum.
@@ -100,7 +127,24 @@ def stratified_auc(scores: jax.Array, positive: jax.Array, strata: jax.Array, nu
     ``sum_s U_s / sum_s n_pos,s n_neg,s`` (``U_s`` the Mann–Whitney count of stratum ``s``, ties
     one half) — the probability that a positive scores above a negative *of the same stratum*.
     Strata with one class only contribute no pairs.  NaN when no stratum has both classes.
+    Concrete ``strata`` outside ``[0, num_strata)`` are an error (they would be left out).
     """
+    _check_1d("stratified_auc", scores=scores, positive=positive, strata=strata, mask=mask)
+    _check_binary("stratified_auc", positive)
+    if num_strata < 1:
+        raise ValueError(f"stratified_auc: num_strata must be >= 1, got {num_strata}")
+    if not isinstance(strata, jax.core.Tracer):
+        s = np.asarray(strata)
+        if s.size and (s.min() < 0 or s.max() >= num_strata or not np.all(s == np.round(s))):
+            raise ValueError(f"stratified_auc: strata must be integers in [0, {num_strata}), got "
+                             f"values in [{s.min()}, {s.max()}]")
+    return _stratified_auc(scores, positive, strata, num_strata, mask)
+
+
+@functools.partial(jax.jit, static_argnames="num_strata")
+def _stratified_auc(scores: jax.Array, positive: jax.Array, strata: jax.Array, num_strata: int,
+                    mask: Optional[jax.Array] = None) -> jax.Array:
+    """The jitted body of :func:`stratified_auc` (inputs checked there)."""
     mask = _mask(scores, mask)
     pos = jnp.asarray(positive, bool)
     strata = jnp.asarray(strata)
@@ -117,6 +161,7 @@ def stratified_auc(scores: jax.Array, positive: jax.Array, strata: jax.Array, nu
 
 def pair_agreement(higher: jax.Array, lower: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
     """Fraction of pairs with ``higher_i > lower_i`` (ties count one half), over the mask."""
+    _check_1d("pair_agreement", higher=higher, lower=lower, mask=mask)
     higher = jnp.asarray(higher, jnp.float32)
     lower = jnp.asarray(lower, jnp.float32)
     mask = _mask(higher, mask)
