@@ -25,6 +25,7 @@ from sketchjax.attribution import (
     psla,
     random_attribution,
     rank_correlation,
+    sla_sketch,
     sla,
     smoothgrad,
     stroke_order,
@@ -655,3 +656,35 @@ def test_cosine_score_explains_a_latent(batch, cnn):
     ref = jax.grad(lambda w: jnp.sum(score(compose(s, w), targets)))(jnp.ones((2, K)))
     np.testing.assert_allclose(out.strokes, jnp.where(present_strokes(s), ref, 0.0), rtol=1e-5, atol=1e-7)
     assert float(jnp.max(jnp.abs(out.strokes))) > 0
+
+
+def test_attribution_parameters_and_metric_shapes_are_checked():
+    """Counts must be integers >= 1 (steps=-2 gave zeros, 2.5 a wrong midpoint rule), metric
+    inputs of one shape (a [1, K] score row was broadcast to every sketch), a class to explain
+    inside [0, C) (C gave NaN, -1 wrapped), and a NaN attribution makes its correlation NaN."""
+    rng = np.random.default_rng(0)
+    images = jnp.asarray(rng.uniform(0, 1, (2, 3, 8, 8)) > 0.7, jnp.float32)
+    score = lambda x, aux: x.sum((-2, -1))  # noqa: E731
+    for steps in (0, -2, 2.5):
+        with pytest.raises(ValueError, match="integrated_gradients: steps must be an integer >= 1"):
+            integrated_gradients(score, images, steps=steps)
+    with pytest.raises(ValueError, match=r"deletion_curve: scores must be \[B, K\]"):
+        deletion_curve(score, images, jnp.ones((1, 3)))
+    with pytest.raises(ValueError, match="curve_auc: need curve"):
+        curve_auc(jnp.ones((2, 4)), jnp.array([3.0, 2.0]))
+    with pytest.raises(ValueError, match="rank_correlation: a, b"):
+        rank_correlation(jnp.ones((2, 3)), jnp.ones((2, 2)))
+    a = jnp.array([[0.3, 1.0, 2.0], [0.1, 0.5, 0.2]])
+    got = np.asarray(rank_correlation(a.at[0, 0].set(jnp.nan), jnp.array([[1.0, 2.0, 3.0]] * 2)))
+    assert np.isnan(got[0]) and np.isfinite(got[1])
+    logits_fn = class_score(lambda x: jnp.stack([x.sum((-2, -1)), -x.sum((-2, -1))], -1))
+    for labels in (np.array([0, 2]), np.array([0, -1]), np.array([0.0, 1.0])):
+        with pytest.raises(ValueError, match=r"class_score: the classes to explain \(aux\) must be integers in \[0, 2\)"):
+            logits_fn(images[:, 0], labels)
+    xy, pen, valid = jnp.zeros((2, 4, 2)), jnp.ones((2, 4)), jnp.ones((2, 4), bool)
+    recipe = RasterRecipe(out_size=16, canvas=16, fit=False)
+    for max_strokes in (0, -1):
+        with pytest.raises(ValueError, match="sla_sketch: max_strokes must be an integer >= 1"):
+            sla_sketch(score, recipe, xy, pen, valid, max_strokes=max_strokes)
+    with pytest.raises(ValueError, match="mean_ci: need 0 < level < 1"):
+        mean_ci([1.0, 2.0], level=-0.5)

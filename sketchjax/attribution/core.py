@@ -46,6 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sketchjax.render.compose import clamp_unit, compose
+from sketchjax.render._checks import check_positive_int
 from sketchjax.sketch import check_points, segment_mask, stroke_one_hot
 
 __all__ = [
@@ -108,6 +109,11 @@ def class_score(apply_fn: Callable[[jax.Array], jax.Array], kind: str = "logit")
 
     def score_fn(images: jax.Array, labels: jax.Array) -> jax.Array:
         logits = apply_fn(images)
+        if not isinstance(labels, jax.core.Tracer):  # concrete: a class index out of range would NaN or wrap
+            lab = np.asarray(labels)
+            if lab.size and (lab.dtype.kind not in "iu" or lab.min() < 0 or lab.max() >= logits.shape[-1]):
+                raise ValueError(f"class_score: the classes to explain (aux) must be integers in "
+                                 f"[0, {logits.shape[-1]}), got dtype {lab.dtype}, values in [{lab.min()}, {lab.max()}]")
         if kind == "log_prob":
             logits = jax.nn.log_softmax(logits, axis=-1)
         elif kind == "prob":
@@ -310,7 +316,7 @@ def sla_sketch(
         ``jit``/``vmap``) for a NaN/inf or out-of-range coordinate or pen state on a valid
         point, naming the batch index and the point.
     """
-    _check_points(xy, pen, valid, "sla_sketch")
+    _check_points(xy, pen, valid, "sla_sketch", max_strokes)
     ink, owner = _cover(recipe, xy, pen, valid, max_strokes)
     b = ink.shape[0]
 
@@ -334,7 +340,7 @@ def occlusion_sketch(
     ``max_strokes`` covers every stroke; strokes beyond it stay in the image (see :func:`sla_sketch`).
     Raises: as :func:`sla_sketch`.
     """
-    _check_points(xy, pen, valid, "occlusion_sketch")
+    _check_points(xy, pen, valid, "occlusion_sketch", max_strokes)
     ink, owner = _cover(recipe, xy, pen, valid, max_strokes)
     # slot 0 keeps the full sketch: -2 matches no pixel (owner is a stroke index or -1)
     ks = jnp.concatenate([jnp.array([-2]), jnp.arange(max_strokes)])[None, :, None, None]
@@ -354,6 +360,7 @@ def integrated_gradients(
     Raises: as :func:`sla`.
     """
     _check_strokes(stroke_images, "integrated_gradients")
+    steps = check_positive_int("integrated_gradients", "steps", steps)
     ones = jnp.ones(stroke_images.shape[:2], stroke_images.dtype)
 
     def total(w):
@@ -422,9 +429,11 @@ def _render_grads(score_fn, render_fn, xy, pen, valid, aux, name):
     return score, gx, gp
 
 
-def _check_points(xy, pen, valid, name):
-    """Shapes ``[B, T, 2]`` / ``[B, T]``; when concrete, the values of
+def _check_points(xy, pen, valid, name, max_strokes=None):
+    """Shapes ``[B, T, 2]`` / ``[B, T]`` and ``max_strokes >= 1``; when concrete, the values of
     :func:`sketchjax.sketch.check_points` (skipped for tracers)."""
+    if max_strokes is not None:
+        check_positive_int(name, "max_strokes", max_strokes)
     if jnp.ndim(xy) != 3:
         raise ValueError(
             f"{name}: need xy [B, T, 2], pen [B, T], valid [B, T]; got {jnp.shape(xy)}, {jnp.shape(pen)}, {jnp.shape(valid)}"
@@ -460,7 +469,7 @@ def psla(
         ``jit``/``vmap``) for a NaN/inf or out-of-range coordinate or pen state on a valid
         point, naming the batch index and the point.
     """
-    _check_points(xy, pen, valid, "psla")
+    _check_points(xy, pen, valid, "psla", max_strokes)
     pen = jnp.asarray(pen, jnp.float32)
     score, gx, gp = _render_grads(score_fn, render_fn, xy, pen, valid, aux, "psla")
     return _point_result(score, gx, gp, pen, valid, max_strokes, reduce, norm)
@@ -489,11 +498,10 @@ def smoothgrad(
     ``sigma = 0`` reproduces :func:`psla`.
     Raises: as :func:`psla`.
     """
-    _check_points(xy, pen, valid, "smoothgrad")
+    _check_points(xy, pen, valid, "smoothgrad", max_strokes)
     if not _traced(sigma) and not (np.isfinite(sigma) and sigma >= 0):
         raise ValueError(f"smoothgrad: sigma must be a finite number >= 0, got {sigma}")
-    if samples < 1:
-        raise ValueError(f"smoothgrad: samples must be >= 1, got {samples}")
+    samples = check_positive_int("smoothgrad", "samples", samples)
     pen = jnp.asarray(pen, jnp.float32)
     v = jnp.asarray(valid, bool)[..., None]
     lo = jnp.min(jnp.where(v, xy, jnp.inf), axis=1)

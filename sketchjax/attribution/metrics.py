@@ -67,6 +67,9 @@ def deletion_curve(
       partial sketches (cumulative sums in stroke order, clamped).  ``B (K + 1)`` forwards.
     """
     _check_strokes(stroke_images, "deletion_curve")
+    if jnp.shape(scores) != jnp.shape(stroke_images)[:2]:
+        raise ValueError(f"deletion_curve: scores must be [B, K] = {jnp.shape(stroke_images)[:2]} (one per stroke "
+                         f"image), got {jnp.shape(scores)}")
     order = stroke_order(scores, present_strokes(stroke_images))
     ordered = jnp.take_along_axis(stroke_images, order[:, :, None, None], axis=1)
     partial = jnp.cumsum(ordered, axis=1)
@@ -80,6 +83,9 @@ def curve_auc(curve: jax.Array, n: jax.Array) -> jax.Array:
 
     ``n``: ``int[B]`` number of present strokes; NaN where ``n = 0``.
     """
+    if jnp.ndim(curve) != 2 or jnp.shape(n) != jnp.shape(curve)[:1] or not jnp.issubdtype(jnp.result_type(n), jnp.integer):
+        raise ValueError(f"curve_auc: need curve [B, K + 1] and integer n [B], got {jnp.shape(curve)} and "
+                         f"{jnp.shape(n)} {jnp.result_type(n)}")
     n = jnp.asarray(n)
     i = jnp.arange(curve.shape[-1])
     inside = i[None, :] <= n[:, None]
@@ -123,16 +129,23 @@ def rank_correlation(a: jax.Array, b: jax.Array, mask: Optional[jax.Array] = Non
     """Per-row rank correlation of ``a`` and ``b`` (``[..., K]``) over ``mask``: ``float32[...]``.
 
     ``method``: ``"spearman"`` (Pearson correlation of tie-averaged ranks) or ``"kendall"``
-    (tau-b).  NaN where fewer than two entries are masked in or either side is constant.
+    (tau-b).  NaN where fewer than two entries are masked in, either side is constant, or a
+    masked-in entry is NaN.  ``a``, ``b`` (and ``mask``) must have one shape (no broadcasting).
     """
+    shapes = [jnp.shape(x) for x in (a, b, mask) if x is not None]
+    if len(shapes[0]) < 1 or len(set(shapes)) > 1:
+        raise ValueError(f"rank_correlation: a, b (and mask) need one shape [..., K], got {shapes}")
+    if method not in ("spearman", "kendall"):
+        raise ValueError(f"unknown rank correlation {method!r}; use 'spearman' or 'kendall'")
     a = jnp.asarray(a, jnp.float32)
     b = jnp.asarray(b, jnp.float32)
     mask = jnp.ones(a.shape, bool) if mask is None else jnp.asarray(mask, bool)
+    undefined = jnp.any((jnp.isnan(a) | jnp.isnan(b)) & mask, axis=-1)
     if method == "spearman":
-        return _pearson(_average_ranks(a, mask), _average_ranks(b, mask), mask)
-    if method == "kendall":
-        return _kendall_tau_b(a, b, mask)
-    raise ValueError(f"unknown rank correlation {method!r}; use 'spearman' or 'kendall'")
+        out = _pearson(_average_ranks(a, mask), _average_ranks(b, mask), mask)
+    else:
+        out = _kendall_tau_b(a, b, mask)
+    return jnp.where(undefined, jnp.nan, out)
 
 
 def drawing_order_correlation(scores: jax.Array, present: jax.Array, method: str = "spearman") -> jax.Array:
@@ -153,6 +166,8 @@ def mean_ci(values, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> d
     (NaN if none is finite).  The median's interval matters for values on a coarse grid (e.g.
     Spearman over a few strokes), where the median can jump a whole step under resampling.
     """
+    if not 0.0 < level < 1.0 or n_boot < 1:
+        raise ValueError(f"mean_ci: need 0 < level < 1 and n_boot >= 1, got level={level}, n_boot={n_boot}")
     v = np.asarray(values, np.float64).ravel()
     v = v[np.isfinite(v)]
     if v.size == 0:
