@@ -12,6 +12,7 @@ from sketchjax.formats import iter_ndjson
 from sketchjax.paths import data_root
 from sketchjax.render import (
     GaussianFalloff,
+    RasterRecipe,
     area_downsample,
     area_weights,
     clamp_unit,
@@ -550,3 +551,20 @@ def test_distance_raster_refuses_bad_tolerance():
     for tol in (0.0, float("nan"), 1.5):
         with pytest.raises(ValueError, match="tol must be None or in"):
             distance_raster(xy, pen, valid, 8, tol=tol)
+
+
+def test_recipe_and_resizers_refuse_bad_settings():
+    for kwargs, problem in ((dict(out_size=8.5, canvas=16), "out_size must be an integer"),
+                            (dict(out_size=8, canvas=16.7), "canvas must be an integer"),
+                            (dict(out_size=8, canvas=16, slope=-5.0), "slope must be a finite number > 0"),
+                            (dict(out_size=8, canvas=16, distance_width=-1.0), "distance_width must be a finite"),
+                            (dict(out_size=8, canvas=16, width=float("inf")), "width must be a finite")):
+        with pytest.raises(ValueError, match=f"RasterRecipe: {problem}"):
+            RasterRecipe(**kwargs)
+    img = jnp.zeros((2, 16, 16))
+    for size in (0, -1, 7.5):
+        with pytest.raises(ValueError, match="area_downsample: out_size must be an integer >= 1"):
+            area_downsample(img, size)
+    for width in (0, -3, 2.5):
+        with pytest.raises(ValueError, match="dilate: width must be an integer >= 1"):
+            dilate(img, width)

@@ -18,6 +18,8 @@ Recipes are frozen dataclasses (hashable), so they are static arguments of ``jit
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from typing import Optional
 
 import jax
@@ -61,6 +63,14 @@ class RasterRecipe:
     differentiate_fit: bool = False
 
     def __post_init__(self):
+        for name in ("out_size", "canvas"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ValueError(f"RasterRecipe: {name} must be an integer, got {value!r}")
+        for name in ("width", "slope") + (("distance_width",) if self.distance_width is not None else ()):
+            value = getattr(self, name)
+            if not (isinstance(value, numbers.Real) and math.isfinite(value) and value > 0):
+                raise ValueError(f"RasterRecipe: {name} must be a finite number > 0, got {value!r}")
         if self.out_size < 1 or self.canvas < self.out_size:
             raise ValueError(f"RasterRecipe needs 1 <= out_size <= canvas, got out_size={self.out_size}, canvas={self.canvas}")
         if not self.width > 0 or not 0 <= self.padding < 0.5:

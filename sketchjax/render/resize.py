@@ -7,6 +7,7 @@ All functions are pure, jit/vmap-able, and linear where that matters for gradien
 """
 from __future__ import annotations
 
+import numbers
 from functools import partial
 
 import jax
@@ -47,6 +48,8 @@ def dilate(images: jax.Array, width: int) -> jax.Array:
     running max is computed once per distinct run length (``O(log run)`` ops by doubling),
     then each row offset takes a shifted slice of it, so cost is ``O(width)`` image passes.
     """
+    if isinstance(width, bool) or not isinstance(width, numbers.Integral) or width < 1:
+        raise ValueError(f"dilate: width must be an integer >= 1 (1: unchanged), got {width!r}")
     if width <= 1:
         return images
     disk = _disk(width)
@@ -94,7 +97,11 @@ def area_downsample(images: jax.Array, out_size: int) -> jax.Array:
     works for non-integer factors (256 -> 28).  Any real input dtype (e.g. ``uint8`` / ``bool``
     rasters from ``raster(..., dtype=...)``); the output is float32 (float64 for float64 input).
     """
+    if isinstance(out_size, bool) or not isinstance(out_size, numbers.Integral) or out_size < 1:
+        raise ValueError(f"area_downsample: out_size must be an integer >= 1, got {out_size!r}")
     images = jnp.asarray(images)
+    if images.ndim < 2:
+        raise ValueError(f"area_downsample: images must be [..., H, W], got shape {images.shape}")
     images = images.astype(jnp.promote_types(images.dtype, jnp.float32))
     h, w = images.shape[-2:]
     wr = jnp.asarray(area_weights(h, out_size))
