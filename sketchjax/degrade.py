@@ -24,12 +24,24 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from sketchjax.normalize import bounding_box
 from sketchjax.sketch import Sketch, compact, num_strokes, stroke_ids
 
 __all__ = ["jitter", "delete_strokes", "truncate", "add_scribbles", "scribble_sketch", "scribble_strokes", "room",
            "DEGRADATIONS", "degrade"]
+
+
+def _check_one(name: str, xy, pen, valid, **severities) -> None:
+    """One sketch ``xy [T, 2]``, ``pen``/``valid`` ``[T]`` (vmap over a batch), and concrete
+    severities finite and >= 0; shapes are checked under ``jit``/``vmap`` too."""
+    if np.ndim(xy) != 2 or np.shape(xy)[-1] != 2 or np.shape(pen) != np.shape(xy)[:1] or np.shape(valid) != np.shape(pen):
+        raise ValueError(f"{name}: degrades one sketch, xy [T, 2] and pen/valid [T] (vmap it over a batch); got "
+                         f"{np.shape(xy)}, {np.shape(pen)}, {np.shape(valid)}")
+    for key, value in severities.items():
+        if not isinstance(value, jax.core.Tracer) and not np.all(np.asarray(value) >= 0):  # also NaN
+            raise ValueError(f"{name}: {key} must be a number >= 0, got {value}")
 
 
 def _box(xy, valid):
@@ -40,6 +52,7 @@ def _box(xy, valid):
 
 def jitter(key: jax.Array, xy, pen, valid, sigma: float):
     """Every valid point moved by ``N(0, (sigma * longest side)^2)`` per coordinate."""
+    _check_one("jitter", xy, pen, valid, sigma=sigma)
     _, _, longest = _box(xy, valid)
     noise = jax.random.normal(key, xy.shape, xy.dtype) * (sigma * longest)
     return jnp.where(valid[:, None], xy + noise, 0.0), pen, valid
@@ -49,6 +62,7 @@ def delete_strokes(key: jax.Array, xy, pen, valid, fraction: float):
     """``round(fraction * n_strokes)`` strokes (at least one when ``fraction > 0``) chosen
     uniformly at random removed; at least one stroke always stays, so a one-stroke sketch is
     returned unchanged.  The other strokes keep their points and order."""
+    _check_one("delete_strokes", xy, pen, valid, fraction=fraction)
     t = pen.shape[-1]
     sid = stroke_ids(pen, valid)
     n = num_strokes(pen, valid)
@@ -63,6 +77,7 @@ def delete_strokes(key: jax.Array, xy, pen, valid, fraction: float):
 
 def truncate(xy, pen, valid, fraction: float):
     """The last ``fraction`` of the valid points cut off (at least 2 points kept)."""
+    _check_one("truncate", xy, pen, valid, fraction=fraction)
     n = jnp.sum(valid)
     keep_n = jnp.maximum(jnp.ceil((1.0 - fraction) * n), jnp.minimum(n, 2))
     return compact(xy, pen, valid, jnp.arange(pen.shape[-1]) < keep_n)
@@ -93,7 +108,13 @@ def _walk_pen(n: int, points: int) -> jax.Array:
 def add_scribbles(key: jax.Array, xy, pen, valid, n: int, points: int = 8, step: float = 0.15):
     """``n`` random scribble strokes (:func:`scribble_strokes`) inside the sketch's bounding box,
     drawn after its last point.  Slots past ``T`` are dropped: pad the sketch to at least
-    ``n_points + n * points`` (see :func:`room`) to keep them whole."""
+    ``n_points + n * points`` (see :func:`room`) to keep them whole.  ``n = 0`` returns the
+    sketch unchanged; ``points`` must be >= 2 (a stroke)."""
+    _check_one("add_scribbles", xy, pen, valid, step=step)
+    if n < 0 or points < 2:
+        raise ValueError(f"add_scribbles: need n >= 0 and points >= 2, got n={n}, points={points}")
+    if n == 0:
+        return xy, pen, valid
     t = pen.shape[-1]
     lo, hi, _ = _box(xy, valid)
     walks = scribble_strokes(key, lo, hi, n, points, step).reshape(n * points, 2)

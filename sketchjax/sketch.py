@@ -229,7 +229,7 @@ def check_points(xy, pen, valid, name: str, *, max_abs: float = MAX_ABS_COORD) -
     Raises:
       SketchError: naming ``name``, the batch index and point of the first bad value, or the shapes.
     """
-    shapes = tuple(jnp.shape(a) for a in (xy, pen, valid))
+    shapes = tuple(np.shape(a) for a in (xy, pen, valid))
     if len(shapes[0]) < 2 or shapes[0][-1] != 2 or shapes[0][-2] < 1 or shapes[1] != shapes[0][:-1] or shapes[2] != shapes[1]:
         raise SketchError(f"{name}: need xy [..., T, 2] (T >= 1) with pen and valid [..., T]; got shapes "
                           f"{shapes[0]}, {shapes[1]}, {shapes[2]}")

@@ -240,3 +240,24 @@ def test_degraded_sketch_ratings_follow_the_strength(three_strokes):
     assert bool((out_valid == valid).all())
     moved = jnp.sum(jnp.where(valid[..., None], jnp.abs(out_xy - xy), 0.0), axis=(1, 2))
     assert float(spearman(rating, moved)) < -0.8
+
+
+def test_cleansing_and_rhs_helpers_refuse_mismatched_or_nan_inputs():
+    from sketchjax.apps.cleansing import flag_suspicious, inject_label_noise, label_angles, precision_recall, suspicion_curve
+    from sketchjax.apps.rhs import classify_rhs
+
+    q, theta = np.array([0.4, 0.6, 0.5]), np.array([10.0, 80.0, 30.0])
+    with pytest.raises(ValueError, match="flag_suspicious: needs 1-D arrays of one length"):
+        flag_suspicious(q, theta[:1], 0.5, 70.0, 0.1)
+    with pytest.raises(ValueError, match="precision_recall: needs 1-D"):
+        precision_recall(np.array([True, False]), np.array([True]))
+    with pytest.raises(ValueError, match="label_angles: need cos"):
+        label_angles(np.zeros((3, 4)), np.array([0]))
+    with pytest.raises(ValueError, match="suspicion_curve: q and theta_y must be finite"):
+        suspicion_curve(q, np.array([10.0, np.nan, 30.0]), np.array([False, True, False]))
+    with pytest.raises(ValueError, match=r"inject_label_noise: labels must be integers in \[0, 2\)"):
+        inject_label_noise(jax.random.PRNGKey(0), np.array([0, 1, 2]), 0.5, 2)
+    with pytest.raises(ValueError, match="classify_rhs: needs 1-D"):
+        classify_rhs(q, q[:1], 0.5, 0.6)
+    with pytest.raises(ValueError, match="classify_rhs: q and q_plus must be finite"):
+        classify_rhs(np.array([0.4, np.nan]), np.array([0.7, 0.8]), 0.5, 0.6)

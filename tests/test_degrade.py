@@ -120,3 +120,23 @@ def test_every_degradation_jits_and_vmaps_on_real_sketches(kind, data_file):
             assert bool((n_out <= n_in).all()) and bool((n_out < n_in).any())
     with pytest.raises(ValueError, match="unknown degradation"):
         degrade.degrade("blur", 1.0, keys[0], xy[0], pen[0], valid[0])
+
+
+def test_degradations_check_one_sketch_and_their_severity(padded):
+    xy, pen, valid = padded
+    batch = [a[None] for a in padded]
+    key = jax.random.PRNGKey(0)
+    for name, call in (("jitter", lambda *s: degrade.jitter(key, *s, 0.02)),
+                       ("delete_strokes", lambda *s: degrade.delete_strokes(key, *s, 0.5)),
+                       ("truncate", lambda *s: degrade.truncate(*s, 0.5))):
+        with pytest.raises(ValueError, match=f"{name}: degrades one sketch"):
+            call(*batch)  # a batch without vmap counted points across sketches
+        jax.vmap(call)(*batch)  # vmapped: fine
+    with pytest.raises(ValueError, match="truncate: fraction must be a number >= 0"):
+        degrade.truncate(xy, pen, valid, float("nan"))
+    with pytest.raises(ValueError, match="jitter: sigma must be a number >= 0"):
+        degrade.jitter(key, xy, pen, valid, -0.1)
+    same = degrade.add_scribbles(key, xy, pen, valid, 0)
+    assert all((np.asarray(a) == np.asarray(b)).all() for a, b in zip(same, padded))
+    with pytest.raises(ValueError, match="add_scribbles: need n >= 0 and points >= 2"):
+        degrade.add_scribbles(key, xy, pen, valid, 2, points=1)

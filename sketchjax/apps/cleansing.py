@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sketchjax.gacl.core import safe_arccos
+from sketchjax.gacl.metrics import _check_1d
 
 __all__ = ["inject_label_noise", "label_angles", "flag_suspicious", "precision_recall", "suspicion_curve",
            "split_label_scores"]
@@ -25,6 +26,12 @@ __all__ = ["inject_label_noise", "label_angles", "flag_suspicious", "precision_r
 def inject_label_noise(key: jax.Array, labels, rate: float, num_classes: int):
     """``(noisy_labels int32[N], flipped bool[N])``: exactly ``round(rate * N)`` labels changed,
     each to a class drawn uniformly from the other ``num_classes - 1``."""
+    _check_1d("inject_label_noise", labels=labels)
+    if not isinstance(labels, jax.core.Tracer):
+        lab = np.asarray(labels)
+        if lab.size and (lab.dtype.kind not in "iu" or lab.min() < 0 or lab.max() >= num_classes):
+            raise ValueError(f"inject_label_noise: labels must be integers in [0, {num_classes}), got dtype "
+                             f"{lab.dtype}, values in [{lab.min()}, {lab.max()}]")
     labels = jnp.asarray(labels, jnp.int32)
     n = labels.shape[0]
     if not 0.0 <= rate <= 1.0:
@@ -40,12 +47,15 @@ def inject_label_noise(key: jax.Array, labels, rate: float, num_classes: int):
 
 def label_angles(cos, labels) -> jax.Array:
     """``theta_y``: angle (radians) between each feature and its *labelled* class weight."""
+    if np.ndim(cos) != 2 or np.shape(labels) != np.shape(cos)[:1]:
+        raise ValueError(f"label_angles: need cos [N, C] and labels [N], got {np.shape(cos)} and {np.shape(labels)}")
     cos_y = jnp.take_along_axis(jnp.asarray(cos), jnp.asarray(labels, jnp.int32)[:, None], axis=1)[:, 0]
     return safe_arccos(cos_y)
 
 
 def flag_suspicious(q, theta_y, q_high: float, theta_high: float, q_low: float) -> jax.Array:
     """``bool[N]``: ``(q >= q_high and theta_y >= theta_high) or q <= q_low``."""
+    _check_1d("flag_suspicious", q=q, theta_y=theta_y)
     q = jnp.asarray(q)
     theta_y = jnp.asarray(theta_y)
     return ((q >= q_high) & (theta_y >= theta_high)) | (q <= q_low)
@@ -53,6 +63,7 @@ def flag_suspicious(q, theta_y, q_high: float, theta_high: float, q_low: float) 
 
 def precision_recall(flagged, positive) -> tuple[float, float]:
     """``(precision, recall)`` of the flags for the true positives (NaN precision if none flagged)."""
+    _check_1d("precision_recall", flagged=flagged, positive=positive)
     flagged = np.asarray(flagged, bool)
     positive = np.asarray(positive, bool)
     tp = float(np.sum(flagged & positive))
@@ -70,9 +81,12 @@ def suspicion_curve(q, theta_y, positive, q_high_quantile: float = 0.0, q_low_qu
     (thresholds from the largest angle down), plus ``"best_f1"`` and the recall reached at
     precision >= 0.9 (``"recall_at_p90"``, 0 if never).
     """
+    _check_1d("suspicion_curve", q=q, theta_y=theta_y, positive=positive)
     q = np.asarray(q, np.float64)
     theta_y = np.asarray(theta_y, np.float64)
     positive = np.asarray(positive, bool)
+    if not (np.isfinite(q).all() and np.isfinite(theta_y).all()):
+        raise ValueError("suspicion_curve: q and theta_y must be finite (a NaN would never be flagged)")
     q_high = np.quantile(q, q_high_quantile) if q_high_quantile > 0 else -np.inf
     q_low = np.quantile(q, q_low_quantile) if q_low_quantile > 0 else -np.inf
     thetas = np.quantile(theta_y, np.linspace(1.0, 0.0, n_thresholds))

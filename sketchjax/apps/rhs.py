@@ -17,7 +17,9 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from sketchjax.gacl.metrics import _check_1d
 from sketchjax.sketch import compact, num_strokes, stroke_ids
 
 __all__ = ["remove_each_stroke", "q_max_plus", "classify_rhs"]
@@ -52,14 +54,30 @@ def q_max_plus(score_fn: Callable, xy, pen, valid, max_strokes: int, rounds: int
     least the batch's largest :func:`sketchjax.sketch.num_strokes` (``eval/rhs.py`` counts the
     sketches it would cut short), or a noise stroke drawn last may never be tried.
     """
+    from sketchjax.render._checks import check_positive_int
+    from sketchjax.sketch import check_points
+
+    check_positive_int("q_max_plus", "max_strokes", max_strokes)
+    check_positive_int("q_max_plus", "rounds", rounds)
+    if jnp.ndim(xy) != 3:
+        raise ValueError(f"q_max_plus: need a batch xy [B, T, 2], got shape {jnp.shape(xy)}")
+    check_points(xy, pen, valid, "q_max_plus")
     b = xy.shape[0]
-    q = score_fn(xy, pen, valid)
+
+    def scores_of(*sketch):
+        out = score_fn(*sketch)
+        if jnp.shape(out) != (sketch[0].shape[0],):
+            raise ValueError(f"q_max_plus: score_fn must return one score per sketch, shape ({sketch[0].shape[0]},); "
+                             f"got {jnp.shape(out)}")
+        return out
+
+    q = scores_of(xy, pen, valid)
     best, cur = q, (xy, pen, valid)
     removed, bests = [], []
     for _ in range(rounds):
         vxy, vpen, vvalid, present = jax.vmap(lambda a, p, v: remove_each_stroke(a, p, v, max_strokes))(*cur)
         k, t = vxy.shape[1], vxy.shape[2]
-        scores = score_fn(vxy.reshape(b * k, t, 2), vpen.reshape(b * k, t), vvalid.reshape(b * k, t)).reshape(b, k)
+        scores = scores_of(vxy.reshape(b * k, t, 2), vpen.reshape(b * k, t), vvalid.reshape(b * k, t)).reshape(b, k)
         scores = jnp.where(present, scores, -jnp.inf)
         arg = jnp.argmax(scores, axis=1)
         top = jnp.take_along_axis(scores, arg[:, None], 1)[:, 0]
@@ -75,6 +93,11 @@ def q_max_plus(score_fn: Callable, xy, pen, valid, max_strokes: int, rounds: int
 
 def classify_rhs(q, q_plus, q_tau: float, q_max: float):
     """``int32[B]``: 0 = fine (``q >= q_tau``), 1 = rare-and-hard (``q < q_tau`` but
-    ``q_max+ >= q_max``), 2 = malicious (neither)."""
+    ``q_max+ >= q_max``), 2 = malicious (neither).  ``q`` and ``q_plus`` are ``[B]`` (one per
+    sketch); a concrete NaN is an error (it would be called fine)."""
+    _check_1d("classify_rhs", q=q, q_plus=q_plus)
+    if not any(isinstance(a, jax.core.Tracer) for a in (q, q_plus)) and not (
+            np.isfinite(np.asarray(q)).all() and np.isfinite(np.asarray(q_plus)).all()):
+        raise ValueError("classify_rhs: q and q_plus must be finite")
     low = q < q_tau
     return jnp.where(~low, 0, jnp.where(q_plus >= q_max, 1, 2)).astype(jnp.int32)

@@ -67,9 +67,9 @@ def deletion_curve(
       partial sketches (cumulative sums in stroke order, clamped).  ``B (K + 1)`` forwards.
     """
     _check_strokes(stroke_images, "deletion_curve")
-    if jnp.shape(scores) != jnp.shape(stroke_images)[:2]:
-        raise ValueError(f"deletion_curve: scores must be [B, K] = {jnp.shape(stroke_images)[:2]} (one per stroke "
-                         f"image), got {jnp.shape(scores)}")
+    if np.shape(scores) != np.shape(stroke_images)[:2]:
+        raise ValueError(f"deletion_curve: scores must be [B, K] = {np.shape(stroke_images)[:2]} (one per stroke "
+                         f"image), got {np.shape(scores)}")
     order = stroke_order(scores, present_strokes(stroke_images))
     ordered = jnp.take_along_axis(stroke_images, order[:, :, None, None], axis=1)
     partial = jnp.cumsum(ordered, axis=1)
@@ -83,10 +83,10 @@ def curve_auc(curve: jax.Array, n: jax.Array) -> jax.Array:
 
     ``n``: ``int[B]`` number of present strokes; NaN where ``n = 0``.
     """
-    if jnp.ndim(curve) != 2 or jnp.shape(n) != jnp.shape(curve)[:1] or not jnp.issubdtype(jnp.result_type(n), jnp.integer):
-        raise ValueError(f"curve_auc: need curve [B, K + 1] and integer n [B], got {jnp.shape(curve)} and "
-                         f"{jnp.shape(n)} {jnp.result_type(n)}")
     n = jnp.asarray(n)
+    if np.ndim(curve) != 2 or n.shape != np.shape(curve)[:1] or not jnp.issubdtype(n.dtype, jnp.integer):
+        raise ValueError(f"curve_auc: need curve [B, K + 1] and integer n [B], got {np.shape(curve)} and "
+                         f"{n.shape} {n.dtype}")
     i = jnp.arange(curve.shape[-1])
     inside = i[None, :] <= n[:, None]
     total = jnp.sum(jnp.where(inside, curve, 0.0), axis=-1)
@@ -132,7 +132,7 @@ def rank_correlation(a: jax.Array, b: jax.Array, mask: Optional[jax.Array] = Non
     (tau-b).  NaN where fewer than two entries are masked in, either side is constant, or a
     masked-in entry is NaN.  ``a``, ``b`` (and ``mask``) must have one shape (no broadcasting).
     """
-    shapes = [jnp.shape(x) for x in (a, b, mask) if x is not None]
+    shapes = [np.shape(x) for x in (a, b, mask) if x is not None]
     if len(shapes[0]) < 1 or len(set(shapes)) > 1:
         raise ValueError(f"rank_correlation: a, b (and mask) need one shape [..., K], got {shapes}")
     if method not in ("spearman", "kendall"):

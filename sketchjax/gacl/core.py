@@ -188,12 +188,12 @@ def target_logit(q: jax.Array, cos_y: jax.Array, cfg: GACLConfig) -> jax.Array:
 def _check_batch(name: str, cos, labels=None, **per_example) -> None:
     """``cos [B, C]``; ``labels`` and every other array (None skipped) ``[B]`` — shapes always
     (broadcasting would pair the wrong rows); concrete labels integers in ``[0, C)``."""
-    shape = jnp.shape(cos)
+    shape = np.shape(cos)
     if len(shape) != 2:
         raise ValueError(f"{name}: cos must be [B, C], got shape {shape}")
     for key, value in dict(labels=labels, **per_example).items():
-        if value is not None and jnp.shape(value) != shape[:1]:
-            raise ValueError(f"{name}: {key} must have shape ({shape[0]},) (one per row of cos), got {jnp.shape(value)}")
+        if value is not None and np.shape(value) != shape[:1]:
+            raise ValueError(f"{name}: {key} must have shape ({shape[0]},) (one per row of cos), got {np.shape(value)}")
     if labels is not None and not isinstance(labels, jax.core.Tracer):
         lab = np.asarray(labels)
         if lab.size and (lab.dtype.kind not in "iub" or lab.min() < 0 or lab.max() >= shape[1]):
@@ -328,7 +328,7 @@ def quality_scores(cos: jax.Array, norm: jax.Array, cfg: GACLConfig) -> tuple[ja
     """``(q, cos_theta_pred, pred)`` from :func:`class_cosines`: the continuous quality score,
     the cosine to the predicted class and the predicted class (argmax of ``cos theta_j``, how
     a GACL classifier predicts at test time)."""
-    if jnp.ndim(cos) < 1 or jnp.shape(norm) != jnp.shape(cos)[:-1]:
-        raise ValueError(f"quality_scores: need cos [..., C] and norm [...] (one per row), got {jnp.shape(cos)}, "
-                         f"{jnp.shape(norm)}")
+    if np.ndim(cos) < 1 or np.shape(norm) != np.shape(cos)[:-1]:
+        raise ValueError(f"quality_scores: need cos [..., C] and norm [...] (one per row), got {np.shape(cos)}, "
+                         f"{np.shape(norm)}")
     return quality_from_norm(norm, cfg), jnp.max(cos, axis=-1), jnp.argmax(cos, axis=-1)

@@ -34,7 +34,7 @@ def _mask(x, mask):
 
 def _check_1d(name: str, **arrays) -> None:
     """Every array (None skipped) 1-D, all of one length; ValueError naming them otherwise."""
-    shapes = {k: jnp.shape(v) for k, v in arrays.items() if v is not None}
+    shapes = {k: np.shape(v) for k, v in arrays.items() if v is not None}
     if any(len(s) != 1 for s in shapes.values()) or len(set(shapes.values())) > 1:
         raise ValueError(f"{name}: needs 1-D arrays of one length N, got shapes "
                          + ", ".join(f"{k} {s}" for k, s in shapes.items()))
