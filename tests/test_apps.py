@@ -261,3 +261,29 @@ def test_cleansing_and_rhs_helpers_refuse_mismatched_or_nan_inputs():
         classify_rhs(q, q[:1], 0.5, 0.6)
     with pytest.raises(ValueError, match="classify_rhs: q and q_plus must be finite"):
         classify_rhs(np.array([0.4, np.nan]), np.array([0.7, 0.8]), 0.5, 0.6)
+
+
+def test_iqa_and_pseudo_label_helpers_refuse_bad_settings(tmp_path):
+    from sketchjax.apps.iqa import bin_centres, load_iqa_folder, rating_bins, split_by_reference
+
+    with pytest.raises(ValueError, match="rating_bins: ratings must be finite"):
+        rating_bins(np.array([1.0, np.nan]), 5, 0.0, 10.0)
+    with pytest.raises(ValueError, match="n_bins must be an integer >= 1"):
+        bin_centres(0, 0.0, 1.0)
+    with pytest.raises(ValueError, match="2 reference names for 5 images"):
+        split_by_reference(5, ["a", "b"], 0.2, 0)
+    for kwargs, problem in ((dict(size=0), "size must be an integer"), (dict(limit=-1), "limit must be None or"),
+                            (dict(limit=1.5), "limit must be None or")):
+        with pytest.raises(ValueError, match=f"load_iqa_folder: {problem}"):
+            load_iqa_folder(tmp_path, tmp_path / "mos.csv", **kwargs)
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(20, 2)), jnp.float32)
+    with pytest.raises(ValueError, match="kmeans: need x"):
+        pl.kmeans(jax.random.PRNGKey(0), x, 0)
+    with pytest.raises(ValueError, match="kmeans: x holds NaN"):
+        pl.kmeans(jax.random.PRNGKey(0), x.at[3, 0].set(jnp.nan), 3)
+    with pytest.raises(ValueError, match="boundary_distance: need x"):
+        pl.boundary_distance(x, x[:3, :1])
+    with pytest.raises(ValueError, match="mixture_log_density: std must be > 0"):
+        pl.mixture_log_density(x, x[:3], 0.0)
+    with pytest.raises(ValueError, match="PseudoLabelConfig: reassign_every must be an integer >= 1"):
+        pl.PseudoLabelConfig(reassign_every=0)

@@ -568,3 +568,12 @@ def test_recipe_and_resizers_refuse_bad_settings():
     for width in (0, -3, 2.5):
         with pytest.raises(ValueError, match="dilate: width must be an integer >= 1"):
             dilate(img, width)
+
+
+def test_compose_checks_weights():
+    s = jnp.ones((2, 3, 4, 4))
+    np.testing.assert_array_equal(np.asarray(compose(s, jnp.ones(3))), np.ones((2, 4, 4)))  # one weight row for all
+    with pytest.raises(ValueError, match=r"compose: weights must broadcast to \[..., K\]"):
+        compose(s, jnp.ones((2, 2)))
+    with pytest.raises(ValueError, match="compose: weights must be finite"):
+        compose(s, jnp.array([1.0, jnp.nan, 1.0]))

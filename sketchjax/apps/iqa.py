@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import numbers
 import os
 import pathlib
 from typing import Optional
@@ -57,12 +58,16 @@ def rating_bins(ratings, n_bins: int, lo: float, hi: float) -> jax.Array:
         raise ValueError(f"n_bins must be an integer >= 1, got {n_bins}")
     if not hi > lo:
         raise ValueError(f"rating range needs hi > lo, got [{lo}, {hi}]")
+    if not isinstance(ratings, jax.core.Tracer) and not np.isfinite(np.asarray(ratings, np.float64)).all():
+        raise ValueError("rating_bins: ratings must be finite (a NaN would land in bin 0)")
     r = (jnp.asarray(ratings, jnp.float32) - lo) / (hi - lo)
     return jnp.clip(jnp.floor(r * n_bins), 0, n_bins - 1).astype(jnp.int32)
 
 
 def bin_centres(n_bins: int, lo: float, hi: float) -> jax.Array:
     """``float32[n_bins]``: the rating at the middle of each bin."""
+    if int(n_bins) != n_bins or n_bins < 1:
+        raise ValueError(f"n_bins must be an integer >= 1, got {n_bins}")
     return lo + (jnp.arange(n_bins, dtype=jnp.float32) + 0.5) * ((hi - lo) / n_bins)
 
 
@@ -141,6 +146,10 @@ def load_iqa_folder(images: os.PathLike, mos: os.PathLike, *, size: int = 64, gr
     """
     from PIL import Image, UnidentifiedImageError
 
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+        raise ValueError(f"load_iqa_folder: size must be an integer >= 1, got {size!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, numbers.Integral) or limit < 1):
+        raise ValueError(f"load_iqa_folder: limit must be None or an integer >= 1, got {limit!r}")
     folder = pathlib.Path(images)
     if not folder.is_dir():
         raise IQAFileError(f"{folder}: image folder not found")
@@ -173,6 +182,8 @@ def split_by_reference(n: int, references: Optional[list], test_fraction: float,
     assigned, so no reference content is on both sides; without, images are split one by one."""
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    if references is not None and len(references) != n:
+        raise ValueError(f"split_by_reference: {len(references)} reference names for {n} images (need one each)")
     rng = np.random.default_rng(seed)
     if references is None:
         order = rng.permutation(n)

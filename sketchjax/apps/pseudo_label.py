@@ -75,8 +75,16 @@ def gaussian_mixture(key: jax.Array, n_per: int, layout: str = "circle", k: int 
     return x, comp, centres
 
 
+def _check_points_centres(name: str, x, centres) -> None:
+    if np.ndim(x) != 2 or np.ndim(centres) != 2 or np.shape(x)[1] != np.shape(centres)[1] or np.shape(centres)[0] < 1:
+        raise ValueError(f"{name}: need x [N, D] and centres [k, D] (k >= 1) of one D; got {np.shape(x)}, {np.shape(centres)}")
+
+
 def mixture_log_density(x: jax.Array, centres: jax.Array, std: float) -> jax.Array:
     """``log p(x)`` of the equal-weight isotropic mixture (the background not included)."""
+    _check_points_centres("mixture_log_density", x, centres)
+    if not std > 0:
+        raise ValueError(f"mixture_log_density: std must be > 0, got {std}")
     d2 = jnp.sum((x[:, None, :] - centres[None]) ** 2, -1)
     return jax.nn.logsumexp(-d2 / (2 * std**2), axis=-1) - jnp.log(centres.shape[0] * 2 * jnp.pi * std**2)
 
@@ -85,6 +93,7 @@ def boundary_distance(x: jax.Array, centres: jax.Array) -> jax.Array:
     """Distance of each point to the boundary of its nearest centre's Voronoi cell (the Bayes
     decision boundary of an equal-weight isotropic mixture): the smallest distance to a
     bisector ``(|x - c_j|^2 - |x - c_i|^2) / (2 |c_j - c_i|)`` over ``j != i``."""
+    _check_points_centres("boundary_distance", x, centres)
     d2 = jnp.sum((x[:, None, :] - centres[None]) ** 2, -1)  # [N, k]
     i = jnp.argmin(d2, axis=1)
     gap = jnp.linalg.norm(centres[:, None] - centres[None], axis=-1)  # [k, k]
@@ -95,6 +104,10 @@ def boundary_distance(x: jax.Array, centres: jax.Array) -> jax.Array:
 
 def kmeans(key: jax.Array, x: jax.Array, k: int, iters: int = 50) -> tuple[jax.Array, jax.Array]:
     """``(labels int32[N], centres [k, D])``: Lloyd's algorithm from a k-means++ start."""
+    if np.ndim(x) != 2 or not 1 <= k <= np.shape(x)[0] or iters < 0:
+        raise ValueError(f"kmeans: need x [N, D] and 1 <= k <= N, iters >= 0; got x {np.shape(x)}, k={k}, iters={iters}")
+    if not isinstance(x, jax.core.Tracer) and not np.isfinite(np.asarray(x)).all():
+        raise ValueError("kmeans: x holds NaN/inf")
     n = x.shape[0]
 
     def pick(carry, key_i):
@@ -140,6 +153,14 @@ class PseudoLabelConfig:
     learning_rate: float = 3e-3
     gacl: GACLConfig = GACLConfig(kind="cos", margin_scale=64.0)
     soft_binning_cuts: int | None = None  # None: no binning (the demo); an int: that many cut points
+
+    def __post_init__(self):
+        for name in ("k", "epochs", "reassign_every", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"PseudoLabelConfig: {name} must be an integer >= 1, got {value!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"PseudoLabelConfig: learning_rate must be > 0, got {self.learning_rate}")
 
 
 def train_pseudo_label_gacl(key: jax.Array, x: jax.Array, cfg: PseudoLabelConfig = PseudoLabelConfig()) -> dict:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = ["compose", "clamp_unit"]
 
@@ -43,6 +44,16 @@ def compose(stroke_images: jax.Array, weights: jax.Array) -> jax.Array:
       ``float32[..., H, W]`` = ``clamp_unit(sum_k w_k S_k)``; differentiable in ``weights``
       (and in ``stroke_images``) with the gradient rule of the module docstring.
     """
+    lead = np.shape(stroke_images)[:-2]
+    try:
+        fits = len(lead) >= 1 and np.broadcast_shapes(np.shape(weights), lead) == lead
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"compose: weights must broadcast to [..., K] = {lead} (one per stroke image), "
+                         f"got shape {np.shape(weights)}")
+    if not isinstance(weights, jax.core.Tracer) and not np.isfinite(np.asarray(weights)).all():
+        raise ValueError("compose: weights must be finite (a NaN weight gives a NaN image)")
     summed = jnp.einsum(
         "...k,...khw->...hw", weights, stroke_images, precision=jax.lax.Precision.HIGHEST
     )
