@@ -688,3 +688,10 @@ def test_attribution_parameters_and_metric_shapes_are_checked():
             sla_sketch(score, recipe, xy, pen, valid, max_strokes=max_strokes)
     with pytest.raises(ValueError, match="mean_ci: need 0 < level < 1"):
         mean_ci([1.0, 2.0], level=-0.5)
+
+
+def test_stroke_colors_draw_a_nan_score_grey():
+    from sketchjax.attribution.plot import NAN_COLOR, stroke_colors
+
+    got = stroke_colors([1.0, float("nan"), -1.0])
+    assert got[1] == NAN_COLOR and got[0] != got[2] and NAN_COLOR not in (got[0], got[2])

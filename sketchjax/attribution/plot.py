@@ -25,6 +25,7 @@ from sketchjax.sketch import Sketch, segment_mask, stroke_ids
 __all__ = ["plot_sketch", "plot_attribution", "plot_methods", "plot_deletion_curves", "stroke_colors", "attribution_svg"]
 
 DIVERGING = "RdBu_r"
+NAN_COLOR = "#9e9e9e"  # strokes whose score is NaN
 
 
 def _mpl():
@@ -181,10 +182,11 @@ def plot_deletion_curves(ax, curves: Mapping[str, np.ndarray], n_strokes, *, gri
 
 
 def stroke_colors(scores, cmap: str = DIVERGING, vmax: Optional[float] = None) -> list:
-    """Hex colours ``["#rrggbb", ...]`` of stroke scores on a diverging map centred at 0."""
+    """Hex colours ``["#rrggbb", ...]`` of stroke scores on a diverging map centred at 0; a
+    NaN score (no attribution) is drawn grey (``NAN_COLOR``), not the colour map's black."""
     plt, colors, _ = _mpl()
     s = np.asarray(scores, np.float64)
-    rgba = plt.get_cmap(cmap)(_norm(s[np.isfinite(s)], vmax)(s))
+    rgba = plt.get_cmap(cmap).with_extremes(bad=NAN_COLOR)(_norm(s[np.isfinite(s)], vmax)(s))
     return [colors.to_hex(c) for c in rgba]
 
 
