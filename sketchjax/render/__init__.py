@@ -6,6 +6,11 @@ centres are at ``+0.5``.  Every function takes ``(xy, pen, valid)`` arrays with 
 leading batch dimensions and is jit/vmap-able (pass a :class:`sketchjax.Sketch` as
 ``sketch.xy, sketch.pen, sketch.valid``); :class:`RasterRecipe` bundles fitting to the
 canvas, line width and downsampling into the exact model input of each form.
+
+Input checks (``ValueError`` naming the function): shapes and integer sizes on every call,
+also under an outer ``jit``; NaN/inf or ``|x| > MAX_ABS_COORD`` on valid points only when
+called with concrete arrays (a jitted pipeline checks nothing at run time).  The jitted
+bodies without any check are ``raster.jitted`` etc.
 """
 from sketchjax.render.bresenham import raster, segment_pixels, stroke_cover, stroke_rasters
 from sketchjax.render.compose import clamp_unit, compose
