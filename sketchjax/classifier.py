@@ -73,7 +73,8 @@ from sketchjax.normalize import to_unit
 from sketchjax.render import RasterRecipe
 from sketchjax.sketch import Sketch
 from sketchjax.training import (
-    Experiment, Task, default_config, masked_sums, read_run_config, read_run_info, restore_trained, this_process,
+    ArraySource, Experiment, Task, default_config, masked_sums, read_run_config, read_run_info, restore_trained,
+    this_process,
 )
 
 ENCODERS = {"bilstm": BiLSTMEncoder, "transformer": PointTransformer, "sketchanet": SketchANet, "resnet18": ResNet18,
@@ -770,18 +771,51 @@ def _with_recorded_categories(config: dict, workdir: pathlib.Path) -> dict:
     return {**config, "data": {**config["data"], "categories": list(recorded)}}
 
 
+def _model_only_experiment(config: dict, categories: tuple) -> Experiment:
+    """The run's model and optimiser over two blank examples: the shapes a checkpoint restores
+    into, without reading (or building) the run's dataset."""
+    data = config["data"]
+    raster = config["model"]["name"] in RASTER_MODELS
+    rows = 2
+    if raster:
+        batch = {"raster": np.zeros((rows, data["raster_size"], data["raster_size"]), np.float32)}
+    else:
+        t = data["max_len"]
+        batch = {"xy": np.zeros((rows, t, 2), np.float32), "pen": np.zeros((rows, t), np.float32),
+                 "valid": np.ones((rows, t), bool)}
+    batch["label"] = np.zeros(rows, np.int32)
+    model = make_model(config["model"], len(categories), head_config(config)["type"])
+
+    def init_fn(rng, b):
+        return model.init(rng, model_inputs(b, raster))
+
+    def no_loss(*_):
+        raise RuntimeError("a model-only experiment restores a checkpoint; it does not train")
+
+    return Experiment(task=Task(init_fn, no_loss), train_source=ArraySource(batch, batch_size=rows, shuffle=False))
+
+
 def load_classifier(workdir: str | os.PathLike) -> TrainedClassifier:
     """The newest checkpoint of a run of ``train/run.py`` with this module's experiment.
 
     A run started from pre-trained weights (``model.pretrained``) restores without them: the
-    checkpoint holds every parameter, so the weight files need not be present."""
+    checkpoint holds every parameter, so the weight files need not be present.  A run whose
+    categories are known (listed in its config, or recorded in ``run_info.json``) restores
+    without its dataset, so scoring your own sketches needs only the run's folder; an older
+    run of a ``categories = None`` config builds (or reuses) its dataset to name its classes."""
     workdir = pathlib.Path(workdir)
     config = _with_recorded_categories(read_run_config(workdir), workdir)
     restore_config = config
     if isinstance(config.get("model"), dict) and config["model"].get("pretrained"):
         restore_config = {**config, "model": {**config["model"], "pretrained": False, "pretrained_head": False}}
-    _, state, meta = restore_trained(workdir, build_experiment, restore_config)
-    _, categories = prepare_dataset(config["data"])
+    if config["data"].get("categories") is not None:
+        # label order as the dataset builder assigns it (quickdraw_config sorts the names)
+        categories = tuple(sorted(set(str(c) for c in config["data"]["categories"])))
+        experiment = _model_only_experiment(restore_config, categories)
+        _, state, meta = restore_trained(workdir, lambda _: experiment, restore_config)
+    else:
+        _, state, meta = restore_trained(workdir, build_experiment, restore_config)
+        _, categories = prepare_dataset(config["data"])
     head = head_config(config)
     model = make_model(config["model"], len(categories), head["type"])
     variables = {"params": state.params, **state.collections}

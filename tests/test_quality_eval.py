@@ -61,6 +61,8 @@ def tiny_runs(tmp_path_factory, data_root):
 def test_run_keeps_the_categories_it_found_in_the_data_folder(tmp_path, data_root, monkeypatch):
     """A ``categories = None`` run records the classes it found; loading it later uses those,
     not the folder's files at load time (a file added since must not relabel the classes)."""
+    import jax
+
     from sketchjax.classifier import build_experiment, load_classifier
     from sketchjax.training import apply_overrides, read_run_info, train_and_evaluate
 
@@ -82,8 +84,14 @@ def test_run_keeps_the_categories_it_found_in_the_data_folder(tmp_path, data_roo
     train_and_evaluate(config, tmp_path / "run", build_experiment)
     assert read_run_info(tmp_path / "run")["categories"] == ["cat", "dog", "owl"]
     (tmp_path / "dog.ndjson").rename(folder / "dog.ndjson")  # now "ant" is a class added since: ignored
-    assert load_classifier(tmp_path / "run").categories == ("cat", "dog", "owl")
-    # (a class file gone since is fetched again by the dataset builder, not relabelled)
+    clf = load_classifier(tmp_path / "run")
+    assert clf.categories == ("cat", "dog", "owl")
+    # the run restores without its data: scoring a user's sketches needs only the run's folder
+    (tmp_path / "data").rename(tmp_path / "gone")
+    moved = load_classifier(tmp_path / "run")
+    assert moved.categories == clf.categories
+    for a, b in zip(jax.tree.leaves(moved.variables), jax.tree.leaves(clf.variables)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 @pytest.mark.data
