@@ -577,3 +577,8 @@ def test_compose_checks_weights():
         compose(s, jnp.ones((2, 2)))
     with pytest.raises(ValueError, match="compose: weights must be finite"):
         compose(s, jnp.array([1.0, jnp.nan, 1.0]))
+
+
+def test_compose_scalar_weight_is_the_full_raster():
+    s = jnp.asarray(np.random.default_rng(0).uniform(size=(2, 3, 4, 4)) > 0.5, jnp.float32)
+    np.testing.assert_array_equal(np.asarray(compose(s, 1.0)), np.asarray(compose(s, jnp.ones((2, 3)))))

@@ -38,7 +38,8 @@ def compose(stroke_images: jax.Array, weights: jax.Array) -> jax.Array:
     Args:
       stroke_images: ``float32[..., K, H, W]`` from :func:`sketchjax.render.stroke_rasters`.
       weights: ``float32[..., K]`` stroke weights (1 reproduces the full raster, 0 removes
-        a stroke).
+        a stroke); anything that broadcasts to ``stroke_images.shape[:-2]`` (a scalar, one row
+        ``[K]`` for every sketch), but no extra leading dimensions.
 
     Returns:
       ``float32[..., H, W]`` = ``clamp_unit(sum_k w_k S_k)``; differentiable in ``weights``
@@ -54,6 +55,7 @@ def compose(stroke_images: jax.Array, weights: jax.Array) -> jax.Array:
                          f"got shape {np.shape(weights)}")
     if not isinstance(weights, jax.core.Tracer) and not np.isfinite(np.asarray(weights)).all():
         raise ValueError("compose: weights must be finite (a NaN weight gives a NaN image)")
+    weights = jnp.broadcast_to(jnp.asarray(weights), lead)
     summed = jnp.einsum(
         "...k,...khw->...hw", weights, stroke_images, precision=jax.lax.Precision.HIGHEST
     )
