@@ -45,7 +45,7 @@ __all__ = [
     "ENCODERS", "RASTER_MODELS", "DEFAULT_DATA_DIR", "GACL_HEAD_DEFAULTS", "base_config",
     "head_config", "gacl_config", "comparable_config", "SPEED_ONLY_MODEL_KEYS", "MODEL_KEY_DEFAULTS",
     "make_gacl_objective", "make_model", "model_inputs", "prepare_dataset", "held_out_sketches",
-    "fit_sketches", "source_arrays", "Relabelled", "noisy_train_labels", "training_source", "Concatenated",
+    "fit_sketches", "source_arrays", "source_chunks", "Relabelled", "noisy_train_labels", "training_source", "Concatenated",
     "extra_training_split", "build_experiment", "score_in_batches", "feature_unit_stats", "TrainedClassifier",
     "load_classifier", "linear_head_scores", "DoodleNetReference", "PRETRAINED", "PRETRAINED_HEADS", "pretrained_params",
 ]
@@ -63,6 +63,7 @@ import numpy as np
 import optax
 
 from sketchjax.data import Augment, QuickdrawStrokes, SketchBatchIterator, open_split, quickdraw_config
+from sketchjax.data.quickdraw import label_order
 from sketchjax.gacl import GACLClassifier, GACLConfig, cut_points_at, gacl_loss, quality_scores
 from sketchjax.models.bilstm import BiLSTMEncoder
 from sketchjax.models.cnn import ResNet18, SketchANet
@@ -326,22 +327,34 @@ def fit_sketches(data: dict, sketches) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return batch.xy, batch.pen, batch.valid
 
 
+def source_chunks(source, data: dict, chunk_size: int = 8192, extra_fields: tuple = ()):
+    """Consecutive chunks of up to ``chunk_size`` records of a random-access source, in order, as
+    padded **pixel**-coordinate arrays length-fitted as in training (``data.fit`` to
+    ``data.max_len``): ``{"xy", "pen", "valid", "label", *extra_fields}`` per chunk.  One chunk is
+    held at a time, so a split of any size streams through (extra fields are read by index)."""
+    it = SketchBatchIterator(source, batch_size=max(1, min(chunk_size, len(source))), max_len=data["max_len"],
+                             fit=data["fit"], coords="pixels", shuffle=False, drop_remainder=False, prefetch=0,
+                             read_group=1)
+    for batch in it.epoch_batches(0):
+        n = int(np.sum(np.asarray(batch["mask"])))
+        arrays = {k: np.asarray(batch[k])[:n] for k in ("xy", "pen", "valid", "label")}
+        if extra_fields:
+            records = source.__getitems__([int(i) for i in np.asarray(batch["index"])[:n]])
+            for name in extra_fields:
+                arrays[name] = np.asarray([r[name] for r in records])
+        yield arrays
+
+
 def source_arrays(source, data: dict, n: int | None = None, seed: int = 0, extra_fields: tuple = ()) -> dict:
     """A random-access source of sketch records as padded **pixel**-coordinate arrays, length-fitted
-    as in training (``data.fit`` to ``data.max_len``); ``n`` (None: all) picks a seeded sample in
+    as in training (:func:`source_chunks`, concatenated); ``n`` (None: all) picks a seeded sample in
     source order.  ``{"xy", "pen", "valid", "label", *extra_fields}`` (see :func:`held_out_sketches`)."""
-    it = SketchBatchIterator(source, batch_size=len(source), max_len=data["max_len"], fit=data["fit"],
-                             coords="pixels", shuffle=False, drop_remainder=False, prefetch=0)
-    batch = next(iter(it.epoch_batches(0)))
-    take = np.arange(len(source))
-    if n is not None:
-        take = np.sort(np.random.default_rng(seed).permutation(len(source))[:n])
-    arrays = {k: np.asarray(batch[k])[take] for k in ("xy", "pen", "valid", "label")}
-    if extra_fields:
-        records = source.__getitems__([int(i) for i in take])
-        for name in extra_fields:
-            arrays[name] = np.asarray([r[name] for r in records])
-    return arrays
+    parts = list(source_chunks(source, data, extra_fields=extra_fields))
+    arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    if n is None:
+        return arrays
+    take = np.sort(np.random.default_rng(seed).permutation(len(source))[:n])
+    return {k: v[take] for k, v in arrays.items()}
 
 
 class Relabelled:
@@ -809,8 +822,7 @@ def load_classifier(workdir: str | os.PathLike) -> TrainedClassifier:
     if isinstance(config.get("model"), dict) and config["model"].get("pretrained"):
         restore_config = {**config, "model": {**config["model"], "pretrained": False, "pretrained_head": False}}
     if config["data"].get("categories") is not None:
-        # label order as the dataset builder assigns it (quickdraw_config sorts the names)
-        categories = tuple(sorted(set(str(c) for c in config["data"]["categories"])))
+        categories = label_order(config["data"]["categories"])
         experiment = _model_only_experiment(restore_config, categories)
         _, state, meta = restore_trained(workdir, lambda _: experiment, restore_config)
     else:

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sketchjax.gacl.core import safe_arccos
-from sketchjax.gacl.metrics import _check_1d
+from sketchjax._checks import check_labels, check_same_1d
 
 __all__ = ["inject_label_noise", "label_angles", "flag_suspicious", "precision_recall", "suspicion_curve",
            "split_label_scores"]
@@ -26,12 +26,8 @@ __all__ = ["inject_label_noise", "label_angles", "flag_suspicious", "precision_r
 def inject_label_noise(key: jax.Array, labels, rate: float, num_classes: int):
     """``(noisy_labels int32[N], flipped bool[N])``: exactly ``round(rate * N)`` labels changed,
     each to a class drawn uniformly from the other ``num_classes - 1``."""
-    _check_1d("inject_label_noise", labels=labels)
-    if not isinstance(labels, jax.core.Tracer):
-        lab = np.asarray(labels)
-        if lab.size and (lab.dtype.kind not in "iu" or lab.min() < 0 or lab.max() >= num_classes):
-            raise ValueError(f"inject_label_noise: labels must be integers in [0, {num_classes}), got dtype "
-                             f"{lab.dtype}, values in [{lab.min()}, {lab.max()}]")
+    check_same_1d("inject_label_noise", labels=labels)
+    check_labels("inject_label_noise", labels, num_classes)
     labels = jnp.asarray(labels, jnp.int32)
     n = labels.shape[0]
     if not 0.0 <= rate <= 1.0:
@@ -55,7 +51,7 @@ def label_angles(cos, labels) -> jax.Array:
 
 def flag_suspicious(q, theta_y, q_high: float, theta_high: float, q_low: float) -> jax.Array:
     """``bool[N]``: ``(q >= q_high and theta_y >= theta_high) or q <= q_low``."""
-    _check_1d("flag_suspicious", q=q, theta_y=theta_y)
+    check_same_1d("flag_suspicious", q=q, theta_y=theta_y)
     q = jnp.asarray(q)
     theta_y = jnp.asarray(theta_y)
     return ((q >= q_high) & (theta_y >= theta_high)) | (q <= q_low)
@@ -63,7 +59,7 @@ def flag_suspicious(q, theta_y, q_high: float, theta_high: float, q_low: float) 
 
 def precision_recall(flagged, positive) -> tuple[float, float]:
     """``(precision, recall)`` of the flags for the true positives (NaN precision if none flagged)."""
-    _check_1d("precision_recall", flagged=flagged, positive=positive)
+    check_same_1d("precision_recall", flagged=flagged, positive=positive)
     flagged = np.asarray(flagged, bool)
     positive = np.asarray(positive, bool)
     tp = float(np.sum(flagged & positive))
@@ -81,7 +77,7 @@ def suspicion_curve(q, theta_y, positive, q_high_quantile: float = 0.0, q_low_qu
     (thresholds from the largest angle down), plus ``"best_f1"`` and the recall reached at
     precision >= 0.9 (``"recall_at_p90"``, 0 if never).
     """
-    _check_1d("suspicion_curve", q=q, theta_y=theta_y, positive=positive)
+    check_same_1d("suspicion_curve", q=q, theta_y=theta_y, positive=positive)
     q = np.asarray(q, np.float64)
     theta_y = np.asarray(theta_y, np.float64)
     positive = np.asarray(positive, bool)
@@ -127,7 +123,7 @@ def split_label_scores(clf, split: str = "train", batch_size: int = 256, config:
       (softmax probability of the labelled class: the "small loss" criterion), "pred"}`` as
       NumPy arrays in source order.
     """
-    from sketchjax.classifier import prepare_dataset, training_source
+    from sketchjax.classifier import prepare_dataset, source_chunks, training_source
     from sketchjax.data import open_split
 
     config = clf.config if config is None else config
@@ -140,33 +136,18 @@ def split_label_scores(clf, split: str = "train", batch_size: int = 256, config:
         flipped, generated = np.zeros(len(source), bool), np.zeros(len(source), bool)
     if len(source) == 0:
         raise ValueError(f"split {split!r} of the run's dataset holds no samples")
-    parts = [_score_chunk(clf, arrays, keys, batch_size)
-             for arrays, keys in _source_chunks(source, config["data"], chunk_size)]
+    parts = [_score_chunk(clf, arrays, batch_size)
+             for arrays in source_chunks(source, config["data"], chunk_size, extra_fields=("key_id",))]
     out = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
     return {**out, "flipped": np.asarray(flipped, bool), "generated": np.asarray(generated, bool)}
 
 
-def _source_chunks(source, data: dict, chunk_size: int):
-    """``(arrays, key_ids)`` of consecutive chunks of ``chunk_size`` records of ``source``, in
-    order, length-fitted as in training (pixel coordinates): only one chunk is held at a time
-    (its key_ids are read again by index), so a split of any size streams through."""
-    from sketchjax.data import SketchBatchIterator
-
-    it = SketchBatchIterator(source, batch_size=max(1, min(chunk_size, len(source))), max_len=data["max_len"],
-                             fit=data["fit"], coords="pixels", shuffle=False, drop_remainder=False, prefetch=0,
-                             read_group=1)
-    for batch in it.epoch_batches(0):
-        n = int(np.sum(np.asarray(batch["mask"])))
-        arrays = {k: np.asarray(batch[k])[:n] for k in ("xy", "pen", "valid", "label")}
-        keys = [r["key_id"] for r in source.__getitems__([int(i) for i in np.asarray(batch["index"])[:n]])]
-        yield arrays, [k.decode() if isinstance(k, bytes) else str(k) for k in keys]
-
-
-def _score_chunk(clf, arrays: dict, keys: list, batch_size: int) -> dict:
+def _score_chunk(clf, arrays: dict, batch_size: int) -> dict:
     """The per-sample scores of one chunk (the per-class cosines are reduced here, not kept)."""
     labels = jnp.asarray(arrays["label"], jnp.int32)
     out = clf.score_arrays(arrays["xy"], arrays["pen"], arrays["valid"], batch_size)
     theta = np.degrees(np.asarray(label_angles(jnp.asarray(out["cos"]), labels)))
     p_label = jnp.take_along_axis(jax.nn.softmax(jnp.asarray(out["logits"]), -1), labels[:, None], axis=1)[:, 0]
+    keys = [k.decode() if isinstance(k, bytes) else str(k) for k in arrays["key_id"]]
     return {"key_id": np.asarray(keys), "label": np.asarray(labels), "q": out["q"] if "q" in out else out["norm"],
             "theta_deg": theta, "p_label": np.asarray(p_label), "pred": out["pred"]}

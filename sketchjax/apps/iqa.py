@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sketchjax._checks import check_positive_int
 from sketchjax.degrade import delete_strokes, jitter
 
 __all__ = ["rating_bins", "bin_centres", "expected_rating", "load_iqa_folder", "split_by_reference",
@@ -146,8 +147,7 @@ def load_iqa_folder(images: os.PathLike, mos: os.PathLike, *, size: int = 64, gr
     """
     from PIL import Image, UnidentifiedImageError
 
-    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
-        raise ValueError(f"load_iqa_folder: size must be an integer >= 1, got {size!r}")
+    check_positive_int("load_iqa_folder", "size", size)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, numbers.Integral) or limit < 1):
         raise ValueError(f"load_iqa_folder: limit must be None or an integer >= 1, got {limit!r}")
     folder = pathlib.Path(images)

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sketchjax.gacl.metrics import _check_1d
+from sketchjax._checks import check_positive_int, check_same_1d
 from sketchjax.sketch import compact, num_strokes, stroke_ids
 
 __all__ = ["remove_each_stroke", "q_max_plus", "classify_rhs"]
@@ -54,7 +54,6 @@ def q_max_plus(score_fn: Callable, xy, pen, valid, max_strokes: int, rounds: int
     least the batch's largest :func:`sketchjax.sketch.num_strokes` (``eval/rhs.py`` counts the
     sketches it would cut short), or a noise stroke drawn last may never be tried.
     """
-    from sketchjax.render._checks import check_positive_int
     from sketchjax.sketch import check_points
 
     check_positive_int("q_max_plus", "max_strokes", max_strokes)
@@ -95,7 +94,7 @@ def classify_rhs(q, q_plus, q_tau: float, q_max: float):
     """``int32[B]``: 0 = fine (``q >= q_tau``), 1 = rare-and-hard (``q < q_tau`` but
     ``q_max+ >= q_max``), 2 = malicious (neither).  ``q`` and ``q_plus`` are ``[B]`` (one per
     sketch); a concrete NaN is an error (it would be called fine)."""
-    _check_1d("classify_rhs", q=q, q_plus=q_plus)
+    check_same_1d("classify_rhs", q=q, q_plus=q_plus)
     if not any(isinstance(a, jax.core.Tracer) for a in (q, q_plus)) and not (
             np.isfinite(np.asarray(q)).all() and np.isfinite(np.asarray(q_plus)).all()):
         raise ValueError("classify_rhs: q and q_plus must be finite")

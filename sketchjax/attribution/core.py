@@ -46,7 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sketchjax.render.compose import clamp_unit, compose
-from sketchjax.render._checks import check_positive_int
+from sketchjax._checks import check_labels, check_positive_int
 from sketchjax.sketch import check_points, segment_mask, stroke_one_hot
 
 __all__ = [
@@ -109,11 +109,7 @@ def class_score(apply_fn: Callable[[jax.Array], jax.Array], kind: str = "logit")
 
     def score_fn(images: jax.Array, labels: jax.Array) -> jax.Array:
         logits = apply_fn(images)
-        if not isinstance(labels, jax.core.Tracer):  # concrete: a class index out of range would NaN or wrap
-            lab = np.asarray(labels)
-            if lab.size and (lab.dtype.kind not in "iu" or lab.min() < 0 or lab.max() >= logits.shape[-1]):
-                raise ValueError(f"class_score: the classes to explain (aux) must be integers in "
-                                 f"[0, {logits.shape[-1]}), got dtype {lab.dtype}, values in [{lab.min()}, {lab.max()}]")
+        check_labels("class_score", labels, logits.shape[-1], "the classes to explain (aux)")
         if kind == "log_prob":
             logits = jax.nn.log_softmax(logits, axis=-1)
         elif kind == "prob":

@@ -45,6 +45,7 @@ __all__ = [
     "QUICKDRAW_SOURCES",
     "QUICKDRAW_URLS",
     "QuickdrawConfig",
+    "label_order",
     "QuickdrawStrokes",
     "quickdraw_config",
     "quickdraw_url",
@@ -110,6 +111,12 @@ class QuickdrawConfig(tfds.core.BuilderConfig):
     max_per_category: Optional[int] = None
 
 
+def label_order(categories) -> tuple[str, ...]:
+    """The class names in label order, as :func:`quickdraw_config` assigns labels: distinct and
+    sorted (so a config may list its categories in any order)."""
+    return tuple(sorted(set(str(c) for c in categories)))
+
+
 def quickdraw_config(
     source: str = "simplified",
     categories: Optional[Sequence[str]] = None,
@@ -147,7 +154,7 @@ def quickdraw_config(
                 "pass the category names explicitly"
             )
         categories = list_categories(directory, source)
-    cats = tuple(sorted(set(str(c) for c in categories)))
+    cats = label_order(categories)
     if not cats:
         raise ValueError("no categories given (or none found)")
     digest = config_digest(source, cats, fr, split_salt, single_point, max_per_category)

@@ -50,6 +50,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sketchjax._checks import check_labels
+
 __all__ = [
     "KINDS",
     "QUALITY_RANGES",
@@ -194,11 +196,7 @@ def _check_batch(name: str, cos, labels=None, **per_example) -> None:
     for key, value in dict(labels=labels, **per_example).items():
         if value is not None and np.shape(value) != shape[:1]:
             raise ValueError(f"{name}: {key} must have shape ({shape[0]},) (one per row of cos), got {np.shape(value)}")
-    if labels is not None and not isinstance(labels, jax.core.Tracer):
-        lab = np.asarray(labels)
-        if lab.size and (lab.dtype.kind not in "iub" or lab.min() < 0 or lab.max() >= shape[1]):
-            raise ValueError(f"{name}: labels must be integers in [0, {shape[1]}), got dtype {lab.dtype}, "
-                             f"values in [{lab.min()}, {lab.max()}]")
+    check_labels(name, labels, shape[1])
 
 
 def gacl_logits(cos: jax.Array, q: jax.Array, labels: jax.Array, cfg: GACLConfig,

@@ -25,19 +25,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sketchjax._checks import check_same_1d
+
 __all__ = ["ranks", "spearman", "plcc", "roc_auc", "stratified_auc", "pair_agreement"]
 
 
 def _mask(x, mask):
     return jnp.ones(jnp.shape(x), bool) if mask is None else jnp.asarray(mask, bool)
-
-
-def _check_1d(name: str, **arrays) -> None:
-    """Every array (None skipped) 1-D, all of one length; ValueError naming them otherwise."""
-    shapes = {k: np.shape(v) for k, v in arrays.items() if v is not None}
-    if any(len(s) != 1 for s in shapes.values()) or len(set(shapes.values())) > 1:
-        raise ValueError(f"{name}: needs 1-D arrays of one length N, got shapes "
-                         + ", ".join(f"{k} {s}" for k, s in shapes.items()))
 
 
 def _check_binary(name: str, positive) -> None:
@@ -56,7 +50,7 @@ def ranks(x: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
     Masked entries are sorted by value with every off-mask entry after them (``+inf`` is a
     value like any other); NaN among the masked entries gives NaN ranks.
     """
-    _check_1d("ranks", x=x, mask=mask)
+    check_same_1d("ranks", x=x, mask=mask)
     x = jnp.asarray(x, jnp.float32)
     mask = _mask(x, mask)
     n = x.shape[0]
@@ -79,7 +73,7 @@ def _finite(*arrays, mask):
 
 def plcc(a: jax.Array, b: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
     """Pearson linear correlation over the masked entries."""
-    _check_1d("plcc", a=a, b=b, mask=mask)
+    check_same_1d("plcc", a=a, b=b, mask=mask)
     a = jnp.asarray(a, jnp.float32)
     b = jnp.asarray(b, jnp.float32)
     mask = _mask(a, mask)
@@ -95,7 +89,7 @@ def plcc(a: jax.Array, b: jax.Array, mask: Optional[jax.Array] = None) -> jax.Ar
 
 def spearman(a: jax.Array, b: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
     """Spearman rank correlation (SROCC): :func:`plcc` of the tie-averaged :func:`ranks`."""
-    _check_1d("spearman", a=a, b=b, mask=mask)
+    check_same_1d("spearman", a=a, b=b, mask=mask)
     mask = _mask(a, mask)
     ok = _finite(a, b, mask=mask)
     return jnp.where(ok, plcc(ranks(a, mask), ranks(b, mask), mask), jnp.nan)
@@ -105,7 +99,7 @@ def roc_auc(scores: jax.Array, positive: jax.Array, mask: Optional[jax.Array] = 
     """AUC of ``scores`` for the boolean label ``positive`` (probability that a random positive
     scores above a random negative, ties one half).  ``positive`` must be boolean (or 0/1
     integers): a fractional label is an error, not silently counted as positive."""
-    _check_1d("roc_auc", scores=scores, positive=positive, mask=mask)
+    check_same_1d("roc_auc", scores=scores, positive=positive, mask=mask)
     _check_binary("roc_auc", positive)
     mask = _mask(scores, mask)
     pos = jnp.asarray(positive, bool) & mask
@@ -129,7 +123,7 @@ def stratified_auc(scores: jax.Array, positive: jax.Array, strata: jax.Array, nu
     Strata with one class only contribute no pairs.  NaN when no stratum has both classes.
     Concrete ``strata`` outside ``[0, num_strata)`` are an error (they would be left out).
     """
-    _check_1d("stratified_auc", scores=scores, positive=positive, strata=strata, mask=mask)
+    check_same_1d("stratified_auc", scores=scores, positive=positive, strata=strata, mask=mask)
     _check_binary("stratified_auc", positive)
     if num_strata < 1:
         raise ValueError(f"stratified_auc: num_strata must be >= 1, got {num_strata}")
@@ -161,7 +155,7 @@ def _stratified_auc(scores: jax.Array, positive: jax.Array, strata: jax.Array, n
 
 def pair_agreement(higher: jax.Array, lower: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
     """Fraction of pairs with ``higher_i > lower_i`` (ties count one half), over the mask."""
-    _check_1d("pair_agreement", higher=higher, lower=lower, mask=mask)
+    check_same_1d("pair_agreement", higher=higher, lower=lower, mask=mask)
     higher = jnp.asarray(higher, jnp.float32)
     lower = jnp.asarray(lower, jnp.float32)
     mask = _mask(higher, mask)

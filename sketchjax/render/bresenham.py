@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sketchjax.render._checks import checked
+from sketchjax._checks import checked
 from sketchjax.render.resize import dilate
 from sketchjax.sketch import segment_mask, stroke_ids
 

@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sketchjax.render._checks import checked
+from sketchjax._checks import checked
 
 __all__ = [
     "SigmoidFalloff",

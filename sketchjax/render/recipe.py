@@ -25,6 +25,7 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 
+from sketchjax._checks import check_positive_int
 from sketchjax.normalize import apply_canvas_fit, canvas_fit
 from sketchjax.render.bresenham import raster, stroke_cover, stroke_rasters
 from sketchjax.render.compose import compose
@@ -64,9 +65,7 @@ class RasterRecipe:
 
     def __post_init__(self):
         for name in ("out_size", "canvas"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-                raise ValueError(f"RasterRecipe: {name} must be an integer, got {value!r}")
+            check_positive_int("RasterRecipe", name, getattr(self, name))
         for name in ("width", "slope") + (("distance_width",) if self.distance_width is not None else ()):
             value = getattr(self, name)
             if not (isinstance(value, numbers.Real) and math.isfinite(value) and value > 0):

@@ -7,12 +7,13 @@ All functions are pure, jit/vmap-able, and linear where that matters for gradien
 """
 from __future__ import annotations
 
-import numbers
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from sketchjax._checks import check_positive_int
 
 __all__ = ["dilate", "area_downsample", "area_weights", "invert"]
 
@@ -48,8 +49,7 @@ def dilate(images: jax.Array, width: int) -> jax.Array:
     running max is computed once per distinct run length (``O(log run)`` ops by doubling),
     then each row offset takes a shifted slice of it, so cost is ``O(width)`` image passes.
     """
-    if isinstance(width, bool) or not isinstance(width, numbers.Integral) or width < 1:
-        raise ValueError(f"dilate: width must be an integer >= 1 (1: unchanged), got {width!r}")
+    check_positive_int("dilate", "width", width)
     if width <= 1:
         return images
     disk = _disk(width)
@@ -97,8 +97,7 @@ def area_downsample(images: jax.Array, out_size: int) -> jax.Array:
     works for non-integer factors (256 -> 28).  Any real input dtype (e.g. ``uint8`` / ``bool``
     rasters from ``raster(..., dtype=...)``); the output is float32 (float64 for float64 input).
     """
-    if isinstance(out_size, bool) or not isinstance(out_size, numbers.Integral) or out_size < 1:
-        raise ValueError(f"area_downsample: out_size must be an integer >= 1, got {out_size!r}")
+    check_positive_int("area_downsample", "out_size", out_size)
     images = jnp.asarray(images)
     if images.ndim < 2:
         raise ValueError(f"area_downsample: images must be [..., H, W], got shape {images.shape}")

@@ -1,0 +1,69 @@
+"""Argument checks shared by the public functions (one definition of each rule).
+
+Shapes and static parameters are checked on every call (also when traced under an outer
+``jit``/``vmap``/``grad``); values only when they are concrete (not tracers).  The renderers
+are wrapped by :func:`checked`: ``xy``/``pen`` finite and within
+:data:`~sketchjax.sketch.MAX_ABS_COORD` on valid points when called eagerly — a pipeline that
+``jit``\\ s the renderer pays for the checks once, at tracing.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import numbers
+
+import jax
+import numpy as np
+
+from sketchjax.sketch import check_points
+
+
+def check_positive_int(name: str, param: str, value) -> int:
+    """``value`` as an ``int >= 1``, or ValueError naming ``name`` and ``param``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name}: {param} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def check_same_1d(name: str, **arrays) -> None:
+    """Every array (None skipped) 1-D, all of one length; ValueError naming them otherwise
+    (broadcasting would silently pair the wrong entries)."""
+    shapes = {k: np.shape(v) for k, v in arrays.items() if v is not None}
+    if any(len(s) != 1 for s in shapes.values()) or len(set(shapes.values())) > 1:
+        raise ValueError(f"{name}: needs 1-D arrays of one length N, got shapes "
+                         + ", ".join(f"{k} {s}" for k, s in shapes.items()))
+
+
+def check_labels(name: str, labels, num_classes: int, what: str = "labels") -> None:
+    """Concrete ``labels`` are integers (or bools) in ``[0, num_classes)`` — an index out of
+    range would give NaN or wrap to the last class; skipped for tracers."""
+    if labels is None or isinstance(labels, jax.core.Tracer):
+        return
+    lab = np.asarray(labels)
+    if lab.size and (lab.dtype.kind not in "iub" or lab.min() < 0 or lab.max() >= num_classes):
+        raise ValueError(f"{name}: {what} must be integers in [0, {num_classes}), got dtype {lab.dtype}, "
+                         f"values in [{lab.min()}, {lab.max()}]")
+
+
+def checked(*int_params: str):
+    """Decorator of a jitted renderer ``fn(xy, pen, valid, ...)``: checks the points
+    (:func:`~sketchjax.sketch.check_points`) and that each of ``int_params`` is an integer >= 1,
+    then calls ``fn`` (the jitted function stays available as ``.jitted``)."""
+
+    def decorate(fn):
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            values = bound.arguments
+            for param in int_params:
+                check_positive_int(fn.__name__, param, values[param])
+            check_points(values["xy"], values["pen"], values["valid"], fn.__name__)
+            return fn(*args, **kwargs)
+
+        wrapper.jitted = fn
+        return wrapper
+
+    return decorate
