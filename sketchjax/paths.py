@@ -11,10 +11,15 @@ import os
 import pathlib
 from typing import Optional, Union
 
-__all__ = ["DATA_ENV_VAR", "data_root", "data_path"]
+__all__ = ["DATA_ENV_VAR", "OFFLINE_ENV_VAR", "data_root", "data_path", "downloads_allowed"]
 
 #: Environment variable naming the data directory.
 DATA_ENV_VAR = "SKETCHJAX_DATA"
+
+#: Environment variable that turns downloads off: set to anything but ``""`` or ``"0"``, a
+#: dataset build whose input files are not local fails at once, naming them, instead of
+#: fetching them (or, on a machine without internet, retrying for minutes).
+OFFLINE_ENV_VAR = "SKETCHJAX_OFFLINE"
 
 # sketchjax/paths.py -> repository root is two levels up (only meaningful for a checkout).
 _REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -50,3 +55,11 @@ def data_path(*parts: Union[str, os.PathLike]) -> pathlib.Path:
     The returned path is not checked for existence (only the root is).
     """
     return data_root().joinpath(*parts)
+
+
+def downloads_allowed(download: Optional[bool] = None) -> bool:
+    """Whether a dataset build may download missing inputs: ``download`` when given, else not
+    when ``$SKETCHJAX_OFFLINE`` is set (to anything but ``""`` or ``"0"``)."""
+    if download is not None:
+        return bool(download)
+    return os.environ.get(OFFLINE_ENV_VAR, "") in ("", "0")

@@ -283,6 +283,62 @@ def test_ndjson_without_key_id_is_rejected(tmp_path):
         QuickdrawStrokes.prepare(cfg, tmp_path / "tfds", manual_dir=manual)
 
 
+def _one_cat_folder(tmp_path):
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    (manual / "cat.ndjson").write_text('{"word":"cat","key_id":"1","drawing":[[[0,5],[0,5]]]}\n')
+    return manual
+
+
+def test_missing_categories_fail_fast_without_downloading(tmp_path, monkeypatch):
+    """A category not found locally: a typo is refused at once (with a suggestion), downloads
+    can be turned off, and an unreachable bucket fails at once — none of them reach TFDS's
+    download manager (which retried for ~3.5 minutes on a machine without internet)."""
+    import socket
+
+    from sketchjax.data import QUICKDRAW_CATEGORIES
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("the download manager was called")
+
+    monkeypatch.setattr(tfds.download.DownloadManager, "download", no_download)
+    manual = _one_cat_folder(tmp_path)
+
+    def prepare(cats, **kw):
+        cfg = quickdraw_config("simplified", cats, fractions=(1.0, 0.0, 0.0))
+        return QuickdrawStrokes.prepare(cfg, tmp_path / "tfds", manual_dir=manual, **kw)
+
+    with pytest.raises(ValueError, match=r"category 'catt' not found in .*manual and not among the 345 "
+                                         r"public QuickDraw categories.*did you mean 'cat'\?"):
+        prepare(["cat", "catt"])
+    assert len(QUICKDRAW_CATEGORIES) == 345 and "zigzag" in QUICKDRAW_CATEGORIES
+    with pytest.raises(FileNotFoundError, match=r"category 'zigzag' of source 'simplified': not found in "
+                                                r".*manual, and downloads are off.*simplified/<category>\.ndjson\) into .*manual"):
+        prepare(["cat", "zigzag"], download=False)
+    monkeypatch.setenv("SKETCHJAX_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError, match="downloads are off"):
+        prepare(["cat", "zigzag"])
+
+    def unreachable(host, *args, **kwargs):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setenv("SKETCHJAX_OFFLINE", "0")  # "0" counts as unset
+    monkeypatch.setattr(socket, "getaddrinfo", unreachable)
+    with pytest.raises(ConnectionError, match=r"categories 'bee', 'zigzag' .*storage\.googleapis\.com.* cannot be reached"):
+        prepare(["cat", "zigzag", "bee"])
+    assert len(open_split(prepare(["cat"]), "train")) == 1  # all local: nothing to check
+
+
+def test_quickdraw_categories_are_doodlenets_classes(data_file):
+    from sketchjax.data import QUICKDRAW_CATEGORIES
+    from sketchjax.data.quickdraw import label_order
+
+    names = data_file("models", "doodlenet", "class_names.txt").read_text().split()
+    assert QUICKDRAW_CATEGORIES == label_order(n.replace("_", " ") for n in names)
+    local = {p.name[: -len(".ndjson")] for p in data_file("quickdraw", "simplified").glob("*.ndjson")}
+    assert local and local <= set(QUICKDRAW_CATEGORIES)
+
+
 def test_truncated_npz_names_file(data_file, tmp_path):
     data = data_file("sketchrnn_npz", "omniglot.npz").read_bytes()
     manual = tmp_path / "manual"

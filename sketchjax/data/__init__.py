@@ -3,7 +3,9 @@
 * Builders — :class:`QuickdrawStrokes` (``quickdraw_strokes``: simplified / raw ndjson or
   sketch-rnn npz), :class:`QmulChairv2` (``qmul_chairv2``: sketch + photo pairs) and
   :class:`SketchrnnSamples` (``sketchrnn_samples``: sketches sampled from the pre-trained
-  sketch-rnn decoders, ``generated=True``).  Build with ``Builder.prepare(config, data_dir)``.
+  sketch-rnn decoders, ``generated=True``).  Build with ``Builder.prepare(config, data_dir)``;
+  QuickDraw categories not found locally are downloaded (not with ``download=False`` or
+  ``$SKETCHJAX_OFFLINE``).
 * Reading — ``tfds.data_source(...)`` works as is; :func:`open_split` /
   :class:`SketchSource` give the same examples with a faster decoder for the sketch fields.
 * Batching — :class:`SketchBatchIterator` (``steps_per_epoch``, ``epoch_batches(epoch,
@@ -17,6 +19,7 @@ from sketchjax.data.builder import ArrayRecordBuilder, encode_sketch, example_to
 from sketchjax.data.chairv2 import Chairv2Config, QmulChairv2, chairv2_config
 from sketchjax.data.iterator import SketchBatchIterator, example_keys
 from sketchjax.data.quickdraw import (
+    QUICKDRAW_CATEGORIES,
     QUICKDRAW_SOURCES,
     QuickdrawConfig,
     QuickdrawStrokes,
@@ -37,6 +40,7 @@ __all__ = [
     "quickdraw_url",
     "list_categories",
     "QUICKDRAW_SOURCES",
+    "QUICKDRAW_CATEGORIES",
     "QmulChairv2",
     "Chairv2Config",
     "chairv2_config",

@@ -54,19 +54,29 @@ class ArrayRecordBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
     Works without TensorFlow (``tfds`` writes and reads array_record through NumPy/protobuf).
     """
 
+    #: May a build download inputs it does not find locally?  None: unless ``$SKETCHJAX_OFFLINE``
+    #: is set (:func:`sketchjax.paths.downloads_allowed`); :meth:`prepare` sets it.
+    allow_download: Optional[bool] = None
+
     def __init__(self, *, config=None, file_format: str = "array_record", **kwargs):
         if config is None:
             raise ValueError(f"{type(self).__name__} needs a config (see its module's *_config helper)")
         super().__init__(config=config, file_format=file_format, **kwargs)
 
     @classmethod
-    def prepare(cls, config, data_dir: os.PathLike, *, manual_dir: Optional[os.PathLike] = None):
+    def prepare(
+        cls, config, data_dir: os.PathLike, *, manual_dir: Optional[os.PathLike] = None,
+        download: Optional[bool] = None,
+    ):
         """Build ``<data_dir>/<name>/<config.name>/<version>`` (once; later calls reuse it).
 
         Args:
           config: the builder's config (from the module's ``*_config`` helper).
           data_dir: TFDS data directory.
           manual_dir: folder of input files (default: the builder's data-root folder).
+          download: whether inputs not found locally may be downloaded (QuickDraw categories
+            from Google's bucket); default: yes unless ``$SKETCHJAX_OFFLINE`` is set.  Without
+            downloads, missing inputs fail at once, naming them.
 
         The dataset's config name gets a digest of the local input files appended
         (:meth:`local_inputs`, :func:`inputs_digest`), so the same settings over other files —
@@ -84,6 +94,7 @@ class ArrayRecordBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
         if inputs:
             config = dataclasses.replace(config, name=f"{config.name}-in{inputs_digest(inputs)}")
         builder = cls(config=config, data_dir=os.fspath(data_dir))
+        builder.allow_download = download
         dl_config = tfds.download.DownloadConfig(manual_dir=None if manual_dir is None else os.fspath(manual_dir))
         builder.download_and_prepare(download_config=dl_config)
         return builder

@@ -8,7 +8,9 @@ Sources (``QuickdrawConfig.source``), one file per category:
 
 Files are read from a manual directory (``DownloadConfig(manual_dir=...)``), else from the data
 root's ``quickdraw/simplified`` / ``quickdraw/raw`` / ``sketchrnn_npz``; categories missing
-there are downloaded from Google's public bucket with the TFDS download manager.
+there are downloaded from Google's public bucket with the TFDS download manager (names are
+checked against :data:`QUICKDRAW_CATEGORIES` first, and ``prepare(..., download=False)`` or
+``$SKETCHJAX_OFFLINE`` turn downloads off: missing files then fail at once, naming them).
 
 Splits of the ndjson sources are assigned by a hash of ``key_id`` (:func:`split_of`), so a
 drawing keeps its split when categories are added, removed or reordered, on every machine.
@@ -24,9 +26,11 @@ Build::
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import os
 import pathlib
+import socket
 import urllib.parse
 import zipfile
 from typing import Iterator, Optional, Sequence
@@ -38,12 +42,13 @@ from sketchjax.data.builder import ArrayRecordBuilder, config_digest, encode_ske
 from sketchjax.data.splits import SPLIT_NAMES, check_fractions, split_of
 from sketchjax.formats import from_stroke3, load_npz, record_to_sketch
 from sketchjax.formats.strokes import SINGLE_POINT_POLICIES
-from sketchjax.paths import data_root
+from sketchjax.paths import DATA_ENV_VAR, OFFLINE_ENV_VAR, data_root, downloads_allowed
 from sketchjax.sketch import SketchError
 
 __all__ = [
     "QUICKDRAW_SOURCES",
     "QUICKDRAW_URLS",
+    "QUICKDRAW_CATEGORIES",
     "QuickdrawConfig",
     "label_order",
     "QuickdrawStrokes",
@@ -61,6 +66,53 @@ QUICKDRAW_URLS = {
     "raw": "https://storage.googleapis.com/quickdraw_dataset/full/raw/{}.ndjson",
     "npz": "https://storage.googleapis.com/quickdraw_dataset/sketchrnn/{}.npz",
 }
+
+#: The 345 categories of the public QuickDraw dataset (its ``categories.txt``; the names of the
+#: per-category files in every source), sorted as :func:`label_order` sorts.
+QUICKDRAW_CATEGORIES = (
+    "The Eiffel Tower", "The Great Wall of China", "The Mona Lisa", "aircraft carrier", "airplane",
+    "alarm clock", "ambulance", "angel", "animal migration", "ant", "anvil", "apple", "arm",
+    "asparagus", "axe", "backpack", "banana", "bandage", "barn", "baseball", "baseball bat",
+    "basket", "basketball", "bat", "bathtub", "beach", "bear", "beard", "bed", "bee", "belt",
+    "bench", "bicycle", "binoculars", "bird", "birthday cake", "blackberry", "blueberry", "book",
+    "boomerang", "bottlecap", "bowtie", "bracelet", "brain", "bread", "bridge", "broccoli", "broom",
+    "bucket", "bulldozer", "bus", "bush", "butterfly", "cactus", "cake", "calculator", "calendar",
+    "camel", "camera", "camouflage", "campfire", "candle", "cannon", "canoe", "car", "carrot",
+    "castle", "cat", "ceiling fan", "cell phone", "cello", "chair", "chandelier", "church",
+    "circle", "clarinet", "clock", "cloud", "coffee cup", "compass", "computer", "cookie", "cooler",
+    "couch", "cow", "crab", "crayon", "crocodile", "crown", "cruise ship", "cup", "diamond",
+    "dishwasher", "diving board", "dog", "dolphin", "donut", "door", "dragon", "dresser", "drill",
+    "drums", "duck", "dumbbell", "ear", "elbow", "elephant", "envelope", "eraser", "eye",
+    "eyeglasses", "face", "fan", "feather", "fence", "finger", "fire hydrant", "fireplace",
+    "firetruck", "fish", "flamingo", "flashlight", "flip flops", "floor lamp", "flower",
+    "flying saucer", "foot", "fork", "frog", "frying pan", "garden", "garden hose", "giraffe",
+    "goatee", "golf club", "grapes", "grass", "guitar", "hamburger", "hammer", "hand", "harp",
+    "hat", "headphones", "hedgehog", "helicopter", "helmet", "hexagon", "hockey puck",
+    "hockey stick", "horse", "hospital", "hot air balloon", "hot dog", "hot tub", "hourglass",
+    "house", "house plant", "hurricane", "ice cream", "jacket", "jail", "kangaroo", "key",
+    "keyboard", "knee", "knife", "ladder", "lantern", "laptop", "leaf", "leg", "light bulb",
+    "lighter", "lighthouse", "lightning", "line", "lion", "lipstick", "lobster", "lollipop",
+    "mailbox", "map", "marker", "matches", "megaphone", "mermaid", "microphone", "microwave",
+    "monkey", "moon", "mosquito", "motorbike", "mountain", "mouse", "moustache", "mouth", "mug",
+    "mushroom", "nail", "necklace", "nose", "ocean", "octagon", "octopus", "onion", "oven", "owl",
+    "paint can", "paintbrush", "palm tree", "panda", "pants", "paper clip", "parachute", "parrot",
+    "passport", "peanut", "pear", "peas", "pencil", "penguin", "piano", "pickup truck",
+    "picture frame", "pig", "pillow", "pineapple", "pizza", "pliers", "police car", "pond", "pool",
+    "popsicle", "postcard", "potato", "power outlet", "purse", "rabbit", "raccoon", "radio", "rain",
+    "rainbow", "rake", "remote control", "rhinoceros", "rifle", "river", "roller coaster",
+    "rollerskates", "sailboat", "sandwich", "saw", "saxophone", "school bus", "scissors",
+    "scorpion", "screwdriver", "sea turtle", "see saw", "shark", "sheep", "shoe", "shorts",
+    "shovel", "sink", "skateboard", "skull", "skyscraper", "sleeping bag", "smiley face", "snail",
+    "snake", "snorkel", "snowflake", "snowman", "soccer ball", "sock", "speedboat", "spider",
+    "spoon", "spreadsheet", "square", "squiggle", "squirrel", "stairs", "star", "steak", "stereo",
+    "stethoscope", "stitches", "stop sign", "stove", "strawberry", "streetlight", "string bean",
+    "submarine", "suitcase", "sun", "swan", "sweater", "swing set", "sword", "syringe", "t-shirt",
+    "table", "teapot", "teddy-bear", "telephone", "television", "tennis racquet", "tent", "tiger",
+    "toaster", "toe", "toilet", "tooth", "toothbrush", "toothpaste", "tornado", "tractor",
+    "traffic light", "train", "tree", "triangle", "trombone", "truck", "trumpet", "umbrella",
+    "underwear", "van", "vase", "violin", "washing machine", "watermelon", "waterslide", "whale",
+    "wheel", "windmill", "wine bottle", "wine glass", "wristwatch", "yoga", "zebra", "zigzag",
+)
 
 _SUFFIX = {"simplified": ".ndjson", "raw": ".ndjson", "npz": ".npz"}
 # Where each source lives under the data root (see /work/shared/data/README.md).
@@ -181,6 +233,52 @@ def _local_files(cfg, directory: Optional[pathlib.Path]) -> dict[str, pathlib.Pa
     return files
 
 
+def _named(categories: Sequence[str], shown: int = 5) -> str:
+    """``categories 'a', 'b' and 3 more`` (``category 'a'`` for one)."""
+    names = ", ".join(repr(c) for c in categories[:shown])
+    more = f" and {len(categories) - shown} more" if len(categories) > shown else ""
+    return f"categor{'y' if len(categories) == 1 else 'ies'} {names}{more}"
+
+
+def _fetch_hint(source: str, directory: Optional[pathlib.Path]) -> str:
+    where = f"into {directory}" if directory is not None else "into a folder passed as manual_dir"
+    return (f"Put the files ({QUICKDRAW_URLS[source].format('<category>')}) {where}, "
+            f"or point ${DATA_ENV_VAR} / manual_dir at a folder that has them.")
+
+
+def _download_urls(source: str, missing: Sequence[str], directory: Optional[pathlib.Path], allowed: bool) -> dict:
+    """``{category: url}`` of the categories to download, after the checks that can fail fast.
+
+    Raises:
+      ValueError: a name that is not a public QuickDraw category (a typo: nothing to download).
+      FileNotFoundError: downloads are off (``download=False`` / ``$SKETCHJAX_OFFLINE``).
+      ConnectionError: Google's bucket cannot be resolved (no internet: TFDS would retry for minutes).
+    """
+    looked = f"not found in {directory}" if directory is not None else "no local folder of them"
+    unknown = [c for c in missing if c not in QUICKDRAW_CATEGORIES]
+    if unknown:
+        close = {c: difflib.get_close_matches(c, QUICKDRAW_CATEGORIES, n=1) for c in unknown}
+        hints = "; ".join(f"{c!r}: did you mean {m[0]!r}?" for c, m in close.items() if m)
+        raise ValueError(
+            f"{_named(unknown)} {looked} and not among the {len(QUICKDRAW_CATEGORIES)} public QuickDraw "
+            f"categories, so there is nothing to download" + (f" ({hints})" if hints else "")
+        )
+    if not allowed:
+        raise FileNotFoundError(
+            f"{_named(missing)} of source {source!r}: {looked}, and downloads are off "
+            f"(download=False or ${OFFLINE_ENV_VAR}). {_fetch_hint(source, directory)}"
+        )
+    host = urllib.parse.urlsplit(QUICKDRAW_URLS[source]).hostname
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError as e:
+        raise ConnectionError(
+            f"{_named(missing)} of source {source!r}: {looked}, and {host}, where they would be "
+            f"downloaded from, cannot be reached ({e}). {_fetch_hint(source, directory)}"
+        ) from e
+    return {cat: quickdraw_url(source, cat) for cat in missing}
+
+
 class QuickdrawStrokes(ArrayRecordBuilder):
     """QuickDraw vector sketches (points, pen, optional time) with labels and metadata."""
 
@@ -190,7 +288,8 @@ class QuickdrawStrokes(ArrayRecordBuilder):
     Optional. Put per-category files in the manual directory: `<category>.ndjson` (simplified
     or raw QuickDraw ndjson) or `<category>.npz` (sketch-rnn). Without one, the data root's
     quickdraw/simplified, quickdraw/raw or sketchrnn_npz folder is used, and categories not
-    found there are downloaded from https://storage.googleapis.com/quickdraw_dataset/.
+    found there are downloaded from https://storage.googleapis.com/quickdraw_dataset/
+    (unless `download=False` or $SKETCHJAX_OFFLINE is set).
     """
 
     @property
@@ -220,10 +319,15 @@ class QuickdrawStrokes(ArrayRecordBuilder):
 
     def _source_files(self, dl_manager) -> dict[str, pathlib.Path]:
         cfg = self._config
-        files = _local_files(cfg, self.input_dir(dl_manager, local_quickdraw_dir(cfg.source)))
-        missing = {cat: quickdraw_url(cfg.source, cat) for cat in cfg.categories if cat not in files}
-        if missing:  # needs internet; never exercised by the tests
-            files.update({cat: pathlib.Path(p) for cat, p in dl_manager.download(missing).items()})
+        directory = self.input_dir(dl_manager, local_quickdraw_dir(cfg.source))
+        files = _local_files(cfg, directory)
+        missing = [cat for cat in cfg.categories if cat not in files]
+        if missing:
+            urls = _download_urls(cfg.source, missing, directory, downloads_allowed(self.allow_download))
+            try:  # needs internet; the tests stop before this line
+                files.update({cat: pathlib.Path(p) for cat, p in dl_manager.download(urls).items()})
+            except OSError as e:
+                raise ConnectionError(f"downloading {_named(missing)} failed: {e}. {_fetch_hint(cfg.source, directory)}") from e
         return files
 
     def _split_generators(self, dl_manager):
