@@ -187,34 +187,32 @@ def check_sketch(sketch: Sketch, name: str = "sketch", *, max_abs: float = MAX_A
         raise SketchError(f"{name}: xy and pen must be floating point, got {xy.dtype} and {pen.dtype}")
     if valid.dtype != np.bool_:
         raise SketchError(f"{name}: valid must be bool, got {valid.dtype}")
-    flat_xy = xy.reshape(-1, xy.shape[-2], 2)
-    flat_valid = valid.reshape(-1, valid.shape[-1])
-    flat_pen = pen.reshape(-1, pen.shape[-1])
-    flat_time = None if sketch.time is None else np.asarray(sketch.time).reshape(-1, pen.shape[-1])
-    batched = xy.ndim > 2
-    for b in range(flat_xy.shape[0]):
-        label = f"{name}[{np.unravel_index(b, xy.shape[:-2])}]" if batched else name
-        v = flat_valid[b]
-        n = int(v.sum())
-        if n == 0:
-            raise SketchError(f"{label}: empty sketch (no valid points)")
-        if not v[:n].all():
-            raise SketchError(f"{label}: valid must be a prefix mask (padding only at the end)")
-        pts = flat_xy[b, :n]
-        if not np.isfinite(pts).all():
-            t = int(np.argwhere(~np.isfinite(pts))[0, 0])
-            raise SketchError(f"{label}: non-finite coordinate at point {t}: {pts[t].tolist()}")
-        if not np.isfinite(flat_pen[b, :n]).all():
-            raise SketchError(f"{label}: non-finite pen state")
-        if flat_time is not None and not np.isfinite(flat_time[b, :n]).all():
-            t = int(np.argwhere(~np.isfinite(flat_time[b, :n]))[0, 0])
-            raise SketchError(f"{label}: non-finite timestamp at point {t}: {flat_time[b, t]}")
-        big = np.abs(pts).max()
-        if big > max_abs:
-            raise SketchError(
-                f"{label}: coordinate {big:g} exceeds the supported range |x| <= {max_abs:g} pixels"
-            )
+    t = xy.shape[-2]
+    if t == 0:
+        raise SketchError(f"{name}: empty sketch (no points)")
+    v = valid.reshape(-1, t)
+    n = v.sum(axis=-1)
+    problems = (("empty sketch (no valid points)", n == 0),
+                ("valid must be a prefix mask (padding only at the end)", (v != (np.arange(t) < n[:, None])).any(-1)))
+    for problem, bad in problems:
+        if bad.any():
+            raise SketchError(f"{name}: {_at_batch_index(int(np.argmax(bad)), pen.shape[:-1])}{problem}")
+    check_points(xy, pen, valid, name, max_abs=max_abs)
+    if sketch.time is not None:
+        bad = ~np.isfinite(np.asarray(sketch.time).reshape(-1, t)) & v
+        if bad.any():
+            b, i = (int(k) for k in np.argwhere(bad)[0])
+            value = np.asarray(sketch.time).reshape(-1, t)[b, i]
+            raise SketchError(f"{name}: {_at_batch_index(b, pen.shape[:-1])}non-finite timestamp at point {i}: {value}")
     return sketch
+
+
+def _at_batch_index(b: int, lead: tuple) -> str:
+    """``"sketch at batch index 3: "`` for row ``b`` of a batch of leading shape ``lead`` ('' unbatched)."""
+    if not lead:
+        return ""
+    index = tuple(int(j) for j in np.unravel_index(b, lead))
+    return f"sketch at batch index {index[0] if len(index) == 1 else index}: "
 
 
 def check_points(xy, pen, valid, name: str, *, max_abs: float = MAX_ABS_COORD) -> None:
@@ -254,7 +252,4 @@ def check_points(xy, pen, valid, name: str, *, max_abs: float = MAX_ABS_COORD) -
         problem, bad = next((p, m) for p, m in problems if m[b].any())
         i = int(np.flatnonzero(bad[b])[0])
         value = float(pn[b, i]) if "pen" in problem else pts[b, i].tolist()
-        lead = shapes[1][:-1]
-        index = tuple(int(j) for j in np.unravel_index(b, lead))
-        where = "" if not lead else f"sketch at batch index {index[0] if len(index) == 1 else index}: "
-        raise SketchError(f"{name}: {where}{problem} at point {i}: {value}")
+        raise SketchError(f"{name}: {_at_batch_index(b, shapes[1][:-1])}{problem} at point {i}: {value}")
