@@ -331,18 +331,13 @@ def source_chunks(source, data: dict, chunk_size: int = 8192, extra_fields: tupl
     """Consecutive chunks of up to ``chunk_size`` records of a random-access source, in order, as
     padded **pixel**-coordinate arrays length-fitted as in training (``data.fit`` to
     ``data.max_len``): ``{"xy", "pen", "valid", "label", *extra_fields}`` per chunk.  One chunk is
-    held at a time, so a split of any size streams through (extra fields are read by index)."""
+    held at a time, so a split of any size streams through."""
     it = SketchBatchIterator(source, batch_size=max(1, min(chunk_size, len(source))), max_len=data["max_len"],
                              fit=data["fit"], coords="pixels", shuffle=False, drop_remainder=False, prefetch=0,
-                             read_group=1)
+                             read_group=1, extra_fields=extra_fields)
     for batch in it.epoch_batches(0):
         n = int(np.sum(np.asarray(batch["mask"])))
-        arrays = {k: np.asarray(batch[k])[:n] for k in ("xy", "pen", "valid", "label")}
-        if extra_fields:
-            records = source.__getitems__([int(i) for i in np.asarray(batch["index"])[:n]])
-            for name in extra_fields:
-                arrays[name] = np.asarray([r[name] for r in records])
-        yield arrays
+        yield {k: np.asarray(batch[k])[:n] for k in ("xy", "pen", "valid", "label", *extra_fields)}
 
 
 def source_arrays(source, data: dict, n: int | None = None, seed: int = 0, extra_fields: tuple = ()) -> dict:

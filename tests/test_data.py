@@ -423,6 +423,17 @@ def test_iterator_batch_contents(train_source):
         assert b["pen"][row, n - 1] == 0 and not b["valid"][row, n:].any()
 
 
+def test_iterator_passes_extra_fields_through(simplified):
+    source = open_split(simplified, "train", fields=("points", "pen", "label", "key_id"))
+    it = SketchBatchIterator(source, batch_size=5, max_len=32, shuffle=True, drop_remainder=False,
+                             prefetch=0, extra_fields=("key_id",))
+    for b in it.epoch_batches(0):
+        assert b["key_id"].shape == (5,)
+        assert b["key_id"].tolist() == [source[int(i)]["key_id"] for i in b["index"]]  # row by row
+    with pytest.raises(ValueError, match=r"extra_fields \['label'\] would replace"):
+        SketchBatchIterator(source, batch_size=5, extra_fields=("label",))
+
+
 def test_augmentation_never_empty_or_nan(train_source):
     heavy = Augment(scale=(0.2, 3.0), aspect=2.0, jitter=0.2, stroke_dropout=0.95)
     it = SketchBatchIterator(train_source, batch_size=8, seed=3, augment=heavy, raster_size=32, line_width=2)

@@ -114,6 +114,8 @@ class SketchBatchIterator:
       line_width: line width in pixels at ``render_size``.
       raster_padding: margin of the fitted drawing, fraction of the canvas side.
       label_key: example field with the integer label (None: all labels 0).
+      extra_fields: more example fields to pass through, one array per name in each batch
+        (e.g. ``("key_id", "recognized")``), read with the same records (no second read).
       process_index, process_count: this process's share of each global batch
         (``batch_size // process_count`` consecutive rows); use
         :func:`sketchjax.training.shard_batch` to assemble the global array.
@@ -141,6 +143,7 @@ class SketchBatchIterator:
         line_width: int = 1,
         raster_padding: float = 0.08,
         label_key: Optional[str] = "label",
+        extra_fields: Sequence[str] = (),
         process_index: int = 0,
         process_count: int = 1,
         prefetch: int = 2,
@@ -172,6 +175,10 @@ class SketchBatchIterator:
         self.shuffle = shuffle
         self.drop_remainder = drop_remainder
         self.label_key = label_key
+        self.extra_fields = tuple(extra_fields)
+        taken = set(self.extra_fields) & {"xy", "pen", "valid", "length", "label", "index", "mask", "raster"}
+        if taken:
+            raise ValueError(f"extra_fields {sorted(taken)} would replace the batch's own arrays of that name")
         self.process_index = process_index
         self.process_count = process_count
         self.prefetch = int(prefetch)
@@ -275,8 +282,9 @@ class SketchBatchIterator:
         else:
             done = {}
         label = np.asarray(labels, np.int32) if self.label_key is not None else np.zeros(len(indices), np.int32)
+        extra = {name: np.asarray([ex[name] for ex in examples]) for name in self.extra_fields}
         return {"xy": xy, "pen": pen, "valid": valid, "length": length, "label": label,
-                "index": indices.astype(np.int32), "mask": mask, **done}
+                "index": indices.astype(np.int32), "mask": mask, **done, **extra}
 
     def _prefetched(self, epoch: int, steps: range) -> Iterator[dict[str, np.ndarray]]:
         """``_batches(epoch, steps)``, computed ahead in a thread."""
