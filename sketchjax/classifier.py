@@ -62,6 +62,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from sketchjax._numerics import safe_norm
 from sketchjax.data import Augment, QuickdrawStrokes, SketchBatchIterator, open_split, quickdraw_config
 from sketchjax.data.quickdraw import label_order
 from sketchjax.gacl import GACLClassifier, GACLConfig, cut_points_at, gacl_loss, quality_scores
@@ -698,8 +699,8 @@ def linear_head_scores(logits: jax.Array, feats: jax.Array, kernel: jax.Array) -
     the cosines between the features and the kernel's class columns (bias ignored) — ``cos``
     ``[B, C]`` and ``cos_pred`` ``[B]`` (the predicted class's)."""
     pred = jnp.argmax(logits, -1)
-    norm = jnp.linalg.norm(feats, axis=-1)
-    cos = (feats @ kernel) / jnp.maximum(norm[:, None] * jnp.linalg.norm(kernel, axis=0)[None, :], 1e-12)
+    norm = safe_norm(feats)  # finite gradients at a zero feature (attribution of the norm)
+    cos = (feats @ kernel) / jnp.maximum(norm[:, None] * safe_norm(kernel, axis=0)[None, :], 1e-12)
     cos_pred = jnp.take_along_axis(cos, pred[:, None], axis=-1)[:, 0]
     return {"logits": logits, "pred": pred, "norm": norm, "cos_pred": cos_pred, "cos": cos}
 

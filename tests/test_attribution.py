@@ -201,6 +201,60 @@ def test_psla_is_the_gradient_through_the_distance_raster(batch, cnn):
             np.testing.assert_allclose(out.strokes[bi, k], np.sum(np.asarray(out.points[bi])[ids[bi] == k]), rtol=1e-5)
 
 
+def test_attributions_of_closed_over_arrays_under_an_outer_jit(batch):
+    """Arrays captured by a jitted function (constants, not arguments) are concrete: the input
+    checks run on them without staging into the outer trace (they raised
+    TracerArrayConversionError), and a bad one is still named."""
+    strokes = _strokes_of(batch)
+    key = jax.random.PRNGKey(0)
+    pixel_weights = jnp.linspace(-1.0, 2.0, SIZE * SIZE).reshape(SIZE, SIZE)
+    score = lambda im, a: jnp.sum(jnp.tanh(im * pixel_weights), axis=(-2, -1))  # noqa: E731
+    eager = {
+        "sla": sla(score, strokes).strokes,
+        "occlusion": occlusion(score, strokes).strokes,
+        "ig": integrated_gradients(score, strokes, steps=4).strokes,
+        "random": random_attribution(key, strokes),
+    }
+    eager["deletion"] = deletion_curve(score, strokes, eager["sla"])
+    jitted = jax.jit(lambda: {
+        "sla": sla(score, strokes).strokes,
+        "occlusion": occlusion(score, strokes).strokes,
+        "ig": integrated_gradients(score, strokes, steps=4).strokes,
+        "random": random_attribution(key, strokes),
+        "deletion": deletion_curve(score, strokes, eager["sla"]),
+    })()
+    for name, value in eager.items():
+        np.testing.assert_allclose(jitted[name], value, rtol=1e-6, err_msg=name)
+    # a parameter gradient of an attribution, the images closed over
+    g = jax.jit(jax.grad(lambda c: sla(lambda im, a: c * score(im, a), strokes).strokes.sum()))(2.0)
+    np.testing.assert_allclose(g, float(eager["sla"].sum()), rtol=1e-6)
+    bad = strokes.at[1, 2, 0, 0].set(jnp.nan)
+    with pytest.raises(ValueError, match=r"sla: stroke_images at batch index 1: non-finite"):
+        jax.jit(lambda: sla(score, bad).strokes)()
+
+
+def test_gradient_of_psla_is_finite_where_a_point_has_no_attribution():
+    """The l2 point norm at a zero gradient (a point the score ignores): its derivative is 0,
+    not inf x 0 = NaN, so grad of a P-SLA attribution w.r.t. model parameters is finite and
+    matches finite differences."""
+    sk = _batch([[[2, 2], [6, 10], [10, 3]], [[25, 25], [28, 20]]])
+    recipe = _recipe()
+
+    left = (jnp.arange(SIZE) < 16).astype(jnp.float32)  # weight 0 on the right half
+
+    def score(c):  # blind to the right half: the right stroke's points get exactly 0
+        return lambda im, a: jnp.sum(jnp.tanh(c * im * left), axis=(-2, -1))
+
+    for norm in ("l2", "l1"):
+        f = lambda c: psla(score(c), recipe.distance, sk.xy, sk.pen, sk.valid, max_strokes=3, norm=norm).strokes.sum()  # noqa: E731
+        out = psla(score(1.5), recipe.distance, sk.xy, sk.pen, sk.valid, max_strokes=3, norm=norm)
+        assert float(out.strokes[0, 1]) == 0.0  # the ignored stroke
+        g = jax.grad(f)(1.5)
+        fd = (f(1.5 + 1e-2) - f(1.5 - 1e-2)) / 2e-2
+        assert np.isfinite(g), norm
+        np.testing.assert_allclose(g, fd, rtol=1e-3, err_msg=norm)
+
+
 def test_point_to_stroke_sum_and_mean(three_strokes):
     sk = stack_sketches([three_strokes], 12)
     values = jnp.arange(12, dtype=jnp.float32)[None]

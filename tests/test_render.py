@@ -285,6 +285,28 @@ def test_distance_raster_equals_dense_on_real_sketches(size):
             assert err.max() <= 1e-9 * scale, (err.max() / scale, np.argwhere(err > 1e-9 * scale)[:5].tolist())
 
 
+def test_distance_raster_second_order_gradients_match_the_dense_formula():
+    """grad of a gradient through the renderer (e.g. of a P-SLA attribution w.r.t. the points):
+    the search loop is never differentiated (its minimum has a closed-form tangent), and the
+    result equals autodiff of the dense formula, ties at shared vertices included (float64)."""
+    rng = np.random.default_rng(0)
+    t, size = 12, 32
+    with jax.enable_x64(True):
+        xy = jnp.asarray(rng.uniform(3, 29, (2, t, 2)))
+        pen = jnp.asarray(np.where(rng.uniform(size=(2, t)) < 0.8, 1.0, 0.0))
+        valid = jnp.asarray(np.arange(t)[None] < np.array([[12], [9]]))
+        w = jnp.asarray(rng.normal(size=(2, size, size)))
+        results = []
+        for render in (distance_raster, distance_raster_dense):
+            grad = jax.grad(lambda x, p: jnp.sum(jnp.tanh(render(x, p, valid, size) * w) ** 2), (0, 1))
+            outer = lambda x, p: jnp.sum(grad(x, p)[0] ** 2) + 1e-4 * jnp.sum(grad(x, p)[1])  # noqa: E731
+            results.append(jax.grad(outer, (0, 1))(xy, pen))
+        for a, b in zip(*results):
+            scale = float(jnp.max(jnp.abs(b)))
+            assert scale > 0
+            np.testing.assert_allclose(a, b, atol=1e-9 * scale)
+
+
 def test_distance_raster_culling_is_exact_to_tolerance():
     rng = np.random.default_rng(3)
     xy, pen, valid = random_sketch(rng, 60, 55, -10, 74)

@@ -47,6 +47,7 @@ import numpy as np
 
 from sketchjax.render.compose import clamp_unit, compose
 from sketchjax._checks import check_labels, check_positive_int
+from sketchjax._numerics import safe_norm
 from sketchjax.sketch import check_points, segment_mask, stroke_one_hot
 
 __all__ = [
@@ -73,7 +74,9 @@ Finish = Optional[Callable[[jax.Array], jax.Array]]
 
 
 class StrokeAttribution(NamedTuple):
-    """``score``: ``float32[B]`` the score of the full sketch; ``strokes``: ``float32[B, K]``."""
+    """``score``: ``float32[B]`` the score of the sketch the stroke images compose (its first
+    ``K`` strokes: a sketch with more strokes than ``max_strokes`` is scored without the rest);
+    ``strokes``: ``float32[B, K]``."""
 
     score: jax.Array
     strokes: jax.Array
@@ -85,7 +88,9 @@ class PointAttribution(NamedTuple):
     Attributes:
       score: ``float32[B]`` the score of the sketch as rendered.
       xy: ``float32[B, T, 2]`` ``dF/dxy`` (0 on padding).
-      pen: ``float32[B, T]`` ``dF/dpen`` (0 on padding).
+      pen: ``float32[B, T]`` ``dF/dpen`` (0 on padding).  Through the pen-up penalty
+        ``(1 - pen) * 1e6`` of Eq. 5 (``PEN_UP_PENALTY``), so typically 1e4-1e6 times larger
+        than ``xy``'s; a finite-difference check needs steps of ~1e-9 or less.
       points: ``float32[B, T]`` scalar point importance (``||dF/dxy_t||_2`` by default).
       strokes: ``float32[B, K]`` point importances aggregated per stroke.
     """
@@ -130,7 +135,7 @@ def cosine_score(encode_fn: Callable[[jax.Array], jax.Array], eps: float = 1e-8)
         z = encode_fn(images)
         t = jnp.asarray(targets, z.dtype)
         num = jnp.sum(z * t, axis=-1)
-        return num / jnp.maximum(jnp.linalg.norm(z, axis=-1) * jnp.linalg.norm(t, axis=-1), eps)
+        return num / jnp.maximum(safe_norm(z) * safe_norm(t), eps)
 
     return score_fn
 
@@ -160,7 +165,10 @@ def _first_non_finite(x: jax.Array) -> Optional[tuple[int, int]]:
     ``x`` is traced (values unknown under ``jit``/``vmap``/``grad``)."""
     if _traced(x):
         return None
-    finite = np.asarray(jnp.all(jnp.isfinite(jnp.asarray(x)), axis=tuple(range(2, jnp.ndim(x)))))  # [B, K]
+    # Reduced on x's device (only [B, K] comes back); a concrete x closed over inside an outer
+    # jit is evaluated now, not staged into that trace.
+    with jax.ensure_compile_time_eval():
+        finite = np.asarray(jnp.all(jnp.isfinite(jnp.asarray(x)), axis=tuple(range(2, jnp.ndim(x)))))  # [B, K]
     return None if finite.all() else tuple(int(i) for i in np.argwhere(~finite)[0])
 
 
@@ -229,7 +237,9 @@ def sla(
       stroke_images: ``float32[B, K, H, W]`` per-stroke canvas rasters.
       aux: per-row argument of ``score_fn`` (leading dimension ``B``).
       finish: canvas raster ``[B, H, W]`` → model input (default: none).
-      weights: ``float32[B, K]`` the point of evaluation (default all ones).
+      weights: ``float32[B, K]`` the point of evaluation (default all ones).  Where the
+        weighted strokes inking a pixel sum to exactly 1 (e.g. two overlapping strokes at
+        ``w = 0.5``) the clamp has a kink and the gradient is its left derivative.
     Raises:
       ValueError: bad shapes, an ``aux`` leaf without leading dimension ``B``, or (concrete
         inputs only; skipped under ``jit``) non-finite ``stroke_images`` — naming the batch index.
@@ -255,7 +265,9 @@ def occlusion(score_fn: ScoreFn, stroke_images: jax.Array, aux: Any = None, *, f
     """Exact leave-one-stroke-out: ``A_k = F(all strokes) - F(all strokes but k)``.
 
     The sketch without stroke ``k`` is ``clamp(sum_j S_j - S_k)`` — pixel-for-pixel the raster
-    of the sketch with stroke ``k`` deleted.  Costs ``K + 1`` forward passes per sketch (all
+    of the sketch with stroke ``k`` deleted, drawn in the full sketch's frame (re-fitting the
+    shortened sketch to the canvas, as ``RasterRecipe(fit=True)`` would if called on it, moves
+    and rescales the remaining strokes: a different, larger change).  Costs ``K + 1`` forward passes per sketch (all
     evaluated as one batch of ``B (K + 1)`` images; memory ``B K H W`` floats).
     Raises: as :func:`sla`.
     """
@@ -399,7 +411,7 @@ def point_to_stroke(
 
 def _point_norm(g: jax.Array, norm: str) -> jax.Array:
     if norm == "l2":
-        return jnp.sqrt(jnp.sum(jnp.square(g), axis=-1))
+        return safe_norm(g)  # gradient 0 (not NaN) at points with no attribution
     if norm == "l1":
         return jnp.sum(jnp.abs(g), axis=-1)
     raise ValueError(f"unknown point norm {norm!r}; use 'l2' or 'l1'")
@@ -491,7 +503,9 @@ def smoothgrad(
     ``s = sigma * `` the longer side of each sketch's bounding box (so ``sigma`` is relative
     to the drawing); ``samples`` forward + backward passes (a scan: memory of one).  The
     importances are taken from the mean gradient; ``score`` is that of the unjittered sketch.
-    ``sigma = 0`` reproduces :func:`psla`.
+    ``sigma = 0`` reproduces :func:`psla`.  The jitter is one ``jax.random.normal`` draw of
+    shape ``xy.shape`` per sample, so for one ``key`` a sketch's noise depends on its row
+    and on the padded length ``T`` (not on the other rows' contents).
     Raises: as :func:`psla`.
     """
     _check_points(xy, pen, valid, "smoothgrad", max_strokes)

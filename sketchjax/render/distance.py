@@ -26,7 +26,11 @@ passes: a zero-length segment (a dot, or consecutive duplicate points) uses ``u 
 splitting its gradient between its two coincident ends, and wins ties against the
 non-degenerate segments that share its point; the gradient of ``|r|`` at ``r = 0`` is 0.
 Forward-mode differentiation of :func:`distance_raster` is not defined (``custom_vjp``);
-use reverse mode, or :func:`distance_raster_dense` for ``jvp``.
+use reverse mode, or :func:`distance_raster_dense` for ``jvp``.  Reverse over reverse works
+(``grad`` of a gradient, e.g. of a P-SLA attribution w.r.t. the points): the search's
+minimum has a closed-form tangent (the arg-min segment's distance, ties averaged as the
+backward pass averages them), so its loop is never differentiated; it equals the dense
+formula's second derivatives (tested in float64).
 """
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sketchjax._checks import checked
+from sketchjax._numerics import safe_sqrt
 
 __all__ = [
     "SigmoidFalloff",
@@ -120,9 +125,7 @@ def _closest_point(px, py, ax, ay, bx, by):
 
 
 def _safe_norm(rx, ry):
-    sq = rx * rx + ry * ry
-    pos = sq > 0
-    return jnp.where(pos, jnp.sqrt(jnp.where(pos, sq, 1.0)), 0.0)
+    return safe_sqrt(rx * rx + ry * ry)
 
 
 def segment_distance(p: jax.Array, a: jax.Array, b: jax.Array) -> jax.Array:
@@ -284,29 +287,66 @@ def _nearest_segments(xy, pen, valid, size, tile, chunk, radius):
     return jax.lax.fori_loop(0, n_iter, scan_chunk, init)
 
 
+def _at_nearest(xy, pen, valid, arg, size, tile):
+    """The closed-form geometry of each pixel's nearest segment ``arg`` (tile layout
+    ``[B, nt, P]``, from :func:`_nearest_segments`): a plain differentiable function of ``xy``
+    and ``pen`` with ``arg`` held fixed — what the backward pass and the tangents use."""
+    s = pen.shape[1] - 1
+    segments = _segments(xy, pen, valid)  # ax, ay, bx, by, penalty, ok
+    cx, cy, _, _, _ = _tile_grid(size, tile)
+    pcx, pcy = jnp.asarray(cx)[None], jnp.asarray(cy)[None]
+    live = arg < s
+    seg = jnp.where(live, arg, 0)
+    gax, gay, gbx, gby, gpen = _gather_segments(segments[:5], seg)
+    u, rx, ry = _closest_point(pcx, pcy, gax, gay, gbx, gby)
+    d = _safe_norm(rx, ry)
+    return dict(segments=segments, pcx=pcx, pcy=pcy, live=live, seg=seg, u=u, rx=rx, ry=ry, d=d, d_eff=d + gpen)
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(3, 4, 5, 6))
+def _nearest(xy, pen, valid, size, tile, chunk, radius):
+    """:func:`_nearest_segments` with a tangent rule: the minimum's tangent is the tangent of
+    the arg-min segment's distance (the derivative of a min), computed in closed form, so
+    the loop of the search is never differentiated.  Only an outer derivative of the
+    renderer's backward pass (second order: ``grad`` of a P-SLA attribution w.r.t. the points)
+    reaches it; first-order gradients use ``_distance_raster_bwd``."""
+    return _nearest_segments(xy, pen, valid, size, tile, chunk, radius)
+
+
+@_nearest.defjvp
+def _nearest_jvp(size, tile, chunk, radius, primals, tangents):
+    xy, pen, valid = primals
+    xy_dot, pen_dot = tangents[:2]
+    best, arg = _nearest_segments(xy, pen, valid, size, tile, chunk, radius)
+    geo = _at_nearest(xy, pen, valid, arg, size, tile)
+    _, d_dot = jax.jvp(lambda x: _at_nearest(x, pen, valid, arg, size, tile)["d_eff"], (xy,), (xy_dot,))
+    # The pen-up penalty's tangent, shared with tied neighbours as the backward pass shares
+    # the pen gradient (xy tangents of tied segments coincide at their shared vertex).
+    p_dot = _tied_mean(-PEN_UP_PENALTY * pen_dot[:, :-1], geo["seg"], *_ties(geo))
+    best_dot = jnp.where(geo["live"], d_dot + p_dot, 0.0)
+    return (best, arg), (best_dot, np.zeros(arg.shape, jax.dtypes.float0))
+
+
 @partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5, 6, 7))
 def _distance_raster_flat(xy, pen, valid, size, falloff, tile, chunk, radius):
-    best, _ = _nearest_segments(xy, pen, valid, size, tile, chunk, radius)
+    best, _ = _nearest(xy, pen, valid, size, tile, chunk, radius)
     return _untile(falloff(best), size, tile)
 
 
 def _distance_raster_fwd(xy, pen, valid, size, falloff, tile, chunk, radius):
-    best, arg = _nearest_segments(xy, pen, valid, size, tile, chunk, radius)
+    best, arg = _nearest(xy, pen, valid, size, tile, chunk, radius)
     return _untile(falloff(best), size, tile), (xy, pen, valid, arg)
 
 
 def _distance_raster_bwd(size, falloff, tile, chunk, radius, residuals, g):
     xy, pen, valid, arg = residuals
     bsz, t = pen.shape
-    s = t - 1
-    ax, ay, bx, by, penalty, ok = _segments(xy, pen, valid)
-    cx, cy, _, _, _ = _tile_grid(size, tile)
-    live = arg < s
-    seg = jnp.where(live, arg, 0)
-    gax, gay, gbx, gby, gpen = _gather_segments((ax, ay, bx, by, penalty), seg)
-    u, rx, ry = _closest_point(jnp.asarray(cx)[None], jnp.asarray(cy)[None], gax, gay, gbx, gby)
-    d = _safe_norm(rx, ry)
-    d_eff = d + gpen
+    geo = _at_nearest(xy, pen, valid, arg, size, tile)
+    live, seg, u, rx, ry, d = (geo[k] for k in ("live", "seg", "u", "rx", "ry", "d"))
+    tie_prev, tie_next = _ties(geo)
+    # d_eff (the same value) with the penalty averaged over tied neighbours, so that an outer
+    # derivative of this pass w.r.t. pen splits at ties as the gradient does (second order).
+    d_eff = d + _tied_mean(geo["segments"][4], seg, tie_prev, tie_next)
     _, slope = jax.jvp(falloff, (d_eff,), (jnp.ones_like(d_eff),))
     ge = jnp.where(live, _tile(g, size, tile) * slope, 0.0)  # dL/d(effective distance)
     inv = jnp.where(d > 0, 1.0 / jnp.where(d > 0, d, 1.0), 0.0)
@@ -324,9 +364,6 @@ def _distance_raster_bwd(size, falloff, tile, chunk, radius, residuals, g):
     # segment of equal effective distance (to a few ulps) is a tie of the min; central differences (and
     # jnp.min's gradient) split it equally, so the pen gradient is shared with the tied
     # neighbours.  (Their xy gradients coincide at the shared vertex, so xy needs no split.)
-    pcx, pcy = jnp.asarray(cx)[None], jnp.asarray(cy)[None]
-    tie_prev = _ties_neighbour(seg - 1, live & ((u == 0.0) | (u == 0.5)), pcx, pcy, d_eff, ax, ay, bx, by, penalty, ok)
-    tie_next = _ties_neighbour(seg + 1, live & ((u == 1.0) | (u == 0.5)), pcx, pcy, d_eff, ax, ay, bx, by, penalty, ok)
     share = -PEN_UP_PENALTY * ge / (1.0 + tie_prev + tie_next)
     pen_idx = jnp.concatenate([start.reshape(-1), (start - 1).reshape(-1), (start + 1).reshape(-1)])
     pen_val = jnp.concatenate(
@@ -335,6 +372,21 @@ def _distance_raster_bwd(size, falloff, tile, chunk, radius, residuals, g):
     g_pen = jax.ops.segment_sum(pen_val, pen_idx, bsz * t)
     g_xy = jnp.stack([g_x, g_y], axis=-1).reshape(bsz, t, 2)
     return g_xy, g_pen.reshape(bsz, t), None
+
+
+def _ties(geo):
+    """``(tie_prev, tie_next)``: 1.0 where the previous / next segment ties with the arg-min
+    at a shared vertex (see :func:`_ties_neighbour`); ``geo`` from :func:`_at_nearest`."""
+    u, live, seg = geo["u"], geo["live"], geo["seg"]
+    rest = (geo["pcx"], geo["pcy"], geo["d_eff"], *geo["segments"])
+    return (_ties_neighbour(seg - 1, live & ((u == 0.0) | (u == 0.5)), *rest),
+            _ties_neighbour(seg + 1, live & ((u == 1.0) | (u == 0.5)), *rest))
+
+
+def _tied_mean(per_segment, seg, tie_prev, tie_next):
+    """Mean of ``per_segment [B, S]`` over each pixel's arg-min ``seg`` and its tied neighbours."""
+    at = lambda k: _gather_segments((per_segment,), jnp.clip(k, 0, per_segment.shape[1] - 1))[0]  # noqa: E731
+    return (at(seg) + tie_prev * at(seg - 1) + tie_next * at(seg + 1)) / (1.0 + tie_prev + tie_next)
 
 
 def _ties_neighbour(nb, candidate, pcx, pcy, d_eff, ax, ay, bx, by, penalty, ok):
