@@ -368,7 +368,7 @@ def test_resume_after_an_exception_matches_uninterrupted(reference_run, tmp_path
     assert steps == sorted(set(steps))  # records of the redone steps were dropped, not duplicated
 
 
-def test_resume_warns_about_a_changed_config_after_normalising(tmp_path, caplog):
+def test_resume_with_a_changed_config_is_refused_unless_allowed(tmp_path, caplog):
     run_linear(tmp_path, num_epochs=1)  # saved config: {"test": "linear", "num_epochs": 1}
     with_default = lambda config: {"width": 8, **config}  # noqa: E731  a key added since, at its default
     later = {"test": "linear", "num_epochs": 1, "width": 8}
@@ -379,16 +379,28 @@ def test_resume_warns_about_a_changed_config_after_normalising(tmp_path, caplog)
         caplog.clear()
         return found
 
-    assert run_linear(tmp_path, num_epochs=1, config=later).resumed_from == 16
-    assert warnings() == ["resuming with a config that differs from the checkpoint's in ['width']"]
+    config_json = (tmp_path / "config.json").read_text()
+    with pytest.raises(ValueError, match=r"checkpoint at step 16 was trained with another config \(width: \(unset\) -> 8\)"):
+        run_linear(tmp_path, num_epochs=1, config=later)
+    assert (tmp_path / "config.json").read_text() == config_json  # a refused resume writes nothing
+    assert run_linear(tmp_path, num_epochs=1, config=later, allow_config_change=True).resumed_from == 16
+    assert warnings() == ["resuming with a config that differs from the checkpoint's in ['width']: width: (unset) -> 8 "
+                          "(the checkpoint's config is kept as config.until-step-16.json)"]
+    assert json.loads((tmp_path / "config.until-step-16.json").read_text()) == {"test": "linear", "num_epochs": 1}
     # the config.json of that resume now holds "width"; the checkpoint's config does not
     run_linear(tmp_path, num_epochs=1, config=later, normalise_config=with_default)
     assert warnings() == []
-    run_linear(tmp_path, num_epochs=1, config={**later, "width": 9}, normalise_config=with_default)
-    assert warnings() == ["resuming with a config that differs from the checkpoint's in ['width']"]
+    with pytest.raises(ValueError, match=r"width: 8 -> 9"):
+        run_linear(tmp_path, num_epochs=1, config={**later, "width": 9}, normalise_config=with_default)
     run_linear(tmp_path, num_epochs=1)  # the very config it was saved with
     assert warnings() == []
-    # train_and_evaluate hands the experiment's normaliser to fit
+    # a longer run (and the loop's bookkeeping) may change without allow_config_change
+    longer = run_linear(tmp_path, num_epochs=2, config={"test": "linear", "num_epochs": 2})
+    assert longer.resumed_from == 16 and warnings() == [
+        "resuming with a config that differs from the checkpoint's in ['num_epochs']: num_epochs: 1 -> 2 "
+        "(the checkpoint's config is kept as config.until-step-16.json)"]
+
+    # train_and_evaluate hands the experiment's normaliser, and allow_config_change, to fit
     def build(config):
         return training.Experiment(task=linear_task(), train_source=ArraySource(blobs(64, 0), 16, seed=1),
                                    normalise_config=with_default)
@@ -397,8 +409,47 @@ def test_resume_warns_about_a_changed_config_after_normalising(tmp_path, caplog)
     training.train_and_evaluate(saved, tmp_path / "tae", build)
     training.train_and_evaluate({**saved, "width": 8}, tmp_path / "tae", build)
     assert warnings() == []
-    training.train_and_evaluate({**saved, "width": 9}, tmp_path / "tae", build)
-    assert warnings() == ["resuming with a config that differs from the checkpoint's in ['width']"]
+    with pytest.raises(ValueError, match="width: 8 -> 9"):
+        training.train_and_evaluate({**saved, "width": 9}, tmp_path / "tae", build)
+    training.train_and_evaluate({**saved, "width": 9}, tmp_path / "tae", build, allow_config_change=True)
+    assert [w.split(":")[0] for w in warnings()] == ["resuming with a config that differs from the checkpoint's in ['width']"]
+
+
+def test_loop_settings_are_checked_before_anything_is_written(tmp_path):
+    for setting, value in (("keep_checkpoints", 0), ("checkpoint_every_steps", -5), ("log_every_steps", 0),
+                           ("eval_every_epochs", -1), ("num_epochs", 0)):
+        workdir = tmp_path / setting
+        with pytest.raises(ValueError, match=rf"fit: {setting} must be an integer >= [01]"):
+            training.fit(linear_task(), optax.sgd(0.1), ArraySource(blobs(64, 0), 16, seed=1), workdir,
+                         **{"num_epochs": 1, setting: value})
+        assert not workdir.exists()
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(NotADirectoryError, match="a_file is a file, not a directory"):
+        run_linear(tmp_path / "a_file", num_epochs=1)
+
+
+def test_a_diverging_run_stops_before_checkpointing_nan(tmp_path):
+    """Updates turn NaN from step 13: the save at step 15 is refused (FloatingPointError naming
+    the steps), the checkpoints before it stay finite, and nothing NaN is saved."""
+
+    def nan_from(count_at):
+        def update(updates, state, params=None):
+            scale = jnp.where(state >= count_at, jnp.nan, 1.0)
+            return jax.tree.map(lambda u: u * scale, updates), state + 1
+
+        return optax.GradientTransformation(lambda params: jnp.zeros((), jnp.int32), update)
+
+    tx = optax.chain(optax.sgd(0.1), nan_from(12))
+    with pytest.raises(FloatingPointError, match=r"training loss nan over steps 13-15; stopped before saving "
+                                                 r"\(the newest checkpoint, step 10, is kept\)"):
+        training.fit(linear_task(), tx, ArraySource(blobs(256, 0), 16, seed=1), tmp_path, num_epochs=2,
+                     log_every_steps=4, checkpoint_every_steps=5, keep_checkpoints=2)
+    assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir()) == [5, 10]
+    resumed = training.fit(linear_task(), optax.chain(optax.sgd(0.1), nan_from(10**6)),
+                           ArraySource(blobs(256, 0), 16, seed=1), tmp_path, num_epochs=2,
+                           log_every_steps=4, checkpoint_every_steps=5, keep_checkpoints=2)
+    assert resumed.resumed_from == 10  # from a finite checkpoint, to a finite end
+    assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(resumed.state.params))
 
 
 def test_leftover_tmp_and_corrupt_checkpoints_are_ignored(tmp_path):

@@ -6,7 +6,9 @@ The config file defines ``get_config()`` and the experiment builder (``build_exp
 the same file, or the config key ``"experiment": "package.module:function"``). ``--set``
 overrides config keys (dotted for nested ones: ``--set optimizer.learning_rate=3e-4``), with
 the value converted to the type of the value it replaces. Re-running the same command on the
-same ``--workdir`` resumes from the newest complete checkpoint. ``--distributed`` calls
+same ``--workdir`` resumes from the newest complete checkpoint (with other settings it is
+refused, except for ``num_epochs`` and the logging/checkpoint intervals, unless
+``--allow-config-change``). ``--distributed`` calls
 ``jax.distributed.initialize()`` first (multi-host; run the same command on every host).
 """
 from __future__ import annotations
@@ -28,6 +30,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--workdir", required=True, help="output directory (config, metrics.jsonl, checkpoints)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value (repeatable; dotted keys for nested values)")
+    parser.add_argument("--allow-config-change", action="store_true",
+                        help="resume a workdir whose checkpoint was trained with other settings (refused "
+                             "otherwise, except for num_epochs and the logging/checkpoint intervals)")
     parser.add_argument("--distributed", action="store_true", help="call jax.distributed.initialize() first")
     return parser.parse_args(argv)
 
@@ -63,7 +68,7 @@ def main(argv=None) -> int:
         print(f"  ckpts     {workdir / 'checkpoints'}  (re-run the same command to resume)")
         sys.stdout.flush()
 
-    result = train_and_evaluate(config, workdir, builder)
+    result = train_and_evaluate(config, workdir, builder, allow_config_change=args.allow_config_change)
 
     if jax.process_index() == 0:
         if result.resumed_from is not None:

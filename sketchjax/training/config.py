@@ -67,6 +67,8 @@ def default_config() -> dict[str, Any]:
 def load_config(path: str | pathlib.Path) -> tuple[Any, ModuleType]:
     """Import the config file at ``path`` and return ``(module.get_config(), module)``."""
     path = pathlib.Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"config file {path} is a directory; pass the config's .py file")
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} does not exist")
     name = f"_sketchjax_config_{path.stem}"

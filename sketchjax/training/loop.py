@@ -23,16 +23,20 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import os
 import pathlib
 import time
 from typing import Any, Callable, Optional, Sequence
 
 import jax
+import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from sketchjax._checks import check_positive_int
+from sketchjax.formats._io import atomic_write
 from sketchjax.training.checkpoint import CheckpointStore
 from sketchjax.training.config import config_to_dict, default_config
 from sketchjax.training.data import DataSource
@@ -91,10 +95,15 @@ class FitResult:
     resumed_from: Optional[int]
 
 
+#: Top-level config keys a run may be resumed with changed values without
+#: ``allow_config_change``: the run's length and the loop's bookkeeping, not what is trained.
+RESUMABLE_CHANGES = frozenset({"num_epochs", "log_every_steps", "checkpoint_every_steps", "keep_checkpoints",
+                               "eval_every_epochs", "progress_bar"})
+
+
 def _write_json_atomic(path: pathlib.Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        f.write(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def _jsonable_config(config: Any) -> Optional[dict]:
@@ -124,6 +133,7 @@ def fit(
     hooks: Sequence[Callable[[int, TrainState], None]] = (),
     normalise_config: Optional[Callable[[dict], dict]] = None,
     run_info: Optional[dict] = None,
+    allow_config_change: bool = False,
 ) -> FitResult:
     """Train ``task`` for ``num_epochs`` epochs of ``train_source``, resuming from ``workdir``.
 
@@ -149,19 +159,35 @@ def fit(
       hooks: ``hook(step, state)`` called on the host after every step (``step`` counts steps
         done); for tests and custom logging. Must not keep ``state`` (its buffers are donated).
       normalise_config: applied to the checkpoint's config and to ``config`` before they are
-        compared on resuming (a difference is logged as a warning); see :func:`config_differences`.
+        compared on resuming; see :func:`config_differences`.
       run_info: written to ``workdir/run_info.json`` next to ``config.json`` (see :class:`Experiment`).
+      allow_config_change: resume a checkpoint trained with another config (other than in
+        :data:`RESUMABLE_CHANGES`, e.g. a longer ``num_epochs``, which is always allowed).
+        Default: refuse (``ValueError`` naming the differences).  An allowed change is logged and
+        the config the checkpoint was trained with is kept as ``config.until-step-<step>.json``.
+
+    A training loss (or, at a save, a parameter) that is NaN or infinite stops the run with
+    ``FloatingPointError`` naming the step, before anything non-finite is checkpointed.
 
     Returns:
       :class:`FitResult` with the final state, the last training log record's means, the
       final evaluation metrics (``{}`` without ``eval_source``) and the resumed-from step.
     """
-    if num_epochs < 1:
-        raise ValueError(f"num_epochs must be >= 1, got {num_epochs}")
+    num_epochs = check_positive_int("fit", "num_epochs", num_epochs)
+    log_every_steps = check_positive_int("fit", "log_every_steps", log_every_steps)
+    checkpoint_every_steps = check_positive_int("fit", "checkpoint_every_steps", checkpoint_every_steps)
+    keep_checkpoints = check_positive_int("fit", "keep_checkpoints", keep_checkpoints)
+    if isinstance(eval_every_epochs, bool) or not isinstance(eval_every_epochs, int) or eval_every_epochs < 0:
+        raise ValueError(f"fit: eval_every_epochs must be an integer >= 0 (0: only at the end), got {eval_every_epochs!r}")
     workdir = pathlib.Path(workdir)
     chief = jax.process_index() == 0
     if chief:
+        if workdir.exists() and not workdir.is_dir():
+            raise NotADirectoryError(f"workdir {workdir} is a file, not a directory")
         workdir.mkdir(parents=True, exist_ok=True)
+        for folder in (workdir, workdir / "checkpoints"):
+            if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+                raise PermissionError(f"{folder} is not writable: the run could not save its checkpoints")
     mesh = data_mesh() if mesh is None else mesh
     steps_per_epoch = int(train_source.steps_per_epoch)
     if steps_per_epoch < 1:
@@ -173,6 +199,7 @@ def fit(
         first_batch = next(iter(batches))
     store = CheckpointStore(workdir / "checkpoints", keep=keep_checkpoints, async_save=async_checkpointing)
     restored = store.restore_latest(abstract_train_state(task, tx, first_batch, mesh))
+    changed: list[str] = []
     if restored is not None:
         state, meta = restored
         step = int(jax.device_get(state.step))
@@ -185,7 +212,14 @@ def fit(
         changed = ([] if config_dict is None or meta.get("config") is None
                    else _changed_keys(meta["config"], config_dict, normalise_config))
         if changed:
-            log.warning("resuming with a config that differs from the checkpoint's in %s", changed)
+            detail = _describe_changes(meta["config"], config_dict, normalise_config)
+            if not allow_config_change and not set(changed) <= RESUMABLE_CHANGES:
+                raise ValueError(
+                    f"{workdir}: the checkpoint at step {step} was trained with another config ({detail}); "
+                    "resuming would mix the two settings in one run. Use a new workdir, or allow it "
+                    "(fit(allow_config_change=True), train/run.py --allow-config-change)")
+            log.warning("resuming with a config that differs from the checkpoint's in %s: %s "
+                        "(the checkpoint's config is kept as config.until-step-%d.json)", changed, detail, step)
         elapsed_before = float(meta.get("elapsed", 0.0))
         resumed_from = step
         log.info("resumed from checkpoint step %d (epoch %d, batch %d) in %s",
@@ -202,10 +236,13 @@ def fit(
             log.warning("starting %s from step 0 with no checkpoint to resume; the earlier metrics.jsonl "
                         "was kept as %s", workdir, kept.name)
     del first_batch
-    if chief and config_dict is not None:  # only now: a refused resume leaves the workdir as it was
+    # Read before anything is written: a refused resume leaves the workdir as it was.
+    recorded = read_run_info(workdir) if chief and run_info is not None and resumed_from is not None else None
+    if chief and config_dict is not None:
+        if resumed_from is not None and changed:
+            _write_json_atomic(workdir / f"config.until-step-{resumed_from}.json", meta["config"])
         _write_json_atomic(workdir / "config.json", config_dict)
     if chief and run_info is not None:
-        recorded = read_run_info(workdir) if resumed_from is not None else None
         if recorded is None:
             _write_json_atomic(workdir / "run_info.json", run_info)
         elif recorded != json.loads(json.dumps(run_info)):
@@ -230,8 +267,23 @@ def fit(
         writer.write(rec)
         return rec
 
+    def kept() -> str:
+        return "no checkpoint was written" if last_saved is None else f"the newest checkpoint, step {last_saved}, is kept"
+
+    def check_finite(metrics: dict, since: int) -> None:
+        loss = metrics.get("loss", 0.0)
+        if not math.isfinite(loss):
+            raise FloatingPointError(
+                f"{workdir}: training loss {loss} over steps {since + 1}-{step}; stopped before saving "
+                f"({kept()}). Lower the learning rate or check the data")
+
     def save() -> None:
         nonlocal last_saved
+        check_finite(running.peek(), step - len(running))
+        finite = jax.device_get(jax.tree.leaves(jax.tree.map(lambda x: jnp.all(jnp.isfinite(x)), state.params)))
+        if not all(bool(ok) for ok in finite):
+            raise FloatingPointError(f"{workdir}: a parameter is NaN or infinite after step {step}; stopped "
+                                     f"before saving ({kept()})")
         epoch, in_epoch = divmod(step, steps_per_epoch)
         store.save(step, state, {
             "step": step, "epoch": epoch, "step_in_epoch": in_epoch, "steps_per_epoch": steps_per_epoch,
@@ -266,7 +318,9 @@ def fit(
                     for hook in hooks:
                         hook(step, state)
                     if step % log_every_steps == 0 or step == total_steps:
+                        window = len(running)
                         train_metrics = running.result()
+                        check_finite(train_metrics, step - window)
                         if learning_rate_fn is not None:  # the rate of the last step, not a mean
                             train_metrics["learning_rate"] = float(learning_rate_fn(step - 1))
                         record("train", train_metrics, **throughput.rates())
@@ -433,6 +487,26 @@ def _changed_keys(old: Any, new: Any, normalise: Optional[Callable[[dict], dict]
     old, new = ({**c, "optimizer": {**loop_optimizer, **c["optimizer"]}} if isinstance(c.get("optimizer"), dict) else c
                 for c in (old, new))
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+
+def _describe_changes(old: Any, new: Any, normalise: Optional[Callable[[dict], dict]] = None, shown: int = 6) -> str:
+    """``"optimizer.learning_rate: 0.003 -> 0.1; seed: 0 -> 3"``: the leaves in which two configs
+    differ (normalised and saved as JSON, as :func:`_changed_keys` compares them)."""
+    if normalise is not None:
+        old, new = normalise(config_to_dict(old)), normalise(config_to_dict(new))
+    old, new = _jsonable_config(old) or {}, _jsonable_config(new) or {}
+    missing = object()
+
+    def walk(a, b, prefix):
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b)):
+                yield from walk(a.get(k, missing), b.get(k, missing), f"{prefix}{k}.")
+        elif a != b:
+            fmt = lambda v: "(unset)" if v is missing else json.dumps(v)[:40]  # noqa: E731
+            yield f"{prefix[:-1]}: {fmt(a)} -> {fmt(b)}"
+
+    diffs = list(walk(old, new, ""))
+    return "; ".join(diffs[:shown]) + (f"; and {len(diffs) - shown} more" if len(diffs) > shown else "")
 
 
 def train_unless_done(config: Any, workdir: str | os.PathLike, build_experiment: Callable[[Any], Experiment],

@@ -91,12 +91,18 @@ class RunningMean:
     def __len__(self) -> int:
         return len(self._pending)
 
-    def result(self) -> dict[str, float]:
-        """Means since the last call (empty dict if nothing was added); resets."""
-        pending, self._pending = jax.device_get(self._pending), []
+    def peek(self) -> dict[str, float]:
+        """Means since the last :meth:`result` (empty dict if nothing was added); no reset."""
+        pending = jax.device_get(self._pending)
         if not pending:
             return {}
         return {k: float(np.mean([m[k] for m in pending])) for k in pending[0]}
+
+    def result(self) -> dict[str, float]:
+        """Means since the last call (empty dict if nothing was added); resets."""
+        out = self.peek()
+        self._pending = []
+        return out
 
 
 class Throughput:
