@@ -56,6 +56,14 @@ def _leaves(tree: Any) -> tuple[list[str], list[str]]:
     return sorted(sigs), sorted(paths)
 
 
+def _path_diff(saved_paths: list[str], want_paths: list[str], shown: int = 3) -> str:
+    """``"saved only: [...]; expected only: [...]"``, by path, so that arrays of equal shapes
+    (an optimiser's moments, a renamed module) are told apart too."""
+    only_saved = sorted(set(saved_paths) - set(want_paths))
+    only_wanted = sorted(set(want_paths) - set(saved_paths))
+    return f"saved only: {only_saved[:shown]}; expected only: {only_wanted[:shown]}"
+
+
 class CheckpointStore:
     """Save / restore ``(state, meta)`` pairs by step, keeping the last ``keep``.
 
@@ -116,10 +124,9 @@ class CheckpointStore:
                 self._quarantine(step)
                 continue
             if saved != want:
-                diff = sorted(set(saved) ^ set(want))[:4]
                 raise IncompatibleCheckpointError(
                     f"checkpoint {self.directory / str(step)} holds a different state than this run builds "
-                    f"({len(saved)} arrays saved vs {len(want)} expected; differing shapes/dtypes e.g. {diff}); "
+                    f"({len(saved)} arrays saved vs {len(want)} expected; {_path_diff(saved_paths, want_paths)}); "
                     "the model or optimiser settings changed — use a new workdir (nothing was modified)")
             try:
                 restored = self._manager.restore(
@@ -133,11 +140,9 @@ class CheckpointStore:
                 # ... unless the step is intact and only its parameter paths differ (a renamed
                 # module with the same shapes): that is another state, not corruption
                 if saved_paths != want_paths:
-                    only_saved = sorted(set(saved_paths) - set(want_paths))[:2]
-                    only_wanted = sorted(set(want_paths) - set(saved_paths))[:2]
                     raise IncompatibleCheckpointError(
                         f"checkpoint {self.directory / str(step)} holds a differently named state than this run "
-                        f"builds (saved only: {only_saved}; expected only: {only_wanted}): a parameter or module "
+                        f"builds ({_path_diff(saved_paths, want_paths)}): a parameter or module "
                         "was renamed — use a new workdir, or rename it back (nothing was modified)") from e
                 warnings.warn(f"checkpoint {self.directory / str(step)} does not restore ({type(e).__name__}: {e}); "
                               "moving it aside and trying an older one")
