@@ -268,6 +268,11 @@ def test_stratified_auc_counts_only_pairs_within_a_stratum():
     # a score that is the stratum itself knows nothing within a stratum
     assert float(stratified_auc(strata.astype(np.float32), positive, strata, 4)) == 0.5
     assert np.isnan(float(stratified_auc(scores, positive, np.where(positive, 0, 1), 2)))  # no mixed stratum
+    # a NaN score is NaN, as for roc_auc, also in a stratum of one class (it used to be left out)
+    lone = np.append(strata, 4)
+    with_nan = np.append(scores, np.nan).astype(np.float32)
+    assert np.isnan(float(stratified_auc(with_nan, np.append(positive, True), lone, 5)))
+    assert np.isnan(float(roc_auc(with_nan, np.append(positive, True))))
 
 
 def test_pair_agreement_counts_ties_half():
@@ -287,7 +292,12 @@ def test_soft_bin_tau_width_keeps_gradients_inside_bins():
     flat = jax.grad(lambda x: jnp.sum(soft_bin(x, 5, l_q, u_q)))(mid)  # the absolute default 0.1/64
     damped = jax.grad(lambda x: jnp.sum(soft_bin(x, 5, l_q, u_q, tau_width=0.125)))(mid)
     assert abs(float(flat[0])) < 1e-6
-    assert 0.1 < float(damped[0]) < 0.6  # ~0.3: damped, not zero
+    # as documented: exp(-1 / (2 tau_width)) / tau_width from each neighbouring cut point; the
+    # first bin has one (l_q is not a cut point), an inner bin two
+    np.testing.assert_allclose(float(damped[0]), math.exp(-4) / 0.125, rtol=0.1)
+    inner = jnp.array([l_q + 1.5 * (u_q - l_q) / 6])
+    g_inner = jax.grad(lambda x: jnp.sum(soft_bin(x, 5, l_q, u_q, tau_width=0.125)))(inner)
+    np.testing.assert_allclose(float(g_inner[0]), 2 * math.exp(-4) / 0.125, rtol=0.1)
     cut = jnp.array([l_q + (u_q - l_q) / 6])
     at_cut = jax.grad(lambda x: jnp.sum(soft_bin(x, 5, l_q, u_q, tau_width=0.125)))(cut)
     assert 1.5 < float(at_cut[0]) < 2.5  # ~1 / (4 * 0.125)
@@ -295,6 +305,27 @@ def test_soft_bin_tau_width_keeps_gradients_inside_bins():
     mid20 = jnp.array([l_q + 0.5 * (u_q - l_q) / 21])
     g20 = jax.grad(lambda x: jnp.sum(soft_bin(x, 20, l_q, u_q, tau_width=0.125)))(mid20)
     np.testing.assert_allclose(float(g20[0]), float(damped[0]), rtol=0.05)
+
+
+def test_loss_weights_temperature_and_cut_count_as_documented(batch):
+    features, w, labels = batch
+    cos, norm = class_cosines(features, w)
+    cfg = GACLConfig(kind="cos")
+    per_example = gacl_loss(cos, norm, labels, cfg)[1]
+    full = per_example["ce"] + cfg.lambda_g * per_example["reg"]
+    small = jnp.array([0.25, 0.25, 0.0, 0.0, 0.0, 0.0])  # weights summing to less than 1
+    np.testing.assert_allclose(gacl_loss(cos, norm, labels, cfg, weights=small)[0], jnp.mean(full[:2]), rtol=1e-6)
+    assert float(gacl_loss(cos, norm, labels, cfg, weights=jnp.zeros(6))[0]) == 0.0
+    # a traced temperature (annealed inside a jitted step) and a vmapped one
+    q = jnp.linspace(0.35, 0.8, 7)
+    eager = soft_bin(q, 5, 0.35, 0.8, tau=0.01)
+    np.testing.assert_allclose(jax.jit(lambda t: soft_bin(q, 5, 0.35, 0.8, tau=t))(0.01), eager, rtol=1e-6)
+    widths = jax.vmap(lambda t: gacl_loss(cos, norm, labels, cfg, n_cuts=5, tau_width=t)[0])(jnp.array([0.1, 0.3]))
+    assert widths.shape == (2,) and bool(jnp.all(jnp.isfinite(widths)))
+    with pytest.raises(ValueError, match="whole number"):
+        soft_bin(q, 5.5, 0.35, 0.8)
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        soft_bin(q, 5, 0.35, 0.8, tau=float("nan"))
 
 
 def test_metrics_with_ties_masks_and_non_finite_values():
@@ -329,7 +360,7 @@ def test_quality_api_vmaps_over_single_examples_and_bad_settings_are_named():
     # cut counts: a concrete one out of range is refused, a traced one is clipped into range
     q = jnp.array([0.5, 0.79])
     for bad in (0, 21):
-        with pytest.raises(ValueError, match=r"n_cuts must be in \[1, max_cuts=20\]"):
+        with pytest.raises(ValueError, match=r"n_cuts must be a whole number in \[1, max_cuts=20\]"):
             soft_bin(q, bad, cfg.l_q, cfg.u_q)
     clipped = jax.jit(lambda n: soft_bin(q, n, cfg.l_q, cfg.u_q, tau_width=0.05))(25)
     np.testing.assert_allclose(clipped, soft_bin(q, 20, cfg.l_q, cfg.u_q, tau_width=0.05), rtol=1e-6)

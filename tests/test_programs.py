@@ -67,6 +67,22 @@ def test_default_sketches_beyond_the_six_categories(data_root):
     assert not (got[0][1].xy.shape == got[6][1].xy.shape and (got[0][1].xy == got[6][1].xy).all())  # the next cat
 
 
+@pytest.mark.data
+def test_readme_python_examples_run(data_root, monkeypatch):
+    """Every ```python block of the README, in order, in one namespace (later blocks use
+    earlier ones' ``batch``): the documented API calls exist and return the documented shapes."""
+    import re
+
+    monkeypatch.setenv("SKETCHJAX_DATA", str(data_root))
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert len(blocks) >= 3
+    scope = {"__name__": "readme"}
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"README.md python block {i}", "exec"), scope)
+    assert scope["img"].shape == (8, 128, 128) and scope["strokes"].shape[0] == 8
+    assert scope["q"].shape == (8,) and scope["pred"].shape == (8,)
+
+
 #: notebooks that take over ~20 s run only with ``-m slow`` (their library calls are unit-tested)
 SLOW_NOTEBOOKS = ("attribution.ipynb", "gacl.ipynb")
 

@@ -6,7 +6,10 @@ A backbone gives a non-negative feature ``f(x)``; GACL reads two things from it:
   range ``[l_a, u_a]`` (reference 10, 100) onto the instantiation's ``[l_q, u_q]`` (G footnote
   2).  The map is not clipped (a clip would stop the gradient outside the range); since
   ``a >= 0``, ``q >= l_q - l_a (u_q - l_q) / (u_a - l_a) > 0`` for every instantiation here,
-  and the regulariser ``G`` keeps ``q`` inside ``[l_q, u_q]`` at the optimum;
+  and the regulariser ``G`` keeps ``q`` above ``l_q`` at the optimum (for ``theta_y <= pi/2``;
+  see :func:`lambda_g_lower_bound`) and pulls it towards ``u_q``: a confidently recognised
+  example sits at ``u_q``, and the classification loss can push a badly misclassified one
+  (``theta_y`` beyond ~90° for ``scale``, ~145° for ``add`` / ``mul``) above it;
 * the **angles** ``theta_j`` between ``f(x)`` and each class weight ``W_j`` (both normalised).
 
 Logits: ``s cos theta_j`` for ``j != y`` and ``A(q, theta_y)`` for the labelled class:
@@ -76,11 +79,14 @@ _PAD_CUT = 1e6  # inactive cut points: far above any q, so their bins get no mas
 
 
 def lambda_g_lower_bound(kind: str, l_q: float, u_q: float, s: float = 64.0, margin_scale: float = 1.0) -> float:
-    """The smallest ``lambda_g`` for which ``dL/dq < 0`` at ``q = l_q`` whatever ``theta`` (G-11..G-14).
+    """The smallest ``lambda_g`` for which ``dL/dq < 0`` at ``q = l_q`` for every ``theta_y <= pi/2`` (G-11..G-14).
 
     ``lambda_g |G'(l_q)| > c`` with ``G'(q) = -1/q^2 + 1/u_q^2`` and ``c`` the largest
     ``|dA/dq|``-driven push: ``s`` (scale, add), ``s pi / 2`` (mul, for ``theta <= pi/2``),
-    ``margin_scale`` (cos).
+    ``margin_scale`` (cos).  For ``mul`` the push ``s theta sin(q theta)`` grows past
+    ``theta = pi/2``: at ``l_q = 1.1`` its maximum over ``[0, pi]`` is 1.053 x ``s pi / 2``
+    (at 106°), so just above this bound a sample at such an angle can still be pushed below
+    ``l_q``; the default ``lambda_g`` (twice the bound) covers every angle.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown GACL kind {kind!r}; use one of {KINDS}")
@@ -229,15 +235,18 @@ def soft_bin(q: jax.Array, n_cuts: jax.Array, l_q: float, u_q: float, tau: float
 
     Args:
       q: ``float32[...]`` quality values.
-      n_cuts: active cut points, ``1 <= n_cuts <= max_cuts`` (may be traced: then clipped into
-        that range; a concrete value outside it raises ``ValueError``).
+      n_cuts: active cut points, an integer ``1 <= n_cuts <= max_cuts`` (may be traced: then
+        clipped into that range; a concrete value outside it, or not whole, raises ``ValueError``).
       tau: temperature; ``q_hat`` approaches the midpoint of ``q``'s bin as ``tau → 0``.
         The default makes the transition between two bins about 1% of the range of ``cos``'s
-        ``[l_q, u_q]`` wide.
+        ``[l_q, u_q]`` wide — a staircase: ``q_hat`` is flat inside each bin (see
+        ``tau_width``).  May be traced (e.g. annealed inside a jitted step); a concrete value
+        must be > 0.
       max_cuts: static size of the cut-point vector.
       tau_width: if given, the temperature is ``tau_width`` x the current bin width (``tau``
         ignored), so the staircase keeps its shape as the cut points multiply.  The slope of
-        ``q_hat`` is about ``exp(-1 / (2 tau_width)) / tau_width`` at a bin's middle and
+        ``q_hat`` is about ``exp(-1 / (2 tau_width)) / tau_width`` per neighbouring cut point
+        at a bin's middle (twice that in an inner bin, once in the two outer ones) and
         ``1 / (4 tau_width)`` at a cut point: with 1/8, 0.3 and 2 — gradients damped inside a
         bin, not zero.  An absolute ``tau`` far below the bin width (the default 0.1/64
         against widths 0.02-0.08 for ``cos``) leaves ``q_hat`` flat inside every bin, so the
@@ -246,11 +255,14 @@ def soft_bin(q: jax.Array, n_cuts: jax.Array, l_q: float, u_q: float, tau: float
     Returns:
       ``q_hat`` with the shape of ``q`` (differentiable in ``q``).
     """
-    if tau_width is None and not tau > 0 or tau_width is not None and not tau_width > 0:  # also NaN
+    temperature = tau if tau_width is None else tau_width
+    if not isinstance(temperature, jax.core.Tracer) and not np.all(np.asarray(temperature) > 0):  # also NaN
         raise ValueError(f"soft_bin: the temperature must be > 0, got tau={tau}, tau_width={tau_width}")
     # a concrete count out of range is an error; a traced one is clipped into range
-    if not isinstance(n_cuts, jax.core.Tracer) and (np.any(np.asarray(n_cuts) < 1) or np.any(np.asarray(n_cuts) > max_cuts)):
-        raise ValueError(f"soft_bin: n_cuts must be in [1, max_cuts={max_cuts}], got {n_cuts}")
+    if not isinstance(n_cuts, jax.core.Tracer):
+        c = np.asarray(n_cuts)
+        if np.any(c < 1) or np.any(c > max_cuts) or np.any(c != np.round(c)):
+            raise ValueError(f"soft_bin: n_cuts must be a whole number in [1, max_cuts={max_cuts}], got {n_cuts}")
     n = jnp.clip(jnp.asarray(n_cuts, jnp.float32), 1.0, float(max_cuts))
     i = jnp.arange(1, max_cuts + 1, dtype=jnp.float32)
     width = (u_q - l_q) / (n + 1.0)
@@ -258,7 +270,7 @@ def soft_bin(q: jax.Array, n_cuts: jax.Array, l_q: float, u_q: float, tau: float
         tau = tau_width * width
     beta = jnp.where(i <= n, l_q + i * width, _PAD_CUT)  # [max_cuts]
     w = jnp.arange(1, max_cuts + 2, dtype=jnp.float32)  # [max_cuts + 1]
-    b = jnp.concatenate([jnp.zeros((1,)), -jnp.cumsum(beta)])
+    b = jnp.concatenate([jnp.zeros((1,), beta.dtype), -jnp.cumsum(beta)])
     centres = l_q + (jnp.arange(max_cuts + 1, dtype=jnp.float32) + 0.5) * width  # bin k: [l_q + k w, l_q + (k+1) w]
     logits = (q[..., None] * w + b) / tau
     o = jax.nn.softmax(logits, axis=-1)
@@ -290,12 +302,14 @@ def gacl_loss(
 
     Args:
       cos, norm: :func:`class_cosines` of the batch's features (``[B, C]``, ``[B]``).
-      labels: ``int[B]``.
+      labels: ``int[B]`` in ``[0, C)`` — checked when concrete; under ``jit`` an index out of
+        range is not detected (-1 would pick the last class).
       cfg: the instantiation.
       n_cuts: soft-binning cut points (traced ok); None: no binning (``q`` used as is).
       tau: soft-binning temperature.
       tau_width: temperature relative to the bin width instead (see :func:`soft_bin`).
-      weights: ``float32[B]`` example weights (e.g. a padding mask); default all 1.
+      weights: ``float32[B]`` example weights (e.g. a padding mask); default all 1.  The loss
+        is ``sum(w l) / sum(w)`` (0 when every weight is 0).
       margin_weight: ``r`` in ``[0, 1]`` for a warm-up (may be traced; None = 1): the target
         logit is blended (:func:`gacl_logits`) and the regulariser weighted ``r lambda_g``, so
         at every ``r`` the loss is GACL at strength ``r`` — ``lambda_g``'s lower bound is
@@ -317,7 +331,8 @@ def gacl_loss(
     lam = cfg.lambda_g if margin_weight is None else cfg.lambda_g * margin_weight
     per_example = ce + lam * reg
     wts = jnp.ones_like(per_example) if weights is None else jnp.asarray(weights, per_example.dtype)
-    loss = jnp.sum(per_example * wts) / jnp.maximum(jnp.sum(wts), 1.0)
+    total = jnp.sum(wts)
+    loss = jnp.sum(per_example * wts) / jnp.where(total > 0, total, 1.0)
     cos_y = jnp.take_along_axis(cos, labels[:, None], axis=-1)[:, 0]
     return loss, {"ce": ce, "reg": reg, "q": q, "q_used": q_used, "cos_y": cos_y, "logits": logits}
 

@@ -12,7 +12,8 @@
 All take 1-D arrays of one length ``N`` (anything else is a ValueError, also under ``jit``:
 broadcasting would silently pair the wrong entries) with an optional boolean ``mask`` of the
 entries to use and return a ``float32[]`` (NaN when undefined: fewer than two entries, a
-constant side, one class only, or a NaN / infinite value among the entries used; entries off
+constant side, one class only, or a NaN value among the entries used — or an infinite one,
+except for the AUCs, which only rank the scores and order ±inf like any value; entries off
 the mask may hold anything).  Values are compared in float32: subtract a large common offset
 first (1.7e9 + small differences collapse into ties).
 """
@@ -150,7 +151,8 @@ def _stratified_auc(scores: jax.Array, positive: jax.Array, strata: jax.Array, n
 
     u, pairs = jax.vmap(one)(jnp.arange(num_strata))
     total = jnp.sum(pairs)
-    return jnp.where(total > 0, jnp.sum(u) / jnp.where(total > 0, total, 1.0), jnp.nan)
+    ok = (total > 0) & ~jnp.any(jnp.isnan(jnp.asarray(scores, jnp.float32)) & mask)  # as roc_auc
+    return jnp.where(ok, jnp.sum(u) / jnp.where(total > 0, total, 1.0), jnp.nan)
 
 
 def pair_agreement(higher: jax.Array, lower: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
