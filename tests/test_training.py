@@ -468,6 +468,28 @@ def test_leftover_tmp_and_corrupt_checkpoints_are_ignored(tmp_path):
     assert sorted(int(p.name) for p in ckpts.iterdir()) == [30, 32]
 
 
+def test_restoring_a_run_for_evaluation_changes_nothing_in_it(tmp_path):
+    """restore_trained (what evaluation and ``sketchjax quality`` use) opens the checkpoints read-only:
+    a damaged newest step is skipped with a warning, not moved aside, and an unfinished save's
+    temporary folder (a run still training) is left alone."""
+    saved = {"test": "linear", "num_epochs": 1, "progress_bar": False}
+
+    def build(config):
+        return training.Experiment(task=linear_task(), train_source=ArraySource(blobs(64, 0), 16, seed=1))
+
+    training.train_and_evaluate({**saved, "checkpoint_every_steps": 2}, tmp_path, build)  # steps 2 and 4
+    ckpts = tmp_path / "checkpoints"
+    (ckpts / "5.orbax-checkpoint-tmp-99" / "state").mkdir(parents=True)  # a save in progress
+    for f in (ckpts / "4" / "state").rglob("*"):
+        if f.is_file() and f.stat().st_size > 0:
+            f.write_bytes(b"\0" * f.stat().st_size)
+    before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    with pytest.warns(UserWarning, match=r"checkpoints/4 .*skipping it \(read-only: left in place\)"):
+        _, state, meta = training.restore_trained(tmp_path, build, {**saved, "checkpoint_every_steps": 2})
+    assert meta["step"] == 2 and int(state.step) == 2
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == before
+
+
 def test_checkpoint_of_another_model_is_refused_not_quarantined(tmp_path):
     store = training.CheckpointStore(tmp_path / "checkpoints", keep=2)
     store.save(5, {"w": jnp.zeros(3), "b": jnp.zeros((), jnp.int32)}, {"step": 5})

@@ -56,6 +56,12 @@ def _leaves(tree: Any) -> tuple[list[str], list[str]]:
     return sorted(sigs), sorted(paths)
 
 
+def _brief(e: Exception, limit: int = 300) -> str:
+    """``"Type: message"`` cut to ``limit`` characters (TensorStore errors run to tens of KB)."""
+    text = f"{type(e).__name__}: {e}"
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
 def _path_diff(saved_paths: list[str], want_paths: list[str], shown: int = 3) -> str:
     """``"saved only: [...]; expected only: [...]"``, by path, so that arrays of equal shapes
     (an optimiser's moments, a renamed module) are told apart too."""
@@ -73,16 +79,21 @@ class CheckpointStore:
       async_save: write in a background thread (orbax's async checkpointing). Off by default:
         the train step donates the state's buffers, and on CPU a background writer could read
         reused memory; synchronous saves of small models take tens of milliseconds.
+      read_only: for evaluating a run (perhaps one still training): nothing in ``directory``
+        is created, deleted or moved — an unfinished save's temporary folder is left to its
+        writer, and a step that does not restore is skipped with a warning, not moved aside.
     """
 
-    def __init__(self, directory: str | os.PathLike, *, keep: int = 3, async_save: bool = False):
+    def __init__(self, directory: str | os.PathLike, *, keep: int = 3, async_save: bool = False,
+                 read_only: bool = False):
         self.directory = pathlib.Path(directory).absolute()
-        options = ocp.CheckpointManagerOptions(
-            max_to_keep=keep,
-            create=True,
-            cleanup_tmp_directories=True,
-            enable_async_checkpointing=async_save,
-        )
+        self.read_only = read_only
+        if read_only:  # the settings orbax would otherwise reset with a logged warning each
+            options = ocp.CheckpointManagerOptions(read_only=True, create=False, max_to_keep=None,
+                                                   save_interval_steps=0, cleanup_tmp_directories=False)
+        else:
+            options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, cleanup_tmp_directories=True,
+                                                   enable_async_checkpointing=async_save)
         # Handlers named up front so that a fresh process can read a step's metadata before
         # restoring it (orbax only learns them from a save or restore otherwise).
         handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
@@ -119,9 +130,7 @@ class CheckpointStore:
                 if not saved:
                     raise ValueError("no array metadata")
             except Exception as e:  # noqa: BLE001 — unreadable metadata: this step is unusable
-                warnings.warn(f"checkpoint {self.directory / str(step)} has unreadable metadata "
-                              f"({type(e).__name__}: {e}); moving it aside and trying an older one")
-                self._quarantine(step)
+                self._skip(step, f"has unreadable metadata ({_brief(e)})")
                 continue
             if saved != want:
                 raise IncompatibleCheckpointError(
@@ -144,10 +153,17 @@ class CheckpointStore:
                         f"checkpoint {self.directory / str(step)} holds a differently named state than this run "
                         f"builds ({_path_diff(saved_paths, want_paths)}): a parameter or module "
                         "was renamed — use a new workdir, or rename it back (nothing was modified)") from e
-                warnings.warn(f"checkpoint {self.directory / str(step)} does not restore ({type(e).__name__}: {e}); "
-                              "moving it aside and trying an older one")
-                self._quarantine(step)
+                self._skip(step, f"does not restore ({_brief(e)})")
         return None
+
+    def _skip(self, step: int, problem: str) -> None:
+        """Warn about an unusable step and move it aside (only skip it when read-only)."""
+        where = self.directory / str(step)
+        if self.read_only:
+            warnings.warn(f"checkpoint {where} {problem}; skipping it (read-only: left in place)")
+            return
+        warnings.warn(f"checkpoint {where} {problem}; moving it to {self.directory.name}_corrupt/ and trying an older one")
+        self._quarantine(step)
 
     def _quarantine(self, step: int) -> None:
         if jax.process_index() == 0:

@@ -559,7 +559,7 @@ def restore_trained(
     mesh = data_mesh() if mesh is None else mesh
     with _closing(experiment.train_source.epoch_batches(0)) as batches:
         first_batch = next(iter(batches))
-    store = CheckpointStore(workdir / "checkpoints")
+    store = CheckpointStore(workdir / "checkpoints", read_only=True)  # the run may still be training
     try:
         restored = store.restore_latest(abstract_train_state(experiment.task, tx, first_batch, mesh))
     finally:
