@@ -15,11 +15,13 @@ Commands:
            default on the split the run trained on; writes a CSV.
 
 Without FILES they take real QuickDraw sketches from the data root (``SKETCHJAX_DATA``,
-default ``../shared/data``); FILES may be ``.ndjson``, ``.npz`` or ``.svg``.
+default ``../shared/data``); FILES may be ``.ndjson``, ``.npz`` or ``.svg``.  ``--n`` sketches
+are read (default 6; ``quality`` reads every sketch of FILES), and files left unread are named.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import pathlib
 import sys
@@ -30,29 +32,35 @@ import numpy as np
 __all__ = ["main", "load_sketch_file"]
 
 DEFAULT_CATEGORIES = ("cat", "The Eiffel Tower", "bicycle", "sheep", "house", "owl")
+DEFAULT_N = 6  # sketches drawn by render / explain (and taken from the data root without FILES)
+SKETCH_SUFFIXES = (".ndjson", ".npz", ".svg")
+FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".pdf")
+QUALITY_FIGURE_MAX = 36  # quality's figure: the highest and lowest q when there are more
 
 
-def load_sketch_file(path: str, *, limit: int, single_point: str = "drop"):
+def load_sketch_file(path: str, *, limit: int | None, single_point: str = "drop"):
     """Sketches from a ``.ndjson`` (QuickDraw), ``.npz`` (sketch-rnn, all splits), ``.svg`` file.
 
-    Returns a list of ``(label, Sketch)``.
+    Returns a list of ``(label, Sketch)`` (at most ``limit``; None: all), each label naming the
+    sketch and where it is: ``"cat (cat.ndjson:17)"``, ``"owl.npz:test[3]"``, ``"1.svg"``.
     """
     from sketchjax import formats
 
     suffix = pathlib.Path(path).suffix.lower()
-    if suffix == ".ndjson":
+    name = pathlib.Path(path).name
+    if suffix == ".ndjson":  # "cat (cat.ndjson:17)": the word and where the sketch is
         return [
-            (rec.word or rec.source, rec.sketch)
+            (f"{rec.word} ({name}:{rec.source.rsplit(':', 1)[-1]})" if rec.word else rec.source, rec.sketch)
             for rec in formats.iter_ndjson(path, single_point=single_point, limit=limit)
         ]
     if suffix == ".npz":
         out = []
         for split, arrays in formats.load_npz(path).items():
-            for i, s3 in enumerate(arrays[: max(0, limit - len(out))]):
-                out.append((f"{split}[{i}]", formats.from_stroke3(s3, name=f"{path}:{split}[{i}]", single_point=single_point)))
+            for i, s3 in enumerate(arrays if limit is None else arrays[: max(0, limit - len(out))]):
+                out.append((f"{name}:{split}[{i}]", formats.from_stroke3(s3, name=f"{path}:{split}[{i}]", single_point=single_point)))
         return out
     if suffix == ".svg":
-        return [(pathlib.Path(path).stem, formats.read_svg(path))]
+        return [(name, formats.read_svg(path))]
     if pathlib.Path(path).is_dir():
         raise ValueError(f"{path}: is a directory; give sketch files (.ndjson, .npz or .svg)")
     raise ValueError(f"{path}: unsupported file type {suffix!r} (use .ndjson, .npz or .svg)")
@@ -104,7 +112,7 @@ def render_figure(sketches, out: str, *, size: int = 256, max_len: int = 256) ->
         ("per-stroke rasters S_k", lambda b: stroke_rgb[b], None),
         ("SLA: clamp(sum w_k S_k), w=1", lambda b: 1 - np.asarray(sla[b]), "gray"),
         ("P-SLA distance raster (Eq. 5)", lambda b: 1 - np.asarray(dist[b]), "gray"),
-        ("28x28 area-downsampled, 16px line", lambda b: 1 - np.asarray(small[b]), "gray"),
+        (f"28x28 area-downsampled, {max(1, size // 16)}px line", lambda b: 1 - np.asarray(small[b]), "gray"),
     ]
     fig, axes = plt.subplots(len(sketches), len(columns), figsize=(2.4 * len(columns), 2.4 * len(sketches)), squeeze=False)
     for b, (label, _) in enumerate(sketches):
@@ -131,22 +139,36 @@ def _save_figure(fig, out: str) -> None:
 
 
 def _cmd_render(args) -> int:
+    _check_out(args.out, FIGURE_SUFFIXES)
     sketches = _gather(args)
     out = render_figure(sketches, args.out, size=args.size)
     print(f"wrote {out} ({len(sketches)} sketches, {args.size}x{args.size})")
     return 0
 
 
-def _gather(args):
+def _gather(args, default_n: int | None = DEFAULT_N):
+    """The command's ``(label, Sketch)`` pairs: ``--n`` of them (default ``default_n``; None: every
+    sketch in FILES); FILES are all checked first, and any left unread are named."""
+    n = args.n if args.n is not None else default_n
     if not args.files:
-        return _default_sketches(args.data, args.n)
-    sketches = []
+        return _default_sketches(args.data, n or DEFAULT_N)
     for f in args.files:
-        got = load_sketch_file(f, limit=args.n - len(sketches))
+        path = pathlib.Path(f)
+        if not path.exists():
+            raise FileNotFoundError(f"{f}: no such file")
+        if not path.is_dir() and path.suffix.lower() not in SKETCH_SUFFIXES:
+            raise ValueError(f"{f}: unsupported file type {path.suffix.lower()!r} (use .ndjson, .npz or .svg)")
+    sketches = []
+    for i, f in enumerate(args.files):
+        got = load_sketch_file(f, limit=None if n is None else n - len(sketches))
         if not got:
             raise ValueError(f"{f}: no sketches in the file")
         sketches.extend(got)
-        if len(sketches) >= args.n:
+        if n is not None and len(sketches) >= n:
+            rest = args.files[i + 1:]
+            print(f"note: read the first {n} sketches (--n {n}); the rest of {f}"
+                  + (f" and {len(rest)} more file(s) ({', '.join(map(str, rest[:3]))}{', ...' if len(rest) > 3 else ''})"
+                     if rest else "") + " not read", file=sys.stderr)
             break
     return sketches
 
@@ -226,6 +248,7 @@ def explain_sketches(sketches, *, data: str | None = None, canvas: int = 128, ou
 
 
 def _cmd_explain(args) -> int:
+    _check_out(args.out, FIGURE_SUFFIXES)
     rows = explain_sketches(_gather(args), data=args.data, canvas=args.canvas, out=args.out, svg_dir=args.svg_dir)
     print(f"{'sketch':28s} {'DoodleNet prediction':24s} {'p':>5s} {'strokes':>7s}  top stroke SLA / occlusion"
           "  Spearman(SLA, occ)  Spearman(P-SLA, occ)")
@@ -238,20 +261,38 @@ def _cmd_explain(args) -> int:
     return 0
 
 
-def _load_gacl(checkpoint: str, data: str | None = None):
-    from sketchjax.classifier import load_classifier
+@contextlib.contextmanager
+def _data_root(data: str | None):
+    """``$SKETCHJAX_DATA`` set to ``data`` for the whole command (the run's dataset is found
+    through the data root, as in training, also when it is built after loading); restored after."""
     from sketchjax.paths import DATA_ENV_VAR, data_root
 
     previous = os.environ.get(DATA_ENV_VAR)
-    if data is not None:  # the run's dataset is found through the data root, as in training
+    if data is not None:
         os.environ[DATA_ENV_VAR] = str(data_root(data).absolute())
     try:
-        clf = load_classifier(checkpoint)
+        yield
     finally:  # in-process callers keep their environment
         if previous is None:
             os.environ.pop(DATA_ENV_VAR, None)
         else:
             os.environ[DATA_ENV_VAR] = previous
+
+
+def _check_out(out: str, suffixes: tuple[str, ...]) -> None:
+    """Refuse an output path the command could only fail to write after all its work."""
+    path = pathlib.Path(out)
+    if path.is_dir():
+        raise ValueError(f"--out {out}: is a directory; give a file name ({'/'.join(suffixes)})")
+    if path.suffix.lower() not in suffixes:
+        raise ValueError(f"--out {out}: unsupported output type {path.suffix.lower() or '(none)'!r}; "
+                         f"use {', '.join(suffixes)}")
+
+
+def _load_gacl(checkpoint: str):
+    from sketchjax.classifier import load_classifier
+
+    clf = load_classifier(checkpoint)
     if clf.gacl is None:
         raise ValueError(f"{checkpoint}: a softmax classifier has no quality score; give a GACL run "
                          "(a config with head.type = 'gacl')")
@@ -267,16 +308,24 @@ def _cmd_quality(args) -> int:
     from sketchjax.attribution.plot import plot_sketch
     from sketchjax.sketch import Sketch
 
-    clf = _load_gacl(args.checkpoint, args.data)
-    sketches = _gather(args)
+    _check_out(args.out, FIGURE_SUFFIXES)
+    with _data_root(args.data):
+        clf = _load_gacl(args.checkpoint)
+        sketches = _gather(args, default_n=None)  # every sketch of FILES unless --n
     if not sketches:
         raise ValueError("no sketches to score")
     out = clf.score_sketches([s for _, s in sketches])
     order = np.argsort(-out["q"], kind="stable")
-    print(f"{'rank':>4s}  {'sketch':28s} {'q':>6s}  {'predicted':24s} {'cos':>5s}")
+    width = max(28, min(48, max(len(str(label)) for label, _ in sketches)))
+    print(f"{'rank':>4s}  {'sketch':{width}s} {'q':>6s}  {'predicted':24s} {'cos':>5s}")
     for rank, i in enumerate(order):
-        print(f"{rank + 1:4d}  {str(sketches[i][0])[:28]:28s} {out['q'][i]:6.3f}  "
+        print(f"{rank + 1:4d}  {str(sketches[i][0])[:width]:{width}s} {out['q'][i]:6.3f}  "
               f"{clf.categories[out['pred'][i]][:24]:24s} {out['cos_pred'][i]:5.2f}")
+    shown = "highest first"
+    if len(order) > QUALITY_FIGURE_MAX:  # the figure keeps the two ends of the ranking
+        half = QUALITY_FIGURE_MAX // 2
+        order = np.concatenate([order[:half], order[-half:]])
+        shown = f"the {half} highest and {half} lowest of {len(sketches)}"
     cols = min(len(order), 6)
     rows = -(-len(order) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.4 * rows), squeeze=False)
@@ -287,7 +336,7 @@ def _cmd_quality(args) -> int:
         s = sketches[i][1]
         plot_sketch(ax, Sketch(xy=np.asarray(s.xy), pen=np.asarray(s.pen), valid=np.asarray(s.valid)),
                     title=f"{str(sketches[i][0])[:14]}\nq={out['q'][i]:.3f} → {clf.categories[out['pred'][i]][:12]}")
-    fig.suptitle(f"GACL quality ({clf.gacl.kind}), highest first; q in [{clf.gacl.l_q}, {clf.gacl.u_q}] at the "
+    fig.suptitle(f"GACL quality ({clf.gacl.kind}), {shown}; q in [{clf.gacl.l_q}, {clf.gacl.u_q}] at the "
                  "norm range", fontsize=9)
     fig.tight_layout()
     _save_figure(fig, args.out)
@@ -306,6 +355,8 @@ def cleanse_split(clf, split: str = "train", *, q_high_quantile: float = 0.5, th
     for name, v in (("q_high_quantile", q_high_quantile), ("q_low_quantile", q_low_quantile)):
         if not 0.0 <= v <= 1.0:
             raise ValueError(f"cleanse: {name} must be a quantile in [0, 1], got {v}")
+    if not 0.0 <= theta_high_deg <= 180.0:  # also NaN: an angle beyond 180 would switch the rule off
+        raise ValueError(f"cleanse: theta_high_deg must be an angle in [0, 180] degrees, got {theta_high_deg}")
     sc = split_label_scores(clf, split)
     q, theta = sc["q"], sc["theta_deg"]
     if len(q) == 0:
@@ -329,9 +380,11 @@ def _cmd_cleanse(args) -> int:
 
     from sketchjax.formats._io import atomic_write
 
-    clf = _load_gacl(args.checkpoint, args.data)
-    rows = cleanse_split(clf, args.split, q_high_quantile=args.q_high_quantile, theta_high_deg=args.theta_high,
-                         q_low_quantile=args.q_low_quantile)
+    _check_out(args.out, (".csv",))
+    with _data_root(args.data):  # the dataset is built after the run is loaded
+        clf = _load_gacl(args.checkpoint)
+        rows = cleanse_split(clf, args.split, q_high_quantile=args.q_high_quantile, theta_high_deg=args.theta_high,
+                             q_low_quantile=args.q_low_quantile)
     flagged = [r for r in rows if r["flagged"]]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
@@ -355,21 +408,28 @@ def _cmd_cleanse(args) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+def _int_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_at_least(1)
 
 
 def _sketch_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The input arguments every command shares: FILES, --data, --n."""
     p.add_argument("files", nargs="*", help=".ndjson / .npz / .svg files (default: real QuickDraw sketches)")
     p.add_argument("--data", default=None, help="data root (default: $SKETCHJAX_DATA or ../shared/data)")
-    p.add_argument("--n", type=_positive_int, default=6, help="number of sketches")
+    p.add_argument("--n", type=_positive_int, default=None,
+                   help=f"number of sketches (default {DEFAULT_N}; quality: every sketch of FILES)")
     return p
 
 
@@ -395,10 +455,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     c.add_argument("--split", default="train",
                    help="dataset split to check (default: every example the run trained on, sketch-rnn samples included)")
     c.add_argument("--q-high-quantile", type=float, default=0.5, help="'well drawn': q at or above this quantile")
-    c.add_argument("--theta-high", type=float, default=75.0, help="'far from its label': angle in degrees")
+    c.add_argument("--theta-high", type=float, default=75.0, help="'far from its label': angle in degrees (0-180)")
     c.add_argument("--q-low-quantile", type=float, default=0.02,
                    help="'very poor': q at or below this quantile (0: off)")
-    c.add_argument("--show", type=int, default=10, help="flagged samples to print")
+    c.add_argument("--show", type=_int_at_least(0), default=10, help="flagged samples to print")
     c.add_argument("--out", default="out/cleanse.csv", help="output CSV (one row per sample)")
     c.set_defaults(func=_cmd_cleanse)
     args = parser.parse_args(argv)

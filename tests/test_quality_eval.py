@@ -317,18 +317,31 @@ def test_quality_command_scores_user_files_and_refuses_softmax_runs(tiny_runs, d
     out = tmp_path / "q.png"
     files = [str(data_root / "quickdraw" / "simplified" / "cat.ndjson"), str(next((data_root / "tuberlin_svg").glob("*/*.svg")))]
     assert main(["quality", *files, "--n", "4", "--checkpoint", str(tiny_runs["gacl"]), "--out", str(out)]) == 0
-    table = capsys.readouterr().out.splitlines()
-    rows = [line for line in table if line[:4].strip().isdigit()]
+    captured = capsys.readouterr()
+    rows = [line for line in captured.out.splitlines() if line[:4].strip().isdigit()]
     assert len(rows) == 4
     qs = [float(line.split()[-3]) for line in rows]  # the q column, highest first
     assert qs == sorted(qs, reverse=True)
     assert out.stat().st_size > 10_000
+    assert f"the rest of {files[0]} and 1 more file(s) ({files[1]}) not read" in " ".join(captured.err.split())
+    # without --n: every sketch of FILES, each row naming its file and line
+    n_cats = len((data_root / "quickdraw" / "simplified" / "cat.ndjson").read_text().splitlines())
+    assert main(["quality", *files, "--checkpoint", str(tiny_runs["gacl"]), "--out", str(out)]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line[:4].strip().isdigit()]
+    assert len(rows) == n_cats + 1
+    assert any("cat (cat.ndjson:1)" in r for r in rows) and any(pathlib.Path(files[1]).name in r for r in rows)
+    # a missing file or an unwritable output is named before any work
+    assert main(["quality", files[0], str(tmp_path / "gone.ndjson"), "--checkpoint", str(tiny_runs["gacl"]),
+                 "--out", str(out)]) == 2
+    assert "gone.ndjson: no such file" in capsys.readouterr().err
+    assert main(["quality", *files, "--checkpoint", str(tiny_runs["gacl"]), "--out", str(tmp_path / "q.txt")]) == 2
+    assert "unsupported output type '.txt'" in capsys.readouterr().err
     assert main(["quality", "--checkpoint", str(tiny_runs["softmax"]), "--out", str(out)]) == 2
     assert "softmax classifier has no quality score" in capsys.readouterr().err
 
 
 @pytest.mark.data
-def test_cleanse_command_writes_one_row_per_training_sample(tiny_runs, tmp_path, capsys):
+def test_cleanse_command_writes_one_row_per_training_sample(tiny_runs, data_root, tmp_path, capsys, monkeypatch):
     import csv
 
     from sketchjax.cli import main
@@ -350,6 +363,17 @@ def test_cleanse_command_writes_one_row_per_training_sample(tiny_runs, tmp_path,
                  "--q-high-quantile", "50"]) == 2
     assert "q_high_quantile must be a quantile in [0, 1], got 50.0" in capsys.readouterr().err
     assert not (tmp_path / "x.csv").exists()
+    assert main(["cleanse", "--checkpoint", str(tiny_runs["gacl"]), "--out", str(tmp_path / "x.csv"),
+                 "--theta-high", "500"]) == 2
+    assert "theta_high_deg must be an angle in [0, 180] degrees" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["cleanse", "--checkpoint", str(tiny_runs["gacl"]), "--show", "-1"])
+    # --data holds for the whole command: the run's dataset is built from it after loading
+    monkeypatch.setenv("SKETCHJAX_DATA", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("SKETCHJAX_OFFLINE", "1")
+    assert main(["cleanse", "--checkpoint", str(tiny_runs["gacl"]), "--data", str(data_root),
+                 "--out", str(tmp_path / "y.csv")]) == 0
+    assert len(list(csv.DictReader((tmp_path / "y.csv").open()))) == len(rows)
 
 
 @pytest.mark.data
