@@ -1,6 +1,8 @@
 """GACL applications (sketchjax.apps)."""
 from __future__ import annotations
 
+import shutil
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -169,17 +171,38 @@ def test_load_iqa_folder_reads_koniq_kadid_and_tid_layouts(iqa_folder):
     ("picture,quality\nimg_0.png,3\n", "names no image column"),
     ("3.0 img_0.png extra\n", "expected '<score> <image name>'"),
     ("image_name,MOS\nimg_0.png,nan\n", "is nan"),
-    ("MOS,image_name\n3\n", "koniq.csv:2: no image name"),  # a short row
+    ("MOS,image_name\n3\n", "koniq.csv:2: 1 fields, the header has 2"),  # a short row
+    ("image_name,MOS\nimg_0.png,3,7\n", "koniq.csv:2: 3 fields, the header has 2"),
     ("image_name,MOS\nimg_0.png,3\n ,4\n", "koniq.csv:3: no image name"),
     ("dist_img,ref_img,dmos\nimg_0.png,,3\n", "koniq.csv:2: no reference image in column 'ref_img'"),
+    ("\nimage_name,MOS\n\nimg_0.png,3\n\nimg_1.png,x\n", "koniq.csv:6: rating 'x'"),  # blank lines counted
+    ('image_name,MOS\n"img_0\n.png",3\nimg_1.png,x\n', "koniq.csv:4: rating 'x'"),  # a quoted line break
+    ("image_name,MOS\nimg_0.png,3\nimg_1.png,2\nimg_0.png,4\n", "koniq.csv:4: image 'img_0.png' is rated again "
+                                                                  "(first at {folder}/koniq.csv:2)"),
+    ("image_name;MOS\nimg_0.png;x\n", "koniq.csv:2: rating 'x'"),  # semicolons: read, not misreported
 ])
 def test_load_iqa_folder_names_the_bad_row(iqa_folder, content, message):
     from sketchjax.apps.iqa import IQAFileError, load_iqa_folder
 
     folder, _ = iqa_folder
     (folder / "koniq.csv").write_text(content)
+    message = message.format(folder=folder)
     with pytest.raises(IQAFileError, match=message.replace("(", "\\(").replace(")", "\\)")):
         load_iqa_folder(folder, folder / "koniq.csv")
+
+
+def test_load_iqa_folder_reads_other_delimiters_and_loose_headers(iqa_folder):
+    from sketchjax.apps.iqa import IQAFileError, load_iqa_folder
+
+    folder, names = iqa_folder
+    for text in ("IMAGE_NAME, Mos\n" + "".join(f" {n} , {i}\n" for i, n in enumerate(names)),
+                 "image_name;MOS\n" + "".join(f"{n};{i}\n" for i, n in enumerate(names)),
+                 "image_name\tMOS\n" + "".join(f"{n}\t{i}\n" for i, n in enumerate(names))):
+        (folder / "scores.csv").write_text(text)
+        _, mos, got = load_iqa_folder(folder, folder / "scores.csv", size=8)
+        assert got == names and mos.tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(IQAFileError, match="is a directory"):
+        load_iqa_folder(folder, folder)
 
 
 def test_iqa_folder_split_keeps_each_reference_on_one_side(iqa_folder):
@@ -187,11 +210,14 @@ def test_iqa_folder_split_keeps_each_reference_on_one_side(iqa_folder):
 
     folder, names = iqa_folder
     refs = [f"ref_{i // 2}.png" for i in range(10)]  # KADID-like: distorted versions of 5 references
+    dist = [f"dist_{i}.png" for i in range(10)]  # each image rated once
+    for i, name in enumerate(dist):
+        shutil.copy(folder / names[i % 5], folder / name)
     (folder / "dmos.csv").write_text("dist_img,ref_img,dmos,var\n" + "".join(
-        f"{names[i % 5]},{refs[i]},{i},0\n" for i in range(10)))
+        f"{dist[i]},{refs[i]},{i},0\n" for i in range(10)))
     *_, got_refs = load_iqa_folder(folder, folder / "dmos.csv", size=8, with_references=True)
     assert got_refs == refs
-    assert load_iqa_folder(folder, folder / "dmos.csv", size=8, with_references=False)[2] == [names[i % 5] for i in range(10)]
+    assert load_iqa_folder(folder, folder / "dmos.csv", size=8, with_references=False)[2] == dist
     for seed in range(5):
         train, test = split_by_reference(10, refs, 0.4, seed)
         assert sorted(np.r_[train, test].tolist()) == list(range(10))

@@ -9,25 +9,31 @@ Metrics: PLCC and SROCC against the true ratings (:mod:`sketchjax.gacl.metrics`)
 Data:
 
 * :func:`load_iqa_folder` reads the standard IQA layout — a folder of images and a MOS file:
-  a CSV with a header naming the image column (``image_name``, ``image``, ``dist_img``,
-  ``filename``, ``name``, ``file``) and the rating column (``MOS``, ``mos``, ``dmos``,
-  ``score``, ``MOS_zscore``, ``rating``), optionally a reference-image column (``ref_img``,
-  ``reference``, ``ref_image``, ``ref``) — KonIQ-10k's ``koniq10k_scores.csv`` and
-  KADID-10k's ``dmos.csv`` are of this form — or a whitespace-separated text file of
-  ``<score> <image name>`` lines (TID2013's ``mos_with_names.txt``).  Where distorted images
-  share reference images, the train/test split of :func:`iqa_dataset` keeps all the versions
-  of one reference on one side (G §5: no content overlap between training and test).
+  a CSV (``,``, ``;`` or tab separated) with a header naming the image column (``image_name``,
+  ``image``, ``dist_img``, ``filename``, ``name``, ``file``) and the rating column (``MOS``,
+  ``dmos``, ``score``, ``MOS_zscore``, ``rating``), optionally a reference-image column
+  (``ref_img``, ``reference``, ``ref_image``, ``ref``) — case and surrounding spaces ignored;
+  KonIQ-10k's ``koniq10k_scores.csv`` and KADID-10k's ``dmos.csv`` are of this form — or a
+  whitespace-separated text file of ``<score> <image name>`` lines (TID2013's
+  ``mos_with_names.txt``).  Each image may be rated once.  Where the MOS file names reference
+  images (KADID's ``ref_img``), the train/test split of :func:`iqa_dataset` keeps all the
+  versions of one reference on one side (G §5: no content overlap between training and test);
+  a file without a reference column (KonIQ, TID2013's text file, although TID's names encode
+  their reference) is split image by image.
 * No IQA benchmark can be downloaded here, so :func:`degraded_sketch_ratings` makes a
   dataset whose quality is known by construction: real sketches degraded with a random
   strength ``u`` (point jitter and deleted strokes together), rating ``1 - u``.
 
-Rating semantics: higher is better.  For a DMOS file (lower is better) pass
-``higher_is_better=False`` and the ratings are negated on loading.
+Rating semantics: higher is better.  For ratings that fall as quality rises (LIVE's DMOS,
+differential scores) pass ``higher_is_better=False`` and they are negated on loading; check the
+dataset's convention rather than the column's name — KADID-10k's ``dmos`` rises with quality
+(degradation-category ratings, 5 = imperceptible), so it keeps the default.
 """
 from __future__ import annotations
 
 import csv
 import functools
+import io
 import numbers
 import os
 import pathlib
@@ -44,7 +50,7 @@ __all__ = ["rating_bins", "bin_centres", "expected_rating", "load_iqa_folder", "
            "degraded_sketch_ratings", "IQAFileError", "NAME_COLUMNS", "SCORE_COLUMNS", "REFERENCE_COLUMNS"]
 
 NAME_COLUMNS = ("image_name", "image", "dist_img", "filename", "name", "file")
-SCORE_COLUMNS = ("MOS", "mos", "dmos", "DMOS", "score", "MOS_zscore", "rating")
+SCORE_COLUMNS = ("MOS", "dmos", "score", "MOS_zscore", "rating")  # matched ignoring case
 REFERENCE_COLUMNS = ("ref_img", "reference", "ref_image", "ref")
 
 
@@ -77,43 +83,70 @@ def expected_rating(cos, s: float, centres) -> jax.Array:
     return jax.nn.softmax(s * jnp.asarray(cos), axis=-1) @ jnp.asarray(centres)
 
 
+def _column(fields: list[str], candidates: tuple[str, ...]) -> Optional[int]:
+    """Index of the first header field equal to one of ``candidates`` (case and surrounding
+    spaces ignored), else None."""
+    wanted = [c.lower() for c in candidates]
+    folded = [f.strip().lower() for f in fields]
+    return next((folded.index(c) for c in wanted if c in folded), None)
+
+
 def _read_mos(path: pathlib.Path) -> list[tuple[str, float, str, Optional[str]]]:
     """``(image name, score, where, reference)`` rows of a CSV with a header (``reference`` from
-    a :data:`REFERENCE_COLUMNS` column, else None), or of a ``score name`` text file."""
+    a :data:`REFERENCE_COLUMNS` column, else None), or of a ``score name`` text file.  ``where``
+    is ``"path:line"`` (the line in the file, blank lines and quoted line breaks counted)."""
+    if path.is_dir():
+        raise IQAFileError(f"{path}: is a directory; give the MOS file (.csv or .txt)")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise IQAFileError(f"{path}: MOS file not found") from None
     except UnicodeDecodeError as e:
         raise IQAFileError(f"{path}: not a text file ({e})") from None
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    if not lines:
+    header = next((ln for ln in text.splitlines() if ln.strip()), None)
+    if header is None:
         raise IQAFileError(f"{path}: empty MOS file")
+    delimiter = next((d for d in (",", ";", "\t") if d in header), None)
     rows = []
-    if "," in lines[0]:
-        reader = csv.DictReader(lines)
-        fields = reader.fieldnames or []
-        name_col = next((c for c in NAME_COLUMNS if c in fields), None)
-        score_col = next((c for c in SCORE_COLUMNS if c in fields), None)
-        ref_col = next((c for c in REFERENCE_COLUMNS if c in fields), None)
-        if name_col is None or score_col is None:
-            raise IQAFileError(f"{path}: header {fields} names no image column (one of {NAME_COLUMNS}) "
-                               f"and rating column (one of {SCORE_COLUMNS})")
-        for i, row in enumerate(reader, start=2):
-            ref = None if ref_col is None else row[ref_col]
-            if ref_col is not None and not (ref or "").strip():
-                raise IQAFileError(f"{path}:{i}: no reference image in column {ref_col!r}")
-            rows.append((row[name_col], row[score_col], f"{path}:{i}", ref))
+    if delimiter is not None:
+        reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+        fields = None
+        for record in reader:
+            if not any(f.strip() for f in record):
+                continue  # a blank line
+            where = f"{path}:{reader.line_num}"
+            if fields is None:
+                fields = record
+                name_col, score_col = _column(fields, NAME_COLUMNS), _column(fields, SCORE_COLUMNS)
+                ref_col = _column(fields, REFERENCE_COLUMNS)
+                if name_col is None or score_col is None:
+                    raise IQAFileError(
+                        f"{where}: header {[f.strip() for f in fields]} (split at {delimiter!r}) names no image "
+                        f"column (one of {NAME_COLUMNS}) and rating column (one of {SCORE_COLUMNS}); "
+                        "case and spaces are ignored")
+                continue
+            if len(record) != len(fields):
+                raise IQAFileError(f"{where}: {len(record)} fields, the header has {len(fields)}")
+            ref = None if ref_col is None else record[ref_col].strip()
+            if ref_col is not None and not ref:
+                raise IQAFileError(f"{where}: no reference image in column {fields[ref_col].strip()!r}")
+            rows.append((record[name_col].strip(), record[score_col].strip(), where, ref))
     else:
-        for i, line in enumerate(lines, start=1):
+        for i, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
             parts = line.split()
             if len(parts) != 2:
-                raise IQAFileError(f"{path}:{i}: expected '<score> <image name>', got {line!r}")
+                raise IQAFileError(f"{path}:{i}: expected '<score> <image name>' (or a CSV header naming the "
+                                   f"image and rating columns), got {line!r}")
             rows.append((parts[1], parts[0], f"{path}:{i}", None))
-    out = []
+    out, seen = [], {}
     for name, score, where, ref in rows:
-        if not (name or "").strip():  # a short CSV row leaves the field None
+        if not name:
             raise IQAFileError(f"{where}: no image name")
+        if name in seen:
+            raise IQAFileError(f"{where}: image {name!r} is rated again (first at {seen[name]})")
+        seen[name] = where
         try:
             value = float(score)
         except (TypeError, ValueError):
@@ -133,7 +166,8 @@ def load_iqa_folder(images: os.PathLike, mos: os.PathLike, *, size: int = 64, gr
       mos: the MOS file (see the module docstring for the accepted forms).
       size: images are resized to ``size x size`` (bilinear; aspect not kept).
       grayscale: one channel (``[N, size, size]``) or RGB (``[N, size, size, 3]``).
-      higher_is_better: False for DMOS files: ratings are negated.
+      higher_is_better: False for ratings that fall as quality rises (e.g. LIVE's DMOS; see the
+        module docstring): they are negated.
       limit: read only the first ``limit`` rows.
       with_references: also return each image's reference image (a fourth item: ``list[str]``,
         or None when the MOS file has no reference column).
