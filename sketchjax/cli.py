@@ -160,15 +160,18 @@ def _gather(args, default_n: int | None = DEFAULT_N):
             raise ValueError(f"{f}: unsupported file type {path.suffix.lower()!r} (use .ndjson, .npz or .svg)")
     sketches = []
     for i, f in enumerate(args.files):
-        got = load_sketch_file(f, limit=None if n is None else n - len(sketches))
+        room = None if n is None else n - len(sketches)
+        got = load_sketch_file(f, limit=None if room is None else room + 1)  # one more: is any left?
         if not got:
             raise ValueError(f"{f}: no sketches in the file")
-        sketches.extend(got)
-        if n is not None and len(sketches) >= n:
-            rest = args.files[i + 1:]
-            print(f"note: read the first {n} sketches (--n {n}); the rest of {f}"
-                  + (f" and {len(rest)} more file(s) ({', '.join(map(str, rest[:3]))}{', ...' if len(rest) > 3 else ''})"
-                     if rest else "") + " not read", file=sys.stderr)
+        sketches.extend(got[:room])
+        rest = args.files[i + 1:]
+        if room is not None and len(got) >= room and (len(got) > room or rest):
+            unread = ([f"the rest of {f}"] if len(got) > room else []) + (
+                [f"{len(rest)} more file(s) ({', '.join(map(str, rest[:3]))}{', ...' if len(rest) > 3 else ''})"]
+                if rest else [])
+            given = f"--n {n}" if args.n is not None else f"--n defaults to {n}"
+            print(f"note: read the first {n} sketches ({given}); {' and '.join(unread)} not read", file=sys.stderr)
             break
     return sketches
 

@@ -201,6 +201,8 @@ def test_load_iqa_folder_reads_other_delimiters_and_loose_headers(iqa_folder):
         (folder / "scores.csv").write_text(text)
         _, mos, got = load_iqa_folder(folder, folder / "scores.csv", size=8)
         assert got == names and mos.tolist() == [0, 1, 2, 3, 4]
+    (folder / "tid.txt").write_text("".join(f"{i}.5\t{n}\n" for i, n in enumerate(names)))  # no header, tabs
+    assert load_iqa_folder(folder, folder / "tid.txt", size=8)[1].tolist() == [0.5, 1.5, 2.5, 3.5, 4.5]
     with pytest.raises(IQAFileError, match="is a directory"):
         load_iqa_folder(folder, folder)
 

@@ -302,6 +302,8 @@ def test_missing_categories_fail_fast_without_downloading(tmp_path, monkeypatch)
         raise AssertionError("the download manager was called")
 
     monkeypatch.setattr(tfds.download.DownloadManager, "download", no_download)
+    for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):  # behind a proxy: no DNS check
+        monkeypatch.delenv(proxy, raising=False)
     manual = _one_cat_folder(tmp_path)
 
     def prepare(cats, **kw):
@@ -327,6 +329,13 @@ def test_missing_categories_fail_fast_without_downloading(tmp_path, monkeypatch)
     with pytest.raises(ConnectionError, match=r"categories 'bee', 'zigzag' .*storage\.googleapis\.com.* cannot be reached"):
         prepare(["cat", "zigzag", "bee"])
     assert len(open_split(prepare(["cat"]), "train")) == 1  # all local: nothing to check
+    # a file TFDS downloaded earlier is in its cache: offline (and unreachable) builds use it
+    cached = tmp_path / "zigzag_cached.ndjson"
+    cached.write_text('{"word":"zigzag","key_id":"2","drawing":[[[0,5],[0,5]]]}\n')
+    monkeypatch.setattr(tfds.download.DownloadManager, "_get_url_dl_result",
+                        lambda self, res, legacy_mode=False: "zigzag" in res.url, raising=False)
+    monkeypatch.setattr(tfds.download.DownloadManager, "download", lambda self, urls: {c: cached for c in urls})
+    assert len(open_split(prepare(["cat", "zigzag"], download=False), "train")) == 2
 
 
 def test_quickdraw_categories_are_doodlenets_classes(data_file):

@@ -415,6 +415,17 @@ def test_resume_with_a_changed_config_is_refused_unless_allowed(tmp_path, caplog
     assert [w.split(":")[0] for w in warnings()] == ["resuming with a config that differs from the checkpoint's in ['width']"]
 
 
+def test_config_differences_are_described_as_they_are_compared():
+    from sketchjax.training.loop import _changed_keys, _describe_changes
+
+    old = {"seed": 0, "optimizer": {"learning_rate": 0.1}}
+    new = {"seed": 1, "optimizer": {"learning_rate": 0.1, "lr_scale": None}}  # lr_scale at its default
+    assert _changed_keys(old, new) == ["seed"]
+    assert _describe_changes(old, new) == "seed: 0 -> 1"
+    assert _describe_changes(old, {**new, "optimizer": {"learning_rate": 0.3}}) == (
+        "optimizer.learning_rate: 0.1 -> 0.3; seed: 0 -> 1")
+
+
 def test_loop_settings_are_checked_before_anything_is_written(tmp_path):
     for setting, value in (("keep_checkpoints", 0), ("checkpoint_every_steps", -5), ("log_every_steps", 0),
                            ("eval_every_epochs", -1), ("num_epochs", 0)):
@@ -499,6 +510,10 @@ def test_checkpoint_of_another_model_is_refused_not_quarantined(tmp_path):
     with pytest.raises(training.IncompatibleCheckpointError, match=r"\(3,\) float32"):
         store.restore_latest(wider)
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == before
+    # another optimiser: the same shapes plus moments -- named by path, not "e.g. []"
+    with_moments = {**wider, "w": jax.ShapeDtypeStruct((3,), jnp.float32), "mu": jax.ShapeDtypeStruct((3,), jnp.float32)}
+    with pytest.raises(training.IncompatibleCheckpointError, match=r"saved only: \[\]; expected only: \['mu \(3,\) float32'\]"):
+        store.restore_latest(with_moments)
     same = {"w": jax.ShapeDtypeStruct((3,), jnp.float32), "b": jax.ShapeDtypeStruct((), jnp.int32)}
     state, meta = store.restore_latest(same)
     assert meta["step"] == 5 and state["w"].shape == (3,)

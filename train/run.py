@@ -7,8 +7,8 @@ the same file, or the config key ``"experiment": "package.module:function"``). `
 overrides config keys (dotted for nested ones: ``--set optimizer.learning_rate=3e-4``), with
 the value converted to the type of the value it replaces. Re-running the same command on the
 same ``--workdir`` resumes from the newest complete checkpoint (with other settings it is
-refused, except for ``num_epochs`` and the logging/checkpoint intervals, unless
-``--allow-config-change``). ``--distributed`` calls
+refused, except for ``num_epochs``, the logging / checkpoint / evaluation intervals,
+``keep_checkpoints`` and ``progress_bar``, unless ``--allow-config-change``). ``--distributed`` calls
 ``jax.distributed.initialize()`` first (multi-host; run the same command on every host).
 """
 from __future__ import annotations
@@ -32,7 +32,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="override a config value (repeatable; dotted keys for nested values)")
     parser.add_argument("--allow-config-change", action="store_true",
                         help="resume a workdir whose checkpoint was trained with other settings (refused "
-                             "otherwise, except for num_epochs and the logging/checkpoint intervals)")
+                             "otherwise, except for num_epochs, keep_checkpoints, progress_bar and the "
+                             "logging/checkpoint/evaluation intervals)")
     parser.add_argument("--distributed", action="store_true", help="call jax.distributed.initialize() first")
     return parser.parse_args(argv)
 

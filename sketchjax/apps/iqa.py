@@ -106,7 +106,13 @@ def _read_mos(path: pathlib.Path) -> list[tuple[str, float, str, Optional[str]]]
     header = next((ln for ln in text.splitlines() if ln.strip()), None)
     if header is None:
         raise IQAFileError(f"{path}: empty MOS file")
-    delimiter = next((d for d in (",", ";", "\t") if d in header), None)
+    # A CSV when the header splits at ',' or ';' (named columns or not: the error then lists
+    # them), or at tabs into named columns; otherwise whitespace-separated '<score> <name>' lines.
+    delimiter = next((d for d in (",", ";") if d in header), None)
+    if delimiter is None and "\t" in header:
+        tab_fields = header.split("\t")
+        if _column(tab_fields, NAME_COLUMNS) is not None and _column(tab_fields, SCORE_COLUMNS) is not None:
+            delimiter = "\t"
     rows = []
     if delimiter is not None:
         reader = csv.reader(io.StringIO(text), delimiter=delimiter)

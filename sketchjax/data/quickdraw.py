@@ -246,13 +246,36 @@ def _fetch_hint(source: str, directory: Optional[pathlib.Path]) -> str:
             f"or point ${DATA_ENV_VAR} / manual_dir at a folder that has them.")
 
 
-def _download_urls(source: str, missing: Sequence[str], directory: Optional[pathlib.Path], allowed: bool) -> dict:
+def _cached(dl_manager, url: str) -> bool:
+    """Whether TFDS's download manager holds ``url`` from an earlier download (then it needs no
+    network).  Asks the manager's own cache lookup (a TFDS internal, probed defensively: when it
+    is missing or fails, the file counts as not cached)."""
+    probe = getattr(dl_manager, "_get_url_dl_result", None)
+    if probe is None:
+        return False
+    try:
+        from tensorflow_datasets.core.download import resource as resource_lib
+
+        res = resource_lib.Resource(url=url)
+        return bool(probe(res) or probe(res, legacy_mode=True))
+    except Exception:  # noqa: BLE001 — any surprise: treat as not cached (the checks then apply)
+        return False
+
+
+_PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+
+
+def _download_urls(source: str, missing: Sequence[str], directory: Optional[pathlib.Path], allowed: bool,
+                   dl_manager=None) -> dict:
     """``{category: url}`` of the categories to download, after the checks that can fail fast.
+    Files already in the download manager's cache pass without network checks.
 
     Raises:
       ValueError: a name that is not a public QuickDraw category (a typo: nothing to download).
       FileNotFoundError: downloads are off (``download=False`` / ``$SKETCHJAX_OFFLINE``).
-      ConnectionError: Google's bucket cannot be resolved (no internet: TFDS would retry for minutes).
+      ConnectionError: Google's bucket cannot be resolved (no internet: TFDS would retry for
+        minutes); not checked behind an HTTPS proxy (``$HTTPS_PROXY`` / ``$ALL_PROXY``), where
+        the proxy resolves names.
     """
     looked = f"not found in {directory}" if directory is not None else "no local folder of them"
     unknown = [c for c in missing if c not in QUICKDRAW_CATEGORIES]
@@ -263,20 +286,23 @@ def _download_urls(source: str, missing: Sequence[str], directory: Optional[path
             f"{_named(unknown)} {looked} and not among the {len(QUICKDRAW_CATEGORIES)} public QuickDraw "
             f"categories, so there is nothing to download" + (f" ({hints})" if hints else "")
         )
-    if not allowed:
+    urls = {cat: quickdraw_url(source, cat) for cat in missing}
+    fetch = [cat for cat in missing if not (dl_manager is not None and _cached(dl_manager, urls[cat]))]
+    if fetch and not allowed:
         raise FileNotFoundError(
-            f"{_named(missing)} of source {source!r}: {looked}, and downloads are off "
+            f"{_named(fetch)} of source {source!r}: {looked}, and downloads are off "
             f"(download=False or ${OFFLINE_ENV_VAR}). {_fetch_hint(source, directory)}"
         )
     host = urllib.parse.urlsplit(QUICKDRAW_URLS[source]).hostname
     try:
-        socket.getaddrinfo(host, 443)
+        if fetch and not any(os.environ.get(v) for v in _PROXY_VARS):
+            socket.getaddrinfo(host, 443)
     except OSError as e:
         raise ConnectionError(
-            f"{_named(missing)} of source {source!r}: {looked}, and {host}, where they would be "
+            f"{_named(fetch)} of source {source!r}: {looked}, and {host}, where they would be "
             f"downloaded from, cannot be reached ({e}). {_fetch_hint(source, directory)}"
         ) from e
-    return {cat: quickdraw_url(source, cat) for cat in missing}
+    return urls
 
 
 class QuickdrawStrokes(ArrayRecordBuilder):
@@ -323,7 +349,7 @@ class QuickdrawStrokes(ArrayRecordBuilder):
         files = _local_files(cfg, directory)
         missing = [cat for cat in cfg.categories if cat not in files]
         if missing:
-            urls = _download_urls(cfg.source, missing, directory, downloads_allowed(self.allow_download))
+            urls = _download_urls(cfg.source, missing, directory, downloads_allowed(self.allow_download), dl_manager)
             try:  # needs internet; the tests stop before this line
                 files.update({cat: pathlib.Path(p) for cat, p in dl_manager.download(urls).items()})
             except OSError as e:

@@ -29,8 +29,9 @@ Forward-mode differentiation of :func:`distance_raster` is not defined (``custom
 use reverse mode, or :func:`distance_raster_dense` for ``jvp``.  Reverse over reverse works
 (``grad`` of a gradient, e.g. of a P-SLA attribution w.r.t. the points): the search's
 minimum has a closed-form tangent (the arg-min segment's distance, ties averaged as the
-backward pass averages them), so its loop is never differentiated; it equals the dense
-formula's second derivatives (tested in float64).
+backward pass averages them), so its loop is never differentiated; away from zero-length
+segments (which follow the first-order convention above) it equals the dense formula's
+second derivatives (tested in float64).
 """
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from sketchjax.training.checkpoint import CheckpointStore, IncompatibleCheckpoin
 from sketchjax.training.config import apply_overrides, config_to_dict, default_config, load_config, resolve_object
 from sketchjax.training.data import ArraySource, DataSource, this_process
 from sketchjax.training.loop import (
+    RESUMABLE_CHANGES,
     Experiment,
     FitResult,
     config_differences,
@@ -40,7 +41,7 @@ from sketchjax.training.steps import (
 )
 
 __all__ = [
-    "ArraySource", "CheckpointStore", "IncompatibleCheckpointError", "DataSource", "Experiment", "FitResult", "MetricWriter", "RunningMean",
+    "RESUMABLE_CHANGES", "ArraySource", "CheckpointStore", "IncompatibleCheckpointError", "DataSource", "Experiment", "FitResult", "MetricWriter", "RunningMean",
     "Task", "Throughput", "TrainState", "abstract_train_state", "apply_overrides", "batch_sharding",
     "config_to_dict", "create_train_state", "data_mesh", "default_config", "evaluate", "fit", "load_config",
     "make_eval_step", "make_optimizer", "make_schedule", "make_train_step", "masked_sums",

@@ -181,13 +181,15 @@ def fit(
         raise ValueError(f"fit: eval_every_epochs must be an integer >= 0 (0: only at the end), got {eval_every_epochs!r}")
     workdir = pathlib.Path(workdir)
     chief = jax.process_index() == 0
+    # Checked on every host (they see the same filesystem), so that none goes on alone into the
+    # collective restore below.
+    if workdir.exists() and not workdir.is_dir():
+        raise NotADirectoryError(f"workdir {workdir} is a file, not a directory")
     if chief:
-        if workdir.exists() and not workdir.is_dir():
-            raise NotADirectoryError(f"workdir {workdir} is a file, not a directory")
         workdir.mkdir(parents=True, exist_ok=True)
-        for folder in (workdir, workdir / "checkpoints"):
-            if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
-                raise PermissionError(f"{folder} is not writable: the run could not save its checkpoints")
+    for folder in (workdir, workdir / "checkpoints"):
+        if chief and folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(f"{folder} is not writable: the run could not save its checkpoints")
     mesh = data_mesh() if mesh is None else mesh
     steps_per_epoch = int(train_source.steps_per_epoch)
     if steps_per_epoch < 1:
@@ -475,26 +477,29 @@ def read_run_info(workdir: str | os.PathLike) -> Optional[dict]:
     return info
 
 
-def _changed_keys(old: Any, new: Any, normalise: Optional[Callable[[dict], dict]] = None) -> list[str]:
-    """Top-level keys in which two configs differ once both are ``normalise``d and saved as JSON.
-
-    An ``optimizer`` section lacks none of the loop's optimiser settings: one saved before a
-    setting existed (``lr_scale``) compares with its default (:func:`default_config`)."""
+def _comparable(old: Any, new: Any, normalise: Optional[Callable[[dict], dict]] = None) -> tuple[dict, dict]:
+    """Two configs as they are compared: ``normalise``d, saved as JSON, and an ``optimizer``
+    section lacking none of the loop's optimiser settings (one saved before a setting existed,
+    such as ``lr_scale``, compares with its default, :func:`default_config`)."""
     if normalise is not None:
         old, new = normalise(config_to_dict(old)), normalise(config_to_dict(new))
     old, new = _jsonable_config(old) or {}, _jsonable_config(new) or {}
     loop_optimizer = _jsonable_config(default_config()["optimizer"])
     old, new = ({**c, "optimizer": {**loop_optimizer, **c["optimizer"]}} if isinstance(c.get("optimizer"), dict) else c
                 for c in (old, new))
+    return old, new
+
+
+def _changed_keys(old: Any, new: Any, normalise: Optional[Callable[[dict], dict]] = None) -> list[str]:
+    """Top-level keys in which two configs differ (compared as :func:`_comparable` makes them)."""
+    old, new = _comparable(old, new, normalise)
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
 
 def _describe_changes(old: Any, new: Any, normalise: Optional[Callable[[dict], dict]] = None, shown: int = 6) -> str:
     """``"optimizer.learning_rate: 0.003 -> 0.1; seed: 0 -> 3"``: the leaves in which two configs
-    differ (normalised and saved as JSON, as :func:`_changed_keys` compares them)."""
-    if normalise is not None:
-        old, new = normalise(config_to_dict(old)), normalise(config_to_dict(new))
-    old, new = _jsonable_config(old) or {}, _jsonable_config(new) or {}
+    differ, compared as :func:`_changed_keys` compares them (:func:`_comparable`)."""
+    old, new = _comparable(old, new, normalise)
     missing = object()
 
     def walk(a, b, prefix):
@@ -510,17 +515,18 @@ def _describe_changes(old: Any, new: Any, normalise: Optional[Callable[[dict], d
 
 
 def train_unless_done(config: Any, workdir: str | os.PathLike, build_experiment: Callable[[Any], Experiment],
-                      normalise: Optional[Callable[[dict], dict]] = None) -> float:
+                      normalise: Optional[Callable[[dict], dict]] = None, allow_config_change: bool = False) -> float:
     """:func:`train_and_evaluate` for programs that reuse a workdir across invocations: a run
     started with the same config is resumed (or left alone when complete); one started with
     other settings is refused (``ValueError`` naming the keys) instead of silently continued.
-    ``normalise``: see :func:`config_differences`.  Returns the seconds spent."""
+    ``normalise``: see :func:`config_differences`; ``allow_config_change``: continue such a run
+    under the new settings instead (see :func:`fit`).  Returns the seconds spent."""
     stale = config_differences(workdir, config, normalise)
-    if stale:
+    if stale and not allow_config_change:
         raise ValueError(f"{workdir} holds a run with other settings (differs in {stale}); "
                          "remove it or use another directory")
     start = time.time()
-    train_and_evaluate(config, workdir, build_experiment)
+    train_and_evaluate(config, workdir, build_experiment, allow_config_change=allow_config_change)
     return time.time() - start
 
 
