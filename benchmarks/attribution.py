@@ -42,6 +42,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import (  # noqa: E402
+    command_line,
     atomic_write_json,
     atomic_write_text,
     fmt_bytes,
@@ -67,13 +68,15 @@ def _memory(jitted, *args) -> int | None:
 
 
 def main(argv=None) -> dict:
+    from sketchjax.formats._io import argparse_output  # checks --out before any work
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--canvas", type=int, default=128)
     parser.add_argument("--side-batch", type=int, default=16, help="batch of the dense / IG / SmoothGrad cases")
     parser.add_argument("--cycles", type=int, default=4)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", default=str(pathlib.Path(__file__).parent / "results"))
+    parser.add_argument("--out", type=argparse_output(directory=True), default=str(pathlib.Path(__file__).parent / "results"))
     args = parser.parse_args(argv)
     if args.quick:
         args.cycles, args.side_batch = 2, 8
@@ -174,7 +177,7 @@ def main(argv=None) -> dict:
                      "linear_projection_s": t["median"] / sb * args.batch,
                      "xla_memory_bytes": memory[n], "compile_s": compile_s[n]})
     result = {
-        "command": "python benchmarks/attribution.py" + (" " + " ".join(argv or sys.argv[1:])).rstrip(),
+        "command": command_line("benchmarks/attribution.py", argv),
         "machine": machine_info(),
         "data": f"{args.batch} real QuickDraw sketches (simplified ndjson, seed 0), T = 128, up to {k} strokes",
         "model": f"DoodleNet, recipe {recipe}",

@@ -38,6 +38,7 @@ def _load_provenance():
 
 
 _PROVENANCE = _load_provenance()
+command_line = _PROVENANCE.command_line  # the shell-quoted "python <script> <args>" a run records
 #: the checkout when the benchmark started (programs import this module first): what ran
 _GIT_AT_START = _PROVENANCE.git_state(str(REPO_ROOT))
 DATA_ENV_VAR = "SKETCHJAX_DATA"

@@ -47,6 +47,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import (  # noqa: E402
+    command_line,
     PhaseTimer,
     atomic_write_json,
     atomic_write_text,
@@ -275,14 +276,17 @@ def markdown(res: dict) -> str:
 
 
 def main(argv=None) -> int:
+    from sketchjax.formats._io import argparse_output  # checks --out before any work
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=None, help="synthetic sketches (default 1,000,000; --quick 50,000)")
     p.add_argument("--quick", action="store_true", help="50k sketches and short timings")
     p.add_argument("--seconds", type=float, default=None, help="timing window per read/iterator case")
     p.add_argument("--train-steps", type=int, default=None)
-    p.add_argument("--workdir", default=None, help="where the synthetic corpus and TFDS files go (temporary)")
+    p.add_argument("--workdir", default=None, help="a new or empty folder for the synthetic corpus and TFDS files "
+                                                   "(deleted afterwards unless --keep; default: a temporary folder)")
     p.add_argument("--keep", action="store_true", help="keep the workdir")
-    p.add_argument("--out", default=str(pathlib.Path(__file__).resolve().parent / "results"))
+    p.add_argument("--out", type=argparse_output(directory=True), default=str(pathlib.Path(__file__).resolve().parent / "results"))
     p.add_argument("--markdown-only", action="store_true", help="rewrite pipeline.md from pipeline.json and exit")
     args = p.parse_args(argv)
     if args.markdown_only:
@@ -290,6 +294,8 @@ def main(argv=None) -> int:
         atomic_write_text(pathlib.Path(args.out) / "pipeline.md", md + "\n")
         print(md)
         return 0
+    if args.n is not None and args.n < 1:
+        p.error(f"--n must be >= 1, got {args.n}")
     n = args.n or (50_000 if args.quick else 1_000_000)
     seconds = args.seconds or (4.0 if args.quick else 15.0)
     train_steps = args.train_steps or (2 if args.quick else 3)  # ~12 s per step on 2 cores
@@ -300,10 +306,17 @@ def main(argv=None) -> int:
 
     tfds.disable_progress_bar()
     timer = PhaseTimer()
-    command = "python benchmarks/pipeline.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = command_line("benchmarks/pipeline.py", argv)
     res = {"command": command.strip(), "quick": args.quick, "machine": machine_info(("jax", "jaxlib", "numpy")),
            "tfds_version": tfds.__version__}
-    work = pathlib.Path(args.workdir or tempfile.mkdtemp(prefix="sketchjax-pipeline-"))
+    if args.workdir:  # deleted afterwards (unless --keep): never a folder holding anything else
+        work = pathlib.Path(args.workdir)
+        if work.exists() and (not work.is_dir() or any(work.iterdir())):
+            p.error(f"--workdir {work} exists and is not an empty folder; give a new or empty one "
+                    "(it is deleted afterwards unless --keep)")
+        work.mkdir(parents=True, exist_ok=True)
+    else:
+        work = pathlib.Path(tempfile.mkdtemp(prefix="sketchjax-pipeline-"))
     try:
         _log(f"[1] synthetic corpus: {n:,} sketches -> {work / 'ndjson'}")
         with timer("synthetic"):

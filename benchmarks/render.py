@@ -38,6 +38,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import (  # noqa: E402
+    command_line,
     PhaseTimer,
     Worker,
     atomic_write_json,
@@ -943,9 +944,11 @@ def evaluate_targets(res: dict) -> dict:
 
 
 def parse_args(argv=None):
+    from sketchjax.formats._io import argparse_output  # checks --out before any work
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default=str(pathlib.Path(__file__).resolve().parent / "results"),
+    p.add_argument("--out", type=argparse_output(directory=True), default=str(pathlib.Path(__file__).resolve().parent / "results"),
                    help="output folder for render.json and render.md (default benchmarks/results/)")
     p.add_argument("--quick", action="store_true", help="size 64 only, short timings (smoke test, < 1 min)")
     p.add_argument("--device", action="store_true", help="print jax.devices() and exit")
@@ -998,7 +1001,7 @@ def main(argv=None) -> int:
     def budget_left():
         return deadline - time.perf_counter()
 
-    command = "python benchmarks/render.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = command_line("benchmarks/render.py", argv)
     backend = jax.default_backend()
     devices = [str(d) for d in jax.devices()]
     _log(f"sketchjax renderer benchmark — jax {jax.__version__} backend {backend!r} devices {devices}")

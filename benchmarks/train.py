@@ -36,6 +36,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import (  # noqa: E402
+    command_line,
     PhaseTimer,
     Worker,
     atomic_write_json,
@@ -271,6 +272,8 @@ def markdown(res: dict) -> str:
 
 
 def main(argv=None) -> int:
+    from sketchjax.formats._io import argparse_output  # checks --out before any work
+
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--paper", action="store_true", help="also time the paper configuration 2 x 1024, batch 256")
@@ -285,7 +288,7 @@ def main(argv=None) -> int:
     p.add_argument("--block-s", type=float, default=3.0)
     p.add_argument("--torch-threads", type=int, default=0, help="0: PyTorch's default")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=str(pathlib.Path(__file__).resolve().parent / "results"))
+    p.add_argument("--out", type=argparse_output(directory=True), default=str(pathlib.Path(__file__).resolve().parent / "results"))
     args = p.parse_args(argv)
     if args.worker:
         return serve_worker(prepare_case)
@@ -295,7 +298,7 @@ def main(argv=None) -> int:
         args.torch_threads = os.cpu_count() or 1
     timer = PhaseTimer()
     t0 = time.perf_counter()
-    res = {"date": time.strftime("%Y-%m-%d"), "command": "python benchmarks/train.py " + " ".join(sys.argv[1:]),
+    res = {"date": time.strftime("%Y-%m-%d"), "command": command_line("benchmarks/train.py", argv),
            "machine": machine_info(), "noise_probe_before": noise_probe(),
            "data": f"{args.batch} real QuickDraw simplified sketches (one per category), truncated to T={args.t}",
            "configs": []}

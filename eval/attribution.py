@@ -79,7 +79,7 @@ from sketchjax.attribution import (  # noqa: E402
     sla_sketch,
     smoothgrad,
 )
-from sketchjax.formats._io import atomic_write, save_figure  # noqa: E402
+from sketchjax.formats._io import argparse_output, atomic_write, save_figure  # noqa: E402
 from sketchjax.models.doodlenet import doodlenet_class_name, doodlenet_recipe, load_doodlenet  # noqa: E402
 from sketchjax.paths import data_root  # noqa: E402
 from sketchjax.provenance import run_record  # noqa: E402
@@ -243,11 +243,17 @@ def main(argv=None) -> dict:
     parser.add_argument("--doodlenet-canvas", type=int, default=128,
                         help="canvas DoodleNet's 28x28 input is drawn on (line 13/256 of it unless --doodlenet-width)")
     parser.add_argument("--doodlenet-width", type=int, default=None, help="line width in canvas pixels")
-    parser.add_argument("--out", default=str(REPO_ROOT / "eval" / "results" / "attribution.json"))
+    parser.add_argument("--out", type=argparse_output(), default=str(REPO_ROOT / "eval" / "results" / "attribution.json"))
     args = parser.parse_args(argv)
     start = time.time()
     root = data_root(args.data)
     models = args.models.split(",")
+    unknown = sorted(set(models) - {"doodlenet", "resnet"})
+    if unknown or not models:
+        parser.error(f"--models {args.models!r}: unknown {unknown}; use doodlenet and/or resnet, comma-separated")
+    for name in ("n", "ig_steps", "sg_samples", "chunk", "doodlenet_canvas"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
 
     workdir = pathlib.Path(args.resnet_workdir)
     resnet = None

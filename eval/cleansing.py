@@ -45,7 +45,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.common import atomic_write_json  # noqa: E402  (the project's atomic JSON writer)
-from sketchjax.formats._io import save_figure  # noqa: E402
+from sketchjax.formats._io import argparse_output, save_figure  # noqa: E402
 from sketchjax.apps.cleansing import precision_recall, split_label_scores, suspicion_curve  # noqa: E402
 from sketchjax.classifier import (  # noqa: E402
     DoodleNetReference, build_experiment, comparable_config, head_config, load_classifier, prepare_dataset)
@@ -122,14 +122,23 @@ def main(argv=None) -> dict:
     parser.add_argument("--q-low-quantile", type=float, default=0.02)
     parser.add_argument("--no-doodlenet", action="store_true",
                         help="leave out the pre-trained DoodleNet reference (needs models/doodlenet under the data root)")
-    parser.add_argument("--out", default="eval/results/cleansing.json")
+    parser.add_argument("--out", type=argparse_output(), default="eval/results/cleansing.json")
     args = parser.parse_args(argv)
+    try:  # every setting checked before any training
+        rates = [float(r) for r in args.rates.split(",")]
+    except ValueError:
+        parser.error(f"--rates {args.rates!r}: comma-separated numbers in [0, 1)")
+    if not all(0.0 <= r < 1.0 for r in rates):
+        parser.error(f"--rates {args.rates!r}: label-noise rates must be in [0, 1)")
+    for name, q in (("--q-high-quantile", args.q_high_quantile), ("--q-low-quantile", args.q_low_quantile)):
+        if not 0.0 <= q <= 1.0:
+            parser.error(f"{name} {q}: a quantile in [0, 1]")
     results, curves = {}, {}
     reference = None  # built before any training, so missing weight files or categories fail fast
     if not args.no_doodlenet:
         base = apply_overrides(load_config(args.config), ["progress_bar=False", *args.set])
         reference = DoodleNetReference(prepare_dataset(base["data"])[1])
-    for rate in [float(r) for r in args.rates.split(",")]:
+    for rate in rates:
         config = apply_overrides(load_config(args.config), [f"data.label_noise={rate}", "progress_bar=False", *args.set])
         if head_config(config)["type"] != "gacl":
             raise ValueError(f"--config {args.config} (with --set) has a softmax head; give a GACL config "

@@ -45,7 +45,7 @@ import numpy as np
 
 from sketchjax.batching import stack_sketches
 from sketchjax.formats import iter_ndjson
-from sketchjax.formats._io import atomic_write
+from sketchjax.formats._io import argparse_output, atomic_write
 from sketchjax.models.doodlenet import (
     doodlenet_class_name,
     doodlenet_input,
@@ -129,7 +129,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--batch", type=int, default=200, help="sketches per jitted chunk")
     parser.add_argument("--settings", default=None, help="comma-separated indices into SETTINGS (default: all)")
     parser.add_argument(
-        "--out", default=str(pathlib.Path(__file__).parent / "results" / "doodlenet_accuracy.json"),
+        "--out", type=argparse_output(), default=str(pathlib.Path(__file__).parent / "results" / "doodlenet_accuracy.json"),
         help="JSON results file (written atomically)",
     )
     args = parser.parse_args(argv)

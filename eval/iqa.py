@@ -26,6 +26,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.common import atomic_write_json  # noqa: E402  (the project's atomic JSON writer)
+from sketchjax.formats._io import argparse_output  # noqa: E402
 from sketchjax.apps.iqa import bin_centres, build_iqa_experiment, expected_rating, iqa_base_config  # noqa: E402
 from sketchjax.classifier import gacl_config, make_model  # noqa: E402
 from sketchjax.gacl import plcc, quality_scores, spearman  # noqa: E402
@@ -62,7 +63,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--bins", default="50,100,200")
     parser.add_argument("--runs-dir", default="runs")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides")
-    parser.add_argument("--out", default="eval/results/iqa.json")
+    parser.add_argument("--out", type=argparse_output(), default="eval/results/iqa.json")
     args = parser.parse_args(argv)
     results = {}
     for n in [int(b) for b in args.bins.split(",")]:

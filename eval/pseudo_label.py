@@ -35,7 +35,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.common import atomic_write_json  # noqa: E402  (the project's atomic JSON writer)
-from sketchjax.formats._io import save_figure  # noqa: E402
+from sketchjax.formats._io import argparse_output, save_figure  # noqa: E402
 from sketchjax.apps.pseudo_label import (  # noqa: E402
     PseudoLabelConfig,
     boundary_distance,
@@ -115,7 +115,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--n-per", type=int, default=500, help="points per Gaussian")
     parser.add_argument("--epochs", type=int, default=60)
-    parser.add_argument("--out", default="eval/results/pseudo_label.json")
+    parser.add_argument("--out", type=argparse_output(), default="eval/results/pseudo_label.json")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     cfg = PseudoLabelConfig(widths=(64, 64, 64, 32), epochs=args.epochs)

@@ -67,7 +67,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # train.* (the classifiers' experiment builder)
 
 from benchmarks.common import atomic_write_json  # noqa: E402  (the project's atomic JSON writer)
-from sketchjax.formats._io import save_figure  # noqa: E402
+from sketchjax.formats._io import output_path, save_figure  # noqa: E402
 from sketchjax.attribution import mean_ci  # noqa: E402
 from sketchjax.classifier import DoodleNetReference, feature_unit_stats  # noqa: E402
 from sketchjax.degrade import DEGRADATIONS, degrade, room  # noqa: E402
@@ -402,8 +402,14 @@ def main(argv=None) -> dict:
         parser.error("--config is only used with --references-only (runs carry their own config)")
     if args.runs is None and args.config is None:
         parser.error("--runs is required (or --references-only --config CONFIG.py)")
+    if args.n is not None and args.n < 1:
+        parser.error(f"--n must be >= 1 (or left out: every test sketch), got {args.n}")
     if args.out is None:
         args.out = "eval/results/quality_references.json" if args.references_only else "eval/results/quality.json"
+    try:
+        output_path(args.out)  # checked before any work
+    except ValueError as e:
+        parser.error(f"argument --out: {e}")
     runs, clfs = {}, {}
     if args.config is not None:
         from sketchjax.training.config import config_to_dict, load_config

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import sys
 import time
 
 import numpy as np
@@ -43,8 +42,8 @@ import numpy as np
 from sketchjax.formats import iter_ndjson, to_strokes
 from sketchjax.normalize import QUICKDRAW_SIZE, quickdraw_simplify, rdp, resample
 from sketchjax.paths import data_root
-from sketchjax.formats._io import atomic_write
-from sketchjax.provenance import run_record
+from sketchjax.formats._io import argparse_output, atomic_write
+from sketchjax.provenance import command_line, run_record
 
 
 def _drawn(record, taps: str = "dot"):
@@ -169,7 +168,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--data", default=None, help="data root (default: $SKETCHJAX_DATA or ../shared/data)")
     parser.add_argument("--limit", type=int, default=None, help="compare at most this many pairs")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of " + ",".join(VARIANTS))
-    parser.add_argument("--out", default=None, help="write the results as JSON here")
+    parser.add_argument("--out", type=argparse_output(), default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
     root = data_root(args.data) / "quickdraw"
     variants = args.variants.split(",")
@@ -198,7 +197,7 @@ def main(argv=None) -> dict:
         if args.limit and len(rows[variants[0]]) >= args.limit:
             break
     results = {
-        "command": "python eval/quickdraw_simplify.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": command_line("eval/quickdraw_simplify.py", argv),
         "seconds": round(time.time() - start, 1),
         "variants": {v: _summary(rows[v]) for v in variants},
     }

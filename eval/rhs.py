@@ -34,6 +34,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.common import atomic_write_json  # noqa: E402  (the project's atomic JSON writer)
+from sketchjax.formats._io import argparse_output  # noqa: E402
 from sketchjax.apps.rhs import q_max_plus  # noqa: E402
 from sketchjax.degrade import add_scribbles, room, scribble_sketch  # noqa: E402
 from sketchjax.gacl import roc_auc  # noqa: E402
@@ -61,14 +62,18 @@ def f1_at(scores, positive, threshold) -> float:
 
 
 def stroke_salad(arrays: dict, n: int, t: int, seed: int):
-    """``n`` overlays of 3-6 strokes, each from a different held-out sketch of a different category."""
+    """``n`` overlays of 3-6 strokes (at most one per category present: fewer with fewer than six
+    categories), each from a different held-out sketch of a different category."""
     rng = np.random.default_rng(seed)
+    n_labels = len(np.unique(arrays["label"]))
+    if n_labels < 2:
+        raise ValueError(f"stroke_salad: mixing strokes of different categories needs at least 2, the run has {n_labels}")
     sid = np.asarray(stroke_ids(arrays["pen"], arrays["valid"]))
     xy_out = np.zeros((n, t, 2), np.float32)
     pen_out = np.zeros((n, t), np.float32)
     valid_out = np.zeros((n, t), bool)
     for i in range(n):
-        k = rng.integers(3, 7)
+        k = min(int(rng.integers(3, 7)), n_labels)
         used, pos = set(), 0
         while len(used) < k:
             j = int(rng.integers(len(sid)))
@@ -98,8 +103,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--max-strokes", type=int, default=32)
     parser.add_argument("--batch", type=int, default=8, help="sketches per q_max+ batch (x max-strokes versions)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="eval/results/rhs.json")
+    parser.add_argument("--out", type=argparse_output(), default="eval/results/rhs.json")
     args = parser.parse_args(argv)
+    if args.n < 1:
+        parser.error(f"--n must be >= 1, got {args.n}")
     from sketchjax.classifier import held_out_sketches, load_classifier
 
     clf = load_classifier(args.run)

@@ -45,7 +45,7 @@ from typing import Optional, Sequence
 import jax
 import numpy as np
 
-from sketchjax.formats._io import atomic_write
+from sketchjax.formats._io import argparse_output, atomic_write
 from sketchjax.models.sketch_rnn import sample, stroke5_to_sketch
 from sketchjax.models.sketch_rnn_js import load_sketch_rnn_js
 from sketchjax.paths import data_root
@@ -179,7 +179,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", default=None, help="data root (default: $SKETCHJAX_DATA or ../shared/data)")
     parser.add_argument("--no-doodlenet", action="store_true", help="skip DoodleNet recognition")
-    parser.add_argument("--out", default="out/sketch_rnn_samples.json")
+    parser.add_argument("--out", type=argparse_output(), default="out/sketch_rnn_samples.json")
     args = parser.parse_args(argv)
 
     root = data_root(args.data)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import shlex
 import subprocess
 import sys
 from typing import Optional, Sequence
@@ -71,16 +72,21 @@ def machine_info() -> dict:
     }
 
 
+def command_line(script: str, argv: Optional[Sequence[str]] = None) -> str:
+    """``python <script> <argv>`` quoted for a POSIX shell (``--runs "a b=runs/x"`` stays one
+    argument), so a recorded command can be pasted back; ``argv`` defaults to ``sys.argv[1:]``."""
+    return shlex.join(["python", script, *(sys.argv[1:] if argv is None else argv)])
+
+
 def run_record(script: str, argv: Optional[Sequence[str]] = None) -> dict:
     """``{"command", "date" (UTC ISO), "machine", "commit"}`` for a program run as ``python <script> <argv>``.
 
     ``commit`` is the state when the program started (imported this module); if the checkout
     changed while it ran, that is said: ``"<start> (changed during the run: now <end>)"``."""
-    args = list(sys.argv[1:] if argv is None else argv)
     now = _git_commit()
     commit = _AT_START if now == _AT_START else f"{_AT_START} (changed during the run: now {now})"
     return {
-        "command": " ".join(["python", script] + args),
+        "command": command_line(script, argv),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(),
         "commit": commit,

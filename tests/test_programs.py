@@ -83,6 +83,57 @@ def test_readme_python_examples_run(data_root, monkeypatch):
     assert scope["q"].shape == (8,) and scope["pred"].shape == (8,)
 
 
+def _script(path: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"_script_{pathlib.Path(path).stem}", ROOT / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("script, argv, problem", [
+    ("eval/pseudo_label.py", ["--out", "{file}/x.json"], "is a file, not a directory"),
+    ("eval/quality.py", ["--runs", "a=b", "--out", "{file}/x.json"], "is a file, not a directory"),
+    ("eval/quality.py", ["--runs", "a=b", "--n", "-5"], "--n must be >= 1"),
+    ("eval/attribution.py", ["--models", "doodlenet,resnett", "--out", "{tmp}/a.json"], "unknown ['resnett']"),
+    ("eval/cleansing.py", ["--rates", "0.4,1.5", "--out", "{tmp}/c.json"], "rates must be in [0, 1)"),
+    ("eval/cleansing.py", ["--q-high-quantile", "7", "--out", "{tmp}/c.json"], "a quantile in [0, 1]"),
+    ("eval/rhs.py", ["--run", "x", "--n", "0", "--out", "{tmp}/r.json"], "--n must be >= 1"),
+    ("benchmarks/render.py", ["--out", "{file}/d"], "is a file, not a directory"),
+    ("benchmarks/pipeline.py", ["--workdir", "{tmp}", "--out", "{tmp}/o"], "is not an empty folder"),
+])
+def test_programs_refuse_bad_arguments_before_any_work(script, argv, problem, tmp_path, capsys):
+    """Settings and output paths are checked when the arguments are parsed (they used to fail
+    after the work, or -- pipeline's --workdir -- delete a folder holding the user's files)."""
+    (tmp_path / "a_file").write_text("keep me")
+    argv = [a.format(file=tmp_path / "a_file", tmp=tmp_path) for a in argv]
+    with pytest.raises(SystemExit) as info:
+        _script(script).main(argv)
+    assert info.value.code == 2 and problem in capsys.readouterr().err
+    assert (tmp_path / "a_file").read_text() == "keep me"
+
+
+def test_output_path_creates_folders_and_names_the_problem(tmp_path):
+    from sketchjax.formats._io import output_path
+
+    assert output_path(tmp_path / "new" / "deeper" / "x.json") == tmp_path / "new" / "deeper" / "x.json"
+    assert (tmp_path / "new" / "deeper").is_dir()
+    assert output_path(tmp_path / "out_dir", directory=True).is_dir()
+    with pytest.raises(ValueError, match="is a directory; give a file name"):
+        output_path(tmp_path / "new")
+
+
+def test_recorded_commands_can_be_pasted_back():
+    import shlex
+
+    from sketchjax.provenance import command_line
+
+    argv = ["--runs", "softmax + samples=runs/a", "--set", "optimizer.lr_scale={'encoder': 0.0}"]
+    line = command_line("eval/quality.py", argv)
+    assert shlex.split(line) == ["python", "eval/quality.py", *argv]
+
+
 #: notebooks that take over ~20 s run only with ``-m slow`` (their library calls are unit-tested)
 SLOW_NOTEBOOKS = ("attribution.ipynb", "gacl.ipynb")
 

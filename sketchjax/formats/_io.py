@@ -68,6 +68,43 @@ def atomic_write(path: PathLike, mode: str = "w") -> Iterator[IO]:
     _fsync_dir(parent)
 
 
+def output_path(path: PathLike, *, directory: bool = False) -> pathlib.Path:
+    """Checks, before any work, that a program can write its output at ``path``: creates the
+    folder (``path`` itself when ``directory``, else its parent) and refuses a folder where a
+    file is wanted, a file where a folder is, or a folder it may not write into.
+
+    Raises:
+      ValueError: naming ``path`` and the problem.
+    """
+    p = pathlib.Path(path)
+    folder = p if directory else (p.parent if str(p.parent) else pathlib.Path("."))
+    if not directory and p.is_dir():
+        raise ValueError(f"{path}: is a directory; give a file name")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ValueError(f"{path}: {folder} (or a folder above it) is a file, not a directory") from None
+    except PermissionError:
+        raise ValueError(f"{path}: cannot create the folder {folder} (permission denied)") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{path}: cannot write into {folder} (permission denied)")
+    return p
+
+
+def argparse_output(directory: bool = False):
+    """An ``argparse`` ``type=`` for an output path checked with :func:`output_path` when the
+    arguments are parsed (also the default, when it is a string)."""
+    import argparse
+
+    def parse(text: str) -> str:
+        try:
+            return str(output_path(text, directory=directory))
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    return parse
+
+
 def save_figure(fig, path: PathLike, **savefig_kwargs) -> pathlib.Path:
     """Writes a matplotlib figure atomically (format from the suffix, e.g. ``.png``, ``.svg``),
     creating the folder, and closes the figure.  Returns the path."""
