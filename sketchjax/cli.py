@@ -283,13 +283,17 @@ def _data_root(data: str | None):
 
 
 def _check_out(out: str, suffixes: tuple[str, ...]) -> None:
-    """Refuse an output path the command could only fail to write after all its work."""
-    path = pathlib.Path(out)
-    if path.is_dir():
-        raise ValueError(f"--out {out}: is a directory; give a file name ({'/'.join(suffixes)})")
-    if path.suffix.lower() not in suffixes:
-        raise ValueError(f"--out {out}: unsupported output type {path.suffix.lower() or '(none)'!r}; "
-                         f"use {', '.join(suffixes)}")
+    """Refuse an output path the command could only fail to write after all its work (its
+    folder is made now: :func:`sketchjax.formats._io.output_path`)."""
+    from sketchjax.formats._io import output_path
+
+    suffix = pathlib.Path(out).suffix.lower()
+    if suffix not in suffixes and not pathlib.Path(out).is_dir():
+        raise ValueError(f"--out {out}: unsupported output type {suffix or '(none)'!r}; use {', '.join(suffixes)}")
+    try:
+        output_path(out)
+    except ValueError as e:
+        raise ValueError(f"--out {e}") from None
 
 
 def _load_gacl(checkpoint: str):
