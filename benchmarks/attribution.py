@@ -28,7 +28,8 @@ Run from the repository root::
     python benchmarks/attribution.py            # ~3 min on 2 CPU cores
     python benchmarks/attribution.py --quick    # fewer cycles, smaller side batches
 
-Writes ``attribution.json`` and ``attribution.md`` to ``--out`` (default ``benchmarks/results/``).
+Writes ``attribution.json`` and ``attribution.md`` to ``--out`` (default ``benchmarks/results/``;
+with ``--quick`` ``out/benchmarks-quick/``, so a smoke test never replaces the published results).
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
 
 from benchmarks.common import (  # noqa: E402
     command_line,
+    default_out,
     atomic_write_json,
     atomic_write_text,
     fmt_bytes,
@@ -76,8 +78,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--side-batch", type=int, default=16, help="batch of the dense / IG / SmoothGrad cases")
     parser.add_argument("--cycles", type=int, default=4)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", type=argparse_output(directory=True), default=str(pathlib.Path(__file__).parent / "results"))
+    parser.add_argument("--out", type=argparse_output(directory=True), default=None,
+                        help="results folder (default benchmarks/results; with --quick out/benchmarks-quick)")
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = argparse_output(directory=True)(default_out(args.quick))
     if args.quick:
         args.cycles, args.side_batch = 2, 8
 

@@ -42,6 +42,14 @@ command_line = _PROVENANCE.command_line  # the shell-quoted "python <script> <ar
 #: the checkout when the benchmark started (programs import this module first): what ran
 _GIT_AT_START = _PROVENANCE.git_state(str(REPO_ROOT))
 DATA_ENV_VAR = "SKETCHJAX_DATA"
+#: where a benchmark writes without --out: the committed results, or for a --quick smoke test a
+#: scratch folder (so a smoke test never replaces the published figures)
+RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
+QUICK_RESULTS_DIR = REPO_ROOT / "out" / "benchmarks-quick"
+
+
+def default_out(quick: bool) -> str:
+    return str(QUICK_RESULTS_DIR if quick else RESULTS_DIR)
 QUICKDRAW_CANVAS = 256.0  # simplified QuickDraw coordinates lie in [0, 255]
 
 

@@ -25,7 +25,8 @@ Run from the repository root::
     python benchmarks/pipeline.py                 # 1M sketches (~10 min on 2 CPU cores)
     python benchmarks/pipeline.py --quick         # 50k sketches, short timings (~2 min)
 
-Writes ``pipeline.json`` and ``pipeline.md`` to ``--out`` (default ``benchmarks/results/``).
+Writes ``pipeline.json`` and ``pipeline.md`` to ``--out`` (default ``benchmarks/results/``;
+with ``--quick`` ``out/benchmarks-quick/``, so a smoke test never replaces the published results).
 The synthetic corpus and the TFDS files go to a temporary folder (``--workdir``) that is
 deleted afterwards (``--keep`` keeps it).
 """
@@ -48,6 +49,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
 
 from benchmarks.common import (  # noqa: E402
     command_line,
+    default_out,
     PhaseTimer,
     atomic_write_json,
     atomic_write_text,
@@ -286,9 +288,12 @@ def main(argv=None) -> int:
     p.add_argument("--workdir", default=None, help="a new or empty folder for the synthetic corpus and TFDS files "
                                                    "(deleted afterwards unless --keep; default: a temporary folder)")
     p.add_argument("--keep", action="store_true", help="keep the workdir")
-    p.add_argument("--out", type=argparse_output(directory=True), default=str(pathlib.Path(__file__).resolve().parent / "results"))
+    p.add_argument("--out", type=argparse_output(directory=True), default=None,
+                   help="results folder (default benchmarks/results; with --quick out/benchmarks-quick)")
     p.add_argument("--markdown-only", action="store_true", help="rewrite pipeline.md from pipeline.json and exit")
     args = p.parse_args(argv)
+    if args.out is None:
+        args.out = argparse_output(directory=True)(default_out(args.quick))
     if args.markdown_only:
         md = markdown(json.loads((pathlib.Path(args.out) / "pipeline.json").read_text()))
         atomic_write_text(pathlib.Path(args.out) / "pipeline.md", md + "\n")

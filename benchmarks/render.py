@@ -18,7 +18,8 @@ Run from the repository root::
     python benchmarks/render.py --quick          # size 64 only, short timings (< 1 min)
     python benchmarks/render.py --device         # print jax.devices() and exit
 
-Writes ``render.json`` and ``render.md`` to ``--out`` (default ``benchmarks/results/``).
+Writes ``render.json`` and ``render.md`` to ``--out`` (default ``benchmarks/results/``;
+with ``--quick`` ``out/benchmarks-quick/``, so a smoke test never replaces the published results).
 Sketches are read in place from ``$SKETCHJAX_DATA/quickdraw/simplified`` (default
 ``<repo>/../shared/data``).  ``--case`` is internal: one distance case in a fresh process.
 """
@@ -39,6 +40,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
 
 from benchmarks.common import (  # noqa: E402
     command_line,
+    default_out,
     PhaseTimer,
     Worker,
     atomic_write_json,
@@ -948,8 +950,9 @@ def parse_args(argv=None):
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=argparse_output(directory=True), default=str(pathlib.Path(__file__).resolve().parent / "results"),
-                   help="output folder for render.json and render.md (default benchmarks/results/)")
+    p.add_argument("--out", type=argparse_output(directory=True), default=None,
+                   help="output folder for render.json and render.md (default benchmarks/results/; with --quick "
+                        "out/benchmarks-quick/, so a smoke test never replaces the published results)")
     p.add_argument("--quick", action="store_true", help="size 64 only, short timings (smoke test, < 1 min)")
     p.add_argument("--device", action="store_true", help="print jax.devices() and exit")
     p.add_argument("--n", type=int, default=256, help="sketches in the seeded sample (raster batch)")
@@ -969,6 +972,8 @@ def parse_args(argv=None):
     p.add_argument("--case", help=argparse.SUPPRESS)  # internal: one memory case, JSON spec
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # internal: timing worker
     a = p.parse_args(argv)
+    if a.out is None:
+        a.out = argparse_output(directory=True)(default_out(a.quick))
     if a.cycles is None:
         a.cycles = 3 if a.quick else 5
     if a.block_s is None:

@@ -114,6 +114,13 @@ def test_programs_refuse_bad_arguments_before_any_work(script, argv, problem, tm
     assert (tmp_path / "a_file").read_text() == "keep me"
 
 
+def test_quick_benchmarks_never_write_into_the_published_results(monkeypatch):
+    import benchmarks.common as common
+
+    assert common.default_out(quick=False) == str(ROOT / "benchmarks" / "results")
+    assert common.default_out(quick=True) == str(ROOT / "out" / "benchmarks-quick")
+
+
 def test_output_path_creates_folders_and_names_the_problem(tmp_path):
     from sketchjax.formats._io import output_path
 
