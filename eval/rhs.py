@@ -97,7 +97,8 @@ def stroke_salad(arrays: dict, n: int, t: int, seed: int):
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, help="workdir of a GACL training run")
-    parser.add_argument("--n", type=int, default=400, help="sketches per set (rare-and-hard; malicious)")
+    parser.add_argument("--n", type=int, default=400,
+                        help="sketches per set (rare-and-hard; malicious); at most the run's held-out sketches")
     parser.add_argument("--noise-strokes", type=int, default=1)
     parser.add_argument("--rounds", default="1,2", help="greedy removal rounds to report")
     parser.add_argument("--max-strokes", type=int, default=32)
@@ -117,17 +118,22 @@ def main(argv=None) -> dict:
     pad = ((0, 0), (0, t - arrays["pen"].shape[1]))
     arrays = {**arrays, "xy": np.pad(arrays["xy"], pad + ((0, 0),)), "pen": np.pad(arrays["pen"], pad),
               "valid": np.pad(arrays["valid"], pad)}
+    # both sets the same size: at most the held-out sketches there are (a larger --n made the
+    # malicious set outnumber the rare-and-hard one, which inflates F1)
+    n = min(args.n, len(arrays["label"]))
+    if n < args.n:
+        print(f"--n {args.n}: the run has {n} held-out sketches; {n} per set")
     rng = np.random.default_rng(args.seed)
-    pick = np.sort(rng.permutation(len(arrays["label"]))[: args.n])
+    pick = np.sort(rng.permutation(len(arrays["label"]))[:n])
     base = jax.random.PRNGKey(args.seed)
     keys = jax.random.split(jax.random.fold_in(base, 1), len(pick))
     rhs = jax.jit(jax.vmap(lambda k, a, b, c: add_scribbles(k, a, b, c, args.noise_strokes)))(
         keys, arrays["xy"][pick], arrays["pen"][pick], arrays["valid"][pick])
-    n_scr = args.n // 2
+    n_scr = n // 2
     counts = rng.integers(3, 7, size=n_scr)
     scr = [scribble_sketch(jax.random.fold_in(jax.random.fold_in(base, 2), i), t, int(c)) for i, c in enumerate(counts)]
     scribbles = tuple(np.stack([np.asarray(s[j]) for s in scr]) for j in range(3))
-    salad = stroke_salad(arrays, args.n - n_scr, t, args.seed)
+    salad = stroke_salad(arrays, n - n_scr, t, args.seed)
     # sequence models see every set length-fitted as in training (scribbles add points)
     sets = {name: clf.fit_arrays(*v) for name, v in
             {"rare_and_hard": rhs, "scribbles": scribbles, "stroke_salad": salad}.items()}
@@ -175,7 +181,7 @@ def main(argv=None) -> dict:
         **run_record("eval/rhs.py", argv),
         "data": f"rare-and-hard: {len(pick)} real held-out QuickDraw sketches (of {split_size}) + "
                 f"{args.noise_strokes} scribble stroke(s) each; malicious: {n_scr} random scribble drawings and "
-                f"{args.n - n_scr} stroke salads from held-out sketches",
+                f"{n - n_scr} stroke salads from held-out sketches",
         "run": str(args.run), "step": clf.step,
         "gacl": {"kind": clf.gacl.kind, "margin_scale": clf.gacl.margin_scale},
         "clean_q_median": float(np.median(clean_q)),

@@ -450,6 +450,10 @@ def test_rhs_program_reports_f1_of_q_and_q_max_plus(tiny_runs, tmp_path):
         assert 0.0 <= r["auc_malicious"] <= 1.0 and 0.0 < r["best_f1"] <= 1.0
     assert set(report["results"]["q"]["median"]) == {"rare_and_hard", "scribbles", "stroke_salad"}
     assert report["f1_flag_everything"] == pytest.approx(2 * 0.5 / 1.5)  # half the sketches are malicious
+    # an --n beyond the held-out sketches keeps the two sets the same size (F1 of flagging all: 2/3)
+    big = _program("rhs").main(["--run", str(tiny_runs["gacl"]), "--n", "100000", "--rounds", "1", "--max-strokes", "6",
+                                "--batch", "16", "--out", str(out)])
+    assert big["f1_flag_everything"] == pytest.approx(2 * 0.5 / 1.5)
 
 
 @pytest.mark.data
