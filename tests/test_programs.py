@@ -114,7 +114,7 @@ def test_programs_refuse_bad_arguments_before_any_work(script, argv, problem, tm
     assert (tmp_path / "a_file").read_text() == "keep me"
 
 
-def test_quick_benchmarks_never_write_into_the_published_results(monkeypatch):
+def test_quick_benchmarks_never_write_into_the_published_results():
     import benchmarks.common as common
 
     assert common.default_out(quick=False) == str(ROOT / "benchmarks" / "results")

@@ -161,16 +161,18 @@ def quality_from_norm(norm: jax.Array, cfg: GACLConfig) -> jax.Array:
     return cfg.l_q + (norm - cfg.l_a) * ((cfg.u_q - cfg.l_q) / (cfg.u_a - cfg.l_a))
 
 
-def _safe_norm(x: jax.Array, axis: int, eps: float = 1e-12) -> jax.Array:
-    # sqrt(sum x^2 + tiny) has a finite gradient at x = 0 (a zero feature: ReLU features can be 0)
+def _smoothed_norm(x: jax.Array, axis: int, eps: float = 1e-12) -> jax.Array:
+    # sqrt(sum x^2 + tiny): a finite gradient at x = 0 (a zero feature: ReLU features can be 0) and,
+    # unlike sketchjax._numerics.safe_norm (0 at 0), never 0 -- it divides the cosines below
+
     return jnp.sqrt(jnp.sum(jnp.square(x), axis=axis) + eps)
 
 
 def class_cosines(features: jax.Array, class_weights: jax.Array) -> tuple[jax.Array, jax.Array]:
     """``(cos float32[B, C], norm float32[B])``: cosines between features ``[B, D]`` and the
     columns of ``class_weights [D, C]``, and the raw feature norms ``||f(x)||``."""
-    norm = _safe_norm(features, -1)
-    w = class_weights / _safe_norm(class_weights, 0)[None, :]
+    norm = _smoothed_norm(features, -1)
+    w = class_weights / _smoothed_norm(class_weights, 0)[None, :]
     cos = (features @ w) / norm[..., None]  # [..., D] features: also one unbatched example (vmap)
     return cos, norm
 

@@ -319,8 +319,8 @@ def _nearest_jvp(size, tile, chunk, radius, primals, tangents):
     xy, pen, valid = primals
     xy_dot, pen_dot = tangents[:2]
     best, arg = _nearest_segments(xy, pen, valid, size, tile, chunk, radius)
-    geo = _at_nearest(xy, pen, valid, arg, size, tile)
-    _, d_dot = jax.jvp(lambda x: _at_nearest(x, pen, valid, arg, size, tile)["d_eff"], (xy,), (xy_dot,))
+    geo, geo_dot = jax.jvp(lambda x: _at_nearest(x, pen, valid, arg, size, tile), (xy,), (xy_dot,))
+    d_dot = geo_dot["d_eff"]  # w.r.t. xy only: the pen part is the penalty's, below
     # The pen-up penalty's tangent, shared with tied neighbours as the backward pass shares
     # the pen gradient (xy tangents of tied segments coincide at their shared vertex).
     p_dot = _tied_mean(-PEN_UP_PENALTY * pen_dot[:, :-1], geo["seg"], *_ties(geo))
