@@ -17,6 +17,16 @@ Run from the repository root::
     python benchmarks/render.py                  # full run (~10 min on 2 CPU cores)
     python benchmarks/render.py --quick          # size 64 only, short timings (< 1 min)
     python benchmarks/render.py --device         # print jax.devices() and exit
+    python benchmarks/render.py --targets-only   # only the cases the issue's targets name (GPU sessions)
+
+On an accelerator the run adds what issue 2's GPU targets name: ``raster`` on batches of 4,096
+and 16,384 (throughput vs cv2 on the host, one sketch per call, target >= 20x) and
+``distance_raster`` forward+backward at 256^2 with batch 256 (target <= 10 ms); the PyTorch
+peer stays on the CPU (the CPU wheel's dense formula) and is left out there unless
+``--torch-on-accelerator-host`` asks for it. ``--targets-only`` runs 64^2 and 128^2 rasters
+(and 256^2 on an accelerator), the distance cases at 128^2/8, 256^2/64 (and 256^2/256 on an
+accelerator), no PyTorch and no (tile, chunk) sweep: a few minutes, for a GPU session's lease
+(``benchmarks/gpu_session.sh``).
 
 Writes ``render.json`` and ``render.md`` to ``--out`` (default ``benchmarks/results/``;
 with ``--quick`` ``out/benchmarks-quick/``, so a smoke test never replaces the published results).
@@ -64,10 +74,33 @@ MAX_LEN = 128
 SIZES = (64, 128, 256)
 RASTER_BATCH = 256
 DIST_CONFIGS = ((64, 8), (128, 8), (256, 8), (256, 64))  # (canvas, batch)
+ACCEL_DIST_CONFIGS = ((256, 256),)  # added on an accelerator (issue 2's GPU target)
+TARGET_DIST_CONFIGS = ((128, 8), (256, 64))  # --targets-only: the configs the CPU targets name
+ACCEL_RASTER_BATCHES = (4096, 16384)  # raster throughput batches on an accelerator
 TARGET_RASTER_VS_CV2 = 2.0  # raster per sketch within 2x of cv2 at 64^2 and 128^2
 TARGET_FWDBWD_SPEEDUP = 20.0  # at 128^2, batch 8: fast fwd+bwd >= 20x faster than dense JAX
 TARGET_MEMORY_BYTES = 2e9  # at 256^2, batch 64: fast fwd+bwd in < 2 GB
 TOL_FAST_VS_DENSE = 1e-5
+TARGET_GPU_FWDBWD_MS = 10.0  # on an H100: 256^2, batch 256, fast fwd+bwd <= 10 ms
+TARGET_GPU_RASTER_THROUGHPUT = 20.0  # on a GPU: raster throughput >= 20x cv2's (one sketch per call)
+
+
+def distance_configs(backend: str, *, quick: bool = False, targets_only: bool = False) -> tuple:
+    """The ``(canvas, batch)`` distance cases of a run on ``backend``."""
+    if quick:
+        return ((64, 8),)
+    base = TARGET_DIST_CONFIGS if targets_only else DIST_CONFIGS
+    return base + (ACCEL_DIST_CONFIGS if backend != "cpu" else ())
+
+
+def raster_plan(backend: str, n: int, *, quick: bool = False, targets_only: bool = False):
+    """``(sizes, batches)`` of the raster cases: the sample's batch ``n`` everywhere, and
+    the large throughput batches on an accelerator."""
+    if quick:
+        return (64,), [n]
+    accel = backend != "cpu"
+    sizes = ((64, 128) + ((256,) if accel else ())) if targets_only else SIZES
+    return sizes, [n] + (list(ACCEL_RASTER_BATCHES) if accel else [])
 
 
 def _log(msg: str = "") -> None:
@@ -491,8 +524,10 @@ def bench_distance_cases(configs, args, timer, budget_left) -> dict:
     if jax.default_backend() != "cpu":  # JAX cases live in accelerator memory
         limit = (jax.devices()[0].memory_stats() or {}).get("bytes_limit")
         jax_max_bytes = 0.8 * limit if limit else max_bytes
-    have_torch = _have("torch")
-    if not have_torch:
+    have_torch = _have("torch") and not args.no_torch
+    if args.no_torch:
+        _log("  [skip] PyTorch peer: left out (--no-torch, --targets-only, or JAX on an accelerator)")
+    elif not have_torch:
         _log("  [skip] PyTorch peer: torch is not installed; pip install torch==2.13.0")
     # The subprocesses measure memory; their timings (few repeats, "isolated") are secondary to
     # the interleaved ones of time_distance_interleaved.
@@ -574,7 +609,7 @@ def time_distance_interleaved(configs, cases: dict, args, timer) -> dict:
     """
     script = str(pathlib.Path(__file__).resolve())
     argv = [sys.executable, script, "--worker"]
-    workers = {"jax": Worker(argv), "torch": Worker(argv) if _have("torch") else None}
+    workers = {"jax": Worker(argv), "torch": Worker(argv) if _have("torch") and not args.no_torch else None}
     base = {"n": args.n, "seed": args.seed, "torch_threads": args.torch_threads, "max_bytes": float("inf")}
     out = {}
     try:
@@ -906,6 +941,15 @@ def render_markdown(res: dict) -> str:
     return "\n".join(L)
 
 
+def best_throughput(r: dict):
+    """``(batch, µs per sketch)`` of the fastest raster batch of one canvas size, or ``None``
+    without a cv2 time to compare with."""
+    if "cv2_us" not in r or not r.get("jax_batch"):
+        return None
+    k, v = min(r["jax_batch"].items(), key=lambda kv: kv[1]["per_sketch_us"])
+    return int(k), v["per_sketch_us"]
+
+
 def evaluate_targets(res: dict) -> dict:
     tg = {}
     ras = res.get("raster", {})
@@ -917,6 +961,15 @@ def evaluate_targets(res: dict) -> dict:
                 "detail": f"{r['raster_over_cv2']:.1f}×"
                           + (f"; uint8 output vs cv2 {r['raster_uint8_over_cv2']:.1f}×, float32 vs cv2 drawing float32 "
                              f"{r['raster_over_cv2_f32']:.1f}×" if "raster_over_cv2_f32" in r else "")}
+    if res.get("backend", "cpu") != "cpu":
+        for size, r in ras.items():
+            best = best_throughput(r)
+            if best is not None:
+                bsz, per_us = best
+                tg[f"raster throughput ≥ {TARGET_GPU_RASTER_THROUGHPUT:g}× cv2 at {size}² on the accelerator"] = {
+                    "met": r["cv2_us"] / per_us >= TARGET_GPU_RASTER_THROUGHPUT,
+                    "detail": f"{r['cv2_us'] / per_us:.1f}× (batch {bsz}: {per_us:.3f} µs/sketch; cv2 "
+                              f"{r['cv2_us']:.2f} µs/sketch on the host, one call per sketch)"}
     dist = res.get("distance")
     if dist:
         s = dist["summary"].get("128/8", {}).get("fwdbwd", {})
@@ -934,6 +987,12 @@ def evaluate_targets(res: dict) -> dict:
             tg["fwd+bwd at 256², batch 64 < 2 GB"] = {
                 "met": worst < TARGET_MEMORY_BYTES,
                 "detail": f"{what} {fmt_bytes(measured)}, XLA {fmt_bytes(xla)}; dense needs {fmt_bytes(dense_need)}"}
+        if res.get("backend", "cpu") != "cpu":
+            s = dist["summary"].get("256/256", {}).get("fwdbwd", {})
+            if s.get("fast_ms") is not None:
+                tg[f"fwd+bwd at 256², batch 256 ≤ {TARGET_GPU_FWDBWD_MS:g} ms on the accelerator"] = {
+                    "met": s["fast_ms"] <= TARGET_GPU_FWDBWD_MS,
+                    "detail": f"{s['fast_ms']:.2f} ms (fastest call {s['fast_min_ms']:.2f} ms) on {res['devices'][0]}"}
         acc = dist.get("accuracy", {})
         if acc:
             worst = max(a["max_abs_diff_fwd"] for a in acc.values())
@@ -969,9 +1028,18 @@ def parse_args(argv=None):
     p.add_argument("--guard-gb", type=float, default=14.0, help="kill a case subprocess whose RSS passes this")
     p.add_argument("--time-budget-s", type=float, default=840.0, help="stop launching cases after this")
     p.add_argument("--no-sweep", action="store_true", help="skip the (tile, chunk) sweep")
+    p.add_argument("--targets-only", action="store_true",
+                   help="only the cases the issue's targets name, no PyTorch, no sweep (a GPU session's short run)")
+    p.add_argument("--no-torch", action="store_true", help="leave out the PyTorch peer")
+    p.add_argument("--torch-on-accelerator-host", action="store_true",
+                   help="keep the PyTorch (CPU) peer when JAX runs on an accelerator (slow at 256²)")
     p.add_argument("--case", help=argparse.SUPPRESS)  # internal: one memory case, JSON spec
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # internal: timing worker
     a = p.parse_args(argv)
+    if a.quick and a.targets_only:
+        p.error("--quick and --targets-only are two different short runs: pick one")
+    if a.targets_only:
+        a.no_torch = a.no_sweep = True
     if a.out is None:
         a.out = argparse_output(directory=True)(default_out(a.quick))
     if a.cycles is None:
@@ -1031,19 +1099,20 @@ def main(argv=None) -> int:
     _log(f"data: {len(sample)} sketches from {res['data']['categories']} categories; {pk.truncated} truncated to "
          f"T={MAX_LEN} (longest {pk.lengths.max()}); {pk.single_point_strokes} one-point strokes")
 
-    sizes = (64,) if args.quick else SIZES
-    batches = [args.n] + ([4096] if backend != "cpu" and not args.quick else [])
+    if backend != "cpu" and not args.torch_on_accelerator_host:
+        args.no_torch = True  # the CPU peer says nothing about an accelerator, and is slow at 256²
+    sizes, batches = raster_plan(backend, args.n, quick=args.quick, targets_only=args.targets_only)
     _log("\n[1] Bresenham raster vs OpenCV / PIL (per sketch)")
     res["raster"] = bench_raster(sample.drawings, sizes, cycles=args.cycles, block_s=args.block_s,
                                  batches=batches, timer=timer)
 
-    configs = ((64, 8),) if args.quick else DIST_CONFIGS
+    configs = distance_configs(backend, quick=args.quick, targets_only=args.targets_only)
     _log("\n[3] distance_raster vs dense JAX vs PyTorch: peak memory, one fresh subprocess per case")
     dist = bench_distance_cases(configs, args, timer, budget_left)
     dist["configs"] = [f"{s}/{b}" for s, b in configs]
     _log("\n[2] distance_raster vs dense JAX vs PyTorch: speed, implementations timed in alternation")
     dist["summary"] = time_distance_interleaved(configs, dist["cases"], args, timer)
-    torch_ok = _have("torch")
+    torch_ok = _have("torch") and not args.no_torch
     _log("\n[2b] accuracy of distance_raster vs the dense formula")
     with timer("accuracy"):
         dist["accuracy"] = check_distance_accuracy(configs, args, torch_ok)
