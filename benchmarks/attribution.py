@@ -75,16 +75,23 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--canvas", type=int, default=128)
-    parser.add_argument("--side-batch", type=int, default=16, help="batch of the dense / IG / SmoothGrad cases")
-    parser.add_argument("--cycles", type=int, default=4)
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--side-batch", type=int, default=None,
+                        help="batch of the dense / IG / SmoothGrad cases (default 16, quick 8)")
+    parser.add_argument("--cycles", type=int, default=None, help="alternating timing cycles (default 4, quick 2)")
+    parser.add_argument("--quick", action="store_true", help="fewer cycles, smaller side batches (flags given win)")
     parser.add_argument("--out", type=argparse_output(directory=True), default=None,
                         help="results folder (default benchmarks/results; with --quick out/benchmarks-quick)")
     args = parser.parse_args(argv)
     if args.out is None:
         args.out = argparse_output(directory=True)(default_out(args.quick))
-    if args.quick:
-        args.cycles, args.side_batch = 2, 8
+    if args.cycles is None:  # --quick changes the defaults only, never a value the user gave
+        args.cycles = 2 if args.quick else 4
+    if args.side_batch is None:
+        args.side_batch = 8 if args.quick else 16
+    for flag, value in (("--batch", args.batch), ("--canvas", args.canvas), ("--side-batch", args.side_batch),
+                        ("--cycles", args.cycles)):
+        if value < 1:
+            parser.error(f"{flag} must be >= 1, got {value}")
 
     import jax
     import jax.numpy as jnp

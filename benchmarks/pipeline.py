@@ -37,6 +37,7 @@ import glob
 import json
 import pathlib
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -277,6 +278,10 @@ def markdown(res: dict) -> str:
     return "\n".join(lines)
 
 
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def main(argv=None) -> int:
     from sketchjax.formats._io import argparse_output  # checks --out before any work
 
@@ -314,6 +319,9 @@ def main(argv=None) -> int:
     command = command_line("benchmarks/pipeline.py", argv)
     res = {"command": command.strip(), "quick": args.quick, "machine": machine_info(("jax", "jaxlib", "numpy")),
            "tfds_version": tfds.__version__}
+    # A killed run (SIGTERM: timeout, a job scheduler) still deletes its folder: the signal
+    # becomes SystemExit, so the `finally` below runs.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     if args.workdir:  # deleted afterwards (unless --keep): never a folder holding anything else
         work = pathlib.Path(args.workdir)
         if work.exists() and (not work.is_dir() or any(work.iterdir())):

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import pathlib
 import sys
 import time
@@ -62,7 +61,7 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # train.* (the ResNet's experiment builder)
 
-from benchmarks.common import timeit  # noqa: E402  (the project's timer; NumPy only)
+from benchmarks.common import atomic_write_json, timeit  # noqa: E402  (the project's timer and strict JSON writer)
 from sketchjax.attribution import (  # noqa: E402
     class_score,
     curve_auc,
@@ -79,7 +78,7 @@ from sketchjax.attribution import (  # noqa: E402
     sla_sketch,
     smoothgrad,
 )
-from sketchjax.formats._io import argparse_output, atomic_write, save_figure  # noqa: E402
+from sketchjax.formats._io import argparse_output, save_figure  # noqa: E402
 from sketchjax.models.doodlenet import doodlenet_class_name, doodlenet_recipe, load_doodlenet  # noqa: E402
 from sketchjax.paths import data_root  # noqa: E402
 from sketchjax.provenance import run_record  # noqa: E402
@@ -325,8 +324,7 @@ def main(argv=None) -> dict:
         "seconds_total": round(time.time() - start, 1),
         "results": results,
     }
-    with atomic_write(out) as f:
-        f.write(json.dumps(record, indent=2) + "\n")
+    atomic_write_json(out, record)
     print(f"wrote {out} and figures ({record['seconds_total']} s)")
     return record
 

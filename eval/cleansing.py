@@ -45,6 +45,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.common import atomic_write_json  # noqa: E402  (the project's atomic JSON writer)
+from sketchjax.formats._io import argparse_existing_file as existing_file  # noqa: E402
 from sketchjax.formats._io import argparse_output, save_figure  # noqa: E402
 from sketchjax.apps.cleansing import precision_recall, split_label_scores, suspicion_curve  # noqa: E402
 from sketchjax.classifier import (  # noqa: E402
@@ -112,8 +113,9 @@ def run_summary(config: dict, workdir: pathlib.Path, args) -> tuple[dict, dict, 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rates", default="0.1,0.2,0.4")
-    parser.add_argument("--config", default="train/configs/quickdraw_resnet_gacl.py")
-    parser.add_argument("--runs-dir", default="runs")
+    parser.add_argument("--config", type=existing_file, default=str(REPO_ROOT / "train/configs/quickdraw_resnet_gacl.py"),
+                        help="training config (default: the repository's train/configs/quickdraw_resnet_gacl.py)")
+    parser.add_argument("--runs-dir", default=str(REPO_ROOT / "runs"), help="where the noisy runs go (default: <repo>/runs)")
     parser.add_argument("--name", default="resnet_gacl")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides")
     parser.add_argument("--softmax-baseline", action="store_true",
@@ -122,7 +124,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--q-low-quantile", type=float, default=0.02)
     parser.add_argument("--no-doodlenet", action="store_true",
                         help="leave out the pre-trained DoodleNet reference (needs models/doodlenet under the data root)")
-    parser.add_argument("--out", type=argparse_output(), default="eval/results/cleansing.json")
+    parser.add_argument("--out", type=argparse_output(), default=str(REPO_ROOT / "eval/results/cleansing.json"),
+                        help="default: <repo>/eval/results/cleansing.json")
     args = parser.parse_args(argv)
     try:  # every setting checked before any training
         rates = [float(r) for r in args.rates.split(",")]

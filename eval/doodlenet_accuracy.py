@@ -36,16 +36,21 @@ at 256 px, dominated by the disk dilation); full table in
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
+import sys
 import time
 
 import jax
 import numpy as np
 
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from benchmarks.common import atomic_write_json  # noqa: E402  (strict JSON, atomic)
 from sketchjax.batching import stack_sketches
 from sketchjax.formats import iter_ndjson
-from sketchjax.formats._io import argparse_output, atomic_write
+from sketchjax.formats._io import argparse_output  # noqa: E402
 from sketchjax.models.doodlenet import (
     doodlenet_class_name,
     doodlenet_input,
@@ -174,8 +179,7 @@ def main(argv=None) -> dict:
     }
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(out) as f:
-        f.write(json.dumps(results, indent=2) + "\n")
+    atomic_write_json(out, results)
     print(f"wrote {out} ({results['seconds_total']} s)")
     return results
 

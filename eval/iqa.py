@@ -61,9 +61,10 @@ def predict(workdir: pathlib.Path, config: dict) -> dict[str, np.ndarray]:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bins", default="50,100,200")
-    parser.add_argument("--runs-dir", default="runs")
+    parser.add_argument("--runs-dir", default=str(REPO_ROOT / "runs"), help="default: <repo>/runs")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides")
-    parser.add_argument("--out", type=argparse_output(), default="eval/results/iqa.json")
+    parser.add_argument("--out", type=argparse_output(), default=str(REPO_ROOT / "eval/results/iqa.json"),
+                        help="default: <repo>/eval/results/iqa.json")
     args = parser.parse_args(argv)
     results = {}
     for n in [int(b) for b in args.bins.split(",")]:

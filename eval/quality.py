@@ -379,8 +379,8 @@ def figures(results: dict, arrays: dict, categories: list, stem: pathlib.Path) -
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", default=None, help="NAME=WORKDIR[,NAME=WORKDIR...] trained classifier runs")
-    parser.add_argument("--out", default=None, help="default eval/results/quality.json "
-                        "(eval/results/quality_references.json with --references-only)")
+    parser.add_argument("--out", default=None, help="default <repo>/eval/results/quality.json "
+                        "(<repo>/eval/results/quality_references.json with --references-only)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--n", type=int, default=None, help="evaluate a seeded sample of n test sketches")
@@ -405,7 +405,8 @@ def main(argv=None) -> dict:
     if args.n is not None and args.n < 1:
         parser.error(f"--n must be >= 1 (or left out: every test sketch), got {args.n}")
     if args.out is None:
-        args.out = "eval/results/quality_references.json" if args.references_only else "eval/results/quality.json"
+        args.out = str(REPO_ROOT / "eval" / "results" / (
+            "quality_references.json" if args.references_only else "quality.json"))
     try:
         output_path(args.out)  # checked before any work
     except ValueError as e:

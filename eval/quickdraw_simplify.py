@@ -34,15 +34,21 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
+import pathlib
+import sys
 import time
 
 import numpy as np
 
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from benchmarks.common import atomic_write_json  # noqa: E402  (strict JSON, atomic)
 from sketchjax.formats import iter_ndjson, to_strokes
 from sketchjax.normalize import QUICKDRAW_SIZE, quickdraw_simplify, rdp, resample
 from sketchjax.paths import data_root
-from sketchjax.formats._io import argparse_output, atomic_write
+from sketchjax.formats._io import argparse_output  # noqa: E402
 from sketchjax.provenance import command_line, run_record
 
 
@@ -217,8 +223,7 @@ def main(argv=None) -> dict:
             "meet an exact RDP tie (several farthest points, or distance == epsilon)"
         )
     if args.out:
-        with atomic_write(args.out) as f:
-            f.write(json.dumps({**run_record("eval/quickdraw_simplify.py", argv), **results}, indent=2) + "\n")
+        atomic_write_json(args.out, {**run_record("eval/quickdraw_simplify.py", argv), **results})
     return results
 
 

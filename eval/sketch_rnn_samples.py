@@ -36,7 +36,6 @@ DoodleNet raster).  DoodleNet top-1 at temperature 0.25, ``magenta`` / ``js`` ru
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import sys
 import time
@@ -45,7 +44,12 @@ from typing import Optional, Sequence
 import jax
 import numpy as np
 
-from sketchjax.formats._io import argparse_output, atomic_write
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from benchmarks.common import atomic_write_json  # noqa: E402  (strict JSON, atomic)
+from sketchjax.formats._io import argparse_output  # noqa: E402
 from sketchjax.models.sketch_rnn import sample, stroke5_to_sketch
 from sketchjax.models.sketch_rnn_js import load_sketch_rnn_js
 from sketchjax.paths import data_root
@@ -214,9 +218,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if args.out:
         out = pathlib.Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(out) as f:
-            json.dump(results, f, indent=2)
-            f.write("\n")
+        atomic_write_json(out, results)
         print(f"wrote {out}")
     return results
 

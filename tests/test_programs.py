@@ -99,9 +99,14 @@ def _script(path: str):
     ("eval/attribution.py", ["--models", "doodlenet,resnett", "--out", "{tmp}/a.json"], "unknown ['resnett']"),
     ("eval/cleansing.py", ["--rates", "0.4,1.5", "--out", "{tmp}/c.json"], "rates must be in [0, 1)"),
     ("eval/cleansing.py", ["--q-high-quantile", "7", "--out", "{tmp}/c.json"], "a quantile in [0, 1]"),
+    ("eval/cleansing.py", ["--config", "{tmp}/nope.py", "--out", "{tmp}/c.json"], "nope.py: no such file"),
     ("eval/rhs.py", ["--run", "x", "--n", "0", "--out", "{tmp}/r.json"], "--n must be >= 1"),
     ("benchmarks/render.py", ["--out", "{file}/d"], "is a file, not a directory"),
     ("benchmarks/pipeline.py", ["--workdir", "{tmp}", "--out", "{tmp}/o"], "is not an empty folder"),
+    ("benchmarks/render.py", ["--quick", "--targets-only", "--out", "{tmp}/o"], "pick one"),
+    ("benchmarks/attribution.py", ["--quick", "--side-batch", "0", "--out", "{tmp}/o"], "--side-batch must be >= 1"),
+    ("benchmarks/train.py", ["--pack", "0.5", "1.5", "--out", "{tmp}/o"], "a pack fraction is in (0, 1), got 1.5"),
+    ("benchmarks/train.py", ["--torch-threads", "-1", "--out", "{tmp}/o"], "--torch-threads must be >= 0"),
 ])
 def test_programs_refuse_bad_arguments_before_any_work(script, argv, problem, tmp_path, capsys):
     """Settings and output paths are checked when the arguments are parsed (they used to fail
@@ -114,11 +119,124 @@ def test_programs_refuse_bad_arguments_before_any_work(script, argv, problem, tm
     assert (tmp_path / "a_file").read_text() == "keep me"
 
 
+def test_eval_defaults_do_not_depend_on_the_working_directory(tmp_path, monkeypatch):
+    """Run from another folder, the programs' default config, runs folder and outputs are the
+    repository's (they were relative to the working directory: a missing config, or results
+    written somewhere unexpected)."""
+    monkeypatch.chdir(tmp_path)
+    captured = {}
+
+    for script in ("eval/cleansing.py", "eval/rhs.py", "eval/iqa.py", "eval/pseudo_label.py"):
+        module = _script(script)
+        real_parse = module.argparse.ArgumentParser.parse_args
+
+        def parse(self, args=None, namespace=None, _real=real_parse, _name=script):
+            captured[_name] = _real(self, args, namespace)
+            raise SystemExit(0)  # stop before any work
+
+        monkeypatch.setattr(module.argparse.ArgumentParser, "parse_args", parse)
+        with pytest.raises(SystemExit):
+            module.main(["--run", "x"] if script == "eval/rhs.py" else [])
+        monkeypatch.undo()
+        monkeypatch.chdir(tmp_path)
+    assert captured["eval/cleansing.py"].config == str(ROOT / "train/configs/quickdraw_resnet_gacl.py")
+    assert captured["eval/cleansing.py"].runs_dir == str(ROOT / "runs")
+    assert captured["eval/iqa.py"].runs_dir == str(ROOT / "runs")
+    for script, ns in captured.items():
+        assert pathlib.Path(ns.out).is_relative_to(ROOT / "eval" / "results"), (script, ns.out)
+    assert not any(tmp_path.iterdir())  # nothing made in the working directory
+
+
+def test_result_files_are_strict_json(tmp_path):
+    """A statistic that is undefined on a tiny sample (a Spearman over constant scores, say) is
+    written as null: Python's bare NaN is not JSON and other readers refuse the whole file."""
+    import numpy as np
+
+    import benchmarks.common as common
+
+    path = tmp_path / "r.json"
+    common.atomic_write_json(path, {"spearman": float("nan"), "auc": np.float32("nan"), "ok": np.float64(0.5),
+                                    "curve": np.array([1.0, np.inf, -np.inf]), "rows": ({"n": np.int64(3)},)})
+
+    def refuse(token):
+        raise ValueError(f"non-standard JSON token {token}")
+
+    assert json.loads(path.read_text(), parse_constant=refuse) == {
+        "spearman": None, "auc": None, "ok": 0.5, "curve": [1.0, None, None], "rows": [{"n": 3}]}
+
+
+def test_killed_pipeline_benchmark_deletes_its_folder(tmp_path):
+    """SIGTERM (a timeout, a scheduler) used to leave the synthetic corpus behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    work = tmp_path / "w"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "benchmarks/pipeline.py"), "--quick", "--n", "200000",
+                             "--workdir", str(work), "--out", str(tmp_path / "o")],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not (work / "ndjson").exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        proc.kill()
+    assert not work.exists()
+
+
 def test_quick_benchmarks_never_write_into_the_published_results():
     import benchmarks.common as common
 
     assert common.default_out(quick=False) == str(ROOT / "benchmarks" / "results")
     assert common.default_out(quick=True) == str(ROOT / "out" / "benchmarks-quick")
+
+
+def test_renderer_benchmark_plans_and_checks_the_gpu_targets_on_an_accelerator_only():
+    """Issue 2's GPU targets (distance fwd+bwd at 256², batch 256 <= 10 ms; raster throughput
+    >= 20x cv2) are measured and judged when JAX runs on an accelerator, never on the CPU."""
+    render = _script("benchmarks/render.py")
+    assert (256, 256) not in render.distance_configs("cpu")
+    assert (256, 256) in render.distance_configs("gpu")
+    assert render.distance_configs("gpu", targets_only=True) == ((128, 8), (256, 64), (256, 256))
+    assert render.distance_configs("gpu", quick=True) == ((64, 8),)
+    assert render.raster_plan("cpu", 256) == ((64, 128, 256), [256])
+    assert render.raster_plan("gpu", 256, targets_only=True) == ((64, 128, 256), [256, 4096, 16384])
+    assert render.raster_plan("cpu", 256, targets_only=True) == ((64, 128), [256])
+
+    def result(backend, fast_ms, per_sketch_us):
+        raster = {"128": {"cv2_us": 2.0, "raster_over_cv2": 1.5,
+                          "jax_batch": {"256": {"per_sketch_us": 3.0}, "4096": {"per_sketch_us": per_sketch_us}}}}
+        summary = {"256/256": {"fwdbwd": {"fast_ms": fast_ms, "fast_min_ms": fast_ms * 0.9}}}
+        return {"backend": backend, "devices": ["cuda:0"], "raster": raster,
+                "distance": {"summary": summary, "cases": {}}}
+
+    met = render.evaluate_targets(result("gpu", 8.0, 0.05))  # 2.0 / 0.05 = 40x cv2
+    gpu = {k: v for k, v in met.items() if "accelerator" in k}
+    assert len(gpu) == 2 and all(v["met"] for v in gpu.values())
+    assert "8.00 ms" in next(v["detail"] for k, v in gpu.items() if "256²" in k)
+    assert "batch 4096" in next(v["detail"] for k, v in gpu.items() if "throughput" in k)
+    missed = render.evaluate_targets(result("gpu", 12.0, 0.2))  # 10x cv2, 12 ms
+    assert [v["met"] for k, v in missed.items() if "accelerator" in k] == [False, False]
+    assert not any("accelerator" in k for k in render.evaluate_targets(result("cpu", 8.0, 0.05)))
+
+
+def test_training_benchmark_judges_the_paper_schedule_on_an_accelerator():
+    train = _script("benchmarks/train.py")
+    paper = {"hidden": 1024, "layers": 2, "batch": 256, "jax_best": "jax_unroll1",
+             "jax_unroll1_sketches_per_s": 4000.0, "paper_schedule_hours": 1.68}
+    small = {"hidden": 256, "layers": 2, "batch": 64, "jax_over_torch_packed": 1.3}
+    gpu = train.evaluate_targets({"backend": "gpu", "devices": ["cuda:0"], "configs": [paper]}, paper_only=True)
+    (name, v), = gpu.items()
+    assert "≤ 2 h" in name and v["met"] and "1.68 h" in v["detail"] and "4000 sketches/s" in v["detail"]
+    slow = dict(paper, paper_schedule_hours=3.1)
+    assert not next(iter(train.evaluate_targets({"backend": "gpu", "devices": ["x"], "configs": [slow]}).values()))["met"]
+    cpu = train.evaluate_targets({"backend": "cpu", "configs": [small, paper]})
+    assert list(cpu) == ["BiLSTM train step ≥ 1× PyTorch (packed, same size)"] and cpu[next(iter(cpu))]["met"]
+    assert train.evaluate_targets({"backend": "cpu", "configs": [paper]}, paper_only=True) == {}
 
 
 def test_output_path_creates_folders_and_names_the_problem(tmp_path):

@@ -105,6 +105,19 @@ def argparse_output(directory: bool = False):
     return parse
 
 
+def argparse_existing_file(text: str) -> str:
+    """An ``argparse`` ``type=`` for an input file that must exist (a config, say): named in the
+    usage error when it does not, instead of a traceback after other work."""
+    import argparse
+
+    path = pathlib.Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: is a directory, not a file")
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text}: no such file")
+    return text
+
+
 def save_figure(fig, path: PathLike, **savefig_kwargs) -> pathlib.Path:
     """Writes a matplotlib figure atomically (format from the suffix, e.g. ``.png``, ``.svg``),
     creating the folder, and closes the figure.  Returns the path."""
