@@ -348,6 +348,28 @@ def test_quickdraw_categories_are_doodlenets_classes(data_file):
     assert local and local <= set(QUICKDRAW_CATEGORIES)
 
 
+def test_builder_configs_print_briefly_and_keep_their_names(tmp_path):
+    """TFDS logs the config at every build and load: with 345 categories that was every name,
+    twice per step of a run. The repr abbreviates long tuples; names (dataset folders) keep
+    their digests, so datasets built before are found again."""
+    from sketchjax.data import QUICKDRAW_CATEGORIES
+
+    folder = tmp_path / "simplified"
+    folder.mkdir()
+    for name in QUICKDRAW_CATEGORIES:
+        (folder / f"{name}.ndjson").write_text("")
+    config = quickdraw_config("simplified", QUICKDRAW_CATEGORIES, category_dir=folder, fractions=(0.8, 0.0, 0.2))
+    text = repr(config)
+    assert len(text) < 400 and "categories=<345 items: 'The Eiffel Tower'" in text and "'zigzag'>" in text
+    assert "'cat'" not in text and "fractions=(0.8, 0.0, 0.2)" in text and config.name in text
+    assert config.name.startswith("simplified-345cat-")
+    assert config.categories == QUICKDRAW_CATEGORIES  # the value itself is untouched
+    few = quickdraw_config("simplified", ["cat", "dog"], category_dir=folder)
+    assert "categories=('cat', 'dog')" in repr(few)
+    samples = sketchrnn_samples_config(["cat", "dog"], model_dir=tmp_path)
+    assert "categories=('cat', 'dog')" in repr(samples) and "SketchrnnSamplesConfig(" in repr(samples)
+
+
 def test_truncated_npz_names_file(data_file, tmp_path):
     data = data_file("sketchrnn_npz", "omniglot.npz").read_bytes()
     manual = tmp_path / "manual"

@@ -29,6 +29,28 @@ from sketchjax.sketch import Sketch, SketchError
 
 __all__ = ["ArrayRecordBuilder", "sketch_features", "encode_sketch", "example_to_sketch", "inputs_digest"]
 
+_REPR_ITEMS = 3  # a long tuple field (344 category names) shows its length, first and last items
+
+
+class CompactReprConfig:
+    """Mixin for the builders' ``BuilderConfig`` dataclasses: a ``repr`` that abbreviates long
+    tuple fields (TFDS logs the config on every build and load; with 344 categories it printed
+    every name, twice, at each step of a run)."""
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name in ("description", "release_notes", "supported_versions", "tags") and not v:
+                continue
+            if isinstance(v, tuple) and len(v) > 2 * _REPR_ITEMS:
+                v = ("<{} items: {}, …, {}>".format(len(v), ", ".join(map(repr, v[:_REPR_ITEMS])),
+                                                  ", ".join(map(repr, v[-_REPR_ITEMS:]))))
+                parts.append(f"{f.name}={v}")
+            else:
+                parts.append(f"{f.name}={v!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
 _FINGERPRINT_BYTES = 1 << 16  # read from each end of an input file
 
 

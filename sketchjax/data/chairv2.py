@@ -25,7 +25,7 @@ from typing import Iterator, Optional
 
 import tensorflow_datasets as tfds
 
-from sketchjax.data.builder import ArrayRecordBuilder, config_digest, encode_sketch, sketch_features
+from sketchjax.data.builder import ArrayRecordBuilder, CompactReprConfig, config_digest, encode_sketch, sketch_features
 from sketchjax.data.splits import split_of
 from sketchjax.formats import chairv2_photo_stem, load_chairv2
 from sketchjax.formats.strokes import SINGLE_POINT_POLICIES
@@ -61,8 +61,8 @@ def _default_dir() -> Optional[pathlib.Path]:
     return path if path.is_dir() else None
 
 
-@dataclasses.dataclass(eq=False)
-class Chairv2Config(tfds.core.BuilderConfig):
+@dataclasses.dataclass(eq=False, repr=False)  # CompactReprConfig's repr
+class Chairv2Config(CompactReprConfig, tfds.core.BuilderConfig):
     """Attributes: ``photo_ids`` (sorted stems; labels index them), ``test_fraction``,
     ``split_salt``, ``single_point`` (policy for one-point strokes)."""
 

@@ -38,7 +38,7 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 import tensorflow_datasets as tfds
 
-from sketchjax.data.builder import ArrayRecordBuilder, config_digest, encode_sketch, optional_text, sketch_features
+from sketchjax.data.builder import ArrayRecordBuilder, CompactReprConfig, config_digest, encode_sketch, optional_text, sketch_features
 from sketchjax.data.splits import SPLIT_NAMES, check_fractions, split_of
 from sketchjax.formats import from_stroke3, load_npz, record_to_sketch
 from sketchjax.formats.strokes import SINGLE_POINT_POLICIES
@@ -140,8 +140,8 @@ def list_categories(directory: os.PathLike, source: str = "simplified") -> list[
     return sorted(p.name[: -len(suffix)] for p in pathlib.Path(directory).iterdir() if p.name.endswith(suffix))
 
 
-@dataclasses.dataclass(eq=False)
-class QuickdrawConfig(tfds.core.BuilderConfig):
+@dataclasses.dataclass(eq=False, repr=False)  # CompactReprConfig's repr
+class QuickdrawConfig(CompactReprConfig, tfds.core.BuilderConfig):
     """What to build; make one with :func:`quickdraw_config` (it fills in a unique ``name``).
 
     Attributes:

@@ -34,7 +34,7 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 import tensorflow_datasets as tfds
 
-from sketchjax.data.builder import ArrayRecordBuilder, config_digest, sketch_features
+from sketchjax.data.builder import ArrayRecordBuilder, CompactReprConfig, config_digest, sketch_features
 from sketchjax.data.splits import SPLIT_NAMES, check_fractions, split_of
 from sketchjax.paths import data_root
 from sketchjax.sketch import MAX_ABS_COORD
@@ -121,8 +121,8 @@ def sample_sketches(
     return out
 
 
-@dataclasses.dataclass(eq=False)
-class SketchrnnSamplesConfig(tfds.core.BuilderConfig):
+@dataclasses.dataclass(eq=False, repr=False)  # CompactReprConfig's repr
+class SketchrnnSamplesConfig(CompactReprConfig, tfds.core.BuilderConfig):
     """Attributes: ``categories`` (sorted; labels index them), ``temperatures``,
     ``samples_per_temperature`` (per category), ``max_len`` (None: each model's own),
     ``seed``, ``sample_batch``, ``fractions`` (train, valid, test), ``split_salt``."""
