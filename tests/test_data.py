@@ -256,7 +256,7 @@ def test_corrupt_ndjson_names_file_and_line(data_file, tmp_path):
     manual.mkdir()
     (manual / "cat.ndjson").write_bytes(b"".join(lines[:5]) + lines[5][: len(lines[5]) // 2] + b"\n")
     cfg = quickdraw_config("simplified", ["cat"], fractions=(1.0, 0.0, 0.0))
-    with pytest.raises(ValueError, match=r"cat\.ndjson:6: invalid JSON"):
+    with pytest.raises(ValueError, match=r"cat\.ndjson:6: invalid JSON \(.* at the end of the line\)"):
         QuickdrawStrokes.prepare(cfg, tmp_path / "tfds", manual_dir=manual)
 
 
@@ -281,6 +281,41 @@ def test_ndjson_without_key_id_is_rejected(tmp_path):
     cfg = quickdraw_config("simplified", ["cat"], fractions=(1.0, 0.0, 0.0))
     with pytest.raises(ValueError, match=r"cat\.ndjson:1: missing or invalid 'key_id'"):
         QuickdrawStrokes.prepare(cfg, tmp_path / "tfds", manual_dir=manual)
+
+
+def _write_lines(folder, category, key_ids):
+    folder.mkdir(exist_ok=True)
+    (folder / f"{category}.ndjson").write_text("".join(
+        f'{{"word":"{category}","key_id":"{k}","drawing":[[[0,{k % 200 + 5}],[0,5]]]}}\n' for k in key_ids))
+
+
+def test_build_reads_the_folder_the_config_was_made_from(tmp_path):
+    """quickdraw_config(category_dir=...) listed the user's files, then the build read files
+    of the same names from the data root (or downloaded them)."""
+    big, other = tmp_path / "big", tmp_path / "other"
+    _write_lines(big, "cat", range(1, 41))
+    _write_lines(other, "cat", range(1, 4))
+    cfg = quickdraw_config("simplified", category_dir=big, fractions=(1.0, 0.0, 0.0))
+    assert cfg.categories == ("cat",) and cfg.category_dir == str(big)
+    built = QuickdrawStrokes.prepare(cfg, tmp_path / "tfds", download=False)
+    assert len(open_split(built, "train")) == 40
+    assert len(open_split(QuickdrawStrokes.prepare(cfg, tmp_path / "tfds", manual_dir=big), "train")) == 40
+    with pytest.raises(ValueError, match="made from category_dir .*big but prepare.. was given manual_dir .*other"):
+        QuickdrawStrokes.prepare(cfg, tmp_path / "tfds", manual_dir=other)
+
+
+def test_empty_category_file_and_repeated_key_ids_are_refused(tmp_path):
+    """An interrupted download (an empty file) built a class with no examples; a file
+    appended to itself failed at the end with TFDS's "No module named 'tensorflow'"."""
+    folder = tmp_path / "in"
+    _write_lines(folder, "cat", range(1, 6))
+    (folder / "dog.ndjson").write_text("\n\n")
+    cfg = quickdraw_config("simplified", ["cat", "dog"], fractions=(1.0, 0.0, 0.0))
+    with pytest.raises(ValueError, match=r"dog\.ndjson: no sketches in the file \(category 'dog'\)"):
+        QuickdrawStrokes.prepare(cfg, tmp_path / "tfds", manual_dir=folder)
+    _write_lines(folder, "dog", [1, 2, 3, 2])
+    with pytest.raises(ValueError, match=r"dog\.ndjson:4: key_id 2 is also on line 2 of this file"):
+        QuickdrawStrokes.prepare(cfg, tmp_path / "tfds", manual_dir=folder)
 
 
 def _one_cat_folder(tmp_path):
@@ -360,7 +395,7 @@ def test_builder_configs_print_briefly_and_keep_their_names(tmp_path):
         (folder / f"{name}.ndjson").write_text("")
     config = quickdraw_config("simplified", QUICKDRAW_CATEGORIES, category_dir=folder, fractions=(0.8, 0.0, 0.2))
     text = repr(config)
-    assert len(text) < 400 and "categories=<345 items: 'The Eiffel Tower'" in text and "'zigzag'>" in text
+    assert len(text) < 400 + len(str(folder)) and "categories=<345 items: 'The Eiffel Tower'" in text and "'zigzag'>" in text
     assert "'cat'" not in text and "fractions=(0.8, 0.0, 0.2)" in text and config.name in text
     assert config.name.startswith("simplified-345cat-")
     assert config.categories == QUICKDRAW_CATEGORIES  # the value itself is untouched

@@ -332,6 +332,28 @@ def test_svg_skips_non_stroke_elements_with_warning():
     assert s.xy.shape == (2, 2)
 
 
+def test_svg_hidden_content_is_not_read():
+    """Inkscape keeps hidden layers as display:none groups; hidden content is not drawn, so it
+    is no stroke. visibility is inherited and may be set back to visible below."""
+    s = read_svg(_svg('<g style="fill:none; display : none"><path d="M0 0 L9 9"/></g>'
+                      '<path visibility="hidden" d="M0 9 L9 0"/>'
+                      '<g visibility="hidden"><path d="M1 1 L2 2"/><path visibility="visible" d="M3 3 L4 4"/></g>'
+                      '<path display="none" d="M5 5 L6 6"/>'
+                      '<path style="visibility:collapse" d="M7 7 L8 8"/><path d="M10 10 L20 20"/>'))
+    assert [st.tolist() for st in to_strokes(s)] == [[[3, 3], [4, 4]], [[10, 10], [20, 20]]]
+    with pytest.raises(ValueError, match="empty drawing"):
+        read_svg(_svg('<g style="display:none"><path d="M0 0 L9 9"/></g>'))
+
+
+def test_svg_canvas_holds_points_left_of_the_origin():
+    """Stroke-3 data has negative absolute coordinates; the default canvas cut them off."""
+    s = from_strokes([np.array([[-408.0, -276.0], [-1.5, 155.2]]), np.array([[0.0, 0.0], [3.0, 4.0]])])
+    text = write_svg(s)
+    assert 'width="411" height="432" viewBox="-408 -276 411 432"' in text
+    assert_same_sketch(read_svg(text), s)
+    assert 'viewBox="0 0 3 5"' in write_svg(from_strokes([np.array([[0.5, 0.0], [3.0, 4.2]])]))
+
+
 def test_svg_write_read_exact(tmp_path, rng):
     s = from_strokes(random_strokes(rng, integer=False) + [np.array([[3.5, 4.25]])], single_point="keep")
     path = tmp_path / "s.svg"

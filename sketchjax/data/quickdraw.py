@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 import os
 import pathlib
 import socket
@@ -41,6 +40,7 @@ import tensorflow_datasets as tfds
 from sketchjax.data.builder import ArrayRecordBuilder, CompactReprConfig, config_digest, encode_sketch, optional_text, sketch_features
 from sketchjax.data.splits import SPLIT_NAMES, check_fractions, split_of
 from sketchjax.formats import from_stroke3, load_npz, record_to_sketch
+from sketchjax.formats.ndjson import json_line
 from sketchjax.formats.strokes import SINGLE_POINT_POLICIES
 from sketchjax.paths import DATA_ENV_VAR, OFFLINE_ENV_VAR, data_root, downloads_allowed
 from sketchjax.sketch import SketchError
@@ -153,6 +153,9 @@ class QuickdrawConfig(CompactReprConfig, tfds.core.BuilderConfig):
       single_point: policy for one-point strokes (raw files have taps); ``"keep"`` is lossless.
       max_per_category: read only the first this-many drawings of each file (npz: of each
         of its splits); None = all.
+      category_dir: the folder of input files given to :func:`quickdraw_config` (a build reads
+        its files from there unless ``prepare(manual_dir=...)`` names the same folder); None =
+        the data root's folder for ``source``. Not part of the name: the input files' digest is.
     """
 
     source: str = "simplified"
@@ -161,6 +164,7 @@ class QuickdrawConfig(CompactReprConfig, tfds.core.BuilderConfig):
     split_salt: str = "quickdraw"
     single_point: str = "keep"
     max_per_category: Optional[int] = None
+    category_dir: Optional[str] = None
 
 
 def label_order(categories) -> tuple[str, ...]:
@@ -185,6 +189,8 @@ def quickdraw_config(
     Args:
       categories: category names (any order, sorted here); None = every file in
         ``category_dir`` (default: the data root's folder for ``source``).
+      category_dir: the folder of input files (``<category>.ndjson`` or ``.npz``); the build
+        reads from it (files missing there are downloaded). Default: the data root's folder.
       name: config name (the dataset's sub-folder); default
         ``"<source>-<n>cat-<digest of all settings>"``, so different settings never share files.
 
@@ -219,6 +225,7 @@ def quickdraw_config(
         split_salt=split_salt,
         single_point=single_point,
         max_per_category=max_per_category,
+        category_dir=None if category_dir is None else os.fspath(category_dir),
     )
 
 
@@ -231,6 +238,21 @@ def _local_files(cfg, directory: Optional[pathlib.Path]) -> dict[str, pathlib.Pa
             if path.is_file():
                 files[cat] = path
     return files
+
+
+def _input_folder(cfg, manual_dir: Optional[os.PathLike]) -> Optional[pathlib.Path]:
+    """The folder a build reads: ``prepare``'s ``manual_dir``, else the config's own
+    ``category_dir``, else the data root's folder.  A ``manual_dir`` other than the folder the
+    config was made from is refused: the categories were listed from one, the files would be
+    read from the other."""
+    own = None if cfg.category_dir is None else pathlib.Path(cfg.category_dir)
+    if manual_dir is not None:
+        manual_dir = pathlib.Path(manual_dir)
+        if own is not None and own.resolve() != manual_dir.resolve():
+            raise ValueError(f"the config was made from category_dir {own} but prepare() was given manual_dir "
+                             f"{manual_dir}: give one folder (or the same one to both)")
+        return manual_dir
+    return own if own is not None else local_quickdraw_dir(cfg.source)
 
 
 def _named(categories: Sequence[str], shown: int = 5) -> str:
@@ -341,11 +363,11 @@ class QuickdrawStrokes(ArrayRecordBuilder):
 
     @classmethod
     def local_inputs(cls, config, manual_dir):
-        return list(_local_files(config, manual_dir or local_quickdraw_dir(config.source)).values())
+        return list(_local_files(config, _input_folder(config, manual_dir)).values())
 
     def _source_files(self, dl_manager) -> dict[str, pathlib.Path]:
         cfg = self._config
-        directory = self.input_dir(dl_manager, local_quickdraw_dir(cfg.source))
+        directory = _input_folder(cfg, self.input_dir(dl_manager, None))
         files = _local_files(cfg, directory)
         missing = [cat for cat in cfg.categories if cat not in files]
         if missing:
@@ -363,6 +385,8 @@ class QuickdrawStrokes(ArrayRecordBuilder):
         if self._config.source == "npz":  # sketch-rnn's own splits
             splits = _npz_split_names(files.values())
         else:
+            for cat, path in files.items():
+                _check_has_lines(path, cat)
             splits = _ndjson_split_names(files.values(), self._config)
         return {split: self._generate_examples(files, split) for split in splits}
 
@@ -374,7 +398,12 @@ class QuickdrawStrokes(ArrayRecordBuilder):
     def _ndjson_examples(self, files: dict, split: str) -> Iterator[tuple[str, dict]]:
         cfg = self._config
         for label, cat in enumerate(cfg.categories):
+            first_seen = {}  # key_id -> path:line (a repeated key_id hashes to the same split)
             for where, key_id, obj in _iter_split_lines(files[cat], split, cfg):
+                earlier = first_seen.setdefault(key_id, where)
+                if earlier != where:
+                    raise SketchError(f"{where}: key_id {key_id} is also on line {earlier.rsplit(':', 1)[-1]} of this "
+                                      "file; a key_id names one drawing (a file appended to itself?)")
                 sketch = record_to_sketch(obj, name=where, single_point=cfg.single_point)
                 ex = encode_sketch(sketch, with_time=cfg.source == "raw", name=where)
                 recognized = obj.get("recognized")
@@ -474,6 +503,16 @@ def _iter_split_lines(path: pathlib.Path, split: str, cfg: QuickdrawConfig):
                 yield where, key_id, obj
 
 
+def _check_has_lines(path: pathlib.Path, category: str) -> None:
+    """SketchError for a category file without a single sketch (an interrupted download
+    leaves an empty file; building would quietly give the class no examples)."""
+    with open(path, "rb") as f:
+        if any(raw.strip() for raw in f):
+            return
+    raise SketchError(f"{os.fspath(path)}: no sketches in the file (category {category!r}); "
+                      "an interrupted download? Remove it or fetch it again")
+
+
 def _key_id_of(obj: dict, where: str) -> str:
     """A parsed line's ``key_id`` as text, or SketchError naming ``path:line``."""
     key_id = obj.get("key_id")
@@ -484,14 +523,7 @@ def _key_id_of(obj: dict, where: str) -> str:
 
 def _parse_line(raw: bytes, where: str) -> dict:
     """One ndjson line as a JSON object, or SketchError naming ``path:line``."""
-    try:
-        obj = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise SketchError(f"{where}: not UTF-8 text ({e.reason}); corrupt file?") from None
-    except json.JSONDecodeError as e:
-        raise SketchError(
-            f"{where}: invalid JSON ({e.msg} at column {e.colno}); the file may be truncated or corrupt"
-        ) from None
+    obj = json_line(raw, where)
     if not isinstance(obj, dict):
         raise SketchError(f"{where}: expected a JSON object, got {type(obj).__name__}")
     return obj

@@ -155,20 +155,26 @@ def iter_ndjson(
             if limit is not None and count >= limit:
                 return
             name = f"{path}:{lineno}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise SketchError(f"{name}: not UTF-8 text ({e.reason}); corrupt file?") from None
-            if not line.strip():
+            if not raw.strip():
                 continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise SketchError(
-                    f"{name}: invalid JSON ({e.msg} at column {e.colno}); the file may be truncated or corrupt"
-                ) from None
-            yield _record_from_json(obj, name, single_point)
+            yield _record_from_json(json_line(raw, name), name, single_point)
             count += 1
+
+
+def json_line(raw: bytes, where: str):
+    """One ndjson line (bytes) parsed, or SketchError naming ``where`` (``path:line``) and the
+    column of the problem within the line."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SketchError(f"{where}: not UTF-8 text ({e.reason}); corrupt file?") from None
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as e:
+        # Not e.colno: it counts from the last newline before the error, and a truncated line's
+        # error sits past its own trailing newline ("column 1", of no line at all).
+        at = "at the end of the line" if e.pos >= len(line.rstrip()) else f"at column {e.pos + 1}"
+        raise SketchError(f"{where}: invalid JSON ({e.msg} {at}); the file may be truncated or corrupt") from None
 
 
 def read_ndjson(path: PathLike, *, single_point: str = "error", limit: Optional[int] = None) -> list[QuickDrawRecord]:

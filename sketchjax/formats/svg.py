@@ -361,19 +361,29 @@ def read_svg(
         raise SketchError(f"{name}: not an SVG document (root element <{_local_name(root.tag)}>)")
 
     strokes, skipped = [], Counter()
-    stack = [(root, np.eye(3))]
-    while stack:  # depth-first in document order, carrying the current transformation matrix
-        element, parent_ctm = stack.pop()
+    stack = [(root, np.eye(3), True)]
+    # Depth-first in document order, carrying the current transformation matrix and the
+    # inherited visibility.  Hidden content is not drawn, so it is not read: display:none
+    # (Inkscape's hidden layers) drops an element and everything in it; visibility is
+    # inherited, and a descendant may set it back to visible.
+    while stack:
+        element, parent_ctm, parent_visible = stack.pop()
         kind = _local_name(element.tag)
+        if _presentation(element, "display") == "none":
+            continue
+        visibility = _presentation(element, "visibility")
+        visible = parent_visible if visibility in (None, "inherit") else visibility == "visible"
         where = f"{name}: <{kind}" + (f" id={element.get('id')!r}>" if element.get("id") is not None else ">")
         ctm = parent_ctm @ _parse_transform(element.get("transform", ""), where)
         if kind == "switch":
             chosen = [c for c in element if not _CONDITIONS.intersection(c.attrib)
                       and _local_name(c.tag) not in _DESCRIPTIVE][:1]
-            stack.extend((child, ctm) for child in chosen)
+            stack.extend((child, ctm, visible) for child in chosen)
         elif kind in _CONTAINERS:
-            stack.extend((child, ctm) for child in reversed(list(element)))
+            stack.extend((child, ctm, visible) for child in reversed(list(element)))
         elif kind in ("path", "polyline", "polygon", "line"):
+            if not visible:
+                continue
             for points in _element_strokes(element, kind, where, curve_samples):
                 strokes.append(points @ ctm[:2, :2].T + ctm[:2, 2])
         elif kind in _UNSUPPORTED_VISIBLE:
@@ -383,6 +393,17 @@ def read_svg(
     if not strokes:
         raise SketchError(f"{name}: empty drawing (no path, polyline, polygon or line elements)")
     return from_strokes(strokes, name=name, single_point=single_point)
+
+
+def _presentation(element, prop: str) -> Optional[str]:
+    """A presentation property of an element (``display``, ``visibility``): its ``style``
+    declaration if any (CSS wins over the attribute), else the attribute; lower-case, or None."""
+    for decl in element.get("style", "").split(";"):
+        key, sep, value = decl.partition(":")
+        if sep and key.strip().lower() == prop:
+            return value.replace("!important", "").strip().lower()
+    value = element.get(prop)
+    return None if value is None else value.strip().lower()
 
 
 def _format(value: np.float32) -> str:
@@ -410,7 +431,9 @@ def write_svg(
       path: if given, the document is also written there (atomically).
       size: canvas ``width = height`` or ``(width, height)`` in pixels for ``width``, ``height``
         and ``viewBox="0 0 w h"``; None = the smallest integer canvas from the origin that
-        holds every point (at least 1).
+        holds every point (at least 1); when points lie left of or above the origin (stroke-3
+        data often does), the ``viewBox`` starts at their integer floor instead, so nothing is
+        cut off (coordinates are still written unchanged).
       stroke_width: line width in pixels.
       stroke_colors: one SVG colour per stroke (e.g. ``"#b2182b"``, attribution colours from
         :func:`sketchjax.attribution.plot.stroke_colors`); default all black.
@@ -420,16 +443,20 @@ def write_svg(
       (single-point strokes need ``single_point="keep"`` to come back; they draw nothing).
     """
     strokes = to_strokes(sketch, name=name)
+    left = top = 0
     if size is None:
-        extent = np.max(np.concatenate(strokes), axis=0)
-        width, height = (max(1, math.ceil(float(v))) for v in extent)
+        every = np.concatenate(strokes)
+        left, top = (min(0, math.floor(float(v))) for v in np.min(every, axis=0))
+        right, bottom = (math.ceil(float(v)) for v in np.max(every, axis=0))
+        width, height = max(1, right - left), max(1, bottom - top)
     elif np.ndim(size) == 0:
         width = height = size
     else:
         width, height = size
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="{left} {top} {width} {height}">',
         f'<g fill="none" stroke="black" stroke-width="{stroke_width}" stroke-linecap="round" stroke-linejoin="round">',
     ]
     if stroke_colors is not None and len(stroke_colors) != len(strokes):
