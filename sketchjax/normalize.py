@@ -45,6 +45,13 @@ def bounding_box(sketch: Sketch) -> jnp.ndarray:
     return jnp.concatenate([jnp.where(any_valid, lo, 0.0), jnp.where(any_valid, hi, 0.0)], axis=-1)
 
 
+def _valid_xy(sketch: Sketch) -> jnp.ndarray:
+    """``xy`` with padding slots zeroed *before* any arithmetic: whatever the padding holds
+    (NaN, inf) then never reaches a gradient (masking only the result leaves ``0 * NaN`` in
+    the backward pass of the map's shared parameters, NaN on every valid point)."""
+    return jnp.where(jnp.asarray(sketch.valid, bool)[..., None], jnp.asarray(sketch.xy), 0.0)
+
+
 def _with_xy(sketch: Sketch, xy: jnp.ndarray) -> Sketch:
     """``sketch`` with new coordinates on valid points and 0 on padding."""
     return sketch.replace(xy=jnp.where(jnp.asarray(sketch.valid, bool)[..., None], xy, 0.0))
@@ -74,7 +81,7 @@ def canvas_fit(sketch: Sketch, size: Union[float, Sequence[float]], padding: flo
 
 def apply_canvas_fit(sketch: Sketch, origin: jnp.ndarray, scale: jnp.ndarray, centre: jnp.ndarray) -> Sketch:
     """``sketch`` mapped by :func:`canvas_fit`'s ``(origin, scale, centre)`` (padding stays 0)."""
-    xy = (jnp.asarray(sketch.xy) - origin[..., None, :]) * scale[..., None, :] + centre
+    xy = (_valid_xy(sketch) - origin[..., None, :]) * scale[..., None, :] + centre
     return _with_xy(sketch, xy)
 
 
@@ -105,7 +112,7 @@ def to_unit(sketch: Sketch) -> Sketch:
     lo = box[..., :2]
     longest = jnp.max(box[..., 2:] - lo, axis=-1, keepdims=True)
     longest = jnp.where(longest > 0, longest, 1.0)
-    xy = (jnp.asarray(sketch.xy) - lo[..., None, :]) / longest[..., None, :]
+    xy = (_valid_xy(sketch) - lo[..., None, :]) / longest[..., None, :]
     return _with_xy(sketch, xy)
 
 

@@ -71,6 +71,26 @@ def test_to_unit(batch):
     np.testing.assert_allclose(box[0, 2:], [1, 0.5], rtol=1e-6)  # 100 x 50 keeps its aspect
 
 
+@pytest.mark.parametrize("fill", [np.nan, np.inf, 1e30])
+def test_padding_values_never_reach_gradients(batch, fill):
+    """Whatever the padding slots hold, the fit's gradient on the valid points is the same
+    (a NaN in padding made it NaN everywhere: 0 * NaN in the shared scale's backward pass,
+    and P-SLA then reported all-zero importances)."""
+    valid = np.asarray(batch.valid)[..., None]
+    weights = jnp.asarray(np.random.default_rng(0).normal(size=batch.xy.shape), jnp.float32)
+
+    def grads(xy):
+        sk = batch.replace(xy=xy)
+        return [jax.grad(lambda a: jnp.sum(f(sk.replace(xy=a)).xy * weights))(xy)
+                for f in (to_unit, lambda s: fit_to_canvas(s, 128))]
+
+    clean = grads(jnp.where(valid, batch.xy, 0.0))
+    filled = grads(jnp.where(valid, batch.xy, fill))
+    for a, b in zip(clean, filled):
+        assert np.isfinite(np.asarray(b)).all()
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-6, atol=1e-7)
+
+
 def test_jit_and_vmap_match_eager(batch):
     """The jnp functions work on a padded batch under jit, and vmap over single sketches agrees."""
     for fn in (lambda s: fit_to_canvas(s, 128), to_unit):

@@ -291,6 +291,52 @@ def test_decode_relaxed_matches_sample_and_has_gradient(tiny):
     assert (np.asarray(l_hard) > 1).any()  # the gradient goes through more than one step
 
 
+def test_dtypes_follow_flax_under_x64_and_with_bfloat16_strokes(tiny_gen):
+    """Under jax_enable_x64 every sampler and apply failed ("scan body function carry input
+    and carry output must have equal types"), as did apply on bfloat16 strokes: weights are
+    float32 (as flax's layers), the LSTM state takes the gates' dtype, the noise is float32."""
+    strokes = _random_strokes(jax.random.key(3), 2, 8, [5, 8])
+    with jax.enable_x64(True):
+        fresh = init_sketch_rnn(TINY, jax.random.key(0))
+        assert {x.dtype for x in jax.tree_util.tree_leaves(fresh)} == {jnp.dtype(jnp.float32)}
+        out, lengths = sample(fresh, TINY, jax.random.key(1), num=2)
+        assert out.dtype == jnp.float32 and lengths.shape == (2,)
+        gen, _ = sample(tiny_gen, TINY_GEN, jax.random.key(1), num=2)
+        relaxed, _ = decode_relaxed(fresh, TINY, jax.random.key(1), jnp.zeros((2, TINY.z_size)))
+        mixture, mu, _ = SketchRNN(TINY).apply(fresh, jnp.asarray(strokes, jnp.float32), jnp.array([5, 8]))
+        assert gen.dtype == relaxed.dtype == mu.dtype == jnp.float32
+    mixture16, mu16, _ = SketchRNN(TINY).apply(fresh, jnp.asarray(strokes, jnp.bfloat16), jnp.array([5, 8]))
+    np.testing.assert_allclose(mu16, mu, atol=0.05)
+
+
+def test_apply_checks_its_inputs_and_clamps_traced_lengths(tiny):
+    """A length beyond T gave NaN codes silently, a single sketch an IndexError."""
+    strokes = _random_strokes(jax.random.key(3), 2, 8, [5, 8])
+    model = SketchRNN(TINY)
+    with pytest.raises(ValueError, match="lengths must be in \\[0, T=8\\]; sketch 1 has length 9"):
+        model.apply(tiny, strokes, jnp.array([5, 9]))
+    with pytest.raises(ValueError, match="expects stroke-5 strokes \\[B, T, 5\\] and lengths \\[B\\]"):
+        model.apply(tiny, strokes[0], jnp.array([5]))
+    _, mu, _ = jax.jit(model.apply)(tiny, strokes, jnp.array([5, 9]))  # traced: a length past T reads as T
+    _, mu_t, _ = model.apply(tiny, strokes, jnp.array([5, 8]))
+    assert np.isfinite(mu).all()
+    np.testing.assert_allclose(mu, mu_t, rtol=1e-6, atol=1e-7)
+
+
+def test_decode_relaxed_compiles_once_per_shape(tiny):
+    """Called eagerly (a generation loop), it compiled on every call (1-2 s each)."""
+    from sketchjax.models import sketch_rnn
+
+    z = jnp.zeros((2, TINY.z_size))
+    objective = jax.grad(lambda z, k: jnp.sum(decode_relaxed(tiny, TINY, k, z, max_len=6)[0][..., :2]))
+    sizes = []
+    for i in range(3):
+        decode_relaxed(tiny, TINY, jax.random.key(i), z, max_len=6)
+        objective(z, jax.random.key(i))
+        sizes.append(sketch_rnn._decode_relaxed._cache_size())
+    assert sizes[0] >= 1 and sizes == sizes[:1] * 3  # nothing new after the first call
+
+
 def test_stroke5_round_trip(three_strokes):
     strokes, lengths = stroke5_batch([three_strokes], 12, 2.0)
     assert strokes.shape == (1, 12, 5) and lengths.tolist() == [9]

@@ -56,7 +56,7 @@ def reverse_within_length(x: jax.Array, lengths: jax.Array) -> jax.Array:
     ``x: [B, T, ...]``, ``lengths: int[B]``.  An involution: applying it twice is the identity.
     """
     t = jnp.arange(x.shape[1])
-    n = lengths[:, None]
+    n = jnp.clip(lengths, 0, x.shape[1])[:, None]  # a length beyond T reverses all T steps
     idx = jnp.where(t[None, :] < n, n - 1 - t[None, :], t[None, :])
     idx = idx.reshape(idx.shape + (1,) * (x.ndim - 2))
     return jnp.take_along_axis(x, idx, axis=1)

@@ -203,12 +203,15 @@ def lstm_sequence(
     if lengths is None:
         lengths = jnp.full((batch,), steps, jnp.int32)
     lengths = jnp.asarray(lengths, jnp.int32)
-    if initial_carry is None:
-        zeros = jnp.zeros((batch, hidden), xs.dtype)
-        initial_carry = (zeros, zeros)
     if reverse:
         xs = reverse_within_length(xs, lengths)
     gates_x = xs @ params["kernel_x"] + _expand(params["bias"], 3)  # [B, T, 4H]
+    # The state takes the gates' dtype (inputs and weights promoted: bfloat16 strokes with
+    # float32 weights run in float32), so the scan's carry keeps one type.
+    if initial_carry is None:
+        zeros = jnp.zeros((batch, hidden), gates_x.dtype)
+        initial_carry = (zeros, zeros)
+    initial_carry = tuple(jnp.asarray(c, gates_x.dtype) for c in initial_carry)
     mask = jnp.arange(steps)[:, None] < lengths[None, :]  # [T, B]
     kernel_h = params["kernel_h"]
 
@@ -241,10 +244,11 @@ class LSTM(nn.Module):
     def __call__(self, xs, *, lengths=None, initial_carry=None, reverse: bool = False):
         """``xs float32[B, T, D]`` → ``(outputs float32[B, T, H], (c, h))``, see :func:`lstm_sequence`."""
         h4 = 4 * self.features
+        f32 = jnp.float32  # as flax's own layers: float32 weights also under jax_enable_x64
         params = {
-            "kernel_x": self.param("kernel_x", nn.initializers.glorot_uniform(), (xs.shape[-1], h4)),
-            "kernel_h": self.param("kernel_h", nn.initializers.orthogonal(), (self.features, h4)),
-            "bias": self.param("bias", nn.initializers.zeros, (h4,)),
+            "kernel_x": self.param("kernel_x", nn.initializers.glorot_uniform(), (xs.shape[-1], h4), f32),
+            "kernel_h": self.param("kernel_h", nn.initializers.orthogonal(), (self.features, h4), f32),
+            "bias": self.param("bias", nn.initializers.zeros, (h4,), f32),
         }
         if self.is_initializing():
             # init only needs the parameters: skip the scan (slow to compile, output unused).
@@ -332,6 +336,7 @@ class SketchRNN(nn.Module):
         ``z = mu + exp(presig / 2) * eps`` with ``eps ~ N(0, I)`` from ``rng``; ``rng=None``
         returns ``z = mu``.
         """
+        _check_strokes(strokes, lengths, "SketchRNN.encode")
         mu, presig = self.encoder(strokes, lengths)
         if rng is None:
             return mu, mu, presig
@@ -363,10 +368,27 @@ class SketchRNN(nn.Module):
           ``(mixture, mu, presig)``: :class:`MixtureParams` ``[B, T]`` predicting ``strokes``;
           ``mu``, ``presig`` ``float32[B, z_size]`` (``None`` for an unconditional model).
         """
+        _check_strokes(strokes, lengths, "SketchRNN")
         if not self.config.conditional:
             return self.decode(decoder_inputs(strokes)), None, None
         z, mu, presig = self.encode(strokes, lengths, rng)
         return self.decode(decoder_inputs(strokes), z), mu, presig
+
+
+def _check_strokes(strokes, lengths, who: str) -> None:
+    """A batch of stroke-5 ``[B, T, 5]`` with ``lengths [B]`` in ``[0, T]``: shapes always (they
+    are static), the values of concrete lengths (traced ones, under an outer ``jit``, cannot be
+    read; :func:`lstm_sequence` then treats a length beyond ``T`` as ``T``)."""
+    shape, lshape = jnp.shape(strokes), jnp.shape(lengths)
+    if len(shape) != 3 or shape[-1] != 5 or lshape != shape[:1]:
+        raise ValueError(f"{who}: expects stroke-5 strokes [B, T, 5] and lengths [B]; got strokes {shape}, "
+                         f"lengths {lshape} (add a leading batch axis to a single sketch)")
+    if not isinstance(lengths, jax.core.Tracer):
+        n = np.asarray(lengths)
+        bad = np.flatnonzero((n < 0) | (n > shape[1]))
+        if bad.size:
+            raise ValueError(f"{who}: lengths must be in [0, T={shape[1]}]; sketch {int(bad[0])} has length "
+                             f"{int(n[bad[0]])}")
 
 
 def _split_state(state: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -525,10 +547,11 @@ def _component_offsets(mixture: MixtureParams, eps: jax.Array, scale: jax.Array)
 def _step_noise(key: jax.Array, batch: int, num_mixtures: int):
     """Gumbel noise for the component ``[B, M]`` and pen ``[B, 3]`` choices, Gaussian ``[B, 2]``."""
     k_pi, k_pen, k_xy = jax.random.split(key, 3)
+    f32 = jnp.float32  # also under jax_enable_x64: the sampled rows are float32 like the state
     return (
-        jax.random.gumbel(k_pi, (batch, num_mixtures)),
-        jax.random.gumbel(k_pen, (batch, 3)),
-        jax.random.normal(k_xy, (batch, 2)),
+        jax.random.gumbel(k_pi, (batch, num_mixtures), f32),
+        jax.random.gumbel(k_pen, (batch, 3), f32),
+        jax.random.normal(k_xy, (batch, 2), f32),
     )
 
 
@@ -543,7 +566,7 @@ def _prepare(params, config, rng, z, num, max_len, initial_state):
     if config.conditional:
         if z is None:
             rng, z_rng = jax.random.split(rng)
-            z = jax.random.normal(z_rng, (num, config.z_size))
+            z = jax.random.normal(z_rng, (num, config.z_size), jnp.float32)
         z = jnp.asarray(z, jnp.float32)
         if z.shape != (num, config.z_size):
             raise ValueError(f"z has shape {z.shape}, expected ({num}, {config.z_size})")
@@ -690,6 +713,14 @@ def decode_relaxed(
                     softmax_temperature=softmax_temperature, gumbel_tau=gumbel_tau)
     temperature = jnp.asarray(temperature, jnp.float32)
     soft_t = temperature if softmax_temperature is None else jnp.asarray(softmax_temperature, jnp.float32)
+    return _decode_relaxed(params, config, rng, int(num), max_len, temperature, soft_t,
+                           jnp.asarray(gumbel_tau, jnp.float32), z, initial_state)
+
+
+# Compiled once per (config, num, max_len) and argument shapes, like _sample: a generation
+# loop that calls decode_relaxed (or its gradient) eagerly paid a compilation per call.
+@functools.partial(jax.jit, static_argnames=("config", "num", "max_len"))
+def _decode_relaxed(params, config, rng, num, max_len, temperature, soft_t, gumbel_tau, z, initial_state):
     p, z, carry0, keys, prev = _prepare(params, config, rng, z, num, max_len, initial_state)
     end = jnp.asarray(END_TOKEN, jnp.float32)
     scale = jnp.sqrt(temperature)
