@@ -7,6 +7,7 @@ tests skip when the data directory is absent.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -318,6 +319,40 @@ def test_empty_category_file_and_repeated_key_ids_are_refused(tmp_path):
         QuickdrawStrokes.prepare(cfg, tmp_path / "tfds", manual_dir=folder)
 
 
+def test_bad_records_stop_the_build_or_are_left_out_on_request(tmp_path):
+    """One unreadable line in a full-size file stopped an hour-long build with no way round it;
+    bad_records='skip' leaves such lines out and names them in a warning."""
+    folder = tmp_path / "in"
+    _write_lines(folder, "cat", range(1, 21))
+    with open(folder / "cat.ndjson", "a") as f:
+        f.write('{"word":"cat","key_id":"101","drawing":[[[0,5],[0\n')  # truncated
+        f.write('{"word":"cat","key_id":"102","drawing":[[[0,NaN],[0,5]]]}\n')  # NaN coordinate
+        f.write('{"word":"cat","drawing":[[[0,5],[0,5]]]}\n')  # no key_id
+        f.write('{"word":"cat","key_id":"7","drawing":[[[0,9],[0,9]]]}\n')  # key_id 7 again
+    strict = quickdraw_config("simplified", ["cat"], fractions=(0.5, 0.25, 0.25))
+    with pytest.raises(ValueError, match="cat\\.ndjson:2[1-4]: .*bad_records='skip'"):
+        QuickdrawStrokes.prepare(strict, tmp_path / "tfds", manual_dir=folder)
+    lenient = quickdraw_config("simplified", ["cat"], fractions=(0.5, 0.25, 0.25), bad_records="skip")
+    assert lenient.name != strict.name
+    with pytest.warns(UserWarning, match="left out") as caught:
+        built = QuickdrawStrokes.prepare(lenient, tmp_path / "tfds", manual_dir=folder)
+    assert sum(len(open_split(built, s)) for s in built.info.splits) == 20
+    said = " ".join(str(w.message) for w in caught if "left out" in str(w.message))
+    assert sum(int(n) for n in re.findall(r"left out (\d+) record", said)) == 4
+    for line in (21, 22, 23, 24):
+        assert f"cat.ndjson:{line}:" in said
+    with pytest.raises(ValueError, match="unknown bad_records policy 'ignore'"):
+        quickdraw_config("simplified", ["cat"], bad_records="ignore")
+
+
+def test_default_policies_keep_the_dataset_names_of_earlier_builds():
+    """Built datasets are found by name: a new config field must not change the default names."""
+    from sketchjax.data import QUICKDRAW_CATEGORIES
+
+    cats = [c for c in QUICKDRAW_CATEGORIES if c != "zigzag"]  # the 344 local categories
+    assert quickdraw_config("simplified", cats, fractions=(0.8, 0.0, 0.2)).name == "simplified-344cat-614de96d"
+
+
 def _one_cat_folder(tmp_path):
     manual = tmp_path / "manual"
     manual.mkdir()
@@ -395,7 +430,7 @@ def test_builder_configs_print_briefly_and_keep_their_names(tmp_path):
         (folder / f"{name}.ndjson").write_text("")
     config = quickdraw_config("simplified", QUICKDRAW_CATEGORIES, category_dir=folder, fractions=(0.8, 0.0, 0.2))
     text = repr(config)
-    assert len(text) < 400 + len(str(folder)) and "categories=<345 items: 'The Eiffel Tower'" in text and "'zigzag'>" in text
+    assert len(text) < 500 + len(str(folder)) and "categories=<345 items: 'The Eiffel Tower'" in text and "'zigzag'>" in text
     assert "'cat'" not in text and "fractions=(0.8, 0.0, 0.2)" in text and config.name in text
     assert config.name.startswith("simplified-345cat-")
     assert config.categories == QUICKDRAW_CATEGORIES  # the value itself is untouched

@@ -31,6 +31,7 @@ import os
 import pathlib
 import socket
 import urllib.parse
+import warnings
 import zipfile
 from typing import Iterator, Optional, Sequence
 
@@ -153,6 +154,11 @@ class QuickdrawConfig(CompactReprConfig, tfds.core.BuilderConfig):
       single_point: policy for one-point strokes (raw files have taps); ``"keep"`` is lossless.
       max_per_category: read only the first this-many drawings of each file (npz: of each
         of its splits); None = all.
+      bad_records: ``"error"`` (default): a record that cannot be read (corrupt JSON, no
+        key_id, NaN or out-of-range coordinates, a repeated key_id) stops the build, naming it;
+        ``"skip"``: such records are left out, counted, and named in a warning at the end of
+        each split — for the full-size originals, where one bad line in millions should not
+        stop an hour-long build.
       category_dir: the folder of input files given to :func:`quickdraw_config` (a build reads
         its files from there unless ``prepare(manual_dir=...)`` names the same folder); None =
         the data root's folder for ``source``. Not part of the name: the input files' digest is.
@@ -164,7 +170,11 @@ class QuickdrawConfig(CompactReprConfig, tfds.core.BuilderConfig):
     split_salt: str = "quickdraw"
     single_point: str = "keep"
     max_per_category: Optional[int] = None
+    bad_records: str = "error"
     category_dir: Optional[str] = None
+
+
+BAD_RECORD_POLICIES = ("error", "skip")
 
 
 def label_order(categories) -> tuple[str, ...]:
@@ -181,6 +191,7 @@ def quickdraw_config(
     split_salt: str = "quickdraw",
     single_point: str = "keep",
     max_per_category: Optional[int] = None,
+    bad_records: str = "error",
     category_dir: Optional[os.PathLike] = None,
     name: Optional[str] = None,
 ) -> QuickdrawConfig:
@@ -203,6 +214,8 @@ def quickdraw_config(
         raise ValueError(f"unknown single_point policy {single_point!r}; use one of {SINGLE_POINT_POLICIES}")
     if max_per_category is not None and max_per_category < 1:
         raise ValueError(f"max_per_category must be >= 1 or None, got {max_per_category}")
+    if bad_records not in BAD_RECORD_POLICIES:
+        raise ValueError(f"unknown bad_records policy {bad_records!r}; use one of {BAD_RECORD_POLICIES}")
     fr = check_fractions(fractions)
     if categories is None:
         directory = pathlib.Path(category_dir) if category_dir is not None else local_quickdraw_dir(source)
@@ -215,7 +228,9 @@ def quickdraw_config(
     cats = label_order(categories)
     if not cats:
         raise ValueError("no categories given (or none found)")
-    digest = config_digest(source, cats, fr, split_salt, single_point, max_per_category)
+    # (the default policy adds nothing, so names made before the policy existed still match)
+    digest = config_digest(source, cats, fr, split_salt, single_point, max_per_category,
+                           *(() if bad_records == "error" else (f"bad_records={bad_records}",)))
     return QuickdrawConfig(
         name=name or f"{source}-{len(cats)}cat-{digest}",
         description=f"QuickDraw {source}, {len(cats)} categories, fractions {fr}",
@@ -225,6 +240,7 @@ def quickdraw_config(
         split_salt=split_salt,
         single_point=single_point,
         max_per_category=max_per_category,
+        bad_records=bad_records,
         category_dir=None if category_dir is None else os.fspath(category_dir),
     )
 
@@ -397,18 +413,23 @@ class QuickdrawStrokes(ArrayRecordBuilder):
 
     def _ndjson_examples(self, files: dict, split: str) -> Iterator[tuple[str, dict]]:
         cfg = self._config
+        bad = _BadRecords(cfg.bad_records, split)
         for label, cat in enumerate(cfg.categories):
             first_seen = {}  # key_id -> path:line (a repeated key_id hashes to the same split)
-            for where, key_id, obj in _iter_split_lines(files[cat], split, cfg):
-                earlier = first_seen.setdefault(key_id, where)
-                if earlier != where:
-                    raise SketchError(f"{where}: key_id {key_id} is also on line {earlier.rsplit(':', 1)[-1]} of this "
-                                      "file; a key_id names one drawing (a file appended to itself?)")
-                sketch = record_to_sketch(obj, name=where, single_point=cfg.single_point)
-                ex = encode_sketch(sketch, with_time=cfg.source == "raw", name=where)
-                recognized = obj.get("recognized")
-                if recognized is not None and not isinstance(recognized, bool):
-                    raise SketchError(f"{where}: 'recognized' must be true/false, got {recognized!r}")
+            for where, key_id, obj in _iter_split_lines(files[cat], split, cfg, bad):
+                try:
+                    earlier = first_seen.setdefault(key_id, where)
+                    if earlier != where:
+                        raise SketchError(f"{where}: key_id {key_id} is also on line {earlier.rsplit(':', 1)[-1]} of "
+                                          "this file; a key_id names one drawing (a file appended to itself?)")
+                    sketch = record_to_sketch(obj, name=where, single_point=cfg.single_point)
+                    ex = encode_sketch(sketch, with_time=cfg.source == "raw", name=where)
+                    recognized = obj.get("recognized")
+                    if recognized is not None and not isinstance(recognized, bool):
+                        raise SketchError(f"{where}: 'recognized' must be true/false, got {recognized!r}")
+                except SketchError as e:
+                    bad(e)
+                    continue
                 ex.update(
                     label=label,
                     key_id=key_id,
@@ -416,18 +437,47 @@ class QuickdrawStrokes(ArrayRecordBuilder):
                     countrycode=optional_text(obj.get("countrycode")),
                 )
                 yield f"{cat}/{key_id}", ex
+        bad.report()
 
     def _npz_examples(self, files: dict, split: str) -> Iterator[tuple[str, dict]]:
         cfg = self._config
+        bad = _BadRecords(cfg.bad_records, split)
         for label, cat in enumerate(cfg.categories):
             path = files[cat]
             drawings = load_npz(path).get(split, [])
             for i, stroke3 in enumerate(drawings[: cfg.max_per_category]):
                 where = f"{path}[{split!r}][{i}]"
-                sketch = from_stroke3(stroke3, name=where, single_point=cfg.single_point)
-                ex = encode_sketch(sketch, name=where)
+                try:
+                    ex = encode_sketch(from_stroke3(stroke3, name=where, single_point=cfg.single_point), name=where)
+                except SketchError as e:
+                    bad(e)
+                    continue
                 ex.update(label=label, key_id=f"{split}:{i}")
                 yield f"{cat}/{split}/{i}", ex
+        bad.report()
+
+
+class _BadRecords:
+    """What one split's pass does with a record that cannot be read: raise its SketchError
+    (policy ``"error"``, with a hint at the other policy) or count it and name the first few in
+    one warning at the end (``"skip"``)."""
+
+    shown = 3
+
+    def __init__(self, policy: str, split: str):
+        self.policy, self.split, self.count, self.first = policy, split, 0, []
+
+    def __call__(self, error: SketchError) -> None:
+        if self.policy == "error":
+            raise SketchError(f"{error} (quickdraw_config(..., bad_records='skip') leaves such records out)") from None
+        self.count += 1
+        if len(self.first) < self.shown:
+            self.first.append(str(error))
+
+    def report(self) -> None:
+        if self.count:
+            warnings.warn(f"QuickDraw build, split {self.split!r}: left out {self.count} record(s) that could not be "
+                          f"read (bad_records='skip'), first: " + "; ".join(self.first), stacklevel=2)
 
 
 def _quick_key_id(raw: bytes) -> Optional[str]:
@@ -442,7 +492,8 @@ def _quick_key_id(raw: bytes) -> Optional[str]:
 
 def _ndjson_split_names(paths, cfg: QuickdrawConfig) -> list[str]:
     """The splits with at least one line (TFDS refuses an empty split): key_ids found by byte
-    search, or by parsing a line without the compact ``"key_id":"..."`` form."""
+    search, or by parsing a line without the compact ``"key_id":"..."`` form (an unreadable
+    line counts for no split: the examples' pass reports it, or leaves it out)."""
     wanted = [s for s, f in zip(SPLIT_NAMES, cfg.fractions) if f > 0]
     seen = set()
     for path in paths:
@@ -457,7 +508,12 @@ def _ndjson_split_names(paths, cfg: QuickdrawConfig) -> list[str]:
                 key_id = _quick_key_id(raw)
                 if key_id is None:
                     where = f"{os.fspath(path)}:{lineno}"
-                    key_id = _key_id_of(_parse_line(raw, where), where)
+                    try:
+                        key_id = _key_id_of(_parse_line(raw, where), where)
+                    except SketchError:
+                        if cfg.bad_records == "error":
+                            raise
+                        continue
                 seen.add(split_of(key_id, cfg.fractions, cfg.split_salt))
                 if len(seen) == len(wanted):
                     return wanted
@@ -477,14 +533,16 @@ def _npz_split_names(paths) -> list[str]:
     return [s for s in SPLIT_NAMES if s in present]
 
 
-def _iter_split_lines(path: pathlib.Path, split: str, cfg: QuickdrawConfig):
+def _iter_split_lines(path: pathlib.Path, split: str, cfg: QuickdrawConfig, bad: "_BadRecords"):
     """``(path:line, key_id, json object)`` of the ndjson lines whose key_id hashes to ``split``.
 
     The key_id is found by a byte search first, so lines of other splits are not parsed; a
     line without the compact ``"key_id":"..."`` form is parsed to find it.  Every line is
-    parsed in full by exactly one split's pass, so corrupt lines are always reported.
+    parsed in full by exactly one split's pass, so corrupt lines are always reported (to
+    ``bad``, which raises or counts them).
     """
     path = os.fspath(path)
+    first_split = next(s for s, f in zip(SPLIT_NAMES, cfg.fractions) if f > 0)
     count = 0
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, start=1):
@@ -497,8 +555,14 @@ def _iter_split_lines(path: pathlib.Path, split: str, cfg: QuickdrawConfig):
             quick = _quick_key_id(raw)
             if quick is not None and split_of(quick, cfg.fractions, cfg.split_salt) != split:
                 continue
-            obj = _parse_line(raw, where)
-            key_id = _key_id_of(obj, where)
+            try:
+                obj = _parse_line(raw, where)
+                key_id = _key_id_of(obj, where)
+            except SketchError as e:
+                if bad.policy == "skip" and quick is None and split != first_split:
+                    continue  # no key_id to place it by: counted once, by the first split's pass
+                bad(e)
+                continue
             if split_of(key_id, cfg.fractions, cfg.split_salt) == split:
                 yield where, key_id, obj
 
