@@ -183,7 +183,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", default=None, help="data root (default: $SKETCHJAX_DATA or ../shared/data)")
     parser.add_argument("--no-doodlenet", action="store_true", help="skip DoodleNet recognition")
-    parser.add_argument("--out", type=argparse_output(), default="out/sketch_rnn_samples.json")
+    parser.add_argument("--out", type=argparse_output(), default=str(REPO_ROOT / "out" / "sketch_rnn_samples.json"))
     args = parser.parse_args(argv)
 
     root = data_root(args.data)

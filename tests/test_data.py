@@ -345,6 +345,47 @@ def test_bad_records_stop_the_build_or_are_left_out_on_request(tmp_path):
         quickdraw_config("simplified", ["cat"], bad_records="ignore")
 
 
+def test_skipped_records_are_counted_once_even_when_their_split_is_left_out(tmp_path):
+    """A split whose every line is bad is not listed (TFDS refuses a split that yields
+    nothing), and its bad lines, like lines without a key_id, are still counted, once."""
+    from sketchjax.data.splits import split_of
+
+    fractions = (0.5, 0.5, 0.0)
+    home = {k: split_of(str(k), fractions, "quickdraw") for k in range(1, 200)}
+    train = [k for k, v in home.items() if v == "train"][:3]
+    valid = [k for k, v in home.items() if v == "valid"][0]
+    folder = tmp_path / "in"
+    _write_lines(folder, "cat", train)
+    with open(folder / "cat.ndjson", "a") as f:
+        f.write(f'{{"word":"cat","key_id":"{valid}","drawing":[[[0,NaN],[0,5]]]}}\n')  # valid's only line
+        f.write('{"word":"cat","drawing":[[[0,5],[0,5]]]}\n')  # no key_id
+    cfg = quickdraw_config("simplified", ["cat"], fractions=fractions, bad_records="skip")
+    with pytest.warns(UserWarning, match="left out") as caught:
+        built = QuickdrawStrokes.prepare(cfg, tmp_path / "tfds", manual_dir=folder)
+    assert {s: len(open_split(built, s)) for s in built.info.splits} == {"train": 3}
+    said = [str(w.message) for w in caught if "left out" in str(w.message)]
+    assert len(said) == 1 and "left out 2 record(s)" in said[0]
+    assert "cat.ndjson:4: " in said[0] and "cat.ndjson:5: " in said[0]
+
+
+def test_config_folder_is_absolute_and_tfds_default_manual_folder_is_ignored(tmp_path, monkeypatch):
+    """category_dir was looked up again from the working directory at build time; and TFDS's
+    shared default <data_dir>/downloads/manual, when not empty, counted as a manual_dir given."""
+    folder = tmp_path / "mine"
+    _write_lines(folder, "cat", range(1, 8))
+    monkeypatch.chdir(tmp_path)
+    cfg = quickdraw_config("simplified", ["cat"], fractions=(1.0, 0.0, 0.0), category_dir="mine")
+    assert cfg.category_dir == str(folder)
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    monkeypatch.chdir(other)
+    shared = tmp_path / "tfds" / "downloads" / "manual"
+    shared.mkdir(parents=True)
+    (shared / "README").write_text("another dataset's files")
+    built = QuickdrawStrokes.prepare(cfg, tmp_path / "tfds", download=False)
+    assert len(open_split(built, "train")) == 7
+
+
 def test_default_policies_keep_the_dataset_names_of_earlier_builds():
     """Built datasets are found by name: a new config field must not change the default names."""
     from sketchjax.data import QUICKDRAW_CATEGORIES

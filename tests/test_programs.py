@@ -201,7 +201,7 @@ def test_renderer_benchmark_plans_and_checks_the_gpu_targets_on_an_accelerator_o
     render = _script("benchmarks/render.py")
     assert (256, 256) not in render.distance_configs("cpu")
     assert (256, 256) in render.distance_configs("gpu")
-    assert render.distance_configs("gpu", targets_only=True) == ((128, 8), (256, 64), (256, 256))
+    assert render.distance_configs("gpu", targets_only=True) == ((256, 256), (128, 8), (256, 64))
     assert render.distance_configs("gpu", quick=True) == ((64, 8),)
     assert render.raster_plan("cpu", 256) == ((64, 128, 256), [256])
     assert render.raster_plan("gpu", 256, targets_only=True) == ((64, 128, 256), [256, 4096, 16384])

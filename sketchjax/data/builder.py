@@ -52,6 +52,7 @@ class CompactReprConfig:
         return f"{type(self).__name__}({', '.join(parts)})"
 
 _FINGERPRINT_BYTES = 1 << 16  # read from each end of an input file
+_NOT_GIVEN = object()
 
 
 def inputs_digest(paths: Iterable[os.PathLike], length: int = 8) -> str:
@@ -117,6 +118,7 @@ class ArrayRecordBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
             config = dataclasses.replace(config, name=f"{config.name}-in{inputs_digest(inputs)}")
         builder = cls(config=config, data_dir=os.fspath(data_dir))
         builder.allow_download = download
+        builder.given_manual_dir = None if manual_dir is None else pathlib.Path(manual_dir)
         dl_config = tfds.download.DownloadConfig(manual_dir=None if manual_dir is None else os.fspath(manual_dir))
         builder.download_and_prepare(download_config=dl_config)
         return builder
@@ -127,9 +129,16 @@ class ArrayRecordBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
         files it would download are not listed (their URLs are fixed).  Builders override it."""
         return []
 
-    @staticmethod
-    def input_dir(dl_manager, default: Optional[pathlib.Path]) -> Optional[pathlib.Path]:
-        """The folder of input files: the user's ``manual_dir`` when set, else ``default``."""
+    given_manual_dir = _NOT_GIVEN  # what prepare() was given (it sets it; None: no manual_dir)
+
+    def input_dir(self, dl_manager, default: Optional[pathlib.Path]) -> Optional[pathlib.Path]:
+        """The folder of input files: the user's ``manual_dir`` when set, else ``default``.
+
+        Through :meth:`prepare`, only a ``manual_dir`` passed to it counts: TFDS's own default,
+        ``<data_dir>/downloads/manual``, is shared by every dataset under that data_dir and
+        holds whatever someone put there."""
+        if self.given_manual_dir is not _NOT_GIVEN:
+            return default if self.given_manual_dir is None else self.given_manual_dir
         try:
             return pathlib.Path(dl_manager.manual_dir)  # raises when unset or empty
         except (AssertionError, ValueError):

@@ -241,7 +241,8 @@ def quickdraw_config(
         single_point=single_point,
         max_per_category=max_per_category,
         bad_records=bad_records,
-        category_dir=None if category_dir is None else os.fspath(category_dir),
+        # absolute: a build in another working directory reads the same folder
+        category_dir=None if category_dir is None else os.path.abspath(os.fspath(category_dir)),
     )
 
 
@@ -404,6 +405,7 @@ class QuickdrawStrokes(ArrayRecordBuilder):
             for cat, path in files.items():
                 _check_has_lines(path, cat)
             splits = _ndjson_split_names(files.values(), self._config)
+        self._splits = list(splits)  # the first one counts skipped lines that have no key_id
         return {split: self._generate_examples(files, split) for split in splits}
 
     def _generate_examples(self, files: dict, split: str) -> Iterator[tuple[str, dict]]:
@@ -416,7 +418,7 @@ class QuickdrawStrokes(ArrayRecordBuilder):
         bad = _BadRecords(cfg.bad_records, split)
         for label, cat in enumerate(cfg.categories):
             first_seen = {}  # key_id -> path:line (a repeated key_id hashes to the same split)
-            for where, key_id, obj in _iter_split_lines(files[cat], split, cfg, bad):
+            for where, key_id, obj in _iter_split_lines(files[cat], split, cfg, bad, self._splits):
                 try:
                     earlier = first_seen.setdefault(key_id, where)
                     if earlier != where:
@@ -492,8 +494,9 @@ def _quick_key_id(raw: bytes) -> Optional[str]:
 
 def _ndjson_split_names(paths, cfg: QuickdrawConfig) -> list[str]:
     """The splits with at least one line (TFDS refuses an empty split): key_ids found by byte
-    search, or by parsing a line without the compact ``"key_id":"..."`` form (an unreadable
-    line counts for no split: the examples' pass reports it, or leaves it out)."""
+    search, or by parsing a line without the compact ``"key_id":"..."`` form.  Under
+    ``bad_records="skip"`` a line counts for its split only once it reads in full (a split
+    whose every line is left out is not listed: TFDS refuses a split that yields nothing)."""
     wanted = [s for s, f in zip(SPLIT_NAMES, cfg.fractions) if f > 0]
     seen = set()
     for path in paths:
@@ -506,13 +509,16 @@ def _ndjson_split_names(paths, cfg: QuickdrawConfig) -> list[str]:
                     continue
                 count += 1
                 key_id = _quick_key_id(raw)
-                if key_id is None:
+                if key_id is None or cfg.bad_records == "skip":
                     where = f"{os.fspath(path)}:{lineno}"
                     try:
-                        key_id = _key_id_of(_parse_line(raw, where), where)
-                    except SketchError:
+                        obj = _parse_line(raw, where)
+                        key_id = _key_id_of(obj, where)
+                        if cfg.bad_records == "skip":
+                            record_to_sketch(obj, name=where, single_point=cfg.single_point)
+                    except SketchError as e:
                         if cfg.bad_records == "error":
-                            raise
+                            _BadRecords("error", "")(e)  # raises, with the hint
                         continue
                 seen.add(split_of(key_id, cfg.fractions, cfg.split_salt))
                 if len(seen) == len(wanted):
@@ -533,16 +539,17 @@ def _npz_split_names(paths) -> list[str]:
     return [s for s in SPLIT_NAMES if s in present]
 
 
-def _iter_split_lines(path: pathlib.Path, split: str, cfg: QuickdrawConfig, bad: "_BadRecords"):
+def _iter_split_lines(path: pathlib.Path, split: str, cfg: QuickdrawConfig, bad: "_BadRecords", generated: list):
     """``(path:line, key_id, json object)`` of the ndjson lines whose key_id hashes to ``split``.
 
     The key_id is found by a byte search first, so lines of other splits are not parsed; a
     line without the compact ``"key_id":"..."`` form is parsed to find it.  Every line is
     parsed in full by exactly one split's pass, so corrupt lines are always reported (to
-    ``bad``, which raises or counts them).
+    ``bad``, which raises or counts them).  A line that belongs to no generated split — no
+    readable key_id, or a split left out because every line of it was bad — is read by the
+    pass of the first generated split, so a skipped line is always counted, once.
     """
     path = os.fspath(path)
-    first_split = next(s for s, f in zip(SPLIT_NAMES, cfg.fractions) if f > 0)
     count = 0
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, start=1):
@@ -553,18 +560,26 @@ def _iter_split_lines(path: pathlib.Path, split: str, cfg: QuickdrawConfig, bad:
             count += 1
             where = f"{path}:{lineno}"
             quick = _quick_key_id(raw)
-            if quick is not None and split_of(quick, cfg.fractions, cfg.split_salt) != split:
-                continue
+            if quick is not None:
+                home = split_of(quick, cfg.fractions, cfg.split_salt)
+                if home != split and (home in generated or split != generated[0]):
+                    continue
             try:
                 obj = _parse_line(raw, where)
                 key_id = _key_id_of(obj, where)
             except SketchError as e:
-                if bad.policy == "skip" and quick is None and split != first_split:
+                if bad.policy == "skip" and quick is None and split != generated[0]:
                     continue  # no key_id to place it by: counted once, by the first split's pass
                 bad(e)
                 continue
-            if split_of(key_id, cfg.fractions, cfg.split_salt) == split:
+            home = split_of(key_id, cfg.fractions, cfg.split_salt)
+            if home == split:
                 yield where, key_id, obj
+            elif home not in generated and bad.policy == "skip":
+                try:  # its split was left out because no line of it reads: say why this one not
+                    record_to_sketch(obj, name=where, single_point=cfg.single_point)
+                except SketchError as e:
+                    bad(e)
 
 
 def _check_has_lines(path: pathlib.Path, category: str) -> None:
