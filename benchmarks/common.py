@@ -568,6 +568,12 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+def targets_line(targets: dict) -> str:
+    """The markdown line of a benchmark's ``{target: {"met": bool, "detail": str}}``."""
+    return "Targets: " + "; ".join(f"{k}: **{'met' if v['met'] else 'MISSED'}** ({v['detail']})"
+                                   for k, v in targets.items()) + "."
+
+
 def fmt_bytes(n: Optional[float]) -> str:
     """``1.23 GB`` style (decimal units, as the targets are stated)."""
     if n is None:

@@ -67,6 +67,7 @@ from benchmarks.common import (  # noqa: E402
     run_json_subprocess,
     serve_worker,
     strokes_from_packed,
+    targets_line,
     timeit,
 )
 
@@ -526,7 +527,7 @@ def bench_distance_cases(configs, args, timer, budget_left) -> dict:
     if jax.default_backend() != "cpu":  # JAX cases live in accelerator memory
         limit = (jax.devices()[0].memory_stats() or {}).get("bytes_limit")
         jax_max_bytes = 0.8 * limit if limit else max_bytes
-    have_torch = _have("torch") and not args.no_torch
+    have_torch = _use_torch(args)
     if args.no_torch:
         _log("  [skip] PyTorch peer: left out (--no-torch, --targets-only, or JAX on an accelerator)")
     elif not have_torch:
@@ -611,7 +612,7 @@ def time_distance_interleaved(configs, cases: dict, args, timer) -> dict:
     """
     script = str(pathlib.Path(__file__).resolve())
     argv = [sys.executable, script, "--worker"]
-    workers = {"jax": Worker(argv), "torch": Worker(argv) if _have("torch") and not args.no_torch else None}
+    workers = {"jax": Worker(argv), "torch": Worker(argv) if _use_torch(args) else None}
     base = {"n": args.n, "seed": args.seed, "torch_threads": args.torch_threads, "max_bytes": float("inf")}
     out = {}
     try:
@@ -663,6 +664,11 @@ def _have(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
+
+
+def _use_torch(args) -> bool:
+    """Whether this run compares with the PyTorch peer: installed and not left out."""
+    return not args.no_torch and _have("torch")
 
 
 def check_distance_accuracy(configs, args, torch_ok: bool) -> dict:
@@ -937,8 +943,7 @@ def render_markdown(res: dict) -> str:
         L.append("")
     tg = res.get("targets", {})
     if tg:
-        L.append("Targets: " + "; ".join(f"{k}: **{'met' if v['met'] else 'MISSED'}** ({v['detail']})"
-                                         for k, v in tg.items()) + ".")
+        L.append(targets_line(tg))
         L.append("")
     return "\n".join(L)
 
@@ -1114,7 +1119,7 @@ def main(argv=None) -> int:
     dist["configs"] = [f"{s}/{b}" for s, b in configs]
     _log("\n[2] distance_raster vs dense JAX vs PyTorch: speed, implementations timed in alternation")
     dist["summary"] = time_distance_interleaved(configs, dist["cases"], args, timer)
-    torch_ok = _have("torch") and not args.no_torch
+    torch_ok = _use_torch(args)
     _log("\n[2b] accuracy of distance_raster vs the dense formula")
     with timer("accuracy"):
         dist["accuracy"] = check_distance_accuracy(configs, args, torch_ok)

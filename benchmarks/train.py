@@ -54,6 +54,7 @@ from benchmarks.common import (  # noqa: E402
     pack_drawings,
     paired_ratio,
     serve_worker,
+    targets_line,
 )
 
 NUM_CLASSES = 345
@@ -260,7 +261,7 @@ def bench_config(args, hidden: int, layers: int, batch: int, t: int, timer) -> d
 def markdown(res: dict) -> str:
     m = res["machine"]
     L = [f"# BiLSTM training throughput — {res['date']}", "",
-         f"Machine: {m.get('cpu_model', '?')} ({m.get('cpu_count', '?')} CPUs), JAX backend {res['configs'][0]['setup'][res['configs'][0]['jax_best']].get('backend', '?')} {res.get('devices', '')}; "
+         f"Machine: {m.get('cpu_model', '?')} ({m.get('cpu_count', '?')} CPUs), JAX backend {res.get('backend', '?')} {res.get('devices', '')}; "
          f"command `{res['command']}`; data: {res['data']}.", "",
          "| config | implementation | ms / step | sketches / s | JAX (best) / this |", "|---|---|---|---|---|"]
     for r in res["configs"]:
@@ -288,8 +289,7 @@ def markdown(res: dict) -> str:
     tg = res.get("targets") or {}
     if tg:
         L.append("")
-        L.append("Targets: " + "; ".join(f"{k}: **{'met' if v['met'] else 'MISSED'}** ({v['detail']})"
-                                         for k, v in tg.items()) + ".")
+        L.append(targets_line(tg))
     return "\n".join(L)
 
 
