@@ -578,6 +578,7 @@ def test_attribution_svg_round_trips_geometry_with_colours(tmp_path, three_strok
         attribution_svg(three_strokes, [1.0, 2.0])
 
 
+@pytest.mark.slow  # ~30 s; SLA / occlusion / P-SLA identities are pinned on small models in this file
 @pytest.mark.data
 def test_doodlenet_attributions_on_real_sketches(data_root):
     from sketchjax.formats import iter_ndjson

@@ -192,6 +192,7 @@ def test_tfjs_weights_equal_keras_h5(data_file):
         np.testing.assert_array_equal(tfjs.weights[name], value, err_msg=name)
 
 
+@pytest.mark.slow  # ~17 s; the forward pass is pinned against NumPy by test_pretrained_forward_matches_numpy_on_real_sketches
 @pytest.mark.data
 def test_accuracy_on_two_sketches_per_category(doodlenet, real_subset):
     model, variables, _ = doodlenet

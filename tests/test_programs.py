@@ -19,6 +19,7 @@ def test_render_command_writes_figure(data_root, tmp_path):
     assert out.stat().st_size > 10_000
 
 
+@pytest.mark.slow  # ~14 s; the render command's figure is pinned by test_render_command_writes_figure, the readers by tests/test_formats.py
 @pytest.mark.data
 def test_render_command_reads_user_files(data_root, tmp_path):
     out = tmp_path / "fig.png"
@@ -67,6 +68,7 @@ def test_default_sketches_beyond_the_six_categories(data_root):
     assert not (got[0][1].xy.shape == got[6][1].xy.shape and (got[0][1].xy == got[6][1].xy).all())  # the next cat
 
 
+@pytest.mark.slow  # ~40 s; every API call it makes has its own unit test (run with -m slow before a release)
 @pytest.mark.data
 def test_readme_python_examples_run(data_root, monkeypatch):
     """Every ```python block of the README, in order, in one namespace (later blocks use
@@ -296,6 +298,7 @@ def test_attribution_eval_runs_on_a_few_real_sketches(data_root, tmp_path):
     assert (tmp_path / "attribution_example.svg").read_text().count("<polyline") >= 1
 
 
+@pytest.mark.slow  # ~24 s; the attribution it prints is pinned by tests/test_attribution.py
 @pytest.mark.data
 def test_explain_command_prints_table_and_writes_figure_and_svgs(data_root, tmp_path, capsys):
     out = tmp_path / "explain.png"

@@ -244,7 +244,7 @@ def test_compose_gradient_rule_full_on_single_stroke_zero_on_overlap():
 
 
 @pytest.mark.data
-@pytest.mark.parametrize("size", [64, 128])
+@pytest.mark.parametrize("size", [64, pytest.param(128, marks=pytest.mark.slow)])  # 128: ~20 s, same code path
 def test_distance_raster_equals_dense_on_real_sketches(size):
     xy, pen, valid = real_batch(8, size, t_max=96, offset=0.3)
     fast = distance_raster(xy, pen, valid, size)
