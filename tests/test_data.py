@@ -345,6 +345,28 @@ def test_bad_records_stop_the_build_or_are_left_out_on_request(tmp_path):
         quickdraw_config("simplified", ["cat"], bad_records="ignore")
 
 
+def test_skip_refuses_a_category_none_of_whose_records_reads(tmp_path):
+    """Under bad_records='skip' a category file of nothing but bad lines built a class with no
+    examples (a warning only); it is refused, naming the file and its first problem."""
+    folder = tmp_path / "in"
+    _write_lines(folder, "cat", range(1, 6))
+    (folder / "dog.ndjson").write_text('{"word":"dog","key_id":"1","drawing":[[[0,NaN],[0,5]]]}\n'
+                                       '{"word":"dog","key_id":"2","drawing":[[[0,5],[0\n')
+    cfg = quickdraw_config("simplified", ["cat", "dog"], fractions=(1.0, 0.0, 0.0), bad_records="skip")
+    with pytest.raises(ValueError, match=r"dog\.ndjson: none of its 2 record\(s\) could be read.*first: .*dog\.ndjson:1"):
+        QuickdrawStrokes.prepare(cfg, tmp_path / "tfds", manual_dir=folder)
+    # within the first max_per_category lines only: the limit is named
+    with open(folder / "dog.ndjson", "a") as f:
+        f.write('{"word":"dog","key_id":"3","drawing":[[[0,5],[0,5]]]}\n')
+    limited = quickdraw_config("simplified", ["cat", "dog"], fractions=(1.0, 0.0, 0.0), bad_records="skip",
+                               max_per_category=2)
+    with pytest.raises(ValueError, match=r"none of its 2 record\(s\) \(the first 2 read, max_per_category\)"):
+        QuickdrawStrokes.prepare(limited, tmp_path / "tfds", manual_dir=folder)
+    with pytest.warns(UserWarning, match="left out 2 record"):  # one readable line is enough
+        built = QuickdrawStrokes.prepare(cfg, tmp_path / "tfds", manual_dir=folder)
+    assert len(open_split(built, "train")) == 6
+
+
 def test_skipped_records_are_counted_once_even_when_their_split_is_left_out(tmp_path):
     """A split whose every line is bad is not listed (TFDS refuses a split that yields
     nothing), and its bad lines, like lines without a key_id, are still counted, once."""

@@ -496,10 +496,12 @@ def _ndjson_split_names(paths, cfg: QuickdrawConfig) -> list[str]:
     """The splits with at least one line (TFDS refuses an empty split): key_ids found by byte
     search, or by parsing a line without the compact ``"key_id":"..."`` form.  Under
     ``bad_records="skip"`` a line counts for its split only once it reads in full (a split
-    whose every line is left out is not listed: TFDS refuses a split that yields nothing)."""
+    whose every line is left out is not listed: TFDS refuses a split that yields nothing), and
+    a category file none of whose lines reads is refused: its class would get no examples."""
     wanted = [s for s, f in zip(SPLIT_NAMES, cfg.fractions) if f > 0]
     seen = set()
     for path in paths:
+        readable, first_problem = False, None
         with open(path, "rb") as f:
             count = 0
             for lineno, raw in enumerate(f, start=1):
@@ -519,11 +521,21 @@ def _ndjson_split_names(paths, cfg: QuickdrawConfig) -> list[str]:
                     except SketchError as e:
                         if cfg.bad_records == "error":
                             _BadRecords("error", "")(e)  # raises, with the hint
+                        first_problem = first_problem or str(e)
                         continue
+                readable = True
                 seen.add(split_of(key_id, cfg.fractions, cfg.split_salt))
                 if len(seen) == len(wanted):
-                    return wanted
+                    break  # the other files are read only up to their first readable line
+        if not readable and first_problem is not None:
+            raise SketchError(
+                f"{os.fspath(path)}: none of its {count} record(s){_read_limit(cfg)} could be read, so "
+                f"bad_records='skip' would leave the class with no examples; first: {first_problem}")
     return [s for s in wanted if s in seen]
+
+
+def _read_limit(cfg: QuickdrawConfig) -> str:
+    return "" if cfg.max_per_category is None else f" (the first {cfg.max_per_category} read, max_per_category)"
 
 
 def _npz_split_names(paths) -> list[str]:
