@@ -334,7 +334,8 @@ def test_fit_learns_logs_and_checkpoints(reference_run):
     assert [r["step"] for r in train_records] == list(range(4, 49, 4))
     assert train_records[-1]["loss"] < train_records[0]["loss"]
     assert {"step", "epoch", "time", "elapsed", "loss", "accuracy", "grad_norm", "learning_rate",
-            "steps_per_s", "examples_per_s"} <= set(train_records[0])
+            "steps_per_s", "examples_per_s", "window_steps"} <= set(train_records[0])
+    assert {r["window_steps"] for r in train_records} == {4}  # log_every_steps
     assert [r["step"] for r in records if r["split"] == "eval"] == [16, 32, 48]
     assert json.loads((tmp_path / "config.json").read_text()) == {"test": "linear", "num_epochs": 3}
     assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir()) == [40, 48]  # keep 2, final
@@ -364,8 +365,10 @@ def test_resume_after_an_exception_matches_uninterrupted(reference_run, tmp_path
     assert resumed.resumed_from == 20  # checkpoints every 10 steps: mid-epoch 1
     for key, value in state_arrays(resumed.state).items():
         np.testing.assert_array_equal(value, reference[key], err_msg=key)
-    steps = [r["step"] for r in training.read_metrics(tmp_path / "run" / "metrics.jsonl") if r["split"] == "train"]
+    train_records = [r for r in training.read_metrics(tmp_path / "run" / "metrics.jsonl") if r["split"] == "train"]
+    steps = [r["step"] for r in train_records]
     assert steps == sorted(set(steps))  # records of the redone steps were dropped, not duplicated
+    assert sum(r["window_steps"] for r in train_records) == 48  # the kept windows tile the run once
 
 
 def test_resume_with_a_changed_config_is_refused_unless_allowed(tmp_path, caplog):

@@ -9,7 +9,9 @@ What ``workdir`` holds after a run::
     run_info.json        what the experiment resolved from config and data (when it records
                          anything; e.g. a classifier's categories), written with config.json
     metrics.jsonl        one JSON record per log step: {"split": "train"|"eval", "step", "epoch",
-                         "time", "elapsed", <metrics>, "steps_per_s", "examples_per_s"}
+                         "time", "elapsed", <metrics>, "steps_per_s", "examples_per_s"}; a train
+                         record's means cover its "window_steps" steps (log_every_steps, fewer
+                         for the first record after a resume between two log steps)
     checkpoints/<step>/  orbax checkpoints (state + data position + config), the last K kept
 
 Re-running with the same ``workdir`` resumes from the newest complete checkpoint: the state
@@ -325,7 +327,7 @@ def fit(
                         check_finite(train_metrics, step - window)
                         if learning_rate_fn is not None:  # the rate of the last step, not a mean
                             train_metrics["learning_rate"] = float(learning_rate_fn(step - 1))
-                        record("train", train_metrics, **throughput.rates())
+                        record("train", train_metrics, window_steps=window, **throughput.rates())
                         bar.set_postfix(loss=f"{train_metrics.get('loss', float('nan')):.4g}")
                         log.info("step %d/%d %s", step, total_steps, _fmt(train_metrics))
                     if step % checkpoint_every_steps == 0 and step % steps_per_epoch and step < total_steps:
