@@ -482,6 +482,43 @@ def test_leftover_tmp_and_corrupt_checkpoints_are_ignored(tmp_path):
     assert sorted(int(p.name) for p in ckpts.iterdir()) == [30, 32]
 
 
+def _flip_one_bit(step_dir: pathlib.Path) -> pathlib.Path:
+    """Flip one bit in the middle of the step's largest array data file (a silent disk error)."""
+    data = max((f for f in (step_dir / "state").rglob("*") if f.is_file() and "/d/" in f.as_posix()),
+               key=lambda f: f.stat().st_size)
+    raw = bytearray(data.read_bytes())
+    raw[len(raw) // 2] ^= 0x10
+    data.write_bytes(bytes(raw))
+    return data
+
+
+def test_a_flipped_bit_in_a_checkpoint_is_caught_by_its_checksum(tmp_path):
+    """orbax restores a flipped bit silently as a wrong parameter; the checksums written after
+    each save catch it, and the run resumes from the older, intact step."""
+    from sketchjax.training.checkpoint import CHECKSUM_FILE, CheckpointStore, checksum_problem
+
+    run_linear(tmp_path, num_epochs=1)  # checkpoints at 10 and 16
+    ckpts = tmp_path / "checkpoints"
+    for step in (10, 16):
+        assert checksum_problem(ckpts / str(step)) is None
+        recorded = json.loads((ckpts / str(step) / CHECKSUM_FILE).read_text())["files"]
+        assert any(name.startswith("state/") for name in recorded) and "meta/metadata" in recorded
+    data = _flip_one_bit(ckpts / "16")
+    assert checksum_problem(ckpts / "16") == f"fails its checksum: {data.relative_to(ckpts / '16').as_posix()} changed since it was saved"
+    with pytest.warns(UserWarning, match=r"checkpoints/16 fails its checksum: state/.* changed since it was saved"):
+        result = run_linear(tmp_path, num_epochs=2)
+    assert result.resumed_from == 10
+    assert [p.name.split("-")[0] for p in (tmp_path / "checkpoints_corrupt").iterdir()] == ["16"]
+    # an async save gets its checksums once committed; a lost file is named too
+    store = CheckpointStore(tmp_path / "async", async_save=True)
+    store.save(1, {"w": jnp.arange(4.0)}, {"step": 1})
+    store.wait()
+    assert (tmp_path / "async" / "1" / CHECKSUM_FILE).is_file()
+    store.close()
+    (tmp_path / "async" / "1" / "meta" / "metadata").unlink()
+    assert checksum_problem(tmp_path / "async" / "1") == "lost the file meta/metadata since it was saved"
+
+
 def test_restoring_a_run_for_evaluation_changes_nothing_in_it(tmp_path):
     """restore_trained (what evaluation and ``sketchjax quality`` use) opens the checkpoints read-only:
     a damaged newest step is skipped with a warning, not moved aside, and an unfinished save's

@@ -13,9 +13,21 @@ with a warning, and the next older step is tried.  A step that is intact but hol
 *different* state (another model size, another optimiser, a renamed parameter) is not
 corruption: restoring it raises :class:`IncompatibleCheckpointError` and leaves the directory
 untouched.
+
+Checksums: orbax keeps no checksum of the arrays it writes, and a flipped bit in a data file
+restores silently as a wrong parameter (measured: one flipped bit in a 370 KB array file
+changed 865 of 100,000 values, one of them to 2e38, with no error).  After a save completes,
+the SHA-256 of every file of the step is written to ``<step>/sketchjax_checksums.json``
+(atomically); a step whose files no longer match is treated as damaged (moved aside, or
+skipped when read-only, naming the file).  Steps without the file (saved before checksums
+existed, or an async save whose checksums were not written yet) restore as before.  Cost: one
+read of the step per save and per restore (SHA-256 at ~1 GB/s here: ~0.13 s for a ResNet-18's
+135 MB of parameters and Adam moments).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import pathlib
 import shutil
@@ -26,11 +38,49 @@ from typing import Any, Optional
 import jax
 import orbax.checkpoint as ocp
 
-__all__ = ["CheckpointStore", "IncompatibleCheckpointError"]
+from sketchjax.formats._io import atomic_write
+
+__all__ = ["CheckpointStore", "IncompatibleCheckpointError", "checksum_problem"]
 
 
 class IncompatibleCheckpointError(ValueError):
     """The checkpoint is intact but its arrays do not match the state being restored."""
+
+
+CHECKSUM_FILE = "sketchjax_checksums.json"
+
+
+def _sha256(path: pathlib.Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _step_files(step_dir: pathlib.Path) -> dict[str, str]:
+    """``{path relative to the step: sha256}`` of every file of a step but the checksum file."""
+    return {p.relative_to(step_dir).as_posix(): _sha256(p) for p in sorted(step_dir.rglob("*"))
+            if p.is_file() and p.name != CHECKSUM_FILE}
+
+
+def checksum_problem(step_dir: str | os.PathLike) -> Optional[str]:
+    """What no longer matches the checksums written after ``step_dir`` was saved (None when
+    every file matches, or when the step has no checksum file)."""
+    step_dir = pathlib.Path(step_dir)
+    try:
+        recorded = json.loads((step_dir / CHECKSUM_FILE).read_text())["files"]
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError) as e:
+        return f"has an unreadable {CHECKSUM_FILE} ({_brief(e)})"
+    for name, digest in recorded.items():
+        path = step_dir / name
+        if not path.is_file():
+            return f"lost the file {name} since it was saved"
+        if _sha256(path) != digest:
+            return f"fails its checksum: {name} changed since it was saved"
+    return None
 
 
 def _key_name(key: Any) -> str:
@@ -98,18 +148,40 @@ class CheckpointStore:
         # restoring it (orbax only learns them from a save or restore otherwise).
         handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
         self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
+        self._async = async_save and not read_only
+        self._unsummed: list[int] = []  # saved steps whose checksums are not written yet
 
     def steps(self) -> list[int]:
         """Steps with a (complete-looking) checkpoint, ascending."""
         return sorted(self._manager.all_steps())
 
     def save(self, step: int, state: Any, meta: dict) -> None:
-        """Save ``state`` (a pytree of arrays) and the JSON-serialisable ``meta`` as ``step``."""
+        """Save ``state`` (a pytree of arrays) and the JSON-serialisable ``meta`` as ``step``,
+        then its checksums (for an async save: once it has been committed, at the next
+        :meth:`save`, :meth:`wait` or :meth:`close`)."""
+        self._write_pending_checksums()
         self._manager.save(
             step,
             args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
             force=True,
         )
+        self._unsummed.append(step)
+        if not self._async:
+            self._write_pending_checksums()
+
+    def _write_pending_checksums(self) -> None:
+        if not self._unsummed:
+            return
+        self._manager.wait_until_finished()
+        steps, self._unsummed = self._unsummed, []
+        if jax.process_index() != 0:
+            return
+        for step in steps:
+            step_dir = self.directory / str(step)
+            if step_dir.is_dir():  # not already deleted by max_to_keep
+                record = {"algorithm": "sha256", "files": _step_files(step_dir)}  # before the temp file exists
+                with atomic_write(step_dir / CHECKSUM_FILE) as f:
+                    json.dump(record, f, indent=0)
 
     def restore_latest(self, abstract_state: Any) -> Optional[tuple[Any, dict]]:
         """Restore the newest checkpoint that restores cleanly, or None if there is none.
@@ -125,6 +197,10 @@ class CheckpointStore:
         self.wait()
         want, want_paths = _leaves(abstract_state)
         for step in reversed(self.steps()):
+            problem = checksum_problem(self.directory / str(step))
+            if problem is not None:
+                self._skip(step, problem)
+                continue
             try:
                 saved, saved_paths = _leaves(self._manager.item_metadata(step)["state"])
                 if not saved:
@@ -177,9 +253,11 @@ class CheckpointStore:
         self._manager.reload()
 
     def wait(self) -> None:
-        """Block until a background save (``async_save=True``) has been committed."""
+        """Block until a background save (``async_save=True``) has been committed (and its
+        checksums written)."""
         self._manager.wait_until_finished()
+        self._write_pending_checksums()
 
     def close(self) -> None:
-        self._manager.wait_until_finished()
+        self.wait()
         self._manager.close()
