@@ -278,6 +278,27 @@ def test_smoothgrad_without_noise_is_psla_and_with_noise_is_keyed(batch, cnn):
     np.testing.assert_allclose(noisy.score, ref.score, rtol=1e-6)
 
 
+def test_integrated_gradients_and_smoothgrad_compile_once_when_called_eagerly(batch, cnn):
+    """Both scan over a closure; called eagerly they compiled on every call (seconds each)."""
+    from sketchjax.attribution import core
+
+    b = _jittered(batch)
+    recipe = _recipe(distance_width=1.5)
+    score = class_score(cnn)
+    labels = jnp.array([0, 1])
+    strokes = recipe.stroke_rasters(b.xy, b.pen, b.valid, K)
+    sizes = []
+    for i in range(3):
+        ig = integrated_gradients(score, strokes, labels, steps=3)
+        sg = smoothgrad(score, recipe.distance, b.xy, b.pen, b.valid, labels, key=jax.random.PRNGKey(i),
+                        samples=2, sigma=0.01 * (i + 1), max_strokes=K)
+        sizes.append(sum(f._cache_size() for f in core._JITTED.values()))
+    assert sizes[0] >= 2 and sizes == sizes[:1] * 3  # nothing new after the first call
+    # the compiled bodies are the plain ones
+    with jax.disable_jit():
+        np.testing.assert_allclose(integrated_gradients(score, strokes, labels, steps=3).strokes, ig.strokes, rtol=1e-4, atol=1e-6)
+
+
 def test_smoothgrad_is_the_mean_of_psla_over_the_documented_jitter(batch, cnn):
     b = _jittered(batch)
     # bounding boxes of different sizes and shapes: sketch 0 is wider (26 x 13), sketch 1 taller

@@ -146,6 +146,14 @@ def test_input_recipe_jits_once_vmaps_and_differentiates(random_variables):
     # The two recipes draw the same line: the soft raster is close to the Bresenham one.
     soft = np.asarray(doodlenet_input_differentiable(xy, pen, valid))
     assert soft.shape == (4, 28, 28)
+    # bad points are named, as by every renderer (an eager call returned a finite raster)
+    bad = np.array(xy, dtype=np.float32)
+    bad[2, 1, 0] = np.nan
+    for fn in (doodlenet_input, doodlenet_input_differentiable):
+        with pytest.raises(ValueError, match=rf"{fn.__name__}: sketch at batch index 2: non-finite coordinate .* at point 1"):
+            fn(bad, pen, valid)
+    with pytest.raises(ValueError, match="canvas"):
+        doodlenet_input(xy, pen, valid, canvas=0)
     assert np.corrcoef(soft.ravel(), np.asarray(img).ravel())[0, 1] > 0.95
 
     model = DoodleNet()

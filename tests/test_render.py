@@ -394,6 +394,31 @@ def test_distance_raster_gradients_finite_on_coincident_points_and_pixel_centres
     assert all(bool(jnp.all(jnp.isfinite(a))) for a in g)
 
 
+def test_distance_raster_mixed_and_narrow_dtypes_compute_in_one_type_and_return_gradients_in_theirs():
+    """bf16 points, or float64 points with float32 pen states under x64, failed in the culled
+    renderer's loop (carry dtype); a float64 point's pen gradient came back float64 for float32
+    pen states (SmoothGrad's scan then failed)."""
+    rng = np.random.default_rng(3)
+    xy = jnp.asarray(rng.uniform(2, 14, (2, 6, 2)), jnp.float32)
+    pen = jnp.asarray([[1, 1, 0, 1, 1, 1]] * 2, jnp.float32)
+    valid = jnp.ones((2, 6), bool)
+    ref = distance_raster(xy, pen, valid, 16)
+    for dense in (False, True):
+        f = distance_raster_dense if dense else distance_raster
+        low = f(xy.astype(jnp.bfloat16), pen.astype(jnp.float16), valid, 16)
+        assert low.dtype == jnp.float32
+        np.testing.assert_allclose(low, f(xy.astype(jnp.bfloat16).astype(jnp.float32), pen, valid, 16), atol=1e-6)
+        with jax.enable_x64(True):
+            xy64 = xy.astype(jnp.float64)
+            out = f(xy64, pen, valid, 16)
+            assert out.dtype == jnp.float64
+            np.testing.assert_allclose(out, ref, atol=1e-6)
+            gx, gp = jax.grad(lambda a, b: f(a, b, valid, 16).sum(), (0, 1))(xy64, pen)
+            assert (gx.dtype, gp.dtype) == (jnp.float64, jnp.float32)
+        gb = jax.grad(lambda a: f(a, pen, valid, 16).sum())(xy.astype(jnp.bfloat16))
+        assert gb.dtype == jnp.bfloat16 and bool(jnp.isfinite(gb.astype(jnp.float32)).all())
+
+
 def test_distance_raster_padding_never_draws_and_gets_no_gradient():
     rng = np.random.default_rng(6)
     xy, pen, valid = random_sketch(rng, 20, 12, 0, 32)

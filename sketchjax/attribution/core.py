@@ -369,6 +369,11 @@ def integrated_gradients(
     """
     _check_strokes(stroke_images, "integrated_gradients")
     steps = check_positive_int("integrated_gradients", "steps", steps)
+    return _compiled(_integrated_gradients, ("score_fn", "finish"), score_fn=score_fn, stroke_images=stroke_images,
+                     aux=aux, steps=steps, finish=finish)
+
+
+def _integrated_gradients(score_fn, stroke_images, aux, steps, finish):
     ones = jnp.ones(stroke_images.shape[:2], stroke_images.dtype)
 
     def total(w):
@@ -383,6 +388,26 @@ def integrated_gradients(
     acc, _ = jax.lax.scan(step, jnp.zeros_like(ones), alphas)
     score = _weighted_scores(score_fn, stroke_images, ones, aux, finish, "integrated_gradients")
     return StrokeAttribution(score, jnp.where(present_strokes(stroke_images), acc / steps, 0.0))
+
+
+_JITTED: dict = {}
+
+
+def _compiled(body, callables: tuple, **kwargs):
+    """``body(**kwargs)`` through one ``jax.jit`` per body, the callables and Python ints /
+    strings static: an eager call of a scan over a fresh closure compiled anew every time
+    (seconds per call).  Unhashable callables (e.g. a mutable dataclass) run ``body``
+    directly, as before; a new lambda per call still compiles per call."""
+    static = tuple(k for k, v in kwargs.items() if k in callables or isinstance(v, (int, str)) and not isinstance(v, bool))
+    try:
+        for k in static:
+            hash(kwargs[k])
+    except TypeError:
+        return body(**kwargs)
+    key = (body, static)
+    if key not in _JITTED:
+        _JITTED[key] = jax.jit(body, static_argnames=static)
+    return _JITTED[key](**kwargs)
 
 
 def random_attribution(key: jax.Array, stroke_images: jax.Array) -> jax.Array:
@@ -512,6 +537,12 @@ def smoothgrad(
     if not _traced(sigma) and not (np.isfinite(sigma) and sigma >= 0):
         raise ValueError(f"smoothgrad: sigma must be a finite number >= 0, got {sigma}")
     samples = check_positive_int("smoothgrad", "samples", samples)
+    return _compiled(_smoothgrad, ("score_fn", "render_fn"), score_fn=score_fn, render_fn=render_fn, xy=xy,
+                     pen=pen, valid=valid, aux=aux, key=key, samples=samples, sigma=sigma,
+                     max_strokes=max_strokes, reduce=reduce, norm=norm)
+
+
+def _smoothgrad(score_fn, render_fn, xy, pen, valid, aux, key, samples, sigma, max_strokes, reduce, norm):
     pen = jnp.asarray(pen, jnp.float32)
     v = jnp.asarray(valid, bool)[..., None]
     lo = jnp.min(jnp.where(v, xy, jnp.inf), axis=1)

@@ -35,6 +35,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from sketchjax._checks import checked
 from sketchjax.models.tfjs import ModelFileError, expect_shapes, read_tfjs_layers_model
 from sketchjax.paths import data_path
 from sketchjax.render import RasterRecipe
@@ -327,6 +328,7 @@ def doodlenet_recipe(
     return RasterRecipe(out_size=out_size, canvas=canvas, width=width, padding=padding, slope=slope)
 
 
+@checked("canvas", "width", "out_size")
 @partial(jax.jit, static_argnames=("canvas", "width", "padding", "out_size"))
 def doodlenet_input(
     xy: jax.Array,
@@ -361,6 +363,7 @@ def doodlenet_input(
     return RasterRecipe(out_size, canvas, width, padding).raster(xy, pen, valid)
 
 
+@checked("canvas", "resolution", "out_size")
 @partial(jax.jit, static_argnames=("canvas", "width", "padding", "resolution", "slope", "out_size"))
 def doodlenet_input_differentiable(
     xy: jax.Array,

@@ -151,9 +151,14 @@ def _float(x):
 
 
 def _flatten(xy, pen, valid):
+    """Flat ``[B, T]`` arrays; ``xy`` and ``pen`` in one floating type, at least float32 (bf16 or
+    float16 points are computed in float32; float64 points, or pen states, make both float64).
+    The casts are outside the custom VJP, so gradients come back in the inputs' own dtypes."""
     t = jnp.shape(pen)[-1]
-    xy = _float(xy).reshape(-1, t, 2)
-    pen = _float(pen).reshape(-1, t)
+    xy, pen = _float(xy), _float(pen)
+    dtype = jnp.promote_types(jnp.promote_types(xy.dtype, pen.dtype), jnp.float32)
+    xy = xy.astype(dtype).reshape(-1, t, 2)
+    pen = pen.astype(dtype).reshape(-1, t)
     valid = jnp.asarray(valid, bool).reshape(-1, t)
     return xy, pen, valid
 
