@@ -294,6 +294,7 @@ def test_integrated_gradients_and_smoothgrad_compile_once_when_called_eagerly(ba
                         samples=2, sigma=0.01 * (i + 1), max_strokes=K)
         sizes.append(sum(f._cache_size() for f in core._JITTED.values()))
     assert sizes[0] >= 2 and sizes == sizes[:1] * 3  # nothing new after the first call
+    assert sg.xy.shape == b.xy.shape and bool(jnp.isfinite(sg.xy).all())
     # the compiled bodies are the plain ones
     with jax.disable_jit():
         np.testing.assert_allclose(integrated_gradients(score, strokes, labels, steps=3).strokes, ig.strokes, rtol=1e-4, atol=1e-6)
