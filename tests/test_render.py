@@ -617,6 +617,20 @@ def test_recipe_and_resizers_refuse_bad_settings():
             dilate(img, width)
 
 
+def test_recipe_names_a_bad_point_where_the_caller_put_it():
+    """The fit spreads one NaN to every point, so the renderer's own check named point 0;
+    coordinates in any finite unit are still fitted (1e5 px here)."""
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 1e5, (2, 6, 2)).astype(np.float32)
+    pen, valid = np.ones((2, 6), np.float32), np.ones((2, 6), bool)
+    recipe = RasterRecipe(8, 16, 1)
+    assert float(recipe.raster(xy, pen, valid).max()) > 0
+    xy[1, 2, 0] = np.inf
+    for form in (recipe.raster, recipe.distance, lambda *a: recipe.stroke_rasters(*a, 3), recipe.stroke_cover):
+        with pytest.raises(ValueError, match=r"RasterRecipe: sketch at batch index 1: non-finite coordinate .* at point 2"):
+            form(xy, pen, valid)
+
+
 def test_compose_checks_weights():
     s = jnp.ones((2, 3, 4, 4))
     np.testing.assert_array_equal(np.asarray(compose(s, jnp.ones(3))), np.ones((2, 4, 4)))  # one weight row for all
