@@ -295,6 +295,10 @@ def test_integrated_gradients_and_smoothgrad_compile_once_when_called_eagerly(ba
         sizes.append(sum(f._cache_size() for f in core._JITTED.values()))
     assert sizes[0] >= 2 and sizes == sizes[:1] * 3  # nothing new after the first call
     assert sg.xy.shape == b.xy.shape and bool(jnp.isfinite(sg.xy).all())
+    # NumPy integers for the static sizes are fine (they are shapes inside the compiled body)
+    again = smoothgrad(score, recipe.distance, b.xy, b.pen, b.valid, labels, key=jax.random.PRNGKey(2),
+                       samples=np.int64(2), sigma=0.03, max_strokes=np.int32(K))
+    np.testing.assert_array_equal(again.xy, sg.xy)
     # the compiled bodies are the plain ones
     with jax.disable_jit():
         np.testing.assert_allclose(integrated_gradients(score, strokes, labels, steps=3).strokes, ig.strokes, rtol=1e-4, atol=1e-6)

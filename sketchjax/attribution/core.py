@@ -39,6 +39,7 @@ must be finite.
 """
 from __future__ import annotations
 
+import numbers
 from typing import Any, Callable, NamedTuple, Optional
 
 import jax
@@ -398,6 +399,7 @@ def _compiled(body, callables: tuple, **kwargs):
     strings static: an eager call of a scan over a fresh closure compiled anew every time
     (seconds per call).  Unhashable callables (e.g. a mutable dataclass) run ``body``
     directly, as before; a new lambda per call still compiles per call."""
+    kwargs = {k: int(v) if isinstance(v, numbers.Integral) and not isinstance(v, bool) else v for k, v in kwargs.items()}
     static = tuple(k for k, v in kwargs.items() if k in callables or isinstance(v, (int, str)) and not isinstance(v, bool))
     try:
         for k in static:
