@@ -453,7 +453,7 @@ def distance_raster(
     lead = jnp.shape(pen)[:-1]
     xy, pen, valid = _flatten(xy, pen, valid)
     if xy.shape[1] < 2:
-        return jnp.zeros(lead + (size, size), jnp.float32)
+        return jnp.zeros(lead + (size, size), xy.dtype)
     radius = None
     if tol is not None and hasattr(falloff, "support_radius"):
         radius = float(falloff.support_radius(tol))
