@@ -39,7 +39,6 @@ must be finite.
 """
 from __future__ import annotations
 
-import numbers
 from typing import Any, Callable, NamedTuple, Optional
 
 import jax
@@ -370,8 +369,9 @@ def integrated_gradients(
     """
     _check_strokes(stroke_images, "integrated_gradients")
     steps = check_positive_int("integrated_gradients", "steps", steps)
-    return _compiled(_integrated_gradients, ("score_fn", "finish"), score_fn=score_fn, stroke_images=stroke_images,
-                     aux=aux, steps=steps, finish=finish)
+    return _jitted_unless_unhashable(_integrated_gradients_jit, _integrated_gradients, (score_fn, finish),
+                                     score_fn=score_fn, stroke_images=stroke_images, aux=aux, steps=steps,
+                                     finish=finish)
 
 
 def _integrated_gradients(score_fn, stroke_images, aux, steps, finish):
@@ -391,25 +391,20 @@ def _integrated_gradients(score_fn, stroke_images, aux, steps, finish):
     return StrokeAttribution(score, jnp.where(present_strokes(stroke_images), acc / steps, 0.0))
 
 
-_JITTED: dict = {}
+_integrated_gradients_jit = jax.jit(_integrated_gradients, static_argnames=("score_fn", "steps", "finish"))
 
 
-def _compiled(body, callables: tuple, **kwargs):
-    """``body(**kwargs)`` through one ``jax.jit`` per body, the callables and Python ints /
-    strings static: an eager call of a scan over a fresh closure compiled anew every time
-    (seconds per call).  Unhashable callables (e.g. a mutable dataclass) run ``body``
-    directly, as before; a new lambda per call still compiles per call."""
-    kwargs = {k: int(v) if isinstance(v, numbers.Integral) and not isinstance(v, bool) else v for k, v in kwargs.items()}
-    static = tuple(k for k, v in kwargs.items() if k in callables or isinstance(v, (int, str)) and not isinstance(v, bool))
+def _jitted_unless_unhashable(jitted, body, callables: tuple, **kwargs):
+    """``jitted(**kwargs)``: an eager call of a scan over a fresh closure compiled anew every
+    time (seconds per call), so the bodies go through one ``jax.jit`` with the callables and
+    sizes static.  Unhashable callables (e.g. a mutable dataclass) run ``body`` directly, as
+    before; a new lambda per call still compiles per call."""
     try:
-        for k in static:
-            hash(kwargs[k])
+        for fn in callables:
+            hash(fn)
     except TypeError:
         return body(**kwargs)
-    key = (body, static)
-    if key not in _JITTED:
-        _JITTED[key] = jax.jit(body, static_argnames=static)
-    return _JITTED[key](**kwargs)
+    return jitted(**kwargs)
 
 
 def random_attribution(key: jax.Array, stroke_images: jax.Array) -> jax.Array:
@@ -539,9 +534,10 @@ def smoothgrad(
     if not _traced(sigma) and not (np.isfinite(sigma) and sigma >= 0):
         raise ValueError(f"smoothgrad: sigma must be a finite number >= 0, got {sigma}")
     samples = check_positive_int("smoothgrad", "samples", samples)
-    return _compiled(_smoothgrad, ("score_fn", "render_fn"), score_fn=score_fn, render_fn=render_fn, xy=xy,
-                     pen=pen, valid=valid, aux=aux, key=key, samples=samples, sigma=sigma,
-                     max_strokes=max_strokes, reduce=reduce, norm=norm)
+    return _jitted_unless_unhashable(_smoothgrad_jit, _smoothgrad, (score_fn, render_fn), score_fn=score_fn,
+                                     render_fn=render_fn, xy=xy, pen=pen, valid=valid, aux=aux, key=key,
+                                     samples=samples, sigma=sigma, max_strokes=int(max_strokes), reduce=reduce,
+                                     norm=norm)
 
 
 def _smoothgrad(score_fn, render_fn, xy, pen, valid, aux, key, samples, sigma, max_strokes, reduce, norm):
@@ -559,3 +555,6 @@ def _smoothgrad(score_fn, render_fn, xy, pen, valid, aux, key, samples, sigma, m
     (gx, gp), _ = jax.lax.scan(step, (jnp.zeros_like(xy), jnp.zeros_like(pen)), jax.random.split(key, samples))
     score = _scores(score_fn, render_fn(xy, pen, valid), aux, xy.shape[0], "smoothgrad")
     return _point_result(score, gx / samples, gp / samples, pen, valid, max_strokes, reduce, norm)
+
+
+_smoothgrad_jit = jax.jit(_smoothgrad, static_argnames=("score_fn", "render_fn", "samples", "max_strokes", "reduce", "norm"))
