@@ -185,6 +185,32 @@ def test_raster_vmap_equals_batch_and_compiles_once():
     assert f._cache_size() == 1
 
 
+def test_renderers_export_with_a_symbolic_batch_size():
+    """jax.export with a symbolic batch (one exported function for every batch size): the
+    Bresenham forms derived their layout from a Python int of the batch size and compose
+    broadcast with NumPy; the exported functions give the eager results."""
+    from jax import export
+
+    b = export.symbolic_shape("b")[0]
+    t = 20
+    cases = {
+        "raster uint8, width 3": lambda x, p, v: raster(x, p, v, 40, width=3, dtype=jnp.uint8),
+        "stroke_cover": lambda x, p, v: stroke_cover(x, p, v, 40),
+        "compose": lambda x, p, v: compose(stroke_rasters(x, p, v, 40, 4), jnp.full(x.shape[:-2] + (4,), 0.5)),
+        "distance_raster": lambda x, p, v: distance_raster(x, p, v, 40),
+    }
+    specs = (jax.ShapeDtypeStruct((b, t, 2), jnp.float32), jax.ShapeDtypeStruct((b, t), jnp.float32),
+             jax.ShapeDtypeStruct((b, t), jnp.bool_))
+    rng = np.random.default_rng(11)  # three sketches: a batch size the export never saw
+    xy, pen, valid = (np.stack(a) for a in zip(*[random_sketch(rng, t, rng.integers(1, t + 1), 0, 40) for _ in range(3)]))
+    for name, fn in cases.items():
+        got = export.export(jax.jit(fn))(*specs).call(xy, pen, valid)
+        want = fn(xy, pen, valid)
+        for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+            assert g.shape == w.shape, name
+            np.testing.assert_allclose(np.asarray(g), np.asarray(w), atol=1e-5, err_msg=name)
+
+
 def test_raster_width_dilates_with_disk():
     xy = np.array([[[10, 20], [50, 20]]], np.float32)
     pen = np.array([[1, 0]], np.float32)

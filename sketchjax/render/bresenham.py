@@ -16,11 +16,11 @@ chunks of :func:`chunk_steps` steps (see :func:`_chunked_pixels`).
 """
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from sketchjax._checks import checked
 from sketchjax.render.resize import dilate
@@ -129,8 +129,10 @@ def _chunked_pixels(prm, n_chunks: int, size: int):
     # segments start where the next run starts, so counting starts <= q gives that index + 1
     # (at least 1: the first segment starts at 0; at most the number of segments).
     marks = jnp.zeros((n_chunks + 1,), jnp.int32).at[jnp.minimum(starts, n_chunks)].add(1)
-    # associative_scan: measured ~2x faster than jnp.cumsum for one long axis on CPU.
-    seg = jax.lax.associative_scan(jnp.add, marks[:n_chunks]) - 1
+    # associative_scan: measured ~2x faster than jnp.cumsum for one long axis on CPU; it
+    # needs a known length, so a symbolic batch size (jax.export) takes cumsum.
+    marks = marks[:n_chunks]
+    seg = (jax.lax.associative_scan(jnp.add, marks) if isinstance(n_chunks, int) else jnp.cumsum(marks)) - 1
     # One gather of a packed row per slot is much cheaper than one gather per parameter.
     names = tuple(flat) + ("start",)
     table = jnp.stack([flat[k].astype(jnp.int32) for k in flat] + [starts], axis=-1)
@@ -238,7 +240,7 @@ def raster(
       ``dtype[..., size, size]`` (``float32`` by default).
     """
     lead = jnp.shape(pen)[:-1]
-    n = int(np.prod(lead, dtype=np.int64))
+    n = math.prod(lead)  # a symbolic dimension under jax.export stays symbolic
     budget = _budget(max_pixels, n, jnp.shape(pen)[-1], size)
     t_seg = jnp.shape(pen)[-1] - 1
     slot = jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32).reshape(lead + (1,)), lead + (t_seg,))
@@ -269,7 +271,7 @@ def stroke_rasters(
       ``float32[..., max_strokes, size, size]``.
     """
     lead = jnp.shape(pen)[:-1]
-    n = int(np.prod(lead, dtype=np.int64))
+    n = math.prod(lead)  # a symbolic dimension under jax.export stays symbolic
     budget = _budget(max_pixels, n, jnp.shape(pen)[-1], size)
     sid = stroke_ids(pen, valid)[..., :-1]  # a segment belongs to the stroke of its start point
     batch = jnp.arange(n, dtype=jnp.int32).reshape(lead + (1,))
@@ -300,7 +302,7 @@ def stroke_cover(
     number of strokes (dilation by a disk commutes with taking the max over strokes).
     """
     lead = jnp.shape(pen)[:-1]
-    n = int(np.prod(lead, dtype=np.int64))
+    n = math.prod(lead)  # a symbolic dimension under jax.export stays symbolic
     budget = _budget(max_pixels, n, jnp.shape(pen)[-1], size)
     t = jnp.shape(pen)[-1]
     sid = stroke_ids(pen, valid)[..., :-1]  # a segment belongs to the stroke of its start point

@@ -47,7 +47,7 @@ def compose(stroke_images: jax.Array, weights: jax.Array) -> jax.Array:
     """
     lead = np.shape(stroke_images)[:-2]
     try:
-        fits = len(lead) >= 1 and np.broadcast_shapes(np.shape(weights), lead) == lead
+        fits = len(lead) >= 1 and jnp.broadcast_shapes(np.shape(weights), lead) == lead
     except ValueError:
         fits = False
     if not fits:
