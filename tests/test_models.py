@@ -1,6 +1,7 @@
 """Shape, masking and reference tests of the encoders in sketchjax.models (BiLSTM, Transformer, CNNs)."""
 from __future__ import annotations
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -198,6 +199,36 @@ def test_bilstm_encoder_packed_equals_padded_with_and_without_room():
             np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-6)
         # dropout is active: training features differ from evaluation ones
         assert not np.allclose(np.asarray(out["packed"][0]), np.asarray(out["packed"][1]))
+
+
+def test_bilstm_encoder_pack_does_not_change_the_initial_weights():
+    """`pack` is speed only (a run may resume with another value), so it must not change what
+    `init` draws for the same key either (under nn.cond the weights came from other rng splits)."""
+    rng = np.random.default_rng(6)
+    kwargs = dict(hidden=8, num_layers=2, head=(8,), dropout=0.1)
+    for longest in (6, 12):  # a batch that fits in 32 packed rows, and one that does not
+        sk = random_sketches(rng, 64, 12, rng.integers(1, longest + 1, 64))
+        padded = jax.jit(BiLSTMEncoder(**kwargs).init)(jax.random.PRNGKey(3), sk)
+        for pack in (0.5, 0.9):
+            packed = jax.jit(BiLSTMEncoder(**kwargs, pack=pack).init)(jax.random.PRNGKey(3), sk)
+            chex.assert_trees_all_equal(packed, padded)
+
+
+def test_bilstm_encoder_exports_with_a_symbolic_batch_size():
+    """jax.export with a symbolic batch: `pack` needs a known row count, so such an export runs
+    padded (same features) instead of failing."""
+    from jax import export
+
+    rng = np.random.default_rng(7)
+    sk = random_sketches(rng, 3, 12, [12, 4, 1])
+    model = BiLSTMEncoder(hidden=8, num_layers=1, head=(8,), pack=0.5)
+    variables = jax.jit(model.init)(jax.random.PRNGKey(0), sk)
+    b = export.symbolic_shape("b")[0]
+    specs = Sketch(jax.ShapeDtypeStruct((b, 12, 2), jnp.float32), jax.ShapeDtypeStruct((b, 12), jnp.float32),
+                   jax.ShapeDtypeStruct((b, 12), jnp.bool_))
+    exported = export.export(jax.jit(model.apply))(variables, specs)
+    np.testing.assert_allclose(np.asarray(exported.call(variables, sk)), np.asarray(model.apply(variables, sk)),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_transformer_masks_padding_and_is_non_negative():

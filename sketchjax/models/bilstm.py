@@ -137,8 +137,9 @@ def packed_layout(lengths: jax.Array, t: int, rows: int) -> RowLayout:
 
 def packed_rows(pack: Optional[float], batch: int) -> int:
     """Rows of :class:`BiLSTMEncoder` ``(pack=...)`` for a batch of ``batch`` sketches: ``ceil(pack * batch)``
-    capped to ``[1, batch]`` (``batch`` — padded — when ``pack`` is None)."""
-    if pack is None:
+    capped to ``[1, batch]`` (``batch`` — padded — when ``pack`` is None, or when ``batch`` is a
+    symbolic dimension of ``jax.export``: the row count must be a known number)."""
+    if pack is None or not isinstance(batch, int):
         return batch
     if not pack > 0:
         raise ValueError(f"BiLSTMEncoder.pack must be > 0 or None, got {pack}")
@@ -287,7 +288,9 @@ class BiLSTMEncoder(nn.Module):
             return jnp.concatenate([h[:, 0, : mdl.hidden], h[:, 1, mdl.hidden :]], axis=-1)
 
         padded = padded_layout(lengths, t)
-        if rows >= b:
+        # Initialisation takes the padded path: under nn.cond the parameters would be drawn
+        # from other rng splits, and `pack` (speed only) would change the initial weights.
+        if rows >= b or self.is_initializing():
             feat = encode(self, x, masks, padded)
         else:
             packed = packed_layout(lengths, t, rows)
