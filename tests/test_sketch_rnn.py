@@ -310,6 +310,27 @@ def test_dtypes_follow_flax_under_x64_and_with_bfloat16_strokes(tiny_gen):
     np.testing.assert_allclose(mu16, mu, atol=0.05)
 
 
+def test_float64_parameters_sample_in_float64_the_float32_sketches(tiny):
+    """Under jax_enable_x64, float64 parameters (e.g. for a float64 gradient check) failed in
+    every sampler ("carry input float32, output float64"): the sampling state, tokens and noise
+    were float32 whatever the parameters.  Now the samplers compute in the parameters' type,
+    with the same float32 noise, so the sketches are the float32 ones up to rounding."""
+    z = jax.random.normal(jax.random.key(4), (2, TINY.z_size))
+    with jax.enable_x64(True):
+        wide = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), tiny)
+        s32, l32 = sample(tiny, TINY, jax.random.key(1), num=2, max_len=8, z=z)
+        s64, l64 = sample(wide, TINY, jax.random.key(1), num=2, max_len=8, z=z)
+        assert s32.dtype == jnp.float32 and s64.dtype == jnp.float64
+        np.testing.assert_array_equal(l64, l32)
+        np.testing.assert_allclose(s64, s32, atol=1e-5)
+        relaxed, lengths = decode_relaxed(wide, TINY, jax.random.key(1), jnp.asarray(z, jnp.float64), max_len=8,
+                                          temperature=0.7)
+        hard, hard_lengths = sample(wide, TINY, jax.random.key(1), num=2, max_len=8, z=z, temperature=0.7)
+        assert relaxed.dtype == jnp.float64
+        np.testing.assert_allclose(relaxed, hard, atol=1e-10)
+        np.testing.assert_array_equal(lengths, hard_lengths)
+
+
 def test_apply_checks_its_inputs_and_clamps_traced_lengths(tiny):
     """A length beyond T gave NaN codes silently, a single sketch an IndexError."""
     strokes = _random_strokes(jax.random.key(3), 2, 8, [5, 8])

@@ -69,6 +69,7 @@ __all__ = [
     "kl_annealing",
     "sketch_rnn_loss",
     "decoder_initial_state",
+    "sampling_dtype",
     "sample",
     "decode_relaxed",
     "stroke5_lengths",
@@ -514,13 +515,22 @@ def _unwrap(params: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def decoder_initial_state(params, config: SketchRNNConfig, z: Optional[jax.Array], batch: int):
-    """Decoder ``(c, h)``, each ``float32[batch, dec_hidden]``: ``tanh(W z + b)`` split (conditional)
-    or zeros (unconditional)."""
+    """Decoder ``(c, h)``, each ``[batch, dec_hidden]`` in the sampling dtype (float32 for float32
+    parameters): ``tanh(W z + b)`` split (conditional) or zeros (unconditional)."""
     p = _unwrap(params)
+    dtype = sampling_dtype(p)
     if config.conditional:
-        return _split_state(_dense(p["init_state"], z))
-    zeros = jnp.zeros((batch, config.dec_hidden), jnp.float32)
+        return tuple(s.astype(dtype) for s in _split_state(_dense(p["init_state"], jnp.asarray(z, dtype))))
+    zeros = jnp.zeros((batch, config.dec_hidden), dtype)
     return zeros, zeros
+
+
+def sampling_dtype(params) -> jnp.dtype:
+    """The float type :func:`sample` and :func:`decode_relaxed` compute in: the parameters'
+    floating types promoted with float32 (float32 parameters: float32, also under
+    ``jax_enable_x64``; float64 parameters: float64)."""
+    floats = [jnp.result_type(x) for x in jax.tree.leaves(params) if jnp.issubdtype(jnp.result_type(x), jnp.floating)]
+    return jnp.result_type(jnp.float32, *floats)
 
 
 def _decoder_step(p, config: SketchRNNConfig, carry, prev: jax.Array, z: Optional[jax.Array]):
@@ -544,14 +554,17 @@ def _component_offsets(mixture: MixtureParams, eps: jax.Array, scale: jax.Array)
     return jnp.stack([x, y], axis=-1)
 
 
-def _step_noise(key: jax.Array, batch: int, num_mixtures: int):
-    """Gumbel noise for the component ``[B, M]`` and pen ``[B, 3]`` choices, Gaussian ``[B, 2]``."""
+def _step_noise(key: jax.Array, batch: int, num_mixtures: int, dtype=jnp.float32):
+    """Gumbel noise for the component ``[B, M]`` and pen ``[B, 3]`` choices, Gaussian ``[B, 2]``.
+
+    Always drawn in float32 (also under ``jax_enable_x64``) and then cast to ``dtype``, so that
+    float64 parameters sample the same sketches as their float32 copy, up to rounding."""
     k_pi, k_pen, k_xy = jax.random.split(key, 3)
-    f32 = jnp.float32  # also under jax_enable_x64: the sampled rows are float32 like the state
+    f32 = jnp.float32
     return (
-        jax.random.gumbel(k_pi, (batch, num_mixtures), f32),
-        jax.random.gumbel(k_pen, (batch, 3), f32),
-        jax.random.normal(k_xy, (batch, 2), f32),
+        jax.random.gumbel(k_pi, (batch, num_mixtures), f32).astype(dtype),
+        jax.random.gumbel(k_pen, (batch, 3), f32).astype(dtype),
+        jax.random.normal(k_xy, (batch, 2), f32).astype(dtype),
     )
 
 
@@ -563,32 +576,35 @@ def _perturbed_logits(logits: jax.Array, gumbel: jax.Array, softmax_temperature:
 
 def _prepare(params, config, rng, z, num, max_len, initial_state):
     p = _unwrap(params)
+    dtype = sampling_dtype(p)
     if config.conditional:
         if z is None:
             rng, z_rng = jax.random.split(rng)
             z = jax.random.normal(z_rng, (num, config.z_size), jnp.float32)
-        z = jnp.asarray(z, jnp.float32)
+        z = jnp.asarray(z, dtype)
         if z.shape != (num, config.z_size):
             raise ValueError(f"z has shape {z.shape}, expected ({num}, {config.z_size})")
     elif z is not None:
         raise ValueError("an unconditional SketchRNN takes no z (use initial_state to steer it)")
     if initial_state is None:
         initial_state = decoder_initial_state(p, config, z, num)
+    initial_state = tuple(jnp.asarray(c, dtype) for c in initial_state)
     keys = jax.random.split(rng, max_len)
-    prev = jnp.broadcast_to(jnp.asarray(START_TOKEN, jnp.float32), (num, 5))
-    return p, z, initial_state, keys, prev
+    prev = jnp.broadcast_to(jnp.asarray(START_TOKEN, dtype), (num, 5))
+    return p, z, initial_state, keys, prev, dtype
 
 
 @functools.partial(jax.jit, static_argnames=("config", "num", "max_len"))
 def _sample(params, config, rng, num, max_len, temperature, softmax_temperature, z, initial_state):
-    p, z, carry0, keys, prev = _prepare(params, config, rng, z, num, max_len, initial_state)
-    end = jnp.asarray(END_TOKEN, jnp.float32)
+    p, z, carry0, keys, prev, dtype = _prepare(params, config, rng, z, num, max_len, initial_state)
+    end = jnp.asarray(END_TOKEN, dtype)
+    temperature, softmax_temperature = (jnp.asarray(t, dtype) for t in (temperature, softmax_temperature))
     scale = jnp.sqrt(temperature)
 
     def step(state, key):
         carry, prev, done = state
         carry, mix = _decoder_step(p, config, carry, prev, z)
-        g_pi, g_pen, eps = _step_noise(key, num, config.num_mixtures)
+        g_pi, g_pen, eps = _step_noise(key, num, config.num_mixtures, dtype)
         comp = jnp.argmax(_perturbed_logits(mix.pi_logits, g_pi, softmax_temperature), axis=-1)
         pen = jnp.argmax(_perturbed_logits(mix.pen_logits, g_pen, softmax_temperature), axis=-1)
         offsets = _component_offsets(mix, eps, scale)  # [B, M, 2]
@@ -653,7 +669,8 @@ def sample(
       initial_state: decoder ``(c, h)`` overriding the one from ``z`` / zeros.
 
     Returns:
-      ``(strokes float32[num, max_len, 5], lengths int32[num])``: stroke-5 in model units
+      ``(strokes float32[num, max_len, 5], lengths int32[num])`` (strokes in
+      :func:`sampling_dtype`: float64 for float64 parameters): stroke-5 in model units
       (multiply ``dx, dy`` by ``config.scale_factor`` for pixels, or use
       :func:`stroke5_to_sketch`); ``lengths`` = rows before the first ``p3`` (``max_len`` if the
       sketch never ended).
@@ -721,8 +738,9 @@ def decode_relaxed(
 # loop that calls decode_relaxed (or its gradient) eagerly paid a compilation per call.
 @functools.partial(jax.jit, static_argnames=("config", "num", "max_len"))
 def _decode_relaxed(params, config, rng, num, max_len, temperature, soft_t, gumbel_tau, z, initial_state):
-    p, z, carry0, keys, prev = _prepare(params, config, rng, z, num, max_len, initial_state)
-    end = jnp.asarray(END_TOKEN, jnp.float32)
+    p, z, carry0, keys, prev, dtype = _prepare(params, config, rng, z, num, max_len, initial_state)
+    end = jnp.asarray(END_TOKEN, dtype)
+    temperature, soft_t, gumbel_tau = (jnp.asarray(t, dtype) for t in (temperature, soft_t, gumbel_tau))
     scale = jnp.sqrt(temperature)
     # Softmax temperature of the relaxed choice; floored so that t = 0 stays finite (no gradient then).
     relax = jnp.maximum(soft_t * gumbel_tau, 1e-6)
@@ -735,7 +753,7 @@ def _decode_relaxed(params, config, rng, num, max_len, temperature, soft_t, gumb
     def step(state, key):
         carry, prev, done = state
         carry, mix = _decoder_step(p, config, carry, prev, z)
-        g_pi, g_pen, eps = _step_noise(key, num, config.num_mixtures)
+        g_pi, g_pen, eps = _step_noise(key, num, config.num_mixtures, dtype)
         comp = straight_through(_perturbed_logits(mix.pi_logits, g_pi, soft_t))  # [B, M]
         pen = straight_through(_perturbed_logits(mix.pen_logits, g_pen, soft_t))  # [B, 3]
         xy = jnp.sum(comp[..., None] * _component_offsets(mix, eps, scale), axis=1)
