@@ -5,6 +5,7 @@ import json
 import os
 import pickle
 import re
+import zipfile
 
 import numpy as np
 import pytest
@@ -218,6 +219,20 @@ def test_npz_round_trip(tmp_path, rng):
     # Readable by NumPy the way sketch-rnn reads its files.
     with np.load(path, allow_pickle=True, encoding="latin1") as z:
         assert z["valid"].dtype == object and np.array_equal(z["valid"][0], same_length[0])
+    # ... also by NumPy < 1.26 (sketch-rnn's own environment), which cannot import the
+    # `numpy._core` that NumPy 2's pickles name (checked by hand with NumPy 1.24.4): the
+    # pickles name numpy.core, as NumPy 1.x writes them, for the split and each drawing.
+    import pickletools
+
+    with zipfile.ZipFile(path) as zf:
+        for split in ("train", "valid", "test"):
+            with zf.open(f"{split}.npy") as f:
+                assert np.lib.format.read_magic(f) == (1, 0)
+                np.lib.format.read_array_header_1_0(f)
+                data = f.read()
+            globals_ = {arg for op, arg, _ in pickletools.genops(data) if op.name == "GLOBAL"}
+            assert "numpy.core.multiarray _reconstruct" in globals_, split
+            assert b"numpy._core" not in data, split
 
 
 # --- Chair-V2 ---------------------------------------------------------------------------------

@@ -167,6 +167,36 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         return getattr(importlib.import_module(f"{core}.{submodule}"), name)
 
 
+class _NumpyOnePickler(pickle._Pickler):  # the Python pickler: its save_global can be extended
+    """Pickles NumPy arrays under NumPy 1.x's module names (``numpy.core.*``).
+
+    NumPy 2 pickles name ``numpy._core.multiarray._reconstruct``, which NumPy before 1.26 cannot
+    import (``ModuleNotFoundError: numpy._core``): a file written here would not open in an
+    older environment such as the original sketch-rnn's.  ``numpy.core.*`` loads everywhere
+    (NumPy 2 keeps it as an alias)."""
+
+    def save_global(self, obj, name=None):
+        module = getattr(obj, "__module__", None) or ""
+        if self.proto < 4 and (module == "numpy._core" or module.startswith("numpy._core.")):
+            qualname = name or obj.__qualname__
+            legacy = "numpy.core" + module[len("numpy._core"):]
+            self.write(pickle.GLOBAL + f"{legacy}\n{qualname}\n".encode("ascii"))
+            self.memoize(obj)
+            return
+        super().save_global(obj, name)
+
+
+def write_npy_portable(f: IO[bytes], array: np.ndarray) -> None:
+    """Writes ``array`` as a ``.npy`` file readable by NumPy 1.x and 2.x alike (what
+    ``np.save`` writes, except that an object array's pickle names ``numpy.core``, see
+    :class:`_NumpyOnePickler`)."""
+    if not array.dtype.hasobject:
+        np.lib.format.write_array(f, array, allow_pickle=False)
+        return
+    np.lib.format.write_array_header_1_0(f, np.lib.format.header_data_from_array_1_0(array))
+    _NumpyOnePickler(f, protocol=3).dump(array)
+
+
 def safe_unpickle(f: IO[bytes], *, encoding: str = "ASCII"):
     """``pickle.load`` that only reconstructs NumPy arrays, dtypes, dicts and lists.
 

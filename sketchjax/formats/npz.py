@@ -18,7 +18,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from sketchjax.formats._io import PathLike, atomic_write, safe_unpickle
+from sketchjax.formats._io import PathLike, atomic_write, safe_unpickle, write_npy_portable
 from sketchjax.sketch import SketchError
 
 __all__ = ["load_npz", "save_npz"]
@@ -95,15 +95,19 @@ def save_npz(path: PathLike, splits: Mapping[str, Sequence[np.ndarray]]) -> None
     """Write ``{split: [stroke-3 [n_i, 3] arrays]}`` as a sketch-rnn ``.npz`` (atomically).
 
     Each split becomes a 1-D object array, as in sketch-rnn's files, so :func:`load_npz` (or
-    ``np.load(..., allow_pickle=True)``) returns the same arrays with the same dtypes.  The
-    file is written exactly at ``path`` (no ``.npz`` suffix is added).
+    ``np.load(..., allow_pickle=True)``) returns the same arrays with the same dtypes; the
+    pickles name NumPy 1.x's modules, so NumPy 1.x (e.g. the original sketch-rnn's
+    environment) reads the file as well as NumPy 2.  The file is written exactly at ``path``
+    (no ``.npz`` suffix is added).
     """
     arrays = {}
     for split, drawings in splits.items():
         checked = _stroke3_list(_object_array(drawings), f"{os.fspath(path)}[{split!r}]")
         arrays[split] = _object_array(checked)
-    with atomic_write(path, "wb") as f:
-        np.savez(f, **arrays)
+    with atomic_write(path, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for split, array in arrays.items():  # np.savez's layout: one `<split>.npy` member each
+            with zf.open(f"{split}.npy", "w", force_zip64=True) as member:
+                write_npy_portable(member, array)
 
 
 def _object_array(items: Sequence) -> np.ndarray:
