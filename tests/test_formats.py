@@ -216,6 +216,10 @@ def test_npz_round_trip(tmp_path, rng):
         assert len(loaded[split]) == len(ref)
         for a, b in zip(loaded[split], ref):
             assert a.dtype == np.int16 and np.array_equal(a, b)
+    # One split alone (the others are not unpickled); a split the file lacks is just absent.
+    only = load_npz(path, splits=("valid", "nope"))
+    assert list(only) == ["valid"] and all(np.array_equal(a, b) for a, b in zip(only["valid"], same_length))
+    assert list(load_npz(path, splits="train")) == ["train"]
     # Readable by NumPy the way sketch-rnn reads its files.
     with np.load(path, allow_pickle=True, encoding="latin1") as z:
         assert z["valid"].dtype == object and np.array_equal(z["valid"][0], same_length[0])

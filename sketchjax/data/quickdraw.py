@@ -446,7 +446,7 @@ class QuickdrawStrokes(ArrayRecordBuilder):
         bad = _BadRecords(cfg.bad_records, split)
         for label, cat in enumerate(cfg.categories):
             path = files[cat]
-            drawings = load_npz(path).get(split, [])
+            drawings = load_npz(path, splits=(split,)).get(split, [])  # this split's member only
             for i, stroke3 in enumerate(drawings[: cfg.max_per_category]):
                 where = f"{path}[{split!r}][{i}]"
                 try:

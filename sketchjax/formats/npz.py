@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import zipfile
-from typing import Mapping, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -62,33 +62,40 @@ def _stroke3_list(array: np.ndarray, where: str) -> list[np.ndarray]:
     return drawings
 
 
-def load_npz(path: PathLike) -> dict[str, list[np.ndarray]]:
+def load_npz(path: PathLike, splits: Optional[Sequence[str]] = None) -> dict[str, list[np.ndarray]]:
     """Read a sketch-rnn ``.npz``: ``{split: [stroke-3 int/float [n_i, 3] arrays]}``.
 
-    Splits are the file's members (usually ``train``, ``valid``, ``test``), in file order.
+    Splits are the file's members (usually ``train``, ``valid``, ``test``), in file order;
+    with ``splits``, only those of them the file has (the others are not unpickled: a full-size
+    category file holds 70,000 training drawings).
 
     Raises:
       SketchError: naming the file (and split, and drawing index) — not a zip, truncated or
         corrupt member, a pickle that holds anything but arrays, wrong shapes or dtypes.
     """
     path = os.fspath(path)
+    if isinstance(splits, str):
+        splits = (splits,)
     try:
         zf = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as e:
         raise SketchError(f"{path}: not a readable .npz file ({e}); corrupt or truncated?") from None
-    splits = {}
+    out = {}
     with zf:
-        for member in zf.namelist():
+        members = zf.namelist()
+        for member in members:
             split = member[:-4] if member.endswith(".npy") else member
+            if splits is not None and split not in splits:
+                continue
             where = f"{path}[{split!r}]"
             try:
                 array = _read_member(zf, member)
             except Exception as e:  # noqa: BLE001 — a corrupt zip/npy/pickle can raise almost anything
                 raise SketchError(f"{where}: corrupt or truncated array ({type(e).__name__}: {e})") from None
-            splits[split] = _stroke3_list(array, where)
-    if not splits:
+            out[split] = _stroke3_list(array, where)
+    if not members:
         raise SketchError(f"{path}: empty .npz file (no arrays)")
-    return splits
+    return out
 
 
 def save_npz(path: PathLike, splits: Mapping[str, Sequence[np.ndarray]]) -> None:
