@@ -315,3 +315,34 @@ def test_iqa_and_pseudo_label_helpers_refuse_bad_settings(tmp_path):
         pl.mixture_log_density(x, x[:3], 0.0)
     with pytest.raises(ValueError, match="PseudoLabelConfig: reassign_every must be an integer >= 1"):
         pl.PseudoLabelConfig(reassign_every=0)
+
+
+def test_audit_mixture_density_in_any_dimension_label_checks_and_nan_candidates():
+    """Found by an audit: the mixture's normaliser was the 2-D one for any D; label_angles took
+    -1 as the last class and 0.7 as class 0; q_max_plus let one NaN-scored removal hide a
+    better one (argmax picked the NaN, and NaN > best is false)."""
+    from sketchjax.apps.cleansing import label_angles
+    from sketchjax.apps.rhs import q_max_plus
+
+    rng = np.random.default_rng(0)
+    for d in (1, 2, 3):
+        centres, x, std = rng.normal(size=(3, d)), rng.normal(size=(4, d)), 0.7
+        d2 = ((x[:, None] - centres[None]) ** 2).sum(-1)
+        want = np.log(np.mean(np.exp(-d2 / (2 * std**2)) / (2 * np.pi * std**2) ** (d / 2), axis=1))
+        got = pl.mixture_log_density(jnp.asarray(x, jnp.float32), jnp.asarray(centres, jnp.float32), std)
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
+    cos = jnp.array([[0.9, 0.1, -0.2], [0.2, 0.8, 0.0]])
+    for labels in ([0, -1], [0, 3], [0, 0.7]):
+        with pytest.raises(ValueError, match="label_angles: labels must be integers in \\[0, 3\\)"):
+            label_angles(cos, np.array(labels))
+    # three strokes at x = 0, 5, -3; the score is -sum(x) of what is left, NaN once stroke 0 is gone
+    xy = jnp.array([[[0, 0], [0, 1], [5, 0], [5, 1], [-3, 0], [-3, 1], [0, 0], [0, 0]]], jnp.float32)
+    pen = jnp.array([[1, 0, 1, 0, 1, 0, 0, 0]], jnp.float32)
+    valid = jnp.array([[1, 1, 1, 1, 1, 1, 0, 0]], bool)
+
+    def score(xy, pen, valid):
+        left = -jnp.sum(jnp.where(valid, xy[..., 0], 0.0), -1)
+        return jnp.where(jnp.any(valid & (xy[..., 0] == 0), -1), left, jnp.nan)
+
+    q, best, removed = q_max_plus(score, xy, pen, valid, 4)
+    assert float(q[0]) == -4.0 and float(best[0, 0]) == 6.0 and int(removed[0, 0]) == 1

@@ -406,3 +406,26 @@ def test_loss_metrics_and_config_refuse_inputs_that_would_broadcast_or_mislabel(
     # the checks are shape checks under jit too
     with pytest.raises(ValueError, match="gacl_loss: labels must have shape"):
         jax.jit(lambda c, n, y: gacl_loss(c, n, y, cfg)[0])(cos, norm, labels[:1])
+
+
+def test_audit_edge_cases_low_precision_angles_empty_sets_and_extreme_scales():
+    """Found by an audit (each gave a wrong number or a crash): bfloat16 cosines at 1 gave NaN
+    gradients for the `mul` kind (1 - 1e-6 rounds to 1 in bfloat16); the rank metrics raised
+    on an empty set instead of NaN; plcc of scores near 1e20 (1e-20) was 0 (NaN)."""
+    from sketchjax.gacl import metrics, safe_arccos
+
+    bf = jnp.bfloat16
+    assert np.isfinite(float(jax.grad(safe_arccos)(jnp.asarray(1.0, bf))))
+    assert safe_arccos(jnp.asarray(0.5, bf)).dtype == bf
+    cos, norm = jnp.array([[1.0, 0.0, 0.0]], bf), jnp.array([50.0], bf)
+    for kind in ("mul", "add"):
+        g = jax.grad(lambda c, kind=kind: gacl_loss(c, norm, jnp.array([0]), GACLConfig(kind=kind))[0])(cos)
+        assert np.isfinite(np.asarray(g, np.float32)).all(), kind
+    empty = np.zeros(0, np.float32)
+    for value in (metrics.spearman(empty, empty), metrics.plcc(empty, empty),
+                  metrics.roc_auc(empty, empty.astype(bool)), metrics.pair_agreement(empty, empty)):
+        assert np.isnan(float(value))
+    a, b = jnp.array([1.0, 2.0, 3.0, 4.5]), jnp.array([2.0, 1.0, 4.0, 5.0])
+    want = np.corrcoef(np.asarray(a, np.float64), np.asarray(b, np.float64))[0, 1]
+    for scale in (1.0, 1e20, 1e-20):
+        np.testing.assert_allclose(float(metrics.plcc(a * scale, b)), want, rtol=1e-5)

@@ -45,6 +45,7 @@ def label_angles(cos, labels) -> jax.Array:
     """``theta_y``: angle (radians) between each feature and its *labelled* class weight."""
     if np.ndim(cos) != 2 or np.shape(labels) != np.shape(cos)[:1]:
         raise ValueError(f"label_angles: need cos [N, C] and labels [N], got {np.shape(cos)} and {np.shape(labels)}")
+    check_labels("label_angles", labels, np.shape(cos)[1])
     cos_y = jnp.take_along_axis(jnp.asarray(cos), jnp.asarray(labels, jnp.int32)[:, None], axis=1)[:, 0]
     return safe_arccos(cos_y)
 

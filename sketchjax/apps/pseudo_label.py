@@ -86,7 +86,8 @@ def mixture_log_density(x: jax.Array, centres: jax.Array, std: float) -> jax.Arr
     if not std > 0:
         raise ValueError(f"mixture_log_density: std must be > 0, got {std}")
     d2 = jnp.sum((x[:, None, :] - centres[None]) ** 2, -1)
-    return jax.nn.logsumexp(-d2 / (2 * std**2), axis=-1) - jnp.log(centres.shape[0] * 2 * jnp.pi * std**2)
+    k, d = centres.shape
+    return jax.nn.logsumexp(-d2 / (2 * std**2), axis=-1) - jnp.log(k) - 0.5 * d * jnp.log(2 * jnp.pi * std**2)
 
 
 def boundary_distance(x: jax.Array, centres: jax.Array) -> jax.Array:

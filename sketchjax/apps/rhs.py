@@ -77,7 +77,9 @@ def q_max_plus(score_fn: Callable, xy, pen, valid, max_strokes: int, rounds: int
         vxy, vpen, vvalid, present = jax.vmap(lambda a, p, v: remove_each_stroke(a, p, v, max_strokes))(*cur)
         k, t = vxy.shape[1], vxy.shape[2]
         scores = scores_of(vxy.reshape(b * k, t, 2), vpen.reshape(b * k, t), vvalid.reshape(b * k, t)).reshape(b, k)
-        scores = jnp.where(present, scores, -jnp.inf)
+        # A NaN score (a removal the scorer cannot judge) is never chosen: argmax would pick
+        # it, and `NaN > best` being false, the round would record no removal at all.
+        scores = jnp.where(present & ~jnp.isnan(scores), scores, -jnp.inf)
         arg = jnp.argmax(scores, axis=1)
         top = jnp.take_along_axis(scores, arg[:, None], 1)[:, 0]
         better = top > best

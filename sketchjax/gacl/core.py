@@ -178,8 +178,14 @@ def class_cosines(features: jax.Array, class_weights: jax.Array) -> tuple[jax.Ar
 
 
 def safe_arccos(cos: jax.Array, eps: float = 1e-6) -> jax.Array:
-    """``arccos(clip(cos, -1 + eps, 1 - eps))``: finite values and gradients at ``cos = ±1``."""
-    return jnp.arccos(jnp.clip(cos, -1.0 + eps, 1.0 - eps))
+    """``arccos(clip(cos, -1 + eps, 1 - eps))``: finite values and gradients at ``cos = ±1``.
+
+    Computed in at least float32 (in bfloat16 / float16 ``1 - 1e-6`` rounds to 1, where the
+    gradient is infinite) and returned in the input's floating type."""
+    cos = jnp.asarray(cos)
+    dtype = cos.dtype if jnp.issubdtype(cos.dtype, jnp.floating) else jnp.float32
+    wide = cos.astype(jnp.promote_types(dtype, jnp.float32))
+    return jnp.arccos(jnp.clip(wide, -1.0 + eps, 1.0 - eps)).astype(dtype)
 
 
 def target_logit(q: jax.Array, cos_y: jax.Array, cfg: GACLConfig) -> jax.Array:

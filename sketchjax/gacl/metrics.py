@@ -55,6 +55,8 @@ def ranks(x: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
     x = jnp.asarray(x, jnp.float32)
     mask = _mask(x, mask)
     n = x.shape[0]
+    if n == 0:
+        return x
     order = jnp.lexsort((jnp.where(mask, x, 0.0), ~mask))  # masked first, by value
     xs, ms = x[order], mask[order]
     new_group = jnp.concatenate([jnp.ones((1,), bool), (xs[1:] != xs[:-1]) | (ms[1:] != ms[:-1])])
@@ -72,6 +74,10 @@ def _finite(*arrays, mask):
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a) | ~mask) for a in arrays]))
 
 
+def _max_abs(x: jax.Array) -> jax.Array:
+    return jnp.max(jnp.abs(x), initial=0.0, where=jnp.isfinite(x))
+
+
 def plcc(a: jax.Array, b: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
     """Pearson linear correlation over the masked entries."""
     check_same_1d("plcc", a=a, b=b, mask=mask)
@@ -83,7 +89,10 @@ def plcc(a: jax.Array, b: jax.Array, mask: Optional[jax.Array] = None) -> jax.Ar
     n = jnp.maximum(jnp.sum(m), 1.0)
     da = jnp.where(mask, a0 - jnp.sum(a0) / n, 0.0)
     db = jnp.where(mask, b0 - jnp.sum(b0) / n, 0.0)
-    den = jnp.sqrt(jnp.sum(da * da) * jnp.sum(db * db))
+    # Scaled by their largest magnitude before squaring: scores around 1e20 (or 1e-20) overflowed
+    # (underflowed) the float32 sums of squares and gave 0 (NaN) for a well-defined correlation.
+    da, db = (d / jnp.where(s > 0, s, 1.0) for d, s in ((da, _max_abs(da)), (db, _max_abs(db))))
+    den = jnp.sqrt(jnp.sum(da * da)) * jnp.sqrt(jnp.sum(db * db))
     ok = (den > 0) & _finite(a, b, mask=mask)
     return jnp.where(ok, jnp.sum(da * db) / jnp.where(den > 0, den, 1.0), jnp.nan)
 
