@@ -83,8 +83,9 @@ def _default_sketches(data: str | None, n: int):
     return rows[:n]
 
 
-def render_figure(sketches, out: str, *, size: int = 256, max_len: int = 256) -> str:
-    """Renders ``(label, Sketch)`` pairs with every renderer into one PNG figure at ``out``."""
+def render_figure(sketches, out: str, *, size: int = 256, max_len: int | None = None) -> str:
+    """Renders ``(label, Sketch)`` pairs with every renderer into one PNG figure at ``out``
+    (whole sketches: ``max_len`` None pads to the longest; a number truncates to it)."""
     import jax.numpy as jnp
     import matplotlib
 
@@ -96,6 +97,8 @@ def render_figure(sketches, out: str, *, size: int = 256, max_len: int = 256) ->
     from sketchjax.normalize import fit_to_canvas
     from sketchjax.sketch import num_strokes
 
+    if max_len is None:  # the longest sketch, rounded up to limit recompilation
+        max_len = -(-max(int(s.pen.shape[-1]) for _, s in sketches) // 32) * 32
     batch = fit_to_canvas(stack_sketches([s for _, s in sketches], max_len=max_len), size, padding=0.08)
     xy, pen, valid = batch.xy, batch.pen, batch.valid
     k = int(np.max(np.asarray(num_strokes(pen, valid))))
@@ -139,7 +142,7 @@ def _save_figure(fig, out: str) -> None:
 
 
 def _cmd_render(args) -> int:
-    _check_out(args.out, FIGURE_SUFFIXES)
+    _check_out(args.out, FIGURE_SUFFIXES, args.files)
     sketches = _gather(args)
     out = render_figure(sketches, args.out, size=args.size)
     print(f"wrote {out} ({len(sketches)} sketches, {args.size}x{args.size})")
@@ -149,6 +152,8 @@ def _cmd_render(args) -> int:
 def _gather(args, default_n: int | None = DEFAULT_N):
     """The command's ``(label, Sketch)`` pairs: ``--n`` of them (default ``default_n``; None: every
     sketch in FILES); FILES are all checked first, and any left unread are named."""
+    from sketchjax.sketch import Sketch
+
     n = args.n if args.n is not None else default_n
     if not args.files:
         return _default_sketches(args.data, n or DEFAULT_N)
@@ -164,7 +169,9 @@ def _gather(args, default_n: int | None = DEFAULT_N):
         got = load_sketch_file(f, limit=None if room is None else room + 1)  # one more: is any left?
         if not got:
             raise ValueError(f"{f}: no sketches in the file")
-        sketches.extend(got[:room])
+        # Timestamps (raw ndjson) play no part in drawing or scoring, and a batch cannot mix
+        # sketches with and without them: a raw file beside any other was refused.
+        sketches.extend((label, Sketch(s.xy, s.pen, s.valid)) for label, s in got[:room])
         rest = args.files[i + 1:]
         if room is not None and len(got) >= room and (len(got) > room or rest):
             unread = ([f"the rest of {f}"] if len(got) > room else []) + (
@@ -251,7 +258,14 @@ def explain_sketches(sketches, *, data: str | None = None, canvas: int = 128, ou
 
 
 def _cmd_explain(args) -> int:
-    _check_out(args.out, FIGURE_SUFFIXES)
+    _check_out(args.out, FIGURE_SUFFIXES, args.files)
+    if args.svg_dir is not None:  # checked before the work, as --out is
+        from sketchjax.formats._io import output_path
+
+        try:
+            output_path(args.svg_dir, directory=True)
+        except ValueError as e:
+            raise ValueError(f"--svg-dir {e}") from None
     rows = explain_sketches(_gather(args), data=args.data, canvas=args.canvas, out=args.out, svg_dir=args.svg_dir)
     print(f"{'sketch':28s} {'DoodleNet prediction':24s} {'p':>5s} {'strokes':>7s}  top stroke SLA / occlusion"
           "  Spearman(SLA, occ)  Spearman(P-SLA, occ)")
@@ -282,10 +296,16 @@ def _data_root(data: str | None):
             os.environ[DATA_ENV_VAR] = previous
 
 
-def _check_out(out: str, suffixes: tuple[str, ...]) -> None:
+def _check_out(out: str, suffixes: tuple[str, ...], inputs: Sequence[str] = ()) -> None:
     """Refuse an output path the command could only fail to write after all its work (its
-    folder is made now: :func:`sketchjax.formats._io.output_path`)."""
+    folder is made now: :func:`sketchjax.formats._io.output_path`), or one of its ``inputs``
+    (the output would replace the sketch file it was made from)."""
     from sketchjax.formats._io import output_path
+
+    target = pathlib.Path(out).resolve()
+    for f in inputs:
+        if pathlib.Path(f).resolve() == target:
+            raise ValueError(f"--out {out}: is one of the input files; writing it would replace {f}")
 
     suffix = pathlib.Path(out).suffix.lower()
     if suffix not in suffixes and not pathlib.Path(out).is_dir():
@@ -315,7 +335,7 @@ def _cmd_quality(args) -> int:
     from sketchjax.attribution.plot import plot_sketch
     from sketchjax.sketch import Sketch
 
-    _check_out(args.out, FIGURE_SUFFIXES)
+    _check_out(args.out, FIGURE_SUFFIXES, args.files)
     with _data_root(args.data):
         clf = _load_gacl(args.checkpoint)
         sketches = _gather(args, default_n=None)  # every sketch of FILES unless --n

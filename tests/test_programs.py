@@ -52,6 +52,33 @@ def test_cli_names_bad_files(argv, problem, tmp_path, capsys):
     assert problem in capsys.readouterr().err
 
 
+@pytest.mark.data
+def test_cli_reads_raw_beside_other_files_whole_and_never_writes_over_an_input(data_root, tmp_path, capsys):
+    """Found by a CLI audit: a raw ndjson (with timestamps) beside any other file was refused
+    ("mixes sketches with and without time"), render cut sketches at 256 points silently,
+    --out could name an input file (replaced by the figure), and a bad --svg-dir was found only
+    after all the work, with the figure already written."""
+    import argparse
+
+    from sketchjax.cli import _gather
+
+    raw = tmp_path / "great wall.ndjson"  # line 13: 345 points
+    with open(data_root / "quickdraw" / "raw" / "The Great Wall of China.ndjson") as f:
+        raw.write_text([line for _, line in zip(range(13), f)][-1])
+    simplified = tmp_path / "cat.ndjson"
+    with open(data_root / "quickdraw" / "simplified" / "cat.ndjson") as f:
+        simplified.write_text(f.readline())
+    sketches = _gather(argparse.Namespace(files=[str(simplified), str(raw)], n=None, data=None))
+    assert all(s.time is None for _, s in sketches) and sketches[1][1].xy.shape[0] > 256
+    before = simplified.read_bytes()
+    for argv, problem in ((["render", str(simplified), "--out", str(simplified)], "is one of the input files"),
+                          (["explain", str(simplified), "--out", str(tmp_path / "a.png"), "--svg-dir", str(raw)],
+                           "--svg-dir")):
+        assert main(argv) == 2
+        assert problem in capsys.readouterr().err
+    assert simplified.read_bytes() == before and not (tmp_path / "a.png").exists()
+
+
 @pytest.mark.parametrize("flag", ["--n", "--size"])
 def test_cli_refuses_non_positive_counts(flag, tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
