@@ -38,8 +38,11 @@ FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".pdf")
 QUALITY_FIGURE_MAX = 36  # quality's figure: the highest and lowest q when there are more
 
 
-def load_sketch_file(path: str, *, limit: int | None, single_point: str = "drop"):
+def load_sketch_file(path: str, *, limit: int | None, single_point: str = "keep"):
     """Sketches from a ``.ndjson`` (QuickDraw), ``.npz`` (sketch-rnn, all splits), ``.svg`` file.
+
+    One-point strokes (taps) are kept by default, as the training data builders keep them: they
+    draw nothing, and stroke ``k`` of a table or figure is stroke ``k`` of the file.
 
     Returns a list of ``(label, Sketch)`` (at most ``limit``; None: all), each label naming the
     sketch and where it is: ``"cat (cat.ndjson:17)"``, ``"owl.npz:test[3]"``, ``"1.svg"``.
@@ -60,7 +63,7 @@ def load_sketch_file(path: str, *, limit: int | None, single_point: str = "drop"
                 out.append((f"{name}:{split}[{i}]", formats.from_stroke3(s3, name=f"{path}:{split}[{i}]", single_point=single_point)))
         return out
     if suffix == ".svg":
-        return [(name, formats.read_svg(path))]
+        return [(name, formats.read_svg(path, single_point=single_point))]
     if pathlib.Path(path).is_dir():
         raise ValueError(f"{path}: is a directory; give sketch files (.ndjson, .npz or .svg)")
     raise ValueError(f"{path}: unsupported file type {suffix!r} (use .ndjson, .npz or .svg)")
@@ -75,7 +78,7 @@ def _default_sketches(data: str | None, n: int):
     columns = []
     for cat in DEFAULT_CATEGORIES[:n]:
         path = root / f"{cat}.ndjson"
-        recs = list(formats.iter_ndjson(path, single_point="drop", limit=per_category))
+        recs = list(formats.iter_ndjson(path, single_point="keep", limit=per_category))
         if not recs:
             raise ValueError(f"{path}: no sketches in the file")
         columns.append([(rec.word, rec.sketch) for rec in recs])
@@ -169,6 +172,9 @@ def _gather(args, default_n: int | None = DEFAULT_N):
         got = load_sketch_file(f, limit=None if room is None else room + 1)  # one more: is any left?
         if not got:
             raise ValueError(f"{f}: no sketches in the file")
+        for label, s in got[:room]:
+            if not np.any(np.asarray(s.pen)[:-1] > 0):
+                raise ValueError(f"{label}: nothing to draw (every stroke has a single point)")
         # Timestamps (raw ndjson) play no part in drawing or scoring, and a batch cannot mix
         # sketches with and without them: a raw file beside any other was refused.
         sketches.extend((label, Sketch(s.xy, s.pen, s.valid)) for label, s in got[:room])

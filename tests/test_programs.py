@@ -70,6 +70,18 @@ def test_cli_reads_raw_beside_other_files_whole_and_never_writes_over_an_input(d
         simplified.write_text(f.readline())
     sketches = _gather(argparse.Namespace(files=[str(simplified), str(raw)], n=None, data=None))
     assert all(s.time is None for _, s in sketches) and sketches[1][1].xy.shape[0] > 256
+    # A tap (one-point stroke) is kept, as the training data keeps it, so stroke k of the
+    # explain table is stroke k of the file (dropping it renumbered every later stroke).
+    from sketchjax.sketch import num_strokes
+
+    record = json.loads(simplified.read_text())
+    record["drawing"] = [[[5], [5]]] + record["drawing"]
+    tapped = tmp_path / "tapped.ndjson"
+    tapped.write_text(json.dumps(record) + "\n" + json.dumps({**record, "drawing": [[[5], [5]], [[9], [9]]]}) + "\n")
+    one = _gather(argparse.Namespace(files=[str(tapped)], n=1, data=None))
+    assert int(num_strokes(one[0][1].pen, one[0][1].valid)) == len(record["drawing"])
+    assert main(["render", str(tapped), "--out", str(tmp_path / "t.png")]) == 2
+    assert "(tapped.ndjson:2): nothing to draw" in capsys.readouterr().err
     before = simplified.read_bytes()
     for argv, problem in ((["render", str(simplified), "--out", str(simplified)], "is one of the input files"),
                           (["explain", str(simplified), "--out", str(tmp_path / "a.png"), "--svg-dir", str(raw)],
