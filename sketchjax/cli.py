@@ -69,6 +69,16 @@ def load_sketch_file(path: str, *, limit: int | None, single_point: str = "keep"
     raise ValueError(f"{path}: unsupported file type {suffix!r} (use .ndjson, .npz or .svg)")
 
 
+def _fit(label, width: int) -> str:
+    """``label`` in at most ``width`` characters, cut in the middle: the start (the word) and the
+    end (file and line, which tell sketches apart) both stay."""
+    label = str(label)
+    if len(label) <= width:
+        return label
+    head = (width - 1) // 2
+    return label[:head] + "…" + label[len(label) - (width - 1 - head):]
+
+
 def _default_sketches(data: str | None, n: int):
     from sketchjax import formats
     from sketchjax.paths import data_root
@@ -253,7 +263,7 @@ def explain_sketches(sketches, *, data: str | None = None, canvas: int = 128, ou
         matplotlib.use("Agg")
         fig = plot_methods(unbatched, {"SLA": np.asarray(a_sla.strokes), "P-SLA (points)": np.asarray(a_p.points),
                                        "occlusion": np.asarray(a_occ.strokes)}, point_methods=("P-SLA (points)",),
-                           row_titles=[f"{r['label']} → {r['prediction']} ({r['probability']:.2f})" for r in rows])
+                           row_titles=[f"{_fit(r['label'], 30)}\n→ {r['prediction']} ({r['probability']:.2f})" for r in rows])
         _save_figure(fig, out)
     if svg_dir is not None:
         os.makedirs(svg_dir, exist_ok=True)
@@ -273,11 +283,12 @@ def _cmd_explain(args) -> int:
         except ValueError as e:
             raise ValueError(f"--svg-dir {e}") from None
     rows = explain_sketches(_gather(args), data=args.data, canvas=args.canvas, out=args.out, svg_dir=args.svg_dir)
-    print(f"{'sketch':28s} {'DoodleNet prediction':24s} {'p':>5s} {'strokes':>7s}  top stroke SLA / occlusion"
+    width = max(28, min(48, max(len(str(r["label"])) for r in rows)))
+    print(f"{'sketch':{width}s} {'DoodleNet prediction':24s} {'p':>5s} {'strokes':>7s}  top stroke SLA / occlusion"
           "  Spearman(SLA, occ)  Spearman(P-SLA, occ)")
     for r in rows:
         top = lambda v: int(np.argmax(v)) if v else -1  # noqa: E731
-        print(f"{str(r['label'])[:28]:28s} {r['prediction'][:24]:24s} {r['probability']:5.2f} {r['strokes']:7d}  "
+        print(f"{_fit(r['label'], width):{width}s} {r['prediction'][:24]:24s} {r['probability']:5.2f} {r['strokes']:7d}  "
               f"{top(r['sla']):10d} / {top(r['occlusion']):<9d}  {r['spearman_sla_occlusion']:18.2f}"
               f"  {r['spearman_psla_occlusion']:20.2f}")
     print(f"wrote {args.out}" + (f" and SVGs in {args.svg_dir}" if args.svg_dir else ""))
@@ -352,7 +363,7 @@ def _cmd_quality(args) -> int:
     width = max(28, min(48, max(len(str(label)) for label, _ in sketches)))
     print(f"{'rank':>4s}  {'sketch':{width}s} {'q':>6s}  {'predicted':24s} {'cos':>5s}")
     for rank, i in enumerate(order):
-        print(f"{rank + 1:4d}  {str(sketches[i][0])[:width]:{width}s} {out['q'][i]:6.3f}  "
+        print(f"{rank + 1:4d}  {_fit(sketches[i][0], width):{width}s} {out['q'][i]:6.3f}  "
               f"{clf.categories[out['pred'][i]][:24]:24s} {out['cos_pred'][i]:5.2f}")
     shown = "highest first"
     if len(order) > QUALITY_FIGURE_MAX:  # the figure keeps the two ends of the ranking
@@ -368,7 +379,7 @@ def _cmd_quality(args) -> int:
         ax.axis("on")
         s = sketches[i][1]
         plot_sketch(ax, Sketch(xy=np.asarray(s.xy), pen=np.asarray(s.pen), valid=np.asarray(s.valid)),
-                    title=f"{str(sketches[i][0])[:14]}\nq={out['q'][i]:.3f} → {clf.categories[out['pred'][i]][:12]}")
+                    title=f"{_fit(sketches[i][0], 22)}\nq={out['q'][i]:.3f} → {clf.categories[out['pred'][i]][:12]}")
     fig.suptitle(f"GACL quality ({clf.gacl.kind}), {shown}; q in [{clf.gacl.l_q}, {clf.gacl.u_q}] at the "
                  "norm range", fontsize=9)
     fig.tight_layout()
