@@ -223,6 +223,8 @@ CASES = {
     # --- QuickDraw ndjson ---
     "ndjson truncated line": (ndjson_case('{"word": "cat", "drawing": [[[0, 1], [2'), r"invalid JSON.*truncated"),
     "ndjson garbage line": (ndjson_case("this is not json"), r"invalid JSON"),
+    "ndjson unterminated string": (ndjson_case('{"word": "cat", "drawing": "abc'),
+                                   r"invalid JSON \(Invalid control character at the end of the line\)"),  # not "at at"
     "ndjson line not an object": (ndjson_case("[1, 2, 3]"), r"expected a JSON object"),
     "ndjson missing drawing": (ndjson_case('{"word": "cat", "key_id": "3"}'), r"missing 'drawing'"),
     "ndjson xs/ys mismatch": (ndjson_case(drawing_line([[[0, 1, 2], [0, 1]]])), r"length mismatch"),

@@ -174,7 +174,8 @@ def json_line(raw: bytes, where: str):
         # Not e.colno: it counts from the last newline before the error, and a truncated line's
         # error sits past its own trailing newline ("column 1", of no line at all).
         at = "at the end of the line" if e.pos >= len(line.rstrip()) else f"at column {e.pos + 1}"
-        raise SketchError(f"{where}: invalid JSON ({e.msg} {at}); the file may be truncated or corrupt") from None
+        msg = e.msg[: -len(" at")] if e.msg.endswith(" at") else e.msg  # "... starting at" + "at column 9"
+        raise SketchError(f"{where}: invalid JSON ({msg} {at}); the file may be truncated or corrupt") from None
 
 
 def read_ndjson(path: PathLike, *, single_point: str = "error", limit: Optional[int] = None) -> list[QuickDrawRecord]:
