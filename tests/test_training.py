@@ -769,3 +769,5 @@ def test_train_unless_done_refuses_a_workdir_started_with_other_settings(tmp_pat
         read_run_config(tmp_path / "new")
     with pytest.raises(FileNotFoundError, match="no config.json"):
         restore_trained(tmp_path / "new", lambda config: None)
+    with pytest.raises(FileNotFoundError, match="config.json: is a file, not a training run's workdir"):
+        read_run_config(tmp_path / "config.json")  # e.g. --checkpoint given a file (was: NotADirectoryError)

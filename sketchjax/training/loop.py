@@ -453,6 +453,8 @@ def read_run_config(workdir: str | os.PathLike) -> dict:
     JSON), each naming the file."""
     workdir = pathlib.Path(workdir)
     path = workdir / "config.json"
+    if workdir.exists() and not workdir.is_dir():
+        raise FileNotFoundError(f"{workdir}: is a file, not a training run's workdir (a folder with config.json)")
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
