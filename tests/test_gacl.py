@@ -429,3 +429,8 @@ def test_audit_edge_cases_low_precision_angles_empty_sets_and_extreme_scales():
     want = np.corrcoef(np.asarray(a, np.float64), np.asarray(b, np.float64))[0, 1]
     for scale in (1.0, 1e20, 1e-20):
         np.testing.assert_allclose(float(metrics.plcc(a * scale, b)), want, rtol=1e-5)
+    # an empty or reversed quality range: a division by zero, a negative bound, a silent q_hat
+    with pytest.raises(ValueError, match="0 < l_q < u_q"):
+        lambda_g_lower_bound("cos", 0.8, 0.8)
+    with pytest.raises(ValueError, match="soft_bin needs l_q < u_q"):
+        soft_bin(jnp.array([0.5]), 5, 0.8, 0.35)

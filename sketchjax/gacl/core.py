@@ -90,6 +90,8 @@ def lambda_g_lower_bound(kind: str, l_q: float, u_q: float, s: float = 64.0, mar
     """
     if kind not in KINDS:
         raise ValueError(f"unknown GACL kind {kind!r}; use one of {KINDS}")
+    if not 0 < l_q < u_q:
+        raise ValueError(f"lambda_g_lower_bound needs 0 < l_q < u_q, got l_q={l_q}, u_q={u_q}")
     c = {"scale": s, "add": s, "mul": s * math.pi / 2.0, "cos": margin_scale}[kind]
     return c * l_q**2 * u_q**2 / (u_q**2 - l_q**2)
 
@@ -263,6 +265,8 @@ def soft_bin(q: jax.Array, n_cuts: jax.Array, l_q: float, u_q: float, tau: float
     Returns:
       ``q_hat`` with the shape of ``q`` (differentiable in ``q``).
     """
+    if not any(isinstance(v, jax.core.Tracer) for v in (l_q, u_q)) and not np.all(np.asarray(l_q) < np.asarray(u_q)):
+        raise ValueError(f"soft_bin needs l_q < u_q, got l_q={l_q}, u_q={u_q}")
     temperature = tau if tau_width is None else tau_width
     if not isinstance(temperature, jax.core.Tracer) and not np.all(np.asarray(temperature) > 0):  # also NaN
         raise ValueError(f"soft_bin: the temperature must be > 0, got tau={tau}, tau_width={tau_width}")
@@ -287,7 +291,8 @@ def soft_bin(q: jax.Array, n_cuts: jax.Array, l_q: float, u_q: float, tau: float
 
 def cut_points_at(epoch, num_epochs: int, start: int = 5, end: int = 20, hold_epochs: int = 5) -> jax.Array:
     """The paper's schedule (G §4): ``start`` cut points for the first ``hold_epochs`` epochs,
-    then linearly up to ``end`` at the last epoch (rounded; ``epoch`` may be fractional/traced)."""
+    then linearly up to ``end`` at the last epoch (rounded; ``epoch`` may be fractional/traced).
+    A run of at most ``hold_epochs + 1`` epochs has no room for the ramp and stays at ``start``."""
     e = jnp.asarray(epoch, jnp.float32)
     span = max(num_epochs - 1 - hold_epochs, 1)
     frac = jnp.clip((e - hold_epochs) / span, 0.0, 1.0)
