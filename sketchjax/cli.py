@@ -179,7 +179,14 @@ def _gather(args, default_n: int | None = DEFAULT_N):
     sketches = []
     for i, f in enumerate(args.files):
         room = None if n is None else n - len(sketches)
-        got = load_sketch_file(f, limit=None if room is None else room + 1)  # one more: is any left?
+        try:
+            got = load_sketch_file(f, limit=None if room is None else room + 1)  # one more: is any left?
+        except ValueError:
+            if room is None:
+                raise
+            # a bad record just past the limit is not one the command reads: read up to the
+            # limit (raising if the problem is among those) and note that more follow
+            got = load_sketch_file(f, limit=room) + [None]
         if not got:
             raise ValueError(f"{f}: no sketches in the file")
         for label, s in got[:room]:

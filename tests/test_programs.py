@@ -82,6 +82,13 @@ def test_cli_reads_raw_beside_other_files_whole_and_never_writes_over_an_input(d
     assert int(num_strokes(one[0][1].pen, one[0][1].valid)) == len(record["drawing"])
     assert main(["render", str(tapped), "--out", str(tmp_path / "t.png")]) == 2
     assert "(tapped.ndjson:2): nothing to draw" in capsys.readouterr().err
+    # --n 1 reads one record: a broken second line is not read (it failed the command)
+    two = tmp_path / "two.ndjson"
+    two.write_text(tapped.read_text().splitlines()[0] + "\n" + '{"word": "cat", "drawing": [[[0, 1], [0]]]}\n')
+    assert len(_gather(argparse.Namespace(files=[str(two)], n=1, data=None))) == 1
+    assert "the rest of" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="two.ndjson:2"):
+        _gather(argparse.Namespace(files=[str(two)], n=2, data=None))
     before = simplified.read_bytes()
     for argv, problem in ((["render", str(simplified), "--out", str(simplified)], "is one of the input files"),
                           (["explain", str(simplified), "--out", str(tmp_path / "a.png"), "--svg-dir", str(raw)],
