@@ -335,6 +335,10 @@ def test_audit_mixture_density_in_any_dimension_label_checks_and_nan_candidates(
     for labels in ([0, -1], [0, 3], [0, 0.7]):
         with pytest.raises(ValueError, match="label_angles: labels must be integers in \\[0, 3\\)"):
             label_angles(cos, np.array(labels))
+    from sketchjax.apps.cleansing import flag_suspicious
+
+    with pytest.raises(ValueError, match="flag_suspicious: q must be finite .* index 1"):
+        flag_suspicious(np.array([0.5, np.nan]), np.array([1.0, 1.0]), 0.4, 0.5, 0.1)
     # three strokes at x = 0, 5, -3; the score is -sum(x) of what is left, NaN once stroke 0 is gone
     xy = jnp.array([[[0, 0], [0, 1], [5, 0], [5, 1], [-3, 0], [-3, 1], [0, 0], [0, 0]]], jnp.float32)
     pen = jnp.array([[1, 0, 1, 0, 1, 0, 0, 0]], jnp.float32)

@@ -53,6 +53,10 @@ def label_angles(cos, labels) -> jax.Array:
 def flag_suspicious(q, theta_y, q_high: float, theta_high: float, q_low: float) -> jax.Array:
     """``bool[N]``: ``(q >= q_high and theta_y >= theta_high) or q <= q_low``."""
     check_same_1d("flag_suspicious", q=q, theta_y=theta_y)
+    for name, v in (("q", q), ("theta_y", theta_y)):  # as suspicion_curve; traced values unchecked
+        if not isinstance(v, jax.core.Tracer) and not np.isfinite(np.asarray(v)).all():
+            raise ValueError(f"flag_suspicious: {name} must be finite (a NaN is never flagged), "
+                             f"first at index {int(np.flatnonzero(~np.isfinite(np.asarray(v)))[0])}")
     q = jnp.asarray(q)
     theta_y = jnp.asarray(theta_y)
     return ((q >= q_high) & (theta_y >= theta_high)) | (q <= q_low)
