@@ -34,6 +34,17 @@ def check_same_1d(name: str, **arrays) -> None:
                          + ", ".join(f"{k} {s}" for k, s in shapes.items()))
 
 
+def check_finite(name: str, why: str, **arrays) -> None:
+    """Concrete arrays (None and tracers skipped) hold only finite values; otherwise a
+    ValueError naming the function, the arrays, why it matters and the first bad entry."""
+    for key, value in arrays.items():
+        if value is None or isinstance(value, jax.core.Tracer):
+            continue
+        bad = np.flatnonzero(~np.isfinite(np.asarray(value, np.float64)))
+        if bad.size:
+            raise ValueError(f"{name}: {' and '.join(arrays)} must be finite ({why}); {key} is not at index {bad[0]}")
+
+
 def check_labels(name: str, labels, num_classes: int, what: str = "labels") -> None:
     """Concrete ``labels`` are integers (or bools) in ``[0, num_classes)`` — an index out of
     range would give NaN or wrap to the last class; skipped for tracers."""

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sketchjax.gacl.core import safe_arccos
-from sketchjax._checks import check_labels, check_same_1d
+from sketchjax._checks import check_finite, check_labels, check_same_1d
 
 __all__ = ["inject_label_noise", "label_angles", "flag_suspicious", "precision_recall", "suspicion_curve",
            "split_label_scores"]
@@ -53,10 +53,8 @@ def label_angles(cos, labels) -> jax.Array:
 def flag_suspicious(q, theta_y, q_high: float, theta_high: float, q_low: float) -> jax.Array:
     """``bool[N]``: ``(q >= q_high and theta_y >= theta_high) or q <= q_low``."""
     check_same_1d("flag_suspicious", q=q, theta_y=theta_y)
-    for name, v in (("q", q), ("theta_y", theta_y)):  # as suspicion_curve; traced values unchecked
-        if not isinstance(v, jax.core.Tracer) and not np.isfinite(np.asarray(v)).all():
-            raise ValueError(f"flag_suspicious: {name} must be finite (a NaN is never flagged), "
-                             f"first at index {int(np.flatnonzero(~np.isfinite(np.asarray(v)))[0])}")
+    check_finite("flag_suspicious", "a NaN is never flagged", q=q)
+    check_finite("flag_suspicious", "a NaN is never flagged", theta_y=theta_y)
     q = jnp.asarray(q)
     theta_y = jnp.asarray(theta_y)
     return ((q >= q_high) & (theta_y >= theta_high)) | (q <= q_low)
@@ -83,11 +81,10 @@ def suspicion_curve(q, theta_y, positive, q_high_quantile: float = 0.0, q_low_qu
     precision >= 0.9 (``"recall_at_p90"``, 0 if never).
     """
     check_same_1d("suspicion_curve", q=q, theta_y=theta_y, positive=positive)
+    check_finite("suspicion_curve", "a NaN would never be flagged", q=q, theta_y=theta_y)
     q = np.asarray(q, np.float64)
     theta_y = np.asarray(theta_y, np.float64)
     positive = np.asarray(positive, bool)
-    if not (np.isfinite(q).all() and np.isfinite(theta_y).all()):
-        raise ValueError("suspicion_curve: q and theta_y must be finite (a NaN would never be flagged)")
     q_high = np.quantile(q, q_high_quantile) if q_high_quantile > 0 else -np.inf
     q_low = np.quantile(q, q_low_quantile) if q_low_quantile > 0 else -np.inf
     thetas = np.quantile(theta_y, np.linspace(1.0, 0.0, n_thresholds))

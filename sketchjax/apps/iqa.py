@@ -43,7 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sketchjax._checks import check_positive_int
+from sketchjax._checks import check_finite, check_positive_int
 from sketchjax.degrade import delete_strokes, jitter
 
 __all__ = ["rating_bins", "bin_centres", "expected_rating", "load_iqa_folder", "split_by_reference",
@@ -65,8 +65,7 @@ def rating_bins(ratings, n_bins: int, lo: float, hi: float) -> jax.Array:
         raise ValueError(f"n_bins must be an integer >= 1, got {n_bins}")
     if not hi > lo:
         raise ValueError(f"rating range needs hi > lo, got [{lo}, {hi}]")
-    if not isinstance(ratings, jax.core.Tracer) and not np.isfinite(np.asarray(ratings, np.float64)).all():
-        raise ValueError("rating_bins: ratings must be finite (a NaN would land in bin 0)")
+    check_finite("rating_bins", "a NaN would land in bin 0", ratings=ratings)
     r = (jnp.asarray(ratings, jnp.float32) - lo) / (hi - lo)
     return jnp.clip(jnp.floor(r * n_bins), 0, n_bins - 1).astype(jnp.int32)
 

@@ -17,9 +17,8 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from sketchjax._checks import check_positive_int, check_same_1d
+from sketchjax._checks import check_finite, check_positive_int, check_same_1d
 from sketchjax.sketch import compact, num_strokes, stroke_ids
 
 __all__ = ["remove_each_stroke", "q_max_plus", "classify_rhs"]
@@ -97,8 +96,6 @@ def classify_rhs(q, q_plus, q_tau: float, q_max: float):
     ``q_max+ >= q_max``), 2 = malicious (neither).  ``q`` and ``q_plus`` are ``[B]`` (one per
     sketch); a concrete NaN is an error (it would be called fine)."""
     check_same_1d("classify_rhs", q=q, q_plus=q_plus)
-    if not any(isinstance(a, jax.core.Tracer) for a in (q, q_plus)) and not (
-            np.isfinite(np.asarray(q)).all() and np.isfinite(np.asarray(q_plus)).all()):
-        raise ValueError("classify_rhs: q and q_plus must be finite")
+    check_finite("classify_rhs", "a NaN would be called fine", q=q, q_plus=q_plus)
     low = q < q_tau
     return jnp.where(~low, 0, jnp.where(q_plus >= q_max, 1, 2)).astype(jnp.int32)
