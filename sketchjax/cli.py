@@ -35,6 +35,7 @@ DEFAULT_CATEGORIES = ("cat", "The Eiffel Tower", "bicycle", "sheep", "house", "o
 DEFAULT_N = 6  # sketches drawn by render / explain (and taken from the data root without FILES)
 SKETCH_SUFFIXES = (".ndjson", ".npz", ".svg")
 FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".pdf")
+DOODLENET_INPUT = 28  # sketchjax.models.doodlenet.DOODLENET_SIZE (not imported here: the CLI starts without jax)
 QUALITY_FIGURE_MAX = 36  # quality's figure: the highest and lowest q when there are more
 
 
@@ -361,8 +362,8 @@ def _cmd_quality(args) -> int:
 
     _check_out(args.out, FIGURE_SUFFIXES, args.files)
     with _data_root(args.data):
-        clf = _load_gacl(args.checkpoint)
-        sketches = _gather(args, default_n=None)  # every sketch of FILES unless --n
+        sketches = _gather(args, default_n=None)  # every sketch of FILES unless --n; a bad file fails before
+        clf = _load_gacl(args.checkpoint)          # the checkpoint is restored
     if not sketches:
         raise ValueError("no sketches to score")
     out = clf.score_sketches([s for _, s in sketches])
@@ -492,7 +493,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", default="out/renderers.png", help="output figure (.png, .svg, .pdf, .jpg)")
     p.set_defaults(func=_cmd_render)
     e = _sketch_arguments(sub.add_parser("explain", help="DoodleNet's predictions explained by SLA, P-SLA and occlusion"))
-    e.add_argument("--canvas", type=_positive_int, default=128, help="drawing canvas of the 28x28 input (line 13/256 of it)")
+    e.add_argument("--canvas", type=_int_at_least(DOODLENET_INPUT), default=128, help="drawing canvas of the 28x28 input (line 13/256 of it)")
     e.add_argument("--out", default="out/explain.png", help="output figure (.png, .svg, .pdf, .jpg)")
     e.add_argument("--svg-dir", default=None, help="also write one SLA-coloured SVG per sketch here")
     e.set_defaults(func=_cmd_explain)

@@ -434,3 +434,41 @@ def test_audit_edge_cases_low_precision_angles_empty_sets_and_extreme_scales():
         lambda_g_lower_bound("cos", 0.8, 0.8)
     with pytest.raises(ValueError, match="soft_bin needs l_q < u_q"):
         soft_bin(jnp.array([0.5]), 5, 0.8, 0.35)
+
+
+def test_low_precision_features_get_a_float32_head_and_the_config_holds_plain_numbers():
+    """A bfloat16 backbone's features gave a bfloat16 `q` (a norm near 30 steps by 0.125: `q` took a
+    few dozen values) and a loss whose dtype depended on `n_cuts`; a config built from a NumPy /
+    JAX scalar was unhashable as a static jit argument, and lambda_g = inf was accepted."""
+    rng = np.random.default_rng(0)
+    f32 = jnp.asarray(np.abs(rng.normal(3.0, 1.0, (64, 16))), jnp.float32)
+    w = jnp.asarray(rng.normal(size=(16, 5)), jnp.float32)
+    labels = jnp.asarray(rng.integers(0, 5, 64))
+    cfg = GACLConfig("cos", l_a=0.0, u_a=30.0)
+    cos16, norm16 = class_cosines(f32.astype(jnp.bfloat16), w)
+    assert cos16.dtype == norm16.dtype == jnp.float32
+    cos, norm = class_cosines(f32.astype(jnp.bfloat16).astype(jnp.float32), w)
+    np.testing.assert_allclose(cos16, cos, rtol=1e-6, atol=1e-6)  # the same numbers, widened first
+    q = quality_from_norm(norm16.astype(jnp.bfloat16), cfg)
+    assert q.dtype == jnp.float32 and len(np.unique(np.asarray(q))) == len(np.unique(np.asarray(norm16.astype(jnp.bfloat16))))
+    for n_cuts in (None, 5):
+        loss, parts = gacl_loss(cos16, norm16, labels, cfg, n_cuts=n_cuts)
+        assert loss.dtype == parts["q"].dtype == parts["q_used"].dtype == jnp.float32, n_cuts
+    # numbers of any scalar type become Python floats: the config stays a static argument
+    c = GACLConfig("cos", lambda_g=jnp.float32(1.0), s=np.float64(64.0), l_a=np.int64(10))
+    assert all(type(getattr(c, k)) is float for k in ("lambda_g", "s", "l_a", "u_q"))
+    assert hash(c) == hash(GACLConfig("cos", lambda_g=1.0))
+    step = jax.jit(lambda co, n, y, cfg: gacl_loss(co, n, y, cfg)[0], static_argnums=3)
+    np.testing.assert_allclose(step(cos, norm, labels, c), gacl_loss(cos, norm, labels, GACLConfig("cos", lambda_g=1.0))[0])
+    for bad, match in ((dict(lambda_g=float("inf")), "and be finite"),
+                       (dict(u_q=float("inf")), "need 0 < l_q < u_q"),
+                       (dict(s="64"), "s must be a number"),
+                       (dict(s=[64.0]), "s must be a number")):
+        with pytest.raises(ValueError, match=match):
+            GACLConfig("cos", **bad)
+    # a concrete margin weight outside [0, 1] is refused; a traced one is the caller's schedule
+    for r in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match=r"margin_weight must lie in \[0, 1\]"):
+            gacl_loss(cos, norm, labels, cfg, margin_weight=r)
+    np.testing.assert_allclose(jax.jit(lambda r: gacl_loss(cos, norm, labels, cfg, margin_weight=r)[0])(0.5),
+                               gacl_loss(cos, norm, labels, cfg, margin_weight=0.5)[0], rtol=1e-6)

@@ -214,6 +214,7 @@ def test_bilstm_encoder_pack_does_not_change_the_initial_weights():
             chex.assert_trees_all_equal(packed, padded)
 
 
+@pytest.mark.slow  # ~10 s on 2 cores: jax.export of the BiLSTM; `pytest -m slow`
 def test_bilstm_encoder_exports_with_a_symbolic_batch_size():
     """jax.export with a symbolic batch: `pack` needs a known row count, so such an export runs
     padded (same features) instead of failing."""
@@ -271,6 +272,12 @@ def test_point_features_zero_on_padding():
     nan_padded = sk.replace(xy=jnp.where(sk.valid[..., None], sk.xy, np.nan))
     np.testing.assert_array_equal(np.asarray(point_features(nan_padded)), f)
     np.testing.assert_array_equal(f[..., 2] + f[..., 3], np.asarray(sk.valid, np.float32))
+    assert f.dtype == np.float32 and point_features(sk.replace(xy=sk.xy.astype(jnp.bfloat16))).dtype == jnp.float32
+    with jax.enable_x64(True):  # float64 points keep their precision (they were cut to float32)
+        xy64 = np.asarray(sk.xy, np.float64) + 1e-12
+        f64 = point_features(sk.replace(xy=jnp.asarray(xy64)))
+        assert f64.dtype == jnp.float64
+        np.testing.assert_array_equal(np.asarray(f64)[..., :2], np.where(np.asarray(sk.valid)[..., None], xy64, 0.0))
 
 
 @pytest.mark.parametrize("size", [46, 64, 128])

@@ -98,11 +98,13 @@ def test_cli_reads_raw_beside_other_files_whole_and_never_writes_over_an_input(d
     assert simplified.read_bytes() == before and not (tmp_path / "a.png").exists()
 
 
-@pytest.mark.parametrize("flag", ["--n", "--size"])
-def test_cli_refuses_non_positive_counts(flag, tmp_path, capsys):
-    with pytest.raises(SystemExit) as info:
-        main(["render", flag, "0", "--out", str(tmp_path / "x.png")])
-    assert info.value.code == 2 and "must be >= 1" in capsys.readouterr().err
+@pytest.mark.parametrize("command, flag, value, low", [("render", "--n", "0", 1), ("render", "--size", "0", 1),
+                                                     ("explain", "--canvas", "27", 28)])
+def test_cli_refuses_non_positive_counts(command, flag, value, low, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:  # argparse names the flag, before any work
+        main([command, flag, value, "--out", str(tmp_path / "x.png")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and f"must be >= {low}" in err and flag in err
 
 
 @pytest.mark.data

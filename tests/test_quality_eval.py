@@ -281,6 +281,12 @@ def test_quality_command_scores_user_files_and_refuses_softmax_runs(tiny_runs, d
     assert "unsupported output type '.txt'" in capsys.readouterr().err
     assert main(["quality", "--checkpoint", str(tiny_runs["softmax"]), "--out", str(out)]) == 2
     assert "softmax classifier has no quality score" in capsys.readouterr().err
+    # a bad sketch file is named before the checkpoint is restored (it was read only after)
+    bad = tmp_path / "bad.ndjson"
+    bad.write_text('{"word": "cat", "drawing": [[[0, 1], [0]]]}\n')
+    assert main(["quality", str(bad), "--checkpoint", str(tmp_path / "no_run"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.ndjson:1" in err and "no_run" not in err
 
 
 @pytest.mark.data

@@ -185,6 +185,7 @@ def test_raster_vmap_equals_batch_and_compiles_once():
     assert f._cache_size() == 1
 
 
+@pytest.mark.slow  # ~20 s on 2 cores: jax.export of five renderers; `pytest -m slow`
 def test_renderers_export_with_a_symbolic_batch_size():
     """jax.export with a symbolic batch (one exported function for every batch size): the
     Bresenham forms derived their layout from a Python int of the batch size and compose

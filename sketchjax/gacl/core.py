@@ -125,6 +125,18 @@ class GACLConfig:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"unknown GACL kind {self.kind!r}; use one of {KINDS}")
+        # plain Python floats: a NumPy / JAX scalar (e.g. jnp.float32(0.5)) would make the
+        # config unhashable as a static argument of jit, and a traced one cannot configure a head
+        for name in ("s", "l_q", "u_q", "l_a", "u_a", "lambda_g", "margin_scale", "eps"):
+            v = getattr(self, name)
+            if v is None and name in ("l_q", "u_q", "lambda_g"):
+                continue
+            try:
+                if isinstance(v, (str, bytes)):
+                    raise TypeError
+                object.__setattr__(self, name, float(v))
+            except (TypeError, ValueError, jax.errors.ConcretizationTypeError):
+                raise ValueError(f"GACL {self.kind}: {name} must be a number, got {v!r}") from None
         for name in ("s", "margin_scale", "eps"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
@@ -132,9 +144,9 @@ class GACLConfig:
         if not self.eps < 1:
             raise ValueError(f"GACL {self.kind}: eps must be < 1, got {self.eps}")
         lo, hi = QUALITY_RANGES[self.kind]
-        object.__setattr__(self, "l_q", lo if self.l_q is None else float(self.l_q))
-        object.__setattr__(self, "u_q", hi if self.u_q is None else float(self.u_q))
-        if not 0 < self.l_q < self.u_q:
+        object.__setattr__(self, "l_q", lo if self.l_q is None else self.l_q)
+        object.__setattr__(self, "u_q", hi if self.u_q is None else self.u_q)
+        if not 0 < self.l_q < self.u_q < math.inf:
             raise ValueError(f"GACL {self.kind}: need 0 < l_q < u_q, got {self.l_q}, {self.u_q}")
         if not (0 <= self.l_a < self.u_a and math.isfinite(self.u_a)):
             raise ValueError(f"GACL {self.kind}: need 0 <= l_a < u_a, got {self.l_a}, {self.u_a}")
@@ -144,9 +156,9 @@ class GACLConfig:
         bound = self.lambda_g_bound
         if self.lambda_g is None:
             object.__setattr__(self, "lambda_g", 2.0 * bound)
-        if not self.lambda_g > bound:
+        if not (self.lambda_g > bound and math.isfinite(self.lambda_g)):
             raise ValueError(f"GACL {self.kind}: lambda_g = {self.lambda_g} must exceed the lower bound {bound:.4g} "
-                             f"(G-11..G-14, l_q={self.l_q}, u_q={self.u_q}, s={self.s})")
+                             f"(G-11..G-14, l_q={self.l_q}, u_q={self.u_q}, s={self.s}) and be finite")
 
     @property
     def lambda_g_bound(self) -> float:
@@ -158,9 +170,18 @@ class GACLConfig:
         return self.l_q - self.l_a * (self.u_q - self.l_q) / (self.u_a - self.l_a)
 
 
+def _wide(x) -> jax.Array:
+    """``x`` as an array of at least float32 (bfloat16 / float16 stay too coarse for ``q``: a
+    bfloat16 norm near 30 steps by 0.125, i.e. ~0.6% of ``cos``'s quality range per step)."""
+    x = jnp.asarray(x)
+    dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.float32
+    return x.astype(jnp.promote_types(dtype, jnp.float32))
+
+
 def quality_from_norm(norm: jax.Array, cfg: GACLConfig) -> jax.Array:
-    """``q = l_q + (a - l_a) (u_q - l_q) / (u_a - l_a)`` (not clipped; see the module docstring)."""
-    return cfg.l_q + (norm - cfg.l_a) * ((cfg.u_q - cfg.l_q) / (cfg.u_a - cfg.l_a))
+    """``q = l_q + (a - l_a) (u_q - l_q) / (u_a - l_a)`` (not clipped; see the module docstring),
+    in at least float32."""
+    return cfg.l_q + (_wide(norm) - cfg.l_a) * ((cfg.u_q - cfg.l_q) / (cfg.u_a - cfg.l_a))
 
 
 def _smoothed_norm(x: jax.Array, axis: int, eps: float = 1e-12) -> jax.Array:
@@ -172,7 +193,11 @@ def _smoothed_norm(x: jax.Array, axis: int, eps: float = 1e-12) -> jax.Array:
 
 def class_cosines(features: jax.Array, class_weights: jax.Array) -> tuple[jax.Array, jax.Array]:
     """``(cos float32[B, C], norm float32[B])``: cosines between features ``[B, D]`` and the
-    columns of ``class_weights [D, C]``, and the raw feature norms ``||f(x)||``."""
+    columns of ``class_weights [D, C]``, and the raw feature norms ``||f(x)||``.
+
+    Computed in at least float32 (the head of a bfloat16 / float16 backbone too: the loss and
+    ``q`` need the precision), float64 when the inputs are."""
+    features, class_weights = _wide(features), _wide(class_weights)
     norm = _smoothed_norm(features, -1)
     w = class_weights / _smoothed_norm(class_weights, 0)[None, :]
     cos = (features @ w) / norm[..., None]  # [..., D] features: also one unbatched example (vmap)
@@ -229,6 +254,9 @@ def gacl_logits(cos: jax.Array, q: jax.Array, labels: jax.Array, cfg: GACLConfig
     cos_y = jnp.take_along_axis(cos, labels[:, None], axis=-1)[:, 0]
     target = target_logit(q, cos_y, cfg)
     if margin_weight is not None:
+        if not isinstance(margin_weight, jax.core.Tracer) and not np.all((np.asarray(margin_weight) >= 0)
+                                                                           & (np.asarray(margin_weight) <= 1)):
+            raise ValueError(f"gacl_logits: margin_weight must lie in [0, 1], got {margin_weight}")
         target = margin_weight * target + (1.0 - margin_weight) * (cfg.s * cos_y)
     onehot = jax.nn.one_hot(labels, cos.shape[-1], dtype=bool)
     return jnp.where(onehot, target[:, None], cfg.s * cos)
@@ -322,7 +350,9 @@ def gacl_loss(
       tau: soft-binning temperature.
       tau_width: temperature relative to the bin width instead (see :func:`soft_bin`).
       weights: ``float32[B]`` example weights (e.g. a padding mask); default all 1.  The loss
-        is ``sum(w l) / sum(w)`` (0 when every weight is 0).
+        is ``sum(w l) / sum(w)`` (0 when every weight is 0).  A weight of 0 does not mask a
+        non-finite row (``0 x NaN`` is NaN, in the loss and in its gradient): padding rows
+        need finite features (e.g. those of a blank input), which every batch here has.
       margin_weight: ``r`` in ``[0, 1]`` for a warm-up (may be traced; None = 1): the target
         logit is blended (:func:`gacl_logits`) and the regulariser weighted ``r lambda_g``, so
         at every ``r`` the loss is GACL at strength ``r`` — ``lambda_g``'s lower bound is

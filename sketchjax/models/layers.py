@@ -32,16 +32,19 @@ def check_batch_shape(sketch: Sketch, who: str) -> None:
 
 
 def point_features(sketch: Sketch) -> jax.Array:
-    """Per-point input features of the sequence encoders: ``float32[..., T, 4]``.
+    """Per-point input features of the sequence encoders: ``float32[..., T, 4]`` (see below).
 
     ``(x, y, pen_down, pen_up)`` with ``x, y`` as given (the GACL recipe feeds absolute
     ``[0, 1]`` coordinates, see :func:`sketchjax.normalize.to_unit`), ``pen_down = pen``
     (the segment to the next point is drawn) and ``pen_up = 1 - pen`` on valid points —
-    stroke-5's ``q1, q2``.  Padding points are all zeros.
+    stroke-5's ``q1, q2``.  Padding points are all zeros.  float64 points (under
+    ``jax_enable_x64``) stay float64; anything narrower becomes float32.
     """
+    xy = jnp.asarray(sketch.xy)
+    dtype = jnp.promote_types(xy.dtype, jnp.float32) if jnp.issubdtype(xy.dtype, jnp.floating) else jnp.float32
     valid = jnp.asarray(sketch.valid, bool)[..., None]
-    pen = jnp.asarray(sketch.pen, jnp.float32)[..., None]
-    xy = jnp.asarray(sketch.xy, jnp.float32)
+    pen = jnp.asarray(sketch.pen, dtype)[..., None]
+    xy = xy.astype(dtype)
     # where, not a product: NaN/inf left in padding must not leak (0 * NaN is NaN).
     return jnp.where(valid, jnp.concatenate([xy, pen, 1.0 - pen], axis=-1), 0.0)
 
