@@ -227,6 +227,11 @@ def test_iqa_folder_split_keeps_each_reference_on_one_side(iqa_folder):
         assert len({refs[i] for i in test}) == 2  # 40% of the 5 references
     train, test = split_by_reference(10, None, 0.3, 0)  # no reference column: image by image
     assert len(test) == 3 and sorted(np.r_[train, test].tolist()) == list(range(10))
+    for n, fraction, n_test in ((4, 0.1, 1), (4, 0.9, 3), (2, 0.5, 1)):  # never an empty side (4 x 0.1 gave none)
+        train, test = split_by_reference(n, None, fraction, 0)
+        assert len(test) == n_test and len(train) == n - n_test
+    with pytest.raises(ValueError, match="need at least 2 images"):
+        split_by_reference(1, None, 0.5, 0)
     with pytest.raises(ValueError, match="share one reference"):
         split_by_reference(3, ["a", "a", "a"], 0.3, 0)
     config = iqa_base_config()
@@ -283,6 +288,15 @@ def test_cleansing_and_rhs_helpers_refuse_mismatched_or_nan_inputs():
         label_angles(np.zeros((3, 4)), np.array([0]))
     with pytest.raises(ValueError, match="suspicion_curve: q and theta_y must be finite"):
         suspicion_curve(q, np.array([10.0, np.nan, 30.0]), np.array([False, True, False]))
+    pos = np.array([False, True, False])
+    for kwargs, problem in ((dict(q_high_quantile=1.5), "q_high_quantile must be a quantile"),
+                            (dict(q_low_quantile=float("nan")), "q_low_quantile must be a quantile"),
+                            (dict(n_thresholds=1), "n_thresholds must be an integer >= 2"),
+                            (dict(n_thresholds=2.5), "n_thresholds must be an integer >= 2")):
+        with pytest.raises(ValueError, match=f"suspicion_curve: {problem}"):
+            suspicion_curve(q, theta, pos, **kwargs)
+    with pytest.raises(ValueError, match="suspicion_curve: no samples"):
+        suspicion_curve(q[:0], theta[:0], pos[:0])
     with pytest.raises(ValueError, match=r"inject_label_noise: labels must be integers in \[0, 2\)"):
         inject_label_noise(jax.random.PRNGKey(0), np.array([0, 1, 2]), 0.5, 2)
     with pytest.raises(ValueError, match="classify_rhs: needs 1-D"):
@@ -298,6 +312,9 @@ def test_iqa_and_pseudo_label_helpers_refuse_bad_settings(tmp_path):
         rating_bins(np.array([1.0, np.nan]), 5, 0.0, 10.0)
     with pytest.raises(ValueError, match="n_bins must be an integer >= 1"):
         bin_centres(0, 0.0, 1.0)
+    for lo, hi in ((1.0, 1.0), (5.0, 1.0), (0.0, float("inf"))):
+        with pytest.raises(ValueError, match="bin_centres: need a finite rating range lo < hi"):
+            bin_centres(5, lo, hi)
     with pytest.raises(ValueError, match="2 reference names for 5 images"):
         split_by_reference(5, ["a", "b"], 0.2, 0)
     for kwargs, problem in ((dict(size=0), "size must be an integer"), (dict(limit=-1), "limit must be None or"),

@@ -82,12 +82,19 @@ def suspicion_curve(q, theta_y, positive, q_high_quantile: float = 0.0, q_low_qu
     """
     check_same_1d("suspicion_curve", q=q, theta_y=theta_y, positive=positive)
     check_finite("suspicion_curve", "a NaN would never be flagged", q=q, theta_y=theta_y)
+    for name, v in (("q_high_quantile", q_high_quantile), ("q_low_quantile", q_low_quantile)):
+        if not 0.0 <= v <= 1.0:  # also NaN
+            raise ValueError(f"suspicion_curve: {name} must be a quantile in [0, 1], got {v}")
+    if isinstance(n_thresholds, bool) or int(n_thresholds) != n_thresholds or n_thresholds < 2:
+        raise ValueError(f"suspicion_curve: n_thresholds must be an integer >= 2, got {n_thresholds}")
+    if np.size(q) == 0:
+        raise ValueError("suspicion_curve: no samples (q is empty)")
     q = np.asarray(q, np.float64)
     theta_y = np.asarray(theta_y, np.float64)
     positive = np.asarray(positive, bool)
     q_high = np.quantile(q, q_high_quantile) if q_high_quantile > 0 else -np.inf
     q_low = np.quantile(q, q_low_quantile) if q_low_quantile > 0 else -np.inf
-    thetas = np.quantile(theta_y, np.linspace(1.0, 0.0, n_thresholds))
+    thetas = np.quantile(theta_y, np.linspace(1.0, 0.0, int(n_thresholds)))
     prec, rec = [], []
     for t in thetas:
         p, r = precision_recall(np.asarray(flag_suspicious(q, theta_y, q_high, t, q_low)), positive)

@@ -74,6 +74,8 @@ def bin_centres(n_bins: int, lo: float, hi: float) -> jax.Array:
     """``float32[n_bins]``: the rating at the middle of each bin."""
     if int(n_bins) != n_bins or n_bins < 1:
         raise ValueError(f"n_bins must be an integer >= 1, got {n_bins}")
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"bin_centres: need a finite rating range lo < hi, got lo={lo}, hi={hi}")
     return lo + (jnp.arange(n_bins, dtype=jnp.float32) + 0.5) * ((hi - lo) / n_bins)
 
 
@@ -217,16 +219,19 @@ def load_iqa_folder(images: os.PathLike, mos: os.PathLike, *, size: int = 64, gr
 
 def split_by_reference(n: int, references: Optional[list], test_fraction: float, seed: int):
     """``(train, test)`` index arrays: a seeded split of ``n`` images with about ``test_fraction``
-    of them in ``test``.  With ``references`` (one name per image) whole reference groups are
-    assigned, so no reference content is on both sides; without, images are split one by one."""
+    of them in ``test`` — never none and never all.  With ``references`` (one name per image)
+    whole reference groups are assigned, so no reference content is on both sides; without,
+    images are split one by one."""
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
     if references is not None and len(references) != n:
         raise ValueError(f"split_by_reference: {len(references)} reference names for {n} images (need one each)")
+    if n < 2:
+        raise ValueError(f"split_by_reference: need at least 2 images to split, got {n}")
     rng = np.random.default_rng(seed)
-    if references is None:
+    if references is None:  # both sides non-empty: round(0.2 * 3) = 1 image, but round(0.1 * 4) = 0 was
         order = rng.permutation(n)
-        n_test = int(round(test_fraction * n))
+        n_test = min(max(int(round(test_fraction * n)), 1), n - 1)
         return np.sort(order[n_test:]), np.sort(order[:n_test])
     groups, group_of = np.unique(np.asarray(references, dtype=object).astype(str), return_inverse=True)
     if len(groups) < 2:
