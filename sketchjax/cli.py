@@ -39,19 +39,20 @@ DOODLENET_INPUT = 28  # sketchjax.models.doodlenet.DOODLENET_SIZE (not imported 
 QUALITY_FIGURE_MAX = 36  # quality's figure: the highest and lowest q when there are more
 
 
-def load_sketch_file(path: str, *, limit: int | None, single_point: str = "keep"):
+def load_sketch_file(path: str, *, limit: int | None, single_point: str = "keep", name: str | None = None):
     """Sketches from a ``.ndjson`` (QuickDraw), ``.npz`` (sketch-rnn, all splits), ``.svg`` file.
 
     One-point strokes (taps) are kept by default, as the training data builders keep them: they
     draw nothing, and stroke ``k`` of a table or figure is stroke ``k`` of the file.
 
     Returns a list of ``(label, Sketch)`` (at most ``limit``; None: all), each label naming the
-    sketch and where it is: ``"cat (cat.ndjson:17)"``, ``"owl.npz:test[3]"``, ``"1.svg"``.
+    sketch and where it is: ``"cat (cat.ndjson:17)"``, ``"owl.npz:test[3]"``, ``"1.svg"`` — with
+    ``name`` (default the file's base name) in place of the file name.
     """
     from sketchjax import formats
 
     suffix = pathlib.Path(path).suffix.lower()
-    name = pathlib.Path(path).name
+    name = pathlib.Path(path).name if name is None else name
     if suffix == ".ndjson":  # "cat (cat.ndjson:17)": the word and where the sketch is
         return [
             (f"{rec.word} ({name}:{rec.source.rsplit(':', 1)[-1]})" if rec.word else rec.source, rec.sketch)
@@ -177,17 +178,21 @@ def _gather(args, default_n: int | None = DEFAULT_N):
             raise FileNotFoundError(f"{f}: no such file")
         if not path.is_dir() and path.suffix.lower() not in SKETCH_SUFFIXES:
             raise ValueError(f"{f}: unsupported file type {path.suffix.lower()!r} (use .ndjson, .npz or .svg)")
+    # labels name a file by its base name, or by the path as given where two base names agree
+    # (a/cat.ndjson and b/cat.ndjson would look alike in the table and figure)
+    bases = [pathlib.Path(f).name for f in args.files]
+    shown = [str(f) if bases.count(b) > 1 else b for f, b in zip(args.files, bases)]
     sketches = []
     for i, f in enumerate(args.files):
         room = None if n is None else n - len(sketches)
         try:
-            got = load_sketch_file(f, limit=None if room is None else room + 1)  # one more: is any left?
+            got = load_sketch_file(f, limit=None if room is None else room + 1, name=shown[i])  # one more: any left?
         except ValueError:
             if room is None:
                 raise
             # a bad record just past the limit is not one the command reads: read up to the
             # limit (raising if the problem is among those) and note that more follow
-            got = load_sketch_file(f, limit=room) + [None]
+            got = load_sketch_file(f, limit=room, name=shown[i]) + [None]
         if not got:
             raise ValueError(f"{f}: no sketches in the file")
         for label, s in got[:room]:

@@ -89,6 +89,13 @@ def test_cli_reads_raw_beside_other_files_whole_and_never_writes_over_an_input(d
     assert "the rest of" in capsys.readouterr().err
     with pytest.raises(ValueError, match="two.ndjson:2"):
         _gather(argparse.Namespace(files=[str(two)], n=2, data=None))
+    # two files of one base name are told apart by their paths (both were "cat (cat.ndjson:1)")
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "cat.ndjson").write_text(simplified.read_text())
+    pair = [str(tmp_path / "a" / "cat.ndjson"), str(tmp_path / "b" / "cat.ndjson")]
+    labels = [label for label, _ in _gather(argparse.Namespace(files=pair + [str(tapped)], n=3, data=None))]
+    assert labels[:2] == [f"cat ({pair[0]}:1)", f"cat ({pair[1]}:1)"] and labels[2] == "cat (tapped.ndjson:1)"
     before = simplified.read_bytes()
     for argv, problem in ((["render", str(simplified), "--out", str(simplified)], "is one of the input files"),
                           (["explain", str(simplified), "--out", str(tmp_path / "a.png"), "--svg-dir", str(raw)],
