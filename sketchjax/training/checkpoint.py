@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import pathlib
 import shutil
@@ -120,6 +121,20 @@ def _path_diff(saved_paths: list[str], want_paths: list[str], shown: int = 3) ->
     return f"saved only: {only_saved[:shown]}; expected only: {only_wanted[:shown]}"
 
 
+class _DropReadOnlyNotice(logging.Filter):
+    """Drops orbax's ``WARNING:absl:Given directory is read only=...``, logged for every
+    read-only manager: reading a finished run is what read-only is for, not a problem."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Given directory is read only")
+
+
+def _quiet_read_only_notice() -> None:
+    log = logging.getLogger("absl")
+    if not any(isinstance(f, _DropReadOnlyNotice) for f in log.filters):
+        log.addFilter(_DropReadOnlyNotice())
+
+
 class CheckpointStore:
     """Save / restore ``(state, meta)`` pairs by step, keeping the last ``keep``.
 
@@ -139,6 +154,7 @@ class CheckpointStore:
         self.directory = pathlib.Path(directory).absolute()
         self.read_only = read_only
         if read_only:  # the settings orbax would otherwise reset with a logged warning each
+            _quiet_read_only_notice()
             options = ocp.CheckpointManagerOptions(read_only=True, create=False, max_to_keep=None,
                                                    save_interval_steps=0, cleanup_tmp_directories=False)
         else:
