@@ -17,7 +17,9 @@ Measured per run:
   added scribbles, truncation; four severities each): the fraction of sketches whose clean
   version scores higher than the degraded one (ties one half; pairs the degradation left
   unchanged are excluded and counted), and the fraction ordered correctly between
-  consecutive severities — the stand-in for G's human study (78% human agreement);
+  consecutive severities (pairs where both severities gave the same copy excluded and
+  counted: deletion rounds to whole strokes) — the stand-in for G's human study (78% human
+  agreement);
 * AUC of the score for QuickDraw's own ``recognized`` flag (the game's classifier, which no
   one here trained), overall and *length-matched* (only pairs of sketches in the same quintile
   of point count: the game stops a drawing once it is recognised, so the flag alone favours
@@ -157,6 +159,14 @@ def degraded_copies(arrays: dict, kind: str, seed: int):
         yield sev, *(np.asarray(v) for v in fn(keys, arrays["xy"], arrays["pen"], arrays["valid"]))
 
 
+def differs(xy_a, pen_a, valid_a, xy_b, pen_b, valid_b) -> np.ndarray:
+    """``bool[B]``: which sketches of two padded batches differ (a valid point, a pen state on a
+    valid point, or the mask); padding slots are ignored."""
+    both = valid_a & valid_b
+    return (np.any(valid_a != valid_b, axis=1) | np.any((xy_a != xy_b) & both[..., None], axis=(1, 2))
+            | np.any((pen_a != pen_b) & both, axis=1))
+
+
 def bootstrap_spearman(a, b, n_boot: int = 200, seed: int = 0) -> dict:
     a, b = np.asarray(a), np.asarray(b)
     rng = np.random.default_rng(seed)
@@ -277,21 +287,24 @@ def evaluate_run(clf, workdir: pathlib.Path, arrays: dict, args, dn_prob) -> dic
         result["doodlenet_spearman"] = {s: float(spearman(clean[s], dn_prob)) for s in SCORES}
     deg = {}
     for kind in DEGRADATIONS:
-        rows, prev = [], clean
+        rows, prev, prev_copy = [], clean, (arrays["xy"], arrays["pen"], arrays["valid"])
         for sev, xy, pen, valid in degraded_copies(arrays, kind, args.seed):
             out = score_batches(clf, xy, pen, valid, args.batch)
             # pairs the degradation left as they were (e.g. deleting strokes of a one-stroke
-            # sketch) say nothing about a score: excluded, and counted
-            changed = np.any(valid != arrays["valid"], axis=1) | np.any(
-                (xy != arrays["xy"]) & arrays["valid"][..., None], axis=(1, 2))
+            # sketch) say nothing about a score: excluded, and counted -- against the clean
+            # sketch and, for the consecutive-severity agreement, against the previous copy
+            # (deletion rounds to whole strokes: two severities often delete the same ones)
+            changed = differs(arrays["xy"], arrays["pen"], arrays["valid"], xy, pen, valid)
+            moved_on = changed & differs(*prev_copy, xy, pen, valid)
             row = {"severity": sev, "top1": float(np.mean(out["pred"] == labels)),
-                   "unchanged_fraction": float(1.0 - changed.mean())}
+                   "unchanged_fraction": float(1.0 - changed.mean()),
+                   "same_as_previous_fraction": float(1.0 - moved_on.mean())}
             for s in SCORES:
                 wins = (clean[s] > out[s]) + 0.5 * (clean[s] == out[s])
                 row[f"vs_clean_{s}"] = mean_ci(wins[changed], seed=args.seed)
-                row[f"vs_previous_{s}"] = float(pair_agreement(prev[s], out[s], jnp.asarray(changed)))
+                row[f"vs_previous_{s}"] = float(pair_agreement(prev[s], out[s], jnp.asarray(moved_on)))
             rows.append(row)
-            prev = out
+            prev, prev_copy = out, (xy, pen, valid)
         deg[kind] = rows
     result["degradation"] = deg
     for s in SCORES:

@@ -28,10 +28,10 @@ Usage::
         [--data DIR] [--out out/sketch_rnn_samples.json]
 
 Expected cost and result: the default run (all 28 decoders, 100 samples, 5 temperatures, both
-rules) took 913 s on 2 CPU cores shared with other jobs (about 3 s per row, mostly the 256 px
-DoodleNet raster).  DoodleNet top-1 at temperature 0.25, ``magenta`` / ``js`` rule: sheep
-88% / 95%, bird 50% / 67%, rabbit 72% / 85%; mean over the 28 categories 38% / 46%
-(100 samples per cell, so about ±5 points of sampling noise per category).
+rules) took 589 s on 2 CPU cores (2026-12-03; about 2 s per row, mostly the 256 px DoodleNet
+raster).  DoodleNet top-1 at temperature 0.25, ``magenta`` / ``js`` rule: sheep 88% / 94%,
+bird 64% / 80%, rabbit 74% / 90%; mean over the 28 categories 43% / 52% (100 samples per
+cell, so about ±5 points of sampling noise per category).
 """
 from __future__ import annotations
 

@@ -9,12 +9,17 @@ rare-and-hard experiments and the "strokes of no category" of the malicious-sket
 Every function takes and returns one padded sketch ``(xy [T, 2], pen [T], valid [T])`` in any
 coordinate frame (amounts are relative to the sketch's bounding box, so pixels and unit
 coordinates behave alike), is pure and ``jit``-able with static ``T``; ``jax.vmap`` it over a
-batch (with one key per sketch).  ``valid`` stays a prefix mask and padding stays zero.
+batch (with one key per sketch).  ``valid`` stays a prefix mask; the padding the function
+writes is zero (``add_scribbles`` leaves the slots it does not fill as they were).  Called on
+concrete arrays, each checks its sketch (finite, non-empty, a prefix mask) and severities
+(fractions in ``[0, 1]``, counts whole numbers); under ``jit``/``vmap`` only the shapes.
 
 =================  =====================================================================
 ``jitter``         Gaussian noise of std ``sigma`` x the bounding box's longest side on every point
-``delete_strokes`` ``round(fraction x n_strokes)`` random strokes removed (>= 1; at least one kept)
-``truncate``       the last ``fraction`` of the points (in drawing order) cut off (>= 2 kept)
+``delete_strokes`` ``fraction x n_strokes`` random strokes removed, rounded half up (>= 1; at least
+                   one kept) — so the fraction removed is not ``fraction``: 10% and 25% of a 2-5
+                   stroke sketch are both one stroke
+``truncate``       the last ``floor(fraction x n_points)`` points (in drawing order) cut off (>= 2 kept)
 ``add_scribbles``  ``n`` random-walk strokes of ``points`` points each, inside the bounding box,
                    appended after the last point (they need free padding: see ``room``)
 ``scribble_sketch`` a sketch made only of such strokes, in a given box
@@ -27,21 +32,46 @@ import jax.numpy as jnp
 import numpy as np
 
 from sketchjax.normalize import bounding_box
-from sketchjax.sketch import Sketch, compact, num_strokes, stroke_ids
+from sketchjax.sketch import Sketch, check_points, compact, num_strokes, stroke_ids
 
 __all__ = ["jitter", "delete_strokes", "truncate", "add_scribbles", "scribble_sketch", "scribble_strokes", "room",
            "DEGRADATIONS", "degrade"]
 
 
-def _check_one(name: str, xy, pen, valid, **severities) -> None:
-    """One sketch ``xy [T, 2]``, ``pen``/``valid`` ``[T]`` (vmap over a batch), and concrete
-    severities finite and >= 0; shapes are checked under ``jit``/``vmap`` too."""
+def _concrete(*arrays) -> bool:
+    return not any(isinstance(a, jax.core.Tracer) for a in arrays)
+
+
+def _check_one(name: str, xy, pen, valid, fractions: dict | None = None, **amounts) -> None:
+    """One sketch ``xy [T, 2]`` (``T >= 1``), ``pen``/``valid`` ``[T]`` (vmap over a batch) —
+    shapes always, under ``jit``/``vmap`` too.  When concrete: finite points on a prefix mask
+    with at least one valid point, ``amounts`` finite and >= 0, ``fractions`` in ``[0, 1]``."""
     if np.ndim(xy) != 2 or np.shape(xy)[-1] != 2 or np.shape(pen) != np.shape(xy)[:1] or np.shape(valid) != np.shape(pen):
         raise ValueError(f"{name}: degrades one sketch, xy [T, 2] and pen/valid [T] (vmap it over a batch); got "
                          f"{np.shape(xy)}, {np.shape(pen)}, {np.shape(valid)}")
-    for key, value in severities.items():
-        if not isinstance(value, jax.core.Tracer) and not np.all(np.asarray(value) >= 0):  # also NaN
-            raise ValueError(f"{name}: {key} must be a number >= 0, got {value}")
+    check_points(xy, pen, valid, name)  # T >= 1; finite values when concrete
+    if _concrete(valid):
+        v = np.asarray(valid).astype(bool)
+        n = int(v.sum())
+        if n == 0:
+            raise ValueError(f"{name}: empty sketch (no valid points)")
+        if (v != (np.arange(v.size) < n)).any():
+            raise ValueError(f"{name}: valid must be a prefix mask (padding only at the end)")
+    for key, value in amounts.items():
+        if _concrete(value) and not np.all(np.isfinite(np.asarray(value, float)) & (np.asarray(value) >= 0)):
+            raise ValueError(f"{name}: {key} must be a finite number >= 0, got {value}")
+    for key, value in (fractions or {}).items():
+        if _concrete(value) and not np.all((np.asarray(value) >= 0) & (np.asarray(value) <= 1)):  # also NaN
+            raise ValueError(f"{name}: {key} must be a fraction in [0, 1], got {value}")
+
+
+def _check_count(name: str, key: str, value, low: int) -> int:
+    """A static whole number >= ``low`` (it sets array shapes)."""
+    if isinstance(value, jax.core.Tracer):
+        raise ValueError(f"{name}: {key} sets a shape and must be a static integer, not a traced value")
+    if isinstance(value, bool) or not np.isscalar(value) or not np.isfinite(value) or value != int(value) or value < low:
+        raise ValueError(f"{name}: {key} must be a whole number >= {low}, got {value!r}")
+    return int(value)
 
 
 def _box(xy, valid):
@@ -53,21 +83,30 @@ def _box(xy, valid):
 def jitter(key: jax.Array, xy, pen, valid, sigma: float):
     """Every valid point moved by ``N(0, (sigma * longest side)^2)`` per coordinate."""
     _check_one("jitter", xy, pen, valid, sigma=sigma)
+    xy = jnp.asarray(xy)
+    if not jnp.issubdtype(xy.dtype, jnp.floating):  # integer pixel coordinates: jittered in float32
+        xy = xy.astype(jnp.float32)
     _, _, longest = _box(xy, valid)
     noise = jax.random.normal(key, xy.shape, xy.dtype) * (sigma * longest)
     return jnp.where(valid[:, None], xy + noise, 0.0), pen, valid
 
 
-def delete_strokes(key: jax.Array, xy, pen, valid, fraction: float):
-    """``round(fraction * n_strokes)`` strokes (at least one when ``fraction > 0``) chosen
-    uniformly at random removed; at least one stroke always stays, so a one-stroke sketch is
-    returned unchanged.  The other strokes keep their points and order."""
-    _check_one("delete_strokes", xy, pen, valid, fraction=fraction)
+def delete_strokes(key: jax.Array, xy, pen, valid, fraction: float, at_least_one: bool = True):
+    """``fraction * n_strokes`` strokes, rounded half up (at least one when ``fraction > 0`` and
+    ``at_least_one``), chosen uniformly at random removed; at least one stroke always stays, so
+    a one-stroke sketch is returned unchanged.  The other strokes keep their points and order.
+
+    ``at_least_one=False`` removes none while ``fraction * n_strokes < 0.5``: the number removed
+    then never falls as ``fraction`` rises from 0 (with the floor, any ``fraction > 0`` removes
+    a stroke, so a tiny fraction and 25% can be the same degradation)."""
+    _check_one("delete_strokes", xy, pen, valid, fractions=dict(fraction=fraction))
     t = pen.shape[-1]
     sid = stroke_ids(pen, valid)
     n = num_strokes(pen, valid)
     n_del = jnp.floor(fraction * n + 0.5).astype(jnp.int32)  # half up (jnp.round is half to even)
-    n_del = jnp.minimum(jnp.where(fraction > 0, jnp.maximum(n_del, 1), 0), n - 1)
+    if at_least_one:
+        n_del = jnp.where(fraction > 0, jnp.maximum(n_del, 1), 0)
+    n_del = jnp.minimum(n_del, n - 1)
     u = jax.random.uniform(key, (t,))
     u = jnp.where(jnp.arange(t) < n, u, 2.0)  # absent stroke slots rank last
     rank = jnp.argsort(jnp.argsort(u))  # a random permutation of the present strokes
@@ -76,10 +115,12 @@ def delete_strokes(key: jax.Array, xy, pen, valid, fraction: float):
 
 
 def truncate(xy, pen, valid, fraction: float):
-    """The last ``fraction`` of the valid points cut off (at least 2 points kept)."""
-    _check_one("truncate", xy, pen, valid, fraction=fraction)
+    """The last ``floor(fraction * n)`` of the ``n`` valid points cut off (at least 2 points kept)."""
+    _check_one("truncate", xy, pen, valid, fractions=dict(fraction=fraction))
     n = jnp.sum(valid)
-    keep_n = jnp.maximum(jnp.ceil((1.0 - fraction) * n), jnp.minimum(n, 2))
+    # floor with a margin for float32 rounding: ceil((1 - 0.4) * 25) was 16 (0.6 * 25 = 15.000001)
+    cut = jnp.floor(fraction * n + 1e-3)
+    keep_n = jnp.maximum(n - cut, jnp.minimum(n, 2))
     return compact(xy, pen, valid, jnp.arange(pen.shape[-1]) < keep_n)
 
 
@@ -111,8 +152,7 @@ def add_scribbles(key: jax.Array, xy, pen, valid, n: int, points: int = 8, step:
     ``n_points + n * points`` (see :func:`room`) to keep them whole.  ``n = 0`` returns the
     sketch unchanged; ``points`` must be >= 2 (a stroke)."""
     _check_one("add_scribbles", xy, pen, valid, step=step)
-    if n < 0 or points < 2:
-        raise ValueError(f"add_scribbles: need n >= 0 and points >= 2, got n={n}, points={points}")
+    n, points = _check_count("add_scribbles", "n", n, 0), _check_count("add_scribbles", "points", points, 2)
     if n == 0:
         return xy, pen, valid
     t = pen.shape[-1]
@@ -141,6 +181,10 @@ def scribble_sketch(key: jax.Array, t: int, n: int, lo=(0.0, 0.0), hi=(255.0, 25
                     step: float = 0.15):
     """A sketch of ``n`` scribble strokes in the box ``[lo, hi]`` padded to ``T = t``
     (``n * points <= t``): a drawing of no category."""
+    n, points = _check_count("scribble_sketch", "n", n, 1), _check_count("scribble_sketch", "points", points, 2)
+    t = _check_count("scribble_sketch", "t", t, 1)
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(np.asarray(lo) < np.asarray(hi))):
+        raise ValueError(f"scribble_sketch: need a finite box with lo < hi, got lo={lo}, hi={hi}")
     if n * points > t:
         raise ValueError(f"scribble_sketch: {n} strokes x {points} points do not fit in T = {t}")
     walks = scribble_strokes(key, jnp.asarray(lo, jnp.float32), jnp.asarray(hi, jnp.float32), n, points, step)
@@ -166,7 +210,7 @@ def degrade(kind: str, severity, key: jax.Array, xy, pen, valid):
     if kind == "delete_strokes":
         return delete_strokes(key, xy, pen, valid, severity)
     if kind == "scribbles":
-        return add_scribbles(key, xy, pen, valid, int(severity))
+        return add_scribbles(key, xy, pen, valid, _check_count("degrade", "scribbles severity (a count)", severity, 0))
     if kind == "truncate":
         return truncate(xy, pen, valid, severity)
     raise ValueError(f"unknown degradation {kind!r}; use one of {sorted(DEGRADATIONS)}")

@@ -263,11 +263,17 @@ def test_degraded_sketch_ratings_follow_the_strength(three_strokes):
     valid = jnp.repeat(jnp.asarray(s.valid)[None], 200, 0)
     from sketchjax.sketch import num_strokes
 
-    # deletion alone: lower rating, more strokes gone (at least one whenever the strength is > 0)
+    # deletion alone: the strokes lost are a non-increasing step function of the rating --
+    # round(0.6 (1 - rating) x 3), none above 1 - 0.5 / 1.8 (the old floor removed one whenever
+    # the strength was > 0: a sketch rated 0.99 lost as much as one rated 0.6)
     (_, out_pen, out_valid), rating = degraded_sketch_ratings(jax.random.PRNGKey(0), xy, pen, valid, max_jitter=0.0)
     assert float(rating.min()) >= 0.0 and float(rating.max()) <= 1.0
-    lost = (3 - num_strokes(out_pen, out_valid)).astype(jnp.float32)
-    assert float(spearman(rating, lost)) < -0.7 and bool((lost <= 2).all())
+    lost = np.asarray(3 - num_strokes(out_pen, out_valid))
+    np.testing.assert_array_equal(lost, np.floor(0.6 * (1.0 - np.asarray(rating)) * 3 + 0.5).astype(int))
+    assert lost.max() == 2 and (lost[np.asarray(rating) > 1 - 0.5 / 1.8] == 0).all()
+    (_, out_pen, out_valid), _ = degraded_sketch_ratings(jax.random.PRNGKey(0), xy, pen, valid, max_jitter=0.0,
+                                                         at_least_one=True)
+    assert (np.asarray(3 - num_strokes(out_pen, out_valid)) >= 1).all()  # the earlier recipe, on request
     # jitter alone: lower rating, points moved further
     (out_xy, _, out_valid), rating = degraded_sketch_ratings(jax.random.PRNGKey(1), xy, pen, valid, max_delete=0.0)
     assert bool((out_valid == valid).all())

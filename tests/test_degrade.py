@@ -132,11 +132,55 @@ def test_degradations_check_one_sketch_and_their_severity(padded):
         with pytest.raises(ValueError, match=f"{name}: degrades one sketch"):
             call(*batch)  # a batch without vmap counted points across sketches
         jax.vmap(call)(*batch)  # vmapped: fine
-    with pytest.raises(ValueError, match="truncate: fraction must be a number >= 0"):
+    with pytest.raises(ValueError, match=r"truncate: fraction must be a fraction in \[0, 1\]"):
         degrade.truncate(xy, pen, valid, float("nan"))
-    with pytest.raises(ValueError, match="jitter: sigma must be a number >= 0"):
+    with pytest.raises(ValueError, match="jitter: sigma must be a finite number >= 0"):
         degrade.jitter(key, xy, pen, valid, -0.1)
     same = degrade.add_scribbles(key, xy, pen, valid, 0)
     assert all((np.asarray(a) == np.asarray(b)).all() for a, b in zip(same, padded))
-    with pytest.raises(ValueError, match="add_scribbles: need n >= 0 and points >= 2"):
+    with pytest.raises(ValueError, match="add_scribbles: points must be a whole number >= 2"):
         degrade.add_scribbles(key, xy, pen, valid, 2, points=1)
+
+
+def test_degradations_refuse_bad_sketches_and_severities_found_by_an_audit(padded):
+    """Each was accepted with a wrong result or a bare JAX error: a gap in `valid` (scribbles
+    wrote over a real point), one NaN point (jitter made every point NaN), fractions above 1,
+    an infinite sigma, fractional or traced scribble counts, an empty sketch, integer points."""
+    xy, pen, valid = padded
+    key = jax.random.PRNGKey(0)
+    n = int(valid.sum())
+    gap = valid.at[2].set(False)
+    nan = xy.at[1, 0].set(jnp.nan)
+    empty = jnp.zeros_like(valid)
+    for name, call in (("jitter", lambda a, b, c: degrade.jitter(key, a, b, c, 0.02)),
+                       ("delete_strokes", lambda a, b, c: degrade.delete_strokes(key, a, b, c, 0.5)),
+                       ("truncate", lambda a, b, c: degrade.truncate(a, b, c, 0.5)),
+                       ("add_scribbles", lambda a, b, c: degrade.add_scribbles(key, a, b, c, 2))):
+        with pytest.raises(ValueError, match=f"{name}: valid must be a prefix mask"):
+            call(xy, pen, gap)
+        with pytest.raises(ValueError, match=f"{name}: non-finite coordinate .* at point 1"):
+            call(nan, pen, valid)
+        with pytest.raises(ValueError, match=f"{name}: empty sketch"):
+            call(xy, pen, empty)
+        jax.jit(call)(nan, pen, valid)  # under jit only shapes are checked (values unknown)
+    for call, match in ((lambda: degrade.truncate(xy, pen, valid, 1.5), r"fraction must be a fraction in \[0, 1\]"),
+                        (lambda: degrade.delete_strokes(key, xy, pen, valid, 3.0), r"fraction must be a fraction"),
+                        (lambda: degrade.jitter(key, xy, pen, valid, float("inf")), "sigma must be a finite number"),
+                        (lambda: degrade.add_scribbles(key, xy, pen, valid, 2.5), "n must be a whole number >= 0"),
+                        (lambda: degrade.add_scribbles(key, xy, pen, valid, float("nan")), "n must be a whole number"),
+                        (lambda: degrade.degrade("scribbles", 2.7, key, xy, pen, valid), "scribbles severity"),
+                        (lambda: jax.jit(lambda k: degrade.add_scribbles(key, xy, pen, valid, k))(2), "static integer"),
+                        (lambda: degrade.scribble_sketch(key, 32, 0), "scribble_sketch: n must be a whole number >= 1"),
+                        (lambda: degrade.scribble_sketch(key, 32, 2, points=1), "points must be a whole number >= 2"),
+                        (lambda: degrade.scribble_sketch(key, 32, 2, lo=(5.0, 5.0), hi=(1.0, 9.0)), "lo < hi")):
+        with pytest.raises(ValueError, match=match):
+            call()
+    # integer pixel coordinates are jittered in float32 (jax.random.normal refused the int dtype)
+    moved, _, _ = degrade.jitter(key, jnp.round(xy).astype(jnp.int32), pen, valid, 0.02)
+    assert moved.dtype == jnp.float32 and not np.array_equal(np.asarray(moved)[:n], np.round(np.asarray(xy))[:n])
+    # truncate cuts floor(fraction * n) points: ceil((1 - 0.4) * 25) in float32 kept 16 of 25
+    for t_n, fraction in ((25, 0.4), (100, 0.7), (10, 0.25)):
+        pts = jnp.zeros((t_n + 4, 2)).at[:t_n, 0].set(jnp.arange(t_n, dtype=jnp.float32))
+        pn = jnp.zeros(t_n + 4).at[: t_n - 1].set(1.0)
+        _, _, kept = degrade.truncate(pts, pn, jnp.arange(t_n + 4) < t_n, fraction)
+        assert int(kept.sum()) == t_n - int(np.floor(fraction * t_n + 1e-9)), (t_n, fraction)

@@ -540,6 +540,12 @@ def test_quality_eval_pairs_each_sketch_with_its_own_degraded_copy(data_root):
     one_stroke = float(np.mean([len(rec.sketch.pen) and int(np.sum(np.asarray(rec.sketch.pen) < 0.5)) == 1
                                 for rec in records]))
     assert r["degradation"]["delete_strokes"][0]["unchanged_fraction"] == pytest.approx(one_stroke)
+    # consecutive severities: a copy equal to the previous one (deletion rounds to whole strokes:
+    # 10% and 25% of a 2-5 stroke sketch are both one stroke) is excluded, not a tie
+    for kind, expect in (("truncate", 1.0), ("delete_strokes", 1.0), ("scribbles", 0.0), ("jitter", 0.5)):
+        assert [row["vs_previous_score"] for row in r["degradation"][kind]] == [expect] * 4, kind
+    same = [row["same_as_previous_fraction"] for row in r["degradation"]["delete_strokes"]]
+    assert same[0] == pytest.approx(one_stroke) and same[1] > same[0]
 
     class NaNAtThree(PointCounter):  # a broken model: NaN quality for one sketch
         @staticmethod

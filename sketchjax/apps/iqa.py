@@ -243,20 +243,24 @@ def split_by_reference(n: int, references: Optional[list], test_fraction: float,
 
 
 def degraded_sketch_ratings(key: jax.Array, xy, pen, valid, *, max_jitter: float = 0.06,
-                            max_delete: float = 0.6) -> tuple[tuple[jax.Array, jax.Array, jax.Array], jax.Array]:
+                            max_delete: float = 0.6, at_least_one: bool = False
+                            ) -> tuple[tuple[jax.Array, jax.Array, jax.Array], jax.Array]:
     """Each sketch of a padded batch degraded with its own strength ``u ~ U[0, 1]``: point jitter
     of ``u * max_jitter`` (of the longest side) and ``u * max_delete`` of the strokes deleted
-    (rounded half up, at least one — :func:`sketchjax.degrade.delete_strokes`).
+    (rounded half up — :func:`sketchjax.degrade.delete_strokes`), so the number of strokes
+    removed never falls as ``u`` rises.  ``at_least_one=True`` removes a stroke whenever
+    ``u > 0`` (the recipe of runs before 2026-12-03: a sketch rated 0.99 lost a stroke of a
+    multi-stroke sketch as one rated 0.7 did).
 
     Returns:
-      ``((xy, pen, valid), rating float32[B])`` with ``rating = 1 - u`` (1 = untouched).
+      ``((xy, pen, valid), rating float32[B])`` with ``rating = 1 - u`` (1: no jitter, no deletion).
     """
     b = xy.shape[0]
     k_u, k_j, k_d = jax.random.split(key, 3)
     u = jax.random.uniform(k_u, (b,))
 
     def one(kj, kd, u_i, a, p, v):
-        a, p, v = delete_strokes(kd, a, p, v, u_i * max_delete)
+        a, p, v = delete_strokes(kd, a, p, v, u_i * max_delete, at_least_one=at_least_one)
         return jitter(kj, a, p, v, u_i * max_jitter)
 
     out = jax.vmap(one)(jax.random.split(k_j, b), jax.random.split(k_d, b), u, xy, pen, valid)
@@ -279,7 +283,10 @@ def iqa_base_config() -> dict:
         # q_hat flat inside every bin, so q would learn from the regulariser alone (RESULTS §4.2)
         head={**GACL_HEAD_DEFAULTS, "margin_scale": 64.0, "tau_width": 0.125},
         iqa={"n_bins": 100, "rating_range": (0.0, 1.0), "source": "sketches", "copies": 1, "seed": 0,
-             "images": None, "mos": None, "image_size": 64, "higher_is_better": True, "test_fraction": 0.2},
+             "images": None, "mos": None, "image_size": 64, "higher_is_better": True, "test_fraction": 0.2,
+             # sketches: no stroke deleted while u * 0.6 * strokes < 0.5 (True: at least one
+             # whenever u > 0, the recipe of runs before 2026-12-03; see degraded_sketch_ratings)
+             "delete_at_least_one": False},
     )
     config["data"].update(raster_size=28, render_size=112, line_width=7)
     return config
@@ -317,18 +324,19 @@ def iqa_dataset(config: dict) -> dict[str, dict[str, np.ndarray]]:
             key = jax.random.fold_in(jax.random.PRNGKey(iqa["seed"]), 2 * c + (split_name == "test"))
             for i in range(0, len(arrays["label"]), 512):
                 img, r = _degraded_rasters(jax.random.fold_in(key, i), arrays["xy"][i:i + 512],
-                                           arrays["pen"][i:i + 512], arrays["valid"][i:i + 512], recipe)
+                                           arrays["pen"][i:i + 512], arrays["valid"][i:i + 512], recipe,
+                                           bool(iqa.get("delete_at_least_one", False)))
                 images.append(np.asarray(img))
                 ratings.append(np.asarray(r))
         out[split_name] = {"image": np.concatenate(images), "rating": np.concatenate(ratings)}
     return out
 
 
-@functools.partial(jax.jit, static_argnames="recipe")
-def _degraded_rasters(key, xy, pen, valid, recipe):
+@functools.partial(jax.jit, static_argnames=("recipe", "at_least_one"))
+def _degraded_rasters(key, xy, pen, valid, recipe, at_least_one=False):
     """:func:`degraded_sketch_ratings` then ``recipe.raster``; one module-level jit, so the
     training and restore builds of one config share its compilations."""
-    (xy, pen, valid), rating = degraded_sketch_ratings(key, xy, pen, valid)
+    (xy, pen, valid), rating = degraded_sketch_ratings(key, xy, pen, valid, at_least_one=at_least_one)
     return recipe.raster(xy, pen, valid), rating
 
 
