@@ -258,10 +258,14 @@ def test_temperature_zero_is_greedy(tiny):
 
 
 @pytest.mark.parametrize("kwargs, problem", [
-    (dict(temperature=-0.5), "temperature must be >= 0"),
-    (dict(temperature=float("nan")), "temperature must be >= 0"),
-    (dict(softmax_temperature=-1.0), "softmax_temperature must be >= 0"),
-    (dict(max_len=0), "max_len must be >= 1"),
+    (dict(temperature=-0.5), "temperature must be a finite number >= 0"),
+    (dict(temperature=float("nan")), "temperature must be a finite number >= 0"),
+    (dict(temperature=float("inf")), "temperature must be a finite number >= 0"),
+    (dict(temperature=np.array([0.5, 0.6])), "temperature must be a scalar"),
+    (dict(softmax_temperature=-1.0), "softmax_temperature must be a finite number >= 0"),
+    (dict(max_len=0), "max_len must be an integer >= 1"),
+    (dict(max_len=3.9), "max_len must be an integer >= 1"),
+    (dict(initial_state=(jnp.zeros((1, 16)), jnp.zeros((1, 16)))), r"initial_state must be \(c, h\), each \[num=2"),
 ])
 def test_samplers_refuse_bad_temperatures_and_lengths(tiny, kwargs, problem):
     z = jnp.zeros((2, TINY.z_size))
@@ -360,12 +364,53 @@ def test_decode_relaxed_compiles_once_per_shape(tiny):
 
 
 def test_stroke5_round_trip(three_strokes):
-    strokes, lengths = stroke5_batch([three_strokes], 12, 2.0)
+    # from_origin=False: lossless, the first row carries the start position
+    strokes, lengths = stroke5_batch([three_strokes], 12, 2.0, from_origin=False)
     assert strokes.shape == (1, 12, 5) and lengths.tolist() == [9]
     sk = stroke5_to_sketch(jnp.asarray(strokes), jnp.asarray(lengths), 2.0)
     back = to_strokes(sk[0].numpy())
     for a, b in zip(back, to_strokes(three_strokes)):
         np.testing.assert_allclose(a, b, atol=1e-5)
+    # default: sketch-rnn's datasets carry no canvas position -- the drawing starts at the origin
+    at_origin, _ = stroke5_batch([three_strokes], 12, 2.0)
+    np.testing.assert_array_equal(at_origin[0, 0, :2], [0.0, 0.0])
+    np.testing.assert_allclose(at_origin[0, 1:], strokes[0, 1:], atol=1e-6)  # every later row unchanged
+    start = np.asarray(three_strokes.xy)[0]
+    back = to_strokes(stroke5_to_sketch(jnp.asarray(at_origin), jnp.asarray(lengths), 2.0)[0].numpy())
+    for a, b in zip(back, to_strokes(three_strokes)):
+        np.testing.assert_allclose(a, np.asarray(b) - start, atol=1e-5)
+
+
+def test_stroke5_inputs_and_losses_refuse_what_would_give_wrong_numbers(tiny, three_strokes):
+    """Found by an audit: zero padding (the pen loss runs over every row: no p3 target, the model
+    never learns to stop), a length short of the first p3, fractional lengths, NaN rows, a
+    target batch of another size (broadcast), mu without presig, a zero or negative scale."""
+    strokes, lengths = stroke5_batch([three_strokes, three_strokes], 12, 2.0)
+    model = SketchRNN(TINY)
+    key = jax.random.key(0)
+    mix, mu, presig = model.apply(tiny, strokes, lengths, key)
+    for bad_strokes, bad_lengths, match in (
+            (strokes.copy() * np.r_[1, 1, 1, 1, 0][None, None], lengths, r"row 9 \[0.0, 0.0, 0.0, 0.0, 0.0\]: rows from"),
+            (strokes, lengths - np.array([0, 2]), r"sketch 1 \(length 7\), row 7 .*: rows from the sketch's length on"),
+            (strokes, lengths + 0.5, "lengths must be whole numbers"),
+            (np.where(np.arange(12)[None, :, None] == 3, np.nan, strokes), lengths, r"non-finite stroke-5 row .* sketch 0 at row 3"),
+            (np.where(np.arange(12)[None, :, None] == 2, 0.5, strokes), lengths, r"row 2 .*one-hot \(p1, p2\) pen")):
+        with pytest.raises(ValueError, match=match):
+            model.apply(tiny, bad_strokes, bad_lengths, key)
+        with pytest.raises(ValueError, match="reconstruction_loss: "):  # the loss checks its targets too
+            reconstruction_loss(mix, bad_strokes, bad_lengths)
+    with pytest.raises(ValueError, match=r"reconstruction_loss: the decoder output's leading shape \(2, 12\)"):
+        reconstruction_loss(mix, strokes[:1], lengths[:1])
+    with pytest.raises(ValueError, match="kl_loss: mu and presig must both be"):
+        kl_loss(mu, presig[:1])
+    with pytest.raises(ValueError, match="give mu and presig together"):
+        sketch_rnn_loss(mix, strokes, lengths, mu, None)
+    jax.jit(lambda s, n: reconstruction_loss(mix, s, n)[0])(strokes, lengths)  # under jit: shapes only
+    for scale in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="scale_factor must be a finite number > 0"):
+            stroke5_batch([three_strokes], 12, scale)
+    with pytest.raises(ValueError, match="1 names for 2 sketches"):
+        stroke5_batch([three_strokes, three_strokes], 12, 2.0, names=["a"])
 
 
 # --- sketch-rnn-js importer ---------------------------------------------------------------------

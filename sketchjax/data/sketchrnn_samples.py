@@ -12,8 +12,11 @@ Sampling uses :func:`sketchjax.models.sketch_rnn_js.load_sketch_rnn_js` and
 ``softmax(logits / τ)``, Gaussian variance ``σ² τ``) in chunks of ``sample_batch``; chunk ``c`` of category ``k`` at temperature ``τ``
 uses ``fold_in(fold_in(fold_in(PRNGKey(seed), crc32(k)), round(τ·10⁶)), c)``, so a sample
 does not depend on the other categories or temperatures of the config.  Offsets are turned
-into absolute pixels (model units × the decoder's ``scale_factor``; the first point is
-relative to where the pen started, so coordinates can be negative) by
+into absolute coordinates in the decoders' data units (model units × the decoder's
+``scale_factor``: about 3x the 0-255 frame of simplified ndjson drawings, see
+:mod:`sketchjax.models.sketch_rnn_js`; the classifier pipeline fits every sketch to its
+canvas, so the scale does not reach a model; the first point is relative to where the pen
+started, so coordinates can be negative) by
 :func:`~sketchjax.models.sketch_rnn.stroke5_to_sketch`.  Samples of length 0 and samples with
 non-finite or out-of-range coordinates are skipped (counted in the build log); samples that
 never drew the end-of-sketch state within ``max_len`` steps are kept with

@@ -45,6 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from sketchjax._checks import check_positive_int
 from sketchjax.models.bilstm import reverse_within_length
 from sketchjax.formats.strokes import to_stroke5
 from sketchjax.sketch import Sketch, SketchError
@@ -386,10 +387,36 @@ def _check_strokes(strokes, lengths, who: str) -> None:
                          f"lengths {lshape} (add a leading batch axis to a single sketch)")
     if not isinstance(lengths, jax.core.Tracer):
         n = np.asarray(lengths)
+        if n.dtype.kind not in "iu" and not (n.dtype.kind == "f" and np.all(n == np.round(n))):
+            raise ValueError(f"{who}: lengths must be whole numbers (rows), got {n.dtype} values {n.tolist()[:4]}")
         bad = np.flatnonzero((n < 0) | (n > shape[1]))
         if bad.size:
             raise ValueError(f"{who}: lengths must be in [0, T={shape[1]}]; sketch {int(bad[0])} has length "
                              f"{int(n[bad[0]])}")
+        if not isinstance(strokes, jax.core.Tracer):
+            _check_stroke5_rows(np.asarray(strokes), n.astype(np.int64), who)
+
+
+def _check_stroke5_rows(strokes: np.ndarray, lengths: np.ndarray, who: str) -> None:
+    """Concrete stroke-5 rows agree with ``lengths``: finite; rows before a sketch's length have
+    a one-hot ``(p1, p2)`` pen and ``p3 = 0``; every later row is :data:`END_TOKEN` (the pen loss
+    runs over all rows, so zero padding would teach the model never to stop, and a length short
+    of the first ``p3`` would mask offsets the pen targets still count)."""
+    bad = ~np.isfinite(strokes).all(axis=-1)
+    if bad.any():
+        b, t = (int(k) for k in np.argwhere(bad)[0])
+        raise ValueError(f"{who}: non-finite stroke-5 row (NaN/inf) in sketch {b} at row {t}: {strokes[b, t].tolist()}")
+    steps = strokes.shape[1]
+    inside = np.arange(steps)[None, :] < lengths[:, None]
+    pen = strokes[..., 2:]
+    one_hot = np.isin(pen[..., :2], (0.0, 1.0)).all(-1) & (pen[..., :2].sum(-1) == 1) & (pen[..., 2] == 0)
+    is_end = (strokes == np.asarray(END_TOKEN, strokes.dtype)).all(-1)
+    for mask, what in ((inside & ~one_hot, "a row inside the sketch needs a one-hot (p1, p2) pen and p3 = 0"),
+                       (~inside & ~is_end, "rows from the sketch's length on must be END (0, 0, 0, 0, 1); "
+                                           "is lengths right, and is the padding END rows (not zeros)?")):
+        if mask.any():
+            b, t = (int(k) for k in np.argwhere(mask)[0])
+            raise ValueError(f"{who}: sketch {b} (length {int(lengths[b])}), row {t} {strokes[b, t].tolist()}: {what}")
 
 
 def _split_state(state: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -462,6 +489,10 @@ def reconstruction_loss(mixture: MixtureParams, strokes: jax.Array, lengths: jax
     Returns:
       ``(L_R, {'offset': L_s, 'pen': L_p})``, scalars.
     """
+    _check_strokes(strokes, lengths, "reconstruction_loss")
+    if jnp.shape(mixture.pen_logits)[:2] != jnp.shape(strokes)[:2] or strokes.shape[1] < 1:
+        raise ValueError(f"reconstruction_loss: the decoder output's leading shape {jnp.shape(mixture.pen_logits)[:2]} "
+                         f"must equal the targets' [B, T] {jnp.shape(strokes)[:2]} (T >= 1)")
     steps = strokes.shape[1]
     valid = jnp.arange(steps)[None, :] < jnp.asarray(lengths)[:, None]
     nll = -gmm_log_likelihood(mixture, strokes[..., :2])
@@ -472,6 +503,8 @@ def reconstruction_loss(mixture: MixtureParams, strokes: jax.Array, lengths: jax
 
 def kl_loss(mu: jax.Array, presig: jax.Array) -> jax.Array:
     """``L_KL = -1/(2 N_z) Σ (1 + σ̂ - μ² - exp σ̂)``, averaged over the batch (Eq. 10); scalar."""
+    if jnp.shape(mu) != jnp.shape(presig) or len(jnp.shape(mu)) != 2:
+        raise ValueError(f"kl_loss: mu and presig must both be [B, z_size], got {jnp.shape(mu)} and {jnp.shape(presig)}")
     return -0.5 * jnp.mean(1.0 + presig - jnp.square(mu) - jnp.exp(presig))
 
 
@@ -496,6 +529,8 @@ def sketch_rnn_loss(
 
     Returns ``(loss, {'recon', 'offset', 'pen', 'kl'})`` (``kl`` is the unclipped ``L_KL``).
     """
+    if (mu is None) != (presig is None):
+        raise ValueError("sketch_rnn_loss: give mu and presig together (conditional model) or neither")
     recon, parts = reconstruction_loss(mixture, strokes, lengths)
     aux = {"recon": recon, **parts}
     if mu is None:
@@ -619,17 +654,29 @@ def _sample(params, config, rng, num, max_len, temperature, softmax_temperature,
     return strokes, stroke5_lengths(strokes)
 
 
-def _check_sampling(where: str, max_len: int, **temperatures) -> None:
-    """Refuses ``max_len < 1`` and concrete temperatures that are negative or NaN (traced
-    values, e.g. under an outer ``jit``, are not checked)."""
-    if max_len < 1:
-        raise ValueError(f"{where}: max_len must be >= 1, got {max_len}")
+def _check_sampling(where: str, max_len, num=None, **temperatures) -> None:
+    """Refuses a ``max_len`` / ``num`` that is not a whole number >= 1 (they set shapes: 2.7 was
+    cut to 2) and concrete temperatures that are not finite scalars >= 0 (traced values, e.g.
+    under an outer ``jit``, are not checked)."""
+    check_positive_int(where, "max_len", max_len)
+    if num is not None:
+        check_positive_int(where, "num", num)
     for name, value in temperatures.items():
         if value is None or isinstance(value, jax.core.Tracer):
             continue
         arr = np.asarray(value)
-        if not np.all(arr >= 0):  # also NaN
-            raise ValueError(f"{where}: {name} must be >= 0 (not NaN), got {value}")
+        if arr.ndim != 0:
+            raise ValueError(f"{where}: {name} must be a scalar (one temperature for the batch), got shape {arr.shape}")
+        if not (np.isfinite(arr) and arr >= 0):  # also NaN
+            raise ValueError(f"{where}: {name} must be a finite number >= 0, got {value}")
+
+
+def _check_initial_state(where: str, initial_state, num: int, hidden: int) -> None:
+    if initial_state is None:
+        return
+    if len(initial_state) != 2 or any(jnp.shape(c) != (num, hidden) for c in initial_state):
+        raise ValueError(f"{where}: initial_state must be (c, h), each [num={num}, dec_hidden={hidden}], got "
+                         f"{[jnp.shape(c) for c in initial_state] if isinstance(initial_state, (tuple, list)) else initial_state!r}")
 
 
 def sample(
@@ -675,8 +722,10 @@ def sample(
       :func:`stroke5_to_sketch`); ``lengths`` = rows before the first ``p3`` (``max_len`` if the
       sketch never ended).
     """
-    max_len = config.max_len if max_len is None else int(max_len)
-    _check_sampling("sample", max_len, temperature=temperature, softmax_temperature=softmax_temperature)
+    max_len = config.max_len if max_len is None else max_len
+    _check_sampling("sample", max_len, num, temperature=temperature, softmax_temperature=softmax_temperature)
+    _check_initial_state("sample", initial_state, int(num), config.dec_hidden)
+    max_len = int(max_len)
     temperature = jnp.asarray(temperature, jnp.float32)
     soft = temperature if softmax_temperature is None else jnp.asarray(softmax_temperature, jnp.float32)
     return _sample(params, config, rng, int(num), max_len, temperature, soft, z, initial_state)
@@ -722,12 +771,17 @@ def decode_relaxed(
     if config.conditional:
         if z is None:
             raise ValueError("decode_relaxed of a conditional SketchRNN needs z (it is what gradients flow to)")
+        z = jnp.asarray(z)
+        if z.ndim != 2 or z.shape[1] != config.z_size:
+            raise ValueError(f"decode_relaxed: z must be [B, z_size={config.z_size}], got shape {z.shape}")
         num = z.shape[0]
     elif num is None:
-        num = 1 if initial_state is None else initial_state[0].shape[0]
-    max_len = config.max_len if max_len is None else int(max_len)
-    _check_sampling("decode_relaxed", max_len, temperature=temperature,
+        num = 1 if initial_state is None else jnp.shape(initial_state[0])[0]
+    max_len = config.max_len if max_len is None else max_len
+    _check_sampling("decode_relaxed", max_len, num, temperature=temperature,
                     softmax_temperature=softmax_temperature, gumbel_tau=gumbel_tau)
+    _check_initial_state("decode_relaxed", initial_state, int(num), config.dec_hidden)
+    max_len = int(max_len)
     temperature = jnp.asarray(temperature, jnp.float32)
     soft_t = temperature if softmax_temperature is None else jnp.asarray(softmax_temperature, jnp.float32)
     return _decode_relaxed(params, config, rng, int(num), max_len, temperature, soft_t,
@@ -798,19 +852,38 @@ def stroke5_to_sketch(strokes: jax.Array, lengths: jax.Array, scale_factor: floa
     return Sketch(xy=xy, pen=pen, valid=valid)
 
 
-def normalizing_scale_factor(sketches: Sequence[Sketch]) -> float:
+def _at_origin(sketch: Sketch) -> Sketch:
+    """``sketch`` moved so that its first point is at ``(0, 0)`` (host-side)."""
+    xy = np.asarray(sketch.xy, np.float64)
+    valid = np.asarray(sketch.valid, bool)
+    if not valid.any():
+        return sketch
+    return sketch.replace(xy=np.where(valid[..., None], xy - xy[np.argmax(valid)], 0.0).astype(np.asarray(sketch.xy).dtype))
+
+
+def normalizing_scale_factor(sketches: Sequence[Sketch], *, from_origin: bool = True) -> float:
     """Magenta's ``calculate_normalizing_scale_factor``: the standard deviation of all ``dx`` and
-    ``dy`` stroke-3 offsets (pixels) of ``sketches`` (host-side, NumPy)."""
-    offsets = [to_stroke5(s, name=f"sketch {i}")[:, :2] for i, s in enumerate(sketches)]
+    ``dy`` stroke-3 offsets (pixels) of ``sketches`` (host-side, NumPy), each sketch started at
+    the origin as :func:`stroke5_batch` starts it (``from_origin``)."""
+    offsets = [to_stroke5(_at_origin(s) if from_origin else s, name=f"sketch {i}")[:, :2]
+               for i, s in enumerate(sketches)]
     if not offsets:
         raise SketchError("normalizing_scale_factor: no sketches")
     return float(np.std(np.concatenate(offsets)))
 
 
 def stroke5_batch(
-    sketches: Sequence[Sketch], max_len: int, scale_factor: float, *, names: Optional[Sequence[str]] = None
+    sketches: Sequence[Sketch], max_len: int, scale_factor: float, *, names: Optional[Sequence[str]] = None,
+    from_origin: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Host-side batch of model inputs from sketches (pixels).
+
+    Each sketch starts at the origin (``from_origin``, default): row 0 is ``(0, 0, p1, p2, 0)``,
+    as in sketch-rnn's datasets, whose drawings carry no position on a canvas.  With
+    ``from_origin=False`` row 0 is the first point's offset from ``(0, 0)`` — for QuickDraw's
+    0-255 frame, where on the canvas the drawing started (tens of pixels, which a pre-trained
+    decoder scores as an unlikely first stroke: sheep decoder, 16 human sheep, row-0 NLL 9.5
+    against 1.2 from the origin; a scratch check, 2026-12-03).
 
     Returns:
       ``(strokes float32[B, max_len, 5], lengths int32[B])``: :func:`~sketchjax.formats.to_stroke5`
@@ -818,11 +891,16 @@ def stroke5_batch(
 
     Raises:
       SketchError: a sketch has more than ``max_len`` points (named by ``names[i]`` or its index).
+      ValueError: ``scale_factor`` not a finite number > 0, or ``names`` not one per sketch.
     """
+    if not (np.isscalar(scale_factor) and np.isfinite(scale_factor) and scale_factor > 0):
+        raise ValueError(f"stroke5_batch: scale_factor must be a finite number > 0, got {scale_factor!r}")
+    if names is not None and len(names) != len(sketches):
+        raise ValueError(f"stroke5_batch: {len(names)} names for {len(sketches)} sketches (need one each)")
     rows, lengths = [], []
     for i, s in enumerate(sketches):
         name = names[i] if names is not None else f"sketch {i}"
-        s5 = to_stroke5(s, max_len, name=name)
+        s5 = to_stroke5(_at_origin(s) if from_origin else s, max_len, name=name)
         s5[:, :2] /= scale_factor
         rows.append(s5.astype(np.float32))
         lengths.append(int(np.sum(np.asarray(s.valid))))

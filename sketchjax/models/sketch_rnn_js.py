@@ -16,10 +16,16 @@ i, g, f, o with a constant forget bias of 1.0 — exactly :func:`sketchjax.model
 so the blobs are used without reordering.  (sketch-rnn-js applies an extra ``tanh`` to ``z``
 before the initial-state layer for VAE files with ``version < 6``; that quirk is not modelled.)
 
-Units: the decoder reads and writes offsets in model units, pixels / ``info.scale_factor``
-(QuickDraw's 0–255 pixels for the Google models).  sketch-rnn-js by default further divides by a
-``pixel_factor`` of 2 for screen display; this importer does not (``config.scale_factor =
-info.scale_factor``).
+Units: the decoder reads and writes offsets in model units, data units / ``info.scale_factor``
+(``config.scale_factor = info.scale_factor``; sketch-rnn-js by default further divides by a
+``pixel_factor`` of 2 for screen display, this importer does not).  The Google models' data
+units are those of the sketch-rnn QuickDraw datasets they were trained on, **not** the 0-255
+frame of QuickDraw's simplified ndjson: sheep samples at temperature 0.25 span a median of
+~780-840 units on their long side (100 samples; scratch checks, 2026-12-03), about 3x a
+simplified drawing.  Fit samples to a canvas (:func:`sketchjax.normalize.fit_to_canvas`) before
+comparing them with ndjson sketches; the sample datasets here do (:mod:`sketchjax.data`).
+Scoring 0-255 sketches with a decoder's likelihood is off its training scale (a scratch check
+on 16 human sheep found the likelihood highest with the sketches scaled up by about 1.5-2x).
 """
 from __future__ import annotations
 
