@@ -7,7 +7,8 @@ divided by the model's ``scale_factor`` (:func:`stroke5_batch` does the conversi
 pen lifted after it, ``p3 = 1`` end of sketch; ``lengths: int32[B]`` real rows, rows
 ``t >= lengths`` are ``(0, 0, 0, 0, 1)``.  No start token is stored: the decoder's input is
 ``S0 = (0, 0, 1, 0, 0)`` followed by ``strokes[:, :-1]`` (teacher forcing), its target is
-``strokes``.
+``strokes``.  The samplers start from ``S0`` too, as Magenta's training does (sketch-rnn-js's
+``generate`` starts from ``(0, 0, 0, 0, 0)``, so its first stroke differs slightly).
 
 Model (:class:`SketchRNN`, Flax linen, used through ``apply``):
 
