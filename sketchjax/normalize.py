@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from sketchjax.formats.ndjson import QuickDrawRecord
-from sketchjax.formats.strokes import from_strokes, to_strokes
-from sketchjax.sketch import Sketch, SketchError
+from sketchjax.formats.strokes import _stroke_array, from_strokes, to_strokes
+from sketchjax.sketch import Sketch, SketchError, check_points
 
 __all__ = [
     "bounding_box",
@@ -35,9 +35,16 @@ QUICKDRAW_SIZE = 255.0
 # --- jnp, jit/vmap-able -----------------------------------------------------------------------
 
 
+def _float_dtype(xy) -> jnp.dtype:
+    """The computing type of the jnp functions: float32, or float64 for float64 points (x64)."""
+    dtype = jnp.asarray(xy).dtype
+    return jnp.promote_types(dtype, jnp.float32) if jnp.issubdtype(dtype, jnp.floating) else jnp.dtype(jnp.float32)
+
+
 def bounding_box(sketch: Sketch) -> jnp.ndarray:
-    """``float32[..., 4]`` = ``(x_min, y_min, x_max, y_max)`` over valid points (zeros if none)."""
-    xy = jnp.asarray(sketch.xy, jnp.float32)
+    """``float32[..., 4]`` = ``(x_min, y_min, x_max, y_max)`` over valid points (zeros if none);
+    float64 for float64 points (under ``jax_enable_x64``)."""
+    xy = jnp.asarray(sketch.xy, _float_dtype(sketch.xy))
     valid = jnp.asarray(sketch.valid, bool)[..., None]
     lo = jnp.min(jnp.where(valid, xy, jnp.inf), axis=-2)
     hi = jnp.max(jnp.where(valid, xy, -jnp.inf), axis=-2)
@@ -64,18 +71,23 @@ def canvas_fit(sketch: Sketch, size: Union[float, Sequence[float]], padding: flo
     hold ``origin`` and ``scale`` fixed (``jax.lax.stop_gradient``) to differentiate with
     respect to canvas coordinates rather than through the fit.
     """
-    width, height = (float(size), float(size)) if np.ndim(size) == 0 else (float(size[0]), float(size[1]))
+    sizes = np.asarray(size, np.float64).ravel() if not isinstance(size, jax.core.Tracer) else None
+    if sizes is None or sizes.size not in (1, 2) or not np.all(np.isfinite(sizes) & (sizes > 0)):
+        raise ValueError(f"size must be a canvas side > 0 or (width, height), static numbers; got {size!r}")
+    width, height = (float(sizes[0]), float(sizes[-1]))
     if not isinstance(padding, jax.core.Tracer) and not 0.0 <= padding < 0.5:  # 0.5 collapses, beyond mirrors
         raise ValueError(f"padding must be in [0, 0.5) (a fraction of the canvas side per side), got {padding}")
+    check_points(sketch.xy, sketch.pen, sketch.valid, "fit_to_canvas", max_abs=np.inf)  # shapes; finite when concrete
+    dtype = _float_dtype(sketch.xy)
     box = bounding_box(sketch)
     lo, hi = box[..., :2], box[..., 2:]
     extent = hi - lo
-    available = jnp.array([width, height], jnp.float32) * (1.0 - 2.0 * padding)
+    available = jnp.array([width, height], dtype) * (1.0 - 2.0 * padding)
     # A zero extent constrains nothing (its scale would be infinite): take the other axis.
     per_axis = jnp.where(extent > 0, available / jnp.where(extent > 0, extent, 1.0), jnp.inf)
     scale = jnp.min(per_axis, axis=-1, keepdims=True)
     scale = jnp.where(jnp.isfinite(scale), scale, 1.0)
-    centre = jnp.array([width / 2, height / 2], jnp.float32)
+    centre = jnp.array([width / 2, height / 2], dtype)
     return (lo + hi) / 2, scale, centre
 
 
@@ -89,8 +101,8 @@ def fit_to_canvas(sketch: Sketch, size: Union[float, Sequence[float]], padding: 
     """Scale uniformly and centre the drawing on a ``size`` canvas with a margin.
 
     Args:
-      sketch: padded sketch, ``xy: float32[..., T, 2]``.
-      size: canvas side in pixels, or ``(width, height)`` (static Python numbers).
+      sketch: padded sketch, ``xy: float32[..., T, 2]`` (float64 stays float64 under x64).
+      size: canvas side in pixels, or ``(width, height)`` (static Python numbers > 0).
       padding: margin on each side as a fraction of the canvas side (0.08 = 8%); the drawing's
         longer side (relative to the available area) spans ``(1 - 2 * padding) * size``.
 
@@ -106,8 +118,9 @@ def to_unit(sketch: Sketch) -> Sketch:
     """Absolute coordinates in ``[0, 1]``: shift the box's top-left corner to the origin and
     divide by its longer side (aspect preserved; the longer side spans exactly ``[0, 1]``,
     the shorter starts at 0).  The GACL input representation (G §4).  A zero-size drawing maps
-    to the origin.
+    to the origin.  float32 out (float64 for float64 points under ``jax_enable_x64``).
     """
+    check_points(sketch.xy, sketch.pen, sketch.valid, "to_unit", max_abs=np.inf)  # shapes; finite when concrete
     box = bounding_box(sketch)
     lo = box[..., :2]
     longest = jnp.max(box[..., 2:] - lo, axis=-1, keepdims=True)
@@ -129,8 +142,11 @@ def _per_stroke(data, fn, name: str):
         # from_strokes re-validates; single-point strokes stay single ("keep" is lossless).
         return from_strokes(strokes, name=name, single_point="keep")
     if isinstance(data, np.ndarray) and data.ndim == 2:
-        return fn(data)
-    return [fn(np.asarray(s, np.float64)) for s in data]
+        return fn(_stroke_array(data, name, (2, 3)))
+    if isinstance(data, np.ndarray) or not isinstance(data, Sequence):
+        raise SketchError(f"{name}: expected a Sketch, one stroke [n, 2|3] or a list of strokes; got "
+                          f"{type(data).__name__} of shape {np.shape(data)}")
+    return [fn(_stroke_array(s, f"{name}: stroke {i}", (2, 3))) for i, s in enumerate(data)]
 
 
 def _rdp_keep(points: np.ndarray, epsilon: float) -> np.ndarray:

@@ -148,17 +148,21 @@ def compact(xy: jax.Array, pen: jax.Array, valid: jax.Array, keep: jax.Array):
     Returns:
       ``(xy, pen, valid)`` of the same shapes with ``valid`` a prefix mask, padding zeroed and
       the pen lifted after the last kept point (a cut stroke ends there).  Kept points keep
-      their pen states, so removing whole strokes leaves the other strokes as they were.
+      their pen states, so removing whole strokes leaves the other strokes as they were —
+      except that the pen is lifted after a kept point whose next kept point is in another
+      stroke (removing a stroke's last points must not join it to the next stroke).
     """
     t = pen.shape[-1]
     keep = jnp.asarray(keep, bool) & jnp.asarray(valid, bool)
     order = jnp.argsort(~keep, axis=-1, stable=True)
+    sid = jnp.take_along_axis(stroke_ids(pen, valid), order, axis=-1)
     xy = jnp.take_along_axis(xy, order[..., None], axis=-2)
     pen = jnp.take_along_axis(pen, order, axis=-1)
     n = jnp.sum(keep, axis=-1, keepdims=True)
     idx = jnp.arange(t)
     new_valid = idx < n
-    pen = jnp.where(new_valid & (idx < n - 1), pen, 0.0)
+    same_stroke_next = jnp.concatenate([sid[..., :-1] == sid[..., 1:], jnp.zeros_like(sid[..., :1], bool)], axis=-1)
+    pen = jnp.where(new_valid & (idx < n - 1) & same_stroke_next, pen, 0.0)
     return jnp.where(new_valid[..., None], xy, 0.0), pen, new_valid
 
 

@@ -776,3 +776,63 @@ def test_stroke_colors_draw_a_nan_score_grey():
 
     got = stroke_colors([1.0, float("nan"), -1.0])
     assert got[1] == NAN_COLOR and got[0] != got[2] and NAN_COLOR not in (got[0], got[2])
+
+
+def test_metrics_and_plots_handle_non_finite_scores_padding_slots_and_bad_shapes(tmp_path):
+    """Found by an audit: a NaN (or -inf) score on a drawn stroke sorted it behind the empty
+    slots (a finite, wrong deletion AUC); curve_auc took n > K; the figure drew NaN / inf strokes
+    transparent and let a padding slot's score set the colour scale; bad shapes gave bare errors."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sketchjax.attribution.plot import NAN_COLOR, plot_attribution, plot_deletion_curves, plot_methods, stroke_colors
+
+    imgs = np.zeros((1, 4, 8, 8), np.float32)
+    imgs[0, 0, 1, :6] = 1.0  # strokes 0 and 1 draw 6 px each; slots 2 and 3 are empty
+    imgs[0, 1, 5, :6] = 1.0
+    ink = lambda img, aux=None: jnp.sum(img, axis=(-2, -1))  # noqa: E731
+    present = present_strokes(jnp.asarray(imgs))
+    # -inf and NaN on a drawn stroke: ranked last among the drawn strokes, never behind the empty slots
+    np.testing.assert_array_equal(stroke_order(jnp.array([[0.0, -jnp.inf, 1.0, 2.0]]), present), [[0, 1, 2, 3]])
+    np.testing.assert_array_equal(stroke_order(jnp.array([[jnp.nan, 1.0, 5.0, 5.0]]), present), [[1, 0, 2, 3]])
+    with pytest.raises(ValueError, match="score of drawn stroke 0 of sketch 0 is not finite"):
+        deletion_curve(ink, jnp.asarray(imgs), jnp.array([[jnp.nan, 1.0, 0.0, 0.0]]))
+    curve = jax.jit(lambda s: deletion_curve(ink, jnp.asarray(imgs), s))(jnp.array([[jnp.nan, 1.0, 0.0, 0.0]]))
+    assert np.isnan(np.asarray(curve)).all()  # under jit: the row is NaN, not a wrong number
+    good = deletion_curve(ink, jnp.asarray(imgs), jnp.array([[2.0, 1.0, 9.0, 9.0]]))  # empty slots' scores ignored
+    np.testing.assert_allclose(good, [[12, 6, 0, 0, 0]])
+    # curve_auc: n within [0, K]; any leading shape (so it vmaps over rows)
+    for bad_n in ([5], [-1]):
+        with pytest.raises(ValueError, match=r"n must count strokes in \[0, K=4\]"):
+            curve_auc(good, jnp.array(bad_n))
+    np.testing.assert_allclose(jax.vmap(curve_auc)(good, jnp.array([2])), curve_auc(good, jnp.array([2])))
+    np.testing.assert_allclose(curve_auc(good, jnp.array([2])), [(12 / 2 + 6 + 0 / 2) / 2])
+    with pytest.raises(ValueError, match="scores and present need one shape"):
+        drawing_order_correlation(np.ones((1, 4)), np.ones((1, 3), bool))
+    np.testing.assert_allclose(drawing_order_correlation([[3.0, 2.0, 1.0]], [[True, True, True]]), [1.0])
+
+    # figures: NaN grey, inf at the end colour, the scale from the drawn strokes only
+    sk = from_strokes([[[0, 0], [10, 0]], [[0, 5], [10, 5]], [[0, 9], [10, 9]]])
+    fig, ax = plt.subplots()
+    lc = plot_attribution(ax, sk, stroke_scores=[np.nan, np.inf, 1.0, 100.0])  # slot 3: no such stroke
+    lc.update_scalarmappable()  # the colours a draw would use
+    rgba = lc.get_edgecolor()
+    np.testing.assert_allclose(rgba[0], matplotlib.colors.to_rgba(NAN_COLOR))
+    np.testing.assert_allclose(rgba[1], plt.get_cmap("RdBu_r")(1.0))
+    assert lc.norm.vmax == 1.0  # not 100, the padding slot's score
+    assert stroke_colors([np.nan, np.inf, 1.0])[:2] == [NAN_COLOR, matplotlib.colors.to_hex(plt.get_cmap("RdBu_r")(1.0))]
+    for call, match in ((lambda: plot_attribution(ax, sk, stroke_scores=np.ones((3, 3))), "stroke_scores must be one vector"),
+                        (lambda: plot_attribution(ax, sk, stroke_scores=[1.0, 2, 3], vmax=0.0), "vmax must be a finite number > 0"),
+                        (lambda: stroke_colors(np.ones((2, 2))), "stroke_colors: scores must be one vector"),
+                        (lambda: plot_methods([sk, sk], {"SLA": np.ones((1, 3))}), "method 'SLA' has scores for 1 sketches"),
+                        (lambda: plot_methods([sk], {"SLA": np.ones((1, 3))}, row_titles=[]), "0 row titles for 1"),
+                        (lambda: plot_deletion_curves(ax, {"SLA": np.ones((2, 3))}, [1]), "need curves \\[N, K \\+ 1\\] with N = 1"),
+                        (lambda: plot_deletion_curves(ax, {"SLA": np.ones((1, 3))}, [5]), "n_strokes must be in")):
+        with pytest.raises(ValueError, match=match):
+            call()
+    # a NaN curve is skipped (as mean_ci skips its AUC), not a NaN mean that hides the method's line
+    line = plot_deletion_curves(ax, {"SLA": np.array([[1.0, 0.5, 0.0], [np.nan, 1.0, 1.0]])}, [2, 2]).lines[-1]
+    np.testing.assert_allclose(line.get_ydata()[[0, -1]], [1.0, 0.0])
+    plt.close("all")

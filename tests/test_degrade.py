@@ -34,6 +34,12 @@ def test_compact_keeps_order_prefix_and_ends_the_cut_stroke(padded):
     assert n == 5 and bool(out_valid[:n].all()) and not bool(out_valid[n:].any())
     np.testing.assert_array_equal(np.asarray(out_xy[:n]), np.asarray(xy[:9:2]))
     assert float(out_pen[n - 1]) == 0.0 and float(jnp.abs(out_xy[n:]).sum()) == 0.0
+    # removing a stroke's last point does not join it to the next stroke (found by an audit:
+    # the segment (1, 0) -> (10, 10) was drawn and two strokes became one)
+    two = (jnp.array([[0.0, 0], [1, 0], [2, 0], [10, 10], [11, 10]]), jnp.array([1.0, 1, 0, 1, 0]), jnp.ones(5, bool))
+    c_xy, c_pen, c_valid = compact(*two, jnp.array([True, True, False, True, True]))
+    np.testing.assert_array_equal(np.asarray(c_pen), [1, 0, 1, 0, 0])
+    assert int(num_strokes(c_pen, c_valid)) == 2
 
 
 @pytest.mark.parametrize("fraction, expect_removed", [(0.0, 0), (0.1, 1), (0.34, 1), (0.5, 2), (1.0, 2)])

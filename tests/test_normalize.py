@@ -181,3 +181,37 @@ def test_quickdraw_simplify_matches_google(data_file):
                 total += 1
     assert total >= 300
     assert identical / total > 0.88
+
+
+def test_fit_and_unit_refuse_nan_and_bad_sizes_and_keep_float64():
+    """Found by an audit: a NaN point made every x NaN (no error, unlike the renderers), a size of
+    0, -100 or NaN collapsed or mirrored the drawing, a NaN point was dropped by rdp / turned a
+    stroke into a dot in resample, and float64 points were fitted with a float32 box."""
+    from sketchjax.sketch import SketchError
+
+    sk = from_strokes([[[0, 0], [5, 0.1], [10, 0]]])
+    bad = sk.replace(xy=np.array([[0, 0], [np.nan, 0], [10, 0]], np.float32))
+    for fn in (lambda s: to_unit(s), lambda s: fit_to_canvas(s, 100)):
+        with pytest.raises(SketchError, match="non-finite coordinate .* at point 1"):
+            fn(bad)
+    jax.jit(lambda s: to_unit(s))(bad)  # under jit only the shapes are checked
+    for size in (0, -100, float("nan"), (100, 50, 3), float("inf")):
+        with pytest.raises(ValueError, match="size must be a canvas side > 0"):
+            fit_to_canvas(sk, size)
+    np.testing.assert_allclose(fit_to_canvas(sk, (100, 50)).xy, fit_to_canvas(sk, np.array([100, 50])).xy)
+    for fn in (lambda d: rdp(d, 1.0), lambda d: resample(d, 1.0)):
+        with pytest.raises(SketchError, match="stroke 0: non-finite value .* at point 1"):
+            fn([np.array([[0, 0], [np.nan, np.nan], [1, 1]])])
+        with pytest.raises(SketchError, match="stroke 0: empty"):
+            fn([np.zeros((0, 2))])
+        with pytest.raises(SketchError, match="expected a Sketch, one stroke"):
+            fn(np.zeros(3))
+    with jax.enable_x64(True):
+        xy64 = jnp.asarray([[1000.1, 2000.3], [1003.7, 2001.9], [1001.0, 2008.8]], jnp.float64)
+        s64 = sk.replace(xy=xy64)
+        u = np.asarray(to_unit(s64).xy)
+        assert bounding_box(s64).dtype == jnp.float64 and u.dtype == np.float64
+        assert u.min() == 0.0 and u.max() == 1.0  # exactly (a float32 box gave -5.7e-06 and 0.999994)
+        ref = np.asarray(xy64)
+        np.testing.assert_allclose(u, (ref - ref.min(0)) / (ref.max(0) - ref.min(0)).max(), rtol=0, atol=1e-12)
+        assert fit_to_canvas(s64, 256).xy.dtype == jnp.float64

@@ -36,10 +36,24 @@ __all__ = [
 def stroke_order(scores: jax.Array, present: jax.Array) -> jax.Array:
     """``int32[B, K]``: stroke indices by decreasing score, present strokes first.
 
-    Ties keep stroke order (a stable sort), absent strokes come last in index order.
+    Ties keep stroke order — i.e. drawing order — (a stable sort), absent strokes come last
+    in index order, whatever their scores (a present stroke scored ``-inf`` or NaN still
+    comes before them: NaN after every number).
     """
-    key = jnp.where(present, -scores, jnp.inf)
-    return jnp.argsort(key, axis=-1, stable=True).astype(jnp.int32)
+    by_score = jnp.argsort(jnp.where(present, -scores, 0.0), axis=-1, stable=True)
+    absent = jnp.take_along_axis(~jnp.asarray(present, bool), by_score, axis=-1)
+    return jnp.take_along_axis(by_score, jnp.argsort(absent, axis=-1, stable=True), axis=-1).astype(jnp.int32)
+
+
+def _check_scores_finite(name: str, scores, present) -> None:
+    """Concrete scores of present strokes are finite (a NaN has no place in a ranking)."""
+    if any(isinstance(x, jax.core.Tracer) for x in (scores, present)):
+        return
+    bad = np.asarray(present, bool) & ~np.isfinite(np.asarray(scores, np.float64))
+    if bad.any():
+        b, k = (int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{name}: the score of drawn stroke {k} of sketch {b} is not finite "
+                         f"({np.asarray(scores)[b, k]}): no order to remove strokes in")
 
 
 def deletion_curve(
@@ -65,32 +79,45 @@ def deletion_curve(
       ``float32[B, K + 1]``; entries past the sketch's number of present strokes ``n`` repeat
       entry ``n`` (every drawing stroke removed / added).  Images are exact rasters of the
       partial sketches (cumulative sums in stroke order, clamped).  ``B (K + 1)`` forwards.
+      Ties in ``scores`` are broken by stroke (drawing) order.  A non-finite score of a
+      drawn stroke is a ``ValueError`` when ``scores`` is concrete; under ``jit`` that row's
+      curve is NaN.
     """
     _check_strokes(stroke_images, "deletion_curve")
     if np.shape(scores) != np.shape(stroke_images)[:2]:
         raise ValueError(f"deletion_curve: scores must be [B, K] = {np.shape(stroke_images)[:2]} (one per stroke "
                          f"image), got {np.shape(scores)}")
-    order = stroke_order(scores, present_strokes(stroke_images))
+    present = present_strokes(stroke_images)
+    _check_scores_finite("deletion_curve", scores, present)
+    order = stroke_order(scores, present)
     ordered = jnp.take_along_axis(stroke_images, order[:, :, None, None], axis=1)
     partial = jnp.cumsum(ordered, axis=1)
     partial = jnp.concatenate([jnp.zeros_like(partial[:, :1]), partial], axis=1)  # [B, K+1, H, W]
     images = partial if insertion else partial[:, -1:] - partial
-    return _stack_scores(score_fn, clamp_unit(images), aux, finish, "deletion_curve")
+    curve = _stack_scores(score_fn, clamp_unit(images), aux, finish, "deletion_curve")
+    unordered = jnp.any(present & ~jnp.isfinite(scores), axis=-1)
+    return jnp.where(unordered[:, None], jnp.nan, curve)
 
 
 def curve_auc(curve: jax.Array, n: jax.Array) -> jax.Array:
-    """Trapezoid area under ``curve[:, :n+1]`` on the axis ``i / n`` (``[0, 1]``): ``float32[B]``.
+    """Trapezoid area under ``curve[..., :n+1]`` on the axis ``i / n`` (``[0, 1]``): ``float32[...]``.
 
-    ``n``: ``int[B]`` number of present strokes; NaN where ``n = 0``.
+    ``curve``: ``[..., K + 1]`` (e.g. ``[B, K + 1]``; one ``[K + 1]`` row under ``vmap``);
+    ``n``: ``int[...]`` number of strokes that draw something (``0 <= n <= K``, checked when
+    concrete); NaN where ``n = 0``.
     """
     n = jnp.asarray(n)
-    if np.ndim(curve) != 2 or n.shape != np.shape(curve)[:1] or not jnp.issubdtype(n.dtype, jnp.integer):
-        raise ValueError(f"curve_auc: need curve [B, K + 1] and integer n [B], got {np.shape(curve)} and "
-                         f"{n.shape} {n.dtype}")
+    if np.ndim(curve) < 1 or n.shape != np.shape(curve)[:-1] or not jnp.issubdtype(n.dtype, jnp.integer):
+        raise ValueError(f"curve_auc: need curve [..., K + 1] and integer n [...] (one per curve), got "
+                         f"{np.shape(curve)} and {n.shape} {n.dtype}")
+    k = np.shape(curve)[-1] - 1
+    if not isinstance(n, jax.core.Tracer) and not np.all((np.asarray(n) >= 0) & (np.asarray(n) <= k)):
+        raise ValueError(f"curve_auc: n must count strokes in [0, K={k}] (the curve has K + 1 entries), got "
+                         f"{np.asarray(n).ravel()[:8].tolist()}")
     i = jnp.arange(curve.shape[-1])
-    inside = i[None, :] <= n[:, None]
+    inside = i <= n[..., None]
     total = jnp.sum(jnp.where(inside, curve, 0.0), axis=-1)
-    ends = curve[:, 0] + jnp.take_along_axis(curve, jnp.minimum(n, curve.shape[-1] - 1)[:, None], axis=-1)[:, 0]
+    ends = curve[..., 0] + jnp.take_along_axis(curve, jnp.clip(n, 0, k)[..., None], axis=-1)[..., 0]
     auc = (total - 0.5 * ends) / jnp.maximum(n, 1)
     return jnp.where(n > 0, auc, jnp.nan)
 
@@ -154,8 +181,12 @@ def drawing_order_correlation(scores: jax.Array, present: jax.Array, method: str
     +1 when attribution decreases with drawing order (the first stroke drawn is the most
     important), -1 when it increases; over the present strokes only.
     """
+    if np.shape(scores) != np.shape(present) or np.ndim(scores) < 1:
+        raise ValueError(f"drawing_order_correlation: scores and present need one shape [..., K], got "
+                         f"{np.shape(scores)} and {np.shape(present)}")
+    scores = jnp.asarray(scores)
     order = -jnp.arange(scores.shape[-1], dtype=jnp.float32)
-    return rank_correlation(scores, jnp.broadcast_to(order, jnp.shape(scores)), present, method)
+    return rank_correlation(scores, jnp.broadcast_to(order, scores.shape), jnp.asarray(present), method)
 
 
 def mean_ci(values, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> dict:

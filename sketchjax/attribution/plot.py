@@ -39,10 +39,28 @@ def _mpl():
 
 
 def _norm(values: np.ndarray, vmax: Optional[float]):
+    """Symmetric limits ``±vmax`` (default: the largest finite magnitude of ``values``, 1 when
+    there is none); values beyond them take the colour map's end colours."""
     _, colors, _ = _mpl()
-    v = float(np.nanmax(np.abs(values))) if vmax is None and values.size else (vmax or 0.0)
+    if vmax is not None and not (np.isfinite(vmax) and vmax > 0):
+        raise ValueError(f"vmax must be a finite number > 0 (the colour limits are ±vmax), got {vmax}")
+    finite = values[np.isfinite(values)]
+    v = float(vmax) if vmax is not None else (float(np.max(np.abs(finite))) if finite.size else 0.0)
     v = v if v > 0 else 1.0
     return colors.TwoSlopeNorm(vcenter=0.0, vmin=-v, vmax=v)
+
+
+def _colormap(cmap: str):
+    """``cmap`` with NaN drawn grey (``NAN_COLOR``; matplotlib's default 'bad' colour is transparent)."""
+    plt, _, _ = _mpl()
+    return plt.get_cmap(cmap).with_extremes(bad=NAN_COLOR)
+
+
+def _scores_1d(name: str, what: str, scores) -> np.ndarray:
+    s = np.asarray(scores, np.float64)
+    if s.ndim != 1:
+        raise ValueError(f"{name}: {what} must be one vector per sketch ([K] or [T]), got shape {s.shape}")
+    return s
 
 
 def _segments(sketch: Sketch, name: str):
@@ -98,28 +116,31 @@ def plot_attribution(
 ):
     """Draws ``sketch`` on ``ax`` coloured by attribution; returns the ``LineCollection``.
 
-    Exactly one of ``stroke_scores`` (``[K]``, stroke ``k`` in one colour) or
-    ``point_scores`` (``[T]``, segment ``t → t+1`` coloured by the mean of its end points)
-    is given.  Colours: diverging ``cmap`` centred at 0, symmetric limits ``±vmax`` (default
-    the largest magnitude).  Image coordinates: y grows downwards.
+    Exactly one of ``stroke_scores`` (``[K]``, stroke ``k`` in one colour; entries past the
+    sketch's strokes are ignored) or ``point_scores`` (``[T]``, segment ``t → t+1`` coloured by
+    the mean of its end points) is given.  Colours: diverging ``cmap`` centred at 0, symmetric
+    limits ``±vmax`` (default the largest magnitude among the drawn segments' values); values
+    beyond take the end colours, NaN is grey (``NAN_COLOR``).  Image coordinates: y grows
+    downwards.
     """
     if (stroke_scores is None) == (point_scores is None):
         raise ValueError(f"{name}: give exactly one of stroke_scores and point_scores")
     plt, _, LineCollection = _mpl()
     segs, sid, t = _segments(sketch, name)
     if stroke_scores is not None:
-        s = np.asarray(stroke_scores, np.float64)
+        s = _scores_1d(name, "stroke_scores", stroke_scores)
         if sid.size and sid.max() >= s.shape[-1]:
             raise ValueError(f"{name}: {s.shape[-1]} stroke scores for a sketch with {sid.max() + 1} drawn strokes")
-        values, shown = s[sid], s
+        values = s[sid]
     else:
-        p = np.asarray(point_scores, np.float64)
+        p = _scores_1d(name, "point_scores", point_scores)
         if p.shape[-1] != np.shape(sketch.xy)[0]:
             raise ValueError(f"{name}: {p.shape[-1]} point scores for {np.shape(sketch.xy)[0]} points")
-        values, shown = 0.5 * (p[t] + p[t + 1]), p
-    norm = _norm(np.asarray(shown)[np.isfinite(shown)], vmax)
-    lc = LineCollection(segs, cmap=cmap, norm=norm, linewidths=linewidth, capstyle="round")
-    lc.set_array(values)
+        values = 0.5 * (p[t] + p[t + 1])
+    # the limits come from what is drawn: a padding slot's or a tap's score does not set them
+    norm = _norm(values, vmax)
+    lc = LineCollection(segs, cmap=_colormap(cmap), norm=norm, linewidths=linewidth, capstyle="round")
+    lc.set_array(np.clip(values, norm.vmin, norm.vmax))  # +-inf at the end colours (NaN stays NaN: grey)
     _frame(ax, lc, segs, title)
     if colorbar:
         plt.colorbar(lc, ax=ax, fraction=0.046, pad=0.02)
@@ -134,7 +155,8 @@ def plot_methods(
     row_titles: Optional[Sequence[str]] = None,
     cell_size: float = 2.2,
 ):
-    """A figure with one row per sketch and one column per method.
+    """A figure with one row per sketch and one column per method (each panel with its own
+    symmetric colour scale and colour bar: colours compare strokes within a panel, not across).
 
     Args:
       sketches: unbatched sketches.
@@ -144,6 +166,12 @@ def plot_methods(
     """
     plt, _, _ = _mpl()
     names = list(methods)
+    for m in names:
+        if len(np.asarray(methods[m])) < len(sketches):
+            raise ValueError(f"plot_methods: method {m!r} has scores for {len(np.asarray(methods[m]))} sketches, "
+                             f"{len(sketches)} given")
+    if row_titles is not None and len(row_titles) != len(sketches):
+        raise ValueError(f"plot_methods: {len(row_titles)} row titles for {len(sketches)} sketches")
     fig, axes = plt.subplots(len(sketches), len(names), figsize=(cell_size * len(names) * 1.15, cell_size * len(sketches)),
                              squeeze=False)
     for i, sk in enumerate(sketches):
@@ -165,13 +193,22 @@ def plot_deletion_curves(ax, curves: Mapping[str, np.ndarray], n_strokes, *, gri
     """Mean curve per method (each sketch's curve resampled to ``grid`` fractions of its strokes).
 
     ``curves``: method → ``[N, K + 1]`` from :func:`sketchjax.attribution.deletion_curve`;
-    ``n_strokes``: ``[N]`` present strokes per sketch (sketches with none are skipped).
+    ``n_strokes``: ``[N]`` present strokes per sketch (sketches with none, and curves with a
+    non-finite value, are skipped — as :func:`~sketchjax.attribution.mean_ci` skips their AUCs).
     """
     g = np.linspace(0.0, 1.0, grid)
     n_strokes = np.asarray(n_strokes)
     for m, c in curves.items():
         c = np.asarray(c)
-        rows = [_on_grid(c[i], int(n_strokes[i]), g) for i in range(len(c)) if n_strokes[i] > 0]
+        if c.ndim != 2 or len(c) != len(n_strokes):
+            raise ValueError(f"plot_deletion_curves: method {m!r}: need curves [N, K + 1] with N = {len(n_strokes)} "
+                             f"(one per n_strokes), got shape {c.shape}")
+        if np.any(n_strokes > c.shape[1] - 1) or np.any(n_strokes < 0):
+            raise ValueError(f"plot_deletion_curves: method {m!r}: n_strokes must be in [0, K = {c.shape[1] - 1}]")
+        rows = [_on_grid(c[i], int(n_strokes[i]), g) for i in range(len(c))
+                if n_strokes[i] > 0 and np.isfinite(c[i, : n_strokes[i] + 1]).all()]
+        if not rows:
+            raise ValueError(f"plot_deletion_curves: method {m!r}: no sketch with a drawn stroke and a finite curve")
         ax.plot(g, np.mean(rows, axis=0), label=m)
     ax.set_xlabel("fraction of strokes removed / added")
     ax.set_ylabel(ylabel)
@@ -184,9 +221,9 @@ def plot_deletion_curves(ax, curves: Mapping[str, np.ndarray], n_strokes, *, gri
 def stroke_colors(scores, cmap: str = DIVERGING, vmax: Optional[float] = None) -> list:
     """Hex colours ``["#rrggbb", ...]`` of stroke scores on a diverging map centred at 0; a
     NaN score (no attribution) is drawn grey (``NAN_COLOR``), not the colour map's black."""
-    plt, colors, _ = _mpl()
-    s = np.asarray(scores, np.float64)
-    rgba = plt.get_cmap(cmap).with_extremes(bad=NAN_COLOR)(_norm(s[np.isfinite(s)], vmax)(s))
+    _, colors, _ = _mpl()
+    s = _scores_1d("stroke_colors", "scores", scores)
+    rgba = _colormap(cmap)(_norm(s, vmax)(s))
     return [colors.to_hex(c) for c in rgba]
 
 
@@ -194,7 +231,7 @@ def attribution_svg(sketch: Sketch, stroke_scores, path=None, *, cmap: str = DIV
                     size=None, stroke_width: float = 2.0, name: str = "sketch") -> str:
     """SVG of ``sketch`` with stroke ``k`` coloured by ``stroke_scores[k]`` (written atomically to ``path``)."""
     n = len(to_strokes(sketch, name=name))
-    s = np.asarray(stroke_scores, np.float64)
+    s = _scores_1d(name, "stroke_scores", stroke_scores)
     if s.shape[-1] < n:
         raise ValueError(f"{name}: {s.shape[-1]} stroke scores for {n} strokes")
     return write_svg(sketch, path, size=size, stroke_width=stroke_width, stroke_colors=stroke_colors(s[:n], cmap, vmax),
