@@ -8,6 +8,7 @@ once per bucket instead of once per batch, without padding everything to the lon
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from typing import Optional, Sequence
 
 import numpy as np
@@ -34,8 +35,8 @@ def pad_sketch(sketch: Sketch, max_len: int, *, truncate: bool = True, name: str
     """
     if np.ndim(sketch.pen) != 1:
         raise SketchError(f"{name}: pad_sketch expects one unbatched sketch, got shape {np.shape(sketch.pen)}")
-    if max_len < 1:
-        raise SketchError(f"{name}: max_len must be >= 1, got {max_len}")
+    if isinstance(max_len, bool) or not isinstance(max_len, numbers.Integral) or max_len < 1:
+        raise SketchError(f"{name}: max_len must be an integer >= 1, got {max_len!r}")
     check_sketch(sketch, name)
     n = int(np.sum(np.asarray(sketch.valid)))
     if n > max_len and not truncate:
@@ -74,6 +75,10 @@ def stack_sketches(
     """
     if len(sketches) == 0:
         raise SketchError(f"{name}: cannot stack an empty list of sketches")
+    not_sketch = next((i for i, s in enumerate(sketches) if not isinstance(s, Sketch)), None)
+    if not_sketch is not None:
+        raise SketchError(f"{name}[{not_sketch}]: expected a Sketch, got {type(sketches[not_sketch]).__name__} "
+                          "(build one with sketchjax.formats.from_strokes)")
     if max_len is None:
         max_len = max(int(np.sum(np.asarray(s.valid))) for s in sketches)
     labels = [f"{name}[{i}]" for i in range(len(sketches))]
@@ -134,11 +139,14 @@ def bucket_by_length(
     Returns:
       Non-empty :class:`LengthBucket` batches, ordered by bucket length, then input order.
     """
+    whole = lambda v: not isinstance(v, bool) and isinstance(v, numbers.Integral)  # noqa: E731
+    if not all(whole(b) for b in boundaries):  # 4.9 was cut to 4
+        raise SketchError(f"{name}: boundaries must be integers (padded lengths), got {list(boundaries)}")
     bounds = [int(b) for b in boundaries]
     if not bounds or any(b < 1 for b in bounds) or any(a >= b for a, b in zip(bounds, bounds[1:])):
         raise SketchError(f"{name}: boundaries must be positive and strictly increasing, got {list(boundaries)}")
-    if batch_size is not None and batch_size < 1:
-        raise SketchError(f"{name}: batch_size must be >= 1, got {batch_size}")
+    if batch_size is not None and (not whole(batch_size) or batch_size < 1):
+        raise SketchError(f"{name}: batch_size must be an integer >= 1, got {batch_size!r}")
     lengths = np.array([int(np.sum(np.asarray(s.valid))) for s in sketches], dtype=np.int64)
     if not truncate and len(lengths) and lengths.max() > bounds[-1]:
         i = int(np.argmax(lengths))

@@ -89,3 +89,18 @@ def test_bucket_batches_have_static_shapes():
     for b in buckets:
         total_ink(b.batch.xy, b.batch.valid)
     assert len(buckets) > 3 and len(traces) == len({b.max_len for b in buckets}) == 3  # one compilation per bucket
+
+
+def test_lengths_and_batch_sizes_must_be_whole_numbers(three_strokes):
+    """Found by an audit: pad_sketch(sk, 4.0) raised a bare slice TypeError, boundaries (4.9, 8)
+    were cut to 4 silently, batch_size=2.5 and a plain array in place of a Sketch gave bare errors."""
+    for bad in (4.0, 4.7, None, True):
+        with pytest.raises(SketchError, match="max_len must be an integer >= 1"):
+            pad_sketch(three_strokes, bad)
+    with pytest.raises(SketchError, match="boundaries must be integers"):
+        bucket_by_length([three_strokes], (4.9, 16))
+    with pytest.raises(SketchError, match="batch_size must be an integer >= 1"):
+        bucket_by_length([three_strokes], (16,), batch_size=2.5)
+    with pytest.raises(SketchError, match=r"sketches\[1\]: expected a Sketch, got ndarray"):
+        stack_sketches([three_strokes, np.zeros((3, 2))])
+    assert pad_sketch(three_strokes, np.int64(16)).xy.shape == (16, 2)  # NumPy integers are whole numbers
