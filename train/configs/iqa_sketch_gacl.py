@@ -1,7 +1,7 @@
 """GACL-Cos for quality assessment (G §5) on sketches of known quality (issue 5 §4).
 
 Ratings: each real QuickDraw sketch is degraded with a random strength ``u ~ U[0, 1]`` (point
-jitter up to 6% of its size and up to 60% of its strokes deleted) and rated ``1 - u``
+jitter up to 6% of its size and ``u x 0.6`` of its strokes deleted, rounded half up) and rated ``1 - u``
 (:func:`sketchjax.apps.iqa.degraded_sketch_ratings`) — no IQA benchmark can be downloaded
 here; ``--set iqa.source=folder --set iqa.images=DIR --set iqa.mos=FILE`` trains on a real one
 (image folder + MOS csv).  The ratings are cut into ``iqa.n_bins`` equal bins (100 here; the
@@ -14,10 +14,12 @@ sketches of the test split (never seen), degraded with other draws.
 Command:
   python train/run.py --config train/configs/iqa_sketch_gacl.py --workdir runs/iqa_gacl_100
 
-Expected runtime: 2.5 min wall on the 2-core CPU (jax 0.10.2; 856 steps of batch 64 plus building
-  and rasterising the degraded sketches, ~20 s; measured 2026-12-02).
-Expected metric: on the 1,726 held-out degraded sketches, expected-rating PLCC 0.200, SROCC 0.196,
-  mean absolute error 0.249 on the [0, 1] rating scale (``python eval/iqa.py``; RESULTS.md §4.8).
+Expected runtime: 2.5 min wall on the idle 2-core CPU (jax 0.10.2; 856 steps of batch 64 plus
+  building and rasterising the degraded sketches, ~20 s; measured 2026-12-02); 8.5 min with the
+  cores shared (2026-12-03).
+Expected metric: on the 1,726 held-out degraded sketches, expected-rating PLCC 0.341, SROCC 0.341,
+  mean absolute error 0.236 on the [0, 1] rating scale (``python eval/iqa.py``, 2026-12-03;
+  RESULTS.md §4.8).
 """
 from __future__ import annotations
 
