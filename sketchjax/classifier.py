@@ -90,6 +90,10 @@ PRETRAINED_HEADS = {"doodlenet": doodlenet_head_params}
 DEFAULT_DATA_DIR = "~/.cache/sketchjax/tfds"
 
 
+#: ``config["experiment"]`` of the classifier runs (what :func:`load_classifier` restores).
+CLASSIFIER_EXPERIMENT = "sketchjax.classifier:build_experiment"
+
+
 def base_config() -> dict:
     """Loop defaults plus the data section every classifier config starts from."""
     config = default_config()
@@ -100,7 +104,7 @@ def base_config() -> dict:
         log_every_steps=25,
         checkpoint_every_steps=500,
         keep_checkpoints=2,
-        experiment="sketchjax.classifier:build_experiment",
+        experiment=CLASSIFIER_EXPERIMENT,
         head={"type": "softmax"},
         data={
             "source": "simplified",
@@ -628,27 +632,36 @@ class TrainedClassifier:
 
     def prepare(self, sketches) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Unbatched :class:`Sketch` es (any pixel frame) length-fitted as in training
-        (``data.fit`` to ``data.max_len``) and stacked: ``(xy, pen, valid)``."""
+        (``data.fit`` to ``data.max_len``) and stacked: ``(xy, pen, valid)``.  A sketch the fit
+        cannot bring within ``max_len`` points is cut there, as training cut it."""
         return fit_sketches(self.config["data"], sketches)
 
     def fit_arrays(self, xy, pen, valid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Padded pixel-coordinate arrays ``[N, T, ...]`` made fit for the model, as NumPy arrays.
 
-        Raster models: unchanged (the raster does not depend on ``T``).  Sequence models: every
-        sketch length-fitted as in training (:meth:`prepare`: ``data.fit`` to ``data.max_len``)
-        and the arrays padded or cut to ``T = data.max_len`` — so sketches that grew after
-        fitting (added scribbles, for example) are seen the way the model saw its training data,
-        and a Transformer's position table is never exceeded.  ``valid`` need not be a prefix.
+        Every sketch must have a valid point and finite coordinates on its valid points
+        (``ValueError`` naming the first that has not).
+
+        Raster models: drawn as given — no length fitting, unlike :meth:`prepare` /
+        :meth:`score_sketches`, which fit as training did (``data.fit`` to ``data.max_len``), so
+        a sketch longer than ``max_len`` can score slightly differently through the two; the
+        evaluations score degraded copies (added scribbles) through this one, drawn whole.
+        ``T`` is padded up to a multiple of 64 (padding draws nothing), so arrays of nearby
+        lengths share one compilation.  Sequence models: every sketch length-fitted as in
+        training (:meth:`prepare`) and the arrays padded or cut to ``T = data.max_len`` — so
+        sketches that grew after fitting (added scribbles, for example) are seen the way the
+        model saw its training data, and a Transformer's position table is never exceeded; the
+        last point's pen is lifted, as in training.  ``valid`` need not be a prefix.
         """
-        xy, pen, valid = np.asarray(xy), np.asarray(pen), np.asarray(valid, bool)
+        xy, pen, valid = _checked_arrays(xy, pen, valid)
         if self.raster:
-            return xy, pen, valid
+            return _pad_time(xy, pen, valid, -(-valid.shape[1] // 64) * 64)
         max_len = int(self.config["data"]["max_len"])
         counts = valid.sum(axis=1)
         if (counts <= max_len).all() and (valid == (np.arange(valid.shape[1]) < counts[:, None])).all():
-            pad = max(max_len - valid.shape[1], 0)
-            cut = lambda a: np.pad(a[:, :max_len], ((0, 0), (0, pad)) + ((0, 0),) * (a.ndim - 2))  # noqa: E731
-            return cut(xy), cut(pen), cut(valid)
+            pen = pen.copy()
+            pen[np.arange(len(counts)), counts - 1] = 0.0  # training lifts the pen after the last point
+            return _pad_time(xy[:, :max_len], pen[:, :max_len], valid[:, :max_len], max_len)
         return self.prepare([Sketch(xy=x[v], pen=p[v], valid=np.ones(int(v.sum()), bool))
                              for x, p, v in zip(xy, pen, valid)])
 
@@ -736,8 +749,10 @@ class DoodleNetReference:
         self.canvas, self.width = canvas, width
 
     def fit_arrays(self, xy, pen, valid):
-        """Unchanged (a raster model: the drawing is fitted to the canvas when drawn)."""
-        return np.asarray(xy), np.asarray(pen), np.asarray(valid, bool)
+        """Checked and drawn as given (a raster model: the drawing is fitted to the canvas when
+        drawn); ``T`` padded up to a multiple of 64, as :meth:`TrainedClassifier.fit_arrays`."""
+        xy, pen, valid = _checked_arrays(xy, pen, valid)
+        return _pad_time(xy, pen, valid, -(-valid.shape[1] // 64) * 64)
 
     def _forward(self, xy, pen, valid):
         from sketchjax.models.doodlenet import DoodleNet
@@ -762,6 +777,30 @@ class DoodleNetReference:
 
     score_arrays = TrainedClassifier.score_arrays
     feature_arrays = TrainedClassifier.feature_arrays
+
+
+def _checked_arrays(xy, pen, valid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``[N, T, 2]``, ``[N, T]``, ``[N, T]`` as NumPy, each sketch with a valid point and finite
+    valid coordinates (a NaN gave a NaN score, an empty row a valid-looking one)."""
+    xy, pen, valid = np.asarray(xy), np.asarray(pen), np.asarray(valid, bool)
+    if xy.ndim != 3 or xy.shape[-1] != 2 or pen.shape != xy.shape[:2] or valid.shape != pen.shape:
+        raise ValueError(f"need a batch xy [N, T, 2], pen and valid [N, T] (stack single sketches, or use "
+                         f"score_sketches); got {xy.shape}, {pen.shape}, {valid.shape}")
+    empty = np.flatnonzero(~valid.any(axis=1))
+    if empty.size:
+        raise ValueError(f"sketch {int(empty[0])} of the batch is empty (no valid points)")
+    bad = valid & ~(np.isfinite(xy).all(-1) & np.isfinite(pen))
+    if bad.any():
+        b, t = (int(k) for k in np.argwhere(bad)[0])
+        raise ValueError(f"sketch {b} of the batch: non-finite point or pen state at point {t}: {xy[b, t].tolist()}")
+    return xy, pen, valid
+
+
+def _pad_time(xy, pen, valid, t: int):
+    """The arrays padded with zeros (padding draws nothing) to length ``t``."""
+    pad = max(t - valid.shape[1], 0)
+    grow = lambda a: np.pad(a, ((0, 0), (0, pad)) + ((0, 0),) * (a.ndim - 2))  # noqa: E731
+    return grow(xy), grow(pen), grow(valid)
 
 
 def _with_recorded_categories(config: dict, workdir: pathlib.Path) -> dict:
@@ -813,7 +852,11 @@ def load_classifier(workdir: str | os.PathLike) -> TrainedClassifier:
     without its dataset, so scoring your own sketches needs only the run's folder; an older
     run of a ``categories = None`` config builds (or reuses) its dataset to name its classes."""
     workdir = pathlib.Path(workdir)
-    config = _with_recorded_categories(read_run_config(workdir), workdir)
+    config = read_run_config(workdir)
+    if config.get("experiment", CLASSIFIER_EXPERIMENT) != CLASSIFIER_EXPERIMENT:
+        raise ValueError(f"{workdir}: a run of the experiment {config['experiment']!r}, not a sketch classifier "
+                         f"({CLASSIFIER_EXPERIMENT}); load_classifier reads classifier runs only")
+    config = _with_recorded_categories(config, workdir)
     restore_config = config
     if isinstance(config.get("model"), dict) and config["model"].get("pretrained"):
         restore_config = {**config, "model": {**config["model"], "pretrained": False, "pretrained_head": False}}

@@ -58,6 +58,48 @@ def tiny_runs(tmp_path_factory, data_root):
 
 
 @pytest.mark.data
+def test_trained_classifier_scores_own_arrays_as_its_sketches_and_loads_under_x64(tiny_runs, data_root, tmp_path):
+    """Found by an audit: every GACL run failed to restore under jax_enable_x64 (the cosine head's
+    kernel was made float64), blamed on "settings changed"; score_arrays scored a NaN point as
+    NaN and an empty row as a valid-looking sketch, and a last pen state of 1 changed a
+    sequence model's score (training lifts it); a run of another experiment failed late."""
+    import shutil
+
+    import jax
+
+    from sketchjax.classifier import load_classifier
+    from sketchjax.formats.ndjson import read_ndjson
+
+    clf = load_classifier(tiny_runs["gacl"])
+    sketches = [r.sketch for r in read_ndjson(data_root / "quickdraw" / "simplified" / "cat.ndjson", limit=5)]
+    xy, pen, valid = clf.prepare(sketches)
+    base = clf.score_arrays(xy, pen, valid)
+    np.testing.assert_allclose(clf.score_sketches(sketches)["q"], base["q"], rtol=1e-6)
+    lifted = pen.copy()
+    lifted[np.arange(5), valid.sum(1) - 1] = 1.0  # stroke-3 data often ends with the pen "down"
+    np.testing.assert_allclose(clf.score_arrays(xy, lifted, valid)["q"], base["q"], rtol=1e-6)
+    bad_xy = xy.copy()
+    bad_xy[2, 3] = np.nan
+    with pytest.raises(ValueError, match=r"sketch 2 of the batch: non-finite point .* at point 3"):
+        clf.score_arrays(bad_xy, pen, valid)
+    empty = valid.copy()
+    empty[1] = False
+    with pytest.raises(ValueError, match="sketch 1 of the batch is empty"):
+        clf.score_arrays(xy, pen, empty)
+    with pytest.raises(ValueError, match="need a batch xy"):
+        clf.score_arrays(xy[0], pen[0], valid[0])
+    with jax.enable_x64(True):
+        wide = load_classifier(tiny_runs["gacl"])
+        np.testing.assert_allclose(wide.score_arrays(xy, pen, valid)["q"], base["q"], rtol=1e-5)
+    other = tmp_path / "iqa_run"
+    shutil.copytree(tiny_runs["gacl"], other)
+    config = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**config, "experiment": "sketchjax.apps.iqa:build_iqa_experiment"}))
+    with pytest.raises(ValueError, match="a run of the experiment 'sketchjax.apps.iqa:build_iqa_experiment', not a sketch"):
+        load_classifier(other)
+
+
+@pytest.mark.data
 def test_split_label_scores_stream_in_chunks_with_the_same_result(tiny_runs):
     from sketchjax.apps.cleansing import split_label_scores
     from sketchjax.classifier import load_classifier

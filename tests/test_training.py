@@ -573,6 +573,12 @@ def test_checkpoint_with_a_renamed_parameter_is_refused_not_quarantined(tmp_path
     with pytest.raises(training.IncompatibleCheckpointError, match=r"saved only: \['head/w \(2, 3\) float32'\]"):
         store.restore_latest(renamed)
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == before  # nothing moved
+    # the same arrays in float64 (jax_enable_x64 on one side only) are named as such
+    with jax.enable_x64(True):
+        wide = {"encoder": {"w": jax.ShapeDtypeStruct((3,), jnp.float64)},
+                "head": {"w": jax.ShapeDtypeStruct((2, 3), jnp.float64)}}
+        with pytest.raises(training.IncompatibleCheckpointError, match="another dtype only: was jax_enable_x64"):
+            store.restore_latest(wide)
     store.close()
 
 

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 from sketchjax.gacl.core import GACLConfig, class_cosines, quality_scores
 
@@ -25,7 +26,10 @@ class CosineHead(nn.Module):
 
     @nn.compact
     def __call__(self, features: jax.Array) -> tuple[jax.Array, jax.Array]:
-        kernel = self.param("kernel", nn.initializers.lecun_normal(), (features.shape[-1], self.num_classes))
+        # float32 like every Flax layer's parameters (param_dtype), also under jax_enable_x64:
+        # a float64 kernel there made every saved GACL run fail to restore
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (features.shape[-1], self.num_classes),
+                            jnp.float32)
         return class_cosines(features, kernel)
 
 

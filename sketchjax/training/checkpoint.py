@@ -118,7 +118,13 @@ def _path_diff(saved_paths: list[str], want_paths: list[str], shown: int = 3) ->
     (an optimiser's moments, a renamed module) are told apart too."""
     only_saved = sorted(set(saved_paths) - set(want_paths))
     only_wanted = sorted(set(want_paths) - set(saved_paths))
-    return f"saved only: {only_saved[:shown]}; expected only: {only_wanted[:shown]}"
+    text = f"saved only: {only_saved[:shown]}; expected only: {only_wanted[:shown]}"
+    # the same arrays in another float width: usually jax_enable_x64 on one side only
+    strip = lambda p: p.rsplit(" ", 1)[0]  # noqa: E731  ("path (shape) dtype" -> "path (shape)")
+    if only_saved and sorted(map(strip, only_saved)) == sorted(map(strip, only_wanted)):
+        text += (" -- the same arrays in another dtype only: was jax_enable_x64 on in one process and not "
+                 "the other (float64 parameters)?")
+    return text
 
 
 class _DropReadOnlyNotice(logging.Filter):
