@@ -69,7 +69,7 @@ def _check_count(name: str, key: str, value, low: int) -> int:
     """A static whole number >= ``low`` (it sets array shapes)."""
     if isinstance(value, jax.core.Tracer):
         raise ValueError(f"{name}: {key} sets a shape and must be a static integer, not a traced value")
-    if isinstance(value, bool) or not np.isscalar(value) or not np.isfinite(value) or value != int(value) or value < low:
+    if isinstance(value, bool) or np.ndim(value) != 0 or not np.isfinite(value) or value != int(value) or value < low:
         raise ValueError(f"{name}: {key} must be a whole number >= {low}, got {value!r}")
     return int(value)
 
@@ -183,7 +183,8 @@ def scribble_sketch(key: jax.Array, t: int, n: int, lo=(0.0, 0.0), hi=(255.0, 25
     (``n * points <= t``): a drawing of no category."""
     n, points = _check_count("scribble_sketch", "n", n, 1), _check_count("scribble_sketch", "points", points, 2)
     t = _check_count("scribble_sketch", "t", t, 1)
-    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(np.asarray(lo) < np.asarray(hi))):
+    if _concrete(lo, hi) and not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))
+                                  and np.all(np.asarray(lo) < np.asarray(hi))):
         raise ValueError(f"scribble_sketch: need a finite box with lo < hi, got lo={lo}, hi={hi}")
     if n * points > t:
         raise ValueError(f"scribble_sketch: {n} strokes x {points} points do not fit in T = {t}")
