@@ -201,23 +201,38 @@ def _resample_stroke(points: np.ndarray, spacing: float) -> np.ndarray:
     if len(points) < 2:
         return points
     step = np.hypot(*np.diff(points[:, :2], axis=0).T)
-    moving = np.concatenate([[True], step > 0])  # interpolation needs increasing arc length
-    points, arc = points[moving], np.concatenate([[0.0], np.cumsum(step[step > 0])])
-    total = arc[-1]
-    if total == 0:
+    if not (step > 0).any():
         return points[[0, 0]]  # zero-length stroke: keep it as a (drawn) dot
+    # Repeated points (the pen resting) become one position with an arrival (first of the run)
+    # and a departure (last of the run): between two positions the extra columns (time) run
+    # from the departure at one to the arrival at the next.
+    arrive = np.concatenate([[True], step > 0])
+    leave = np.concatenate([step > 0, [True]])
+    arc = np.concatenate([[0.0], np.cumsum(step[step > 0])])
+    total = arc[-1]
     positions = np.arange(int(np.floor(total / spacing)) + 1) * spacing
     if total - positions[-1] > 1e-9 * spacing:
         positions = np.append(positions, total)  # keep the end point
-    return np.column_stack([np.interp(positions, arc, points[:, c]) for c in range(points.shape[1])])
+    xy = np.column_stack([np.interp(positions, arc, points[arrive, c]) for c in range(2)])
+    if points.shape[1] == 2:
+        return xy
+    k = np.clip(np.searchsorted(arc, positions, side="right") - 1, 0, len(arc) - 2)
+    frac = ((positions - arc[k]) / (arc[k + 1] - arc[k]))[:, None]
+    depart, reach = points[leave][k, 2:], points[arrive][k + 1, 2:]
+    extra = depart + frac * (reach - depart)
+    extra[0], extra[-1] = points[0, 2:], points[-1, 2:]  # the stroke starts and ends (pen lifted) as recorded
+    return np.column_stack([xy, extra])
 
 
 def resample(data: Union[np.ndarray, StrokesOrSketch], spacing: float, *, name: str = "sketch"):
     """Resample each stroke at uniform arc-length ``spacing`` (pixels), keeping its end points.
 
     Points are placed at arc lengths ``0, spacing, 2*spacing, ...`` along the stroke's polyline
-    and at its end; extra columns (time) are interpolated linearly.  A single-point stroke is
-    returned unchanged; a zero-length one becomes its first point twice.
+    and at its end; extra columns (time) are interpolated linearly along the movement — from
+    the time the pen left a point to the time it reached the next, so a pen resting before,
+    during or after a movement keeps the rest out of the movement's times — and the first and
+    last points keep their own.  A single-point stroke is returned unchanged; a zero-length
+    one becomes its first point twice.
 
     Args:
       data: one stroke ``[n, k]``, a list of strokes, or an unbatched Sketch.

@@ -215,3 +215,15 @@ def test_fit_and_unit_refuse_nan_and_bad_sizes_and_keep_float64():
         ref = np.asarray(xy64)
         np.testing.assert_allclose(u, (ref - ref.min(0)) / (ref.max(0) - ref.min(0)).max(), rtol=0, atol=1e-12)
         assert fit_to_canvas(s64, 256).xy.dtype == jnp.float64
+
+
+def test_resample_keeps_a_resting_pen_out_of_the_movement_times():
+    """Found by an audit: of repeated points the first was kept, so a pen resting 100 ms before
+    it moved spread the rest over the movement (times 0, 50, 100, ... instead of 0, 125, 150, ...)."""
+    before = resample(np.array([[0, 0, 0], [0, 0, 100], [4, 0, 200]], float), 1.0)
+    np.testing.assert_allclose(before[:, 2], [0, 125, 150, 175, 200])
+    after = resample(np.array([[0, 0, 0], [4, 0, 100], [4, 0, 200]], float), 1.0)  # rests at the end
+    np.testing.assert_allclose(after[:, 2], [0, 25, 50, 75, 200])
+    np.testing.assert_allclose(after[:, :2], before[:, :2])  # positions do not depend on time
+    np.testing.assert_allclose(resample(np.array([[0, 0, 0], [2, 0, 20], [2, 0, 50], [4, 0, 70]], float), 1.0)[:, 2],
+                               [0, 10, 50, 60, 70])
