@@ -722,7 +722,7 @@ class DoodleNetReference:
     """The pre-trained DoodleNet (:mod:`sketchjax.models.doodlenet`: ml5.js's 345-class
     classifier, trained on the full QuickDraw — far more sketches per class than any run here)
     restricted to ``categories``, with :class:`TrainedClassifier`'s scoring interface
-    (``score_arrays``, ``feature_arrays``, ``fit_arrays``), so that an evaluation of trained
+    (``score_sketches``, ``score_arrays``, ``feature_arrays``, ``prepare``, ``fit_arrays``), so that an evaluation of trained
     runs can measure the same things for a classifier trained at scale.
 
     ``scores`` gives what a softmax run's does (:func:`linear_head_scores`; logits and cosines
@@ -747,6 +747,14 @@ class DoodleNetReference:
         self.class_index = np.array(doodlenet_class_rows(class_names, categories))
         self.recipe = doodlenet_recipe(canvas=canvas, width=width)
         self.canvas, self.width = canvas, width
+
+    def prepare(self, sketches) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Unbatched :class:`Sketch` es stacked (padded to the longest; DoodleNet draws every
+        point, no length fitting): ``(xy, pen, valid)``."""
+        from sketchjax.batching import stack_sketches
+
+        batch = stack_sketches(list(sketches))
+        return np.asarray(batch.xy), np.asarray(batch.pen), np.asarray(batch.valid)
 
     def fit_arrays(self, xy, pen, valid):
         """Checked and drawn as given (a raster model: the drawing is fitted to the canvas when
@@ -777,6 +785,7 @@ class DoodleNetReference:
 
     score_arrays = TrainedClassifier.score_arrays
     feature_arrays = TrainedClassifier.feature_arrays
+    score_sketches = TrainedClassifier.score_sketches
 
 
 def _checked_arrays(xy, pen, valid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

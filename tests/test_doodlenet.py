@@ -419,6 +419,8 @@ def test_doodlenet_reference_scores_over_the_given_categories(doodlenet, data_fi
     probs = np.exp(out["logits"] - out["logits"].max(1, keepdims=True))
     np.testing.assert_allclose(out["prob_pred"], (probs / probs.sum(1, keepdims=True)).max(1), rtol=1e-5)
     assert np.mean(out["pred"] == 0) >= 0.75  # real cats, mostly recognised among four classes
+    # the same interface as a trained run's: sketches in, the same scores as their arrays
+    np.testing.assert_allclose(ref.score_sketches(cats, batch_size=8)["logits"], out["logits"], rtol=1e-5, atol=1e-5)
     feats = ref.feature_arrays(batch.xy, batch.pen, batch.valid, batch_size=8)
     assert feats.shape == (12, 512)
     np.testing.assert_allclose(out["norm"], np.linalg.norm(feats, axis=1), rtol=1e-5)
