@@ -92,6 +92,8 @@ DEFAULT_DATA_DIR = "~/.cache/sketchjax/tfds"
 
 #: ``config["experiment"]`` of the classifier runs (what :func:`load_classifier` restores).
 CLASSIFIER_EXPERIMENT = "sketchjax.classifier:build_experiment"
+#: The same experiment under the name runs saved before it moved here record (train/sketch_classifier.py).
+_LEGACY_CLASSIFIER_EXPERIMENTS = ("train.sketch_classifier:build_experiment",)
 
 
 def base_config() -> dict:
@@ -862,7 +864,7 @@ def load_classifier(workdir: str | os.PathLike) -> TrainedClassifier:
     run of a ``categories = None`` config builds (or reuses) its dataset to name its classes."""
     workdir = pathlib.Path(workdir)
     config = read_run_config(workdir)
-    if config.get("experiment", CLASSIFIER_EXPERIMENT) != CLASSIFIER_EXPERIMENT:
+    if config.get("experiment", CLASSIFIER_EXPERIMENT) not in (CLASSIFIER_EXPERIMENT, *_LEGACY_CLASSIFIER_EXPERIMENTS):
         raise ValueError(f"{workdir}: a run of the experiment {config['experiment']!r}, not a sketch classifier "
                          f"({CLASSIFIER_EXPERIMENT}); load_classifier reads classifier runs only")
     config = _with_recorded_categories(config, workdir)

@@ -39,7 +39,8 @@ __all__ = ["jitter", "delete_strokes", "truncate", "add_scribbles", "scribble_sk
 
 
 def _concrete(*arrays) -> bool:
-    return not any(isinstance(a, jax.core.Tracer) for a in arrays)
+    """No tracer among ``arrays`` or inside them (a tuple of traced bounds, say)."""
+    return not any(isinstance(a, jax.core.Tracer) for a in jax.tree_util.tree_leaves(arrays))
 
 
 def _check_one(name: str, xy, pen, valid, fractions: dict | None = None, **amounts) -> None:
@@ -49,7 +50,7 @@ def _check_one(name: str, xy, pen, valid, fractions: dict | None = None, **amoun
     if np.ndim(xy) != 2 or np.shape(xy)[-1] != 2 or np.shape(pen) != np.shape(xy)[:1] or np.shape(valid) != np.shape(pen):
         raise ValueError(f"{name}: degrades one sketch, xy [T, 2] and pen/valid [T] (vmap it over a batch); got "
                          f"{np.shape(xy)}, {np.shape(pen)}, {np.shape(valid)}")
-    check_points(xy, pen, valid, name)  # T >= 1; finite values when concrete
+    check_points(xy, pen, valid, name, max_abs=np.inf)  # T >= 1; finite values when concrete (any frame)
     if _concrete(valid):
         v = np.asarray(valid).astype(bool)
         n = int(v.sum())
@@ -118,8 +119,9 @@ def truncate(xy, pen, valid, fraction: float):
     """The last ``floor(fraction * n)`` of the ``n`` valid points cut off (at least 2 points kept)."""
     _check_one("truncate", xy, pen, valid, fractions=dict(fraction=fraction))
     n = jnp.sum(valid)
-    # floor with a margin for float32 rounding: ceil((1 - 0.4) * 25) was 16 (0.6 * 25 = 15.000001)
-    cut = jnp.floor(fraction * n + 1e-3)
+    # floor with a relative margin for float32 rounding (0.7 * 100 is 69.999996 in float32;
+    # ceil((1 - 0.4) * 25) was 16: 0.6 * 25 = 15.000001); 0.1999 * 10 still cuts 1
+    cut = jnp.floor(fraction * n * (1.0 + 1e-5))
     keep_n = jnp.maximum(n - cut, jnp.minimum(n, 2))
     return compact(xy, pen, valid, jnp.arange(pen.shape[-1]) < keep_n)
 

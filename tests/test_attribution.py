@@ -794,8 +794,10 @@ def test_metrics_and_plots_handle_non_finite_scores_padding_slots_and_bad_shapes
     imgs[0, 1, 5, :6] = 1.0
     ink = lambda img, aux=None: jnp.sum(img, axis=(-2, -1))  # noqa: E731
     present = present_strokes(jnp.asarray(imgs))
-    # -inf and NaN on a drawn stroke: ranked last among the drawn strokes, never behind the empty slots
-    np.testing.assert_array_equal(stroke_order(jnp.array([[0.0, -jnp.inf, 1.0, 2.0]]), present), [[0, 1, 2, 3]])
+    # -inf and NaN on a drawn stroke: ranked last among the drawn strokes, never behind the empty
+    # slots (with an empty slot 0 -- a tap -- the old sort key put it before the -inf stroke)
+    tap_first = jnp.array([[False, True, True, False]])
+    np.testing.assert_array_equal(stroke_order(jnp.array([[5.0, -jnp.inf, 1.0, 2.0]]), tap_first), [[2, 1, 0, 3]])
     np.testing.assert_array_equal(stroke_order(jnp.array([[jnp.nan, 1.0, 5.0, 5.0]]), present), [[1, 0, 2, 3]])
     with pytest.raises(ValueError, match="score of drawn stroke 0 of sketch 0 is not finite"):
         deletion_curve(ink, jnp.asarray(imgs), jnp.array([[jnp.nan, 1.0, 0.0, 0.0]]))

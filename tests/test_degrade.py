@@ -181,11 +181,17 @@ def test_degradations_refuse_bad_sketches_and_severities_found_by_an_audit(padde
                         (lambda: degrade.scribble_sketch(key, 32, 2, lo=(5.0, 5.0), hi=(1.0, 9.0)), "lo < hi")):
         with pytest.raises(ValueError, match=match):
             call()
+    # traced bounds, also inside a tuple, are the caller's (no host-side check)
+    box = jax.jit(lambda a: degrade.scribble_sketch(key, 32, 2, lo=(a, a), hi=(a + 9.0, a + 9.0))[0])(1.0)
+    assert float(box.max()) <= 10.0
+    # any coordinate frame: far beyond the renderers' +-8192 pixels is still a sketch to degrade
+    far = degrade.jitter(key, xy * 1000.0, pen, valid, 0.02)[0]
+    assert np.isfinite(np.asarray(far)).all()
     # integer pixel coordinates are jittered in float32 (jax.random.normal refused the int dtype)
     moved, _, _ = degrade.jitter(key, jnp.round(xy).astype(jnp.int32), pen, valid, 0.02)
     assert moved.dtype == jnp.float32 and not np.array_equal(np.asarray(moved)[:n], np.round(np.asarray(xy))[:n])
     # truncate cuts floor(fraction * n) points: ceil((1 - 0.4) * 25) in float32 kept 16 of 25
-    for t_n, fraction in ((25, 0.4), (100, 0.7), (10, 0.25)):
+    for t_n, fraction in ((25, 0.4), (100, 0.7), (10, 0.25), (10, 0.1999), (100, 0.01999)):
         pts = jnp.zeros((t_n + 4, 2)).at[:t_n, 0].set(jnp.arange(t_n, dtype=jnp.float32))
         pn = jnp.zeros(t_n + 4).at[: t_n - 1].set(1.0)
         _, _, kept = degrade.truncate(pts, pn, jnp.arange(t_n + 4) < t_n, fraction)

@@ -97,6 +97,9 @@ def test_trained_classifier_scores_own_arrays_as_its_sketches_and_loads_under_x6
     (other / "config.json").write_text(json.dumps({**config, "experiment": "sketchjax.apps.iqa:build_iqa_experiment"}))
     with pytest.raises(ValueError, match="a run of the experiment 'sketchjax.apps.iqa:build_iqa_experiment', not a sketch"):
         load_classifier(other)
+    # runs saved before the classifier moved into the package record its old name: still theirs
+    (other / "config.json").write_text(json.dumps({**config, "experiment": "train.sketch_classifier:build_experiment"}))
+    np.testing.assert_allclose(load_classifier(other).score_arrays(xy, pen, valid)["q"], base["q"], rtol=1e-6)
 
 
 @pytest.mark.data

@@ -325,7 +325,8 @@ def iqa_dataset(config: dict) -> dict[str, dict[str, np.ndarray]]:
             for i in range(0, len(arrays["label"]), 512):
                 img, r = _degraded_rasters(jax.random.fold_in(key, i), arrays["xy"][i:i + 512],
                                            arrays["pen"][i:i + 512], arrays["valid"][i:i + 512], recipe,
-                                           bool(iqa.get("delete_at_least_one", False)))
+                                           # a config recorded before the key existed: the recipe it trained with
+                                           bool(iqa.get("delete_at_least_one", True)))
                 images.append(np.asarray(img))
                 ratings.append(np.asarray(r))
         out[split_name] = {"image": np.concatenate(images), "rating": np.concatenate(ratings)}

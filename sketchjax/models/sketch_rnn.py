@@ -894,7 +894,7 @@ def stroke5_batch(
       SketchError: a sketch has more than ``max_len`` points (named by ``names[i]`` or its index).
       ValueError: ``scale_factor`` not a finite number > 0, or ``names`` not one per sketch.
     """
-    if not (np.isscalar(scale_factor) and np.isfinite(scale_factor) and scale_factor > 0):
+    if not (np.ndim(scale_factor) == 0 and np.isfinite(scale_factor) and scale_factor > 0):
         raise ValueError(f"stroke5_batch: scale_factor must be a finite number > 0, got {scale_factor!r}")
     if names is not None and len(names) != len(sketches):
         raise ValueError(f"stroke5_batch: {len(names)} names for {len(sketches)} sketches (need one each)")
