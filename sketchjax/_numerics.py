@@ -4,7 +4,15 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["safe_sqrt", "safe_norm"]
+__all__ = ["safe_sqrt", "safe_norm", "compute_dtype"]
+
+
+def compute_dtype(x) -> jnp.dtype:
+    """The floating type to compute ``x`` in: at least float32 (bfloat16 / float16 are too coarse
+    for norms, angles and canvas fits), float64 kept under ``jax_enable_x64``, float32 for
+    integers."""
+    dtype = jnp.asarray(x).dtype
+    return jnp.promote_types(dtype, jnp.float32) if jnp.issubdtype(dtype, jnp.floating) else jnp.dtype(jnp.float32)
 
 
 def safe_sqrt(sq: jax.Array) -> jax.Array:

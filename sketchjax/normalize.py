@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sketchjax._numerics import compute_dtype
 from sketchjax.formats.ndjson import QuickDrawRecord
 from sketchjax.formats.strokes import _stroke_array, from_strokes, to_strokes
 from sketchjax.sketch import Sketch, SketchError, check_points
@@ -35,16 +36,10 @@ QUICKDRAW_SIZE = 255.0
 # --- jnp, jit/vmap-able -----------------------------------------------------------------------
 
 
-def _float_dtype(xy) -> jnp.dtype:
-    """The computing type of the jnp functions: float32, or float64 for float64 points (x64)."""
-    dtype = jnp.asarray(xy).dtype
-    return jnp.promote_types(dtype, jnp.float32) if jnp.issubdtype(dtype, jnp.floating) else jnp.dtype(jnp.float32)
-
-
 def bounding_box(sketch: Sketch) -> jnp.ndarray:
     """``float32[..., 4]`` = ``(x_min, y_min, x_max, y_max)`` over valid points (zeros if none);
     float64 for float64 points (under ``jax_enable_x64``)."""
-    xy = jnp.asarray(sketch.xy, _float_dtype(sketch.xy))
+    xy = jnp.asarray(sketch.xy, compute_dtype(sketch.xy))
     valid = jnp.asarray(sketch.valid, bool)[..., None]
     lo = jnp.min(jnp.where(valid, xy, jnp.inf), axis=-2)
     hi = jnp.max(jnp.where(valid, xy, -jnp.inf), axis=-2)
@@ -78,7 +73,7 @@ def canvas_fit(sketch: Sketch, size: Union[float, Sequence[float]], padding: flo
     if not isinstance(padding, jax.core.Tracer) and not 0.0 <= padding < 0.5:  # 0.5 collapses, beyond mirrors
         raise ValueError(f"padding must be in [0, 0.5) (a fraction of the canvas side per side), got {padding}")
     check_points(sketch.xy, sketch.pen, sketch.valid, "fit_to_canvas", max_abs=np.inf)  # shapes; finite when concrete
-    dtype = _float_dtype(sketch.xy)
+    dtype = compute_dtype(sketch.xy)
     box = bounding_box(sketch)
     lo, hi = box[..., :2], box[..., 2:]
     extent = hi - lo

@@ -54,6 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sketchjax._checks import check_labels
+from sketchjax._numerics import compute_dtype
 
 __all__ = [
     "KINDS",
@@ -171,11 +172,9 @@ class GACLConfig:
 
 
 def _wide(x) -> jax.Array:
-    """``x`` as an array of at least float32 (bfloat16 / float16 stay too coarse for ``q``: a
-    bfloat16 norm near 30 steps by 0.125, i.e. ~0.6% of ``cos``'s quality range per step)."""
-    x = jnp.asarray(x)
-    dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.float32
-    return x.astype(jnp.promote_types(dtype, jnp.float32))
+    """``x`` in :func:`~sketchjax._numerics.compute_dtype` (bfloat16 / float16 stay too coarse for
+    ``q``: a bfloat16 norm near 30 steps by 0.125, i.e. ~0.6% of ``cos``'s quality range per step)."""
+    return jnp.asarray(x).astype(compute_dtype(x))
 
 
 def quality_from_norm(norm: jax.Array, cfg: GACLConfig) -> jax.Array:
@@ -211,8 +210,7 @@ def safe_arccos(cos: jax.Array, eps: float = 1e-6) -> jax.Array:
     gradient is infinite) and returned in the input's floating type."""
     cos = jnp.asarray(cos)
     dtype = cos.dtype if jnp.issubdtype(cos.dtype, jnp.floating) else jnp.float32
-    wide = cos.astype(jnp.promote_types(dtype, jnp.float32))
-    return jnp.arccos(jnp.clip(wide, -1.0 + eps, 1.0 - eps)).astype(dtype)
+    return jnp.arccos(jnp.clip(_wide(cos), -1.0 + eps, 1.0 - eps)).astype(dtype)
 
 
 def target_logit(q: jax.Array, cos_y: jax.Array, cfg: GACLConfig) -> jax.Array:

@@ -12,6 +12,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from sketchjax._numerics import compute_dtype
 from sketchjax.sketch import Sketch
 
 __all__ = ["check_batch_shape", "point_features", "ReluMLP", "HEAD_ACTIVATIONS", "Classifier", "NUM_POINT_FEATURES"]
@@ -40,11 +41,10 @@ def point_features(sketch: Sketch) -> jax.Array:
     stroke-5's ``q1, q2``.  Padding points are all zeros.  float64 points (under
     ``jax_enable_x64``) stay float64; anything narrower becomes float32.
     """
-    xy = jnp.asarray(sketch.xy)
-    dtype = jnp.promote_types(xy.dtype, jnp.float32) if jnp.issubdtype(xy.dtype, jnp.floating) else jnp.float32
+    dtype = compute_dtype(sketch.xy)
     valid = jnp.asarray(sketch.valid, bool)[..., None]
     pen = jnp.asarray(sketch.pen, dtype)[..., None]
-    xy = xy.astype(dtype)
+    xy = jnp.asarray(sketch.xy, dtype)
     # where, not a product: NaN/inf left in padding must not leak (0 * NaN is NaN).
     return jnp.where(valid, jnp.concatenate([xy, pen, 1.0 - pen], axis=-1), 0.0)
 
