@@ -18,10 +18,10 @@ import numpy as np
 from sketchjax.sketch import check_points
 
 
-def check_positive_int(name: str, param: str, value) -> int:
-    """``value`` as an ``int >= 1``, or ValueError naming ``name`` and ``param``."""
+def check_positive_int(name: str, param: str, value, error: type = ValueError) -> int:
+    """``value`` as an ``int >= 1``, or ``error`` (a ValueError subclass) naming ``name`` and ``param``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name}: {param} must be an integer >= 1, got {value!r}")
+        raise error(f"{name}: {param} must be an integer >= 1, got {value!r}")
     return int(value)
 
 

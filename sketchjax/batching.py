@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from sketchjax._checks import check_positive_int
 from sketchjax.sketch import Sketch, SketchError, check_sketch
 
 __all__ = ["pad_sketch", "stack_sketches", "bucket_by_length", "LengthBucket"]
@@ -35,8 +36,7 @@ def pad_sketch(sketch: Sketch, max_len: int, *, truncate: bool = True, name: str
     """
     if np.ndim(sketch.pen) != 1:
         raise SketchError(f"{name}: pad_sketch expects one unbatched sketch, got shape {np.shape(sketch.pen)}")
-    if isinstance(max_len, bool) or not isinstance(max_len, numbers.Integral) or max_len < 1:
-        raise SketchError(f"{name}: max_len must be an integer >= 1, got {max_len!r}")
+    check_positive_int(name, "max_len", max_len, SketchError)
     check_sketch(sketch, name)
     n = int(np.sum(np.asarray(sketch.valid)))
     if n > max_len and not truncate:
@@ -139,14 +139,13 @@ def bucket_by_length(
     Returns:
       Non-empty :class:`LengthBucket` batches, ordered by bucket length, then input order.
     """
-    whole = lambda v: not isinstance(v, bool) and isinstance(v, numbers.Integral)  # noqa: E731
-    if not all(whole(b) for b in boundaries):  # 4.9 was cut to 4
+    if not all(isinstance(b, numbers.Integral) and not isinstance(b, bool) for b in boundaries):  # 4.9 was cut to 4
         raise SketchError(f"{name}: boundaries must be integers (padded lengths), got {list(boundaries)}")
     bounds = [int(b) for b in boundaries]
     if not bounds or any(b < 1 for b in bounds) or any(a >= b for a, b in zip(bounds, bounds[1:])):
         raise SketchError(f"{name}: boundaries must be positive and strictly increasing, got {list(boundaries)}")
-    if batch_size is not None and (not whole(batch_size) or batch_size < 1):
-        raise SketchError(f"{name}: batch_size must be an integer >= 1, got {batch_size!r}")
+    if batch_size is not None:
+        check_positive_int(name, "batch_size", batch_size, SketchError)
     lengths = np.array([int(np.sum(np.asarray(s.valid))) for s in sketches], dtype=np.int64)
     if not truncate and len(lengths) and lengths.max() > bounds[-1]:
         i = int(np.argmax(lengths))

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sketchjax.normalize import bounding_box
-from sketchjax.sketch import Sketch, check_points, compact, num_strokes, stroke_ids
+from sketchjax.sketch import Sketch, check_mask, check_points, compact, num_strokes, stroke_ids
 
 __all__ = ["jitter", "delete_strokes", "truncate", "add_scribbles", "scribble_sketch", "scribble_strokes", "room",
            "DEGRADATIONS", "degrade"]
@@ -52,12 +52,7 @@ def _check_one(name: str, xy, pen, valid, fractions: dict | None = None, **amoun
                          f"{np.shape(xy)}, {np.shape(pen)}, {np.shape(valid)}")
     check_points(xy, pen, valid, name, max_abs=np.inf)  # T >= 1; finite values when concrete (any frame)
     if _concrete(valid):
-        v = np.asarray(valid).astype(bool)
-        n = int(v.sum())
-        if n == 0:
-            raise ValueError(f"{name}: empty sketch (no valid points)")
-        if (v != (np.arange(v.size) < n)).any():
-            raise ValueError(f"{name}: valid must be a prefix mask (padding only at the end)")
+        check_mask(valid, name)
     for key, value in amounts.items():
         if _concrete(value) and not np.all(np.isfinite(np.asarray(value, float)) & (np.asarray(value) >= 0)):
             raise ValueError(f"{name}: {key} must be a finite number >= 0, got {value}")

@@ -38,6 +38,7 @@ __all__ = [
     "segment_mask",
     "check_sketch",
     "check_points",
+    "check_mask",
     "MAX_ABS_COORD",
 ]
 
@@ -194,21 +195,29 @@ def check_sketch(sketch: Sketch, name: str = "sketch", *, max_abs: float = MAX_A
     t = xy.shape[-2]
     if t == 0:
         raise SketchError(f"{name}: empty sketch (no points)")
-    v = valid.reshape(-1, t)
-    n = v.sum(axis=-1)
-    problems = (("empty sketch (no valid points)", n == 0),
-                ("valid must be a prefix mask (padding only at the end)", (v != (np.arange(t) < n[:, None])).any(-1)))
-    for problem, bad in problems:
-        if bad.any():
-            raise SketchError(f"{name}: {_at_batch_index(int(np.argmax(bad)), pen.shape[:-1])}{problem}")
+    check_mask(valid, name)
     check_points(xy, pen, valid, name, max_abs=max_abs)
     if sketch.time is not None:
-        bad = ~np.isfinite(np.asarray(sketch.time).reshape(-1, t)) & v
+        bad = ~np.isfinite(np.asarray(sketch.time).reshape(-1, t)) & valid.reshape(-1, t)
         if bad.any():
             b, i = (int(k) for k in np.argwhere(bad)[0])
             value = np.asarray(sketch.time).reshape(-1, t)[b, i]
             raise SketchError(f"{name}: {_at_batch_index(b, pen.shape[:-1])}non-finite timestamp at point {i}: {value}")
     return sketch
+
+
+def check_mask(valid, name: str = "sketch") -> None:
+    """Host-side: every sketch of a concrete (possibly batched) ``valid [..., T]`` has a valid
+    point and is a prefix mask (padding only at the end); SketchError naming the batch index."""
+    valid = np.asarray(valid).astype(bool)
+    v = valid.reshape(-1, valid.shape[-1])
+    n = v.sum(axis=-1)
+    problems = (("empty sketch (no valid points)", n == 0),
+                ("valid must be a prefix mask (padding only at the end)",
+                 (v != (np.arange(v.shape[-1]) < n[:, None])).any(-1)))
+    for problem, bad in problems:
+        if bad.any():
+            raise SketchError(f"{name}: {_at_batch_index(int(np.argmax(bad)), valid.shape[:-1])}{problem}")
 
 
 def _at_batch_index(b: int, lead: tuple) -> str:
