@@ -29,7 +29,12 @@ Usage::
                              [--softmax-baseline] [--no-doodlenet]
                              [--runs-dir runs] [--set KEY=VALUE ...] [--out eval/results/cleansing.json]
 
-Writes the JSON atomically and ``<stem>.png`` (precision/recall curves).
+Writes the JSON atomically, ``<stem>.png`` (precision/recall curves) and ``<stem>_scores.npz``:
+every scored example's ``q``, angle, ``p_label``, label, prediction, injected-noise and
+generated flags per rate and model (``"<rate>/<gacl|softmax|doodlenet>/<field>"``), so every
+measure can be recomputed without the runs (:func:`summarise` on them).  Best F1 and recall
+at 90% precision sweep every distinct angle (:func:`sketchjax.apps.cleansing.suspicion_curve`;
+JSONs written before 2026-12-03 used a 101-quantile grid, which understated both).
 """
 from __future__ import annotations
 
@@ -46,7 +51,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from benchmarks.common import atomic_write_json  # noqa: E402  (the project's atomic JSON writer)
 from sketchjax.formats._io import argparse_existing_file as existing_file  # noqa: E402
-from sketchjax.formats._io import argparse_output, save_figure  # noqa: E402
+from sketchjax.formats._io import argparse_output, atomic_write, save_figure  # noqa: E402
 from sketchjax.apps.cleansing import precision_recall, split_label_scores, suspicion_curve  # noqa: E402
 from sketchjax.classifier import (  # noqa: E402
     DoodleNetReference, build_experiment, comparable_config, head_config, load_classifier, prepare_dataset)
@@ -91,22 +96,35 @@ def summarise(sc: dict, keep: np.ndarray, args, gacl: bool = True) -> tuple[dict
     return row, curves
 
 
-def scored_summary(clf, config: dict, args) -> tuple[dict, dict]:
-    """Score ``config``'s training examples against its (noisy) labels with ``clf``, summarise."""
+#: The per-example fields of split_label_scores kept in ``<stem>_scores.npz``.
+SCORE_FIELDS = ("label", "flipped", "generated", "q", "theta_deg", "p_label", "pred")
+
+
+def scored_summary(clf, config: dict, args, scores: dict | None = None, prefix: str = "") -> tuple[dict, dict]:
+    """Score ``config``'s training examples against its (noisy) labels with ``clf``, summarise;
+    the per-example scores go into ``scores`` (when given) under ``<prefix>/<field>``."""
     sc = split_label_scores(clf, "train", config=config)
-    gacl = clf.gacl is not None
+    if scores is not None:
+        scores.update({f"{prefix}/{k}": np.asarray(sc[k]) for k in SCORE_FIELDS})
+    return summarise_scores(sc, args, clf.gacl is not None)
+
+
+def summarise_scores(sc: dict, args, gacl: bool) -> tuple[dict, dict]:
+    """:func:`summarise` over every example, and over the human drawings alone when there are
+    generated samples (``real_sketches_only``)."""
     row, curves = summarise(sc, np.ones(len(sc["q"]), bool), args, gacl)
     if sc["generated"].any():  # the human drawings alone, next to every example trained on
         row["real_sketches_only"], _ = summarise(sc, ~sc["generated"], args, gacl)
     return row, curves
 
 
-def run_summary(config: dict, workdir: pathlib.Path, args) -> tuple[dict, dict, dict]:
+def run_summary(config: dict, workdir: pathlib.Path, args, scores: dict | None = None,
+                prefix: str = "") -> tuple[dict, dict, dict]:
     """Train (or resume / skip) one noisy run, score its training examples, summarise; also
     returns the run's own config (what its examples and noisy labels are rebuilt from)."""
     seconds = train_unless_done(config, workdir, build_experiment, normalise=comparable_config)
     clf = load_classifier(workdir)
-    row, curves = scored_summary(clf, clf.config, args)
+    row, curves = scored_summary(clf, clf.config, args, scores, prefix)
     return {"workdir": str(workdir), "train_seconds_this_call": seconds, **row}, curves, clf.config
 
 
@@ -136,7 +154,7 @@ def main(argv=None) -> dict:
     for name, q in (("--q-high-quantile", args.q_high_quantile), ("--q-low-quantile", args.q_low_quantile)):
         if not 0.0 <= q <= 1.0:
             parser.error(f"{name} {q}: a quantile in [0, 1]")
-    results, curves = {}, {}
+    results, curves, scores = {}, {}, {}
     reference = None  # built before any training, so missing weight files or categories fail fast
     if not args.no_doodlenet:
         base = apply_overrides(load_config(args.config), ["progress_bar=False", *args.set])
@@ -147,13 +165,14 @@ def main(argv=None) -> dict:
             raise ValueError(f"--config {args.config} (with --set) has a softmax head; give a GACL config "
                              "(--softmax-baseline adds its softmax twin)")
         row, curves[f"{rate:g}"], run_config = run_summary(
-            config, pathlib.Path(args.runs_dir) / f"{args.name}_noise{rate:g}", args)
+            config, pathlib.Path(args.runs_dir) / f"{args.name}_noise{rate:g}", args, scores, f"{rate:g}/gacl")
         if args.softmax_baseline:  # the same noisy data, model and steps through a plain softmax head
             soft_dir = pathlib.Path(args.runs_dir) / f"{args.name}_softmax_noise{rate:g}"
-            row["softmax"], soft_curves, _ = run_summary({**config, "head": {"type": "softmax"}}, soft_dir, args)
+            row["softmax"], soft_curves, _ = run_summary({**config, "head": {"type": "softmax"}}, soft_dir, args,
+                                                         scores, f"{rate:g}/softmax")
             curves[f"{rate:g}"]["softmax_small_loss"] = soft_curves["small_loss"]
         if reference is not None:  # the run's examples and noisy labels, scored by a classifier trained at scale
-            row["doodlenet"], ref_curves = scored_summary(reference, run_config, args)
+            row["doodlenet"], ref_curves = scored_summary(reference, run_config, args, scores, f"{rate:g}/doodlenet")
             curves[f"{rate:g}"]["doodlenet_small_loss"] = ref_curves["small_loss"]
         results[f"{rate:g}"] = row
         line = (f"noise {rate:.0%}: GACL rule best F1 {row['gacl_rule']['best_f1']:.3f}, recall at P>=0.9 "
@@ -169,6 +188,7 @@ def main(argv=None) -> dict:
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     png = out.with_suffix(".png")
+    scores_path = out.with_name(out.stem + "_scores.npz")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -197,14 +217,18 @@ def main(argv=None) -> dict:
                 "data.extra_train sketch-rnn samples) with symmetric label noise injected (data.label_noise_scope: "
                 "real sketches only, or all); 'real_sketches_only' repeats the measures on the human drawings",
         "rule": {"q_high_quantile": args.q_high_quantile, "q_low_quantile": args.q_low_quantile,
-                 "theta_high": "swept over the quantiles of the angle"},
+                 "theta_high": "swept over every distinct angle (best F1, recall at P >= 0.9); the figure's "
+                               "curves at 101 quantiles of the angle"},
+        "scores": str(scores_path),
         "config": args.config, "softmax_baseline": args.softmax_baseline, "overrides": args.set,
         "doodlenet": None if args.no_doodlenet else "pre-trained DoodleNet as it is, restricted to the run's categories, "
                                                     "128 px canvas, 7 px line",
         "results": results, "figure": str(png),
     }
+    with atomic_write(scores_path, "wb") as f:
+        np.savez_compressed(f, **scores)
     atomic_write_json(out, report)
-    print(f"wrote {out} and {png}")
+    print(f"wrote {out}, {png} and {scores_path}")
     return report
 
 

@@ -51,6 +51,7 @@ __all__ = [
 ]
 
 import dataclasses
+import functools
 import os
 import pathlib
 import warnings
@@ -627,10 +628,7 @@ class TrainedClassifier:
 
     def inputs(self, xy, pen, valid):
         """Model inputs of pixel-coordinate sketches (what the batch iterator makes in training)."""
-        if self.raster:
-            return self.recipe.raster(xy, pen, valid)
-        sketch = Sketch(xy=xy, pen=pen, valid=valid)
-        return Sketch(xy=to_unit(sketch).xy, pen=pen, valid=valid)
+        return _model_inputs(self.recipe, xy, pen, valid)
 
     def prepare(self, sketches) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Unbatched :class:`Sketch` es (any pixel frame) length-fitted as in training
@@ -690,22 +688,37 @@ class TrainedClassifier:
     def features(self):
         """Jitted ``(xy, pen, valid) -> float32[B, D]``: the encoder's features ``f(x)`` (pixel
         frame, fitted as in :attr:`scores`)."""
-        return jax.jit(lambda xy, pen, valid: self.model.apply(
-            self.variables, self.inputs(xy, pen, valid), method=lambda m, x: m.encoder(x)))
+        return functools.partial(_features_program, self.model, self.recipe, self.variables)
 
     @cached_property
     def scores(self):
-        def fn(xy, pen, valid):
-            inputs = self.inputs(xy, pen, valid)
-            if self.gacl is not None:
-                cos, norm = self.model.apply(self.variables, inputs)
-                q, cos_pred, pred = quality_scores(cos, norm, self.gacl)
-                return {"logits": self.gacl.s * cos, "pred": pred, "norm": norm, "cos_pred": cos_pred, "q": q,
-                        "cos": cos}
-            logits, feats = self.model.apply(self.variables, inputs, return_features=True)
-            return linear_head_scores(logits, feats, self.variables["params"]["head"]["kernel"])
+        # One program per architecture, head and recipe, with the weights as an argument: a
+        # second load of the same kind of run (another seed, a later checkpoint) reuses the
+        # compiled program, and the weights are not folded into it as constants.
+        return functools.partial(_scores_program, self.model, self.gacl, self.recipe, self.variables)
 
-        return jax.jit(fn)
+
+def _model_inputs(recipe: RasterRecipe | None, xy, pen, valid):
+    """:meth:`TrainedClassifier.inputs`: the recipe's raster, or unit coordinates (no recipe)."""
+    if recipe is not None:
+        return recipe.raster(xy, pen, valid)
+    return Sketch(xy=to_unit(Sketch(xy=xy, pen=pen, valid=valid)).xy, pen=pen, valid=valid)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _features_program(model, recipe, variables, xy, pen, valid):
+    return model.apply(variables, _model_inputs(recipe, xy, pen, valid), method=lambda m, x: m.encoder(x))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _scores_program(model, gacl, recipe, variables, xy, pen, valid):
+    inputs = _model_inputs(recipe, xy, pen, valid)
+    if gacl is not None:
+        cos, norm = model.apply(variables, inputs)
+        q, cos_pred, pred = quality_scores(cos, norm, gacl)
+        return {"logits": gacl.s * cos, "pred": pred, "norm": norm, "cos_pred": cos_pred, "q": q, "cos": cos}
+    logits, feats = model.apply(variables, inputs, return_features=True)
+    return linear_head_scores(logits, feats, variables["params"]["head"]["kernel"])
 
 
 def linear_head_scores(logits: jax.Array, feats: jax.Array, kernel: jax.Array) -> dict[str, jax.Array]:

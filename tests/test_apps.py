@@ -120,6 +120,40 @@ def test_flag_rule_and_precision_recall_curve():
     assert curve["recall"][0] <= curve["recall"][-1] == 1.0  # thresholds from strict to lenient
 
 
+def test_suspicion_curve_best_f1_and_recall_at_p90_are_exact():
+    """Every threshold the rule can use, not a quantile grid: here the largest angle is clean
+    and the next 59 hold 57 noisy labels — the 101-point grid jumped from 1 flag to 69 and
+    reported recall 0 at precision 0.9 (exact: 57 / 687)."""
+    from sketchjax.apps.cleansing import flag_suspicious, precision_recall, suspicion_curve
+
+    rng = np.random.default_rng(3)
+    n, n_pos = 6874, 687
+    positive = np.zeros(n, bool)
+    positive[1:58] = True
+    positive[rng.choice(np.arange(60, n), n_pos - 57, replace=False)] = True
+    theta = np.empty(n)
+    theta[:60] = np.linspace(3.0, 2.0, 60)  # sample 0 (clean) has the largest angle
+    theta[60:] = rng.uniform(0.0, 1.9, n - 60)
+    theta[100:110] = theta[99]  # a tie group
+    q = rng.random(n)
+    curve = suspicion_curve(q, theta, positive)
+    assert curve["recall_at_p90"] == pytest.approx(57 / n_pos)
+    # brute force over every threshold, also with the q conditions of the rule
+    for qh, ql in ((0.0, 0.0), (0.5, 0.02)):
+        q_high = np.quantile(q, qh) if qh else -np.inf
+        q_low = np.quantile(q, ql) if ql else -np.inf
+        stats = [precision_recall(np.asarray(flag_suspicious(q, theta, q_high, t, q_low)), positive)
+                 for t in np.r_[np.inf, np.unique(theta)]]
+        f1 = [2 * p * r / (p + r) if p + r > 0 else 0.0 for p, r in stats]
+        p90 = [r for p, r in stats if p >= 0.9]
+        curve = suspicion_curve(q, theta, positive, q_high_quantile=qh, q_low_quantile=ql)
+        assert curve["best_f1"] == pytest.approx(max(f1))
+        assert curve["recall_at_p90"] == pytest.approx(max(p90, default=0.0))
+        flags = np.asarray(flag_suspicious(q, theta, q_high, curve["best_f1_theta"], q_low))
+        p, r = precision_recall(flags, positive)
+        assert 2 * p * r / (p + r) == pytest.approx(curve["best_f1"])
+
+
 # ---- IQA -----------------------------------------------------------------------------------
 
 def test_rating_bins_centres_and_expected_rating():

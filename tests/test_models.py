@@ -76,6 +76,9 @@ def test_bilstm_layer_matches_numpy_both_directions_with_lengths():
     bad[1, 4:] = np.nan
     bad[2, 1:] = np.inf
     np.testing.assert_array_equal(np.asarray(layer.apply(params, jnp.asarray(bad), jnp.asarray(lengths))), out)
+    # a length beyond T means all T steps and reads no other example's points (it did)
+    longer = np.asarray(layer.apply(params, jnp.asarray(x), jnp.asarray([9, 4, 1])))
+    np.testing.assert_array_equal(longer, out)
     # forget-gate bias starts at 1, the other gates at 0
     np.testing.assert_array_equal(p["b"][:, h : 2 * h], 1.0)
     np.testing.assert_array_equal(p["b"][:, :h], 0.0)

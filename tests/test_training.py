@@ -191,6 +191,36 @@ def test_optimizer_factory_clips_and_decays():
         training.make_optimizer("lamb", 0.1)
     with pytest.raises(ValueError, match="adamw"):
         training.make_optimizer("adam", 0.1, weight_decay=0.1)
+    # a clip norm of 0 stopped training and a negative one flipped every update; a negative
+    # learning rate ascends
+    for kwargs in ({"clip_norm": 0.0}, {"clip_norm": -1.0}, {"clip_norm": float("nan")}, {"weight_decay": -0.1}):
+        with pytest.raises(ValueError, match="clip_norm|weight_decay"):
+            training.make_optimizer("sgd", 1.0, **kwargs)
+    for lr in (-1e-3, 0.0, float("inf"), "fast"):
+        with pytest.raises(ValueError, match="learning_rate"):
+            training.optimizer_from_config({"name": "adam", "learning_rate": lr, "schedule": "constant"},
+                                           steps_per_epoch=1, total_steps=1)
+
+
+def test_frozen_parameters_stay_out_of_the_clipping_norm():
+    """With lr_scale 0 on the encoder and clip_norm set, the head trains as if the encoder had
+    no gradient (the encoder's large gradient shrank the head's update ~170x), and the
+    optimiser state has make_optimizer's layout (checkpoints of such runs restore)."""
+    params = {"encoder": jnp.zeros(3), "head": jnp.zeros(2)}
+    cfg = {"name": "sgd", "momentum": 0.0, "learning_rate": 1.0, "schedule": "constant", "clip_norm": 1.0}
+    tx, _ = training.optimizer_from_config({**cfg, "lr_scale": {"encoder": 0.0}}, steps_per_epoch=1, total_steps=1)
+    state = tx.init(params)
+    for enc in (0.0, 100.0):
+        upd, _ = tx.update({"encoder": jnp.full(3, enc), "head": jnp.array([0.3, 0.4])}, state, params)
+        np.testing.assert_allclose(upd["head"], [-0.3, -0.4], rtol=1e-6)
+        np.testing.assert_array_equal(upd["encoder"], 0.0)
+    upd, _ = tx.update({"encoder": jnp.full(3, 100.0), "head": jnp.array([3.0, 4.0])}, state, params)
+    np.testing.assert_allclose(upd["head"], [-0.6, -0.8], rtol=1e-6)  # still clipped, over the head alone
+    # a non-zero multiplier is a learning-rate multiplier: its gradients stay in the norm
+    tx, _ = training.optimizer_from_config({**cfg, "lr_scale": {"encoder": 0.5}}, steps_per_epoch=1, total_steps=1)
+    assert jax.tree_util.tree_structure(tx.init(params)) == jax.tree_util.tree_structure(state)
+    upd, _ = tx.update({"encoder": jnp.array([0.0, 0.0, 4.0]), "head": jnp.array([3.0, 0.0])}, tx.init(params), params)
+    np.testing.assert_allclose(upd["head"], [-0.6, 0.0], rtol=1e-6)
 
 
 def test_lr_scale_multiplies_each_parameter_paths_updates():

@@ -73,12 +73,16 @@ def precision_recall(flagged, positive) -> tuple[float, float]:
 
 def suspicion_curve(q, theta_y, positive, q_high_quantile: float = 0.0, q_low_quantile: float = 0.0,
                     n_thresholds: int = 101) -> dict:
-    """Precision/recall of :func:`flag_suspicious` as ``theta_high`` sweeps the quantiles of ``theta_y``.
+    """Precision/recall of :func:`flag_suspicious` as ``theta_high`` sweeps the angles.
 
     ``q_high`` and ``q_low`` are the given quantiles of ``q`` (0 and 0: the rule reduces to
-    "``theta_y`` large", every ``q``).  Returns ``{"theta", "precision", "recall"}`` arrays
-    (thresholds from the largest angle down), plus ``"best_f1"`` and the recall reached at
-    precision >= 0.9 (``"recall_at_p90"``, 0 if never).
+    "``theta_y`` large", every ``q``).  Returns ``{"theta", "precision", "recall"}`` at
+    ``n_thresholds`` quantiles of ``theta_y`` from the largest angle down (for plots), and,
+    from an exact sweep over *every* distinct angle (every set of flags the rule can make):
+    ``"best_f1"``, the threshold reaching it (``"best_f1_theta"``, flags ``theta_y >= t``), and
+    the largest recall at precision >= 0.9 (``"recall_at_p90"``, 0 if never).  (Before
+    2026-12-03 these two came from the quantile grid, whose second point already flags ~1% of
+    the samples: both understated, the recall most.)
     """
     check_same_1d("suspicion_curve", q=q, theta_y=theta_y, positive=positive)
     check_finite("suspicion_curve", "a NaN would never be flagged", q=q, theta_y=theta_y)
@@ -100,12 +104,30 @@ def suspicion_curve(q, theta_y, positive, q_high_quantile: float = 0.0, q_low_qu
         p, r = precision_recall(np.asarray(flag_suspicious(q, theta_y, q_high, t, q_low)), positive)
         prec.append(p)
         rec.append(r)
-    prec, rec = np.asarray(prec), np.asarray(rec)
-    with np.errstate(invalid="ignore"):
-        f1 = np.where(prec + rec > 0, 2 * prec * rec / (prec + rec), 0.0)
-    ok = np.nan_to_num(prec, nan=0.0) >= 0.9
-    return {"theta": thetas, "precision": prec, "recall": rec, "best_f1": float(np.nanmax(f1)),
-            "recall_at_p90": float(rec[ok].max()) if ok.any() else 0.0}
+    return {"theta": thetas, "precision": np.asarray(prec), "recall": np.asarray(rec),
+            **_exact_sweep(theta_y, positive, always=q <= q_low, candidate=q >= q_high)}
+
+
+def _exact_sweep(theta_y, positive, always, candidate) -> dict:
+    """Best F1 (and its threshold) and recall at precision >= 0.9 of the flags ``always |
+    (candidate & theta_y >= t)`` over every threshold ``t`` (each distinct candidate angle, and
+    none): cumulative counts over the candidates sorted by angle, cut after each tie group."""
+    n_pos = int(positive.sum())
+    cand = candidate & ~always
+    order = np.argsort(-theta_y[cand], kind="stable")
+    angles, pos = theta_y[cand][order], positive[cand][order]
+    ends = np.flatnonzero(np.r_[angles[1:] != angles[:-1], True]) if angles.size else np.array([], int)
+    flagged = np.r_[0, ends + 1] + int(always.sum())
+    tp = np.r_[0, np.cumsum(pos)[ends]] + int((always & positive).sum())
+    thresholds = np.r_[np.inf, angles[ends]]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(flagged > 0, tp / np.maximum(flagged, 1), np.nan)
+        recall = tp / n_pos if n_pos else np.full(tp.shape, np.nan)
+        f1 = np.where(tp > 0, 2 * tp / (flagged + n_pos), 0.0)
+    best = int(np.argmax(f1))
+    ok = np.nan_to_num(precision, nan=0.0) >= 0.9
+    return {"best_f1": float(f1[best]), "best_f1_theta": float(thresholds[best]),
+            "recall_at_p90": float(np.nanmax(recall[ok])) if ok.any() and n_pos else 0.0}
 
 
 def split_label_scores(clf, split: str = "train", batch_size: int = 256, config: dict | None = None,

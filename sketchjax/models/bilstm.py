@@ -109,9 +109,12 @@ def _layout(row, offset, lengths, rows: int, t: int, reset: bool, fits) -> RowLa
 
 
 def padded_layout(lengths: jax.Array, t: int) -> RowLayout:
-    """One sketch per row (``R = B``), as the batch is padded: ``lengths int[B]`` (each ``>= 1``)."""
+    """One sketch per row (``R = B``), as the batch is padded: ``lengths int[B]`` (each ``>= 1``).
+
+    Lengths are clipped to ``[1, t]``, as :func:`reverse_within_length` does (a length beyond
+    ``t`` made the backward direction read the next row's points)."""
+    lengths = jnp.clip(jnp.asarray(lengths, jnp.int32), 1, t)
     b = lengths.shape[0]
-    lengths = jnp.asarray(lengths, jnp.int32)
     return _layout(jnp.arange(b, dtype=jnp.int32), jnp.zeros((b,), jnp.int32), lengths, b, t, False, jnp.array(True))
 
 

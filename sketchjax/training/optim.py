@@ -5,13 +5,14 @@ epoch: ``make_optimizer("adam", 1e-3, schedule="sgdr", restart_every=steps_per_e
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 import optax
 
-__all__ = ["warm_restart_schedule", "make_schedule", "make_optimizer", "optimizer_from_config", "scale_by_path"]
+__all__ = ["warm_restart_schedule", "make_schedule", "make_optimizer", "optimizer_from_config", "scale_by_path",
+           "clip_trainable_by_global_norm"]
 
 Schedule = Callable[[Any], Any]
 
@@ -116,7 +117,16 @@ def make_optimizer(
 ) -> optax.GradientTransformation:
     """Optax optimiser by name: ``"adam"``, ``"adamw"`` (decoupled ``weight_decay``) or ``"sgd"``
     (``momentum``, ``nesterov``), preceded by gradient clipping to global norm ``clip_norm``
-    when given. ``learning_rate`` is a float or a schedule of the step."""
+    when given. ``learning_rate`` is a float or a schedule of the step.
+
+    Raises ``ValueError`` for a learning rate that is not finite and > 0 (a negative one
+    ascends), a negative or non-finite ``weight_decay``, and a ``clip_norm`` that is not None or
+    finite and > 0 (0 stops training; a negative norm flips every update)."""
+    _check_positive("learning_rate", learning_rate)
+    if not (0.0 <= float(weight_decay) < float("inf")):
+        raise ValueError(f"weight_decay must be finite and >= 0, got {weight_decay}")
+    if clip_norm is not None:
+        _check_positive("clip_norm", clip_norm)
     if name == "adam":
         if weight_decay:
             raise ValueError("adam has no weight_decay here; use 'adamw' (decoupled) instead")
@@ -132,6 +142,36 @@ def make_optimizer(
     if clip_norm is not None:
         tx = optax.chain(optax.clip_by_global_norm(clip_norm), tx)
     return tx
+
+
+def _check_positive(name: str, value) -> None:
+    """``value`` (a schedule: not checked) is a finite number > 0, or ``ValueError``."""
+    if callable(value):
+        return
+    try:
+        ok = 0.0 < float(value) < float("inf")
+    except (TypeError, ValueError):
+        ok = False
+    if isinstance(value, bool) or not ok:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+def clip_trainable_by_global_norm(max_norm: float, frozen: Sequence[str]) -> optax.GradientTransformation:
+    """``optax.clip_by_global_norm(max_norm)`` over the parameters outside the ``frozen`` path
+    prefixes, whose gradients are set to zero first — so a frozen backbone's gradients neither
+    count in the norm nor shrink the trained parameters' updates.  Same (empty) state as optax's."""
+    zero = scale_by_path({prefix: 0.0 for prefix in frozen})
+    clip = optax.clip_by_global_norm(max_norm)
+
+    def init_fn(params):
+        zero.init(params)  # checks every prefix names a parameter
+        return clip.init(params)
+
+    def update_fn(updates, state, params=None):
+        updates, _ = zero.update(updates, optax.EmptyState())
+        return clip.update(updates, state, params)
+
+    return optax.GradientTransformation(init_fn, update_fn)
 
 
 def _path_names(path) -> tuple[str, ...]:
@@ -209,6 +249,7 @@ def optimizer_from_config(
     ``lr_scale`` (None, or ``{parameter path prefix: multiplier}`` — :func:`scale_by_path`).
     """
     config = dict(config)
+    _check_positive("optimizer.learning_rate", config.get("learning_rate", 1e-3))
     restart_every = config.get("restart_every", "epoch")
     if restart_every == "epoch":
         restart_every = steps_per_epoch
@@ -220,19 +261,26 @@ def optimizer_from_config(
         warmup_steps=int(config.get("warmup_steps", 0)),
         min_learning_rate=float(config.get("min_learning_rate", 0.0)),
     )
+    lr_scale = config.get("lr_scale")
+    if lr_scale is not None and not isinstance(lr_scale, Mapping):
+        # e.g. `--set optimizer.lr_scale=0.0` meant as "frozen": a bare number would be ignored
+        raise ValueError(f"optimizer.lr_scale must be None or {{parameter path prefix: multiplier}}, got "
+                         f"{lr_scale!r}; e.g. {{'encoder': 0.0}} freezes the encoder")
+    clip_norm = config.get("clip_norm")
+    frozen = [prefix for prefix, factor in (lr_scale or {}).items() if float(factor) == 0.0]
     tx = make_optimizer(
         config.get("name", "adam"),
         schedule,
         weight_decay=float(config.get("weight_decay", 0.0)),
         momentum=float(config.get("momentum", 0.9)),
         nesterov=bool(config.get("nesterov", False)),
-        clip_norm=config.get("clip_norm"),
+        clip_norm=None if frozen else clip_norm,
     )
-    lr_scale = config.get("lr_scale")
-    if lr_scale is not None and not isinstance(lr_scale, Mapping):
-        # e.g. `--set optimizer.lr_scale=0.0` meant as "frozen": a bare number would be ignored
-        raise ValueError(f"optimizer.lr_scale must be None or {{parameter path prefix: multiplier}}, got "
-                         f"{lr_scale!r}; e.g. {{'encoder': 0.0}} freezes the encoder")
+    if frozen and clip_norm is not None:
+        # frozen parameters' gradients left out of the clipping norm (same optimiser state
+        # layout as make_optimizer's clip, so checkpoints restore either way)
+        _check_positive("clip_norm", clip_norm)
+        tx = optax.chain(clip_trainable_by_global_norm(clip_norm, frozen), tx)
     if lr_scale:
         tx = optax.chain(tx, scale_by_path(lr_scale))
     return tx, schedule
