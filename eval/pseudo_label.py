@@ -75,7 +75,8 @@ def run_one(layout: str, seed: int, cfg: PseudoLabelConfig, n_per: int) -> tuple
         }
     labels, c = np.asarray(out["labels"]), np.asarray(comp)
     row["purity"] = purity(labels[mixture], c[mixture], cfg.k)
-    row["relabelled_per_reassignment"] = [h["relabelled"] for h in out["history"] if h["relabelled"] > 0]
+    # every reassignment, in epoch order, including those that changed no label
+    row["relabelled_per_reassignment"] = [h["relabelled"] for h in out["history"] if h["relabelled"] is not None]
     return row, {"x": np.asarray(x), "q": np.asarray(out["q"]), "centres": np.asarray(centres), "mixture": mixture}
 
 
@@ -118,7 +119,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", type=argparse_output(), default=str(REPO_ROOT / "eval/results/pseudo_label.json"),
                         help="default: <repo>/eval/results/pseudo_label.json")
     args = parser.parse_args(argv)
-    seeds = [int(s) for s in args.seeds.split(",")]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        parser.error(f"--seeds {args.seeds!r}: comma-separated whole numbers")
+    for name, v in (("--n-per", args.n_per), ("--epochs", args.epochs)):
+        if v < 1:
+            parser.error(f"{name} {v}: must be >= 1")
     cfg = PseudoLabelConfig(widths=(64, 64, 64, 32), epochs=args.epochs)
     results, shown = {}, {}
     for layout in ("circle", "grid"):

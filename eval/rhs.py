@@ -43,7 +43,8 @@ from sketchjax.sketch import num_strokes, stroke_ids  # noqa: E402
 
 
 def best_f1(scores: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
-    """Best F1 of "positive when score < t" over all thresholds t, and that threshold."""
+    """Best F1 of "positive when score <= t" over all thresholds t (cut between distinct
+    scores), and that threshold (:func:`f1_at` reads it with ``<=``)."""
     order = np.argsort(scores, kind="stable")
     s, pos = scores[order], positive[order]
     tp = np.cumsum(pos)
@@ -107,8 +108,17 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", type=argparse_output(), default=str(REPO_ROOT / "eval/results/rhs.json"),
                         help="default: <repo>/eval/results/rhs.json")
     args = parser.parse_args(argv)
-    if args.n < 1:
-        parser.error(f"--n must be >= 1, got {args.n}")
+    # every setting checked before the run is loaded and the sets are built
+    for name, v, least in (("--n", args.n, 2), ("--batch", args.batch, 1), ("--noise-strokes", args.noise_strokes, 0),
+                           ("--max-strokes", args.max_strokes, 1)):
+        if v < least:
+            parser.error(f"{name} must be >= {least}, got {v}")
+    try:
+        rounds = [int(r) for r in args.rounds.split(",")]
+    except ValueError:
+        rounds = []
+    if not rounds or min(rounds) < 1:
+        parser.error(f"--rounds {args.rounds!r}: comma-separated whole numbers >= 1 (a 0 read the last round's column)")
     from sketchjax.classifier import held_out_sketches, load_classifier
 
     clf = load_classifier(args.run)
@@ -139,7 +149,6 @@ def main(argv=None) -> dict:
     sets = {name: clf.fit_arrays(*v) for name, v in
             {"rare_and_hard": rhs, "scribbles": scribbles, "stroke_salad": salad}.items()}
     q_fn = lambda xy, pen, valid: clf.scores(xy, pen, valid)["q"]  # noqa: E731
-    rounds = [int(r) for r in args.rounds.split(",")]
     t0 = time.time()
     scored, beyond = {}, {}
     fn = jax.jit(lambda a, b, c: q_max_plus(q_fn, a, b, c, args.max_strokes, rounds=max(rounds)))

@@ -45,6 +45,17 @@ def check_finite(name: str, why: str, **arrays) -> None:
             raise ValueError(f"{name}: {' and '.join(arrays)} must be finite ({why}); {key} is not at index {bad[0]}")
 
 
+def check_thresholds(name: str, **values) -> None:
+    """Concrete thresholds (tracers skipped) are numbers, not NaN (a NaN comparison is false
+    everywhere: the rule it sets is silently switched off); +-inf allowed."""
+    for key, value in values.items():
+        if value is None or isinstance(value, jax.core.Tracer):
+            continue
+        v = np.asarray(value, np.float64)
+        if v.ndim or np.isnan(v):
+            raise ValueError(f"{name}: threshold {key} must be a number (not NaN), got {value!r}")
+
+
 def check_labels(name: str, labels, num_classes: int, what: str = "labels") -> None:
     """Concrete ``labels`` are integers (or bools) in ``[0, num_classes)`` — an index out of
     range would give NaN or wrap to the last class; skipped for tracers."""

@@ -47,6 +47,8 @@ def test_pseudo_label_gacl_scores_track_the_decision_boundary():
     q = np.asarray(out["q"])
     assert np.isfinite(q).all() and q.shape == (x.shape[0],)
     assert len(out["history"]) == 20 and out["history"][-1]["loss"] < out["history"][0]["loss"]
+    every = pl.PseudoLabelConfig().reassign_every  # None marks an epoch without a reassignment (0.0 hid both)
+    assert [h["epoch"] for h in out["history"] if h["relabelled"] is not None] == list(range(every, 20, every))
     # G §6: q is higher farther from the decision boundary (measured 0.6-0.7 at full size)
     assert float(spearman(out["q"], pl.boundary_distance(x, centres))) > 0.3
 
@@ -343,6 +345,12 @@ def test_cleansing_and_rhs_helpers_refuse_mismatched_or_nan_inputs():
         classify_rhs(q, q[:1], 0.5, 0.6)
     with pytest.raises(ValueError, match="classify_rhs: q and q_plus must be finite"):
         classify_rhs(np.array([0.4, np.nan]), np.array([0.7, 0.8]), 0.5, 0.6)
+    # a NaN threshold switched its rule off silently (nothing flagged; everything "fine")
+    with pytest.raises(ValueError, match="flag_suspicious: threshold q_high must be a number"):
+        flag_suspicious(q, theta, float("nan"), 0.0, -1.0)
+    with pytest.raises(ValueError, match="classify_rhs: threshold q_tau must be a number"):
+        classify_rhs(np.array([-5.0, 0.1]), np.array([-5.0, 0.1]), float("nan"), 0.5)
+    assert np.asarray(flag_suspicious(q, theta, 0.5, 70.0, -np.inf)).tolist() == [False, True, False]
 
 
 def test_iqa_and_pseudo_label_helpers_refuse_bad_settings(tmp_path):
@@ -372,6 +380,9 @@ def test_iqa_and_pseudo_label_helpers_refuse_bad_settings(tmp_path):
         pl.mixture_log_density(x, x[:3], 0.0)
     with pytest.raises(ValueError, match="PseudoLabelConfig: reassign_every must be an integer >= 1"):
         pl.PseudoLabelConfig(reassign_every=0)
+    for bg in (-0.5, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="gaussian_mixture: background must be a finite fraction"):
+            pl.gaussian_mixture(jax.random.PRNGKey(0), 10, "grid", background=bg)
 
 
 def test_audit_mixture_density_in_any_dimension_label_checks_and_nan_candidates():

@@ -217,7 +217,8 @@ def test_chairv2_public_pickle_keeps_official_split(tmp_path, tfds_dir):
         QmulChairv2.prepare(chairv2_config(source_dir=src, test_fraction=0.25), tfds_dir, manual_dir=src)
 
 
-@pytest.mark.parametrize("temperatures", [(0.1, 0.1000000001), (1e-7, 2e-7)])  # same key text; same seed
+# same key text; same seed; greedy decoding (every sample one sketch, under keys in every split)
+@pytest.mark.parametrize("temperatures", [(0.1, 0.1000000001), (1e-7, 2e-7), (0.0, 1.0)])
 def test_sketchrnn_samples_config_refuses_colliding_temperatures(temperatures, tmp_path):
     with pytest.raises(ValueError, match="temperatures must"):
         sketchrnn_samples_config(["sheep"], temperatures=temperatures, model_dir=tmp_path)
@@ -520,6 +521,23 @@ def test_config_validation():
         quickdraw_config("svg", ["cat"])
     with pytest.raises(ValueError, match="needs a config"):
         QuickdrawStrokes()
+    # a bare name was taken letter by letter ('cat' -> a, c, t)
+    with pytest.raises(ValueError, match="categories must be a list of names, got the string 'cat'"):
+        quickdraw_config("simplified", "cat")
+    with pytest.raises(ValueError, match="categories must be a list of names .*'sheep'"):
+        sketchrnn_samples_config("sheep")
+
+
+def test_fast_decoder_leaves_strings_and_uint64_to_tfds():
+    """Read through the fast path, a string list came back empty and a uint64 above 2**63
+    overflowed: such features are decoded by TFDS."""
+    from sketchjax.data.source import _field_decoder
+
+    assert _field_decoder(tfds.features.Tensor(shape=(None,), dtype=np.str_)) is None
+    assert _field_decoder(tfds.features.Tensor(shape=(), dtype=np.str_)) is None
+    assert _field_decoder(tfds.features.Scalar(dtype=np.uint64)) is None
+    assert _field_decoder(tfds.features.Tensor(shape=(None,), dtype=np.float32)) == ("list", np.dtype(np.float32), (-1,))
+    assert _field_decoder(tfds.features.Scalar(dtype=np.int32)) == ("scalar", np.dtype(np.int32), ())
 
 
 # --- iterator -------------------------------------------------------------------------------
@@ -713,6 +731,19 @@ def test_iterator_names_a_bad_record_of_a_raw_source(bad, message):
     source = [good, good, {**bad, "label": 1}, good]
     it = SketchBatchIterator(source, batch_size=4, seed=0, shuffle=False, prefetch=0, coords="pixels")
     with pytest.raises(ValueError, match=message):
+        next(iter(it.epoch_batches(0)))
+
+
+@pytest.mark.parametrize("fit", ["rdp", "resample", "truncate"])
+def test_iterator_names_a_bad_record_longer_than_max_len(fit):
+    """A NaN in a sketch the length fit must shorten failed inside rdp / resample unnamed."""
+    good = {"points": np.array([[0, 0], [10, 5], [20, 0]], np.float32), "pen": np.array([1, 1, 0], np.float32), "label": 0}
+    points = np.stack([np.arange(40.0), np.sin(np.arange(40.0)) * 10], axis=1).astype(np.float32)
+    points[5, 0] = np.nan
+    bad = {"points": points, "pen": np.r_[np.ones(39), 0].astype(np.float32), "label": 1}
+    it = SketchBatchIterator([good, good, bad, good], batch_size=4, seed=0, shuffle=False, prefetch=0,
+                             coords="pixels", max_len=16, fit=fit)
+    with pytest.raises(ValueError, match="example 2 of the source: a NaN or infinite"):
         next(iter(it.epoch_batches(0)))
 
 

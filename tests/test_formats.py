@@ -429,7 +429,8 @@ def test_omniglot_npz_round_trip(data_file):
     splits = load_npz(data_file("sketchrnn_npz", "omniglot.npz"))
     assert {k: len(v) for k, v in splits.items()} == {"train": 30000, "valid": 1000, "test": 1000}
     for split, drawings in splits.items():
-        for i, s3 in enumerate(drawings):
+        for i in range(0, len(drawings), 7):  # every 7th drawing (all 32,000 took ~30 s of the suite)
+            s3 = drawings[i]
             back = to_stroke3(from_stroke3(s3, name=f"omniglot[{split}][{i}]"))
             assert np.array_equal(back, s3), (split, i)
 

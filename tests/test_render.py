@@ -312,6 +312,7 @@ def test_distance_raster_equals_dense_on_real_sketches(size):
             assert err.max() <= 1e-9 * scale, (err.max() / scale, np.argwhere(err > 1e-9 * scale)[:5].tolist())
 
 
+@pytest.mark.slow  # ~10-18 s; first-order gradients are pinned by the check_grads tests (run with -m slow)
 def test_distance_raster_second_order_gradients_match_the_dense_formula():
     """grad of a gradient through the renderer (e.g. of a P-SLA attribution w.r.t. the points):
     the search loop is never differentiated (its minimum has a closed-form tangent), and the
@@ -421,6 +422,7 @@ def test_distance_raster_gradients_finite_on_coincident_points_and_pixel_centres
     assert all(bool(jnp.all(jnp.isfinite(a))) for a in g)
 
 
+@pytest.mark.slow  # ~25-45 s (compiles per dtype pair); float32 is pinned by every other test here (run with -m slow)
 def test_distance_raster_mixed_and_narrow_dtypes_compute_in_one_type_and_return_gradients_in_theirs():
     """bf16 points, or float64 points with float32 pen states under x64, failed in the culled
     renderer's loop (carry dtype); a float64 point's pen gradient came back float64 for float32

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sketchjax.gacl.core import safe_arccos
-from sketchjax._checks import check_finite, check_labels, check_same_1d
+from sketchjax._checks import check_finite, check_labels, check_same_1d, check_thresholds
 
 __all__ = ["inject_label_noise", "label_angles", "flag_suspicious", "precision_recall", "suspicion_curve",
            "split_label_scores"]
@@ -55,6 +55,7 @@ def flag_suspicious(q, theta_y, q_high: float, theta_high: float, q_low: float) 
     check_same_1d("flag_suspicious", q=q, theta_y=theta_y)
     check_finite("flag_suspicious", "a NaN is never flagged", q=q)
     check_finite("flag_suspicious", "a NaN is never flagged", theta_y=theta_y)
+    check_thresholds("flag_suspicious", q_high=q_high, theta_high=theta_high, q_low=q_low)
     q = jnp.asarray(q)
     theta_y = jnp.asarray(theta_y)
     return ((q >= q_high) & (theta_y >= theta_high)) | (q <= q_low)

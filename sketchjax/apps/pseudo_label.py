@@ -66,6 +66,8 @@ def gaussian_mixture(key: jax.Array, n_per: int, layout: str = "circle", k: int 
     k_comp, k_bg = jax.random.split(key)
     comp = jnp.repeat(jnp.arange(k, dtype=jnp.int32), n_per)
     x = centres[comp] + std * jax.random.normal(k_comp, (k * n_per, 2))
+    if not 0.0 <= float(background) < float("inf"):  # also NaN
+        raise ValueError(f"gaussian_mixture: background must be a finite fraction >= 0, got {background}")
     n_bg = int(round(background * k * n_per))
     if n_bg:
         lo, hi = centres.min(0) - 3 * std, centres.max(0) + 3 * std
@@ -169,7 +171,8 @@ def train_pseudo_label_gacl(key: jax.Array, x: jax.Array, cfg: PseudoLabelConfig
 
     Returns:
       ``{"params", "apply", "labels" (final pseudo-labels), "initial_labels" (k-means),
-      "q", "cos_pred", "pred", "history" (per epoch: loss, fraction of labels changed)}``;
+      "q", "cos_pred", "pred", "history" (per epoch: ``loss`` and ``relabelled``, the fraction of
+      labels that epoch's reassignment changed — None in an epoch without one)}``;
       ``apply(params, x) -> (cos, norm)``.
     """
     x = jnp.asarray(x, jnp.float32)
@@ -206,7 +209,7 @@ def train_pseudo_label_gacl(key: jax.Array, x: jax.Array, cfg: PseudoLabelConfig
             idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
             params, opt_state, loss = step(params, opt_state, x[idx], labels[idx])
             losses.append(loss)
-        changed = 0.0
+        changed = None  # no reassignment this epoch (0.0: one that changed no label)
         if (epoch + 1) % cfg.reassign_every == 0 and epoch + 1 < cfg.epochs:
             _, _, pred = predict(params, x)
             changed = float(jnp.mean(pred != labels))

@@ -18,7 +18,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from sketchjax._checks import check_finite, check_positive_int, check_same_1d
+from sketchjax._checks import check_finite, check_positive_int, check_same_1d, check_thresholds
 from sketchjax.sketch import compact, num_strokes, stroke_ids
 
 __all__ = ["remove_each_stroke", "q_max_plus", "classify_rhs"]
@@ -97,5 +97,6 @@ def classify_rhs(q, q_plus, q_tau: float, q_max: float):
     sketch); a concrete NaN is an error (it would be called fine)."""
     check_same_1d("classify_rhs", q=q, q_plus=q_plus)
     check_finite("classify_rhs", "a NaN would be called fine", q=q, q_plus=q_plus)
+    check_thresholds("classify_rhs", q_tau=q_tau, q_max=q_max)
     low = q < q_tau
     return jnp.where(~low, 0, jnp.where(q_plus >= q_max, 1, 2)).astype(jnp.int32)

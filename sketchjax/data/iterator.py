@@ -263,6 +263,9 @@ class SketchBatchIterator:
                                  + ("an empty sketch (no points)" if len(p) == 0 else
                                     f"{len(p)} points but {len(q)} pen states"))
             if len(p) > t:
+                if not (np.isfinite(p).all() and np.isfinite(q).all()):  # the fit would fail unnamed
+                    raise ValueError(f"SketchBatchIterator: example {int(indices[i])} of the source: "
+                                     "a NaN or infinite coordinate or pen state")
                 p, q = fit_length(p, q, t, self.fit)
             points.append(p[:t])
             pens.append(q[:t])

@@ -180,6 +180,8 @@ BAD_RECORD_POLICIES = ("error", "skip")
 def label_order(categories) -> tuple[str, ...]:
     """The class names in label order, as :func:`quickdraw_config` assigns labels: distinct and
     sorted (so a config may list its categories in any order)."""
+    if isinstance(categories, str):  # a bare name would be taken letter by letter
+        raise ValueError(f"categories must be a list of names, got the string {categories!r}; e.g. [{categories!r}]")
     return tuple(sorted(set(str(c) for c in categories)))
 
 

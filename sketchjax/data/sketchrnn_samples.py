@@ -155,9 +155,15 @@ def sketchrnn_samples_config(
 ) -> SketchrnnSamplesConfig:
     """A validated config; ``categories=None`` = every decoder in ``model_dir`` (default: the
     data root's ``models/sketch_rnn``).  Category names use spaces (``"palm tree"``)."""
+    if isinstance(categories, str):  # a bare name would be taken letter by letter
+        raise ValueError(f"categories must be a list of names (or None), got the string {categories!r}; "
+                         f"e.g. [{categories!r}]")
     temps = tuple(float(t) for t in temperatures)
-    if not temps or any(not (0.0 <= t <= 10.0) for t in temps) or len(set(temps)) != len(temps):
-        raise ValueError(f"temperatures must be distinct numbers in [0, 10], got {temperatures}")
+    # temperature 0 is greedy decoding: every sample of a category would be the same sketch,
+    # under distinct keys that hash into different splits
+    if not temps or any(not (0.0 < t <= 10.0) for t in temps) or len(set(temps)) != len(temps):
+        raise ValueError(f"temperatures must be distinct numbers in (0, 10] (0 is greedy: every sample the "
+                         f"same sketch), got {temperatures}")
     # Sample keys name a temperature by f"{t:g}" and its random stream by round(t * 1e6): two
     # temperatures must differ in both, or their samples would collide.
     if len({f"{t:g}" for t in temps}) != len(temps) or len({round(t * 1e6) for t in temps}) != len(temps):

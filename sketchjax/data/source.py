@@ -36,6 +36,8 @@ def _field_decoder(feature) -> Optional[tuple]:
         return ("text", None, ())
     if type(feature) in (tfds.features.Tensor, tfds.features.Scalar):
         dtype = np.dtype(feature.np_dtype)
+        if dtype.kind not in "biuf" or dtype == np.uint64:
+            return None  # strings (bytes_list) and uint64 (stored as signed int64): TFDS decodes them
         shape = tuple(-1 if d is None else d for d in feature.shape)
         if shape.count(-1) > 1:
             return None  # stored with an extra shape field

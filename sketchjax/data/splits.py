@@ -16,7 +16,8 @@ SPLIT_NAMES = ("train", "valid", "test")
 
 
 def split_fraction(key: str, salt: str = "") -> float:
-    """A number in ``[0, 1)`` from the first 8 bytes of BLAKE2b of ``"salt:key"``."""
+    """A number in ``[0, 1)``: BLAKE2b with an 8-byte digest (``digest_size=8``, which is not a
+    prefix of the 64-byte digest) of ``"salt:key"`` in UTF-8, read big-endian, divided by 2**64."""
     digest = hashlib.blake2b(f"{salt}:{key}".encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2.0**64
 
