@@ -55,8 +55,8 @@ echo "== render ($RENDER_S s at most)" | tee -a "$OUT_DIR/device.txt"
 timeout "$RENDER_S" "$PY" benchmarks/render.py --targets-only --out "$OUT_DIR" \
     --time-budget-s $((RENDER_S * 2 / 3)) 2>&1 | tee "$OUT_DIR/render.log" || status=1
 echo "== train ($TRAIN_S s at most)" | tee -a "$OUT_DIR/device.txt"
-# One packed variant (the fit-rate sample is 300 batches of 256 sketches) and short blocks: the
-# 2 x 1024 step is timed a few dozen times per implementation.
+# One packed variant and short blocks: the 2 x 1024 step is timed a few dozen times per
+# implementation (--paper-only skips the device-independent fit-rate sample, minutes of CPU).
 timeout "$TRAIN_S" "$PY" benchmarks/train.py --paper-only --unroll 1 --pack 0.6 --cycles 3 --block-s 1.5 \
     --out "$OUT_DIR" 2>&1 | tee "$OUT_DIR/train.log" || status=1
 ls -l "$OUT_DIR" | tee -a "$OUT_DIR/device.txt"

@@ -273,7 +273,8 @@ def markdown(res: dict) -> str:
         "prefetch of 2 batches, the records of 8 batches read per call (`read_group`); 'augment' = scale 0.8–1.2, log-aspect ±0.3, jitter 1% of the longer side, "
         "stroke dropout 10%; rasters are Bresenham (`sketchjax.render.raster`, thick lines by "
         "`sketchjax.render.dilate`) on the CPU. The consumer of the iterator does nothing, so these are the "
-        "pipeline's own ceilings on this machine. Times: wall clock on a shared 2-core VM (other jobs ran).",
+        "pipeline's own ceilings on this machine. Times: wall clock (whether other jobs shared the machine is "
+        "not recorded: say so where the figures are quoted).",
     ]
     return "\n".join(lines)
 
@@ -310,6 +311,7 @@ def main(argv=None) -> int:
     seconds = args.seconds or (4.0 if args.quick else 15.0)
     train_steps = args.train_steps or (2 if args.quick else 3)  # ~12 s per step on 2 cores
 
+    import jax  # noqa: PLC0415
     import tensorflow_datasets as tfds  # noqa: PLC0415
 
     from sketchjax.data import Augment, QuickdrawStrokes, open_split, quickdraw_config  # noqa: PLC0415
@@ -318,6 +320,7 @@ def main(argv=None) -> int:
     timer = PhaseTimer()
     command = command_line("benchmarks/pipeline.py", argv)
     res = {"command": command.strip(), "quick": args.quick, "machine": machine_info(("jax", "jaxlib", "numpy")),
+           "backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()],
            "tfds_version": tfds.__version__}
     # A killed run (SIGTERM: timeout, a job scheduler) still deletes its folder: the signal
     # becomes SystemExit, so the `finally` below runs.

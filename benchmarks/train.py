@@ -230,7 +230,11 @@ def bench_config(args, hidden: int, layers: int, batch: int, t: int, timer) -> d
         for w in workers.values():
             w.close()
     r = {"hidden": hidden, "layers": layers, "batch": batch, "t": t, "setup": setup, "timing_s": st}
-    if args.pack:
+    if args.pack and args.paper_only:
+        # the fit rate does not depend on the device and takes minutes of pure-Python fitting:
+        # a GPU session's short run leaves it to the CPU run (its results are written sooner)
+        r["pack_fit_rate_skipped"] = "--paper-only: the fit rate is the CPU run's (it does not depend on the device)"
+    elif args.pack:
         try:  # reads the sketches through sketchjax.data (TFDS); a GPU image may lack it
             r["pack_fit_rate"] = pack_fit_rates(args.pack, batch, t, args.seed)
         except ImportError as e:
@@ -247,6 +251,8 @@ def bench_config(args, hidden: int, layers: int, batch: int, t: int, timer) -> d
     for impl in impls:  # the peers, and the other JAX variants
         if impl != best:
             r[f"jax_over_{impl}"] = paired_ratio(st[impl], st[best])  # > 1: the best JAX variant faster
+    if "torch_packed" in impls:  # every JAX variant against the like-for-like peer (the target names one)
+        r["over_torch_packed"] = {i: paired_ratio(st["torch_packed"], st[i]) for i in impls if i.startswith("jax")}
     sps = r[f"{best}_sketches_per_s"]
     r["paper_schedule_hours"] = PAPER_SKETCHES / sps / 3600
     _log(f"  {layers}x{hidden}, batch {batch}, T={t}: " + ", ".join(
@@ -308,15 +314,24 @@ def _torch_sees_cuda() -> bool:
     return bool(torch.cuda.is_available())
 
 
+#: The variant the repository's BiLSTM configs train with (``model.pack = 0.6``).
+CONFIGURED_VARIANT = "jax_pack0.6"
+
+
 def evaluate_targets(res: dict, *, paper_only: bool = False) -> dict:
     """Issue 3's targets: on the CPU, the default configuration's step against PyTorch's (packed,
     same size); on an accelerator, the paper configuration's projected schedule."""
     tg = {}
     if res.get("backend", "cpu") == "cpu" and not paper_only and res["configs"]:
         cpu = res["configs"][0]
-        if "jax_over_torch_packed" in cpu:
+        ratios = cpu.get("over_torch_packed") or {}
+        # judged on the variant the repository's BiLSTM configs train with (pack 0.6), not on
+        # whichever variant happened to time fastest (a choice made after the run biases upward)
+        variant = CONFIGURED_VARIANT if CONFIGURED_VARIANT in ratios else cpu.get("jax_best")
+        ratio = ratios.get(variant, cpu.get("jax_over_torch_packed"))
+        if ratio is not None:
             tg[f"BiLSTM train step ≥ {TARGET_CPU_RATIO:g}× PyTorch (packed, same size)"] = {
-                "met": cpu["jax_over_torch_packed"] >= TARGET_CPU_RATIO, "detail": f"{cpu['jax_over_torch_packed']:.2f}×"}
+                "met": ratio >= TARGET_CPU_RATIO, "detail": f"{ratio:.2f}× ({variant})"}
     if res.get("backend", "cpu") != "cpu":
         for r in res["configs"]:
             if (r["hidden"], r["layers"], r["batch"]) == (1024, 2, 256):
@@ -343,7 +358,8 @@ def main(argv=None) -> int:
                    help="BiLSTMEncoder(pack=...) variants, unroll 1, each in (0, 1) (none: padded only)")
     p.add_argument("--cycles", type=int, default=4)
     p.add_argument("--block-s", type=float, default=3.0)
-    p.add_argument("--torch-threads", type=int, default=0, help="PyTorch's CPU threads (0: all CPUs, os.cpu_count())")
+    p.add_argument("--torch-threads", type=int, default=0,
+                   help="PyTorch's CPU threads (0: every CPU this process may run on, as XLA uses)")
     p.add_argument("--torch-device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="where the PyTorch peers run (auto: CUDA when JAX runs on an accelerator and PyTorch sees one)")
     p.add_argument("--seed", type=int, default=0)
@@ -364,7 +380,7 @@ def main(argv=None) -> int:
     elif args.torch_device == "cuda" and not _torch_sees_cuda():
         p.error("--torch-device cuda: PyTorch is not installed or sees no CUDA device here")
     if args.torch_threads == 0:
-        args.torch_threads = os.cpu_count() or 1
+        args.torch_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     timer = PhaseTimer()
     t0 = time.perf_counter()
     res = {"date": time.strftime("%Y-%m-%d"), "command": command_line("benchmarks/train.py", argv),

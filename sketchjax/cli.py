@@ -5,8 +5,9 @@ Commands:
            stroke by stroke (SLA), point by point (P-SLA) and by exact stroke occlusion;
            print a table and write a figure (and attribution-coloured SVGs with --svg-dir).
   render   Render sketches with all three renderers (Bresenham raster, per-stroke SLA
-           composition, P-SLA distance field) and the DoodleNet-style 28x28 input; write a
-           figure.
+           composition, P-SLA distance field) and a 28x28 DoodleNet-style input drawn with
+           the data README's line (size / 16 px; the library's DoodleNet recipe,
+           ``doodlenet_recipe``, uses 13 px per 256, which explain draws); write a figure.
   quality  Score sketches with a trained GACL classifier (``--checkpoint`` a training run's
            workdir): quality q, predicted class, cosine; print a table sorted by q and write
            a figure.
@@ -265,7 +266,8 @@ def explain_sketches(sketches, *, data: str | None = None, canvas: int = 128, ou
     for i, (label, _) in enumerate(sketches):
         p = int(pred[i])
         rows.append({"label": label, "prediction": names[p], "probability": float(probs[i, p]),
-                     "strokes": int(n[i]), "sla": np.asarray(a_sla.strokes[i, : n[i]]).tolist(),
+                     "strokes": int(n[i]), "drawing": np.asarray(present[i, : n[i]]).tolist(),
+                     "sla": np.asarray(a_sla.strokes[i, : n[i]]).tolist(),
                      "psla": np.asarray(a_p.strokes[i, : n[i]]).tolist(),
                      "occlusion": np.asarray(a_occ.strokes[i, : n[i]]).tolist(),
                      "spearman_sla_occlusion": float(rho_sla[i]), "spearman_psla_occlusion": float(rho_p[i])})
@@ -300,7 +302,8 @@ def _cmd_explain(args) -> int:
     print(f"{'sketch':{width}s} {'DoodleNet prediction':24s} {'p':>5s} {'strokes':>7s}  top stroke SLA / occlusion"
           "  Spearman(SLA, occ)  Spearman(P-SLA, occ)")
     for r in rows:
-        top = lambda v: int(np.argmax(v)) if v else -1  # noqa: E731
+        # the top drawn stroke (a single-point stroke draws nothing: its score 0 never wins)
+        top = lambda v, d=r["drawing"]: int(np.argmax(np.where(d, v, -np.inf))) if any(d) else -1  # noqa: E731
         print(f"{_fit(r['label'], width):{width}s} {r['prediction'][:24]:24s} {r['probability']:5.2f} {r['strokes']:7d}  "
               f"{top(r['sla']):10d} / {top(r['occlusion']):<9d}  {r['spearman_sla_occlusion']:18.2f}"
               f"  {r['spearman_psla_occlusion']:20.2f}")

@@ -146,6 +146,30 @@ def test_integrated_gradients_is_complete(batch, cnn):
     assert float(jnp.max(gap_sla)) > 10 * float(jnp.max(jnp.abs(jnp.sum(ig.strokes, -1) - (ig.score - empty))))
 
 
+def test_integer_and_narrow_inputs_are_attributed_in_a_floating_type(batch, cnn):
+    """Found by an audit: uint8 / bool stroke images crashed sla and IG inside jax.grad / the
+    scan (bfloat16 too: its carry met float32 gradients), int32 points crashed psla; and a pen
+    state outside [0, 1] was accepted (a pen of 2 made the distance renderer ink everything)."""
+    s = _strokes_of(batch)
+    score = class_score(cnn)
+    labels = jnp.array([1, 0])
+    ref_sla = sla(score, s, labels).strokes
+    ref_ig = integrated_gradients(score, s, labels, steps=4).strokes
+    for images in (s.astype(jnp.uint8), s > 0):
+        np.testing.assert_allclose(sla(score, images, labels).strokes, ref_sla, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(integrated_gradients(score, images, labels, steps=4).strokes, ref_ig, rtol=1e-5, atol=1e-6)
+    ig16 = integrated_gradients(score, s.astype(jnp.bfloat16), labels, steps=4).strokes
+    np.testing.assert_allclose(ig16, ref_ig, rtol=0.05, atol=0.05)
+    recipe = _recipe()
+    whole = batch.replace(xy=np.round(batch.xy))
+    ref = psla(score, recipe.distance, whole.xy, whole.pen, whole.valid, labels, max_strokes=K)
+    out = psla(score, recipe.distance, whole.xy.astype(jnp.int32), whole.pen, whole.valid, labels, max_strokes=K)
+    np.testing.assert_allclose(out.strokes, ref.strokes, rtol=1e-5, atol=1e-6)
+    for bad in (2.0, -1.0):
+        with pytest.raises(ValueError, match=r"psla: sketch at batch index 1: pen state outside \[0, 1\] at point 3"):
+            psla(score, recipe.distance, batch.xy, jnp.asarray(batch.pen).at[1, 3].set(bad), batch.valid, labels, max_strokes=K)
+
+
 def test_stroke_methods_batch_like_single_sketches_and_compile_once(batch, cnn):
     s = _strokes_of(batch)
     score = class_score(cnn)

@@ -285,13 +285,16 @@ def test_renderer_benchmark_plans_and_checks_the_gpu_targets_on_an_accelerator_o
     missed = render.evaluate_targets(result("gpu", 12.0, 0.2))  # 10x cv2, 12 ms
     assert [v["met"] for k, v in missed.items() if "accelerator" in k] == [False, False]
     assert not any("accelerator" in k for k in render.evaluate_targets(result("cpu", 8.0, 0.05)))
+    # the CPU targets are judged on a CPU run only (on a GPU: device raster vs host cv2)
+    assert not any("accelerator" not in k for k in met)
+    assert list(render.evaluate_targets(result("cpu", 8.0, 0.05))) == ["raster ≤ 2× cv2 at 128²"]
 
 
 def test_training_benchmark_judges_the_paper_schedule_on_an_accelerator():
     train = _script("benchmarks/train.py")
     paper = {"hidden": 1024, "layers": 2, "batch": 256, "jax_best": "jax_unroll1",
              "jax_unroll1_sketches_per_s": 4000.0, "paper_schedule_hours": 1.68}
-    small = {"hidden": 256, "layers": 2, "batch": 64, "jax_over_torch_packed": 1.3}
+    small = {"hidden": 256, "layers": 2, "batch": 64, "jax_over_torch_packed": 1.3, "jax_best": "jax_pack0.5"}
     gpu = train.evaluate_targets({"backend": "gpu", "devices": ["cuda:0"], "configs": [paper]}, paper_only=True)
     (name, v), = gpu.items()
     assert "≤ 2 h" in name and v["met"] and "1.68 h" in v["detail"] and "4000 sketches/s" in v["detail"]
@@ -300,6 +303,11 @@ def test_training_benchmark_judges_the_paper_schedule_on_an_accelerator():
     cpu = train.evaluate_targets({"backend": "cpu", "configs": [small, paper]})
     assert list(cpu) == ["BiLSTM train step ≥ 1× PyTorch (packed, same size)"] and cpu[next(iter(cpu))]["met"]
     assert train.evaluate_targets({"backend": "cpu", "configs": [paper]}, paper_only=True) == {}
+    # judged on the configured variant (pack 0.6), not on whichever timed fastest
+    ratios = {"jax_pack0.5": 1.3, "jax_pack0.6": 0.9, "jax_unroll1": 0.7}
+    (name, v), = train.evaluate_targets({"backend": "cpu", "configs": [dict(small, over_torch_packed=ratios)]}).items()
+    assert not v["met"] and v["detail"] == "0.90× (jax_pack0.6)"
+    assert "(jax_pack0.5)" in next(iter(cpu.values()))["detail"]  # runs without the per-variant ratios
 
 
 def test_output_path_creates_folders_and_names_the_problem(tmp_path):

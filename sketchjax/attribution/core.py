@@ -149,7 +149,9 @@ def drawing_strokes(pen: jax.Array, valid: jax.Array, max_strokes: int) -> jax.A
     """``bool[B, max_strokes]``: stroke ``k`` has a drawn segment (from the sketch, no raster).
 
     The same as :func:`present_strokes` of the stroke rasters when the drawing lies on the
-    canvas (a fitted recipe), since every drawn segment then inks at least one pixel.
+    canvas (a fitted recipe with padding > 0), since every drawn segment then inks at least one
+    pixel; with padding 0 a stroke along the right or bottom edge lies on ``x = canvas`` and
+    draws nothing in the Bresenham forms (:class:`~sketchjax.render.RasterRecipe`).
     """
     # a segment belongs to the stroke of its start point
     return jnp.any(segment_mask(pen, valid)[..., None] & stroke_one_hot(pen, valid, max_strokes)[..., :-1, :], axis=-2)
@@ -172,13 +174,22 @@ def _first_non_finite(x: jax.Array) -> Optional[tuple[int, int]]:
     return None if finite.all() else tuple(int(i) for i in np.argwhere(~finite)[0])
 
 
-def _check_strokes(stroke_images: jax.Array, name: str) -> None:
-    """Shape ``[B, K, H, W]``; when concrete, finite (the first bad batch index is named)."""
+def _check_strokes(stroke_images: jax.Array, name: str) -> jax.Array:
+    """Shape ``[B, K, H, W]``; when concrete, finite (the first bad batch index is named).
+    Returns the images as a floating array (integer / bool images as float32: gradients need a
+    floating type)."""
     if jnp.ndim(stroke_images) != 4:
         raise ValueError(f"{name}: stroke_images must be [B, K, H, W], got shape {jnp.shape(stroke_images)}")
     bad = _first_non_finite(stroke_images)
     if bad is not None:
         raise ValueError(f"{name}: stroke_images at batch index {bad[0]}: non-finite value (NaN/inf) in stroke {bad[1]}")
+    return _floating(stroke_images)
+
+
+def _floating(x) -> jax.Array:
+    """``x`` as a JAX array of a floating type (integers and bools become float32)."""
+    x = jnp.asarray(x)
+    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.float32)
 
 
 def _check_aux(aux: Any, n: int, name: str) -> None:
@@ -244,7 +255,7 @@ def sla(
       ValueError: bad shapes, an ``aux`` leaf without leading dimension ``B``, or (concrete
         inputs only; skipped under ``jit``) non-finite ``stroke_images`` — naming the batch index.
     """
-    _check_strokes(stroke_images, "sla")
+    stroke_images = _check_strokes(stroke_images, "sla")
     if weights is not None:
         if jnp.shape(weights) != stroke_images.shape[:2]:
             raise ValueError(f"sla: weights must be [B, K] = {stroke_images.shape[:2]}, got {jnp.shape(weights)}")
@@ -271,7 +282,7 @@ def occlusion(score_fn: ScoreFn, stroke_images: jax.Array, aux: Any = None, *, f
     evaluated as one batch of ``B (K + 1)`` images; memory ``B K H W`` floats).
     Raises: as :func:`sla`.
     """
-    _check_strokes(stroke_images, "occlusion")
+    stroke_images = _check_strokes(stroke_images, "occlusion")
     total = jnp.sum(stroke_images, axis=1)
     images = jnp.concatenate([total[:, None], total[:, None] - stroke_images], axis=1)  # [B, 1 + K, H, W]
     full, reduced = _leave_one_out_scores(score_fn, clamp_unit(images), aux, finish, "occlusion")
@@ -365,9 +376,17 @@ def integrated_gradients(
     ``IG_k = integral_0^1 dF/dw_k(alpha) d alpha`` by the midpoint rule with ``steps`` nodes
     (a scan: memory of one pass, cost ``steps`` forward + backward passes).  Completeness:
     ``sum_k IG_k → F(1) - F(0)`` (the empty canvas) as ``steps`` grows.
+
+    ``score_fn`` and ``finish`` are static, as ``jax.jit`` treats a function: called eagerly
+    with the same (hashable) function object, the program compiled on the first call is reused,
+    and values the function *captures* (a closure's variables, ``self.params`` of a bound
+    method) are read once, when it is first traced.  When they change — parameters during
+    training — pass a new function object (a new lambda / ``functools.partial``) or take the
+    values through ``aux``; :func:`sla`, :func:`occlusion` and :func:`psla` are not jitted
+    here and always read them afresh.  The same holds for :func:`smoothgrad`.
     Raises: as :func:`sla`.
     """
-    _check_strokes(stroke_images, "integrated_gradients")
+    stroke_images = _check_strokes(stroke_images, "integrated_gradients")
     steps = check_positive_int("integrated_gradients", "steps", steps)
     return _jitted_unless_unhashable(_integrated_gradients_jit, _integrated_gradients, (score_fn, finish),
                                      score_fn=score_fn, stroke_images=stroke_images, aux=aux, steps=steps,
@@ -375,7 +394,8 @@ def integrated_gradients(
 
 
 def _integrated_gradients(score_fn, stroke_images, aux, steps, finish):
-    ones = jnp.ones(stroke_images.shape[:2], stroke_images.dtype)
+    # weights (and the sum over the path) in at least float32: a bfloat16 carry met float32 gradients
+    ones = jnp.ones(stroke_images.shape[:2], jnp.result_type(stroke_images.dtype, jnp.float32))
 
     def total(w):
         return jnp.sum(_weighted_scores(score_fn, stroke_images, w, aux, finish, "integrated_gradients"))
@@ -409,7 +429,7 @@ def _jitted_unless_unhashable(jitted, body, callables: tuple, **kwargs):
 
 def random_attribution(key: jax.Array, stroke_images: jax.Array) -> jax.Array:
     """Uniform random stroke scores ``float32[B, K]`` (0 on strokes that draw nothing)."""
-    _check_strokes(stroke_images, "random_attribution")
+    stroke_images = _check_strokes(stroke_images, "random_attribution")
     u = jax.random.uniform(key, stroke_images.shape[:2])
     return jnp.where(present_strokes(stroke_images), u, 0.0)
 
@@ -500,7 +520,7 @@ def psla(
         point, naming the batch index and the point.
     """
     _check_points(xy, pen, valid, "psla", max_strokes)
-    pen = jnp.asarray(pen, jnp.float32)
+    xy, pen = _floating(xy), jnp.asarray(pen, jnp.float32)  # integer pixels: gradients need floats
     score, gx, gp = _render_grads(score_fn, render_fn, xy, pen, valid, aux, "psla")
     return _point_result(score, gx, gp, pen, valid, max_strokes, reduce, norm)
 
@@ -527,7 +547,9 @@ def smoothgrad(
     importances are taken from the mean gradient; ``score`` is that of the unjittered sketch.
     ``sigma = 0`` reproduces :func:`psla`.  The jitter is one ``jax.random.normal`` draw of
     shape ``xy.shape`` per sample, so for one ``key`` a sketch's noise depends on its row
-    and on the padded length ``T`` (not on the other rows' contents).
+    and on the padded length ``T`` (not on the other rows' contents).  ``score_fn`` and
+    ``render_fn`` are static: values they capture are read when first traced (see
+    :func:`integrated_gradients`).
     Raises: as :func:`psla`.
     """
     _check_points(xy, pen, valid, "smoothgrad", max_strokes)
@@ -535,7 +557,7 @@ def smoothgrad(
         raise ValueError(f"smoothgrad: sigma must be a finite number >= 0, got {sigma}")
     samples = check_positive_int("smoothgrad", "samples", samples)
     return _jitted_unless_unhashable(_smoothgrad_jit, _smoothgrad, (score_fn, render_fn), score_fn=score_fn,
-                                     render_fn=render_fn, xy=xy, pen=pen, valid=valid, aux=aux, key=key,
+                                     render_fn=render_fn, xy=_floating(xy), pen=pen, valid=valid, aux=aux, key=key,
                                      samples=samples, sigma=sigma, max_strokes=int(max_strokes), reduce=reduce,
                                      norm=norm)
 

@@ -47,7 +47,10 @@ class RasterRecipe:
       out_size: side of the model input in pixels.
       canvas: side of the canvas the drawing is fitted to and drawn on (``>= out_size``).
       width: line width in canvas pixels; an integer for the Bresenham forms.
-      padding: margin on each side as a fraction of the canvas side.
+      padding: margin on each side as a fraction of the canvas side.  With 0 the bounding
+        box's right and bottom edges land exactly on ``x = canvas`` / ``y = canvas``, outside
+        the last pixel (pixels cover ``[j, j + 1)``): the Bresenham forms do not draw a stroke
+        lying along them (the distance form does), so use a padding > 0.
       distance_width: line width (canvas pixels) of :meth:`distance`; default ``width``.
       slope: edge steepness per canvas pixel of :meth:`distance`'s sigmoid falloff (the
         paper's 5: the edge is about ``4 / slope`` px wide).

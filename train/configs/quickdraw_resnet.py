@@ -2,7 +2,7 @@
 
 Model: ResNet-18 with stage widths 16-32-64-128 (CIFAR stem) on 28 x 28 rasters drawn at
 112 x 112 with a 7 px line and 8% padding, then area-downsampled (DoodleNet-style input, the
-README's 16 px-at-256 line scaled to 112; see RESULTS.md for DoodleNet's own best widths); linear softmax over all 344 categories in
+data README's 16 px-at-256 line scaled to 112; see RESULTS.md for DoodleNet's own best widths); linear softmax over all 344 categories in
 ``quickdraw/simplified``.  Data, split, augmentation and optimiser as in
 ``quickdraw_bilstm.py`` (80% train / 20% test by key_id hash; Adam 1e-3, SGDR per epoch).
 
