@@ -66,7 +66,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", type=argparse_output(), default=str(REPO_ROOT / "eval/results/iqa.json"),
                         help="default: <repo>/eval/results/iqa.json")
     args = parser.parse_args(argv)
-    results = {}
+    results, config = {}, None
     for n in [int(b) for b in args.bins.split(",")]:
         config = apply_overrides(iqa_base_config(), [f"iqa.n_bins={n}", "progress_bar=False", *args.set])
         workdir = pathlib.Path(args.runs_dir) / f"iqa_gacl_{n}"
@@ -87,10 +87,18 @@ def main(argv=None) -> dict:
         print(f"N={n}: PLCC {row['plcc_expected_rating']:.3f} SROCC {row['srocc_expected_rating']:.3f} "
               f"MAE {row['mae_expected_rating']:.3f} | q: PLCC {row['plcc_q']:.3f} SROCC {row['srocc_q']:.3f} "
               f"(trained {train_seconds:.0f} s)", flush=True)
+    iqa, data = config["iqa"], config["data"]
+    if iqa.get("source", "sketches") == "folder":
+        data_text = f"images of {iqa.get('images')} rated by {iqa.get('mos')} (an IQA folder + MOS file)"
+    else:
+        data_text = (f"real QuickDraw sketches ({data.get('fractions')} key_id split) degraded with known strength "
+                     f"u ~ U[0,1] (jitter <= 6%, <= 60% strokes deleted; at least one stroke deleted whenever u > 0: "
+                     f"{bool(iqa.get('delete_at_least_one', False))}), rating 1 - u; rasters "
+                     f"{data.get('raster_size')}x{data.get('raster_size')}")
     report = {
         **run_record("eval/iqa.py", argv),
-        "data": "real QuickDraw sketches (80/20 key_id split) degraded with known strength u ~ U[0,1] "
-                "(jitter <= 6%, <= 60% strokes deleted), rating 1 - u; rasters 28x28",
+        "data": data_text,
+        "config_iqa": config["iqa"], "config_data": config["data"],  # as resolved, overrides included
         "overrides": args.set,
         "results": results,
     }

@@ -117,8 +117,12 @@ def roc_auc(scores: jax.Array, positive: jax.Array, mask: Optional[jax.Array] = 
     n_pos = jnp.sum(pos).astype(jnp.float32)
     n_neg = jnp.sum(neg).astype(jnp.float32)
     r = ranks(scores, mask)
-    u = jnp.sum(jnp.where(pos, r, 0.0)) - n_pos * (n_pos + 1.0) / 2.0
     den = n_pos * n_neg
+    # the Mann-Whitney count from the smaller class's rank sum: from the larger one (~n^2 / 2,
+    # minus as much) float32 kept few digits (AUC off by 4e-4 at 10^6 positives to 100 negatives)
+    u_pos = jnp.sum(jnp.where(pos, r, 0.0)) - n_pos * (n_pos + 1.0) / 2.0
+    u_neg = jnp.sum(jnp.where(neg, r, 0.0)) - n_neg * (n_neg + 1.0) / 2.0
+    u = jnp.where(n_pos <= n_neg, u_pos, den - u_neg)
     ok = (den > 0) & ~jnp.any(jnp.isnan(jnp.asarray(scores, jnp.float32)) & mask)
     return jnp.where(ok, u / jnp.where(den > 0, den, 1.0), jnp.nan)
 
