@@ -228,15 +228,20 @@ def _at_batch_index(b: int, lead: tuple) -> str:
     return f"sketch at batch index {index[0] if len(index) == 1 else index}: "
 
 
+#: How far past [0, 1] :func:`check_points` lets a pen state go (finite-difference steps).
+PEN_SLACK = 0.01
+
+
 def check_points(xy, pen, valid, name: str, *, max_abs: float = MAX_ABS_COORD) -> None:
     """Input check of the array functions (renderers, attribution): shapes always; values when
     concrete.
 
     Shapes: ``xy [..., T, 2]`` with ``T >= 1``, ``pen`` and ``valid`` ``[..., T]`` (same leading
     shape).  Values, skipped for tracers (under ``jit``/``vmap``/``grad`` they are unknown):
-    finite ``xy``, ``pen`` in ``[0, 1]`` (fractional states are allowed: the distance renderer
-    differentiates them) and ``|x|, |y| <= max_abs`` on valid points (a pen of 2 made the
-    distance renderer ink the whole canvas).  Looser than
+    finite ``xy``, ``pen`` in ``[0, 1]`` up to :data:`PEN_SLACK` (fractional states are allowed:
+    the distance renderer differentiates them, and finite differences step slightly past the
+    ends) and ``|x|, |y| <= max_abs`` on valid points (a pen of 2 made the distance renderer ink
+    the whole canvas).  Looser than
     :func:`check_sketch` (an all-padding row is allowed: it draws nothing).
 
     Raises:
@@ -252,13 +257,14 @@ def check_points(xy, pen, valid, name: str, *, max_abs: float = MAX_ABS_COORD) -
     pts = np.asarray(xy).reshape(-1, t, 2)
     pn = np.asarray(pen).reshape(-1, t)
     with np.errstate(invalid="ignore"):  # fast path: every value fine, padding included
-        if np.abs(pts).max(initial=0.0) <= max_abs and np.isfinite(pn).all() and (pn >= 0).all() and (pn <= 1).all():
+        if (np.abs(pts).max(initial=0.0) <= max_abs and np.isfinite(pn).all()
+                and (pn >= -PEN_SLACK).all() and (pn <= 1 + PEN_SLACK).all()):
             return
     v = np.asarray(valid).astype(bool).reshape(-1, t)
     problems = (
         ("non-finite coordinate (NaN/inf)", ~np.isfinite(pts).all(axis=-1) & v),
         ("non-finite pen state", ~np.isfinite(pn) & v),
-        ("pen state outside [0, 1]", np.isfinite(pn) & ((pn < 0) | (pn > 1)) & v),
+        ("pen state outside [0, 1]", np.isfinite(pn) & ((pn < -PEN_SLACK) | (pn > 1 + PEN_SLACK)) & v),
         (f"coordinate beyond the supported range |x|, |y| <= {max_abs:g}",
          (np.abs(np.where(np.isfinite(pts), pts, 0.0)) > max_abs).any(axis=-1) & v),
     )
