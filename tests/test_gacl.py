@@ -247,9 +247,9 @@ def test_spearman_plcc_auc_agree_with_scipy_and_sklearn_formulas():
     expect = np.mean((sp[:, None] > sn[None, :]) + 0.5 * (sp[:, None] == sn[None, :]))
     np.testing.assert_allclose(float(roc_auc(a, labels)), expect, atol=1e-6)
     assert np.isnan(float(roc_auc(a, np.ones(300, bool))))  # one class only
-    # heavily imbalanced (10^6 positives, 100 negatives): exact to float32 (was off by ~4e-4);
+    # heavily imbalanced (10^5 positives, 100 negatives): exact to float32 (was off by ~5e-5);
     # the reference counts, for each negative, the positives above it and tied with it
-    big = rng.normal(size=1_000_000).astype(np.float32)
+    big = rng.normal(size=100_000).astype(np.float32)
     neg = rng.normal(-0.3, 1.0, size=100).astype(np.float32)
     sorted_pos = np.sort(big)
     above = len(big) - np.searchsorted(sorted_pos, neg, side="right")
