@@ -152,7 +152,8 @@ def _script(path: str):
 @pytest.mark.parametrize("script, argv, problem", [
     ("eval/pseudo_label.py", ["--out", "{file}/x.json"], "is a file, not a directory"),
     ("eval/quality.py", ["--runs", "a=b", "--out", "{file}/x.json"], "is a file, not a directory"),
-    ("eval/quality.py", ["--runs", "a=b", "--n", "-5"], "--n must be >= 1"),
+    ("eval/quality.py", ["--runs", "a=b", "--n", "1"], "--n must be >= 2"),
+    ("eval/quality.py", ["--runs", "a=b", "--batch", "0"], "--batch must be >= 1"),
     ("eval/attribution.py", ["--models", "doodlenet,resnett", "--out", "{tmp}/a.json"], "unknown ['resnett']"),
     ("eval/cleansing.py", ["--rates", "0.4,1.5", "--out", "{tmp}/c.json"], "rates must be in [0, 1)"),
     ("eval/cleansing.py", ["--q-high-quantile", "7", "--out", "{tmp}/c.json"], "a quantile in [0, 1]"),
