@@ -35,6 +35,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from benchmarks.common import atomic_write_json  # noqa: E402  (the project's atomic JSON writer)
 from sketchjax.formats._io import argparse_output  # noqa: E402
+from sketchjax.apps.cleansing import threshold_sweep  # noqa: E402
 from sketchjax.apps.rhs import q_max_plus  # noqa: E402
 from sketchjax.degrade import add_scribbles, room, scribble_sketch  # noqa: E402
 from sketchjax.gacl import roc_auc  # noqa: E402
@@ -43,17 +44,10 @@ from sketchjax.sketch import num_strokes, stroke_ids  # noqa: E402
 
 
 def best_f1(scores: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
-    """Best F1 of "positive when score <= t" over all thresholds t (cut between distinct
-    scores), and that threshold (:func:`f1_at` reads it with ``<=``)."""
-    order = np.argsort(scores, kind="stable")
-    s, pos = scores[order], positive[order]
-    tp = np.cumsum(pos)
-    k = np.arange(1, len(s) + 1)
-    f1 = 2 * tp / (k + pos.sum())
-    last = np.r_[s[1:] != s[:-1], True]  # cut only between distinct scores
-    f1 = np.where(last, f1, 0.0)
-    i = int(np.argmax(f1))
-    return float(f1[i]), float(s[i])
+    """Best F1 of "positive when score <= t" over all thresholds t (each distinct score), and
+    that threshold (the smallest reaching it; :func:`f1_at` reads it with ``<=``)."""
+    sweep = threshold_sweep(-np.asarray(scores), positive)
+    return sweep["best_f1"], -sweep["best_f1_theta"]
 
 
 def f1_at(scores, positive, threshold) -> float:

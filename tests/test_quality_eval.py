@@ -377,6 +377,22 @@ def _program(name: str):
     return program
 
 
+def test_rhs_best_f1_is_the_best_over_every_threshold():
+    """eval/rhs.py's oracle threshold ("malicious when score <= t") against brute force, with
+    ties, float32 scores and the threshold read back by f1_at."""
+    rhs = _program("rhs")
+    rng = np.random.default_rng(7)
+    for trial in range(40):
+        n = int(rng.integers(2, 200))
+        s = np.round(rng.normal(size=n), int(rng.integers(0, 3))).astype(np.float32 if trial % 2 else np.float64)
+        positive = rng.random(n) < rng.uniform(0.1, 0.9)
+        positive[0] = True
+        brute = [2 * np.sum((s <= t) & positive) / ((s <= t).sum() + positive.sum()) for t in np.unique(s)]
+        f1, t = rhs.best_f1(s, positive)
+        assert f1 == pytest.approx(max(brute)) and rhs.f1_at(s, positive, t) == pytest.approx(f1)
+        assert t == min(u for u, b in zip(np.unique(s), brute) if b == pytest.approx(max(brute)))
+
+
 @pytest.mark.slow  # ~12 s; q_max+ itself is pinned by tests/test_apps.py (run with -m slow)
 @pytest.mark.data
 def test_rhs_program_reports_f1_of_q_and_q_max_plus(tiny_runs, tmp_path):

@@ -20,7 +20,7 @@ from sketchjax.gacl.core import safe_arccos
 from sketchjax._checks import check_finite, check_labels, check_same_1d, check_thresholds
 
 __all__ = ["inject_label_noise", "label_angles", "flag_suspicious", "precision_recall", "suspicion_curve",
-           "split_label_scores"]
+           "threshold_sweep", "split_label_scores"]
 
 
 def inject_label_noise(key: jax.Array, labels, rate: float, num_classes: int):
@@ -106,13 +106,33 @@ def suspicion_curve(q, theta_y, positive, q_high_quantile: float = 0.0, q_low_qu
         prec.append(p)
         rec.append(r)
     return {"theta": thetas, "precision": np.asarray(prec), "recall": np.asarray(rec),
-            **_exact_sweep(theta_y, positive, always=q <= q_low, candidate=q >= q_high)}
+            **threshold_sweep(theta_y, positive, always=q <= q_low, candidate=q >= q_high)}
 
 
-def _exact_sweep(theta_y, positive, always, candidate) -> dict:
+def threshold_sweep(score, positive, *, always=None, candidate=None) -> dict:
     """Best F1 (and its threshold) and recall at precision >= 0.9 of the flags ``always |
-    (candidate & theta_y >= t)`` over every threshold ``t`` (each distinct candidate angle, and
-    none): cumulative counts over the candidates sorted by angle, cut after each tie group."""
+    (candidate & score >= t)`` over *every* threshold ``t``: each distinct candidate score, and
+    +inf (flag only ``always``).  Cumulative counts over the candidates sorted by score, cut
+    after each tie group — exact, in O(N log N), where a grid of thresholds understates both.
+
+    Args:
+      score: ``[N]`` scores, larger = more suspicious (for "flag when ``s <= t``" pass ``-s``
+        and negate the returned threshold).
+      positive: ``bool[N]``, the true positives.
+      always: ``bool[N]`` flagged whatever ``t`` (default none); candidate: ``bool[N]`` that
+        ``t`` may flag (default all).
+
+    Returns:
+      ``{"best_f1", "best_f1_theta"`` (of the thresholds reaching it, the largest: fewest
+      flags), ``"recall_at_p90"}`` (0 if no threshold reaches 0.9).
+    """
+    score = np.asarray(score)
+    positive = np.asarray(positive, bool)
+    always = np.zeros(score.shape, bool) if always is None else np.asarray(always, bool)
+    candidate = np.ones(score.shape, bool) if candidate is None else np.asarray(candidate, bool)
+    check_same_1d("threshold_sweep", score=score, positive=positive, always=always, candidate=candidate)
+    check_finite("threshold_sweep", "a NaN would never be flagged", score=score)
+    theta_y = score
     n_pos = int(positive.sum())
     cand = candidate & ~always
     order = np.argsort(-theta_y[cand], kind="stable")
