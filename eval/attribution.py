@@ -242,7 +242,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--doodlenet-canvas", type=int, default=128,
                         help="canvas DoodleNet's 28x28 input is drawn on (line 13/256 of it unless --doodlenet-width)")
     parser.add_argument("--doodlenet-width", type=int, default=None, help="line width in canvas pixels")
-    parser.add_argument("--out", type=argparse_output(), default=str(REPO_ROOT / "eval" / "results" / "attribution.json"))
+    parser.add_argument("--out", type=argparse_output(suffix=".json"), default=str(REPO_ROOT / "eval" / "results" / "attribution.json"))
     args = parser.parse_args(argv)
     start = time.time()
     root = data_root(args.data)

@@ -142,7 +142,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--q-low-quantile", type=float, default=0.02)
     parser.add_argument("--no-doodlenet", action="store_true",
                         help="leave out the pre-trained DoodleNet reference (needs models/doodlenet under the data root)")
-    parser.add_argument("--out", type=argparse_output(), default=str(REPO_ROOT / "eval/results/cleansing.json"),
+    parser.add_argument("--out", type=argparse_output(suffix=".json"), default=str(REPO_ROOT / "eval/results/cleansing.json"),
                         help="default: <repo>/eval/results/cleansing.json")
     args = parser.parse_args(argv)
     try:  # every setting checked before any training

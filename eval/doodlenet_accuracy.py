@@ -134,11 +134,21 @@ def main(argv=None) -> dict:
     parser.add_argument("--batch", type=int, default=200, help="sketches per jitted chunk")
     parser.add_argument("--settings", default=None, help="comma-separated indices into SETTINGS (default: all)")
     parser.add_argument(
-        "--out", type=argparse_output(), default=str(pathlib.Path(__file__).parent / "results" / "doodlenet_accuracy.json"),
+        "--out", type=argparse_output(suffix=".json"), default=str(pathlib.Path(__file__).parent / "results" / "doodlenet_accuracy.json"),
         help="JSON results file (written atomically)",
     )
     args = parser.parse_args(argv)
-    settings = SETTINGS if args.settings is None else [SETTINGS[int(i)] for i in args.settings.split(",")]
+    if args.per_category is not None and args.per_category < 1:
+        parser.error(f"--per-category must be >= 1, got {args.per_category}")
+    if args.batch < 1:
+        parser.error(f"--batch must be >= 1, got {args.batch}")
+    if args.settings is None:
+        settings = SETTINGS
+    else:
+        picked = args.settings.split(",")
+        if not all(i.isdigit() and int(i) < len(SETTINGS) for i in picked) or len(set(map(int, picked))) < len(picked):
+            parser.error(f"--settings must be distinct indices 0-{len(SETTINGS) - 1}, got {args.settings!r}")
+        settings = [SETTINGS[int(i)] for i in picked]
 
     start = time.time()
     root = data_root(args.data)

@@ -63,11 +63,19 @@ def main(argv=None) -> dict:
     parser.add_argument("--bins", default="50,100,200")
     parser.add_argument("--runs-dir", default=str(REPO_ROOT / "runs"), help="default: <repo>/runs")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides")
-    parser.add_argument("--out", type=argparse_output(), default=str(REPO_ROOT / "eval/results/iqa.json"),
+    parser.add_argument("--out", type=argparse_output(suffix=".json"), default=str(REPO_ROOT / "eval/results/iqa.json"),
                         help="default: <repo>/eval/results/iqa.json")
     args = parser.parse_args(argv)
+    try:
+        bins = [int(b) for b in args.bins.split(",")]
+    except ValueError:
+        parser.error(f"--bins must be comma-separated whole numbers, got {args.bins!r}")
+    if any(n < 2 for n in bins) or len(set(bins)) < len(bins):
+        parser.error(f"--bins must be distinct numbers of rating bins >= 2, got {args.bins!r}")
+    if any(item.split("=", 1)[0].strip() == "iqa.n_bins" for item in args.set):
+        parser.error("--set iqa.n_bins: the number of bins comes from --bins (each run is named by it)")
     results, config = {}, None
-    for n in [int(b) for b in args.bins.split(",")]:
+    for n in bins:
         config = apply_overrides(iqa_base_config(), [f"iqa.n_bins={n}", "progress_bar=False", *args.set])
         workdir = pathlib.Path(args.runs_dir) / f"iqa_gacl_{n}"
         train_seconds = train_unless_done(config, workdir, build_iqa_experiment)

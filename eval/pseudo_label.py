@@ -116,7 +116,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--n-per", type=int, default=500, help="points per Gaussian")
     parser.add_argument("--epochs", type=int, default=60)
-    parser.add_argument("--out", type=argparse_output(), default=str(REPO_ROOT / "eval/results/pseudo_label.json"),
+    parser.add_argument("--out", type=argparse_output(suffix=".json"), default=str(REPO_ROOT / "eval/results/pseudo_label.json"),
                         help="default: <repo>/eval/results/pseudo_label.json")
     args = parser.parse_args(argv)
     try:

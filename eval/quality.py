@@ -429,7 +429,7 @@ def main(argv=None) -> dict:
         args.out = str(REPO_ROOT / "eval" / "results" / (
             "quality_references.json" if args.references_only else "quality.json"))
     try:
-        output_path(args.out)  # checked before any work
+        output_path(args.out, suffix=".json")  # checked before any work
     except ValueError as e:
         parser.error(f"argument --out: {e}")
     runs, clfs = {}, {}

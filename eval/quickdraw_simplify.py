@@ -174,13 +174,17 @@ def main(argv=None) -> dict:
     parser.add_argument("--data", default=None, help="data root (default: $SKETCHJAX_DATA or ../shared/data)")
     parser.add_argument("--limit", type=int, default=None, help="compare at most this many pairs")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of " + ",".join(VARIANTS))
-    parser.add_argument("--out", type=argparse_output(), default=None, help="write the results as JSON here")
+    parser.add_argument("--out", type=argparse_output(suffix=".json"), default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
     root = data_root(args.data) / "quickdraw"
     variants = args.variants.split(",")
     unknown = set(variants) - set(VARIANTS)
     if unknown:
         parser.error(f"unknown variants {sorted(unknown)}; choose from {list(VARIANTS)}")
+    if len(set(variants)) < len(variants):
+        parser.error(f"--variants names one twice: {args.variants!r}")
+    if args.limit is not None and args.limit < 1:
+        parser.error(f"--limit must be >= 1 (or left out: every pair), got {args.limit}")
 
     google = {}
     for path in sorted((root / "simplified").glob("*.ndjson")):
@@ -202,6 +206,8 @@ def main(argv=None) -> dict:
                 break
         if args.limit and len(rows[variants[0]]) >= args.limit:
             break
+    if not rows[variants[0]]:
+        raise ValueError(f"{root}: no drawing is in both raw/ and simplified/ (same key_id): nothing to compare")
     results = {
         "command": command_line("eval/quickdraw_simplify.py", argv),
         "seconds": round(time.time() - start, 1),

@@ -99,7 +99,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--max-strokes", type=int, default=32)
     parser.add_argument("--batch", type=int, default=8, help="sketches per q_max+ batch (x max-strokes versions)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=argparse_output(), default=str(REPO_ROOT / "eval/results/rhs.json"),
+    parser.add_argument("--out", type=argparse_output(suffix=".json"), default=str(REPO_ROOT / "eval/results/rhs.json"),
                         help="default: <repo>/eval/results/rhs.json")
     args = parser.parse_args(argv)
     # every setting checked before the run is loaded and the sets are built

@@ -183,8 +183,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", default=None, help="data root (default: $SKETCHJAX_DATA or ../shared/data)")
     parser.add_argument("--no-doodlenet", action="store_true", help="skip DoodleNet recognition")
-    parser.add_argument("--out", type=argparse_output(), default=str(REPO_ROOT / "out" / "sketch_rnn_samples.json"))
+    parser.add_argument("--out", type=argparse_output(suffix=".json"), default=str(REPO_ROOT / "out" / "sketch_rnn_samples.json"))
     args = parser.parse_args(argv)
+    if args.num < 1:
+        parser.error(f"--num must be >= 1, got {args.num}")
+    bad = [t for t in args.temperatures if not 0.0 < t < float("inf")]  # checked before hours of sampling
+    if bad:
+        parser.error(f"--temperatures must be finite and > 0 (0 would be greedy: one sketch), got {bad}")
 
     root = data_root(args.data)
     model_dir = root / "models" / "sketch_rnn"

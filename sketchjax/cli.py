@@ -54,9 +54,12 @@ def load_sketch_file(path: str, *, limit: int | None, single_point: str = "keep"
 
     suffix = pathlib.Path(path).suffix.lower()
     name = pathlib.Path(path).name if name is None else name
-    if suffix == ".ndjson":  # "cat (cat.ndjson:17)": the word and where the sketch is
+    if pathlib.Path(path).is_dir():  # also a folder named like a sketch file
+        raise ValueError(f"{path}: is a directory; give sketch files (.ndjson, .npz or .svg)")
+    if suffix == ".ndjson":  # "cat (cat.ndjson:17)": the word and where the sketch is; else "cat.ndjson:17"
         return [
-            (f"{rec.word} ({name}:{rec.source.rsplit(':', 1)[-1]})" if rec.word else rec.source, rec.sketch)
+            (f"{rec.word} ({name}:{rec.source.rsplit(':', 1)[-1]})" if rec.word
+             else f"{name}:{rec.source.rsplit(':', 1)[-1]}", rec.sketch)
             for rec in formats.iter_ndjson(path, single_point=single_point, limit=limit)
         ]
     if suffix == ".npz":
@@ -67,9 +70,13 @@ def load_sketch_file(path: str, *, limit: int | None, single_point: str = "keep"
         return out
     if suffix == ".svg":
         return [(name, formats.read_svg(path, single_point=single_point))]
-    if pathlib.Path(path).is_dir():
-        raise ValueError(f"{path}: is a directory; give sketch files (.ndjson, .npz or .svg)")
     raise ValueError(f"{path}: unsupported file type {suffix!r} (use .ndjson, .npz or .svg)")
+
+
+def _tex_safe(text) -> str:
+    """``text`` shown as written in a matplotlib title or label (a ``$`` pair is read as maths:
+    a word like ``price $^$`` failed only when the figure was saved, after all the work)."""
+    return str(text).replace("$", r"\$")
 
 
 def _fit(label, width: int) -> str:
@@ -94,8 +101,13 @@ def _default_sketches(data: str | None, n: int):
         recs = list(formats.iter_ndjson(path, single_point="keep", limit=per_category))
         if not recs:
             raise ValueError(f"{path}: no sketches in the file")
-        columns.append([(rec.word, rec.sketch) for rec in recs])
+        # the word and the line: more than six sketches repeat the words
+        columns.append([(f"{rec.word} ({path.name}:{rec.source.rsplit(':', 1)[-1]})" if n > len(DEFAULT_CATEGORIES)
+                         else rec.word, rec.sketch) for rec in recs])
     rows = [col[i] for i in range(per_category) for col in columns if i < len(col)]
+    if len(rows) < n:
+        print(f"note: --n {n}, but the data root's {', '.join(DEFAULT_CATEGORIES)} files hold {len(rows)} sketches; "
+              f"drawing {len(rows)}", file=sys.stderr)
     return rows[:n]
 
 
@@ -144,7 +156,7 @@ def render_figure(sketches, out: str, *, size: int = 256, max_len: int | None = 
             if b == 0:
                 ax.set_title(title, fontsize=8)
             if c == 0:
-                ax.set_ylabel(label, fontsize=8)
+                ax.set_ylabel(_tex_safe(label), fontsize=8)
     fig.tight_layout()
     _save_figure(fig, out)
     return out
@@ -278,7 +290,8 @@ def explain_sketches(sketches, *, data: str | None = None, canvas: int = 128, ou
         matplotlib.use("Agg")
         fig = plot_methods(unbatched, {"SLA": np.asarray(a_sla.strokes), "P-SLA (points)": np.asarray(a_p.points),
                                        "occlusion": np.asarray(a_occ.strokes)}, point_methods=("P-SLA (points)",),
-                           row_titles=[f"{_fit(r['label'], 30)}\n→ {r['prediction']} ({r['probability']:.2f})" for r in rows])
+                           row_titles=[_tex_safe(f"{_fit(r['label'], 30)}\n→ {r['prediction']} ({r['probability']:.2f})")
+                                       for r in rows])
         _save_figure(fig, out)
     if svg_dir is not None:
         os.makedirs(svg_dir, exist_ok=True)
@@ -293,6 +306,10 @@ def _cmd_explain(args) -> int:
     if args.svg_dir is not None:  # checked before the work, as --out is
         from sketchjax.formats._io import output_path
 
+        svg_dir = pathlib.Path(args.svg_dir).resolve()
+        for other, what in [(args.out, "--out")] + [(f, "an input file") for f in args.files]:
+            if pathlib.Path(other).resolve() == svg_dir:
+                raise ValueError(f"--svg-dir {args.svg_dir}: is {what} ({other}); give a folder of its own")
         try:
             output_path(args.svg_dir, directory=True)
         except ValueError as e:
@@ -395,7 +412,7 @@ def _cmd_quality(args) -> int:
         ax.axis("on")
         s = sketches[i][1]
         plot_sketch(ax, Sketch(xy=np.asarray(s.xy), pen=np.asarray(s.pen), valid=np.asarray(s.valid)),
-                    title=f"{_fit(sketches[i][0], 22)}\nq={out['q'][i]:.3f} → {clf.categories[out['pred'][i]][:12]}")
+                    title=_tex_safe(f"{_fit(sketches[i][0], 22)}\nq={out['q'][i]:.3f} → {clf.categories[out['pred'][i]][:12]}"))
     fig.suptitle(f"GACL quality ({clf.gacl.kind}), {shown}; q in [{clf.gacl.l_q}, {clf.gacl.u_q}] at the "
                  "norm range", fontsize=9)
     fig.tight_layout()
@@ -481,6 +498,18 @@ def _int_at_least(low: int):
     return parse
 
 
+def _int_between(low: int, high: int):
+    at_least = _int_at_least(low)
+
+    def parse(text: str) -> int:
+        value = at_least(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be <= {high}, got {value}")
+        return value
+
+    return parse
+
+
 _positive_int = _int_at_least(1)
 
 
@@ -497,7 +526,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sketchjax", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p = _sketch_arguments(sub.add_parser("render", help="render sketches with every renderer into a figure"))
-    p.add_argument("--size", type=_positive_int, default=256, help="canvas side in pixels")
+    p.add_argument("--size", type=_int_between(DOODLENET_INPUT, 2048), default=256,
+                   help=f"canvas side in pixels ({DOODLENET_INPUT}-2048: the last column area-downsamples it to {DOODLENET_INPUT})")
     p.add_argument("--out", default="out/renderers.png", help="output figure (.png, .svg, .pdf, .jpg)")
     p.set_defaults(func=_cmd_render)
     e = _sketch_arguments(sub.add_parser("explain", help="DoodleNet's predictions explained by SLA, P-SLA and occlusion"))

@@ -1,5 +1,6 @@
 """The README's main job, the CLI and the notebooks run end to end on the real data."""
 import json
+import os
 import pathlib
 
 import matplotlib
@@ -41,15 +42,33 @@ def test_render_command_reports_bad_input_without_traceback(tmp_path, capsys):
     (["render", "{tmp}"], "is a directory"),
     (["render", "{tmp}/notes.txt"], "unsupported file type '.txt'"),
     (["render", "--data", "{tmp}/data"], "cat.ndjson: no sketches in the file"),
+    (["render", "{tmp}/folder.ndjson"], "folder.ndjson: is a directory"),  # was [Errno 21]
+    (["explain", "{tmp}/notes.txt", "--svg-dir", "{tmp}/x.png"], "--svg-dir {tmp}/x.png: is --out"),
 ])
 def test_cli_names_bad_files(argv, problem, tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "folder.ndjson").mkdir()
     folder = tmp_path / "data" / "quickdraw" / "simplified"
     folder.mkdir(parents=True)
     (folder / "cat.ndjson").write_text("")
     argv = [a.format(tmp=tmp_path) for a in argv] + ["--out", str(tmp_path / "x.png")]
     assert main(argv) == 2
-    assert problem in capsys.readouterr().err
+    assert problem.format(tmp=tmp_path) in capsys.readouterr().err
+
+
+def test_cli_labels_show_as_written_and_name_the_line(tmp_path, capsys):
+    """A word with a pair of `$` was read by matplotlib as maths: the command failed when the
+    figure was saved, after all the work, with a parser dump; a record without a word was
+    labelled with the file's whole path."""
+    from sketchjax.cli import load_sketch_file
+
+    record = {"word": "price $^$ tag", "drawing": [[[0, 40, 80], [0, 60, 10]], [[10, 70], [70, 70]]]}
+    f = tmp_path / "dollar.ndjson"
+    f.write_text(json.dumps(record) + "\n" + json.dumps({"drawing": record["drawing"]}) + "\n")
+    assert main(["render", str(f), "--size", "32", "--out", str(tmp_path / "d.png")]) == 0
+    assert (tmp_path / "d.png").stat().st_size > 1000
+    assert [label for label, _ in load_sketch_file(str(f), limit=None, name="shown.ndjson")] == [
+        "price $^$ tag (shown.ndjson:1)", "shown.ndjson:2"]
 
 
 @pytest.mark.data
@@ -105,7 +124,7 @@ def test_cli_reads_raw_beside_other_files_whole_and_never_writes_over_an_input(d
     assert simplified.read_bytes() == before and not (tmp_path / "a.png").exists()
 
 
-@pytest.mark.parametrize("command, flag, value, low", [("render", "--n", "0", 1), ("render", "--size", "0", 1),
+@pytest.mark.parametrize("command, flag, value, low", [("render", "--n", "0", 1), ("render", "--size", "27", 28),
                                                      ("explain", "--canvas", "27", 28)])
 def test_cli_refuses_non_positive_counts(command, flag, value, low, tmp_path, capsys):
     with pytest.raises(SystemExit) as info:  # argparse names the flag, before any work
@@ -119,7 +138,9 @@ def test_default_sketches_beyond_the_six_categories(data_root):
     from sketchjax.cli import DEFAULT_CATEGORIES, _default_sketches
 
     got = _default_sketches(str(data_root), 8)
-    assert [label for label, _ in got] == list(DEFAULT_CATEGORIES) + list(DEFAULT_CATEGORIES[:2])
+    assert [label.split(" (")[0] for label, _ in got] == list(DEFAULT_CATEGORIES) + list(DEFAULT_CATEGORIES[:2])
+    assert got[0][0] == "cat (cat.ndjson:1)" and got[6][0] == "cat (cat.ndjson:2)"  # told apart
+    assert [label for label, _ in _default_sketches(str(data_root), 2)] == ["cat", "The Eiffel Tower"]
     assert not (got[0][1].xy.shape == got[6][1].xy.shape and (got[0][1].xy == got[6][1].xy).all())  # the next cat
 
 
@@ -164,7 +185,18 @@ def _script(path: str):
     ("eval/rhs.py", ["--run", "x", "--batch", "0", "--out", "{tmp}/r.json"], "--batch must be >= 1"),
     ("eval/rhs.py", ["--run", "x", "--noise-strokes", "-1", "--out", "{tmp}/r.json"], "--noise-strokes must be >= 0"),
     ("eval/pseudo_label.py", ["--epochs", "0", "--out", "{tmp}/p.json"], "--epochs 0: must be >= 1"),
+    ("eval/pseudo_label.py", ["--out", "{tmp}/p.png"], "ending in .json"),  # the JSON went over the figure
     ("eval/pseudo_label.py", ["--seeds", "0,,1", "--out", "{tmp}/p.json"], "comma-separated whole numbers"),
+    ("eval/doodlenet_accuracy.py", ["--settings", "19", "--out", "{tmp}/d.json"], "--settings must be distinct indices"),
+    ("eval/doodlenet_accuracy.py", ["--settings", "-1", "--out", "{tmp}/d.json"], "--settings must be distinct indices"),
+    ("eval/doodlenet_accuracy.py", ["--per-category", "0", "--out", "{tmp}/d.json"], "--per-category must be >= 1"),
+    ("eval/iqa.py", ["--bins", "50,x", "--out", "{tmp}/i.json"], "comma-separated whole numbers"),
+    ("eval/iqa.py", ["--bins", "50,0", "--out", "{tmp}/i.json"], "bins >= 2"),
+    ("eval/iqa.py", ["--set", "iqa.n_bins=7", "--out", "{tmp}/i.json"], "--set iqa.n_bins"),  # relabelled every run
+    ("eval/sketch_rnn_samples.py", ["--temperatures", "0.5", "0", "--out", "{tmp}/s.json"], "finite and > 0"),
+    ("eval/sketch_rnn_samples.py", ["--num", "0", "--out", "{tmp}/s.json"], "--num must be >= 1"),
+    ("eval/quickdraw_simplify.py", ["--limit", "0"], "--limit must be >= 1"),  # compared every pair
+    ("eval/quickdraw_simplify.py", ["--variants", "library,library"], "names one twice"),
     ("benchmarks/render.py", ["--out", "{file}/d"], "is a file, not a directory"),
     ("benchmarks/pipeline.py", ["--workdir", "{tmp}", "--out", "{tmp}/o"], "is not an empty folder"),
     ("benchmarks/render.py", ["--quick", "--targets-only", "--out", "{tmp}/o"], "pick one"),
@@ -311,14 +343,33 @@ def test_training_benchmark_judges_the_paper_schedule_on_an_accelerator():
     assert "(jax_pack0.5)" in next(iter(cpu.values()))["detail"]  # runs without the per-variant ratios
 
 
-def test_output_path_creates_folders_and_names_the_problem(tmp_path):
-    from sketchjax.formats._io import output_path
+def test_output_path_checks_without_creating_and_writers_make_the_folder(tmp_path):
+    """A program checks its outputs before its work but makes no folder then (a run that fails
+    on its inputs leaves nothing behind); the atomic writers create it."""
+    from sketchjax.formats._io import atomic_write, output_path
 
-    assert output_path(tmp_path / "new" / "deeper" / "x.json") == tmp_path / "new" / "deeper" / "x.json"
-    assert (tmp_path / "new" / "deeper").is_dir()
-    assert output_path(tmp_path / "out_dir", directory=True).is_dir()
+    target = tmp_path / "new" / "deeper" / "x.json"
+    assert output_path(target) == target and not (tmp_path / "new").exists()
+    assert output_path(tmp_path / "out_dir", directory=True) == tmp_path / "out_dir"
+    assert not (tmp_path / "out_dir").exists()
+    with atomic_write(target) as f:
+        f.write("{}")
+    assert target.read_text() == "{}"
     with pytest.raises(ValueError, match="is a directory; give a file name"):
         output_path(tmp_path / "new")
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(ValueError, match="a_file .*is a file, not a directory"):
+        output_path(tmp_path / "a_file" / "sub" / "x.json")
+    with pytest.raises(ValueError, match="a_file .*is a file, not a directory"):
+        output_path(tmp_path / "a_file", directory=True)
+    if os.geteuid() != 0:  # root may write anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(ValueError, match="cannot create the folder .*permission denied"):
+            output_path(locked / "sub" / "x.json")
+        with pytest.raises(ValueError, match="cannot write into .*permission denied"):
+            output_path(locked / "x.json")
+        locked.chmod(0o700)
 
 
 def test_recorded_commands_can_be_pasted_back():

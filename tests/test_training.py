@@ -200,6 +200,16 @@ def test_optimizer_factory_clips_and_decays():
         with pytest.raises(ValueError, match="learning_rate"):
             training.optimizer_from_config({"name": "adam", "learning_rate": lr, "schedule": "constant"},
                                            steps_per_epoch=1, total_steps=1)
+    # a typo in a config file's optimizer section trained with the default; a negative floor
+    # ended a cosine in gradient ascent; a negative warmup was taken as none
+    for bad, problem in (({"lerning_rate": 0.5}, r"unknown key\(s\) \['lerning_rate'\]"),
+                         ({"schedule": "cosine", "min_learning_rate": -1e-3}, "min_learning_rate must be in"),
+                         ({"min_learning_rate": 0.1}, "min_learning_rate must be in"),  # above the peak
+                         ({"schedule": "cosine", "warmup_steps": -5}, "warmup_steps must be an integer >= 0"),
+                         ({"warmup_steps": 2.5}, "warmup_steps must be an integer >= 0")):
+        with pytest.raises(ValueError, match=problem):
+            training.optimizer_from_config({"name": "adam", "learning_rate": 1e-3, **bad}, steps_per_epoch=2,
+                                           total_steps=10)
 
 
 def test_frozen_parameters_stay_out_of_the_clipping_norm():
@@ -418,9 +428,11 @@ def test_resume_with_a_changed_config_is_refused_unless_allowed(tmp_path, caplog
     assert (tmp_path / "config.json").read_text() == config_json  # a refused resume writes nothing
     assert run_linear(tmp_path, num_epochs=1, config=later, allow_config_change=True).resumed_from == 16
     assert warnings() == ["resuming with a config that differs from the checkpoint's in ['width']: width: (unset) -> 8 "
-                          "(the checkpoint's config is kept as config.until-step-16.json)"]
-    assert json.loads((tmp_path / "config.until-step-16.json").read_text()) == {"test": "linear", "num_epochs": 1}
-    # the config.json of that resume now holds "width"; the checkpoint's config does not
+                          "(with the first checkpoint under the new config, the old one is kept as "
+                          "config.until-step-16.json)"]
+    # the run was complete: nothing trained with the new config, config.json still the checkpoint's
+    assert (tmp_path / "config.json").read_text() == config_json
+    assert not (tmp_path / "config.until-step-16.json").exists()
     run_linear(tmp_path, num_epochs=1, config=later, normalise_config=with_default)
     assert warnings() == []
     with pytest.raises(ValueError, match=r"width: 8 -> 9"):
@@ -431,7 +443,11 @@ def test_resume_with_a_changed_config_is_refused_unless_allowed(tmp_path, caplog
     longer = run_linear(tmp_path, num_epochs=2, config={"test": "linear", "num_epochs": 2})
     assert longer.resumed_from == 16 and warnings() == [
         "resuming with a config that differs from the checkpoint's in ['num_epochs']: num_epochs: 1 -> 2 "
-        "(the checkpoint's config is kept as config.until-step-16.json)"]
+        "(with the first checkpoint under the new config, the old one is kept as config.until-step-16.json)"]
+    assert json.loads((tmp_path / "config.until-step-16.json").read_text()) == {"test": "linear", "num_epochs": 1}
+    assert json.loads((tmp_path / "config.json").read_text()) == {"test": "linear", "num_epochs": 2}
+    with pytest.raises(ValueError, match=r"checkpoint is at step 32, beyond this config's run length \(1 epoch\(s\) = 16"):
+        run_linear(tmp_path, num_epochs=1)  # would have handed back the 2-epoch model as "complete"
 
     # train_and_evaluate hands the experiment's normaliser, and allow_config_change, to fit
     def build(config):
@@ -446,6 +462,37 @@ def test_resume_with_a_changed_config_is_refused_unless_allowed(tmp_path, caplog
         training.train_and_evaluate({**saved, "width": 9}, tmp_path / "tae", build)
     training.train_and_evaluate({**saved, "width": 9}, tmp_path / "tae", build, allow_config_change=True)
     assert [w.split(":")[0] for w in warnings()] == ["resuming with a config that differs from the checkpoint's in ['width']"]
+
+
+def test_a_changed_config_replaces_config_json_only_with_its_first_checkpoint(tmp_path):
+    """Killed before its first save, a resume with another config left config.json describing
+    a checkpoint it did not train (load_classifier builds the model from config.json)."""
+    run_linear(tmp_path, num_epochs=1)  # checkpoint at step 16
+    before = (tmp_path / "config.json").read_text()
+    changed = {"test": "linear", "num_epochs": 3, "lr": 0.5}
+
+    def crash(step, state):
+        if step == 18:  # before the save at step 20
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_linear(tmp_path, num_epochs=3, config=changed, allow_config_change=True, hooks=[crash])
+    assert (tmp_path / "config.json").read_text() == before
+    assert not (tmp_path / "config.until-step-16.json").exists()
+    assert run_linear(tmp_path, num_epochs=3, config=changed, allow_config_change=True).resumed_from == 16
+    assert json.loads((tmp_path / "config.json").read_text()) == changed
+    assert (tmp_path / "config.until-step-16.json").read_text() == before
+
+
+def test_train_and_evaluate_refuses_fractional_settings(tmp_path):
+    """int() turned num_epochs 2.5 into 2 (while the schedules were built for 2.5) and True into 1."""
+    def build(config):
+        return training.Experiment(task=linear_task(), train_source=ArraySource(blobs(64, 0), 16, seed=1))
+
+    for key, value in (("num_epochs", 2.5), ("num_epochs", True), ("seed", 1.5), ("log_every_steps", 2.0)):
+        with pytest.raises(ValueError, match=f"{key} must be an integer"):
+            training.train_and_evaluate({"num_epochs": 1, key: value, "progress_bar": False}, tmp_path / key, build)
+        assert not (tmp_path / key).exists()
 
 
 def test_config_differences_are_described_as_they_are_compared():

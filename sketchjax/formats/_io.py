@@ -44,7 +44,7 @@ def _fsync_dir(path: pathlib.Path) -> None:
 def atomic_write(path: PathLike, mode: str = "w") -> Iterator[IO]:
     """Open a temporary file next to ``path``; on success move it over ``path`` atomically.
 
-    Readers never see a half-written file, and a failed write leaves any old file intact
+    The folder is created if missing.  Readers never see a half-written file, and a failed write leaves any old file intact
     (the temporary file is removed).  The file gets the usual ``0o666 & ~umask`` permissions
     (``mkstemp`` alone would leave it readable by its owner only; the umask is read once, at
     import, so that no other thread ever runs under a changed umask); the rename is synced to
@@ -53,6 +53,7 @@ def atomic_write(path: PathLike, mode: str = "w") -> Iterator[IO]:
     path = pathlib.Path(path)
     encoding = None if "b" in mode else "utf-8"
     parent = path.parent if str(path.parent) else pathlib.Path(".")
+    parent.mkdir(parents=True, exist_ok=True)  # output_path checked it and made nothing
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)
@@ -68,10 +69,14 @@ def atomic_write(path: PathLike, mode: str = "w") -> Iterator[IO]:
     _fsync_dir(parent)
 
 
-def output_path(path: PathLike, *, directory: bool = False) -> pathlib.Path:
-    """Checks, before any work, that a program can write its output at ``path``: creates the
-    folder (``path`` itself when ``directory``, else its parent) and refuses a folder where a
-    file is wanted, a file where a folder is, or a folder it may not write into.
+def output_path(path: PathLike, *, directory: bool = False, suffix: str | None = None) -> pathlib.Path:
+    """Checks, before any work, that a program can write its output at ``path``: refuses a
+    folder where a file is wanted, a file where a folder is (``path`` itself when
+    ``directory``, else its parent, or a folder above it), or a folder it may not write into
+    or create.  Creates nothing — a run that then fails on its inputs leaves no empty folders;
+    the writers (:func:`atomic_write`, :func:`save_figure`) make the folder when they write.
+    With ``suffix`` (e.g. ``".json"``) the file name must end in it: programs derive their
+    other outputs from it (``out.with_suffix(".png")`` would be ``out`` itself for a ``.png``).
 
     Raises:
       ValueError: naming ``path`` and the problem.
@@ -80,25 +85,28 @@ def output_path(path: PathLike, *, directory: bool = False) -> pathlib.Path:
     folder = p if directory else (p.parent if str(p.parent) else pathlib.Path("."))
     if not directory and p.is_dir():
         raise ValueError(f"{path}: is a directory; give a file name")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise ValueError(f"{path}: {folder} (or a folder above it) is a file, not a directory") from None
-    except PermissionError:
-        raise ValueError(f"{path}: cannot create the folder {folder} (permission denied)") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"{path}: cannot write into {folder} (permission denied)")
+    if suffix is not None and p.suffix.lower() != suffix:
+        raise ValueError(f"{path}: give a file name ending in {suffix} (the program writes its other outputs beside it)")
+    existing = folder.absolute()
+    while not existing.exists() and existing != existing.parent:  # the nearest folder that is there
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{path}: {existing if existing != folder.absolute() else folder} (or a folder above it) "
+                         "is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "write into" if existing == folder.absolute() else "create the folder"
+        raise ValueError(f"{path}: cannot {what} {folder} (permission denied on {existing})")
     return p
 
 
-def argparse_output(directory: bool = False):
+def argparse_output(directory: bool = False, suffix: str | None = None):
     """An ``argparse`` ``type=`` for an output path checked with :func:`output_path` when the
     arguments are parsed (also the default, when it is a string)."""
     import argparse
 
     def parse(text: str) -> str:
         try:
-            return str(output_path(text, directory=directory))
+            return str(output_path(text, directory=directory, suffix=suffix))
         except ValueError as e:
             raise argparse.ArgumentTypeError(str(e)) from None
 

@@ -26,6 +26,7 @@ import dataclasses
 import json
 import logging
 import math
+import numbers
 import os
 import pathlib
 import time
@@ -176,6 +177,9 @@ def fit(
       final evaluation metrics (``{}`` without ``eval_source``) and the resumed-from step.
     """
     num_epochs = check_positive_int("fit", "num_epochs", num_epochs)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ValueError(f"fit: seed must be an integer, got {seed!r}")
+    seed = int(seed)
     log_every_steps = check_positive_int("fit", "log_every_steps", log_every_steps)
     checkpoint_every_steps = check_positive_int("fit", "checkpoint_every_steps", checkpoint_every_steps)
     keep_checkpoints = check_positive_int("fit", "keep_checkpoints", keep_checkpoints)
@@ -213,6 +217,10 @@ def fit(
                 f"{meta.get('steps_per_epoch')}, this data source has {steps_per_epoch}: the data position "
                 "cannot be resumed; use a new workdir"
             )
+        if step > total_steps:
+            # "already complete" would hand back a model trained for more steps than asked
+            raise ValueError(f"{workdir}: the checkpoint is at step {step}, beyond this config's run length "
+                             f"({num_epochs} epoch(s) = {total_steps} steps); raise num_epochs or use a new workdir")
         changed = ([] if config_dict is None or meta.get("config") is None
                    else _changed_keys(meta["config"], config_dict, normalise_config))
         if changed:
@@ -223,7 +231,8 @@ def fit(
                     "resuming would mix the two settings in one run. Use a new workdir, or allow it "
                     "(fit(allow_config_change=True), train/run.py --allow-config-change)")
             log.warning("resuming with a config that differs from the checkpoint's in %s: %s "
-                        "(the checkpoint's config is kept as config.until-step-%d.json)", changed, detail, step)
+                        "(with the first checkpoint under the new config, the old one is kept as "
+                        "config.until-step-%d.json)", changed, detail, step)
         elapsed_before = float(meta.get("elapsed", 0.0))
         resumed_from = step
         log.info("resumed from checkpoint step %d (epoch %d, batch %d) in %s",
@@ -242,9 +251,10 @@ def fit(
     del first_batch
     # Read before anything is written: a refused resume leaves the workdir as it was.
     recorded = read_run_info(workdir) if chief and run_info is not None and resumed_from is not None else None
-    if chief and config_dict is not None:
-        if resumed_from is not None and changed:
-            _write_json_atomic(workdir / f"config.until-step-{resumed_from}.json", meta["config"])
+    # config.json is the config of the newest checkpoint (load_classifier builds the model from
+    # it): a changed config replaces it only with the first checkpoint trained under it
+    pending_config = chief and config_dict is not None and resumed_from is not None and bool(changed)
+    if chief and config_dict is not None and not pending_config:
         _write_json_atomic(workdir / "config.json", config_dict)
     if chief and run_info is not None:
         if recorded is None:
@@ -282,7 +292,7 @@ def fit(
                 f"({kept()}). Lower the learning rate or check the data")
 
     def save() -> None:
-        nonlocal last_saved
+        nonlocal last_saved, pending_config
         check_finite(running.peek(), step - len(running))
         finite = jax.device_get(jax.tree.leaves(jax.tree.map(lambda x: jnp.all(jnp.isfinite(x)), state.params)))
         if not all(bool(ok) for ok in finite):
@@ -294,6 +304,11 @@ def fit(
             "elapsed": elapsed_before + time.time() - t_start, "seed": seed, "config": config_dict,
         })
         last_saved = step
+        if pending_config:  # the first checkpoint of the changed config: committed, then named
+            store.wait()
+            _write_json_atomic(workdir / f"config.until-step-{resumed_from}.json", meta["config"])
+            _write_json_atomic(workdir / "config.json", config_dict)
+            pending_config = False
 
     def run_eval() -> dict:
         metrics = evaluate(eval_step, state, eval_source, mesh)
@@ -417,14 +432,16 @@ def train_and_evaluate(
         tx,
         experiment.train_source,
         workdir,
-        num_epochs=int(settings["num_epochs"]),
-        seed=int(settings["seed"]),
+        # passed as given: fit refuses 2.5 or True (int() would train 2 or 1 epochs while the
+        # schedules above are built for the value itself)
+        num_epochs=settings["num_epochs"],
+        seed=settings["seed"],
         eval_source=experiment.eval_source,
         learning_rate_fn=schedule,
-        log_every_steps=int(settings["log_every_steps"]),
-        checkpoint_every_steps=int(settings["checkpoint_every_steps"]),
-        keep_checkpoints=int(settings["keep_checkpoints"]),
-        eval_every_epochs=int(settings["eval_every_epochs"]),
+        log_every_steps=settings["log_every_steps"],
+        checkpoint_every_steps=settings["checkpoint_every_steps"],
+        keep_checkpoints=settings["keep_checkpoints"],
+        eval_every_epochs=settings["eval_every_epochs"],
         config=config,
         show_progress=settings["progress_bar"],
         **fit_kwargs,

@@ -5,6 +5,7 @@ epoch: ``make_optimizer("adam", 1e-3, schedule="sgdr", restart_every=steps_per_e
 """
 from __future__ import annotations
 
+import numbers
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 import jax
@@ -238,6 +239,11 @@ def scale_by_path(factors: Mapping[str, float]) -> optax.GradientTransformation:
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+#: the keys of a config's ``optimizer`` section (:func:`sketchjax.training.default_config`)
+OPTIMIZER_KEYS = frozenset({"name", "learning_rate", "schedule", "restart_every", "warmup_steps", "min_learning_rate",
+                            "weight_decay", "momentum", "nesterov", "clip_norm", "lr_scale"})
+
+
 def optimizer_from_config(
     config: Mapping[str, Any], *, steps_per_epoch: int, total_steps: int
 ) -> tuple[optax.GradientTransformation, Schedule]:
@@ -249,7 +255,17 @@ def optimizer_from_config(
     ``lr_scale`` (None, or ``{parameter path prefix: multiplier}`` — :func:`scale_by_path`).
     """
     config = dict(config)
+    unknown = sorted(set(config) - OPTIMIZER_KEYS)
+    if unknown:  # a typo ("lerning_rate") would silently train with the default
+        raise ValueError(f"optimizer: unknown key(s) {unknown}; known: {sorted(OPTIMIZER_KEYS)}")
     _check_positive("optimizer.learning_rate", config.get("learning_rate", 1e-3))
+    warmup = config.get("warmup_steps", 0)
+    if isinstance(warmup, bool) or not isinstance(warmup, numbers.Integral) or warmup < 0:
+        raise ValueError(f"optimizer.warmup_steps must be an integer >= 0, got {warmup!r}")
+    floor = config.get("min_learning_rate", 0.0)
+    if isinstance(floor, bool) or not isinstance(floor, numbers.Real) or not 0.0 <= floor <= float(config.get("learning_rate", 1e-3)):
+        # a negative floor turns the end of a cosine into gradient ascent
+        raise ValueError(f"optimizer.min_learning_rate must be in [0, learning_rate], got {floor!r}")
     restart_every = config.get("restart_every", "epoch")
     if restart_every == "epoch":
         restart_every = steps_per_epoch
