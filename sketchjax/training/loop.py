@@ -299,6 +299,7 @@ def fit(
             raise FloatingPointError(f"{workdir}: a parameter is NaN or infinite after step {step}; stopped "
                                      f"before saving ({kept()})")
         epoch, in_epoch = divmod(step, steps_per_epoch)
+        writer.sync()
         store.save(step, state, {
             "step": step, "epoch": epoch, "step_in_epoch": in_epoch, "steps_per_epoch": steps_per_epoch,
             "elapsed": elapsed_before + time.time() - t_start, "seed": seed, "config": config_dict,

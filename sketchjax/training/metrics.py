@@ -45,9 +45,10 @@ class MetricWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             kept = [r for r in read_metrics(self.path) if keep_until_step is None or r.get("step", 0) <= keep_until_step]
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
-            os.replace(tmp, self.path)
+            from sketchjax.formats._io import atomic_write  # synced: survives a power loss too
+
+            with atomic_write(self.path) as f:
+                f.write("".join(json.dumps(r) + "\n" for r in kept))
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def write(self, record: Mapping[str, Any]) -> None:
@@ -55,6 +56,12 @@ class MetricWriter:
             return
         line = json.dumps({k: _jsonable(v) for k, v in record.items()}) + "\n"
         os.write(self._fd, line.encode())
+
+    def sync(self) -> None:
+        """Flush the records to disk (called before each checkpoint: a checkpoint that survives
+        a power loss has its records)."""
+        if self.enabled and self._fd is not None:
+            os.fsync(self._fd)
 
     def close(self) -> None:
         if self.enabled and self._fd is not None:
