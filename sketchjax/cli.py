@@ -295,9 +295,17 @@ def explain_sketches(sketches, *, data: str | None = None, canvas: int = 128, ou
         _save_figure(fig, out)
     if svg_dir is not None:
         os.makedirs(svg_dir, exist_ok=True)
+        written = set()
         for i, r in enumerate(rows):
             safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in str(r["label"]))[:40]
-            attribution_svg(unbatched[i], r["sla"], os.path.join(svg_dir, f"{i:03d}_{safe}.svg"), size=256)
+            name = f"{i:03d}_{safe}.svg"
+            attribution_svg(unbatched[i], r["sla"], os.path.join(svg_dir, name), size=256)
+            written.add(name)
+        # SVGs named like ours but not written now are an earlier run's: said, not deleted
+        stale = sorted(p.name for p in pathlib.Path(svg_dir).glob("[0-9][0-9][0-9]_*.svg") if p.name not in written)
+        if stale:
+            print(f"note: {len(stale)} SVG(s) in {svg_dir} are not from this run ({', '.join(stale[:3])}"
+                  f"{', ...' if len(stale) > 3 else ''})", file=sys.stderr)
     return rows
 
 

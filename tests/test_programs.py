@@ -424,11 +424,13 @@ def test_attribution_eval_runs_on_a_few_real_sketches(data_root, tmp_path):
 def test_explain_command_prints_table_and_writes_figure_and_svgs(data_root, tmp_path, capsys):
     out = tmp_path / "explain.png"
     svgs = tmp_path / "svg"
+    svgs.mkdir()
+    (svgs / "007_old_run.svg").write_text("<svg/>")  # an earlier run's: kept, and said
     assert main(["explain", "--data", str(data_root), "--n", "2", "--out", str(out), "--svg-dir", str(svgs)]) == 0
-    text = capsys.readouterr().out
-    assert "Spearman(SLA, occ)" in text and "cat" in text
+    captured = capsys.readouterr()
+    assert "Spearman(SLA, occ)" in captured.out and "cat" in captured.out
     assert out.stat().st_size > 10_000
-    assert len(list(svgs.glob("*.svg"))) == 2
+    assert len(list(svgs.glob("*.svg"))) == 3 and "1 SVG(s) in" in captured.err and "007_old_run.svg" in captured.err
 
 
 def test_explain_command_reports_bad_input_without_traceback(tmp_path, capsys):
