@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import json
 
@@ -14,6 +15,8 @@ import pytest
 from sketchjax.formats import from_stroke3, load_npz, to_strokes
 from sketchjax.models.sketch_rnn import (
     END_TOKEN,
+    JS_START_TOKEN,
+    START_TOKEN,
     MixtureParams,
     SketchRNN,
     SketchRNNConfig,
@@ -422,7 +425,7 @@ def test_import_real_decoder(data_file):
     config, variables = load_sketch_rnn_js(path)
     assert config == SketchRNNConfig(
         enc_hidden=0, dec_hidden=512, num_mixtures=20, z_size=0, max_len=156, conditional=False,
-        scale_factor=63.0983, name="sheep",
+        scale_factor=63.0983, start_token=JS_START_TOKEN, name="sheep",
     )
     p = variables["params"]
     assert p["decoder"]["kernel_x"].shape == (5, 2048) and p["output"]["kernel"].shape == (512, 123)
@@ -449,6 +452,27 @@ def test_import_real_decoder(data_file):
     strokes, lengths = sample(variables, config, jax.random.key(0), num=8, temperature=0.25, softmax_temperature=0.625)
     _check_well_formed(strokes, lengths, config.max_len)
     assert (np.asarray(lengths) < config.max_len).mean() >= 0.5
+
+
+@pytest.mark.data
+def test_imported_decoders_start_from_sketch_rnn_js_zero_input(data_file):
+    """sketch-rnn-js feeds its decoders [0, 0, 0, 0, 0] first (``zero_input()``), which they were
+    trained with; fed Magenta's (0, 0, 1, 0, 0) the rain decoder ended about half of its samples
+    at temperature 1 (98% from zeros) and scored human rain sketches ~1,000x less likely."""
+    config, variables = load_sketch_rnn_js(data_file("models", "sketch_rnn", "rain.gen.json"))
+    assert config.start_token == JS_START_TOKEN
+    magenta = dataclasses.replace(config, start_token=START_TOKEN)
+    ended = {}
+    for c in (config, magenta):
+        strokes, lengths = sample(variables, c, jax.random.key(0), num=64, temperature=1.0)
+        ended[c.start_token] = float((np.asarray(lengths) < strokes.shape[1]).mean())
+    assert ended[JS_START_TOKEN] >= 0.9 > 0.75 >= ended[START_TOKEN], ended
+    # teacher forcing starts from the same row: the first predicted row of a sketch differs
+    row = jnp.asarray([[[1.0, 2.0, 1.0, 0.0, 0.0]]])
+    first = [SketchRNN(c).apply(variables, row, jnp.array([1]))[0].pen_logits[0, 0] for c in (config, magenta)]
+    zero_in = SketchRNN(config).apply(variables, jnp.zeros((1, 1, 5)), method=SketchRNN.decode).pen_logits[0, 0]
+    np.testing.assert_allclose(first[0], zero_in, rtol=1e-6)
+    assert not np.allclose(first[0], first[1])
 
 
 @pytest.mark.data
@@ -488,6 +512,10 @@ def test_export_import_round_trip(tmp_path, tiny, tiny_gen):
         (lambda doc: json.dumps([doc[0], doc[1], [doc[2][0], "@@not base64@@", *doc[2][2:]]]), "invalid base64"),
         (lambda doc: json.dumps([doc[0], doc[1], [doc[2][0], doc[2][1][:-4], *doc[2][2:]]]), "bytes, expected"),
         (lambda doc: json.dumps([dict(doc[0], scale_factor=None), doc[1], doc[2]]), "scale_factor"),
+        (lambda doc: json.dumps([dict(doc[0], scale_factor="Infinity"), doc[1], doc[2]]), "positive and finite"),
+        (lambda doc: json.dumps([dict(doc[0], max_seq_len=156.7), doc[1], doc[2]]), "whole number"),  # was cut to 156
+        (lambda doc: json.dumps([dict(doc[0], max_seq_len=True), doc[1], doc[2]]), "whole number"),  # was 1
+        (lambda doc: json.dumps([dict(doc[0], start_token=[0, 0, 1]), doc[1], doc[2]]), "start_token"),
     ],
 )
 def test_corrupt_file_errors(tmp_path, tiny_gen, corrupt, message):

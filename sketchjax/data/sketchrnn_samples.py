@@ -206,8 +206,12 @@ def _decoder_files(cfg, directory: Optional[pathlib.Path]) -> dict[str, pathlib.
 class SketchrnnSamples(ArrayRecordBuilder):
     """Sketches sampled from the pre-trained sketch-rnn decoders (``generated = True``)."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release: unconditional sketch-rnn-js decoders, several temperatures."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release: unconditional sketch-rnn-js decoders, several temperatures.",
+        "1.1.0": "Decoders started from sketch-rnn-js's all-zero first input, which they were trained with "
+                 "(1.0.0 fed Magenta's (0, 0, 1, 0, 0): several categories' samples were rarely recognisable).",
+    }
     MANUAL_DOWNLOAD_INSTRUCTIONS = """\
     Put the sketch-rnn-js decoders `<category>.gen.json` (Magenta's sketch-rnn-js models) in the
     manual directory (default: the data root's models/sketch_rnn folder).

@@ -6,9 +6,11 @@ divided by the model's ``scale_factor`` (:func:`stroke5_batch` does the conversi
 :func:`stroke5_to_sketch` undoes it) — with ``p1 = 1`` pen stays down after the point, ``p2 = 1``
 pen lifted after it, ``p3 = 1`` end of sketch; ``lengths: int32[B]`` real rows, rows
 ``t >= lengths`` are ``(0, 0, 0, 0, 1)``.  No start token is stored: the decoder's input is
-``S0 = (0, 0, 1, 0, 0)`` followed by ``strokes[:, :-1]`` (teacher forcing), its target is
-``strokes``.  The samplers start from ``S0`` too, as Magenta's training does (sketch-rnn-js's
-``generate`` starts from ``(0, 0, 0, 0, 0)``, so its first stroke differs slightly).
+the model's ``config.start_token`` followed by ``strokes[:, :-1]`` (teacher forcing), its
+target is ``strokes``; the samplers start from it too.  Models built here use Magenta's
+``S0 = (0, 0, 1, 0, 0)``; decoders imported from sketch-rnn-js use its ``(0, 0, 0, 0, 0)``,
+which they were trained with (before 2026-12-03 they were fed ``S0``: several categories'
+samples rarely ended or were recognised — rain, lantern, toothbrush).
 
 Model (:class:`SketchRNN`, Flax linen, used through ``apply``):
 
@@ -37,6 +39,8 @@ output is differentiable w.r.t. ``z`` and the parameters: SPEC §6, quality-guid
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import functools
 from typing import Any, Mapping, Optional, Sequence
 
@@ -58,6 +62,7 @@ __all__ = [
     "SketchRNNEncoder",
     "MixtureParams",
     "START_TOKEN",
+    "JS_START_TOKEN",
     "END_TOKEN",
     "lstm_step",
     "lstm_sequence",
@@ -80,8 +85,14 @@ __all__ = [
     "normalizing_scale_factor",
 ]
 
-#: Decoder input before the first row: pen down, no offset (Magenta's ``S0``).
+#: Decoder input before the first row: pen down, no offset (Magenta's ``S0``); the default of
+#: :attr:`SketchRNNConfig.start_token`.  (sketch-rnn-js starts from all zeros, and so do the
+#: decoders imported from it: :data:`JS_START_TOKEN`.)
 START_TOKEN = (0.0, 0.0, 1.0, 0.0, 0.0)
+#: sketch-rnn-js's first input (``zero_input()``: "initially the input is zero"), which the
+#: published ``.gen.json`` decoders were trained with: fed ``START_TOKEN`` instead, several
+#: (rain, lantern, toothbrush) give human sketches absurd likelihoods and samples that rarely end.
+JS_START_TOKEN = (0.0, 0.0, 0.0, 0.0, 0.0)
 #: A row after the end of a sketch.
 END_TOKEN = (0.0, 0.0, 0.0, 0.0, 1.0)
 
@@ -106,6 +117,9 @@ class SketchRNNConfig:
       scale_factor: pixels per model unit (offsets are divided by it before entering the model;
         Magenta uses the standard deviation of the training offsets).
       forget_bias: constant added to the forget-gate pre-activation (1.0 in sketch-rnn).
+      start_token: the decoder's input before the first row (teacher forcing and sampling):
+        :data:`START_TOKEN` (Magenta's ``S0``, for models trained here) or, for decoders
+        imported from sketch-rnn-js, :data:`JS_START_TOKEN` (set by the loader).
       name: free-form label (e.g. the QuickDraw category of an imported decoder).
     """
 
@@ -117,6 +131,7 @@ class SketchRNNConfig:
     conditional: bool = True
     scale_factor: float = 1.0
     forget_bias: float = 1.0
+    start_token: tuple = START_TOKEN
     name: str = ""
 
     def __post_init__(self):
@@ -124,8 +139,12 @@ class SketchRNNConfig:
             raise ValueError(f"SketchRNNConfig: dec_hidden, num_mixtures and max_len must be positive: {self}")
         if self.conditional and (self.enc_hidden <= 0 or self.z_size <= 0):
             raise ValueError(f"SketchRNNConfig: a conditional model needs enc_hidden > 0 and z_size > 0: {self}")
-        if not self.scale_factor > 0:
-            raise ValueError(f"SketchRNNConfig: scale_factor must be positive, got {self.scale_factor}")
+        if not 0 < self.scale_factor < float("inf"):
+            raise ValueError(f"SketchRNNConfig: scale_factor must be positive and finite, got {self.scale_factor}")
+        token = tuple(self.start_token)
+        if len(token) != 5 or not all(isinstance(v, numbers.Real) and math.isfinite(v) for v in token):
+            raise ValueError(f"SketchRNNConfig: start_token must be 5 finite numbers (a stroke-5 row), got {self.start_token!r}")
+        object.__setattr__(self, "start_token", tuple(float(v) for v in token))  # hashable, one spelling
 
     @property
     def output_size(self) -> int:
@@ -307,9 +326,10 @@ def _dense(params: Mapping[str, jax.Array], x: jax.Array) -> jax.Array:
 # --- the model --------------------------------------------------------------------------------
 
 
-def decoder_inputs(strokes: jax.Array) -> jax.Array:
-    """Teacher-forcing decoder input ``float32[B, T, 5]``: :data:`START_TOKEN`, then ``strokes[:, :-1]``."""
-    start = jnp.broadcast_to(jnp.asarray(START_TOKEN, strokes.dtype), strokes[:, :1].shape)
+def decoder_inputs(strokes: jax.Array, start_token=START_TOKEN) -> jax.Array:
+    """Teacher-forcing decoder input ``float32[B, T, 5]``: ``start_token`` (the model's
+    :attr:`SketchRNNConfig.start_token`), then ``strokes[:, :-1]``."""
+    start = jnp.broadcast_to(jnp.asarray(start_token, strokes.dtype), strokes[:, :1].shape)
     return jnp.concatenate([start, strokes[:, :-1]], axis=1)
 
 
@@ -373,9 +393,9 @@ class SketchRNN(nn.Module):
         """
         _check_strokes(strokes, lengths, "SketchRNN")
         if not self.config.conditional:
-            return self.decode(decoder_inputs(strokes)), None, None
+            return self.decode(decoder_inputs(strokes, self.config.start_token)), None, None
         z, mu, presig = self.encode(strokes, lengths, rng)
-        return self.decode(decoder_inputs(strokes), z), mu, presig
+        return self.decode(decoder_inputs(strokes, self.config.start_token), z), mu, presig
 
 
 def _check_strokes(strokes, lengths, who: str) -> None:
@@ -626,7 +646,7 @@ def _prepare(params, config, rng, z, num, max_len, initial_state):
         initial_state = decoder_initial_state(p, config, z, num)
     initial_state = tuple(jnp.asarray(c, dtype) for c in initial_state)
     keys = jax.random.split(rng, max_len)
-    prev = jnp.broadcast_to(jnp.asarray(START_TOKEN, dtype), (num, 5))
+    prev = jnp.broadcast_to(jnp.asarray(config.start_token, dtype), (num, 5))
     return p, z, initial_state, keys, prev, dtype
 
 
@@ -883,8 +903,8 @@ def stroke5_batch(
     as in sketch-rnn's datasets, whose drawings carry no position on a canvas.  With
     ``from_origin=False`` row 0 is the first point's offset from ``(0, 0)`` — for QuickDraw's
     0-255 frame, where on the canvas the drawing started (tens of pixels, which a pre-trained
-    decoder scores as an unlikely first stroke: sheep decoder, 16 human sheep, row-0 NLL 9.5
-    against 1.2 from the origin; a scratch check, 2026-12-03).
+    decoder scores as an unlikely first stroke: sheep decoder, 16 human sheep, row-0 NLL 8.0
+    against 1.8 from the origin; a scratch check, 2026-12-03, with the decoder's own start row).
 
     Returns:
       ``(strokes float32[B, max_len, 5], lengths int32[B])``: :func:`~sketchjax.formats.to_stroke5`

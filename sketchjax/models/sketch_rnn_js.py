@@ -39,7 +39,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from sketchjax.formats._io import PathLike, atomic_write
-from sketchjax.models.sketch_rnn import SketchRNNConfig
+from sketchjax.models.sketch_rnn import JS_START_TOKEN, SketchRNNConfig
 
 __all__ = ["load_sketch_rnn_js", "save_sketch_rnn_js", "decode_blob", "encode_blob", "MAX_WEIGHT"]
 
@@ -142,9 +142,12 @@ def _config_from_file(info: Mapping[str, Any], dims: list, where: str) -> Sketch
         z_size = dims[6][1] if len(dims[6]) == 2 else 0
     try:
         scale_factor = float(info["scale_factor"])
-        max_len = int(info["max_seq_len"])
+        max_len = info["max_seq_len"]
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{where}: info needs numeric 'scale_factor' and 'max_seq_len' ({e!r})") from None
+    if isinstance(max_len, bool) or not isinstance(max_len, (int, float)) or not float(max_len).is_integer():
+        raise ValueError(f"{where}: info's 'max_seq_len' must be a whole number, got {max_len!r}")
+    max_len = int(max_len)
     try:
         config = SketchRNNConfig(
             enc_hidden=enc_hidden,
@@ -155,6 +158,9 @@ def _config_from_file(info: Mapping[str, Any], dims: list, where: str) -> Sketch
             conditional=conditional,
             scale_factor=scale_factor,
             forget_bias=1.0,
+            # sketch-rnn-js's zero_input(), which the published models were trained with; a file
+            # written by save_sketch_rnn_js names its model's own
+            start_token=_start_token(info.get("start_token", JS_START_TOKEN), where),
             name=str(info.get("name", "")),
         )
     except ValueError as e:
@@ -164,6 +170,12 @@ def _config_from_file(info: Mapping[str, Any], dims: list, where: str) -> Sketch
         if list(d) != e:
             raise ValueError(f"{where}: blob {i} has shape {d}, expected {e} for {config}")
     return config
+
+
+def _start_token(value, where: str) -> tuple:
+    if not (isinstance(value, (list, tuple)) and len(value) == 5):
+        raise ValueError(f"{where}: info's 'start_token' must be a stroke-5 row of 5 numbers, got {value!r}")
+    return tuple(value)
 
 
 def load_sketch_rnn_js(path: PathLike) -> tuple[SketchRNNConfig, dict]:
@@ -211,7 +223,10 @@ def save_sketch_rnn_js(path: PathLike, config: SketchRNNConfig, variables, info:
     """Write a model in the sketch-rnn-js format (weights quantised to int16 steps of 10/32767).
 
     Weights beyond ``±10`` are clipped (the format's range).  ``info`` entries are added to
-    ``{name, mode (2 for a decoder, 0 for a VAE), version 6, max_seq_len, scale_factor, exported}``.
+    ``{name, mode (2 for a decoder, 0 for a VAE), version 6, max_seq_len, scale_factor, exported}``
+    and, for a model whose :attr:`~SketchRNNConfig.start_token` is not sketch-rnn-js's zeros
+    (one trained here), ``start_token``: :func:`load_sketch_rnn_js` reads it back; the
+    sketch-rnn-js library ignores it and starts from zeros.
     """
     p = variables["params"] if "params" in variables else variables
     layout = _VAE_BLOBS if config.conditional else _DECODER_BLOBS
@@ -229,6 +244,8 @@ def save_sketch_rnn_js(path: PathLike, config: SketchRNNConfig, variables, info:
         "scale_factor": config.scale_factor,
         "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
+    if tuple(config.start_token) != JS_START_TOKEN:
+        header["start_token"] = list(config.start_token)
     header.update(info or {})
     doc = [header, [list(a.shape) for a in arrays], [encode_blob(a) for a in arrays]]
     with atomic_write(path) as f:
