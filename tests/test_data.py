@@ -224,6 +224,14 @@ def test_sketchrnn_samples_config_refuses_colliding_temperatures(temperatures, t
         sketchrnn_samples_config(["sheep"], temperatures=temperatures, model_dir=tmp_path)
 
 
+@pytest.mark.parametrize("kwargs, problem", [({"samples_per_temperature": 10.7}, "samples_per_temperature must be an integer"),
+                                             ({"max_len": 2.5}, "max_len"), ({"sample_batch": 0}, "sample_batch"),
+                                             ({"seed": 1.5}, "seed must be an integer")])
+def test_sketchrnn_samples_config_refuses_fractional_counts(kwargs, problem, tmp_path):
+    with pytest.raises(ValueError, match=problem):  # 10.7 samples were cut to 10, max_len 2.5 sampled 2 steps
+        sketchrnn_samples_config(["sheep"], model_dir=tmp_path, **kwargs)
+
+
 def test_sketchrnn_samples(data_file, tfds_dir):
     model_dir = data_file("models", "sketch_rnn")
     cfg = sketchrnn_samples_config(

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import numbers
 import os
 import pathlib
 import zlib
@@ -37,6 +38,7 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 import tensorflow_datasets as tfds
 
+from sketchjax._checks import check_positive_int
 from sketchjax.data.builder import ArrayRecordBuilder, CompactReprConfig, config_digest, sketch_features
 from sketchjax.data.splits import SPLIT_NAMES, check_fractions, split_of
 from sketchjax.paths import data_root
@@ -168,10 +170,13 @@ def sketchrnn_samples_config(
     # temperatures must differ in both, or their samples would collide.
     if len({f"{t:g}" for t in temps}) != len(temps) or len({round(t * 1e6) for t in temps}) != len(temps):
         raise ValueError(f"temperatures must differ within 6 significant digits and by >= 1e-6, got {temperatures}")
-    if samples_per_temperature < 1 or sample_batch < 1:
-        raise ValueError("samples_per_temperature and sample_batch must be >= 1")
-    if max_len is not None and max_len < 1:
-        raise ValueError(f"max_len must be >= 1 or None, got {max_len}")
+    # whole numbers (10.7 samples were cut to 10, a max_len of 2.5 sampled 2 steps)
+    check_positive_int("sketchrnn_samples_config", "samples_per_temperature", samples_per_temperature)
+    check_positive_int("sketchrnn_samples_config", "sample_batch", sample_batch)
+    if max_len is not None:
+        check_positive_int("sketchrnn_samples_config", "max_len (or None)", max_len)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ValueError(f"sketchrnn_samples_config: seed must be an integer, got {seed!r}")
     fr = check_fractions(fractions)
     if categories is None:
         directory = pathlib.Path(model_dir) if model_dir is not None else _default_dir()
