@@ -28,10 +28,12 @@ Usage::
         [--data DIR] [--out out/sketch_rnn_samples.json]
 
 Expected cost and result: the default run (all 28 decoders, 100 samples, 5 temperatures, both
-rules) took 589 s on 2 CPU cores (2026-12-03; about 2 s per row, mostly the 256 px DoodleNet
-raster).  DoodleNet top-1 at temperature 0.25, ``magenta`` / ``js`` rule: sheep 88% / 94%,
-bird 64% / 80%, rabbit 74% / 90%; mean over the 28 categories 43% / 52% (100 samples per
-cell, so about ±5 points of sampling noise per category).
+rules) took 951 s on 2 CPU cores shared with a training run (2026-12-03; about 3 s per row,
+mostly the 256 px DoodleNet raster).  DoodleNet top-1 at temperature 0.25, ``magenta`` / ``js``
+rule: sheep 77% / 93%, bird 73% / 80%, rabbit 87% / 88%; mean over the 28 categories 61% / 71%
+(100 samples per cell, so about ±5 points of sampling noise per category).  The decoders start
+from sketch-rnn-js's all-zero input (before 2026-12-03, from Magenta's ``(0, 0, 1, 0, 0)``:
+43% / 52%).
 """
 from __future__ import annotations
 
