@@ -544,6 +544,54 @@ def atomic_write_json(path: os.PathLike, obj) -> None:
     atomic_write_text(path, text + "\n")
 
 
+class RowJournal:
+    """The finished rows of a long evaluation, kept in ``<out>.partial.json`` as each finishes,
+    so that a killed run resumes where it stopped.
+
+    A re-run with the same ``settings`` (and the same code: the commit the program started at)
+    takes its finished rows from the journal and computes only the others; a journal of other
+    settings is set aside (said, then replaced).  :meth:`done` removes it once the program has
+    written its final JSON — until then an earlier ``out`` is left as it was.
+    """
+
+    def __init__(self, out: os.PathLike, settings: dict):
+        from sketchjax.provenance import _AT_START
+
+        self.path = pathlib.Path(str(out) + ".partial.json")
+        self.settings = json.loads(json.dumps({**settings, "commit": _AT_START}, default=_json_default))
+        self._rows: dict[str, dict] = {}
+        if self.path.exists():
+            try:
+                doc = json.loads(self.path.read_text())
+            except (OSError, ValueError) as e:
+                print(f"note: {self.path} is unreadable ({e}); starting over", file=sys.stderr)
+                doc = None
+            if isinstance(doc, dict) and doc.get("settings") == self.settings and isinstance(doc.get("rows"), dict):
+                self._rows = doc["rows"]
+                print(f"resuming: {len(self._rows)} finished row(s) from {self.path}", file=sys.stderr)
+            elif doc is not None:
+                print(f"note: {self.path} holds rows of other settings or code; starting over", file=sys.stderr)
+
+    @staticmethod
+    def _key(key) -> str:
+        return json.dumps(key, default=_json_default)
+
+    def get(self, key) -> Optional[dict]:
+        """The finished row under ``key`` (any JSON-able value), or None."""
+        return self._rows.get(self._key(key))
+
+    def add(self, key, row: dict) -> None:
+        """Keep ``row`` under ``key`` (the journal is rewritten atomically)."""
+        self._rows[self._key(key)] = row
+        atomic_write_json(self.path, {"settings": self.settings, "rows": self._rows})
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def done(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
 def _finite_or_none(o):
     if isinstance(o, dict):
         return {k: _finite_or_none(v) for k, v in o.items()}

@@ -47,7 +47,7 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.common import atomic_write_json  # noqa: E402  (strict JSON, atomic)
+from benchmarks.common import RowJournal, atomic_write_json  # noqa: E402  (strict JSON, atomic)
 from sketchjax.batching import stack_sketches
 from sketchjax.formats import iter_ndjson
 from sketchjax.formats._io import argparse_output  # noqa: E402
@@ -155,10 +155,18 @@ def main(argv=None) -> dict:
     model, variables, class_names = load_doodlenet(root)
     batch, labels, categories = load_sketches(root, class_names, args.per_category)
     rows = []
+    # a killed run resumes: finished settings are kept beside --out until the end
+    journal = RowJournal(args.out, {"data": str(root), "per_category": args.per_category, "batch": args.batch})
+    resumed = 0
     print("| recipe | canvas | width | padding | resolution | slope | top-1 | top-5 | seconds |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for recipe, kwargs in settings:
-        row = evaluate(model, variables, batch, labels, recipe, kwargs, args.batch)
+        row = journal.get([recipe, kwargs])
+        if row is None:
+            row = evaluate(model, variables, batch, labels, recipe, kwargs, args.batch)
+            journal.add([recipe, kwargs], row)
+        else:
+            resumed += 1
         rows.append(row)
         print(
             f"| {recipe} | {kwargs.get('canvas', 256)} | {kwargs['width']} | {kwargs['padding']} | "
@@ -184,12 +192,14 @@ def main(argv=None) -> dict:
         },
         "model": "DoodleNet (ml5), TF.js weights models/doodlenet/, logits over 345 classes",
         "batch": args.batch,
-        "seconds_total": round(time.time() - start, 1),
+        "seconds_total": round(time.time() - start, 1),  # of this call
+        "rows_resumed": resumed,
         "results": rows,
     }
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out, results)
+    journal.done()
     print(f"wrote {out} ({results['seconds_total']} s)")
     return results
 

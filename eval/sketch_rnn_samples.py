@@ -50,7 +50,7 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.common import atomic_write_json  # noqa: E402  (strict JSON, atomic)
+from benchmarks.common import RowJournal, atomic_write_json  # noqa: E402  (strict JSON, atomic)
 from sketchjax.formats._io import argparse_output  # noqa: E402
 from sketchjax.models.sketch_rnn import sample, stroke5_to_sketch
 from sketchjax.models.sketch_rnn_js import load_sketch_rnn_js
@@ -100,8 +100,12 @@ def evaluate(
     num: int,
     seed: int,
     doodlenet=None,
+    journal=None,
 ) -> list[dict]:
-    """One row per (category, temperature, rule): see the module docstring for the fields."""
+    """One row per (category, temperature, rule): see the module docstring for the fields.
+
+    ``journal`` (a ``benchmarks.common.RowJournal``): rows it holds are taken from it, new ones
+    added to it (each row's samples come from its own key, so a resumed run draws the same)."""
     rows = []
     for c_index, path in enumerate(files):
         config, variables = load_sketch_rnn_js(path)
@@ -113,6 +117,10 @@ def evaluate(
         for t_index, temperature in enumerate(temperatures):
             key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), c_index), t_index)
             for rule in rules:
+                kept = journal.get([category, temperature, rule]) if journal is not None else None
+                if kept is not None:
+                    rows.append(kept)
+                    continue
                 start = time.time()
                 strokes, lengths = sample(
                     variables, config, key, num=num, temperature=temperature,
@@ -138,6 +146,8 @@ def evaluate(
                     row["top5"] = float(np.mean((top5 == target).any(axis=1) & nonempty))
                 row["seconds"] = round(time.time() - start, 2)
                 rows.append(row)
+                if journal is not None:
+                    journal.add([category, temperature, rule], row)
                 print(
                     f"{category:15s} T={temperature:<5g} {rule:8s} len {row['mean_length']:6.1f} "
                     f"ended {row['ended']:5.0%}"
@@ -205,7 +215,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     doodlenet = None if args.no_doodlenet else _doodlenet(root)
 
     start = time.time()
-    rows = evaluate(files, args.temperatures, args.softmax, args.num, args.seed, doodlenet)
+    journal = None
+    if args.out:  # a killed run resumes: finished rows are kept beside --out until the end
+        journal = RowJournal(args.out, {"files": [str(f) for f in files], "temperatures": args.temperatures,
+                                        "softmax": args.softmax, "num": args.num, "seed": args.seed,
+                                        "doodlenet": doodlenet is not None})
+    resumed = len(journal) if journal is not None else 0
+    rows = evaluate(files, args.temperatures, args.softmax, args.num, args.seed, doodlenet, journal)
     seconds = round(time.time() - start, 1)
     table = _table(rows, args.temperatures, args.softmax)
     print()
@@ -214,7 +230,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
           f"{args.num} samples each: {seconds:.0f} s")
     results = {
         **run_record("eval/sketch_rnn_samples.py", argv),
-        "seconds": seconds,
+        "seconds": seconds,  # of this call: rows_resumed rows came from a killed earlier call
+        "rows_resumed": resumed,
         "doodlenet": doodlenet is not None,
         "doodlenet_input": _input_recipe() if doodlenet is not None else None,
         "note": "samples of Google's pre-trained sketch-rnn-js decoders, scored by the pre-trained DoodleNet; "
@@ -226,6 +243,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         out = pathlib.Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out, results)
+        journal.done()
         print(f"wrote {out}")
     return results
 

@@ -500,3 +500,42 @@ def test_benchmark_records_the_commit_it_started_at_without_importing_jax(monkey
     monkeypatch.setattr(common._PROVENANCE, "git_state", lambda root=None: ("b" * 40, False))  # committed meanwhile
     m = common.machine_info(("numpy",))
     assert (m["git_commit"], m["git_dirty"], m["git_changed_during_run"]) == ("a" * 40, True, True)
+
+
+def test_row_journal_keeps_finished_rows_for_a_resumed_run(tmp_path, capsys):
+    from benchmarks.common import RowJournal
+
+    out = tmp_path / "r.json"
+    journal = RowJournal(out, {"num": 3})
+    journal.add(["sheep", 0.5, "js"], {"top1": 0.9})
+    again = RowJournal(out, {"num": 3})  # a killed run started again with the same settings
+    assert len(again) == 1 and again.get(["sheep", 0.5, "js"]) == {"top1": 0.9} and again.get(["sheep", 1.0, "js"]) is None
+    assert "resuming: 1 finished row(s)" in capsys.readouterr().err
+    other = RowJournal(out, {"num": 4})  # other settings: not mixed in
+    assert len(other) == 0 and "other settings" in capsys.readouterr().err
+    (tmp_path / "r.json.partial.json").write_text("{torn")
+    assert len(RowJournal(out, {"num": 3})) == 0 and "unreadable" in capsys.readouterr().err
+    other.done()
+    assert not (tmp_path / "r.json.partial.json").exists()
+
+
+@pytest.mark.data
+def test_sketch_rnn_samples_resumes_from_its_journal(data_root, tmp_path):
+    """A killed run kept its finished rows beside --out; the re-run computes only the others
+    (the planted row comes back as planted) and removes the journal."""
+    from benchmarks.common import RowJournal
+
+    program = _script("eval/sketch_rnn_samples.py")
+    out = tmp_path / "s.json"
+    argv = ["--categories", "sheep", "--num", "2", "--temperatures", "0.5", "--softmax", "js", "magenta",
+            "--no-doodlenet", "--out", str(out)]
+    files = [data_root / "models" / "sketch_rnn" / "sheep.gen.json"]
+    journal = RowJournal(out, {"files": [str(f) for f in files], "temperatures": [0.5], "softmax": ["js", "magenta"],
+                               "num": 2, "seed": 0, "doodlenet": False})
+    planted = {"category": "sheep", "temperature": 0.5, "softmax_rule": "js", "num": 2, "max_len": 156,
+               "mean_length": 1.0, "ended": 0.5, "empty": 0, "seconds": 0.0, "planted": True}
+    journal.add(["sheep", 0.5, "js"], planted)
+    result = program.main(argv)
+    assert result["rows"][0] == planted and result["rows_resumed"] == 1
+    assert result["rows"][1]["softmax_rule"] == "magenta" and "planted" not in result["rows"][1]
+    assert not (tmp_path / "s.json.partial.json").exists() and json.loads(out.read_text())["rows"][0] == planted
