@@ -15,7 +15,7 @@ import numbers
 import jax
 import numpy as np
 
-from sketchjax.sketch import check_points
+from sketchjax.sketch import ANY_FINITE, check_points
 
 
 def check_positive_int(name: str, param: str, value, error: type = ValueError) -> int:
@@ -67,10 +67,11 @@ def check_labels(name: str, labels, num_classes: int, what: str = "labels") -> N
                          f"values in [{lab.min()}, {lab.max()}]")
 
 
-def checked(*int_params: str):
+def checked(*int_params: str, fits: bool = False):
     """Decorator of a jitted renderer ``fn(xy, pen, valid, ...)``: checks the points
-    (:func:`~sketchjax.sketch.check_points`) and that each of ``int_params`` is an integer >= 1,
-    then calls ``fn`` (the jitted function stays available as ``.jitted``)."""
+    (:func:`~sketchjax.sketch.check_points`; with ``fits``, a function that fits the sketch to its
+    canvas first, finite coordinates in any units) and that each of ``int_params`` is an integer
+    >= 1, then calls ``fn`` (the jitted function stays available as ``.jitted``)."""
 
     def decorate(fn):
         signature = inspect.signature(fn)
@@ -82,7 +83,8 @@ def checked(*int_params: str):
             values = bound.arguments
             for param in int_params:
                 check_positive_int(fn.__name__, param, values[param])
-            check_points(values["xy"], values["pen"], values["valid"], fn.__name__)
+            check_points(values["xy"], values["pen"], values["valid"], fn.__name__,
+                         **({"max_abs": ANY_FINITE} if fits else {}))
             return fn(*args, **kwargs)
 
         wrapper.jitted = fn

@@ -18,6 +18,7 @@ validation (:func:`check_sketch`) raises :class:`SketchError` with the sketch's 
 """
 from __future__ import annotations
 
+import numbers
 from typing import Optional
 
 import jax
@@ -86,14 +87,31 @@ class Sketch:
         return jax.tree_util.tree_map(np.asarray, self)
 
 
+def _same_shape(name: str, **arrays) -> None:
+    """Static shape check (works under jit): broadcasting ``valid [1, T]`` against ``pen [B, T]``
+    silently gave every row the first row's mask."""
+    shapes = {k: tuple(np.shape(v)) for k, v in arrays.items()}
+    if len(set(shapes.values())) > 1:
+        raise ValueError(f"{name}: {' and '.join(shapes)} must have one shape [..., T], got "
+                         + ", ".join(f"{k} {s}" for k, s in shapes.items()))
+
+
+def _max_strokes(name: str, max_strokes) -> int:
+    if isinstance(max_strokes, bool) or not isinstance(max_strokes, numbers.Integral) or max_strokes < 1:
+        raise ValueError(f"{name}: max_strokes must be an integer >= 1, got {max_strokes!r}")
+    return int(max_strokes)
+
+
 def segment_mask(pen: jax.Array, valid: jax.Array) -> jax.Array:
     """``bool[..., T-1]``: segment ``t -> t+1`` is drawn and both ends are real points."""
+    _same_shape("segment_mask", pen=pen, valid=valid)
     valid = jnp.asarray(valid, bool)
     return (jnp.asarray(pen)[..., :-1] > 0.5) & valid[..., :-1] & valid[..., 1:]
 
 
 def stroke_starts(pen: jax.Array, valid: jax.Array) -> jax.Array:
     """``bool[..., T]``: point ``t`` is valid and starts a stroke (``t = 0`` or pen lifted at ``t-1``)."""
+    _same_shape("stroke_starts", pen=pen, valid=valid)
     pen = jnp.asarray(pen)
     valid = jnp.asarray(valid, bool)
     lifted_before = jnp.concatenate(
@@ -128,6 +146,7 @@ def stroke_one_hot(pen: jax.Array, valid: jax.Array, max_strokes: int) -> jax.Ar
 
     Strokes with index ``>= max_strokes`` have no column.
     """
+    max_strokes = _max_strokes("stroke_one_hot", max_strokes)
     return stroke_ids(pen, valid)[..., :, None] == jnp.arange(max_strokes, dtype=jnp.int32)
 
 
@@ -153,6 +172,9 @@ def compact(xy: jax.Array, pen: jax.Array, valid: jax.Array, keep: jax.Array):
       except that the pen is lifted after a kept point whose next kept point is in another
       stroke (removing a stroke's last points must not join it to the next stroke).
     """
+    _same_shape("compact", pen=pen, valid=valid, keep=keep)
+    if tuple(np.shape(xy)) != tuple(np.shape(pen)) + (2,):
+        raise ValueError(f"compact: xy must be [..., T, 2] for pen [..., T], got {np.shape(xy)} and {np.shape(pen)}")
     t = pen.shape[-1]
     keep = jnp.asarray(keep, bool) & jnp.asarray(valid, bool)
     order = jnp.argsort(~keep, axis=-1, stable=True)
@@ -230,6 +252,11 @@ def _at_batch_index(b: int, lead: tuple) -> str:
 
 #: How far past [0, 1] :func:`check_points` lets a pen state go (finite-difference steps).
 PEN_SLACK = 0.01
+
+
+#: ``max_abs`` of :func:`check_points` for coordinates in any units (fitted to a canvas later):
+#: every finite float32.
+ANY_FINITE = float(np.finfo(np.float32).max)
 
 
 def check_points(xy, pen, valid, name: str, *, max_abs: float = MAX_ABS_COORD) -> None:

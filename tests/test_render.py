@@ -672,3 +672,20 @@ def test_compose_checks_weights():
 def test_compose_scalar_weight_is_the_full_raster():
     s = jnp.asarray(np.random.default_rng(0).uniform(size=(2, 3, 4, 4)) > 0.5, jnp.float32)
     np.testing.assert_array_equal(np.asarray(compose(s, 1.0)), np.asarray(compose(s, jnp.ones((2, 3)))))
+
+
+def test_segment_pixels_checks_its_input_and_bresenham_runs_under_strict_promotion():
+    """Found by an API audit: the public segment_pixels drew bogus pixels for a NaN point, and
+    the Bresenham step added bool to int32 (refused under strict dtype promotion)."""
+    from sketchjax.render import segment_pixels
+    from sketchjax.sketch import SketchError
+
+    xy = jnp.array([[1.0, 1.0], [5.0, 7.0], [9.0, 2.0]])
+    pen, valid = jnp.array([1.0, 1.0, 0.0]), jnp.ones(3, bool)
+    with pytest.raises(SketchError, match="segment_pixels: non-finite coordinate"):
+        segment_pixels(xy.at[1, 0].set(jnp.nan), pen, valid, 16)
+    with pytest.raises(ValueError, match="size must be an integer >= 1"):
+        segment_pixels(xy, pen, valid, 0)
+    expected = np.asarray(raster(xy, pen, valid, 16))
+    with jax.numpy_dtype_promotion("strict"):
+        np.testing.assert_array_equal(np.asarray(raster(xy, pen, valid, 16)), expected)

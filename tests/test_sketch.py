@@ -60,3 +60,26 @@ def test_sketch_is_a_pytree_usable_under_jit_and_indexing():
 def test_check_sketch_names_item_and_problem(xy, pen, valid, message):
     with pytest.raises(SketchError, match=rf"my-sketch.*{message}"):
         check_sketch(Sketch(xy=xy, pen=pen, valid=valid), "my-sketch")
+
+
+def test_stroke_helpers_refuse_mismatched_shapes_instead_of_broadcasting():
+    """num_strokes(pen [2, T], valid [1, T]) gave row 1 row 0's mask (found by an audit)."""
+    from sketchjax.sketch import compact, num_strokes, stroke_ids, stroke_one_hot, stroke_point_counts
+
+    pen = jnp.array([[1.0, 0.0, 1.0, 0.0], [1.0, 1.0, 0.0, 0.0]])
+    valid = jnp.array([[True, True, True, True], [True, True, True, False]])
+    np.testing.assert_array_equal(num_strokes(pen, valid), [2, 1])
+    for call in (lambda: num_strokes(pen, valid[:1]), lambda: stroke_ids(pen, valid[0]),
+                 lambda: jax.jit(num_strokes)(pen, valid[:1])):  # a static check: also under jit
+        with pytest.raises(ValueError, match="pen and valid must have one shape"):
+            call()
+    for k in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="max_strokes must be an integer >= 1"):
+            stroke_point_counts(pen, valid, k)
+        with pytest.raises(ValueError, match="max_strokes must be an integer >= 1"):
+            stroke_one_hot(pen, valid, k)
+    xy = jnp.zeros((2, 4, 2))
+    with pytest.raises(ValueError, match="compact: pen and valid and keep must have one shape"):
+        compact(xy, pen, valid, valid[:, :-1])
+    with pytest.raises(ValueError, match=r"compact: xy must be \[..., T, 2\]"):
+        compact(xy[..., :1], pen, valid, valid)

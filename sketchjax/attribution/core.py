@@ -48,7 +48,7 @@ import numpy as np
 from sketchjax.render.compose import clamp_unit, compose
 from sketchjax._checks import check_labels, check_positive_int
 from sketchjax._numerics import safe_norm
-from sketchjax.sketch import check_points, segment_mask, stroke_one_hot
+from sketchjax.sketch import ANY_FINITE, check_points, segment_mask, stroke_one_hot
 
 __all__ = [
     "ScoreFn",
@@ -192,6 +192,13 @@ def _floating(x) -> jax.Array:
     return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.float32)
 
 
+def _at_least_f32(dtype) -> np.dtype:
+    """``dtype`` if a float of >= 32 bits, else float32 (integers, bool, bfloat16, float16);
+    no implicit promotion (works under ``jax_numpy_dtype_promotion='strict'``)."""
+    dtype = np.dtype(dtype)
+    return dtype if jnp.issubdtype(dtype, jnp.floating) and dtype.itemsize >= 4 else np.dtype(np.float32)
+
+
 def _check_aux(aux: Any, n: int, name: str) -> None:
     """Every ``aux`` leaf has leading dimension ``n`` (one row per sketch); shapes only."""
     for path, leaf in jax.tree_util.tree_leaves_with_path(aux):
@@ -248,7 +255,8 @@ def sla(
       stroke_images: ``float32[B, K, H, W]`` per-stroke canvas rasters.
       aux: per-row argument of ``score_fn`` (leading dimension ``B``).
       finish: canvas raster ``[B, H, W]`` → model input (default: none).
-      weights: ``float32[B, K]`` the point of evaluation (default all ones).  Where the
+      weights: ``float32[B, K]`` the point of evaluation (default all ones; integers are
+        taken as float32, and the attribution is at least float32).  Where the
         weighted strokes inking a pixel sum to exactly 1 (e.g. two overlapping strokes at
         ``w = 0.5``) the clamp has a kink and the gradient is its left derivative.
     Raises:
@@ -262,7 +270,10 @@ def sla(
         bad = _first_non_finite(weights)
         if bad is not None:
             raise ValueError(f"sla: weights at batch index {bad[0]}: non-finite value (NaN/inf) for stroke {bad[1]}")
-    w = jnp.ones(stroke_images.shape[:2], stroke_images.dtype) if weights is None else weights
+    # in at least float32 (bfloat16 stroke images gave bfloat16 attributions; integer weights
+    # cannot be differentiated)
+    w = (jnp.ones(stroke_images.shape[:2], _at_least_f32(stroke_images.dtype)) if weights is None
+         else jnp.asarray(weights, _at_least_f32(jnp.result_type(weights))))
 
     def total(w):
         s = _weighted_scores(score_fn, stroke_images, w, aux, finish, "sla")
@@ -481,14 +492,16 @@ def _render_grads(score_fn, render_fn, xy, pen, valid, aux, name):
 
 def _check_points(xy, pen, valid, name, max_strokes=None):
     """Shapes ``[B, T, 2]`` / ``[B, T]`` and ``max_strokes >= 1``; when concrete, the values of
-    :func:`sketchjax.sketch.check_points` (skipped for tracers)."""
+    :func:`sketchjax.sketch.check_points` (skipped for tracers) — finite coordinates in any
+    units: the recipe or ``render_fn`` fits them (the renderers' own ``|x|, |y| <= 8192`` bound
+    is on what they draw; checked here it refused eagerly what ``jit`` accepted)."""
     if max_strokes is not None:
         check_positive_int(name, "max_strokes", max_strokes)
     if jnp.ndim(xy) != 3:
         raise ValueError(
             f"{name}: need xy [B, T, 2], pen [B, T], valid [B, T]; got {jnp.shape(xy)}, {jnp.shape(pen)}, {jnp.shape(valid)}"
         )
-    check_points(xy, pen, valid, name)
+    check_points(xy, pen, valid, name, max_abs=ANY_FINITE)
 
 
 def psla(
@@ -507,7 +520,8 @@ def psla(
 
     ``F = score_fn(render_fn(xy, pen, valid), aux)`` with a differentiable ``render_fn``
     (batched: ``[B, T, 2], [B, T], [B, T] -> [B, H, W]``, e.g.
-    :meth:`sketchjax.render.RasterRecipe.distance`).  One forward and one backward pass.
+    :meth:`sketchjax.render.RasterRecipe.distance`, which fits any units to its canvas; a bare
+    renderer gets ``xy`` as given).  One forward and one backward pass.
 
     Args:
       max_strokes: strokes kept in ``strokes`` (static).

@@ -328,7 +328,7 @@ def doodlenet_recipe(
     return RasterRecipe(out_size=out_size, canvas=canvas, width=width, padding=padding, slope=slope)
 
 
-@checked("canvas", "width", "out_size")
+@checked("canvas", "width", "out_size", fits=True)
 @partial(jax.jit, static_argnames=("canvas", "width", "padding", "out_size"))
 def doodlenet_input(
     xy: jax.Array,
@@ -363,7 +363,7 @@ def doodlenet_input(
     return RasterRecipe(out_size, canvas, width, padding).raster(xy, pen, valid)
 
 
-@checked("canvas", "resolution", "out_size")
+@checked("canvas", "resolution", "out_size", fits=True)
 @partial(jax.jit, static_argnames=("canvas", "width", "padding", "resolution", "slope", "out_size"))
 def doodlenet_input_differentiable(
     xy: jax.Array,

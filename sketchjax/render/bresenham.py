@@ -64,7 +64,8 @@ def _step_pixel(prm, k, size: int):
     # floor(num / den) by a float estimate corrected to the exact integer (integer division
     # vectorises poorly on CPUs); one correction step suffices as the estimate is within 1.
     minor = jnp.floor(num.astype(jnp.float32) / den.astype(jnp.float32)).astype(jnp.int32)
-    minor = minor - (minor * den > num) + ((minor + 1) * den <= num)
+    # (int32 corrections: bool + int fails under jax_numpy_dtype_promotion='strict')
+    minor = minor - (minor * den > num).astype(jnp.int32) + ((minor + 1) * den <= num).astype(jnp.int32)
     x_major = prm["x_major"]
     cols = prm["x0"] + jnp.where(x_major, k, minor) * prm["sx"]
     rows = prm["y0"] + jnp.where(x_major, minor, k) * prm["sy"]
@@ -72,6 +73,7 @@ def _step_pixel(prm, k, size: int):
     return rows, cols, inside
 
 
+@checked("size")  # public: its NaN point gave bogus pixels from INT_MIN arithmetic
 def segment_pixels(xy: jax.Array, pen: jax.Array, valid: jax.Array, size: int):
     """Bresenham pixels of every drawn segment inside a ``size x size`` canvas.
 

@@ -24,7 +24,6 @@ from typing import Optional
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from sketchjax._checks import check_positive_int
 from sketchjax.normalize import apply_canvas_fit, canvas_fit
@@ -32,11 +31,9 @@ from sketchjax.render.bresenham import raster, stroke_cover, stroke_rasters
 from sketchjax.render.compose import compose
 from sketchjax.render.distance import SigmoidFalloff, distance_raster
 from sketchjax.render.resize import area_downsample
-from sketchjax.sketch import Sketch, check_points
+from sketchjax.sketch import ANY_FINITE, Sketch, check_points
 
 __all__ = ["RasterRecipe"]
-
-_FLOAT32_MAX = float(np.finfo(np.float32).max)  # before fitting any finite unit is fine
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +97,7 @@ class RasterRecipe:
             return xy
         # checked before fitting, so that a bad point is named where the caller put it (the
         # renderer's own check would see the fitted points: a NaN spreads to every one of them)
-        check_points(xy, pen, valid, "RasterRecipe", max_abs=_FLOAT32_MAX)
+        check_points(xy, pen, valid, "RasterRecipe", max_abs=ANY_FINITE)  # before fitting any finite unit is fine
         sketch = Sketch(xy=xy, pen=pen, valid=valid)
         origin, scale, centre = canvas_fit(sketch, self.canvas, self.padding)
         if not self.differentiate_fit:
