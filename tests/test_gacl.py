@@ -484,3 +484,20 @@ def test_low_precision_features_get_a_float32_head_and_the_config_holds_plain_nu
             gacl_loss(cos, norm, labels, cfg, margin_weight=r)
     np.testing.assert_allclose(jax.jit(lambda r: gacl_loss(cos, norm, labels, cfg, margin_weight=r)[0])(0.5),
                                gacl_loss(cos, norm, labels, cfg, margin_weight=0.5)[0], rtol=1e-6)
+
+
+def test_shape_and_schedule_arguments_get_a_value_error():
+    """Found by an API audit: mismatched feature/weight sizes raised TypeError/IndexError from
+    inside the matmul, cut_points_at(0, -3) was accepted, area_weights(10, 0) divided by zero."""
+    from sketchjax.gacl import class_cosines, cut_points_at
+    from sketchjax.render.resize import area_weights
+
+    with pytest.raises(ValueError, match=r"class_cosines: need features \[..., D\] and class_weights \[D, C\]"):
+        class_cosines(jnp.ones((2, 3)), jnp.ones((4, 5)))
+    with pytest.raises(ValueError, match="class_cosines"):
+        class_cosines(jnp.ones((2, 3)), jnp.ones(3))
+    for args in ((0, -3), (0, 10, 0), (0, 10, 5, 20, -1), (0, 2.5)):
+        with pytest.raises(ValueError, match="cut_points_at: .* must be an integer"):
+            cut_points_at(*args)
+    with pytest.raises(ValueError, match="area_weights: n_out must be an integer >= 1"):
+        area_weights(10, 0)

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from typing import Optional
 
 import jax
@@ -196,6 +197,9 @@ def class_cosines(features: jax.Array, class_weights: jax.Array) -> tuple[jax.Ar
 
     Computed in at least float32 (the head of a bfloat16 / float16 backbone too: the loss and
     ``q`` need the precision), float64 when the inputs are."""
+    if np.ndim(class_weights) != 2 or np.ndim(features) < 1 or np.shape(features)[-1] != np.shape(class_weights)[0]:
+        raise ValueError(f"class_cosines: need features [..., D] and class_weights [D, C], got "
+                         f"{np.shape(features)} and {np.shape(class_weights)}")
     features, class_weights = _wide(features), _wide(class_weights)
     norm = _smoothed_norm(features, -1)
     w = class_weights / _smoothed_norm(class_weights, 0)[None, :]
@@ -319,6 +323,9 @@ def cut_points_at(epoch, num_epochs: int, start: int = 5, end: int = 20, hold_ep
     """The paper's schedule (G §4): ``start`` cut points for the first ``hold_epochs`` epochs,
     then linearly up to ``end`` at the last epoch (rounded; ``epoch`` may be fractional/traced).
     A run of at most ``hold_epochs + 1`` epochs has no room for the ramp and stays at ``start``."""
+    for name, v, low in (("num_epochs", num_epochs, 1), ("start", start, 1), ("end", end, 1), ("hold_epochs", hold_epochs, 0)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
+            raise ValueError(f"cut_points_at: {name} must be an integer >= {low}, got {v!r}")
     e = jnp.asarray(epoch, jnp.float32)
     span = max(num_epochs - 1 - hold_epochs, 1)
     frac = jnp.clip((e - hold_epochs) / span, 0.0, 1.0)
