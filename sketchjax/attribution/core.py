@@ -386,7 +386,11 @@ def integrated_gradients(
 
     ``IG_k = integral_0^1 dF/dw_k(alpha) d alpha`` by the midpoint rule with ``steps`` nodes
     (a scan: memory of one pass, cost ``steps`` forward + backward passes).  Completeness:
-    ``sum_k IG_k → F(1) - F(0)`` (the empty canvas) as ``steps`` grows.
+    ``sum_k IG_k → F(1) - F(0)`` (the empty canvas) as ``steps`` grows — slowly for models
+    whose score is steep next to the blank canvas: for the imported DoodleNet an audit found
+    ``dF/dalpha ≈ -2e4`` at ``alpha = 0.002`` and the sum at 16.6 / -63.9 / 9.9 with 64 / 256 /
+    1,024 steps against ``F(1) - F(0) = 7.15`` on one sketch; check completeness before trusting
+    IG's magnitudes there.
 
     ``score_fn`` and ``finish`` are static, as ``jax.jit`` treats a function: called eagerly
     with the same (hashable) function object, the program compiled on the first call is reused,
