@@ -46,6 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sketchjax.render.compose import clamp_unit, compose
+from sketchjax.render.recipe import RasterRecipe
 from sketchjax._checks import check_labels, check_positive_int
 from sketchjax._numerics import safe_norm
 from sketchjax.sketch import ANY_FINITE, check_points, segment_mask, stroke_one_hot
@@ -346,7 +347,7 @@ def sla_sketch(
         ``jit``/``vmap``) for a NaN/inf or out-of-range coordinate or pen state on a valid
         point, naming the batch index and the point.
     """
-    _check_points(xy, pen, valid, "sla_sketch", max_strokes)
+    _check_points(xy, pen, valid, "sla_sketch", max_strokes, renderer=recipe)
     ink, owner = _cover(recipe, xy, pen, valid, max_strokes)
     b = ink.shape[0]
 
@@ -370,7 +371,7 @@ def occlusion_sketch(
     ``max_strokes`` covers every stroke; strokes beyond it stay in the image (see :func:`sla_sketch`).
     Raises: as :func:`sla_sketch`.
     """
-    _check_points(xy, pen, valid, "occlusion_sketch", max_strokes)
+    _check_points(xy, pen, valid, "occlusion_sketch", max_strokes, renderer=recipe)
     ink, owner = _cover(recipe, xy, pen, valid, max_strokes)
     # slot 0 keeps the full sketch: -2 matches no pixel (owner is a stroke index or -1)
     ks = jnp.concatenate([jnp.array([-2]), jnp.arange(max_strokes)])[None, :, None, None]
@@ -494,18 +495,22 @@ def _render_grads(score_fn, render_fn, xy, pen, valid, aux, name):
     return score, gx, gp
 
 
-def _check_points(xy, pen, valid, name, max_strokes=None):
+def _check_points(xy, pen, valid, name, max_strokes=None, renderer=None):
     """Shapes ``[B, T, 2]`` / ``[B, T]`` and ``max_strokes >= 1``; when concrete, the values of
-    :func:`sketchjax.sketch.check_points` (skipped for tracers) — finite coordinates in any
-    units: the recipe or ``render_fn`` fits them (the renderers' own ``|x|, |y| <= 8192`` bound
-    is on what they draw; checked here it refused eagerly what ``jit`` accepted)."""
+    :func:`sketchjax.sketch.check_points` (skipped for tracers).  Coordinates: any finite units
+    when ``renderer`` is a fitting :class:`~sketchjax.render.RasterRecipe` or one of its methods
+    (an audit found eager calls refusing |x| > 8192 that ``jit`` accepted); otherwise — a
+    recipe with ``fit=False``, a bare renderer — the renderers' ``|x|, |y| <= 8192`` canvas bound,
+    checked here because the renderer itself sees them traced (under ``grad``) and cannot."""
     if max_strokes is not None:
         check_positive_int(name, "max_strokes", max_strokes)
     if jnp.ndim(xy) != 3:
         raise ValueError(
             f"{name}: need xy [B, T, 2], pen [B, T], valid [B, T]; got {jnp.shape(xy)}, {jnp.shape(pen)}, {jnp.shape(valid)}"
         )
-    check_points(xy, pen, valid, name, max_abs=ANY_FINITE)
+    recipe = getattr(renderer, "__self__", renderer)  # a bound method: its recipe
+    fits = isinstance(recipe, RasterRecipe) and recipe.fit
+    check_points(xy, pen, valid, name, **({"max_abs": ANY_FINITE} if fits else {}))
 
 
 def psla(
@@ -524,8 +529,9 @@ def psla(
 
     ``F = score_fn(render_fn(xy, pen, valid), aux)`` with a differentiable ``render_fn``
     (batched: ``[B, T, 2], [B, T], [B, T] -> [B, H, W]``, e.g.
-    :meth:`sketchjax.render.RasterRecipe.distance`, which fits any units to its canvas; a bare
-    renderer gets ``xy`` as given).  One forward and one backward pass.
+    :meth:`sketchjax.render.RasterRecipe.distance`, which fits any finite units to its canvas; a
+    bare renderer gets ``xy`` as given, so canvas coordinates within ``±8192`` are required).
+    One forward and one backward pass.
 
     Args:
       max_strokes: strokes kept in ``strokes`` (static).
@@ -537,7 +543,7 @@ def psla(
         ``jit``/``vmap``) for a NaN/inf or out-of-range coordinate or pen state on a valid
         point, naming the batch index and the point.
     """
-    _check_points(xy, pen, valid, "psla", max_strokes)
+    _check_points(xy, pen, valid, "psla", max_strokes, renderer=render_fn)
     xy, pen = _floating(xy), jnp.asarray(pen, jnp.float32)  # integer pixels: gradients need floats
     score, gx, gp = _render_grads(score_fn, render_fn, xy, pen, valid, aux, "psla")
     return _point_result(score, gx, gp, pen, valid, max_strokes, reduce, norm)
@@ -570,7 +576,7 @@ def smoothgrad(
     :func:`integrated_gradients`).
     Raises: as :func:`psla`.
     """
-    _check_points(xy, pen, valid, "smoothgrad", max_strokes)
+    _check_points(xy, pen, valid, "smoothgrad", max_strokes, renderer=render_fn)
     if not _traced(sigma) and not (np.isfinite(sigma) and sigma >= 0):
         raise ValueError(f"smoothgrad: sigma must be a finite number >= 0, got {sigma}")
     samples = check_positive_int("smoothgrad", "samples", samples)
