@@ -18,7 +18,6 @@ validation (:func:`check_sketch`) raises :class:`SketchError` with the sketch's 
 """
 from __future__ import annotations
 
-import numbers
 from typing import Optional
 
 import jax
@@ -97,9 +96,9 @@ def _same_shape(name: str, **arrays) -> None:
 
 
 def _max_strokes(name: str, max_strokes) -> int:
-    if isinstance(max_strokes, bool) or not isinstance(max_strokes, numbers.Integral) or max_strokes < 1:
-        raise ValueError(f"{name}: max_strokes must be an integer >= 1, got {max_strokes!r}")
-    return int(max_strokes)
+    from sketchjax._checks import check_positive_int  # (_checks imports this module)
+
+    return check_positive_int(name, "max_strokes", max_strokes)
 
 
 def segment_mask(pen: jax.Array, valid: jax.Array) -> jax.Array:
