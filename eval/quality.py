@@ -230,6 +230,9 @@ def file_sketches(config: dict, paths: list[str], n: int | None, seed: int):
                                  f"{len(categories)} categories")
             if str(rec.key_id) in seen:
                 dropped += 1
+            elif rec.recognized is None:  # was taken as False: a wrong label in the AUC for `recognized`
+                raise SystemExit(f"--sketches: {path}:{line}: no 'recognized' field (QuickDraw's flag; the "
+                                 "evaluation measures the AUC of each score for it)")
             else:
                 records.append(rec)
     if not records:

@@ -18,11 +18,39 @@ import numpy as np
 from sketchjax.sketch import ANY_FINITE, check_points
 
 
+def check_int(name: str, param: str, value, low: int | None = None, error: type = ValueError, why: str = "") -> int:
+    """``value`` as an ``int`` (``>= low`` when given), or ``error`` (a ValueError subclass)
+    naming ``name`` and ``param`` — a bool or a float (2.5 cut to 2) is refused, not rounded;
+    ``why`` (e.g. ``" (0: only at the end)"``) is appended to the rule in the message."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or (low is not None and value < low):
+        rule = "an integer" if low is None else f"an integer >= {low}"
+        raise error(f"{name}: {param} must be {rule}{why}, got {value!r}")
+    return int(value)
+
+
 def check_positive_int(name: str, param: str, value, error: type = ValueError) -> int:
     """``value`` as an ``int >= 1``, or ``error`` (a ValueError subclass) naming ``name`` and ``param``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise error(f"{name}: {param} must be an integer >= 1, got {value!r}")
-    return int(value)
+    return check_int(name, param, value, 1, error)
+
+
+def check_key(name: str, key, param: str = "key") -> None:
+    """``key`` is one PRNG key: a typed key array of shape ``()`` (``jax.random.key``) or a raw
+    ``uint32`` key (``jax.random.PRNGKey``: shape ``(2,)``, ``(4,)`` for the ``rbg``
+    implementations); otherwise a ValueError naming ``name`` (JAX's own error is a TypeError
+    about "key data", or a batch of keys is silently taken as one).  Static: also under tracing."""
+    dtype = getattr(key, "dtype", None)
+    if dtype is not None:
+        shape = np.shape(key)
+        if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+            if shape == ():
+                return
+        elif dtype == np.uint32 and shape in ((2,), (4,)):
+            return
+        got = f"{dtype}{list(shape)}"
+    else:
+        got = repr(key)
+    raise ValueError(f"{name}: {param} must be one PRNG key (jax.random.key(seed) or jax.random.PRNGKey(seed)), "
+                     f"got {got}")
 
 
 def check_same_1d(name: str, **arrays) -> None:
@@ -32,6 +60,17 @@ def check_same_1d(name: str, **arrays) -> None:
     if any(len(s) != 1 for s in shapes.values()) or len(set(shapes.values())) > 1:
         raise ValueError(f"{name}: needs 1-D arrays of one length N, got shapes "
                          + ", ".join(f"{k} {s}" for k, s in shapes.items()))
+
+
+def check_binary(name: str, positive, what: str = "positive") -> None:
+    """Concrete labels / flags must be boolean or 0/1 (skipped for tracers): a score passed as
+    flags would count every nonzero entry as True."""
+    if positive is None or isinstance(positive, jax.core.Tracer):
+        return
+    p = np.asarray(positive)
+    if p.dtype != np.bool_ and not np.isin(p, (0, 1)).all():
+        raise ValueError(f"{name}: {what} must be boolean (or 0/1), got values such as "
+                         f"{p[~np.isin(p, (0, 1))][:3].tolist()}")
 
 
 def check_finite(name: str, why: str, **arrays) -> None:

@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sketchjax._checks import check_key
 from sketchjax.normalize import bounding_box
 from sketchjax.sketch import Sketch, check_mask, check_points, compact, num_strokes, stroke_ids
 
@@ -79,6 +80,7 @@ def _box(xy, valid):
 def jitter(key: jax.Array, xy, pen, valid, sigma: float):
     """Every valid point moved by ``N(0, (sigma * longest side)^2)`` per coordinate."""
     _check_one("jitter", xy, pen, valid, sigma=sigma)
+    check_key("jitter", key)
     xy = jnp.asarray(xy)
     if not jnp.issubdtype(xy.dtype, jnp.floating):  # integer pixel coordinates: jittered in float32
         xy = xy.astype(jnp.float32)
@@ -96,6 +98,7 @@ def delete_strokes(key: jax.Array, xy, pen, valid, fraction: float, at_least_one
     then never falls as ``fraction`` rises from 0 (with the floor, any ``fraction > 0`` removes
     a stroke, so a tiny fraction and 25% can be the same degradation)."""
     _check_one("delete_strokes", xy, pen, valid, fractions=dict(fraction=fraction))
+    check_key("delete_strokes", key)
     t = pen.shape[-1]
     sid = stroke_ids(pen, valid)
     n = num_strokes(pen, valid)
@@ -128,6 +131,7 @@ def scribble_strokes(key: jax.Array, lo, hi, n: int, points: int = 8, step: floa
     ``N(0, turn^2)`` radians and advances ``step`` x the box's longest side; points are
     clipped to the box.
     """
+    check_key("scribble_strokes", key)
     k_start, k_head, k_turn = jax.random.split(key, 3)
     size = jnp.maximum(hi - lo, 1e-6)
     longest = jnp.max(size)
@@ -150,6 +154,7 @@ def add_scribbles(key: jax.Array, xy, pen, valid, n: int, points: int = 8, step:
     sketch unchanged; ``points`` must be >= 2 (a stroke)."""
     _check_one("add_scribbles", xy, pen, valid, step=step)
     n, points = _check_count("add_scribbles", "n", n, 0), _check_count("add_scribbles", "points", points, 2)
+    check_key("add_scribbles", key)
     if n == 0:
         return xy, pen, valid
     t = pen.shape[-1]
@@ -180,6 +185,7 @@ def scribble_sketch(key: jax.Array, t: int, n: int, lo=(0.0, 0.0), hi=(255.0, 25
     (``n * points <= t``): a drawing of no category."""
     n, points = _check_count("scribble_sketch", "n", n, 1), _check_count("scribble_sketch", "points", points, 2)
     t = _check_count("scribble_sketch", "t", t, 1)
+    check_key("scribble_sketch", key)
     if _concrete(lo, hi) and not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))
                                   and np.all(np.asarray(lo) < np.asarray(hi))):
         raise ValueError(f"scribble_sketch: need a finite box with lo < hi, got lo={lo}, hi={hi}")

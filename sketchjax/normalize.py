@@ -208,6 +208,8 @@ def _resample_stroke(points: np.ndarray, spacing: float) -> np.ndarray:
     positions = np.arange(int(np.floor(total / spacing)) + 1) * spacing
     if total - positions[-1] > 1e-9 * spacing:
         positions = np.append(positions, total)  # keep the end point
+    else:  # a rounding error short of the end (0.9 / 0.3 * 0.3 < 0.9): the end point itself
+        positions[-1] = total
     xy = np.column_stack([np.interp(positions, arc, points[arrive, c]) for c in range(2)])
     if points.shape[1] == 2:
         return xy

@@ -172,6 +172,31 @@ def test_rating_bins_centres_and_expected_rating():
     for bad in (0, 2.5):
         with pytest.raises(ValueError, match="n_bins must be an integer >= 1"):
             rating_bins([0.5], bad, 0.0, 1.0)
+    # an audit: float32 arithmetic put 19 of the 101 two-decimal ratings that sit on the edges
+    # of 100 bins over [1, 5] (KADID-style DMOS) one bin low (1.04 -> 0); also float32 input
+    edges = np.round(1.0 + 0.04 * np.arange(101), 2)
+    for dtype in (np.float64, np.float32):
+        np.testing.assert_array_equal(np.asarray(rating_bins(edges.astype(dtype), 100, 1.0, 5.0)),
+                                      np.minimum(np.arange(101), 99))
+    # just below an edge (more than the tolerance) stays in the bin below
+    assert int(rating_bins([1.04 - 0.04 * 0.01], 100, 1.0, 5.0)[0]) == 0
+
+
+def test_cleansing_flags_and_labels_must_be_boolean():
+    """An audit: a score passed as flags counted every nonzero entry as flagged."""
+    from sketchjax.apps.cleansing import precision_recall, suspicion_curve, threshold_sweep
+
+    with pytest.raises(ValueError, match=r"precision_recall: flagged must be boolean \(or 0/1\), got values such as \[0.2, 0.7\]"):
+        precision_recall(np.array([0.2, 0.7, 0.0]), np.array([1, 0, 0]))
+    with pytest.raises(ValueError, match="precision_recall: positive must be boolean"):
+        precision_recall(np.array([True, False]), np.array([2, 0]))
+    with pytest.raises(ValueError, match="threshold_sweep: positive must be boolean"):
+        threshold_sweep(np.array([0.1, 0.2]), np.array([0.5, 1.0]))
+    with pytest.raises(ValueError, match="threshold_sweep: always must be boolean"):
+        threshold_sweep(np.array([0.1, 0.2]), np.array([True, False]), always=np.array([0.0, 3.0]))
+    with pytest.raises(ValueError, match="suspicion_curve: positive must be boolean"):
+        suspicion_curve(np.array([0.5, 0.6]), np.array([10.0, 20.0]), np.array([0.3, 1.0]))
+    assert precision_recall(np.array([1, 0, 1]), np.array([1, 1, 0])) == (0.5, 0.5)  # 0/1 integers are flags
 
 
 @pytest.fixture
@@ -366,8 +391,8 @@ def test_iqa_and_pseudo_label_helpers_refuse_bad_settings(tmp_path):
             bin_centres(5, lo, hi)
     with pytest.raises(ValueError, match="2 reference names for 5 images"):
         split_by_reference(5, ["a", "b"], 0.2, 0)
-    for kwargs, problem in ((dict(size=0), "size must be an integer"), (dict(limit=-1), "limit must be None or"),
-                            (dict(limit=1.5), "limit must be None or")):
+    for kwargs, problem in ((dict(size=0), "size must be an integer"), (dict(limit=-1), r"limit \(or None\) must be an integer >= 1"),
+                            (dict(limit=1.5), r"limit \(or None\) must be an integer")):
         with pytest.raises(ValueError, match=f"load_iqa_folder: {problem}"):
             load_iqa_folder(tmp_path, tmp_path / "mos.csv", **kwargs)
     x = jnp.asarray(np.random.default_rng(0).normal(size=(20, 2)), jnp.float32)

@@ -237,7 +237,8 @@ CASES = {
     "ndjson stroke with 4 rows": (ndjson_case(drawing_line([[[0, 1], [0, 1], [0, 1], [0, 1]]])), r"expected \[xs, ys\]"),
     "ndjson mixed raw and simplified": (
         ndjson_case(drawing_line([[[0, 1], [0, 1]], [[0, 1], [0, 1], [0, 5]]])), r"mixes"),
-    "ndjson single-point stroke": (ndjson_case(drawing_line([[[0, 1], [0, 1]], [[5], [5]]])), r"single point"),
+    "ndjson single-point stroke": (ndjson_case(drawing_line([[[0, 1], [0, 1]], [[5], [5]]]), single_point="error"),
+                                   r"single point"),
     "ndjson huge coordinate": (ndjson_case(drawing_line([[[0, 1e9], [0, 1]]])), r"out of range"),
     "ndjson not UTF-8": (ndjson_case(raw=b'{"word": "\xff\xfe"}\n'), r"UTF-8"),
     "record dict without drawing": (

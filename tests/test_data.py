@@ -189,6 +189,11 @@ def test_chairv2_roundtrip(data_file, tfds_dir):
         photo = np.asarray(Image.open(root / "photo" / f"{ex['photo_id'].decode()}.png").convert("RGB"))
         np.testing.assert_array_equal(ex["photo"], photo)
     _assert_fast_equals_tfds(builder, limit=40)
+    # negative indices count from the end in a batch read too (array_record refused them)
+    test = open_split(builder, "test", fields=("key",))
+    assert [ex["key"] for ex in test.__getitems__([-1, 0, -len(test)])] == [test[-1]["key"], test[0]["key"], test[0]["key"]]
+    with pytest.raises(IndexError, match=rf"index {len(test)} out of range"):
+        test.__getitems__([0, len(test)])
 
 
 def test_chairv2_public_pickle_keeps_official_split(tmp_path, tfds_dir):
@@ -215,6 +220,26 @@ def test_chairv2_public_pickle_keeps_official_split(tmp_path, tfds_dir):
         assert keys == {k for k in data if k.startswith(f"/{split}/")}
     with pytest.raises(ValueError, match="official splits"):
         QmulChairv2.prepare(chairv2_config(source_dir=src, test_fraction=0.25), tfds_dir, manual_dir=src)
+
+
+def test_chairv2_hash_split_that_leaves_a_split_empty_is_named(tmp_path, tfds_dir):
+    """A training-only pickle whose photos all hash to one side of ``test_fraction`` stopped in
+    TFDS with a bare AssertionError ("No examples were yielded")."""
+    import pickle
+
+    from sketchjax.data.splits import split_of
+
+    src = tmp_path / "chair"
+    (src / "photo").mkdir(parents=True)
+    stem = "00140128_v1"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(src / "photo" / f"{stem}.png")
+    pts = np.array([[0, 0, 0], [5, 5, 1], [9, 2, 0], [3, 3, 1]], np.float64)
+    with open(src / "ChairV2_Coordinate", "wb") as f:
+        pickle.dump({f"/train/{stem}_1": pts, f"/train/{stem}_2": pts}, f)
+    side = split_of(stem, (0.5, 0.0, 0.5), "chairv2")  # the photo lands in one split only
+    empty = "test" if side == "train" else "train"
+    with pytest.raises(ValueError, match=rf"no photo of the 1 hashes to the '{empty}' split with test_fraction=0.5"):
+        QmulChairv2.prepare(chairv2_config(source_dir=src, test_fraction=0.5), tfds_dir, manual_dir=src)
 
 
 # same key text; same seed; greedy decoding (every sample one sketch, under keys in every split)

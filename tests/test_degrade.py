@@ -196,3 +196,57 @@ def test_degradations_refuse_bad_sketches_and_severities_found_by_an_audit(padde
         pn = jnp.zeros(t_n + 4).at[: t_n - 1].set(1.0)
         _, _, kept = degrade.truncate(pts, pn, jnp.arange(t_n + 4) < t_n, fraction)
         assert int(kept.sum()) == t_n - int(np.floor(fraction * t_n + 1e-9)), (t_n, fraction)
+
+
+def test_every_keyed_function_names_a_bad_key(padded):
+    """A seed, a float array or a batch of keys where one PRNG key belongs gave JAX's TypeError
+    about "key data" (or, for a batch of raw keys, a silent misuse); now a ValueError naming the
+    function.  Typed (jax.random.key) and raw (PRNGKey) keys both work, also under vmap."""
+    from sketchjax.apps.cleansing import inject_label_noise
+    from sketchjax.apps.iqa import degraded_sketch_ratings
+    from sketchjax.apps.pseudo_label import gaussian_mixture, kmeans
+    from sketchjax.attribution import random_attribution
+    from sketchjax.models.sketch_rnn import SketchRNNConfig, init_sketch_rnn, sample
+
+    xy, pen, valid = padded
+    cfg = SketchRNNConfig(enc_hidden=8, dec_hidden=8, num_mixtures=2, z_size=4, max_len=6, conditional=False)
+    params = init_sketch_rnn(cfg, jax.random.key(0))
+    images = jnp.ones((1, 2, 8, 8))
+    calls = {
+        "jitter": lambda k: degrade.jitter(k, xy, pen, valid, 0.02),
+        "delete_strokes": lambda k: degrade.delete_strokes(k, xy, pen, valid, 0.5),
+        "add_scribbles": lambda k: degrade.add_scribbles(k, xy, pen, valid, 2),
+        "scribble_sketch": lambda k: degrade.scribble_sketch(k, 32, 2),
+        "scribble_strokes": lambda k: degrade.scribble_strokes(k, jnp.zeros(2), jnp.ones(2), 2),
+        "random_attribution": lambda k: random_attribution(k, images),
+        "sample": lambda k: sample(params, cfg, k, num=1, max_len=4),
+        "degraded_sketch_ratings": lambda k: degraded_sketch_ratings(k, xy[None], pen[None], valid[None]),
+        "inject_label_noise": lambda k: inject_label_noise(k, jnp.arange(4) % 2, 0.5, 2),
+        "gaussian_mixture": lambda k: gaussian_mixture(k, 3),
+        "kmeans": lambda k: kmeans(k, jnp.arange(8.0).reshape(4, 2), 2, iters=2),
+    }
+    bad = (0, jnp.zeros(2, jnp.float32), jnp.arange(3, dtype=jnp.uint32), jax.random.split(jax.random.key(0), 2),
+           jax.random.split(jax.random.PRNGKey(0), 2))
+    for name, call in calls.items():
+        for key in bad:
+            with pytest.raises(ValueError, match=rf"{name}: (key|rng) must be one PRNG key"):
+                call(key)
+        for key in (jax.random.key(3), jax.random.PRNGKey(3)):
+            call(key)
+    keys = jax.random.split(jax.random.key(1), 3)
+    out = jax.vmap(lambda k: degrade.jitter(k, xy, pen, valid, 0.02)[0])(keys)
+    assert out.shape == (3,) + xy.shape
+
+
+def test_kmeans_with_fewer_distinct_points_than_k_is_well_defined():
+    """An audit: with every point on a chosen centre the k-means++ probabilities were 0/0 (JAX's
+    choice then happened to return index 0, so this checks the contract, not the old failure)."""
+    from sketchjax.apps.pseudo_label import kmeans
+
+    x = jnp.array([[0.0, 0.0]] * 3 + [[5.0, 5.0]] * 3)
+    labels, centres = kmeans(jax.random.key(0), x, 4, iters=3)
+    assert np.isfinite(np.asarray(centres)).all()
+    assert set(np.asarray(labels).tolist()) <= set(range(4))
+    np.testing.assert_array_equal(np.asarray(labels)[:3], np.asarray(labels)[0])
+    np.testing.assert_array_equal(np.asarray(labels)[3:], np.asarray(labels)[3])
+    assert np.asarray(labels)[0] != np.asarray(labels)[3]

@@ -32,7 +32,7 @@ from sketchjax.formats import (
     write_ndjson,
     write_svg,
 )
-from sketchjax.sketch import Sketch, num_strokes
+from sketchjax.sketch import Sketch, SketchError, num_strokes
 
 
 @pytest.fixture
@@ -168,8 +168,10 @@ def test_ndjson_raw_keeps_time_and_extra_fields(tmp_path):
            "drawing": [[[1.5, 33.507999420166016, 3], [4, 5, 6.25], [0, 16, 40]], [[7], [8], [55]]]}
     src = tmp_path / "raw.ndjson"
     src.write_text(json.dumps(obj) + "\n")
-    (r,) = read_ndjson(src, single_point="keep")
+    (r,) = read_ndjson(src)  # the tap (one-point stroke) kept by default, as Google's raw files need
     assert r.is_raw and r.extra == {"my_field": [1, 2]} and r.countrycode is None
+    with pytest.raises(SketchError, match=r"raw.ndjson:1: .*stroke 1 has a single point"):
+        read_ndjson(src, single_point="error")
     np.testing.assert_array_equal(r.sketch.time, [0, 16, 40, 55])
     out = tmp_path / "out.ndjson"
     write_ndjson([r], out)

@@ -501,3 +501,57 @@ def test_shape_and_schedule_arguments_get_a_value_error():
             cut_points_at(*args)
     with pytest.raises(ValueError, match="area_weights: n_out must be an integer >= 1"):
         area_weights(10, 0)
+
+
+def test_audit_plcc_of_a_constant_side_is_nan_and_correlations_stay_in_range():
+    """An audit: the float32 mean of 1,000 copies of 0.1 is off by a rounding error that the
+    magnitude scaling blew up to a 'correlation' (-7.5e-9, and plcc(a, a) = 1.0000001);
+    spearman refused Python lists that plcc accepts."""
+    from sketchjax.gacl import plcc, spearman
+
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=1000)
+    for const, other in ((np.full(1000, 0.1, np.float32), noise), (np.full(7, 0.1), np.arange(7.0))):
+        assert np.isnan(float(plcc(const, other))) and np.isnan(float(plcc(const, const)))
+        assert np.isnan(float(spearman(const, other)))
+    worst = max(abs(float(plcc(x, x))) for x in rng.normal(size=(100, 50)).astype(np.float32))
+    assert worst <= 1.0
+    assert float(plcc([1.0, 2.0], [2.0, 1.0])) == -1.0
+    assert np.isnan(float(plcc([1.0, 1.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0], np.array([1, 1, 0, 0], bool))))
+    assert float(spearman([1.0, 2.0, 3.0], [1.0, 3.0, 2.0])) == pytest.approx(0.5)
+    # a mean that is exactly representable keeps the answer of the one-pass formula
+    assert float(plcc(np.arange(5.0), np.arange(5.0) ** 2)) == pytest.approx(np.corrcoef(np.arange(5), np.arange(5) ** 2)[0, 1], abs=1e-6)
+
+
+def test_audit_replace_derives_the_defaulted_ranges_for_the_new_kind():
+    """dataclasses.replace(GACLConfig('scale'), kind='cos') kept scale's l_q/u_q/lambda_g."""
+    import dataclasses
+
+    from sketchjax.training.config import apply_overrides, config_to_dict
+
+    moved = dataclasses.replace(GACLConfig("scale"), kind="cos")
+    assert moved == GACLConfig("cos") and hash(moved) == hash(GACLConfig("cos"))
+    assert dataclasses.replace(GACLConfig("cos"), margin_scale=64.0) == GACLConfig("cos", margin_scale=64.0)
+    kept = dataclasses.replace(GACLConfig("scale", l_q=0.05), kind="add", l_q=0.2)
+    assert (kept.l_q, kept.u_q) == (0.2, GACLConfig("add").u_q)  # the caller's value stays
+    held = dataclasses.replace(GACLConfig("cos", lambda_g=5.0), s=32.0)
+    assert held.lambda_g == 5.0
+    from sketchjax.apps.pseudo_label import PseudoLabelConfig
+
+    cfg = apply_overrides(PseudoLabelConfig(), ["gacl.kind=scale", "gacl.margin_scale=1.0"])
+    assert cfg.gacl == GACLConfig("scale")
+    assert "_derived" not in config_to_dict(cfg)["gacl"]
+    with pytest.raises(KeyError, match="no field '_derived'"):
+        apply_overrides(PseudoLabelConfig(), ["gacl._derived=()"])
+
+
+def test_audit_gacl_loss_passes_its_cut_point_bound_to_soft_bin(batch):
+    features, w, labels = batch
+    cos, norm = class_cosines(features, w)
+    cfg = GACLConfig("cos")
+    loss = jax.jit(lambda n, m=20: gacl_loss(cos, norm, labels, cfg, n_cuts=n, max_cuts=m)[0],
+                   static_argnums=1)
+    assert float(loss(30)) == float(loss(20))  # traced: clipped to the default bound
+    assert float(loss(30, 40)) != float(loss(20, 40))
+    with pytest.raises(ValueError, match=r"n_cuts must be a whole number in \[1, max_cuts=20\]"):
+        gacl_loss(cos, norm, labels, cfg, n_cuts=30)

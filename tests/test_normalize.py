@@ -150,6 +150,11 @@ def test_resample_spacing_and_edge_cases():
     np.testing.assert_array_equal(resample(still, 1.0), still[:2])
     strokes = resample([arc, single], 10.0)
     assert isinstance(strokes, list) and len(strokes) == 2
+    # a length a rounding error above a multiple of the spacing (3 * 0.3 < 0.9 in float64) still
+    # ends on the recorded end point (an audit found 1.1e-16 in place of 0)
+    for pts, spacing in (([[0.9, 0.0], [0.0, 0.0]], 0.3), ([[0.0, 0.0], [0.7, 0.0], [0.7, 0.3]], 0.1)):
+        pts = np.asarray(pts)
+        np.testing.assert_array_equal(resample(pts, spacing)[[0, -1]], pts[[0, -1]])
 
 
 def test_quickdraw_simplify_synthetic():

@@ -235,6 +235,12 @@ def test_quality_eval_reads_unseen_sketches_from_files_like_the_held_out_split(t
     path.write_text(lines[0] + "\n" + json.dumps(other) + "\n")
     with pytest.raises(SystemExit, match=r"cats.ndjson:2: category 'monkey' is not one of the runs' 7"):
         program.file_sketches(clf.config, [str(path)], None, 0)
+    # an unseen sketch without QuickDraw's `recognized` flag is named (it was taken as False)
+    unseen = next(json.loads(line) for line in lines if json.loads(line)["key_id"] not in trained)
+    del unseen["recognized"]
+    path.write_text(json.dumps(unseen) + "\n")
+    with pytest.raises(SystemExit, match=r"cats.ndjson:1: no 'recognized' field"):
+        program.file_sketches(clf.config, [str(path)], None, 0)
 
 
 def test_quality_eval_run_names_may_hold_equals_signs():

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sketchjax.gacl.core import safe_arccos
-from sketchjax._checks import check_finite, check_labels, check_same_1d, check_thresholds
+from sketchjax._checks import check_binary, check_finite, check_key, check_labels, check_same_1d, check_thresholds
 
 __all__ = ["inject_label_noise", "label_angles", "flag_suspicious", "precision_recall", "suspicion_curve",
            "threshold_sweep", "split_label_scores"]
@@ -26,6 +26,7 @@ __all__ = ["inject_label_noise", "label_angles", "flag_suspicious", "precision_r
 def inject_label_noise(key: jax.Array, labels, rate: float, num_classes: int):
     """``(noisy_labels int32[N], flipped bool[N])``: exactly ``round(rate * N)`` labels changed,
     each to a class drawn uniformly from the other ``num_classes - 1``."""
+    check_key("inject_label_noise", key)
     check_same_1d("inject_label_noise", labels=labels)
     check_labels("inject_label_noise", labels, num_classes)
     labels = jnp.asarray(labels, jnp.int32)
@@ -64,6 +65,8 @@ def flag_suspicious(q, theta_y, q_high: float, theta_high: float, q_low: float) 
 def precision_recall(flagged, positive) -> tuple[float, float]:
     """``(precision, recall)`` of the flags for the true positives (NaN precision if none flagged)."""
     check_same_1d("precision_recall", flagged=flagged, positive=positive)
+    check_binary("precision_recall", flagged, "flagged")
+    check_binary("precision_recall", positive)
     flagged = np.asarray(flagged, bool)
     positive = np.asarray(positive, bool)
     tp = float(np.sum(flagged & positive))
@@ -86,6 +89,7 @@ def suspicion_curve(q, theta_y, positive, q_high_quantile: float = 0.0, q_low_qu
     the samples: both understated, the recall most.)
     """
     check_same_1d("suspicion_curve", q=q, theta_y=theta_y, positive=positive)
+    check_binary("suspicion_curve", positive)
     check_finite("suspicion_curve", "a NaN would never be flagged", q=q, theta_y=theta_y)
     for name, v in (("q_high_quantile", q_high_quantile), ("q_low_quantile", q_low_quantile)):
         if not 0.0 <= v <= 1.0:  # also NaN
@@ -126,6 +130,9 @@ def threshold_sweep(score, positive, *, always=None, candidate=None) -> dict:
       ``{"best_f1", "best_f1_theta"`` (of the thresholds reaching it, the largest: fewest
       flags), ``"recall_at_p90"}`` (0 if no threshold reaches 0.9).
     """
+    check_binary("threshold_sweep", positive)
+    check_binary("threshold_sweep", always, "always")
+    check_binary("threshold_sweep", candidate, "candidate")
     score = np.asarray(score)
     positive = np.asarray(positive, bool)
     always = np.zeros(score.shape, bool) if always is None else np.asarray(always, bool)

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from sketchjax._checks import check_key
 from sketchjax.gacl.core import GACLConfig, gacl_loss, quality_scores
 from sketchjax.gacl.head import GACLClassifier
 from sketchjax.models.layers import ReluMLP
@@ -62,6 +63,7 @@ def gaussian_mixture(key: jax.Array, n_per: int, layout: str = "circle", k: int 
     Returns:
       ``(x float32[N, 2], component int32[N], centres float32[k, 2])``.
     """
+    check_key("gaussian_mixture", key)
     centres = jnp.asarray(_centres(layout, k, spread), jnp.float32)
     k_comp, k_bg = jax.random.split(key)
     comp = jnp.repeat(jnp.arange(k, dtype=jnp.int32), n_per)
@@ -111,13 +113,16 @@ def kmeans(key: jax.Array, x: jax.Array, k: int, iters: int = 50) -> tuple[jax.A
         raise ValueError(f"kmeans: need x [N, D] and 1 <= k <= N, iters >= 0; got x {np.shape(x)}, k={k}, iters={iters}")
     if not isinstance(x, jax.core.Tracer) and not np.isfinite(np.asarray(x)).all():
         raise ValueError("kmeans: x holds NaN/inf")
+    check_key("kmeans", key)
     n = x.shape[0]
 
     def pick(carry, key_i):
         chosen, count = carry
         d2 = jnp.min(jnp.where(jnp.arange(k)[None, :] < count,
                                jnp.sum((x[:, None] - chosen[None]) ** 2, -1), jnp.inf), axis=1)
-        p = jnp.where(count == 0, jnp.ones(n), d2)
+        # uniform for the first centre, and once every point sits on a chosen centre (fewer
+        # distinct points than k: d2 all 0 gave 0/0 probabilities)
+        p = jnp.where((count == 0) | (jnp.sum(d2) <= 0), jnp.ones(n), d2)
         idx = jax.random.choice(key_i, n, p=p / jnp.sum(p))
         return (chosen.at[count].set(x[idx]), count + 1), None
 
@@ -175,6 +180,7 @@ def train_pseudo_label_gacl(key: jax.Array, x: jax.Array, cfg: PseudoLabelConfig
       labels that epoch's reassignment changed — None in an epoch without one)}``;
       ``apply(params, x) -> (cos, norm)``.
     """
+    check_key("train_pseudo_label_gacl", key)
     x = jnp.asarray(x, jnp.float32)
     n = x.shape[0]
     k_km, k_init, k_data = jax.random.split(key, 3)

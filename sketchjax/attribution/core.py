@@ -47,7 +47,7 @@ import numpy as np
 
 from sketchjax.render.compose import clamp_unit, compose
 from sketchjax.render.recipe import RasterRecipe
-from sketchjax._checks import check_labels, check_positive_int
+from sketchjax._checks import check_key, check_labels, check_positive_int
 from sketchjax._numerics import safe_norm
 from sketchjax.sketch import ANY_FINITE, check_points, segment_mask, stroke_one_hot
 
@@ -445,6 +445,7 @@ def _jitted_unless_unhashable(jitted, body, callables: tuple, **kwargs):
 
 def random_attribution(key: jax.Array, stroke_images: jax.Array) -> jax.Array:
     """Uniform random stroke scores ``float32[B, K]`` (0 on strokes that draw nothing)."""
+    check_key("random_attribution", key)
     stroke_images = _check_strokes(stroke_images, "random_attribution")
     u = jax.random.uniform(key, stroke_images.shape[:2])
     return jnp.where(present_strokes(stroke_images), u, 0.0)
@@ -577,6 +578,7 @@ def smoothgrad(
     Raises: as :func:`psla`.
     """
     _check_points(xy, pen, valid, "smoothgrad", max_strokes, renderer=render_fn)
+    check_key("smoothgrad", key)
     if not _traced(sigma) and not (np.isfinite(sigma) and sigma >= 0):
         raise ValueError(f"smoothgrad: sigma must be a finite number >= 0, got {sigma}")
     samples = check_positive_int("smoothgrad", "samples", samples)

@@ -168,6 +168,14 @@ class QmulChairv2(ArrayRecordBuilder):
             for key in sketches:
                 groups.setdefault(split_of(chairv2_photo_stem(key), fractions, cfg.split_salt), []).append(key)
             groups = {name: groups.get(name, []) for name in (("train", "test") if cfg.test_fraction > 0 else ("train",))}
+            empty = [name for name, keys in groups.items() if not keys]
+            if empty:  # TFDS would stop on it with a bare AssertionError
+                photos = len({chairv2_photo_stem(k) for k in sketches})
+                raise ValueError(
+                    f"{pickle_path}: no photo of the {photos} hashes to the {empty[0]!r} split with "
+                    f"test_fraction={cfg.test_fraction} (split_salt={cfg.split_salt!r}); choose another "
+                    "test_fraction or split_salt"
+                )
         return {
             name: self._generate_examples(pickle_path, {k: sketches[k] for k in keys})
             for name, keys in groups.items()

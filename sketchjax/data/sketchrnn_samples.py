@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import numbers
 import os
 import pathlib
 import zlib
@@ -38,7 +37,7 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 import tensorflow_datasets as tfds
 
-from sketchjax._checks import check_positive_int
+from sketchjax._checks import check_int, check_positive_int
 from sketchjax.data.builder import ArrayRecordBuilder, CompactReprConfig, config_digest, sketch_features
 from sketchjax.data.splits import SPLIT_NAMES, check_fractions, split_of
 from sketchjax.paths import data_root
@@ -175,8 +174,7 @@ def sketchrnn_samples_config(
     check_positive_int("sketchrnn_samples_config", "sample_batch", sample_batch)
     if max_len is not None:
         check_positive_int("sketchrnn_samples_config", "max_len (or None)", max_len)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise ValueError(f"sketchrnn_samples_config: seed must be an integer, got {seed!r}")
+    check_int("sketchrnn_samples_config", "seed", seed)
     fr = check_fractions(fractions)
     if categories is None:
         directory = pathlib.Path(model_dir) if model_dir is not None else _default_dir()

@@ -94,7 +94,12 @@ class SketchSource(collections.abc.Sequence):
         return self._decode(self._reader[i % n])
 
     def __getitems__(self, indices: Iterable[int]) -> list[dict]:
+        n = len(self)
         indices = [int(i) for i in indices]
+        bad = [i for i in indices if not -n <= i < n]
+        if bad:
+            raise IndexError(f"index {bad[0]} out of range for {n} examples")
+        indices = [i % n for i in indices]  # negative indices count from the end, as in __getitem__
         if not indices:
             return []
         records = self._reader.__getitems__(indices)

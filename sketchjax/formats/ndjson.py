@@ -81,7 +81,7 @@ def _has_bool(values: list) -> bool:
     return any(isinstance(v, bool) for row in values for v in row)
 
 
-def record_to_sketch(obj: Mapping[str, Any], *, name: str = "record", single_point: str = "error") -> Sketch:
+def record_to_sketch(obj: Mapping[str, Any], *, name: str = "record", single_point: str = "keep") -> Sketch:
     """The sketch of one decoded ndjson object (its ``"drawing"`` field).
 
     Args:
@@ -89,7 +89,9 @@ def record_to_sketch(obj: Mapping[str, Any], *, name: str = "record", single_poi
         raw ``[[xs, ys, ts], ...]`` (detected from the first stroke; all must agree).
       name: names the record in errors (``iter_ndjson`` passes ``"path:line"``).
       single_point: policy for one-point strokes (see ``SINGLE_POINT_POLICIES``); the public
-        raw files contain some (taps), the simplified files none.
+        raw files contain some (taps: about half of Google's raw category files have one
+        within their first records), the simplified files none.  Default ``"keep"`` (lossless:
+        Google's files load as they are; ``"error"`` refuses them, naming the stroke).
 
     Returns:
       Unpadded sketch; float32 pixels; ``time`` (ms) for raw drawings.
@@ -131,13 +133,14 @@ def _record_from_json(obj: Any, name: str, single_point: str) -> QuickDrawRecord
 
 
 def iter_ndjson(
-    path: PathLike, *, single_point: str = "error", limit: Optional[int] = None
+    path: PathLike, *, single_point: str = "keep", limit: Optional[int] = None
 ) -> Iterator[QuickDrawRecord]:
     """Stream the records of a QuickDraw ndjson file (simplified or raw, per record).
 
     Args:
       path: ``.ndjson`` file, UTF-8, one JSON object per line; blank lines are skipped.
-      single_point: policy for one-point strokes (``"error"``, ``"keep"``, ``"drop"``, ``"dot"``).
+      single_point: policy for one-point strokes (``"keep"``, the default, as in Google's raw
+        files; ``"error"``, ``"drop"``, ``"dot"``) — see :func:`record_to_sketch`.
       limit: stop after this many records.
 
     Yields:
@@ -178,7 +181,7 @@ def json_line(raw: bytes, where: str):
         raise SketchError(f"{where}: invalid JSON ({msg} {at}); the file may be truncated or corrupt") from None
 
 
-def read_ndjson(path: PathLike, *, single_point: str = "error", limit: Optional[int] = None) -> list[QuickDrawRecord]:
+def read_ndjson(path: PathLike, *, single_point: str = "keep", limit: Optional[int] = None) -> list[QuickDrawRecord]:
     """All records of a QuickDraw ndjson file as a list (see :func:`iter_ndjson`)."""
     return list(iter_ndjson(path, single_point=single_point, limit=limit))
 

@@ -23,7 +23,6 @@ reads back to the same float32, so ``read_svg(write_svg(s))`` returns ``s`` exac
 from __future__ import annotations
 
 import math
-import numbers
 import os
 import re
 import warnings
@@ -33,6 +32,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from sketchjax._checks import check_positive_int
 from sketchjax.formats._io import PathLike, atomic_write
 from sketchjax.formats.strokes import from_strokes, to_strokes
 from sketchjax.sketch import Sketch, SketchError
@@ -342,9 +342,7 @@ def read_svg(
     """
     from_text = isinstance(source, str) and source.lstrip().startswith("<")
     name = "<svg text>" if from_text else os.fspath(source)
-    if isinstance(curve_samples, bool) or not isinstance(curve_samples, numbers.Integral) or curve_samples < 1:
-        raise SketchError(f"{name}: curve_samples must be an integer >= 1, got {curve_samples!r}")
-    curve_samples = int(curve_samples)
+    curve_samples = check_positive_int(name, "curve_samples", curve_samples, SketchError)
     if from_text:
         text = source.encode("utf-8")
     else:

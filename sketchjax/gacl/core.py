@@ -47,14 +47,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from typing import Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sketchjax._checks import check_labels
+from sketchjax._checks import check_int, check_labels
 from sketchjax._numerics import compute_dtype
 
 __all__ = [
@@ -112,6 +111,10 @@ class GACLConfig:
       margin_scale: ``m`` in ``A = s cos theta - m q`` (``kind="cos"`` only): 1 as written
         in G-14, ``s`` for the margin in cosine units of G-17.
       eps: ``|cos| <= 1 - eps`` before ``arccos``.
+
+    ``dataclasses.replace(cfg, kind=...)`` (or ``s=``, ``margin_scale=``) derives the defaulted
+    ``l_q``, ``u_q``, ``lambda_g`` anew for the new settings (they were carried over: a ``cos``
+    config made from a ``scale`` one kept ``scale``'s range); values the caller set are kept.
     """
 
     kind: str = "cos"
@@ -123,10 +126,17 @@ class GACLConfig:
     lambda_g: Optional[float] = None
     margin_scale: float = 1.0
     eps: float = 1e-6
+    # ((name, value), ...) of the fields filled with defaults: carried by dataclasses.replace,
+    # so a field still at the value derived here is derived again (not part of eq / hash)
+    _derived: tuple = dataclasses.field(default=(), repr=False, compare=False)
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"unknown GACL kind {self.kind!r}; use one of {KINDS}")
+        for name, value in self._derived:
+            if getattr(self, name) == value:
+                object.__setattr__(self, name, None)
+        defaulted = [name for name in ("l_q", "u_q", "lambda_g") if getattr(self, name) is None]
         # plain Python floats: a NumPy / JAX scalar (e.g. jnp.float32(0.5)) would make the
         # config unhashable as a static argument of jit, and a traced one cannot configure a head
         for name in ("s", "l_q", "u_q", "l_a", "u_a", "lambda_g", "margin_scale", "eps"):
@@ -161,6 +171,7 @@ class GACLConfig:
         if not (self.lambda_g > bound and math.isfinite(self.lambda_g)):
             raise ValueError(f"GACL {self.kind}: lambda_g = {self.lambda_g} must exceed the lower bound {bound:.4g} "
                              f"(G-11..G-14, l_q={self.l_q}, u_q={self.u_q}, s={self.s}) and be finite")
+        object.__setattr__(self, "_derived", tuple((name, getattr(self, name)) for name in defaulted))
 
     @property
     def lambda_g_bound(self) -> float:
@@ -324,8 +335,7 @@ def cut_points_at(epoch, num_epochs: int, start: int = 5, end: int = 20, hold_ep
     then linearly up to ``end`` at the last epoch (rounded; ``epoch`` may be fractional/traced).
     A run of at most ``hold_epochs + 1`` epochs has no room for the ramp and stays at ``start``."""
     for name, v, low in (("num_epochs", num_epochs, 1), ("start", start, 1), ("end", end, 1), ("hold_epochs", hold_epochs, 0)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
-            raise ValueError(f"cut_points_at: {name} must be an integer >= {low}, got {v!r}")
+        check_int("cut_points_at", name, v, low)
     e = jnp.asarray(epoch, jnp.float32)
     span = max(num_epochs - 1 - hold_epochs, 1)
     frac = jnp.clip((e - hold_epochs) / span, 0.0, 1.0)
@@ -343,6 +353,7 @@ def gacl_loss(
     weights: Optional[jax.Array] = None,
     tau_width: Optional[float] = None,
     margin_weight: Optional[jax.Array] = None,
+    max_cuts: int = 20,
 ) -> tuple[jax.Array, dict]:
     """GACL loss of a batch and its per-example parts.
 
@@ -352,6 +363,8 @@ def gacl_loss(
         range is not detected (-1 would pick the last class).
       cfg: the instantiation.
       n_cuts: soft-binning cut points (traced ok); None: no binning (``q`` used as is).
+      max_cuts: :func:`soft_bin`'s static bound (a traced ``n_cuts`` above it is clipped to it,
+        a concrete one refused).
       tau: soft-binning temperature.
       tau_width: temperature relative to the bin width instead (see :func:`soft_bin`).
       weights: ``float32[B]`` example weights (e.g. a padding mask); default all 1.  The loss
@@ -371,7 +384,7 @@ def gacl_loss(
     """
     _check_batch("gacl_loss", cos, labels, norm=norm, weights=weights)
     q = quality_from_norm(norm, cfg)
-    q_used = q if n_cuts is None else soft_bin(q, n_cuts, cfg.l_q, cfg.u_q, tau, tau_width=tau_width)
+    q_used = q if n_cuts is None else soft_bin(q, n_cuts, cfg.l_q, cfg.u_q, tau, max_cuts=max_cuts, tau_width=tau_width)
     labels = jnp.asarray(labels, jnp.int32)
     logits = gacl_logits(cos, q_used, labels, cfg, margin_weight)
     ce = -jnp.take_along_axis(jax.nn.log_softmax(logits, axis=-1), labels[:, None], axis=-1)[:, 0]

@@ -50,7 +50,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from sketchjax._checks import check_positive_int
+from sketchjax._checks import check_key, check_positive_int
 from sketchjax.models.bilstm import reverse_within_length
 from sketchjax.formats.strokes import to_stroke5
 from sketchjax.sketch import Sketch, SketchError
@@ -745,6 +745,7 @@ def sample(
     """
     max_len = config.max_len if max_len is None else max_len
     _check_sampling("sample", max_len, num, temperature=temperature, softmax_temperature=softmax_temperature)
+    check_key("sample", rng, "rng")
     _check_initial_state("sample", initial_state, int(num), config.dec_hidden)
     max_len = int(max_len)
     temperature = jnp.asarray(temperature, jnp.float32)
@@ -802,6 +803,7 @@ def decode_relaxed(
     _check_sampling("decode_relaxed", max_len, num, temperature=temperature,
                     softmax_temperature=softmax_temperature, gumbel_tau=gumbel_tau)
     _check_initial_state("decode_relaxed", initial_state, int(num), config.dec_hidden)
+    check_key("decode_relaxed", rng, "rng")
     max_len = int(max_len)
     temperature = jnp.asarray(temperature, jnp.float32)
     soft_t = temperature if softmax_temperature is None else jnp.asarray(softmax_temperature, jnp.float32)

@@ -82,8 +82,7 @@ def area_weights(n_in: int, n_out: int) -> np.ndarray:
     ``s``, so rows sum to 1 (as OpenCV's ``INTER_AREA``, also for non-integer factors).
     """
     for name, n in (("n_in", n_in), ("n_out", n_out)):
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"area_weights: {name} must be an integer >= 1, got {n!r}")
+        check_positive_int("area_weights", name, n)
     s = n_in / n_out
     lo = np.arange(n_out)[:, None] * s
     hi = lo + s

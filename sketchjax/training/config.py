@@ -137,7 +137,7 @@ def _with_value(node: Any, keys: list[str], raw: str, full_key: str) -> Any:
         new = _with_value(current, rest, raw, full_key) if rest else _convert(raw, current, full_key)
         return {**node, key: new}
     if dataclasses.is_dataclass(node) and not isinstance(node, type):
-        names = [f.name for f in dataclasses.fields(node)]
+        names = [f.name for f in dataclasses.fields(node) if not f.name.startswith("_")]  # private: derived state
         if key not in names:
             raise KeyError(f"--set {full_key}: no field {key!r}; available: {names}")
         current = getattr(node, key)
@@ -163,8 +163,20 @@ def apply_overrides(config: Any, overrides: Sequence[str]) -> Any:
     return config
 
 
+def _public_fields(obj: Any) -> Any:
+    """``obj`` with every dataclass (also nested in lists / dicts) a dict of its public fields
+    (``_``-prefixed fields are derived state, e.g. ``GACLConfig._derived``)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _public_fields(getattr(obj, f.name)) for f in dataclasses.fields(obj) if not f.name.startswith("_")}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_public_fields(v) for v in obj)
+    if isinstance(obj, dict):
+        return {k: _public_fields(v) for k, v in obj.items()}
+    return copy.deepcopy(obj)
+
+
 def config_to_dict(config: Any) -> dict[str, Any]:
     """Plain nested dict of a dict or dataclass config (for JSON)."""
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        return dataclasses.asdict(config)
+        return _public_fields(config)
     return copy.deepcopy(dict(config))

@@ -26,7 +26,6 @@ import dataclasses
 import json
 import logging
 import math
-import numbers
 import os
 import pathlib
 import time
@@ -38,7 +37,7 @@ import optax
 from jax.sharding import Mesh
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from sketchjax._checks import check_positive_int
+from sketchjax._checks import check_int, check_positive_int
 from sketchjax.formats._io import atomic_write
 from sketchjax.training.checkpoint import CheckpointStore
 from sketchjax.training.config import config_to_dict, default_config
@@ -177,14 +176,11 @@ def fit(
       final evaluation metrics (``{}`` without ``eval_source``) and the resumed-from step.
     """
     num_epochs = check_positive_int("fit", "num_epochs", num_epochs)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise ValueError(f"fit: seed must be an integer, got {seed!r}")
-    seed = int(seed)
+    seed = check_int("fit", "seed", seed)
     log_every_steps = check_positive_int("fit", "log_every_steps", log_every_steps)
     checkpoint_every_steps = check_positive_int("fit", "checkpoint_every_steps", checkpoint_every_steps)
     keep_checkpoints = check_positive_int("fit", "keep_checkpoints", keep_checkpoints)
-    if isinstance(eval_every_epochs, bool) or not isinstance(eval_every_epochs, int) or eval_every_epochs < 0:
-        raise ValueError(f"fit: eval_every_epochs must be an integer >= 0 (0: only at the end), got {eval_every_epochs!r}")
+    eval_every_epochs = check_int("fit", "eval_every_epochs", eval_every_epochs, 0, why=" (0: only at the end)")
     workdir = pathlib.Path(workdir)
     chief = jax.process_index() == 0
     # Checked on every host (they see the same filesystem), so that none goes on alone into the

@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from sketchjax._checks import check_int
+
 __all__ = ["warm_restart_schedule", "make_schedule", "make_optimizer", "optimizer_from_config", "scale_by_path",
            "clip_trainable_by_global_norm"]
 
@@ -259,9 +261,7 @@ def optimizer_from_config(
     if unknown:  # a typo ("lerning_rate") would silently train with the default
         raise ValueError(f"optimizer: unknown key(s) {unknown}; known: {sorted(OPTIMIZER_KEYS)}")
     _check_positive("optimizer.learning_rate", config.get("learning_rate", 1e-3))
-    warmup = config.get("warmup_steps", 0)
-    if isinstance(warmup, bool) or not isinstance(warmup, numbers.Integral) or warmup < 0:
-        raise ValueError(f"optimizer.warmup_steps must be an integer >= 0, got {warmup!r}")
+    check_int("optimizer", "warmup_steps", config.get("warmup_steps", 0), 0)
     floor = config.get("min_learning_rate", 0.0)
     if isinstance(floor, bool) or not isinstance(floor, numbers.Real) or not 0.0 <= floor <= float(config.get("learning_rate", 1e-3)):
         # a negative floor turns the end of a cosine into gradient ascent
