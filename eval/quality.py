@@ -224,15 +224,15 @@ def file_sketches(config: dict, paths: list[str], n: int | None, seed: int):
             seen.update(_text(r["key_id"]) for r in open_split(builder, split, fields=("key_id",)))
     records, dropped = [], 0
     for path in paths:
-        for line, rec in enumerate(formats.iter_ndjson(path, single_point="drop"), 1):
+        for rec in formats.iter_ndjson(path, single_point="drop"):  # rec.source: "path:line"
             if rec.word not in index:
-                raise SystemExit(f"--sketches: {path}:{line}: category {rec.word!r} is not one of the runs' "
+                raise SystemExit(f"--sketches: {rec.source}: category {rec.word!r} is not one of the runs' "
                                  f"{len(categories)} categories")
             if str(rec.key_id) in seen:
                 dropped += 1
-            elif rec.recognized is None:  # was taken as False: a wrong label in the AUC for `recognized`
-                raise SystemExit(f"--sketches: {path}:{line}: no 'recognized' field (QuickDraw's flag; the "
-                                 "evaluation measures the AUC of each score for it)")
+            elif not isinstance(rec.recognized, bool):  # missing was taken as False, "false" as True
+                raise SystemExit(f"--sketches: {rec.source}: 'recognized' must be true/false (QuickDraw's flag; "
+                                 f"the evaluation measures the AUC of each score for it), got {rec.recognized!r}")
             else:
                 records.append(rec)
     if not records:

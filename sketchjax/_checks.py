@@ -33,24 +33,27 @@ def check_positive_int(name: str, param: str, value, error: type = ValueError) -
     return check_int(name, param, value, 1, error)
 
 
-def check_key(name: str, key, param: str = "key") -> None:
-    """``key`` is one PRNG key: a typed key array of shape ``()`` (``jax.random.key``) or a raw
-    ``uint32`` key (``jax.random.PRNGKey``: shape ``(2,)``, ``(4,)`` for the ``rbg``
-    implementations); otherwise a ValueError naming ``name`` (JAX's own error is a TypeError
-    about "key data", or a batch of keys is silently taken as one).  Static: also under tracing."""
+def check_key(name: str, key, param: str = "key", batch: int | None = None) -> None:
+    """``key`` is one PRNG key (or, with ``batch``, ``batch`` of them stacked): a typed key array
+    of shape ``()`` / ``(batch,)`` (``jax.random.key``) or a raw ``uint32`` key
+    (``jax.random.PRNGKey``: trailing ``(2,)``, ``(4,)`` for the ``rbg`` implementations);
+    otherwise a ValueError naming ``name`` (JAX's own error is a TypeError about "key data",
+    or a batch of keys is silently taken as one).  Static: also under tracing."""
+    lead = () if batch is None else (batch,)
     dtype = getattr(key, "dtype", None)
     if dtype is not None:
         shape = np.shape(key)
         if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
-            if shape == ():
+            if shape == lead:
                 return
-        elif dtype == np.uint32 and shape in ((2,), (4,)):
+        elif dtype == np.uint32 and shape[:-1] == lead and shape[-1:] in ((2,), (4,)):
             return
         got = f"{dtype}{list(shape)}"
     else:
         got = repr(key)
-    raise ValueError(f"{name}: {param} must be one PRNG key (jax.random.key(seed) or jax.random.PRNGKey(seed)), "
-                     f"got {got}")
+    what = "one PRNG key" if batch is None else f"{batch} PRNG keys (jax.random.split(key, {batch}))"
+    raise ValueError(f"{name}: {param} must be {what} (keys from jax.random.key(seed) or "
+                     f"jax.random.PRNGKey(seed)), got {got}")
 
 
 def check_same_1d(name: str, **arrays) -> None:

@@ -395,9 +395,10 @@ class Concatenated:
 
     def __getitems__(self, indices):
         indices = np.asarray(indices, np.int64)
-        bad = (indices < 0) | (indices >= len(self))
+        bad = (indices < -len(self)) | (indices >= len(self))
         if bad.any():
             raise IndexError(f"index {int(indices[bad][0])} out of range for {len(self)} examples")
+        indices = indices % max(len(self), 1)  # negative indices count from the end (as SketchSource)
         which = np.searchsorted(self.offsets, indices, side="right") - 1
         out = [None] * len(indices)
         for k, src in enumerate(self.sources):

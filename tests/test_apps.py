@@ -396,8 +396,18 @@ def test_iqa_and_pseudo_label_helpers_refuse_bad_settings(tmp_path):
         with pytest.raises(ValueError, match=f"load_iqa_folder: {problem}"):
             load_iqa_folder(tmp_path, tmp_path / "mos.csv", **kwargs)
     x = jnp.asarray(np.random.default_rng(0).normal(size=(20, 2)), jnp.float32)
-    with pytest.raises(ValueError, match="kmeans: need x"):
+    with pytest.raises(ValueError, match="kmeans: k must be an integer >= 1"):
         pl.kmeans(jax.random.PRNGKey(0), x, 0)
+    with pytest.raises(ValueError, match="kmeans: need x"):
+        pl.kmeans(jax.random.PRNGKey(0), x, 21)
+    for k, iters in ((1.5, 3), (2, 1.5), (2, -1)):
+        with pytest.raises(ValueError, match="kmeans: (k|iters) must be an integer"):
+            pl.kmeans(jax.random.PRNGKey(0), x, k, iters)
+    with pytest.raises(ValueError, match="rating_bins: n_bins must be an integer >= 1, got True"):
+        rating_bins([0.5], True, 0.0, 1.0)
+    with pytest.raises(ValueError, match="bin_centres: n_bins must be an integer >= 1, got nan"):
+        bin_centres(float("nan"), 0.0, 1.0)
+    assert pl.PseudoLabelConfig(k=np.int64(3)).k == 3 and type(pl.PseudoLabelConfig(k=np.int64(3)).k) is int
     with pytest.raises(ValueError, match="kmeans: x holds NaN"):
         pl.kmeans(jax.random.PRNGKey(0), x.at[3, 0].set(jnp.nan), 3)
     with pytest.raises(ValueError, match="boundary_distance: need x"):

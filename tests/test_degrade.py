@@ -205,8 +205,11 @@ def test_every_keyed_function_names_a_bad_key(padded):
     from sketchjax.apps.cleansing import inject_label_noise
     from sketchjax.apps.iqa import degraded_sketch_ratings
     from sketchjax.apps.pseudo_label import gaussian_mixture, kmeans
-    from sketchjax.attribution import random_attribution
-    from sketchjax.models.sketch_rnn import SketchRNNConfig, init_sketch_rnn, sample
+    from sketchjax.apps.pseudo_label import PseudoLabelConfig, train_pseudo_label_gacl
+    from sketchjax.attribution import random_attribution, smoothgrad
+    from sketchjax.data.augment import Augment, augment_batch
+    from sketchjax.models.sketch_rnn import SketchRNNConfig, decode_relaxed, init_sketch_rnn, sample
+    from sketchjax.render import distance_raster
 
     xy, pen, valid = padded
     cfg = SketchRNNConfig(enc_hidden=8, dec_hidden=8, num_mixtures=2, z_size=4, max_len=6, conditional=False)
@@ -224,6 +227,12 @@ def test_every_keyed_function_names_a_bad_key(padded):
         "inject_label_noise": lambda k: inject_label_noise(k, jnp.arange(4) % 2, 0.5, 2),
         "gaussian_mixture": lambda k: gaussian_mixture(k, 3),
         "kmeans": lambda k: kmeans(k, jnp.arange(8.0).reshape(4, 2), 2, iters=2),
+        "smoothgrad": lambda k: smoothgrad(lambda im, aux: jnp.sum(im, axis=(-1, -2)),
+                                           lambda a, b, c: distance_raster(a, b, c, 16),
+                                           xy[None] / 4.0, pen[None], valid[None], key=k, samples=1, max_strokes=4),
+        "decode_relaxed": lambda k: decode_relaxed(params, cfg, k, None, num=1, max_len=3),
+        "init_sketch_rnn": lambda k: init_sketch_rnn(cfg, k),
+        "train_pseudo_label_gacl": lambda k: train_pseudo_label_gacl(k, jnp.ones((4, 2)), PseudoLabelConfig(k=2, epochs=1)),
     }
     bad = (0, jnp.zeros(2, jnp.float32), jnp.arange(3, dtype=jnp.uint32), jax.random.split(jax.random.key(0), 2),
            jax.random.split(jax.random.PRNGKey(0), 2))
@@ -231,22 +240,32 @@ def test_every_keyed_function_names_a_bad_key(padded):
         for key in bad:
             with pytest.raises(ValueError, match=rf"{name}: (key|rng) must be one PRNG key"):
                 call(key)
-        for key in (jax.random.key(3), jax.random.PRNGKey(3)):
-            call(key)
+        if name != "train_pseudo_label_gacl":  # trains: its good keys are in test_apps
+            for key in (jax.random.key(3), jax.random.PRNGKey(3)):
+                call(key)
+    # a batch of keys, one per sketch, where the batch is the batch
+    batch = (xy[None].repeat(3, 0), pen[None].repeat(3, 0), valid[None].repeat(3, 0))
+    for keys in (jax.random.split(jax.random.key(0), 3), jax.random.split(jax.random.PRNGKey(0), 3)):
+        augment_batch(keys, *batch, Augment())
+    for keys in (jax.random.key(0), jax.random.split(jax.random.key(0), 2), jnp.zeros((3, 2), jnp.float32)):
+        with pytest.raises(ValueError, match=r"augment_batch: keys must be 3 PRNG keys \(jax.random.split\(key, 3\)\)"):
+            augment_batch(keys, *batch, Augment())
     keys = jax.random.split(jax.random.key(1), 3)
     out = jax.vmap(lambda k: degrade.jitter(k, xy, pen, valid, 0.02)[0])(keys)
     assert out.shape == (3,) + xy.shape
 
 
 def test_kmeans_with_fewer_distinct_points_than_k_is_well_defined():
-    """An audit: with every point on a chosen centre the k-means++ probabilities were 0/0 (JAX's
-    choice then happened to return index 0, so this checks the contract, not the old failure)."""
+    """An audit: once every point sat on a chosen centre the k-means++ probabilities were 0/0,
+    and JAX's choice then always returned point 0; now such a pick is uniform over the points."""
     from sketchjax.apps.pseudo_label import kmeans
 
     x = jnp.array([[0.0, 0.0]] * 3 + [[5.0, 5.0]] * 3)
-    labels, centres = kmeans(jax.random.key(0), x, 4, iters=3)
-    assert np.isfinite(np.asarray(centres)).all()
-    assert set(np.asarray(labels).tolist()) <= set(range(4))
-    np.testing.assert_array_equal(np.asarray(labels)[:3], np.asarray(labels)[0])
-    np.testing.assert_array_equal(np.asarray(labels)[3:], np.asarray(labels)[3])
-    assert np.asarray(labels)[0] != np.asarray(labels)[3]
+    later = []
+    for seed in range(6):
+        labels, centres = kmeans(jax.random.key(seed), x, 4, iters=0)  # iters=0: the k-means++ picks
+        assert np.isfinite(np.asarray(centres)).all()
+        later += [tuple(c) for c in np.asarray(centres)[2:].tolist()]
+        labels = np.asarray(labels)
+        assert len(set(labels[:3])) == 1 and len(set(labels[3:])) == 1 and labels[0] != labels[3]
+    assert {(0.0, 0.0), (5.0, 5.0)} <= set(later)  # the old code picked only (0, 0) here

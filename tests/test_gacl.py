@@ -524,25 +524,36 @@ def test_audit_plcc_of_a_constant_side_is_nan_and_correlations_stay_in_range():
 
 
 def test_audit_replace_derives_the_defaulted_ranges_for_the_new_kind():
-    """dataclasses.replace(GACLConfig('scale'), kind='cos') kept scale's l_q/u_q/lambda_g."""
+    """dataclasses.replace(GACLConfig('scale'), kind='cos') keeps scale's l_q/u_q/lambda_g (it
+    copies fields as they stand); GACLConfig.replace, copy.replace's __replace__ and --set derive
+    the defaulted ones anew and keep what the caller set, in any order of overrides."""
     import dataclasses
+    import pickle
 
+    from sketchjax.apps.pseudo_label import PseudoLabelConfig
     from sketchjax.training.config import apply_overrides, config_to_dict
 
-    moved = dataclasses.replace(GACLConfig("scale"), kind="cos")
+    moved = GACLConfig("scale").replace(kind="cos")
     assert moved == GACLConfig("cos") and hash(moved) == hash(GACLConfig("cos"))
-    assert dataclasses.replace(GACLConfig("cos"), margin_scale=64.0) == GACLConfig("cos", margin_scale=64.0)
-    kept = dataclasses.replace(GACLConfig("scale", l_q=0.05), kind="add", l_q=0.2)
-    assert (kept.l_q, kept.u_q) == (0.2, GACLConfig("add").u_q)  # the caller's value stays
-    held = dataclasses.replace(GACLConfig("cos", lambda_g=5.0), s=32.0)
-    assert held.lambda_g == 5.0
-    from sketchjax.apps.pseudo_label import PseudoLabelConfig
-
-    cfg = apply_overrides(PseudoLabelConfig(), ["gacl.kind=scale", "gacl.margin_scale=1.0"])
-    assert cfg.gacl == GACLConfig("scale")
-    assert "_derived" not in config_to_dict(cfg)["gacl"]
-    with pytest.raises(KeyError, match="no field '_derived'"):
-        apply_overrides(PseudoLabelConfig(), ["gacl._derived=()"])
+    assert pickle.loads(pickle.dumps(moved)).replace(kind="add") == GACLConfig("add")
+    assert GACLConfig("cos").__replace__(margin_scale=64.0) == GACLConfig("cos", margin_scale=64.0)
+    kept = GACLConfig("cos").replace(kind="scale", l_q=0.05)  # the pinned l_q stays, u_q follows the kind
+    assert (kept.l_q, kept.u_q) == (0.05, GACLConfig("scale").u_q)
+    assert GACLConfig("cos").replace(kind="scale", l_q=0.35, u_q=0.8).l_q == 0.35  # equal to cos's default
+    assert GACLConfig("cos", lambda_g=5.0).replace(s=32.0).lambda_g == 5.0
+    assert dataclasses.replace(GACLConfig("scale"), kind="add").l_q == GACLConfig("scale").l_q  # as documented
+    with pytest.raises(TypeError, match=r"unknown field\(s\) \['foo'\]"):
+        GACLConfig().replace(foo=1)
+    for overrides in (["gacl.kind=scale", "gacl.l_q=0.15"], ["gacl.l_q=0.15", "gacl.kind=scale"]):
+        cfg = apply_overrides(PseudoLabelConfig(), ["gacl.margin_scale=1.0"] + overrides)
+        assert cfg.gacl == GACLConfig("scale", l_q=0.15)
+    with pytest.raises(ValueError, match=r"GACL scale: need 0 < l_q < u_q, got 0.35, 0.3"):  # a pinned l_q stays
+        apply_overrides(PseudoLabelConfig(), ["gacl.l_q=0.35", "gacl.kind=scale"])
+    assert "_defaulted" not in config_to_dict(PseudoLabelConfig())["gacl"]
+    with pytest.raises(KeyError, match="no field '_defaulted'"):
+        apply_overrides(PseudoLabelConfig(), ["gacl._defaulted=()"])
+    with pytest.raises(ValueError, match="GACL cos: l_q must be a number"):  # traced: named, as before
+        jax.jit(lambda v: GACLConfig("cos").replace(l_q=v))(0.3)
 
 
 def test_audit_gacl_loss_passes_its_cut_point_bound_to_soft_bin(batch):

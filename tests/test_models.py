@@ -377,3 +377,35 @@ def test_score_in_batches_pads_the_last_batch_and_refuses_an_empty_set():
     np.testing.assert_array_equal(out["n"], [6, 3, 1, 4, 2])
     with pytest.raises(ValueError, match="no sketches to score"):
         score_in_batches(fn, sk.xy[:0], sk.pen[:0], sk.valid[:0])
+
+
+def test_audit_a_non_finite_sketch_stays_in_its_own_row_of_a_packed_batch():
+    """The packed BiLSTM reset its state at a sketch boundary by multiplying by 0, and 0 x NaN is
+    NaN: a NaN point of one sketch made the features of the sketch packed after it NaN."""
+    rng = np.random.default_rng(2)
+    sk = random_sketches(rng, 4, 20, [5, 20, 6, 8])
+    xy = np.array(sk.xy)
+    xy[2, 3] = np.nan
+    sk = Sketch(jnp.asarray(xy), sk.pen, sk.valid)
+    for pack in (None, 0.5):
+        model = BiLSTMEncoder(hidden=8, head=(6,), pack=pack)
+        variables = model.init(jax.random.PRNGKey(0), sk)
+        feats, state = model.apply(variables, sk, mutable=["intermediates"])
+        if pack is not None:
+            assert bool(state["intermediates"]["packed"][0])  # the packed path ran
+        assert np.flatnonzero(~np.isfinite(np.asarray(feats)).all(axis=1)).tolist() == [2]
+
+
+def test_audit_models_refuse_an_ambiguous_image_or_an_empty_head():
+    """An unbatched [H, W, 1] image was read as H images of W x 1 pixels; head=() returned the
+    encoder's signed state as features."""
+    model = ResNet18(widths=(4, 4, 4, 4))
+    variables = model.init(jax.random.PRNGKey(0), jnp.zeros((2, 32, 32)))
+    for image in (jnp.zeros((32, 32, 1)), jnp.zeros((32, 32, 3))):
+        with pytest.raises(ValueError, match=r"an unbatched \[H, W, C\] image\?"):
+            model.apply(variables, image)
+    assert model.apply(variables, jnp.zeros((2, 32, 32))).shape == (2, 4)
+    sk = random_sketches(np.random.default_rng(0), 1, 8, [8])
+    for encoder in (BiLSTMEncoder(hidden=8, head=()), PointTransformer(dim=8, depth=1, heads=2, max_len=8, head=())):
+        with pytest.raises(ValueError, match="widths must name at least one layer"):
+            encoder.init(jax.random.PRNGKey(0), sk)

@@ -239,7 +239,12 @@ def test_quality_eval_reads_unseen_sketches_from_files_like_the_held_out_split(t
     unseen = next(json.loads(line) for line in lines if json.loads(line)["key_id"] not in trained)
     del unseen["recognized"]
     path.write_text(json.dumps(unseen) + "\n")
-    with pytest.raises(SystemExit, match=r"cats.ndjson:1: no 'recognized' field"):
+    path.write_text("\n" + json.dumps(unseen) + "\n")  # after a blank line: named by its file line
+    with pytest.raises(SystemExit, match=r"cats.ndjson:2: 'recognized' must be true/false .*got None"):
+        program.file_sketches(clf.config, [str(path)], None, 0)
+    unseen["recognized"] = "false"  # a string would count as True
+    path.write_text(json.dumps(unseen) + "\n")
+    with pytest.raises(SystemExit, match=r"cats.ndjson:1: 'recognized' must be true/false .*got 'false'"):
         program.file_sketches(clf.config, [str(path)], None, 0)
 
 
@@ -549,6 +554,9 @@ def test_concatenated_source_and_head_cut_limits():
     assert [r["i"] for r in both.__getitems__([2, 0, 1])] == [2, 0, 1] and both[2]["i"] == 2
     with pytest.raises(IndexError, match="index 3 out of range for 3"):
         both.__getitems__([0, 3])
+    assert [r["i"] for r in both.__getitems__([-1, -3])] == [2, 0] and both[-2]["i"] == 1  # as a list
+    with pytest.raises(IndexError, match="index -4 out of range for 3"):
+        both[-4]
     config = base_config()
     config["head"] = {"type": "gacl", "cuts": (5, 40, 5)}
     with pytest.raises(ValueError, match="cut points must be in"):

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sketchjax.gacl.core import safe_arccos
-from sketchjax._checks import check_binary, check_finite, check_key, check_labels, check_same_1d, check_thresholds
+from sketchjax._checks import check_binary, check_finite, check_int, check_key, check_labels, check_same_1d, check_thresholds
 
 __all__ = ["inject_label_noise", "label_angles", "flag_suspicious", "precision_recall", "suspicion_curve",
            "threshold_sweep", "split_label_scores"]
@@ -94,8 +94,7 @@ def suspicion_curve(q, theta_y, positive, q_high_quantile: float = 0.0, q_low_qu
     for name, v in (("q_high_quantile", q_high_quantile), ("q_low_quantile", q_low_quantile)):
         if not 0.0 <= v <= 1.0:  # also NaN
             raise ValueError(f"suspicion_curve: {name} must be a quantile in [0, 1], got {v}")
-    if isinstance(n_thresholds, bool) or int(n_thresholds) != n_thresholds or n_thresholds < 2:
-        raise ValueError(f"suspicion_curve: n_thresholds must be an integer >= 2, got {n_thresholds}")
+    check_int("suspicion_curve", "n_thresholds", n_thresholds, 2)
     if np.size(q) == 0:
         raise ValueError("suspicion_curve: no samples (q is empty)")
     q = np.asarray(q, np.float64)

@@ -67,8 +67,7 @@ def rating_bins(ratings, n_bins: int, lo: float, hi: float) -> jax.Array:
     """``int32[N]``: the bin of each rating among ``n_bins`` equal bins over ``[lo, hi]``
     (ratings outside are clipped into the end bins; a rating on an edge goes to the bin above
     it, within :data:`EDGE_TOLERANCE` of a bin width)."""
-    if int(n_bins) != n_bins or n_bins < 1:
-        raise ValueError(f"n_bins must be an integer >= 1, got {n_bins}")
+    check_positive_int("rating_bins", "n_bins", n_bins)
     if not hi > lo:
         raise ValueError(f"rating range needs hi > lo, got [{lo}, {hi}]")
     check_finite("rating_bins", "a NaN would land in bin 0", ratings=ratings)
@@ -78,8 +77,7 @@ def rating_bins(ratings, n_bins: int, lo: float, hi: float) -> jax.Array:
 
 def bin_centres(n_bins: int, lo: float, hi: float) -> jax.Array:
     """``float32[n_bins]``: the rating at the middle of each bin."""
-    if int(n_bins) != n_bins or n_bins < 1:
-        raise ValueError(f"n_bins must be an integer >= 1, got {n_bins}")
+    check_positive_int("bin_centres", "n_bins", n_bins)
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
         raise ValueError(f"bin_centres: need a finite rating range lo < hi, got lo={lo}, hi={hi}")
     return lo + (jnp.arange(n_bins, dtype=jnp.float32) + 0.5) * ((hi - lo) / n_bins)

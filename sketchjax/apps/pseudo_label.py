@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from sketchjax._checks import check_key
+from sketchjax._checks import check_int, check_key, check_positive_int
 from sketchjax.gacl.core import GACLConfig, gacl_loss, quality_scores
 from sketchjax.gacl.head import GACLClassifier
 from sketchjax.models.layers import ReluMLP
@@ -109,7 +109,8 @@ def boundary_distance(x: jax.Array, centres: jax.Array) -> jax.Array:
 
 def kmeans(key: jax.Array, x: jax.Array, k: int, iters: int = 50) -> tuple[jax.Array, jax.Array]:
     """``(labels int32[N], centres [k, D])``: Lloyd's algorithm from a k-means++ start."""
-    if np.ndim(x) != 2 or not 1 <= k <= np.shape(x)[0] or iters < 0:
+    k, iters = check_positive_int("kmeans", "k", k), check_int("kmeans", "iters", iters, 0)
+    if np.ndim(x) != 2 or not 1 <= k <= np.shape(x)[0]:
         raise ValueError(f"kmeans: need x [N, D] and 1 <= k <= N, iters >= 0; got x {np.shape(x)}, k={k}, iters={iters}")
     if not isinstance(x, jax.core.Tracer) and not np.isfinite(np.asarray(x)).all():
         raise ValueError("kmeans: x holds NaN/inf")
@@ -164,9 +165,7 @@ class PseudoLabelConfig:
 
     def __post_init__(self):
         for name in ("k", "epochs", "reassign_every", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"PseudoLabelConfig: {name} must be an integer >= 1, got {value!r}")
+            object.__setattr__(self, name, check_positive_int("PseudoLabelConfig", name, getattr(self, name)))
         if not self.learning_rate > 0:
             raise ValueError(f"PseudoLabelConfig: learning_rate must be > 0, got {self.learning_rate}")
 

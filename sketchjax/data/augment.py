@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sketchjax._checks import check_key
 from sketchjax.normalize import bounding_box, rdp, resample
 from sketchjax.sketch import Sketch, compact, stroke_ids
 
@@ -172,4 +173,5 @@ def augment_batch(keys: jax.Array, xy: jax.Array, pen: jax.Array, valid: jax.Arr
       input had one), padding zeroed.  Finite for finite input: a zero-size sketch stays a
       point and its jitter is 0.
     """
+    check_key("augment_batch", keys, "keys", batch=np.shape(pen)[0] if np.ndim(pen) else None)
     return jax.vmap(lambda k, a, b, c: _augment_one(k, a, b, c, augment))(keys, xy, pen, valid)

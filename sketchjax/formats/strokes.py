@@ -233,7 +233,10 @@ def from_stroke5(stroke5, *, name: str = "sketch", single_point: str = "error") 
 
     ``p1 = 1``: pen stays down after this point; ``p2 = 1``: pen lifted after it; ``p3 = 1``:
     end of sketch — that row and everything after it are padding and ignored.  Exactly one of
-    ``p1, p2, p3`` must be 1 on each row before the end.
+    ``p1, p2, p3`` must be 1 on each row before the end.  The first row is the first point (as
+    :func:`to_stroke5` writes it): strip the start token ``(0, 0, 1, 0, 0)`` that sketch-rnn's
+    training batches prepend (``rows[1:]``), or it becomes a point at the origin drawn to the
+    sketch's first point.
     """
     arr = _rows(stroke5, name, 5, "stroke-5 (dx, dy, p1, p2, p3)")
     states = arr[:, 2:]

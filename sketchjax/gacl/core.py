@@ -112,9 +112,12 @@ class GACLConfig:
         in G-14, ``s`` for the margin in cosine units of G-17.
       eps: ``|cos| <= 1 - eps`` before ``arccos``.
 
-    ``dataclasses.replace(cfg, kind=...)`` (or ``s=``, ``margin_scale=``) derives the defaulted
-    ``l_q``, ``u_q``, ``lambda_g`` anew for the new settings (they were carried over: a ``cos``
-    config made from a ``scale`` one kept ``scale``'s range); values the caller set are kept.
+    Changing settings: :meth:`replace` (also ``copy.replace`` on Python >= 3.13, and ``--set``
+    overrides) derives the defaulted ``l_q``, ``u_q``, ``lambda_g`` anew for the new settings and
+    keeps the ones the caller set (here or in an earlier ``replace``).  ``dataclasses.replace``
+    copies every field as it stands, derived values included: ``dataclasses.replace(
+    GACLConfig("scale"), kind="cos")`` keeps ``scale``'s range (or is refused by the bound).
+    A config rebuilt from its fields (e.g. from JSON) has every value set.
     """
 
     kind: str = "cos"
@@ -126,16 +129,26 @@ class GACLConfig:
     lambda_g: Optional[float] = None
     margin_scale: float = 1.0
     eps: float = 1e-6
-    # ((name, value), ...) of the fields filled with defaults: carried by dataclasses.replace,
-    # so a field still at the value derived here is derived again (not part of eq / hash)
-    _derived: tuple = dataclasses.field(default=(), repr=False, compare=False)
+    # names of the fields filled with their defaults, which replace() derives anew (not part
+    # of eq / hash; carried as they are by dataclasses.replace)
+    _defaulted: tuple = dataclasses.field(default=(), repr=False, compare=False)
+
+    def replace(self, **changes) -> "GACLConfig":
+        """A copy with ``changes``; the defaulted ``l_q``, ``u_q``, ``lambda_g`` not among them
+        are derived anew (for a new ``kind``, ``s``, ``margin_scale`` or range)."""
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self) if not f.name.startswith("_")})
+        if unknown:
+            raise TypeError(f"GACLConfig.replace: unknown field(s) {unknown}")
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.name.startswith("_")}
+        fields.update({name: None for name in self._defaulted})
+        fields.update(changes)
+        return GACLConfig(**fields)
+
+    __replace__ = replace  # copy.replace (Python >= 3.13)
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"unknown GACL kind {self.kind!r}; use one of {KINDS}")
-        for name, value in self._derived:
-            if getattr(self, name) == value:
-                object.__setattr__(self, name, None)
         defaulted = [name for name in ("l_q", "u_q", "lambda_g") if getattr(self, name) is None]
         # plain Python floats: a NumPy / JAX scalar (e.g. jnp.float32(0.5)) would make the
         # config unhashable as a static argument of jit, and a traced one cannot configure a head
@@ -171,7 +184,7 @@ class GACLConfig:
         if not (self.lambda_g > bound and math.isfinite(self.lambda_g)):
             raise ValueError(f"GACL {self.kind}: lambda_g = {self.lambda_g} must exceed the lower bound {bound:.4g} "
                              f"(G-11..G-14, l_q={self.l_q}, u_q={self.u_q}, s={self.s}) and be finite")
-        object.__setattr__(self, "_derived", tuple((name, getattr(self, name)) for name in defaulted))
+        object.__setattr__(self, "_defaulted", tuple(sorted(set(self._defaulted) | set(defaulted))))
 
     @property
     def lambda_g_bound(self) -> float:

@@ -172,8 +172,10 @@ def lstm_scan(proj: jax.Array, wh: jax.Array, unroll: int = 1, reset: Optional[j
         h, c = carry
         p, r = inputs
         if r is not None:
+            # a select, not a product: 0 x NaN is NaN, so a non-finite sketch packed before
+            # this one poisoned its state (features must not depend on the packing)
             keep = jnp.logical_not(r)[None, :, None]
-            h, c = h * keep, c * keep
+            h, c = jnp.where(keep, h, 0.0), jnp.where(keep, c, 0.0)
         i, f, g, o = jnp.split(p + jnp.einsum("dbh,dhk->dbk", h, wh), 4, axis=-1)
         c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
         h = jax.nn.sigmoid(o) * jnp.tanh(c)

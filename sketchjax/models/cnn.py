@@ -18,9 +18,14 @@ __all__ = ["SketchANet", "BasicBlock", "ResNet18", "as_nhwc"]
 
 
 def as_nhwc(images: jax.Array) -> jax.Array:
-    """``[B, H, W] -> [B, H, W, 1]``; ``[B, H, W, C]`` unchanged; anything else is an error."""
+    """``[B, H, W] -> [B, H, W, 1]``; ``[B, H, W, C]`` unchanged; anything else is an error,
+    also a 3-D array whose last axis is 1, 3 or 4 (an unbatched ``[H, W, C]`` image, read as
+    ``H`` images ``W`` pixels wide by ``C`` high, gave ``H`` feature rows)."""
     images = jnp.asarray(images, jnp.float32)
     if images.ndim == 3:
+        if images.shape[-1] in (1, 3, 4):
+            raise ValueError(f"images of shape {images.shape}: an unbatched [H, W, C] image? give [B, H, W, C] "
+                             "(image[None]) or [B, H, W]")
         return images[..., None]
     if images.ndim != 4:
         raise ValueError(f"expected images [B, H, W] or [B, H, W, C], got shape {images.shape}")

@@ -74,6 +74,9 @@ class ReluMLP(nn.Module):
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         if self.activation not in HEAD_ACTIVATIONS:
             raise ValueError(f"unknown head activation {self.activation!r}; use one of {sorted(HEAD_ACTIVATIONS)}")
+        if not len(self.widths):  # the input would come back unchanged: signed features
+            raise ValueError(f"{self.name or 'ReluMLP'}: widths must name at least one layer (the features "
+                             "must be non-negative, as GACL's norm-based quality needs), got ()")
         last = len(self.widths) - 1
         for i, w in enumerate(self.widths):
             if i > 0 and self.dropout > 0:

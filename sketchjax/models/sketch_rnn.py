@@ -464,6 +464,7 @@ class SketchRNNEncoder(nn.Module):
 @functools.partial(jax.jit, static_argnames="config")
 def init_sketch_rnn(config: SketchRNNConfig, rng: jax.Array) -> dict:
     """Fresh variables ``{'params': ...}`` of ``SketchRNN(config)`` (jitted: one compile per config)."""
+    check_key("init_sketch_rnn", rng, "rng")
     strokes = jnp.zeros((1, 2, 5), jnp.float32)
     init_rng, z_rng = jax.random.split(rng)
     return SketchRNN(config).init({"params": init_rng}, strokes, jnp.array([2], jnp.int32), z_rng)

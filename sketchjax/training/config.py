@@ -142,7 +142,10 @@ def _with_value(node: Any, keys: list[str], raw: str, full_key: str) -> Any:
             raise KeyError(f"--set {full_key}: no field {key!r}; available: {names}")
         current = getattr(node, key)
         new = _with_value(current, rest, raw, full_key) if rest else _convert(raw, current, full_key)
-        return dataclasses.replace(node, **{key: new})
+        # a class's own __replace__ (copy.replace's protocol; e.g. GACLConfig derives its
+        # defaulted fields anew), else the plain dataclasses.replace
+        replace = getattr(node, "__replace__", None)
+        return replace(**{key: new}) if replace is not None else dataclasses.replace(node, **{key: new})
     raise KeyError(f"--set {full_key}: {key!r} is inside a {type(node).__name__}, not a dict or dataclass")
 
 
