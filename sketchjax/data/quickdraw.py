@@ -347,7 +347,12 @@ def _download_urls(source: str, missing: Sequence[str], directory: Optional[path
 
 
 class QuickdrawStrokes(ArrayRecordBuilder):
-    """QuickDraw vector sketches (points, pen, optional time) with labels and metadata."""
+    """QuickDraw vector sketches (points, pen, optional time) with labels and metadata.
+
+    ``recognized`` is stored False for a record without that field (the feature is a plain
+    boolean); QuickDraw's own files always carry it — check your own ndjson files before
+    reading it as the game's verdict (``eval/quality.py --sketches`` refuses such records).
+    """
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release: simplified/raw ndjson and sketch-rnn npz sources."}
