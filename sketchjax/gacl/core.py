@@ -136,10 +136,10 @@ class GACLConfig:
     def replace(self, **changes) -> "GACLConfig":
         """A copy with ``changes``; the defaulted ``l_q``, ``u_q``, ``lambda_g`` not among them
         are derived anew (for a new ``kind``, ``s``, ``margin_scale`` or range)."""
-        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self) if not f.name.startswith("_")})
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.name.startswith("_")}
+        unknown = sorted(set(changes) - set(fields))
         if unknown:
             raise TypeError(f"GACLConfig.replace: unknown field(s) {unknown}")
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.name.startswith("_")}
         fields.update({name: None for name in self._defaulted})
         fields.update(changes)
         return GACLConfig(**fields)

@@ -167,10 +167,13 @@ def apply_overrides(config: Any, overrides: Sequence[str]) -> Any:
 
 
 def _public_fields(obj: Any) -> Any:
-    """``obj`` with every dataclass (also nested in lists / dicts) a dict of its public fields
-    (``_``-prefixed fields are derived state, e.g. ``GACLConfig._derived``)."""
+    """``obj`` with every dataclass (also nested in lists / tuples / dicts) a dict of its public
+    fields (``_``-prefixed fields are derived state, e.g. ``GACLConfig._defaulted``), as
+    ``dataclasses.asdict`` but without those."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: _public_fields(getattr(obj, f.name)) for f in dataclasses.fields(obj) if not f.name.startswith("_")}
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # a namedtuple takes its fields as arguments
+        return type(obj)(*(_public_fields(v) for v in obj))
     if isinstance(obj, (list, tuple)):
         return type(obj)(_public_fields(v) for v in obj)
     if isinstance(obj, dict):
