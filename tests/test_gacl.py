@@ -550,6 +550,15 @@ def test_audit_replace_derives_the_defaulted_ranges_for_the_new_kind():
     with pytest.raises(ValueError, match=r"GACL scale: need 0 < l_q < u_q, got 0.35, 0.3"):  # a pinned l_q stays
         apply_overrides(PseudoLabelConfig(), ["gacl.l_q=0.35", "gacl.kind=scale"])
     assert "_defaulted" not in config_to_dict(PseudoLabelConfig())["gacl"]
+    # otherwise config_to_dict is dataclasses.asdict: nested containers, namedtuples included
+    import collections
+
+    Pair = collections.namedtuple("Pair", "a b")
+    Holder = dataclasses.make_dataclass("Holder", [("p", Pair, Pair(1, (2, GACLConfig("add")))), ("xs", list, None)])
+    holder = Holder(xs=[{"g": GACLConfig("cos")}])
+    got = config_to_dict(holder)
+    assert type(got["p"]) is Pair and got["p"].b[1] == config_to_dict(PseudoLabelConfig(gacl=GACLConfig("add")))["gacl"]
+    assert got["xs"][0]["g"] == {k: v for k, v in dataclasses.asdict(GACLConfig("cos")).items() if k != "_defaulted"}
     with pytest.raises(KeyError, match="no field '_defaulted'"):
         apply_overrides(PseudoLabelConfig(), ["gacl._defaulted=()"])
     with pytest.raises(ValueError, match="GACL cos: l_q must be a number"):  # traced: named, as before
