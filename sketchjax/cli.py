@@ -16,7 +16,7 @@ Commands:
            default on the split the run trained on; writes a CSV.
 
 Without FILES they take real QuickDraw sketches from the data root (``SKETCHJAX_DATA``,
-default ``../shared/data``); FILES may be ``.ndjson``, ``.npz`` or ``.svg``.  ``--n`` sketches
+default ``../shared/data``); FILES may be ``.ndjson`` (or ``.ndjson.gz``), ``.npz`` or ``.svg``.  ``--n`` sketches
 are read (default 6; ``quality`` reads every sketch of FILES), and files left unread are named.
 """
 from __future__ import annotations
@@ -34,14 +34,16 @@ __all__ = ["main", "load_sketch_file"]
 
 DEFAULT_CATEGORIES = ("cat", "The Eiffel Tower", "bicycle", "sheep", "house", "owl")
 DEFAULT_N = 6  # sketches drawn by render / explain (and taken from the data root without FILES)
-SKETCH_SUFFIXES = (".ndjson", ".npz", ".svg")
+SKETCH_SUFFIXES = (".ndjson", ".ndjson.gz", ".npz", ".svg")
+_SUPPORTED = ".ndjson (or .ndjson.gz), .npz or .svg"
 FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".pdf")
 DOODLENET_INPUT = 28  # sketchjax.models.doodlenet.DOODLENET_SIZE (not imported here: the CLI starts without jax)
 QUALITY_FIGURE_MAX = 36  # quality's figure: the highest and lowest q when there are more
 
 
 def load_sketch_file(path: str, *, limit: int | None, single_point: str = "keep", name: str | None = None):
-    """Sketches from a ``.ndjson`` (QuickDraw), ``.npz`` (sketch-rnn, all splits), ``.svg`` file.
+    """Sketches from a ``.ndjson`` (QuickDraw; also gzipped, ``.ndjson.gz``), ``.npz`` (sketch-rnn,
+    all splits), ``.svg`` file.
 
     One-point strokes (taps) are kept by default, as the training data builders keep them: they
     draw nothing, and stroke ``k`` of a table or figure is stroke ``k`` of the file.
@@ -52,11 +54,11 @@ def load_sketch_file(path: str, *, limit: int | None, single_point: str = "keep"
     """
     from sketchjax import formats
 
-    suffix = pathlib.Path(path).suffix.lower()
+    suffix = sketch_suffix(path)
     name = pathlib.Path(path).name if name is None else name
     if pathlib.Path(path).is_dir():  # also a folder named like a sketch file
-        raise ValueError(f"{path}: is a directory; give sketch files (.ndjson, .npz or .svg)")
-    if suffix == ".ndjson":  # "cat (cat.ndjson:17)": the word and where the sketch is; else "cat.ndjson:17"
+        raise ValueError(f"{path}: is a directory; give sketch files ({_SUPPORTED})")
+    if suffix in (".ndjson", ".ndjson.gz"):  # "cat (cat.ndjson:17)": the word and where the sketch is; else "cat.ndjson:17"
         return [
             (f"{rec.word} ({name}:{rec.source.rsplit(':', 1)[-1]})" if rec.word
              else f"{name}:{rec.source.rsplit(':', 1)[-1]}", rec.sketch)
@@ -70,7 +72,14 @@ def load_sketch_file(path: str, *, limit: int | None, single_point: str = "keep"
         return out
     if suffix == ".svg":
         return [(name, formats.read_svg(path, single_point=single_point))]
-    raise ValueError(f"{path}: unsupported file type {suffix!r} (use .ndjson, .npz or .svg)")
+    raise ValueError(f"{path}: unsupported file type {suffix!r} (use {_SUPPORTED})")
+
+
+def sketch_suffix(path) -> str:
+    """The file type of ``path`` as its lower-case suffix: ``".ndjson.gz"`` for a gzipped
+    ndjson file so named, else the last suffix (``""`` without one)."""
+    name = pathlib.Path(path).name.lower()
+    return ".ndjson.gz" if name.endswith(".ndjson.gz") else pathlib.Path(name).suffix
 
 
 def _tex_safe(text) -> str:
@@ -189,8 +198,8 @@ def _gather(args, default_n: int | None = DEFAULT_N):
         path = pathlib.Path(f)
         if not path.exists():
             raise FileNotFoundError(f"{f}: no such file")
-        if not path.is_dir() and path.suffix.lower() not in SKETCH_SUFFIXES:
-            raise ValueError(f"{f}: unsupported file type {path.suffix.lower()!r} (use .ndjson, .npz or .svg)")
+        if not path.is_dir() and sketch_suffix(path) not in SKETCH_SUFFIXES:
+            raise ValueError(f"{f}: unsupported file type {sketch_suffix(path) or '(none)'!r} (use {_SUPPORTED})")
     # labels name a file by its base name, or by the path as given where two base names agree
     # (a/cat.ndjson and b/cat.ndjson would look alike in the table and figure)
     bases = [pathlib.Path(f).name for f in args.files]

@@ -295,6 +295,33 @@ def test_corrupt_ndjson_names_file_and_line(data_file, tmp_path):
         QuickdrawStrokes.prepare(cfg, tmp_path / "tfds", manual_dir=manual)
 
 
+def test_gzipped_category_files_build_the_same_examples(data_file, tmp_path):
+    import gzip
+
+    text = data_file("quickdraw", "simplified", "cat.ndjson").read_bytes()
+    lines = text.splitlines(keepends=True)
+    head = b"".join(lines[:30])
+    plain, packed = tmp_path / "plain", tmp_path / "packed"
+    plain.mkdir()
+    packed.mkdir()
+    (plain / "cat.ndjson").write_bytes(head)
+    (packed / "cat.ndjson.gz").write_bytes(gzip.compress(head))
+    from sketchjax.data.quickdraw import list_categories
+
+    assert list_categories(packed) == ["cat"]
+    cfg = quickdraw_config("simplified", ["cat"], fractions=(0.5, 0.0, 0.5))
+    want = {k: _examples(QuickdrawStrokes.prepare(cfg, tmp_path / "tfds_plain", manual_dir=plain), k)
+            for k in ("train", "test")}
+    got = {k: _examples(QuickdrawStrokes.prepare(cfg, tmp_path / "tfds_gz", manual_dir=packed), k)
+           for k in ("train", "test")}
+    assert sum(map(len, got.values())) == min(30, len(lines))
+    for split in want:
+        assert got[split].keys() == want[split].keys()
+        for key, ex in want[split].items():
+            for field in ("points", "pen", "label"):
+                np.testing.assert_array_equal(got[split][key][field], ex[field])
+
+
 def test_same_settings_over_other_input_files_build_a_new_dataset(data_file, tmp_path):
     lines = data_file("quickdraw", "simplified", "cat.ndjson").read_text().splitlines()
     small, full, copy = (tmp_path / d for d in ("small", "full", "copy"))

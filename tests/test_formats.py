@@ -189,6 +189,32 @@ def test_iter_ndjson_streams_and_limits(tmp_path):
     assert len(read_ndjson(src, limit=5)) == 5  # the corrupt line 6 is never parsed
 
 
+def test_gzipped_ndjson_reads_as_plain_and_corruption_is_named(tmp_path):
+    import gzip
+
+    text = "".join(_simplified_line(str(i)) + "\n" for i in range(3000))  # > gzip's read buffer
+    plain = tmp_path / "cat.ndjson"
+    plain.write_text(text)
+    packed = gzip.compress(text.encode())
+    for name in ("cat.ndjson.gz", "gz_named_plain.ndjson"):  # told by its bytes, not its name
+        (tmp_path / name).write_bytes(packed)
+        got = read_ndjson(tmp_path / name)
+        assert [r.key_id for r in got] == [str(i) for i in range(3000)]
+        assert got[3].source == f"{tmp_path / name}:4"
+        for a, b in zip(got, read_ndjson(plain)):
+            assert_same_sketch(a.sketch, b.sketch)
+    cut = tmp_path / "cut.ndjson.gz"
+    cut.write_bytes(packed[: len(packed) // 2])  # an interrupted download
+    with pytest.raises(SketchError, match=r"cut\.ndjson\.gz: gzip data corrupt or truncated after line [1-9]\d*"):
+        read_ndjson(cut)
+    assert len(read_ndjson(cut, limit=2)) == 2  # the readable start still streams
+    flipped = bytearray(packed)
+    flipped[len(flipped) // 2] ^= 0xFF
+    (tmp_path / "bad.ndjson.gz").write_bytes(bytes(flipped))
+    with pytest.raises(SketchError, match=r"bad\.ndjson\.gz(: gzip data corrupt|:\d+: (invalid JSON|not UTF-8))"):
+        read_ndjson(tmp_path / "bad.ndjson.gz")
+
+
 def test_write_records_built_in_memory(tmp_path, three_strokes):
     record = QuickDrawRecord(sketch=three_strokes, word="zigzag", key_id="42")
     assert write_ndjson([record], tmp_path / "mine.ndjson") == 1

@@ -1,4 +1,5 @@
 """The README's main job, the CLI and the notebooks run end to end on the real data."""
+import gzip
 import json
 import os
 import pathlib
@@ -69,6 +70,14 @@ def test_cli_labels_show_as_written_and_name_the_line(tmp_path, capsys):
     assert (tmp_path / "d.png").stat().st_size > 1000
     assert [label for label, _ in load_sketch_file(str(f), limit=None, name="shown.ndjson")] == [
         "price $^$ tag (shown.ndjson:1)", "shown.ndjson:2"]
+    packed = tmp_path / "dollar.ndjson.gz"  # gzipped, as users keep large files
+    packed.write_bytes(gzip.compress(f.read_bytes()))
+    assert [label for label, _ in load_sketch_file(str(packed), limit=None)] == [
+        "price $^$ tag (dollar.ndjson.gz:1)", "dollar.ndjson.gz:2"]
+    assert main(["render", str(packed), "--size", "32", "--out", str(tmp_path / "g.png")]) == 0
+    (tmp_path / "sketch.gz").write_bytes(packed.read_bytes())
+    assert main(["render", str(tmp_path / "sketch.gz"), "--out", str(tmp_path / "h.png")]) == 2
+    assert "unsupported file type '.gz'" in capsys.readouterr().err
 
 
 @pytest.mark.data

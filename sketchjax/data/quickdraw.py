@@ -41,6 +41,7 @@ import tensorflow_datasets as tfds
 from sketchjax.data.builder import ArrayRecordBuilder, CompactReprConfig, config_digest, encode_sketch, optional_text, sketch_features
 from sketchjax.data.splits import SPLIT_NAMES, check_fractions, split_of
 from sketchjax.formats import from_stroke3, load_npz, record_to_sketch
+from sketchjax.formats._io import open_lines
 from sketchjax.formats.ndjson import json_line
 from sketchjax.formats.strokes import SINGLE_POINT_POLICIES
 from sketchjax.paths import DATA_ENV_VAR, OFFLINE_ENV_VAR, data_root, downloads_allowed
@@ -115,7 +116,8 @@ QUICKDRAW_CATEGORIES = (
     "wheel", "windmill", "wine bottle", "wine glass", "wristwatch", "yoga", "zebra", "zigzag",
 )
 
-_SUFFIX = {"simplified": ".ndjson", "raw": ".ndjson", "npz": ".npz"}
+# A category's file: the first of these names found (ndjson may be gzipped).
+_SUFFIXES = {"simplified": (".ndjson", ".ndjson.gz"), "raw": (".ndjson", ".ndjson.gz"), "npz": (".npz",)}
 # Where each source lives under the data root (see /work/shared/data/README.md).
 _LOCAL_DIR = {"simplified": ("quickdraw", "simplified"), "raw": ("quickdraw", "raw"), "npz": ("sketchrnn_npz",)}
 _KEY_MARK = b'"key_id":"'
@@ -136,9 +138,12 @@ def local_quickdraw_dir(source: str) -> Optional[pathlib.Path]:
 
 
 def list_categories(directory: os.PathLike, source: str = "simplified") -> list[str]:
-    """Sorted category names of the ``*.ndjson`` (or ``*.npz``) files in ``directory``."""
-    suffix = _SUFFIX[source]
-    return sorted(p.name[: -len(suffix)] for p in pathlib.Path(directory).iterdir() if p.name.endswith(suffix))
+    """Sorted category names of the ``*.ndjson`` / ``*.ndjson.gz`` (or ``*.npz``) files in
+    ``directory``."""
+    names = set()
+    for p in pathlib.Path(directory).iterdir():
+        names.update(p.name[: -len(suffix)] for suffix in _SUFFIXES[source] if p.name.endswith(suffix))
+    return sorted(names)
 
 
 @dataclasses.dataclass(eq=False, repr=False)  # CompactReprConfig's repr
@@ -202,7 +207,8 @@ def quickdraw_config(
     Args:
       categories: category names (any order, sorted here); None = every file in
         ``category_dir`` (default: the data root's folder for ``source``).
-      category_dir: the folder of input files (``<category>.ndjson`` or ``.npz``); the build
+      category_dir: the folder of input files (``<category>.ndjson``, gzipped or not, also as
+        ``<category>.ndjson.gz``; or ``<category>.npz``); the build
         reads from it (files missing there are downloaded). Default: the data root's folder.
       name: config name (the dataset's sub-folder); default
         ``"<source>-<n>cat-<digest of all settings>"``, so different settings never share files.
@@ -253,9 +259,11 @@ def _local_files(cfg, directory: Optional[pathlib.Path]) -> dict[str, pathlib.Pa
     files = {}
     if directory is not None:
         for cat in cfg.categories:
-            path = directory / f"{cat}{_SUFFIX[cfg.source]}"
-            if path.is_file():
-                files[cat] = path
+            for suffix in _SUFFIXES[cfg.source]:
+                path = directory / f"{cat}{suffix}"
+                if path.is_file():
+                    files[cat] = path
+                    break
     return files
 
 
@@ -358,7 +366,7 @@ class QuickdrawStrokes(ArrayRecordBuilder):
     RELEASE_NOTES = {"1.0.0": "Initial release: simplified/raw ndjson and sketch-rnn npz sources."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = """\
     Optional. Put per-category files in the manual directory: `<category>.ndjson` (simplified
-    or raw QuickDraw ndjson) or `<category>.npz` (sketch-rnn). Without one, the data root's
+    or raw QuickDraw ndjson; may be gzipped, also named `<category>.ndjson.gz`) or `<category>.npz` (sketch-rnn). Without one, the data root's
     quickdraw/simplified, quickdraw/raw or sketchrnn_npz folder is used, and categories not
     found there are downloaded from https://storage.googleapis.com/quickdraw_dataset/
     (unless `download=False` or $SKETCHJAX_OFFLINE is set).
@@ -509,9 +517,9 @@ def _ndjson_split_names(paths, cfg: QuickdrawConfig) -> list[str]:
     seen = set()
     for path in paths:
         readable, first_problem = False, None
-        with open(path, "rb") as f:
+        with open_lines(path) as lines:
             count = 0
-            for lineno, raw in enumerate(f, start=1):
+            for lineno, raw in lines:
                 if cfg.max_per_category is not None and count >= cfg.max_per_category:
                     break
                 if not raw.strip():
@@ -570,8 +578,8 @@ def _iter_split_lines(path: pathlib.Path, split: str, cfg: QuickdrawConfig, bad:
     """
     path = os.fspath(path)
     count = 0
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
+    with open_lines(path) as lines:
+        for lineno, raw in lines:
             if cfg.max_per_category is not None and count >= cfg.max_per_category:
                 return
             if not raw.strip():
@@ -604,8 +612,8 @@ def _iter_split_lines(path: pathlib.Path, split: str, cfg: QuickdrawConfig, bad:
 def _check_has_lines(path: pathlib.Path, category: str) -> None:
     """SketchError for a category file without a single sketch (an interrupted download
     leaves an empty file; building would quietly give the class no examples)."""
-    with open(path, "rb") as f:
-        if any(raw.strip() for raw in f):
+    with open_lines(path) as lines:
+        if any(raw.strip() for _, raw in lines):
             return
     raise SketchError(f"{os.fspath(path)}: no sketches in the file (category {category!r}); "
                       "an interrupted download? Remove it or fetch it again")

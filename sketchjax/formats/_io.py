@@ -1,16 +1,21 @@
-"""File helpers shared by the format modules: atomic writes and a NumPy-only unpickler."""
+"""File helpers shared by the format modules: atomic writes, line reading of plain or gzipped
+text, and a NumPy-only unpickler."""
 from __future__ import annotations
 
 import contextlib
+import gzip
 import importlib
 import io
 import os
 import pathlib
 import pickle
 import tempfile
+import zlib
 from typing import IO, Iterator, Union
 
 import numpy as np
+
+from sketchjax.sketch import SketchError
 
 PathLike = Union[str, os.PathLike]
 
@@ -28,6 +33,42 @@ def _process_umask() -> int:
 
 
 _UMASK = _process_umask()
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def is_gzip(path: PathLike) -> bool:
+    """Whether the file starts with gzip's magic bytes (whatever its name)."""
+    with open(path, "rb") as f:
+        return f.read(2) == _GZIP_MAGIC
+
+
+@contextlib.contextmanager
+def open_lines(path: PathLike) -> Iterator[Iterator[tuple[int, bytes]]]:
+    """``(line number, bytes)`` of a text file's lines, counted from 1; a gzipped file (told by
+    its first bytes, so ``cat.ndjson.gz`` and a gzipped ``cat.ndjson`` both read) is
+    decompressed as it streams.  A corrupt or truncated gzip stream raises :class:`SketchError` (a ``ValueError``)
+    naming the file and the last line read in full (gzip's own EOFError / BadGzipFile /
+    zlib.error name neither).
+    """
+    path = os.fspath(path)
+    if not is_gzip(path):
+        with open(path, "rb") as f:
+            yield enumerate(f, start=1)
+        return
+
+    def lines(f):
+        lineno = 0
+        try:
+            for lineno, raw in enumerate(f, start=1):
+                yield lineno, raw
+        except (EOFError, OSError, zlib.error) as e:  # BadGzipFile is an OSError
+            where = f"after line {lineno}" if lineno else "before its first line"
+            raise SketchError(f"{path}: gzip data corrupt or truncated {where} ({e}); fetch the file again") from None
+
+    with gzip.open(path, "rb") as f:
+        yield lines(f)
 
 
 def _fsync_dir(path: pathlib.Path) -> None:

@@ -7,8 +7,8 @@ Two drawing layouts exist and are detected per record:
 * **raw** — ``drawing = [[xs, ys, ts], ...]``, float screen coordinates and timestamps in ms
   since the first point; the timestamps go to ``Sketch.time``.
 
-Files are streamed line by line (the public per-category files have 100k+ lines).  Errors name
-``path:line``.  Writing is the exact inverse: integer-valued numbers are written as JSON
+Files are streamed line by line (the public per-category files have 100k+ lines), gzipped
+ones too.  Errors name ``path:line``.  Writing is the exact inverse: integer-valued numbers are written as JSON
 integers, others as the shortest decimal that reads back to the same double, in Google's key
 order with compact separators, so a simplified file is reproduced byte for byte.
 
@@ -27,7 +27,7 @@ from typing import Any, Iterable, Iterator, Mapping, Optional
 
 import numpy as np
 
-from sketchjax.formats._io import PathLike, atomic_write
+from sketchjax.formats._io import PathLike, atomic_write, open_lines
 from sketchjax.formats.strokes import from_strokes, to_strokes
 from sketchjax.sketch import Sketch, SketchError
 
@@ -138,7 +138,8 @@ def iter_ndjson(
     """Stream the records of a QuickDraw ndjson file (simplified or raw, per record).
 
     Args:
-      path: ``.ndjson`` file, UTF-8, one JSON object per line; blank lines are skipped.
+      path: ``.ndjson`` file, UTF-8, one JSON object per line; blank lines are skipped.  A
+        gzipped file (``.ndjson.gz``, told by its first bytes) is read as it decompresses.
       single_point: policy for one-point strokes (``"keep"``, the default, as in Google's raw
         files; ``"error"``, ``"drop"``, ``"dot"``) — see :func:`record_to_sketch`.
       limit: stop after this many records.
@@ -153,8 +154,8 @@ def iter_ndjson(
     path = os.fspath(path)
     count = 0
     # Binary lines, decoded one at a time: a decoding error then names its own line.
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
+    with open_lines(path) as lines:
+        for lineno, raw in lines:
             if limit is not None and count >= limit:
                 return
             name = f"{path}:{lineno}"
