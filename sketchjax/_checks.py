@@ -15,7 +15,7 @@ import numbers
 import jax
 import numpy as np
 
-from sketchjax.sketch import ANY_FINITE, check_points
+from sketchjax.sketch import check_points
 
 
 def check_int(name: str, param: str, value, low: int | None = None, error: type = ValueError, why: str = "") -> int:
@@ -125,8 +125,7 @@ def checked(*int_params: str, fits: bool = False):
             values = bound.arguments
             for param in int_params:
                 check_positive_int(fn.__name__, param, values[param])
-            check_points(values["xy"], values["pen"], values["valid"], fn.__name__,
-                         **({"max_abs": ANY_FINITE} if fits else {}))
+            check_points(values["xy"], values["pen"], values["valid"], fn.__name__, any_units=fits)
             return fn(*args, **kwargs)
 
         wrapper.jitted = fn

@@ -258,7 +258,7 @@ PEN_SLACK = 0.01
 ANY_FINITE = float(np.finfo(np.float32).max)
 
 
-def check_points(xy, pen, valid, name: str, *, max_abs: float = MAX_ABS_COORD) -> None:
+def check_points(xy, pen, valid, name: str, *, max_abs: float = MAX_ABS_COORD, any_units: bool = False) -> None:
     """Input check of the array functions (renderers, attribution): shapes always; values when
     concrete.
 
@@ -267,7 +267,8 @@ def check_points(xy, pen, valid, name: str, *, max_abs: float = MAX_ABS_COORD) -
     finite ``xy``, ``pen`` in ``[0, 1]`` up to :data:`PEN_SLACK` (fractional states are allowed:
     the distance renderer differentiates them, and finite differences step slightly past the
     ends) and ``|x|, |y| <= max_abs`` on valid points (a pen of 2 made the distance renderer ink
-    the whole canvas).  Looser than
+    the whole canvas); ``any_units=True`` (for functions that fit the sketch to their canvas
+    first) allows any finite coordinates (``max_abs`` = :data:`ANY_FINITE`).  Looser than
     :func:`check_sketch` (an all-padding row is allowed: it draws nothing).
 
     Raises:
@@ -279,6 +280,8 @@ def check_points(xy, pen, valid, name: str, *, max_abs: float = MAX_ABS_COORD) -
                           f"{shapes[0]}, {shapes[1]}, {shapes[2]}")
     if any(isinstance(a, jax.core.Tracer) for a in (xy, pen, valid)):
         return
+    if any_units:
+        max_abs = ANY_FINITE
     t = shapes[1][-1]
     pts = np.asarray(xy).reshape(-1, t, 2)
     pn = np.asarray(pen).reshape(-1, t)

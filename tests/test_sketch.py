@@ -83,3 +83,18 @@ def test_stroke_helpers_refuse_mismatched_shapes_instead_of_broadcasting():
         compact(xy, pen, valid, valid[:, :-1])
     with pytest.raises(ValueError, match=r"compact: xy must be \[..., T, 2\]"):
         compact(xy[..., :1], pen, valid, valid)
+
+
+def test_check_points_canvas_bound_and_any_units():
+    from sketchjax.sketch import MAX_ABS_COORD, check_points
+
+    xy = np.array([[[0.0, 0.0], [3.0 * MAX_ABS_COORD, 5.0], [1e9, 1e9]]], np.float32)
+    pen = np.array([[1.0, 0.0, 0.0]], np.float32)
+    valid = np.array([[True, True, False]])  # the padding point's 1e9 is never checked
+    with pytest.raises(SketchError, match=r"mine: sketch at batch index 0: coordinate beyond .* at point 1"):
+        check_points(xy, pen, valid, "mine")
+    check_points(xy, pen, valid, "mine", any_units=True)  # a fitting function: any finite units
+    check_points(xy, pen, valid, "mine", max_abs=4 * MAX_ABS_COORD)
+    for bad in (np.inf, np.nan):
+        with pytest.raises(SketchError, match="mine: "):
+            check_points(np.where(xy == 5.0, bad, xy), pen, valid, "mine", any_units=True)

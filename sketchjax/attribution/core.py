@@ -49,7 +49,7 @@ from sketchjax.render.compose import clamp_unit, compose
 from sketchjax.render.recipe import RasterRecipe
 from sketchjax._checks import check_key, check_labels, check_positive_int
 from sketchjax._numerics import safe_norm
-from sketchjax.sketch import ANY_FINITE, check_points, segment_mask, stroke_one_hot
+from sketchjax.sketch import check_points, segment_mask, stroke_one_hot
 
 __all__ = [
     "ScoreFn",
@@ -511,7 +511,7 @@ def _check_points(xy, pen, valid, name, max_strokes=None, renderer=None):
         )
     recipe = getattr(renderer, "__self__", renderer)  # a bound method: its recipe
     fits = isinstance(recipe, RasterRecipe) and recipe.fit
-    check_points(xy, pen, valid, name, **({"max_abs": ANY_FINITE} if fits else {}))
+    check_points(xy, pen, valid, name, any_units=fits)
 
 
 def psla(

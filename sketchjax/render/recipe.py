@@ -31,7 +31,7 @@ from sketchjax.render.bresenham import raster, stroke_cover, stroke_rasters
 from sketchjax.render.compose import compose
 from sketchjax.render.distance import SigmoidFalloff, distance_raster
 from sketchjax.render.resize import area_downsample
-from sketchjax.sketch import ANY_FINITE, Sketch, check_points
+from sketchjax.sketch import Sketch, check_points
 
 __all__ = ["RasterRecipe"]
 
@@ -97,7 +97,7 @@ class RasterRecipe:
             return xy
         # checked before fitting, so that a bad point is named where the caller put it (the
         # renderer's own check would see the fitted points: a NaN spreads to every one of them)
-        check_points(xy, pen, valid, "RasterRecipe", max_abs=ANY_FINITE)  # before fitting any finite unit is fine
+        check_points(xy, pen, valid, "RasterRecipe", any_units=True)  # before fitting any finite unit is fine
         sketch = Sketch(xy=xy, pen=pen, valid=valid)
         origin, scale, centre = canvas_fit(sketch, self.canvas, self.padding)
         if not self.differentiate_fit:
