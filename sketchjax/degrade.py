@@ -208,13 +208,19 @@ DEGRADATIONS = {
 
 
 def degrade(kind: str, severity, key: jax.Array, xy, pen, valid):
-    """Dispatch on ``kind`` (a key of :data:`DEGRADATIONS`) with ``severity`` its parameter."""
-    if kind == "jitter":
-        return jitter(key, xy, pen, valid, severity)
-    if kind == "delete_strokes":
-        return delete_strokes(key, xy, pen, valid, severity)
-    if kind == "scribbles":
-        return add_scribbles(key, xy, pen, valid, _check_count("degrade", "scribbles severity (a count)", severity, 0))
-    if kind == "truncate":
+    """Dispatch on ``kind`` (a key of :data:`DEGRADATIONS`) with ``severity`` its parameter.
+
+    Errors of the function it calls are re-raised (same type) prefixed with
+    ``degrade('<kind>', <severity>)``, the call the user wrote."""
+    if kind not in DEGRADATIONS:
+        raise ValueError(f"unknown degradation {kind!r}; use one of {sorted(DEGRADATIONS)}")
+    try:
+        if kind == "jitter":
+            return jitter(key, xy, pen, valid, severity)
+        if kind == "delete_strokes":
+            return delete_strokes(key, xy, pen, valid, severity)
+        if kind == "scribbles":
+            return add_scribbles(key, xy, pen, valid, _check_count("degrade", "scribbles severity (a count)", severity, 0))
         return truncate(xy, pen, valid, severity)
-    raise ValueError(f"unknown degradation {kind!r}; use one of {sorted(DEGRADATIONS)}")
+    except ValueError as e:  # SketchError too
+        raise type(e)(f"degrade({kind!r}, {severity!r}): {e}") from None

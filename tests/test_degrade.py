@@ -175,6 +175,10 @@ def test_degradations_refuse_bad_sketches_and_severities_found_by_an_audit(padde
                         (lambda: degrade.add_scribbles(key, xy, pen, valid, 2.5), "n must be a whole number >= 0"),
                         (lambda: degrade.add_scribbles(key, xy, pen, valid, float("nan")), "n must be a whole number"),
                         (lambda: degrade.degrade("scribbles", 2.7, key, xy, pen, valid), "scribbles severity"),
+                        (lambda: degrade.degrade("jitter", -0.1, key, xy, pen, valid),
+                         r"^degrade\('jitter', -0\.1\): jitter: sigma must be"),  # names the user's call
+                        (lambda: degrade.degrade("truncate", 0.5, key, nan, pen, valid),
+                         r"^degrade\('truncate', 0\.5\): truncate: non-finite coordinate"),
                         (lambda: jax.jit(lambda k: degrade.add_scribbles(key, xy, pen, valid, k))(2), "static integer"),
                         (lambda: degrade.scribble_sketch(key, 32, 0), "scribble_sketch: n must be a whole number >= 1"),
                         (lambda: degrade.scribble_sketch(key, 32, 2, points=1), "points must be a whole number >= 2"),
