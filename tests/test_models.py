@@ -17,7 +17,7 @@ from sketchjax.models.bilstm import (
     reverse_within_length,
 )
 from sketchjax.models.cnn import ResNet18, SketchANet
-from sketchjax.models.layers import Classifier, ReluMLP, point_features
+from sketchjax.models.layers import Classifier, ReluMLP, check_batch_shape, point_features
 from sketchjax.models.transformer import PointTransformer
 from sketchjax.sketch import Sketch
 
@@ -265,6 +265,15 @@ def test_sequence_encoders_name_a_wrong_shape(model):
     for bad in (unbatched, three_coords):
         with pytest.raises(ValueError, match=f"{type(model).__name__}: expects a batch of sketches"):
             model.init(jax.random.PRNGKey(0), bad)
+    # a gap in valid: the BiLSTM read the length as the count of valid points and dropped the
+    # last ones silently; checked on concrete arrays (an eager apply), not under jit
+    # (eager runs of the encoders are slow: the check comes first, traced runs only trace)
+    two = random_sketches(np.random.default_rng(5), 2, 5, [5, 3])
+    holed = two.replace(valid=two.valid.at[1, 1].set(False))
+    with pytest.raises(ValueError, match=f"{type(model).__name__}: sketch at batch index 1: valid must be a prefix mask"):
+        model.init(jax.random.PRNGKey(0), holed)
+    jax.eval_shape(model.init, jax.random.PRNGKey(0), holed)  # traced: shapes only
+    check_batch_shape(two.replace(valid=two.valid.at[1].set(False)), "M")  # all padding: length 1, allowed
 
 
 def test_point_features_zero_on_padding():

@@ -11,9 +11,10 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from sketchjax._numerics import compute_dtype
-from sketchjax.sketch import Sketch
+from sketchjax.sketch import Sketch, SketchError
 
 __all__ = ["check_batch_shape", "point_features", "ReluMLP", "HEAD_ACTIVATIONS", "Classifier", "NUM_POINT_FEATURES"]
 
@@ -23,13 +24,23 @@ NUM_POINT_FEATURES = 4
 
 def check_batch_shape(sketch: Sketch, who: str) -> None:
     """Raises ``ValueError`` naming ``who`` unless the sketch is a batch: ``xy [B, T, 2]`` with
-    ``pen`` and ``valid`` ``[B, T]`` (shapes are static, so this also holds under ``jit``)."""
+    ``pen`` and ``valid`` ``[B, T]`` (shapes are static, so this also holds under ``jit``), and,
+    when ``valid`` is concrete (an eager ``apply``), unless every row of it is a prefix mask
+    (padding only at the end: the encoders read a sketch's length as its number of valid
+    points, so a gap would silently drop its last points).  An all-padding row is allowed (the
+    encoders treat it as length 1)."""
     xy, pen, valid = (jnp.shape(a) for a in (sketch.xy, sketch.pen, sketch.valid))
     if len(xy) != 3 or xy[-1] != 2 or pen != xy[:2] or valid != xy[:2]:
         raise ValueError(
             f"{who}: expects a batch of sketches, xy [B, T, 2] and pen/valid [B, T]; got xy {xy}, "
             f"pen {pen}, valid {valid} (add a leading batch axis to a single sketch)"
         )
+    if not isinstance(sketch.valid, jax.core.Tracer):
+        v = np.asarray(sketch.valid).astype(bool)
+        gap = (v[:, 1:] & ~v[:, :-1]).any(axis=-1)
+        if gap.any():
+            raise SketchError(f"{who}: sketch at batch index {int(np.argmax(gap))}: valid must be a prefix mask "
+                              "(padding only at the end)")
 
 
 def point_features(sketch: Sketch) -> jax.Array:
