@@ -612,6 +612,15 @@ def test_quality_eval_pairs_each_sketch_with_its_own_degraded_copy(data_root):
     assert r["recognized_auc_length_matched"]["score"] == pytest.approx(1.0 - ink["length_matched"], abs=1e-6)
     for kind, expect in (("truncate", 1.0), ("delete_strokes", 1.0), ("scribbles", 0.0), ("jitter", 0.5)):
         assert [row["vs_clean_score"]["mean"] for row in r["degradation"][kind]] == [expect] * 4, kind
+    # the moderate means: 0.625 over the four degradations, 0.5 over SPEC §7's three; the
+    # content-blind reference of the report is exactly this score
+    assert r["moderate_agreement_ci_score"]["mean"] == r["moderate_agreement_score"] == 0.625
+    assert r["moderate_agreement_spec_kinds_score"]["mean"] == 0.5
+    assert r["moderate_agreement_spec_kinds_score"]["kinds"] == ["jitter", "delete_strokes", "scribbles"]
+    ink = program.ink_reference_degradation(arrays, 0)
+    assert ink["moderate_agreement"]["mean"] == 0.625 and ink["moderate_agreement_spec_kinds"]["mean"] == 0.5
+    for kind, rows in r["degradation"].items():
+        assert [row["vs_clean"] for row in ink["degradation"][kind]] == [row["vs_clean_score"]["mean"] for row in rows]
     one_stroke = float(np.mean([len(rec.sketch.pen) and int(np.sum(np.asarray(rec.sketch.pen) < 0.5)) == 1
                                 for rec in records]))
     assert r["degradation"]["delete_strokes"][0]["unchanged_fraction"] == pytest.approx(one_stroke)
@@ -630,3 +639,27 @@ def test_quality_eval_pairs_each_sketch_with_its_own_degraded_copy(data_root):
 
     with pytest.raises(SystemExit, match=r"non-finite score \(q\) for \d+ of 20 sketches, first at index"):
         program.evaluate_run(NaNAtThree(), pathlib.Path("fake"), arrays, argparse.Namespace(batch=8, seed=0), None)
+
+
+def test_moderate_agreement_mean_of_cells_and_bootstrap_interval():
+    """The moderate summary is the mean of the cells' agreements over their changed pairs, its
+    interval a bootstrap over sketches shared by all cells (checked against the normal
+    approximation for one repeated cell)."""
+    program = _program("quality")
+    rng = np.random.default_rng(0)
+    n = 600
+    wins = (rng.random(n) < 0.7).astype(np.float64)
+    every = np.ones(n, bool)
+    cells = {(k, i): (wins, every) for k in program.DEGRADATIONS for i in program.MODERATE}
+    half = np.arange(n) < n // 2
+    cells[("truncate", program.MODERATE[0])] = (np.where(half, 1.0, 0.0), half)  # 1 on its changed half
+    got = program.moderate_agreement(cells, list(program.DEGRADATIONS), seed=0)
+    assert got["mean"] == pytest.approx((7 * wins.mean() + 1.0) / 8)
+    spec = program.moderate_agreement(cells, program.SPEC_KINDS, seed=0)
+    assert spec["mean"] == pytest.approx(wins.mean()) and spec["n"] == n
+    se = np.sqrt(wins.mean() * (1 - wins.mean()) / n)
+    assert spec["lo"] == pytest.approx(wins.mean() - 1.96 * se, abs=0.25 * se)
+    assert spec["hi"] == pytest.approx(wins.mean() + 1.96 * se, abs=0.25 * se)
+    assert got["lo"] < got["mean"] < got["hi"]
+    cells[("jitter", program.MODERATE[1])] = (wins, np.zeros(n, bool))  # a cell no copy changed
+    assert np.isnan(program.moderate_agreement(cells, program.SPEC_KINDS, seed=0)["mean"])
