@@ -833,3 +833,16 @@ def test_ndjson_written_by_json_dumps_builds_only_the_splits_it_fills(tmp_path):
                                        tmp_path / "tfds", manual_dir=manual)
     assert list(builder.info.splits) == ["train"]
     assert sorted(ex["key_id"].decode() for ex in open_split(builder, "train", fields=("key_id",))) == sorted(ids)
+
+
+def test_listing_categories_without_a_folder_says_why(tmp_path, monkeypatch):
+    """Found by an audit: with $SKETCHJAX_DATA at a missing folder the error said "(none at
+    None)" — data_root's own message (what is missing, how to point at it) was swallowed."""
+    monkeypatch.setenv("SKETCHJAX_DATA", str(tmp_path / "nodata"))
+    with pytest.raises(ValueError, match=r"sketch data directory .*nodata \(from \$SKETCHJAX_DATA\) does not exist"):
+        quickdraw_config("simplified", None)
+    (tmp_path / "nodata").mkdir()
+    with pytest.raises(ValueError, match=r"the data root .*nodata has no quickdraw/raw folder"):
+        quickdraw_config("raw", None)
+    with pytest.raises(ValueError, match=r"category_dir .*elsewhere is not a folder"):
+        quickdraw_config("simplified", None, category_dir=tmp_path / "elsewhere")

@@ -788,6 +788,12 @@ def test_overrides_convert_types_and_reject_unknown_keys():
     assert new["model"] == {"sizes": (16, 4), "name": "gru"} and new["progress_bar"] is False
     assert config["num_epochs"] == 1  # the input is not modified
     assert training.apply_overrides(config, ["optimizer.clip_norm=none"])["optimizer"]["clip_norm"] is None
+    # a key whose default is None: 1 and 0 are numbers ("1" was read as True: clip_norm=1 then
+    # failed with "got True"), the words are bools
+    for raw, want in (("1", 1), ("0", 0), ("2.5", 2.5), ("true", True), ("off", False)):
+        got = training.apply_overrides({"optimizer": {"clip_norm": None}}, [f"optimizer.clip_norm={raw}"])
+        assert got["optimizer"]["clip_norm"] == want and type(got["optimizer"]["clip_norm"]) is type(want), raw
+    assert training.apply_overrides(config, ["model.name= gru "])["model"]["name"] == "gru"  # spaces dropped
     with pytest.raises(KeyError, match="learning_rate"):
         training.apply_overrides(config, ["optimizer.learnig_rate=1"])
     with pytest.raises(ValueError, match="cannot convert"):

@@ -228,10 +228,16 @@ def quickdraw_config(
     if categories is None:
         directory = pathlib.Path(category_dir) if category_dir is not None else local_quickdraw_dir(source)
         if directory is None or not directory.is_dir():
-            raise ValueError(
-                f"categories=None needs a folder of {source} files to list (none at {directory}); "
-                "pass the category names explicitly"
-            )
+            if category_dir is not None:
+                where = f"category_dir {directory} is not a folder"
+            else:
+                try:
+                    root = data_root()
+                    where = f"the data root {root} has no {'/'.join(_LOCAL_DIR[source])} folder"
+                except FileNotFoundError as e:  # its message says how to point the library at the data
+                    where = str(e)
+            raise ValueError(f"categories=None needs a folder of {source} files to list ({where}); "
+                             "pass the category names explicitly or point to the files")
         categories = list_categories(directory, source)
     cats = label_order(categories)
     if not cats:

@@ -110,7 +110,7 @@ def _convert(raw: str, current: Any, key: str) -> Any:
         if isinstance(current, float):
             return float(raw)
         if isinstance(current, str):
-            return raw
+            return raw.strip()
         if isinstance(current, (list, tuple, dict)):
             value = ast.literal_eval(raw)
             if isinstance(current, (list, tuple)) and isinstance(value, (list, tuple)):
@@ -120,7 +120,7 @@ def _convert(raw: str, current: Any, key: str) -> Any:
             return value
     except (ValueError, SyntaxError) as e:
         raise ValueError(f"--set {key}={raw}: cannot convert to {type(current).__name__} ({e})") from None
-    if raw.strip().lower() in _TRUE | _FALSE - {"0", "1"}:  # current is None: true/false are bools
+    if raw.strip().lower() in (_TRUE | _FALSE) - {"0", "1"}:  # current is None: true/false are bools (1 / 0 numbers)
         return raw.strip().lower() in _TRUE
     try:  # current is None or an unknown type: a Python literal, else the string itself
         return ast.literal_eval(raw)
