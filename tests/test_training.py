@@ -11,6 +11,7 @@ import importlib.util
 import json
 import logging
 import os
+import unittest.mock
 import pathlib
 import random
 import shutil
@@ -667,6 +668,25 @@ def test_a_fresh_start_keeps_the_earlier_metrics_log(tmp_path):
     assert result.resumed_from is None
     kept = list(tmp_path.glob("metrics.before-*.jsonl"))
     assert len(kept) == 1 and kept[0].read_text() == first
+    # a second fresh start within the same second kept its earlier log under the same name
+    second = (tmp_path / "metrics.jsonl").read_text()
+    shutil.rmtree(tmp_path / "checkpoints")
+    stamp = kept[0].name[len("metrics.before-"):-len(".jsonl")]
+    with unittest.mock.patch("time.time", return_value=float(stamp)):
+        run_linear(tmp_path, num_epochs=1)
+    assert sorted(p.read_text() for p in tmp_path.glob("metrics.before-*.jsonl")) == sorted([first, second])
+
+
+def test_metric_writer_finishes_short_writes(tmp_path, monkeypatch):
+    """os.write may write part of a line (a full disk, a signal); the rest was dropped, and the
+    torn line swallowed the next record when read back."""
+    real = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real(fd, data[:5]))  # 5 bytes a call
+    writer = training.MetricWriter(tmp_path / "m.jsonl")
+    writer.write({"split": "train", "step": 1, "loss": 0.5})
+    writer.write({"split": "train", "step": 2, "loss": 0.25})
+    writer.close()
+    assert [r["step"] for r in training.read_metrics(tmp_path / "m.jsonl")] == [1, 2]
 
 
 def test_masked_sums_refuses_misshaped_metrics():
@@ -862,3 +882,21 @@ def test_train_unless_done_refuses_a_workdir_started_with_other_settings(tmp_pat
         restore_trained(tmp_path / "new", lambda config: None)
     with pytest.raises(FileNotFoundError, match="config.json: is a file, not a training run's workdir"):
         read_run_config(tmp_path / "config.json")  # e.g. --checkpoint given a file (was: NotADirectoryError)
+
+
+def test_a_second_run_in_a_busy_workdir_is_refused(tmp_path):
+    """Found by an audit: a second process on the same workdir replaced metrics.jsonl under the
+    first (its later rows lost) and deleted its in-progress checkpoint as leftover tmp."""
+    from sketchjax.training.loop import _workdir_lock
+
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    with _workdir_lock(workdir):  # held as another run's would be (flock: per open file)
+        with pytest.raises(training.WorkdirInUseError, match=rf"workdir .*run is in use by another training run \(pid {os.getpid()}\)"):
+            run_linear(workdir, num_epochs=1)
+        assert not (workdir / "metrics.jsonl").exists() and not (workdir / "checkpoints").exists()
+    first = run_linear(workdir, num_epochs=1)  # released: the run goes ahead
+    again = run_linear(workdir, num_epochs=1)  # and again, after the first ended: nothing to train
+    assert first.resumed_from is None and again.resumed_from == 16
+    # the finished run's result reports its last logged training means (was {})
+    assert again.train_metrics == pytest.approx(first.train_metrics) and "loss" in again.train_metrics

@@ -42,7 +42,7 @@ from sketchjax.formats._io import atomic_write
 from sketchjax.training.checkpoint import CheckpointStore
 from sketchjax.training.config import config_to_dict, default_config
 from sketchjax.training.data import DataSource
-from sketchjax.training.metrics import MetricWriter, RunningMean, Throughput, progress_bar
+from sketchjax.training.metrics import MetricWriter, RunningMean, Throughput, progress_bar, read_metrics
 from sketchjax.training.optim import optimizer_from_config
 from sketchjax.training.sharding import data_mesh, shard_batch
 from sketchjax.training.steps import (
@@ -103,6 +103,20 @@ RESUMABLE_CHANGES = frozenset({"num_epochs", "log_every_steps", "checkpoint_ever
                                "eval_every_epochs", "progress_bar"})
 
 
+_LOG_BOOKKEEPING = ("split", "step", "epoch", "time", "elapsed", "window_steps", "steps_per_s", "examples_per_s")
+
+
+def _last_logged(path: pathlib.Path, step: int) -> tuple[dict, dict]:
+    """The metrics of the last train and eval records of ``path`` at or before ``step`` (without
+    the log's bookkeeping fields); empty dicts when there are none."""
+    last = {"train": {}, "eval": {}}
+    if path.exists():
+        for rec in read_metrics(path):
+            if rec.get("split") in last and rec.get("step", 0) <= step:
+                last[rec["split"]] = {k: v for k, v in rec.items() if k not in _LOG_BOOKKEEPING}
+    return last["train"], last["eval"]
+
+
 def _write_json_atomic(path: pathlib.Path, obj: Any) -> None:
     with atomic_write(path) as f:
         f.write(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
@@ -112,6 +126,39 @@ def _jsonable_config(config: Any) -> Optional[dict]:
     if config is None:
         return None
     return json.loads(json.dumps(config_to_dict(config), default=str))
+
+
+class WorkdirInUseError(RuntimeError):
+    """Another process is training in the workdir (see :func:`fit`)."""
+
+
+@contextlib.contextmanager
+def _workdir_lock(workdir: pathlib.Path):
+    """Holds an exclusive advisory lock on ``workdir/.lock`` (``fcntl.flock``; released when the
+    run ends or its process dies, so a killed run never leaves it held) and records the holder's
+    pid in it; :class:`WorkdirInUseError` naming that pid when another process holds it.  A no-op
+    where ``fcntl`` is missing (Windows) or the folder is not writable (checked before)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        fcntl = None
+    if fcntl is None or not os.access(workdir, os.W_OK | os.X_OK):
+        yield
+        return
+    fd = os.open(workdir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise WorkdirInUseError(
+                f"workdir {workdir} is in use by another training run (pid {holder}); wait for it to end, "
+                "stop it, or use another workdir") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def fit(
@@ -192,181 +239,188 @@ def fit(
     for folder in (workdir, workdir / "checkpoints"):
         if chief and folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
             raise PermissionError(f"{folder} is not writable: the run could not save its checkpoints")
-    mesh = data_mesh() if mesh is None else mesh
-    steps_per_epoch = int(train_source.steps_per_epoch)
-    if steps_per_epoch < 1:
-        raise ValueError(f"train_source.steps_per_epoch must be >= 1, got {steps_per_epoch}")
-    total_steps = num_epochs * steps_per_epoch
-    config_dict = _jsonable_config(config)
+    # One run per workdir: a second process would replace metrics.jsonl under the first (its
+    # later rows lost) and delete its in-progress checkpoint as leftover tmp.
+    with _workdir_lock(workdir) if chief else contextlib.nullcontext():
+        mesh = data_mesh() if mesh is None else mesh
+        steps_per_epoch = int(train_source.steps_per_epoch)
+        if steps_per_epoch < 1:
+            raise ValueError(f"train_source.steps_per_epoch must be >= 1, got {steps_per_epoch}")
+        total_steps = num_epochs * steps_per_epoch
+        config_dict = _jsonable_config(config)
 
-    with _closing(train_source.epoch_batches(0)) as batches:  # stops a prefetching source
-        first_batch = next(iter(batches))
-    store = CheckpointStore(workdir / "checkpoints", keep=keep_checkpoints, async_save=async_checkpointing)
-    restored = store.restore_latest(abstract_train_state(task, tx, first_batch, mesh))
-    changed: list[str] = []
-    if restored is not None:
-        state, meta = restored
-        step = int(jax.device_get(state.step))
-        if meta.get("steps_per_epoch") != steps_per_epoch:
-            raise ValueError(
-                f"checkpoint at step {step} in {store.directory} was written with steps_per_epoch="
-                f"{meta.get('steps_per_epoch')}, this data source has {steps_per_epoch}: the data position "
-                "cannot be resumed; use a new workdir"
-            )
-        if step > total_steps:
-            # "already complete" would hand back a model trained for more steps than asked
-            raise ValueError(f"{workdir}: the checkpoint is at step {step}, beyond this config's run length "
-                             f"({num_epochs} epoch(s) = {total_steps} steps); raise num_epochs or use a new workdir")
-        changed = ([] if config_dict is None or meta.get("config") is None
-                   else _changed_keys(meta["config"], config_dict, normalise_config))
-        if changed:
-            detail = _describe_changes(meta["config"], config_dict, normalise_config)
-            if not allow_config_change and not set(changed) <= RESUMABLE_CHANGES:
+        with _closing(train_source.epoch_batches(0)) as batches:  # stops a prefetching source
+            first_batch = next(iter(batches))
+        store = CheckpointStore(workdir / "checkpoints", keep=keep_checkpoints, async_save=async_checkpointing)
+        restored = store.restore_latest(abstract_train_state(task, tx, first_batch, mesh))
+        changed: list[str] = []
+        if restored is not None:
+            state, meta = restored
+            step = int(jax.device_get(state.step))
+            if meta.get("steps_per_epoch") != steps_per_epoch:
                 raise ValueError(
-                    f"{workdir}: the checkpoint at step {step} was trained with another config ({detail}); "
-                    "resuming would mix the two settings in one run. Use a new workdir, or allow it "
-                    "(fit(allow_config_change=True), train/run.py --allow-config-change)")
-            log.warning("resuming with a config that differs from the checkpoint's in %s: %s "
-                        "(with the first checkpoint under the new config, the old one is kept as "
-                        "config.until-step-%d.json)", changed, detail, step)
-        elapsed_before = float(meta.get("elapsed", 0.0))
-        resumed_from = step
-        log.info("resumed from checkpoint step %d (epoch %d, batch %d) in %s",
-                 step, *divmod(step, steps_per_epoch), store.directory)
-    else:
-        state = create_train_state(task, tx, first_batch, seed, mesh)
-        step, elapsed_before, resumed_from = 0, 0.0, None
-        old_log = workdir / "metrics.jsonl"
-        if chief and old_log.exists() and old_log.stat().st_size > 0:
-            # no checkpoint to resume (none written, or every one moved aside as corrupt): keep the
-            # earlier log instead of truncating it to step 0
-            kept = old_log.with_name(f"metrics.before-{int(time.time())}.jsonl")
-            os.replace(old_log, kept)
-            log.warning("starting %s from step 0 with no checkpoint to resume; the earlier metrics.jsonl "
-                        "was kept as %s", workdir, kept.name)
-    del first_batch
-    # Read before anything is written: a refused resume leaves the workdir as it was.
-    recorded = read_run_info(workdir) if chief and run_info is not None and resumed_from is not None else None
-    # config.json is the config of the newest checkpoint (load_classifier builds the model from
-    # it): a changed config replaces it only with the first checkpoint trained under it
-    pending_config = chief and config_dict is not None and resumed_from is not None and bool(changed)
-    if chief and config_dict is not None and not pending_config:
-        _write_json_atomic(workdir / "config.json", config_dict)
-    if chief and run_info is not None:
-        if recorded is None:
-            _write_json_atomic(workdir / "run_info.json", run_info)
-        elif recorded != json.loads(json.dumps(run_info)):
-            # e.g. a category file replaced under a categories=None config: the checkpoint was
-            # trained with what the run recorded when it started, which is kept
-            log.warning("resuming %s: the experiment now resolves %s differently from run_info.json, which "
-                        "keeps what the run started with", workdir,
-                        sorted(k for k in set(recorded) | set(run_info) if recorded.get(k) != run_info.get(k)))
-
-    writer = MetricWriter(workdir / "metrics.jsonl", keep_until_step=step, enabled=chief)
-    train_step = make_train_step(task.loss_fn, tx, mesh)
-    eval_step = make_eval_step(task.eval_fn, mesh) if (eval_source is not None and task.eval_fn) else None
-    if eval_source is not None and eval_step is None:
-        raise ValueError("eval_source given but the task has no eval_fn")
-
-    t_start = time.time()
-    last_saved = step if restored is not None else None
-
-    def record(split: str, metrics: dict, **extra) -> dict:
-        rec = {"split": split, "step": step, "epoch": step / steps_per_epoch, "time": time.time(),
-               "elapsed": elapsed_before + time.time() - t_start, **metrics, **extra}
-        writer.write(rec)
-        return rec
-
-    def kept() -> str:
-        return "no checkpoint was written" if last_saved is None else f"the newest checkpoint, step {last_saved}, is kept"
-
-    def check_finite(metrics: dict, since: int) -> None:
-        loss = metrics.get("loss", 0.0)
-        if not math.isfinite(loss):
-            raise FloatingPointError(
-                f"{workdir}: training loss {loss} over steps {since + 1}-{step}; stopped before saving "
-                f"({kept()}). Lower the learning rate or check the data")
-
-    def save() -> None:
-        nonlocal last_saved, pending_config
-        check_finite(running.peek(), step - len(running))
-        finite = jax.device_get(jax.tree.leaves(jax.tree.map(lambda x: jnp.all(jnp.isfinite(x)), state.params)))
-        if not all(bool(ok) for ok in finite):
-            raise FloatingPointError(f"{workdir}: a parameter is NaN or infinite after step {step}; stopped "
-                                     f"before saving ({kept()})")
-        epoch, in_epoch = divmod(step, steps_per_epoch)
-        writer.sync()
-        store.save(step, state, {
-            "step": step, "epoch": epoch, "step_in_epoch": in_epoch, "steps_per_epoch": steps_per_epoch,
-            "elapsed": elapsed_before + time.time() - t_start, "seed": seed, "config": config_dict,
-        })
-        last_saved = step
-        if pending_config:  # the first checkpoint of the changed config: committed, then named
-            store.wait()
-            _write_json_atomic(workdir / f"config.until-step-{resumed_from}.json", meta["config"])
+                    f"checkpoint at step {step} in {store.directory} was written with steps_per_epoch="
+                    f"{meta.get('steps_per_epoch')}, this data source has {steps_per_epoch}: the data position "
+                    "cannot be resumed; use a new workdir"
+                )
+            if step > total_steps:
+                # "already complete" would hand back a model trained for more steps than asked
+                raise ValueError(f"{workdir}: the checkpoint is at step {step}, beyond this config's run length "
+                                 f"({num_epochs} epoch(s) = {total_steps} steps); raise num_epochs or use a new workdir")
+            changed = ([] if config_dict is None or meta.get("config") is None
+                       else _changed_keys(meta["config"], config_dict, normalise_config))
+            if changed:
+                detail = _describe_changes(meta["config"], config_dict, normalise_config)
+                if not allow_config_change and not set(changed) <= RESUMABLE_CHANGES:
+                    raise ValueError(
+                        f"{workdir}: the checkpoint at step {step} was trained with another config ({detail}); "
+                        "resuming would mix the two settings in one run. Use a new workdir, or allow it "
+                        "(fit(allow_config_change=True), train/run.py --allow-config-change)")
+                log.warning("resuming with a config that differs from the checkpoint's in %s: %s "
+                            "(with the first checkpoint under the new config, the old one is kept as "
+                            "config.until-step-%d.json)", changed, detail, step)
+            elapsed_before = float(meta.get("elapsed", 0.0))
+            resumed_from = step
+            log.info("resumed from checkpoint step %d (epoch %d, batch %d) in %s",
+                     step, *divmod(step, steps_per_epoch), store.directory)
+        else:
+            state = create_train_state(task, tx, first_batch, seed, mesh)
+            step, elapsed_before, resumed_from = 0, 0.0, None
+            old_log = workdir / "metrics.jsonl"
+            if chief and old_log.exists() and old_log.stat().st_size > 0:
+                # no checkpoint to resume (none written, or every one moved aside as corrupt): keep the
+                # earlier log instead of truncating it to step 0
+                stamp, n = int(time.time()), 0
+                kept = old_log.with_name(f"metrics.before-{stamp}.jsonl")
+                while kept.exists():  # two fresh starts in one second: keep both earlier logs
+                    n += 1
+                    kept = old_log.with_name(f"metrics.before-{stamp}-{n}.jsonl")
+                os.replace(old_log, kept)
+                log.warning("starting %s from step 0 with no checkpoint to resume; the earlier metrics.jsonl "
+                            "was kept as %s", workdir, kept.name)
+        del first_batch
+        # Read before anything is written: a refused resume leaves the workdir as it was.
+        recorded = read_run_info(workdir) if chief and run_info is not None and resumed_from is not None else None
+        # config.json is the config of the newest checkpoint (load_classifier builds the model from
+        # it): a changed config replaces it only with the first checkpoint trained under it
+        pending_config = chief and config_dict is not None and resumed_from is not None and bool(changed)
+        if chief and config_dict is not None and not pending_config:
             _write_json_atomic(workdir / "config.json", config_dict)
-            pending_config = False
+        if chief and run_info is not None:
+            if recorded is None:
+                _write_json_atomic(workdir / "run_info.json", run_info)
+            elif recorded != json.loads(json.dumps(run_info)):
+                # e.g. a category file replaced under a categories=None config: the checkpoint was
+                # trained with what the run recorded when it started, which is kept
+                log.warning("resuming %s: the experiment now resolves %s differently from run_info.json, which "
+                            "keeps what the run started with", workdir,
+                            sorted(k for k in set(recorded) | set(run_info) if recorded.get(k) != run_info.get(k)))
 
-    def run_eval() -> dict:
-        metrics = evaluate(eval_step, state, eval_source, mesh)
-        record("eval", metrics)
-        log.info("step %d eval %s", step, _fmt(metrics))
-        return metrics
+        writer = MetricWriter(workdir / "metrics.jsonl", keep_until_step=step, enabled=chief)
+        train_step = make_train_step(task.loss_fn, tx, mesh)
+        eval_step = make_eval_step(task.eval_fn, mesh) if (eval_source is not None and task.eval_fn) else None
+        if eval_source is not None and eval_step is None:
+            raise ValueError("eval_source given but the task has no eval_fn")
 
-    train_metrics: dict[str, float] = {}
-    eval_metrics: dict[str, float] = {}
-    running, throughput = RunningMean(), Throughput()
-    bar = progress_bar(total_steps, step, show_progress)
-    cleanup = contextlib.ExitStack()
-    if not bar.disable:  # log lines above the bar instead of through it
-        cleanup.enter_context(logging_redirect_tqdm())
-    try:
-        epoch, start = divmod(step, steps_per_epoch)
-        while step < total_steps:
-            with _closing(train_source.epoch_batches(epoch, start)) as batches:
-                for batch in batches:
-                    global_batch = shard_batch(batch, mesh)
-                    state, metrics = train_step(state, global_batch)
-                    step += 1
-                    running.add(metrics)
-                    throughput.add(1, next(iter(global_batch.values())).shape[0])
-                    bar.update(1)
-                    for hook in hooks:
-                        hook(step, state)
-                    if step % log_every_steps == 0 or step == total_steps:
-                        window = len(running)
-                        train_metrics = running.result()
-                        check_finite(train_metrics, step - window)
-                        if learning_rate_fn is not None:  # the rate of the last step, not a mean
-                            train_metrics["learning_rate"] = float(learning_rate_fn(step - 1))
-                        record("train", train_metrics, window_steps=window, **throughput.rates())
-                        bar.set_postfix(loss=f"{train_metrics.get('loss', float('nan')):.4g}")
-                        log.info("step %d/%d %s", step, total_steps, _fmt(train_metrics))
-                    if step % checkpoint_every_steps == 0 and step % steps_per_epoch and step < total_steps:
-                        save()
-            if step != (epoch + 1) * steps_per_epoch:
-                raise ValueError(f"train_source yielded {step - epoch * steps_per_epoch} batches in epoch "
-                                 f"{epoch}, expected steps_per_epoch={steps_per_epoch}")
-            epoch, start = epoch + 1, 0
-            # At an epoch's end evaluate before checkpointing, so a resumed run never skips an eval.
-            if eval_step is not None and eval_every_epochs and epoch % eval_every_epochs == 0 and step < total_steps:
+        t_start = time.time()
+        last_saved = step if restored is not None else None
+
+        def record(split: str, metrics: dict, **extra) -> dict:
+            rec = {"split": split, "step": step, "epoch": step / steps_per_epoch, "time": time.time(),
+                   "elapsed": elapsed_before + time.time() - t_start, **metrics, **extra}
+            writer.write(rec)
+            return rec
+
+        def kept() -> str:
+            return "no checkpoint was written" if last_saved is None else f"the newest checkpoint, step {last_saved}, is kept"
+
+        def check_finite(metrics: dict, since: int) -> None:
+            loss = metrics.get("loss", 0.0)
+            if not math.isfinite(loss):
+                raise FloatingPointError(
+                    f"{workdir}: training loss {loss} over steps {since + 1}-{step}; stopped before saving "
+                    f"({kept()}). Lower the learning rate or check the data")
+
+        def save() -> None:
+            nonlocal last_saved, pending_config
+            check_finite(running.peek(), step - len(running))
+            finite = jax.device_get(jax.tree.leaves(jax.tree.map(lambda x: jnp.all(jnp.isfinite(x)), state.params)))
+            if not all(bool(ok) for ok in finite):
+                raise FloatingPointError(f"{workdir}: a parameter is NaN or infinite after step {step}; stopped "
+                                         f"before saving ({kept()})")
+            epoch, in_epoch = divmod(step, steps_per_epoch)
+            writer.sync()
+            store.save(step, state, {
+                "step": step, "epoch": epoch, "step_in_epoch": in_epoch, "steps_per_epoch": steps_per_epoch,
+                "elapsed": elapsed_before + time.time() - t_start, "seed": seed, "config": config_dict,
+            })
+            last_saved = step
+            if pending_config:  # the first checkpoint of the changed config: committed, then named
+                store.wait()
+                _write_json_atomic(workdir / f"config.until-step-{resumed_from}.json", meta["config"])
+                _write_json_atomic(workdir / "config.json", config_dict)
+                pending_config = False
+
+        def run_eval() -> dict:
+            metrics = evaluate(eval_step, state, eval_source, mesh)
+            record("eval", metrics)
+            log.info("step %d eval %s", step, _fmt(metrics))
+            return metrics
+
+        # a re-run of a finished run trains no step: its result reports the log's last records
+        train_metrics, eval_metrics = _last_logged(workdir / "metrics.jsonl", step) if chief and step else ({}, {})
+        running, throughput = RunningMean(), Throughput()
+        bar = progress_bar(total_steps, step, show_progress)
+        cleanup = contextlib.ExitStack()
+        if not bar.disable:  # log lines above the bar instead of through it
+            cleanup.enter_context(logging_redirect_tqdm())
+        try:
+            epoch, start = divmod(step, steps_per_epoch)
+            while step < total_steps:
+                with _closing(train_source.epoch_batches(epoch, start)) as batches:
+                    for batch in batches:
+                        global_batch = shard_batch(batch, mesh)
+                        state, metrics = train_step(state, global_batch)
+                        step += 1
+                        running.add(metrics)
+                        throughput.add(1, next(iter(global_batch.values())).shape[0])
+                        bar.update(1)
+                        for hook in hooks:
+                            hook(step, state)
+                        if step % log_every_steps == 0 or step == total_steps:
+                            window = len(running)
+                            train_metrics = running.result()
+                            check_finite(train_metrics, step - window)
+                            if learning_rate_fn is not None:  # the rate of the last step, not a mean
+                                train_metrics["learning_rate"] = float(learning_rate_fn(step - 1))
+                            record("train", train_metrics, window_steps=window, **throughput.rates())
+                            bar.set_postfix(loss=f"{train_metrics.get('loss', float('nan')):.4g}")
+                            log.info("step %d/%d %s", step, total_steps, _fmt(train_metrics))
+                        if step % checkpoint_every_steps == 0 and step % steps_per_epoch and step < total_steps:
+                            save()
+                if step != (epoch + 1) * steps_per_epoch:
+                    raise ValueError(f"train_source yielded {step - epoch * steps_per_epoch} batches in epoch "
+                                     f"{epoch}, expected steps_per_epoch={steps_per_epoch}")
+                epoch, start = epoch + 1, 0
+                # At an epoch's end evaluate before checkpointing, so a resumed run never skips an eval.
+                if eval_step is not None and eval_every_epochs and epoch % eval_every_epochs == 0 and step < total_steps:
+                    eval_metrics = run_eval()
+                if step % checkpoint_every_steps == 0 and step < total_steps:
+                    save()
+            if resumed_from is not None and resumed_from >= total_steps:
+                log.info("the run in %s is already complete (step %d of %d)", workdir, step, total_steps)
+                if eval_step is not None:  # report, but do not log the same step twice
+                    eval_metrics = evaluate(eval_step, state, eval_source, mesh)
+            elif eval_step is not None:
                 eval_metrics = run_eval()
-            if step % checkpoint_every_steps == 0 and step < total_steps:
+            if last_saved != step:
                 save()
-        if resumed_from is not None and resumed_from >= total_steps:
-            log.info("the run in %s is already complete (step %d of %d)", workdir, step, total_steps)
-            if eval_step is not None:  # report, but do not log the same step twice
-                eval_metrics = evaluate(eval_step, state, eval_source, mesh)
-        elif eval_step is not None:
-            eval_metrics = run_eval()
-        if last_saved != step:
-            save()
-    finally:
-        cleanup.close()
-        bar.close()
-        writer.close()
-        store.close()
-    return FitResult(state=state, train_metrics=train_metrics, eval_metrics=eval_metrics, resumed_from=resumed_from)
+        finally:
+            cleanup.close()
+            bar.close()
+            writer.close()
+            store.close()
+        return FitResult(state=state, train_metrics=train_metrics, eval_metrics=eval_metrics, resumed_from=resumed_from)
 
 
 @contextlib.contextmanager

@@ -54,8 +54,9 @@ class MetricWriter:
     def write(self, record: Mapping[str, Any]) -> None:
         if not self.enabled:
             return
-        line = json.dumps({k: _jsonable(v) for k, v in record.items()}) + "\n"
-        os.write(self._fd, line.encode())
+        data = (json.dumps({k: _jsonable(v) for k, v in record.items()}) + "\n").encode()
+        while data:  # os.write may write less (a full disk, a signal): a torn line would swallow the next
+            data = data[os.write(self._fd, data):]
 
     def sync(self) -> None:
         """Flush the records to disk (called before each checkpoint: a checkpoint that survives
