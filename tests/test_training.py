@@ -900,3 +900,11 @@ def test_a_second_run_in_a_busy_workdir_is_refused(tmp_path):
     assert first.resumed_from is None and again.resumed_from == 16
     # the finished run's result reports its last logged training means (was {})
     assert again.train_metrics == pytest.approx(first.train_metrics) and "loss" in again.train_metrics
+
+
+def test_a_resume_with_another_batch_size_names_the_setting(tmp_path):
+    """A changed batch size was reported only as a steps_per_epoch mismatch."""
+    run_linear(tmp_path, num_epochs=1, batch_size=16, config={"test": "linear", "batch_size": 16})
+    with pytest.raises(ValueError, match=r"steps_per_epoch=16, this data source has 8 \(the config changed: "
+                                         r"batch_size: 16 -> 32\): the data position cannot be resumed"):
+        run_linear(tmp_path, num_epochs=1, batch_size=32, config={"test": "linear", "batch_size": 32})

@@ -258,9 +258,12 @@ def fit(
             state, meta = restored
             step = int(jax.device_get(state.step))
             if meta.get("steps_per_epoch") != steps_per_epoch:
+                why = ("" if config_dict is None or meta.get("config") is None
+                       or not _changed_keys(meta["config"], config_dict, normalise_config)
+                       else f" (the config changed: {_describe_changes(meta['config'], config_dict, normalise_config)})")
                 raise ValueError(
                     f"checkpoint at step {step} in {store.directory} was written with steps_per_epoch="
-                    f"{meta.get('steps_per_epoch')}, this data source has {steps_per_epoch}: the data position "
+                    f"{meta.get('steps_per_epoch')}, this data source has {steps_per_epoch}{why}: the data position "
                     "cannot be resumed; use a new workdir"
                 )
             if step > total_steps:
