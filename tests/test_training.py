@@ -207,10 +207,23 @@ def test_optimizer_factory_clips_and_decays():
                          ({"schedule": "cosine", "min_learning_rate": -1e-3}, "min_learning_rate must be in"),
                          ({"min_learning_rate": 0.1}, "min_learning_rate must be in"),  # above the peak
                          ({"schedule": "cosine", "warmup_steps": -5}, "warmup_steps must be an integer >= 0"),
-                         ({"warmup_steps": 2.5}, "warmup_steps must be an integer >= 0")):
+                         ({"warmup_steps": 2.5}, "warmup_steps must be an integer >= 0"),
+                         # `--set optimizer.restart_every=1e3` stays a string (the default "epoch" is one):
+                         # a bad one failed inside int() naming neither the key nor the value
+                         ({"schedule": "sgdr", "restart_every": "ten"}, r"restart_every must be 'epoch' or .* got 'ten'"),
+                         ({"schedule": "sgdr", "restart_every": 2.5}, "restart_every must be 'epoch' or"),
+                         ({"schedule": "sgdr", "restart_every": -4}, "restart_every must be 'epoch' or"),
+                         ({"schedule": "sgdr", "restart_every": True}, "restart_every must be 'epoch' or")):
         with pytest.raises(ValueError, match=problem):
             training.optimizer_from_config({"name": "adam", "learning_rate": 1e-3, **bad}, steps_per_epoch=2,
                                            total_steps=10)
+    rates = {}
+    for every in ("1e1", 10, 10.0, "10"):  # one schedule, however the number is spelled
+        _, schedule = training.optimizer_from_config(
+            {"name": "adam", "learning_rate": 1e-3, "schedule": "sgdr", "restart_every": every}, steps_per_epoch=2,
+            total_steps=30)
+        rates[every] = [float(schedule(t)) for t in (0, 5, 10, 15)]
+    assert len({tuple(r) for r in rates.values()}) == 1 and rates["10"][0] == rates["10"][2]  # restarts at 10
 
 
 def test_frozen_parameters_stay_out_of_the_clipping_norm():

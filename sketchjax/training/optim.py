@@ -269,11 +269,22 @@ def optimizer_from_config(
     restart_every = config.get("restart_every", "epoch")
     if restart_every == "epoch":
         restart_every = steps_per_epoch
+    elif restart_every:  # a number; `--set optimizer.restart_every=1e3` keeps a string (the default's type)
+        try:
+            number = float(restart_every)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if isinstance(restart_every, bool) or not number.is_integer() or number < 1:
+            raise ValueError(f"optimizer.restart_every must be 'epoch' or a whole number of steps >= 1, "
+                             f"got {restart_every!r}")
+        restart_every = int(number)
+    else:  # None / 0: no restarts (schedule 'sgdr' then asks for them)
+        restart_every = None
     schedule = make_schedule(
         float(config.get("learning_rate", 1e-3)),
         config.get("schedule", "constant"),
         total_steps=total_steps,
-        restart_every=int(restart_every) if restart_every else None,
+        restart_every=restart_every,
         warmup_steps=int(config.get("warmup_steps", 0)),
         min_learning_rate=float(config.get("min_learning_rate", 0.0)),
     )
