@@ -216,7 +216,9 @@ def fit(
         the config the checkpoint was trained with is kept as ``config.until-step-<step>.json``.
 
     A training loss (or, at a save, a parameter) that is NaN or infinite stops the run with
-    ``FloatingPointError`` naming the step, before anything non-finite is checkpointed.
+    ``FloatingPointError`` naming the step, before anything non-finite is checkpointed.  One
+    run at a time per workdir: a second process started on a busy workdir stops at once with
+    :class:`WorkdirInUseError` naming the running one's pid (a lock on ``workdir/.lock``).
 
     Returns:
       :class:`FitResult` with the final state, the last training log record's means, the
