@@ -296,9 +296,14 @@ def moderate_agreement(cells: dict, kinds, seed: int, n_boot: int = 2000) -> dic
 
     n = wins.shape[1]
     rng = np.random.default_rng(seed)
-    counts = np.zeros((n_boot, n))
-    np.add.at(counts, (np.repeat(np.arange(n_boot), n), rng.integers(0, n, size=n_boot * n)), 1.0)
-    boots = aggregate(counts)
+    chunk = max(1, min(n_boot, 2**22 // max(n, 1)))  # resample counts [chunk, n]: bounded memory for large n
+    boots = []
+    for start in range(0, n_boot, chunk):
+        m = min(chunk, n_boot - start)
+        counts = np.zeros((m, n))
+        np.add.at(counts, (np.repeat(np.arange(m), n), rng.integers(0, n, size=m * n)), 1.0)
+        boots.append(aggregate(counts))
+    boots = np.concatenate(boots)
     boots = boots[np.isfinite(boots)]  # resamples that left a cell without a changed pair
     lo, hi = (np.quantile(boots, (0.025, 0.975)) if boots.size else (np.nan, np.nan))
     return {"mean": float(aggregate(np.ones((1, n)))[0]), "lo": float(lo), "hi": float(hi), "n": int(n),

@@ -107,6 +107,8 @@ def _default_sketches(data: str | None, n: int):
     columns = []
     for cat in DEFAULT_CATEGORIES[:n]:
         path = root / f"{cat}.ndjson"
+        if not path.exists() and path.with_name(f"{cat}.ndjson.gz").exists():  # a data root of gzipped files
+            path = path.with_name(f"{cat}.ndjson.gz")
         recs = list(formats.iter_ndjson(path, single_point="keep", limit=per_category))
         if not recs:
             raise ValueError(f"{path}: no sketches in the file")

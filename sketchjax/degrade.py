@@ -220,7 +220,7 @@ def degrade(kind: str, severity, key: jax.Array, xy, pen, valid):
         if kind == "delete_strokes":
             return delete_strokes(key, xy, pen, valid, severity)
         if kind == "scribbles":
-            return add_scribbles(key, xy, pen, valid, _check_count("degrade", "scribbles severity (a count)", severity, 0))
+            return add_scribbles(key, xy, pen, valid, _check_count("add_scribbles", "n (the scribbles severity, a count)", severity, 0))
         return truncate(xy, pen, valid, severity)
     except ValueError as e:  # SketchError too
         raise type(e)(f"degrade({kind!r}, {severity!r}): {e}") from None

@@ -174,7 +174,7 @@ def test_degradations_refuse_bad_sketches_and_severities_found_by_an_audit(padde
                         (lambda: degrade.jitter(key, xy, pen, valid, float("inf")), "sigma must be a finite number"),
                         (lambda: degrade.add_scribbles(key, xy, pen, valid, 2.5), "n must be a whole number >= 0"),
                         (lambda: degrade.add_scribbles(key, xy, pen, valid, float("nan")), "n must be a whole number"),
-                        (lambda: degrade.degrade("scribbles", 2.7, key, xy, pen, valid), "scribbles severity"),
+                        (lambda: degrade.degrade("scribbles", 2.7, key, xy, pen, valid), r"^degrade\(.scribbles., 2\.7\): add_scribbles: n \(the scribbles severity, a count\) must be"),
                         (lambda: degrade.degrade("jitter", -0.1, key, xy, pen, valid),
                          r"^degrade\('jitter', -0\.1\): jitter: sigma must be"),  # names the user's call
                         (lambda: degrade.degrade("truncate", 0.5, key, nan, pen, valid),

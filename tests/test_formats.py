@@ -215,6 +215,23 @@ def test_gzipped_ndjson_reads_as_plain_and_corruption_is_named(tmp_path):
         read_ndjson(tmp_path / "bad.ndjson.gz")
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_ndjson_reads_from_a_pipe_plain_or_gzipped(tmp_path):
+    """A reader that opened the file twice (once to sniff for gzip) lost a pipe's first bytes:
+    ``read_ndjson("<(zcat cat.ndjson.gz)")`` hung or returned nothing."""
+    import gzip
+    import threading
+
+    text = "".join(_simplified_line(str(i)) + "\n" for i in range(3)).encode()
+    for name, payload in (("plain", text), ("packed", gzip.compress(text))):
+        fifo = tmp_path / name
+        os.mkfifo(fifo)
+        writer = threading.Thread(target=lambda f=fifo, p=payload: f.write_bytes(p), daemon=True)
+        writer.start()
+        assert [r.key_id for r in read_ndjson(fifo)] == ["0", "1", "2"], name
+        writer.join(timeout=10)
+
+
 def test_write_records_built_in_memory(tmp_path, three_strokes):
     record = QuickDrawRecord(sketch=three_strokes, word="zigzag", key_id="42")
     assert write_ndjson([record], tmp_path / "mine.ndjson") == 1

@@ -270,8 +270,9 @@ def test_sequence_encoders_name_a_wrong_shape(model):
     # (eager runs of the encoders are slow: the check comes first, traced runs only trace)
     two = random_sketches(np.random.default_rng(5), 2, 5, [5, 3])
     holed = two.replace(valid=two.valid.at[1, 1].set(False))
-    with pytest.raises(ValueError, match=f"{type(model).__name__}: sketch at batch index 1: valid must be a prefix mask"):
-        model.init(jax.random.PRNGKey(0), holed)
+    if isinstance(model, BiLSTMEncoder):  # the Transformer masks attention and pooling: a gap is fine there
+        with pytest.raises(ValueError, match="BiLSTMEncoder: sketch at batch index 1: valid must be a prefix mask"):
+            model.init(jax.random.PRNGKey(0), holed)
     jax.eval_shape(model.init, jax.random.PRNGKey(0), holed)  # traced: shapes only
     check_batch_shape(two.replace(valid=two.valid.at[1].set(False)), "M")  # all padding: length 1, allowed
 

@@ -224,6 +224,9 @@ def test_optimizer_factory_clips_and_decays():
             total_steps=30)
         rates[every] = [float(schedule(t)) for t in (0, 5, 10, 15)]
     assert len({tuple(r) for r in rates.values()}) == 1 and rates["10"][0] == rates["10"][2]  # restarts at 10
+    for none in ("0", 0, None):  # no restarts: fine for a schedule that has none
+        training.optimizer_from_config({"name": "adam", "learning_rate": 1e-3, "schedule": "cosine",
+                                        "restart_every": none}, steps_per_epoch=2, total_steps=30)
 
 
 def test_frozen_parameters_stay_out_of_the_clipping_norm():
@@ -913,11 +916,20 @@ def test_a_second_run_in_a_busy_workdir_is_refused(tmp_path):
     assert first.resumed_from is None and again.resumed_from == 16
     # the finished run's result reports its last logged training means (was {})
     assert again.train_metrics == pytest.approx(first.train_metrics) and "loss" in again.train_metrics
+    # a file system without locks (ENOLCK on NFS without a lock daemon): the run goes on, warned
+    import errno
+    import fcntl
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    with unittest.mock.patch.object(fcntl, "flock", no_locks):
+        assert run_linear(workdir, num_epochs=2).resumed_from == 16
 
 
 def test_a_resume_with_another_batch_size_names_the_setting(tmp_path):
     """A changed batch size was reported only as a steps_per_epoch mismatch."""
     run_linear(tmp_path, num_epochs=1, batch_size=16, config={"test": "linear", "batch_size": 16})
-    with pytest.raises(ValueError, match=r"steps_per_epoch=16, this data source has 8 \(the config changed: "
+    with pytest.raises(ValueError, match=r"steps_per_epoch=16, this data source has 8 \(settings that differ from the checkpoint's: "
                                          r"batch_size: 16 -> 32\): the data position cannot be resumed"):
         run_linear(tmp_path, num_epochs=1, batch_size=32, config={"test": "linear", "batch_size": 32})

@@ -38,37 +38,32 @@ _UMASK = _process_umask()
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def is_gzip(path: PathLike) -> bool:
-    """Whether the file starts with gzip's magic bytes (whatever its name)."""
-    with open(path, "rb") as f:
-        return f.read(2) == _GZIP_MAGIC
-
-
 @contextlib.contextmanager
 def open_lines(path: PathLike) -> Iterator[Iterator[tuple[int, bytes]]]:
     """``(line number, bytes)`` of a text file's lines, counted from 1; a gzipped file (told by
     its first bytes, so ``cat.ndjson.gz`` and a gzipped ``cat.ndjson`` both read) is
-    decompressed as it streams.  A corrupt or truncated gzip stream raises :class:`SketchError` (a ``ValueError``)
-    naming the file and the last line read in full (gzip's own EOFError / BadGzipFile /
-    zlib.error name neither).
+    decompressed as it streams.  The file is opened once and its first bytes peeked, so a pipe
+    (``<(zcat ...)``, a FIFO) reads too.  A corrupt or truncated gzip stream raises
+    :class:`SketchError` (a ``ValueError``) naming the file and the last line read in full
+    (gzip's own EOFError / BadGzipFile / zlib.error name neither).
     """
     path = os.fspath(path)
-    if not is_gzip(path):
-        with open(path, "rb") as f:
+    with open(path, "rb") as f:
+        if f.peek(2)[:2] != _GZIP_MAGIC:
             yield enumerate(f, start=1)
-        return
+            return
 
-    def lines(f):
-        lineno = 0
-        try:
-            for lineno, raw in enumerate(f, start=1):
-                yield lineno, raw
-        except (EOFError, OSError, zlib.error) as e:  # BadGzipFile is an OSError
-            where = f"after line {lineno}" if lineno else "before its first line"
-            raise SketchError(f"{path}: gzip data corrupt or truncated {where} ({e}); fetch the file again") from None
+        def lines(g):
+            lineno = 0
+            try:
+                for lineno, raw in enumerate(g, start=1):
+                    yield lineno, raw
+            except (EOFError, OSError, zlib.error) as e:  # BadGzipFile is an OSError
+                where = f"after line {lineno}" if lineno else "before its first line"
+                raise SketchError(f"{path}: gzip data corrupt or truncated {where} ({e}); fetch the file again") from None
 
-    with gzip.open(path, "rb") as f:
-        yield lines(f)
+        with gzip.GzipFile(fileobj=f, mode="rb") as g:
+            yield lines(g)
 
 
 def _fsync_dir(path: pathlib.Path) -> None:

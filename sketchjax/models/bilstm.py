@@ -271,7 +271,7 @@ class BiLSTMEncoder(nn.Module):
 
     @nn.compact
     def __call__(self, sketch: Sketch, *, train: bool = False) -> jax.Array:
-        check_batch_shape(sketch, "BiLSTMEncoder")
+        check_batch_shape(sketch, "BiLSTMEncoder", prefix=True)
         x = point_features(sketch)
         b, t = x.shape[:2]
         lengths = jnp.maximum(num_points(sketch.valid), 1)

@@ -22,20 +22,20 @@ __all__ = ["check_batch_shape", "point_features", "ReluMLP", "HEAD_ACTIVATIONS",
 NUM_POINT_FEATURES = 4
 
 
-def check_batch_shape(sketch: Sketch, who: str) -> None:
+def check_batch_shape(sketch: Sketch, who: str, prefix: bool = False) -> None:
     """Raises ``ValueError`` naming ``who`` unless the sketch is a batch: ``xy [B, T, 2]`` with
     ``pen`` and ``valid`` ``[B, T]`` (shapes are static, so this also holds under ``jit``), and,
-    when ``valid`` is concrete (an eager ``apply``), unless every row of it is a prefix mask
-    (padding only at the end: the encoders read a sketch's length as its number of valid
-    points, so a gap would silently drop its last points).  An all-padding row is allowed (the
-    encoders treat it as length 1)."""
+    with ``prefix`` and a concrete ``valid`` (an eager ``apply``), unless every row of it is a
+    prefix mask (padding only at the end: the BiLSTM reads a sketch's length as its number of
+    valid points, so a gap would silently drop its last points).  An all-padding row is
+    allowed (treated as length 1)."""
     xy, pen, valid = (jnp.shape(a) for a in (sketch.xy, sketch.pen, sketch.valid))
     if len(xy) != 3 or xy[-1] != 2 or pen != xy[:2] or valid != xy[:2]:
         raise ValueError(
             f"{who}: expects a batch of sketches, xy [B, T, 2] and pen/valid [B, T]; got xy {xy}, "
             f"pen {pen}, valid {valid} (add a leading batch axis to a single sketch)"
         )
-    if not isinstance(sketch.valid, jax.core.Tracer):
+    if prefix and not isinstance(sketch.valid, jax.core.Tracer):
         v = np.asarray(sketch.valid).astype(bool)
         gap = (v[:, 1:] & ~v[:, :-1]).any(axis=-1)
         if gap.any():

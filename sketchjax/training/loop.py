@@ -33,6 +33,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax.sharding import Mesh
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -106,15 +107,15 @@ RESUMABLE_CHANGES = frozenset({"num_epochs", "log_every_steps", "checkpoint_ever
 _LOG_BOOKKEEPING = ("split", "step", "epoch", "time", "elapsed", "window_steps", "steps_per_s", "examples_per_s")
 
 
-def _last_logged(path: pathlib.Path, step: int) -> tuple[dict, dict]:
-    """The metrics of the last train and eval records of ``path`` at or before ``step`` (without
-    the log's bookkeeping fields); empty dicts when there are none."""
-    last = {"train": {}, "eval": {}}
+def _last_logged(path: pathlib.Path, step: int) -> dict:
+    """The metrics of the last training record of ``path`` at or before ``step`` (without the
+    log's bookkeeping fields); ``{}`` when there is none."""
+    last: dict = {}
     if path.exists():
         for rec in read_metrics(path):
-            if rec.get("split") in last and rec.get("step", 0) <= step:
-                last[rec["split"]] = {k: v for k, v in rec.items() if k not in _LOG_BOOKKEEPING}
-    return last["train"], last["eval"]
+            if rec.get("split") == "train" and rec.get("step", 0) <= step:
+                last = {k: v for k, v in rec.items() if k not in _LOG_BOOKKEEPING}
+    return last
 
 
 def _write_json_atomic(path: pathlib.Path, obj: Any) -> None:
@@ -133,32 +134,45 @@ class WorkdirInUseError(RuntimeError):
 
 
 @contextlib.contextmanager
-def _workdir_lock(workdir: pathlib.Path):
-    """Holds an exclusive advisory lock on ``workdir/.lock`` (``fcntl.flock``; released when the
-    run ends or its process dies, so a killed run never leaves it held) and records the holder's
-    pid in it; :class:`WorkdirInUseError` naming that pid when another process holds it.  A no-op
-    where ``fcntl`` is missing (Windows) or the folder is not writable (checked before)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        fcntl = None
-    if fcntl is None or not os.access(workdir, os.W_OK | os.X_OK):
-        yield
-        return
-    fd = os.open(workdir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+def _workdir_lock(workdir: pathlib.Path, chief: bool = True):
+    """Holds an exclusive advisory lock on ``workdir/.lock`` (``fcntl.flock``, taken by the chief
+    process; released when the run ends or its process dies, so a killed run never leaves it
+    held) and records the holder's pid in it; :class:`WorkdirInUseError` naming that pid when
+    another process holds it — on every process of a multi-host run (a lone chief stopping
+    would leave the others waiting in the collective restore).  Where no lock can be taken
+    (no ``fcntl``, a file system without locks, a ``.lock`` of another user) the run goes on
+    with a warning; a folder that is not writable was refused before."""
+    fd, holder = None, None
+    if chief and os.access(workdir, os.W_OK | os.X_OK):
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            import fcntl
+
+            fd = os.open(workdir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        except (ImportError, OSError) as e:  # e.g. ENOLCK on NFS without a lock daemon
+            log.warning("could not lock %s (%s); make sure no other run trains in it", workdir, e)
+            if fd is not None:
+                os.close(fd)
+                fd = None
+    busy = holder is not None
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        busy = bool(multihost_utils.broadcast_one_to_all(np.int32(busy)))
+    try:
+        if busy:
             raise WorkdirInUseError(
-                f"workdir {workdir} is in use by another training run (pid {holder}); wait for it to end, "
-                "stop it, or use another workdir") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+                f"workdir {workdir} is in use by another training run (pid {holder or 'held on the chief host'}); "
+                "wait for it to end, stop it, or use another workdir")
         yield
     finally:
-        os.close(fd)  # releases the lock
+        if fd is not None:
+            os.close(fd)  # releases the lock
 
 
 def fit(
@@ -243,7 +257,7 @@ def fit(
             raise PermissionError(f"{folder} is not writable: the run could not save its checkpoints")
     # One run per workdir: a second process would replace metrics.jsonl under the first (its
     # later rows lost) and delete its in-progress checkpoint as leftover tmp.
-    with _workdir_lock(workdir) if chief else contextlib.nullcontext():
+    with _workdir_lock(workdir, chief):
         mesh = data_mesh() if mesh is None else mesh
         steps_per_epoch = int(train_source.steps_per_epoch)
         if steps_per_epoch < 1:
@@ -262,7 +276,8 @@ def fit(
             if meta.get("steps_per_epoch") != steps_per_epoch:
                 why = ("" if config_dict is None or meta.get("config") is None
                        or not _changed_keys(meta["config"], config_dict, normalise_config)
-                       else f" (the config changed: {_describe_changes(meta['config'], config_dict, normalise_config)})")
+                       else f" (settings that differ from the checkpoint's: "
+                            f"{_describe_changes(meta['config'], config_dict, normalise_config)})")
                 raise ValueError(
                     f"checkpoint at step {step} in {store.directory} was written with steps_per_epoch="
                     f"{meta.get('steps_per_epoch')}, this data source has {steps_per_epoch}{why}: the data position "
@@ -373,7 +388,8 @@ def fit(
             return metrics
 
         # a re-run of a finished run trains no step: its result reports the log's last records
-        train_metrics, eval_metrics = _last_logged(workdir / "metrics.jsonl", step) if chief and step else ({}, {})
+        train_metrics = _last_logged(workdir / "metrics.jsonl", step) if chief and step else {}
+        eval_metrics: dict[str, float] = {}
         running, throughput = RunningMean(), Throughput()
         bar = progress_bar(total_steps, step, show_progress)
         cleanup = contextlib.ExitStack()

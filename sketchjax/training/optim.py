@@ -274,10 +274,10 @@ def optimizer_from_config(
             number = float(restart_every)
         except (TypeError, ValueError):
             number = float("nan")
-        if isinstance(restart_every, bool) or not number.is_integer() or number < 1:
-            raise ValueError(f"optimizer.restart_every must be 'epoch' or a whole number of steps >= 1, "
+        if isinstance(restart_every, bool) or not number.is_integer() or number < 0:
+            raise ValueError(f"optimizer.restart_every must be 'epoch' or a whole number of steps (0: none), "
                              f"got {restart_every!r}")
-        restart_every = int(number)
+        restart_every = int(number) or None
     else:  # None / 0: no restarts (schedule 'sgdr' then asks for them)
         restart_every = None
     schedule = make_schedule(
