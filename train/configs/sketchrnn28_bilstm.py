@@ -11,10 +11,11 @@ optimiser (Adam 1e-3, SGDR restarting every epoch) as ``quickdraw_bilstm.py``.
 Command:
   python train/run.py --config train/configs/sketchrnn28_bilstm.py --workdir runs/sketchrnn28_bilstm
 
-Expected runtime: 16.8 min wall on the 2-core CPU (jax 0.10.2; 2,270 steps of batch 64 and their
-  evaluations; measured 2026-11-29 with other jobs sharing the cores; the samples dataset built once, 2.8 min).
-Expected metric: held-out top-1 35.7%, top-5 61.0% over 28 classes on the 154 real test sketches
-  (the ResNet on the same data: 57.8% / 89.0%).
+Expected runtime: 45 min wall on the 2-core CPU (jax 0.10.2; 2,270 steps of batch 64 and their
+  evaluations; measured 2026-12-03 with tests and evaluations sharing the cores; 16.8 min on
+  2026-11-29 with other jobs sharing them; the samples dataset built once, 2.8 min).
+Expected metric: held-out top-1 40.9%, top-5 76.6% over 28 classes on the 154 real test sketches,
+  trained on ``sketchrnn_samples`` 1.1.0 (35.7% / 61.0% on the 1.0.0 samples).
 """
 from __future__ import annotations
 

@@ -7,19 +7,16 @@ baseline); the head is GACL's, with the settings of ``quickdraw_resnet_gacl.py``
 Command:
   python train/run.py --config train/configs/sketchrnn28_bilstm_gacl.py --workdir runs/sketchrnn28_bilstm_gacl
 
-Expected runtime: 17.4 min wall on the 2-core CPU (jax 0.10.2; 2,270 steps; measured 2026-11-29 with
-  other jobs sharing the cores).
-Expected metric: held-out top-1 24.7%, top-5 50.6% over 28 classes on the 154 real test sketches
-  (the softmax baseline: 35.7% / 61.0%).  The margin in cosine units (``m = s``) stalls this
-  BiLSTM for the first epochs (training accuracy at chance for ~400 steps: ``lambda_g``'s bound
-  grows with ``m``, and the regulariser swamps the classification signal); with
-  ``--set head.margin_scale=1.0`` (G-14 as written) it trains like softmax: 33.8% / 63.0%;
-  with ``--set head.margin_warmup=2.0`` (margin and regulariser ramped in over 2 epochs) it
-  trains from the start and ends at 27.3% / 56.5% (43 min with 4 jobs on the cores).  The
-  stall is the head's ReLU units dying under the cosine head (36% never active on the test
-  sketches): with ``--set model.head_activation=softplus`` the ``m = s`` run trains from the
-  start and ends at 36.4% / 60.4% (25 min, cores shared; 2026-11-29).
-  None makes ``q`` informative here (RESULTS.md §4.4).
+Expected runtime: 35 min wall on the 2-core CPU (jax 0.10.2; 2,270 steps; measured 2026-12-03 with
+  the test suite sharing the cores; 17-25 min on 2026-11-29 with other jobs sharing them).
+Expected metric: held-out top-1 37.0%, top-5 64.9% over 28 classes on the 154 real test sketches,
+  trained on ``sketchrnn_samples`` 1.1.0 (the softmax baseline: 40.9% / 76.6%; RESULTS.md §4.4).
+  The feature head's last activation is softplus: with ReLU (``--set
+  model.head_activation=relu``) the cosine head kills its units (36% never active) and the
+  ``m = s`` run stalls at chance for ~400 steps — on the 1.0.0 samples it ended at 24.7% / 50.6%
+  (softplus: 36.4% / 60.4%; ReLU with ``--set head.margin_scale=1.0``: 33.8% / 63.0%; with
+  ``--set head.margin_warmup=2.0``: 27.3% / 56.5%).  ``q`` is not a good score on this backbone
+  (RESULTS.md §4.4).
 """
 from __future__ import annotations
 
@@ -28,4 +25,6 @@ from train.configs.sketchrnn28_bilstm import get_config as sketchrnn28_bilstm
 
 
 def get_config() -> dict:
-    return with_gacl_head(sketchrnn28_bilstm())
+    config = with_gacl_head(sketchrnn28_bilstm())
+    config["model"]["head_activation"] = "softplus"  # ReLU units die under the cosine head (above)
+    return config
