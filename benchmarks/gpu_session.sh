@@ -52,7 +52,7 @@ fi
 
 status=0
 echo "== render ($RENDER_S s at most)" | tee -a "$OUT_DIR/device.txt"
-timeout "$RENDER_S" "$PY" benchmarks/render.py --targets-only --out "$OUT_DIR" \
+timeout "$RENDER_S" "$PY" benchmarks/render.py --targets-only --out "$OUT_DIR" --case-timeout-s 60 \
     --time-budget-s $((RENDER_S * 2 / 3)) 2>&1 | tee "$OUT_DIR/render.log" || status=1
 echo "== train ($TRAIN_S s at most)" | tee -a "$OUT_DIR/device.txt"
 # One packed variant and short blocks: the 2 x 1024 step is timed a few dozen times per

@@ -78,6 +78,11 @@ DIST_CONFIGS = ((64, 8), (128, 8), (256, 8), (256, 64))  # (canvas, batch)
 ACCEL_DIST_CONFIGS = ((256, 256),)  # added on an accelerator (issue 2's GPU target)
 TARGET_DIST_CONFIGS = ((128, 8), (256, 64))  # --targets-only: the configs the CPU targets name
 ACCEL_RASTER_BATCHES = (4096, 16384)  # raster throughput batches on an accelerator
+# On an accelerator the dense formula is left out of these configs (the target there is an
+# absolute time) and of the accuracy check beyond batch 8: on an H200 (2026-12-04, jax 0.11.2)
+# a dense case at 256^2 / batch 256 ran past 130 s without finishing (cause not established),
+# spending the whole budget of a GPU session's run.
+ACCEL_DENSE_MAX_BATCH = 8
 TARGET_RASTER_VS_CV2 = 2.0  # raster per sketch within 2x of cv2 at 64^2 and 128^2
 TARGET_FWDBWD_SPEEDUP = 20.0  # at 128^2, batch 8: fast fwd+bwd >= 20x faster than dense JAX
 TARGET_MEMORY_BYTES = 2e9  # at 256^2, batch 64: fast fwd+bwd in < 2 GB
@@ -545,7 +550,8 @@ def bench_distance_cases(configs, args, timer, budget_left) -> dict:
         else:
             with timer(f"distance {spec['size']}/{spec['batch']}: {spec['impl']} {spec['mode']}"):
                 res = run_json_subprocess([sys.executable, script, "--case", json.dumps({**common, **spec})],
-                                          env=env, rss_limit_bytes=guard, timeout_s=min(600, budget_left()))
+                                          env=env, rss_limit_bytes=guard,
+                                          timeout_s=min(args.case_timeout_s, budget_left()))
         out["cases"][key] = res
         return res
 
@@ -557,6 +563,11 @@ def bench_distance_cases(configs, args, timer, budget_left) -> dict:
              f"torch {fmt_bytes(bt.get('peak_rss_bytes'))}")
         for impl in ("fast", "dense", "torch"):
             if impl == "torch" and not have_torch:
+                continue
+            if impl == "dense" and jax.default_backend() != "cpu" and (size, batch) in ACCEL_DIST_CONFIGS:
+                out["cases"][f"dense/fwd/{size}/{batch}"] = out["cases"][f"dense/fwdbwd/{size}/{batch}"] = {
+                    "skipped": "left out on an accelerator (see ACCEL_DENSE_MAX_BATCH)"}
+                _log("    dense : skipped on an accelerator at this size (the target is an absolute time)")
                 continue
             for mode in ("fwd", "fwdbwd"):
                 spec = {**base, "impl": impl, "mode": mode}
@@ -681,6 +692,11 @@ def check_distance_accuracy(configs, args, torch_ok: bool) -> dict:
 
     out = {}
     for size, batch in configs:
+        if jax.default_backend() != "cpu" and batch > ACCEL_DENSE_MAX_BATCH:
+            out[f"{size}/{batch}"] = {"skipped": "left out on an accelerator (see ACCEL_DENSE_MAX_BATCH)"}
+            _log(f"  {size}²/B={batch}: skipped on an accelerator (the dense reference beyond batch "
+                 f"{ACCEL_DENSE_MAX_BATCH})")
+            continue
         xy, pen, valid, w = distance_inputs(size, batch, args.n, args.seed)
         fast = np.asarray(distance_raster(xy, pen, valid, size))
         dense = np.concatenate([np.asarray(distance_raster_dense(xy[i : i + 8], pen[i : i + 8], valid[i : i + 8], size))
@@ -1010,7 +1026,7 @@ def evaluate_targets(res: dict) -> dict:
                 tg[f"fwd+bwd at 256², batch 256 ≤ {TARGET_GPU_FWDBWD_MS:g} ms on the accelerator"] = {
                     "met": s["fast_ms"] <= TARGET_GPU_FWDBWD_MS,
                     "detail": f"{s['fast_ms']:.2f} ms (fastest call {s['fast_min_ms']:.2f} ms) on {res['devices'][0]}"}
-        acc = dist.get("accuracy", {})
+        acc = {k: a for k, a in dist.get("accuracy", {}).items() if "max_abs_diff_fwd" in a}
         if acc:
             worst = max(a["max_abs_diff_fwd"] for a in acc.values())
             tg[f"max |fast − dense| ≤ {TOL_FAST_VS_DENSE:g}"] = {"met": worst <= TOL_FAST_VS_DENSE,
@@ -1045,6 +1061,8 @@ def parse_args(argv=None):
     p.add_argument("--max-gb", type=float, default=12.0, help="skip a case whose estimate exceeds this")
     p.add_argument("--guard-gb", type=float, default=14.0, help="kill a case subprocess whose RSS passes this")
     p.add_argument("--time-budget-s", type=float, default=840.0, help="stop launching cases after this")
+    p.add_argument("--case-timeout-s", type=float, default=600.0,
+                   help="kill a memory-case subprocess after this (a GPU session's run passes less)")
     p.add_argument("--no-sweep", action="store_true", help="skip the (tile, chunk) sweep")
     p.add_argument("--targets-only", action="store_true",
                    help="only the cases the issue's targets name, no PyTorch, no sweep (a GPU session's short run)")
