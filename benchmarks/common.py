@@ -485,6 +485,11 @@ def _version(module: str) -> Optional[str]:
     return getattr(mod, "__version__", None)
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity; ``os.cpu_count()`` where there is none)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def machine_info(extra_modules=("jax", "jaxlib", "numpy", "torch", "cv2", "PIL")) -> dict:
     """CPU model, cores, memory, library versions, date and git commit (when there is one)."""
     cpu = None
@@ -509,7 +514,7 @@ def machine_info(extra_modules=("jax", "jaxlib", "numpy", "torch", "cv2", "PIL")
     return {
         "cpu_model": cpu,
         "cpu_count": os.cpu_count(),
-        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cpu_affinity": usable_cpus() if hasattr(os, "sched_getaffinity") else None,
         "memory_bytes": mem,
         "platform": platform.platform(),
         "python": sys.version.split()[0],

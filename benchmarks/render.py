@@ -69,6 +69,7 @@ from benchmarks.common import (  # noqa: E402
     strokes_from_packed,
     targets_line,
     timeit,
+    usable_cpus,
 )
 
 MAX_LEN = 128
@@ -1076,6 +1077,10 @@ def parse_args(argv=None):
         p.error("--quick and --targets-only are two different short runs: pick one")
     if a.targets_only:
         a.no_torch = a.no_sweep = True
+    if a.torch_threads < 0:
+        p.error(f"--torch-threads must be >= 0, got {a.torch_threads}")
+    if a.torch_threads == 0:  # the help's "every CPU": torch.set_num_threads refuses 0
+        a.torch_threads = usable_cpus()
     if a.out is None:
         a.out = argparse_output(directory=True)(default_out(a.quick))
     if a.cycles is None:

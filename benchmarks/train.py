@@ -55,6 +55,7 @@ from benchmarks.common import (  # noqa: E402
     paired_ratio,
     serve_worker,
     targets_line,
+    usable_cpus,
 )
 
 NUM_CLASSES = 345
@@ -380,7 +381,7 @@ def main(argv=None) -> int:
     elif args.torch_device == "cuda" and not _torch_sees_cuda():
         p.error("--torch-device cuda: PyTorch is not installed or sees no CUDA device here")
     if args.torch_threads == 0:
-        args.torch_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        args.torch_threads = usable_cpus()
     timer = PhaseTimer()
     t0 = time.perf_counter()
     res = {"date": time.strftime("%Y-%m-%d"), "command": command_line("benchmarks/train.py", argv),

@@ -212,6 +212,7 @@ def _script(path: str):
     ("benchmarks/attribution.py", ["--quick", "--side-batch", "0", "--out", "{tmp}/o"], "--side-batch must be >= 1"),
     ("benchmarks/train.py", ["--pack", "0.5", "1.5", "--out", "{tmp}/o"], "a pack fraction is in (0, 1), got 1.5"),
     ("benchmarks/train.py", ["--torch-threads", "-1", "--out", "{tmp}/o"], "--torch-threads must be >= 0"),
+    ("benchmarks/render.py", ["--torch-threads", "-1", "--out", "{tmp}/o"], "--torch-threads must be >= 0"),
 ])
 def test_programs_refuse_bad_arguments_before_any_work(script, argv, problem, tmp_path, capsys):
     """Settings and output paths are checked when the arguments are parsed (they used to fail
@@ -330,6 +331,22 @@ def test_renderer_benchmark_plans_and_checks_the_gpu_targets_on_an_accelerator_o
     # the CPU targets are judged on a CPU run only (on a GPU: device raster vs host cv2)
     assert not any("accelerator" not in k for k in met)
     assert list(render.evaluate_targets(result("cpu", 8.0, 0.05))) == ["raster ≤ 2× cv2 at 128²"]
+
+
+def test_renderer_benchmark_resolves_every_cpu_for_pytorch_and_skips_unchecked_accuracy(tmp_path):
+    """--torch-threads 0 (the default, "every CPU") reaches torch.set_num_threads as the CPU
+    count (it refuses 0: the run crashed where PyTorch was installed); an accuracy entry left out
+    on an accelerator does not enter the exactness target."""
+    import benchmarks.common as common
+
+    render = _script("benchmarks/render.py")
+    assert render.parse_args(["--out", str(tmp_path / "o")]).torch_threads == common.usable_cpus() >= 1
+    assert render.parse_args(["--torch-threads", "3", "--out", str(tmp_path / "o")]).torch_threads == 3
+    accuracy = {"256/256": {"skipped": "left out on an accelerator"}, "128/8": {"max_abs_diff_fwd": 2e-7}}
+    res = {"backend": "gpu", "devices": ["cuda:0"], "raster": {},
+           "distance": {"summary": {}, "cases": {}, "accuracy": accuracy}}
+    (name, v), = render.evaluate_targets(res).items()
+    assert "fast − dense" in name and v["met"] and v["detail"] == "2.0e-07"
 
 
 def test_training_benchmark_judges_the_paper_schedule_on_an_accelerator():
