@@ -51,7 +51,7 @@ def _check_one(name: str, xy, pen, valid, fractions: dict | None = None, **amoun
     if np.ndim(xy) != 2 or np.shape(xy)[-1] != 2 or np.shape(pen) != np.shape(xy)[:1] or np.shape(valid) != np.shape(pen):
         raise ValueError(f"{name}: degrades one sketch, xy [T, 2] and pen/valid [T] (vmap it over a batch); got "
                          f"{np.shape(xy)}, {np.shape(pen)}, {np.shape(valid)}")
-    check_points(xy, pen, valid, name, max_abs=np.inf)  # T >= 1; finite values when concrete (any frame)
+    check_points(xy, pen, valid, name, any_units=True)  # T >= 1; finite values when concrete (any frame)
     if _concrete(valid):
         check_mask(valid, name)
     for key, value in amounts.items():

@@ -72,7 +72,7 @@ def canvas_fit(sketch: Sketch, size: Union[float, Sequence[float]], padding: flo
     width, height = (float(sizes[0]), float(sizes[-1]))
     if not isinstance(padding, jax.core.Tracer) and not 0.0 <= padding < 0.5:  # 0.5 collapses, beyond mirrors
         raise ValueError(f"padding must be in [0, 0.5) (a fraction of the canvas side per side), got {padding}")
-    check_points(sketch.xy, sketch.pen, sketch.valid, "fit_to_canvas", max_abs=np.inf)  # shapes; finite when concrete
+    check_points(sketch.xy, sketch.pen, sketch.valid, "fit_to_canvas", any_units=True)  # shapes; finite when concrete
     dtype = compute_dtype(sketch.xy)
     box = bounding_box(sketch)
     lo, hi = box[..., :2], box[..., 2:]
@@ -115,7 +115,7 @@ def to_unit(sketch: Sketch) -> Sketch:
     the shorter starts at 0).  The GACL input representation (G §4).  A zero-size drawing maps
     to the origin.  float32 out (float64 for float64 points under ``jax_enable_x64``).
     """
-    check_points(sketch.xy, sketch.pen, sketch.valid, "to_unit", max_abs=np.inf)  # shapes; finite when concrete
+    check_points(sketch.xy, sketch.pen, sketch.valid, "to_unit", any_units=True)  # shapes; finite when concrete
     box = bounding_box(sketch)
     lo = box[..., :2]
     longest = jnp.max(box[..., 2:] - lo, axis=-1, keepdims=True)

@@ -104,7 +104,9 @@ RESUMABLE_CHANGES = frozenset({"num_epochs", "log_every_steps", "checkpoint_ever
                                "eval_every_epochs", "progress_bar"})
 
 
-_LOG_BOOKKEEPING = ("split", "step", "epoch", "time", "elapsed", "window_steps", "steps_per_s", "examples_per_s")
+_RECORD_FIELDS = ("split", "step", "epoch", "time", "elapsed")  # every record's leading fields
+# A record's fields that are not metrics: the leading ones, a train record's window, its rates.
+_LOG_BOOKKEEPING = _RECORD_FIELDS + ("window_steps",) + Throughput.RATE_KEYS
 
 
 def _last_logged(path: pathlib.Path, step: int) -> dict:
@@ -346,8 +348,9 @@ def fit(
         last_saved = step if restored is not None else None
 
         def record(split: str, metrics: dict, **extra) -> dict:
-            rec = {"split": split, "step": step, "epoch": step / steps_per_epoch, "time": time.time(),
-                   "elapsed": elapsed_before + time.time() - t_start, **metrics, **extra}
+            now = time.time()
+            lead = (split, step, step / steps_per_epoch, now, elapsed_before + now - t_start)
+            rec = {**dict(zip(_RECORD_FIELDS, lead)), **metrics, **extra}
             writer.write(rec)
             return rec
 

@@ -116,6 +116,8 @@ class RunningMean:
 class Throughput:
     """Steps and examples per second of wall time between calls to :meth:`rates`."""
 
+    RATE_KEYS = ("steps_per_s", "examples_per_s")  # the keys of :meth:`rates`
+
     def __init__(self):
         self._time = time.perf_counter()
         self._steps = 0
@@ -128,7 +130,7 @@ class Throughput:
     def rates(self) -> dict[str, float]:
         now = time.perf_counter()
         dt = max(now - self._time, 1e-9)
-        out = {"steps_per_s": self._steps / dt, "examples_per_s": self._examples / dt}
+        out = dict(zip(self.RATE_KEYS, (self._steps / dt, self._examples / dt)))
         self._time, self._steps, self._examples = now, 0, 0
         return out
 
