@@ -49,7 +49,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from benchmarks.common import RowJournal, atomic_write_json  # noqa: E402  (strict JSON, atomic)
 from sketchjax.batching import stack_sketches
-from sketchjax.formats import iter_ndjson
+from sketchjax.formats import iter_ndjson, ndjson_files
 from sketchjax.formats._io import argparse_output  # noqa: E402
 from sketchjax.models.doodlenet import (
     doodlenet_class_name,
@@ -90,10 +90,10 @@ def load_sketches(root: pathlib.Path, class_names, per_category=None):
     """All simplified sketches (padded batch, NumPy) and their DoodleNet class indices."""
     index = {name: i for i, name in enumerate(class_names)}
     sketches, labels, categories = [], [], []
-    for path in sorted((root / "quickdraw" / "simplified").glob("*.ndjson")):
-        name = doodlenet_class_name(path.stem)
+    for category, path in ndjson_files(root / "quickdraw" / "simplified"):
+        name = doodlenet_class_name(category)
         if name not in index:
-            raise SystemExit(f"{path}: category {path.stem!r} is not one of DoodleNet's classes")
+            raise SystemExit(f"{path}: category {category!r} is not one of DoodleNet's classes")
         categories.append(name)
         for record in iter_ndjson(path, limit=per_category):
             sketches.append(record.sketch)

@@ -45,7 +45,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.common import atomic_write_json  # noqa: E402  (strict JSON, atomic)
-from sketchjax.formats import iter_ndjson, to_strokes
+from sketchjax.formats import iter_ndjson, ndjson_files, to_strokes
 from sketchjax.normalize import QUICKDRAW_SIZE, quickdraw_simplify, rdp, resample
 from sketchjax.paths import data_root
 from sketchjax.formats._io import argparse_output  # noqa: E402
@@ -187,12 +187,12 @@ def main(argv=None) -> dict:
         parser.error(f"--limit must be >= 1 (or left out: every pair), got {args.limit}")
 
     google = {}
-    for path in sorted((root / "simplified").glob("*.ndjson")):
+    for _, path in ndjson_files(root / "simplified"):
         for rec in iter_ndjson(path):
             google[rec.key_id] = to_strokes(rec.sketch)
     rows = {v: [] for v in variants}
     start = time.time()
-    for path in sorted((root / "raw").glob("*.ndjson")):
+    for _, path in ndjson_files(root / "raw"):
         # Raw recordings contain taps (one-point strokes): keep them, each variant decides.
         for rec in iter_ndjson(path, single_point="keep"):
             if rec.key_id not in google:

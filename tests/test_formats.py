@@ -20,6 +20,7 @@ from sketchjax.formats import (
     iter_ndjson,
     load_chairv2,
     load_npz,
+    ndjson_files,
     read_ndjson,
     read_svg,
     record_to_sketch,
@@ -138,6 +139,25 @@ def test_stroke5_round_trip_and_padding(rng):
 
 
 # --- ndjson -----------------------------------------------------------------------------------
+
+
+def test_ndjson_files_lists_one_file_per_category_plain_before_gzipped(tmp_path):
+    import gzip
+
+    (tmp_path / "cat.ndjson").write_text(_simplified_line() + "\n")
+    with gzip.open(tmp_path / "cat.ndjson.gz", "wt") as f:  # the same category twice: plain wins
+        f.write(_simplified_line(key="2") + "\n")
+    with gzip.open(tmp_path / "The Eiffel Tower.ndjson.gz", "wt") as f:
+        f.write(_simplified_line(key="3", word="The Eiffel Tower") + "\n")
+    for other in ("notes.txt", "dog.npz", ".ndjson"):
+        (tmp_path / other).write_text("x")
+    (tmp_path / "folder.ndjson").mkdir()
+    files = ndjson_files(tmp_path)
+    assert [(c, os.path.basename(p)) for c, p in files] == [
+        ("The Eiffel Tower", "The Eiffel Tower.ndjson.gz"), ("cat", "cat.ndjson")]
+    assert [r.key_id for c, p in files for r in iter_ndjson(p)] == ["3", "1"]
+    with pytest.raises(FileNotFoundError, match="not a folder"):
+        ndjson_files(tmp_path / "cat.ndjson")
 
 
 def _simplified_line(key="1", word="cat"):

@@ -42,7 +42,7 @@ from sketchjax.data.builder import ArrayRecordBuilder, CompactReprConfig, config
 from sketchjax.data.splits import SPLIT_NAMES, check_fractions, split_of
 from sketchjax.formats import from_stroke3, load_npz, record_to_sketch
 from sketchjax.formats._io import open_lines
-from sketchjax.formats.ndjson import json_line
+from sketchjax.formats.ndjson import NDJSON_SUFFIXES, json_line
 from sketchjax.formats.strokes import SINGLE_POINT_POLICIES
 from sketchjax.paths import DATA_ENV_VAR, OFFLINE_ENV_VAR, data_root, downloads_allowed
 from sketchjax.sketch import SketchError
@@ -117,7 +117,7 @@ QUICKDRAW_CATEGORIES = (
 )
 
 # A category's file: the first of these names found (ndjson may be gzipped).
-_SUFFIXES = {"simplified": (".ndjson", ".ndjson.gz"), "raw": (".ndjson", ".ndjson.gz"), "npz": (".npz",)}
+_SUFFIXES = {"simplified": NDJSON_SUFFIXES, "raw": NDJSON_SUFFIXES, "npz": (".npz",)}
 # Where each source lives under the data root (see /work/shared/data/README.md).
 _LOCAL_DIR = {"simplified": ("quickdraw", "simplified"), "raw": ("quickdraw", "raw"), "npz": ("sketchrnn_npz",)}
 _KEY_MARK = b'"key_id":"'

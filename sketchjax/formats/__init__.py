@@ -12,7 +12,8 @@ stroke-3            :func:`from_stroke3`                :func:`to_stroke3`
 stroke-5            :func:`from_stroke5`                :func:`to_stroke5`
 QuickDraw ndjson    :func:`iter_ndjson`,                :func:`write_ndjson`,
                     :func:`read_ndjson`,                :func:`sketch_to_drawing`
-                    :func:`record_to_sketch`
+                    :func:`record_to_sketch`,
+                    :func:`ndjson_files` (a folder)
 sketch-rnn npz      :func:`load_npz` (stroke-3 arrays)  :func:`save_npz`
 QMUL Chair-V2       :func:`load_chairv2`,               :func:`sketch_to_chairv2`
                     :func:`chairv2_to_sketch`
@@ -23,6 +24,7 @@ from sketchjax.formats.chairv2 import chairv2_photo_stem, chairv2_to_sketch, loa
 from sketchjax.formats.ndjson import (
     QuickDrawRecord,
     iter_ndjson,
+    ndjson_files,
     read_ndjson,
     record_to_sketch,
     sketch_to_drawing,
@@ -50,6 +52,7 @@ __all__ = [
     "to_stroke5",
     "QuickDrawRecord",
     "iter_ndjson",
+    "ndjson_files",
     "read_ndjson",
     "record_to_sketch",
     "sketch_to_drawing",

@@ -34,11 +34,16 @@ from sketchjax.sketch import Sketch, SketchError
 __all__ = [
     "QuickDrawRecord",
     "iter_ndjson",
+    "ndjson_files",
     "read_ndjson",
     "record_to_sketch",
     "sketch_to_drawing",
     "write_ndjson",
 ]
+
+#: The file names of a category's ndjson, in order of preference (gzipped as Google serves them
+#: for the raw recordings, or as a user saved them).
+NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz")
 
 # Google's key order; any other top-level field is kept in ``extra`` and written before "drawing".
 _METADATA_KEYS = ("word", "countrycode", "timestamp", "recognized", "key_id")
@@ -130,6 +135,25 @@ def _record_from_json(obj: Any, name: str, single_point: str) -> QuickDrawRecord
     sketch = record_to_sketch(obj, name=name, single_point=single_point)
     extra = {k: v for k, v in obj.items() if k not in _METADATA_KEYS and k != "drawing"}
     return QuickDrawRecord(sketch=sketch, extra=extra, source=name, **{k: obj.get(k) for k in _METADATA_KEYS})
+
+
+def ndjson_files(directory: PathLike) -> list[tuple[str, str]]:
+    """``(category, path)`` of the ndjson files in ``directory`` (one per category, sorted by
+    name): ``NAME.ndjson`` or ``NAME.ndjson.gz``; where both exist the plain file is taken.
+
+    Raises:
+      FileNotFoundError: ``directory`` is not a folder.
+    """
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"{directory}: not a folder of QuickDraw ndjson files")
+    found: dict[str, str] = {}
+    for name in sorted(os.listdir(directory)):
+        for rank, suffix in enumerate(NDJSON_SUFFIXES):
+            category = name[: -len(suffix)]
+            if name.endswith(suffix) and category and os.path.isfile(os.path.join(directory, name)):
+                if category not in found or rank == 0:
+                    found[category] = os.path.join(directory, name)
+    return sorted(found.items())
 
 
 def iter_ndjson(
