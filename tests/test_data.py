@@ -137,6 +137,45 @@ def test_splits_stable_when_categories_change(simplified, tfds_dir):
     assert len(stored) == len(set(stored)) == len(bigger)
 
 
+def test_a_build_waits_for_another_process_building_the_same_dataset(data_file, tmp_path):
+    """Two processes preparing one dataset (two training runs started together on a fresh
+    cache): the second waits for the first's build and reuses it (both used to build, and the
+    second's rename of its finished build failed: FileExistsError)."""
+    from sketchjax.data.builder import _build_lock
+
+    data_file("quickdraw", "simplified", "cat.ndjson")
+    cfg = quickdraw_config("simplified", ["cat"], fractions=SPLIT_FRACTIONS)
+    code = ("import logging, sys; logging.basicConfig(level=logging.INFO, stream=sys.stderr); "
+            "from sketchjax.data import QuickdrawStrokes, quickdraw_config; "
+            f"b = QuickdrawStrokes.prepare(quickdraw_config('simplified', ['cat'], fractions={SPLIT_FRACTIONS}), "
+            f"{str(tmp_path)!r}); print('built', b.info.splits['train'].num_examples, flush=True)")
+    from sketchjax.data.builder import inputs_digest
+
+    builder_dir = tmp_path / QuickdrawStrokes.name
+    # The lock prepare() takes: its config name gets the digest of the local inputs appended.
+    digest = inputs_digest(QuickdrawStrokes.local_inputs(cfg, None))
+    lock = tmp_path / ".locks" / f"{QuickdrawStrokes.name}-{cfg.name}-in{digest}.lock"
+    proc = None
+    try:
+        with _build_lock(lock):
+            proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True, env=dict(os.environ))
+            waited = ""
+            for line in proc.stderr:
+                waited += line
+                if "waiting for another process building" in line:
+                    break
+            assert "waiting for another process building" in waited, waited
+            assert not builder_dir.exists() or not any(builder_dir.rglob("dataset_info.json"))
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        last = out.strip().splitlines()[-1]
+        assert last.startswith("built ") and int(last.split()[1]) > 0, out
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+
+
 def test_quickdraw_raw_keeps_time(data_file, tfds_dir):
     raw_dir = data_file("quickdraw", "raw")
     cfg = quickdraw_config("raw", ["cat", "bicycle"], fractions=(1.0, 0.0, 0.0))

@@ -14,9 +14,11 @@ generic parser.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import inspect
+import logging
 import os
 import pathlib
 from typing import Iterable, Mapping, Optional
@@ -53,6 +55,34 @@ class CompactReprConfig:
 
 _FINGERPRINT_BYTES = 1 << 16  # read from each end of an input file
 _NOT_GIVEN = object()
+
+
+@contextlib.contextmanager
+def _build_lock(path: pathlib.Path):
+    """Holds an exclusive advisory lock on ``path`` (``fcntl.flock``; waits for another holder,
+    logging once; released when the block ends or the process dies).  Where no lock can be
+    taken (no ``fcntl``, a file system without locks, a folder that cannot be written) the
+    build goes on unlocked, as before."""
+    fd = None
+    try:
+        import fcntl
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logging.getLogger(__name__).info("waiting for another process building %s", path.with_suffix(""))
+            fcntl.flock(fd, fcntl.LOCK_EX)
+    except (ImportError, OSError):
+        if fd is not None:
+            os.close(fd)
+            fd = None
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # releases the lock
 
 
 def inputs_digest(paths: Iterable[os.PathLike], length: int = 8) -> str:
@@ -116,11 +146,15 @@ class ArrayRecordBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
         inputs = cls.local_inputs(config, None if manual_dir is None else pathlib.Path(manual_dir))
         if inputs:
             config = dataclasses.replace(config, name=f"{config.name}-in{inputs_digest(inputs)}")
-        builder = cls(config=config, data_dir=os.fspath(data_dir))
-        builder.allow_download = download
-        builder.given_manual_dir = None if manual_dir is None else pathlib.Path(manual_dir)
-        dl_config = tfds.download.DownloadConfig(manual_dir=None if manual_dir is None else os.fspath(manual_dir))
-        builder.download_and_prepare(download_config=dl_config)
+        # Two processes preparing the same dataset (say two training runs started together on a
+        # fresh cache) would both build it, and the second's final rename fails; so a build holds
+        # a lock, and a process that waited for one finds the dataset built.
+        with _build_lock(pathlib.Path(data_dir) / ".locks" / f"{cls.name}-{config.name}.lock"):
+            builder = cls(config=config, data_dir=os.fspath(data_dir))
+            builder.allow_download = download
+            builder.given_manual_dir = None if manual_dir is None else pathlib.Path(manual_dir)
+            dl_config = tfds.download.DownloadConfig(manual_dir=None if manual_dir is None else os.fspath(manual_dir))
+            builder.download_and_prepare(download_config=dl_config)
         return builder
 
     @classmethod
