@@ -525,6 +525,26 @@ def test_audit_plcc_of_a_constant_side_is_nan_and_correlations_stay_in_range():
     assert float(plcc(np.arange(5.0), np.arange(5.0) ** 2)) == pytest.approx(np.corrcoef(np.arange(5), np.arange(5) ** 2)[0, 1], abs=1e-6)
 
 
+def test_plcc_gradient_is_finite_where_its_value_is_nan():
+    """A PLCC loss over batches averaged with nanmean: a batch whose two sides are both constant
+    (value NaN, dropped) gave NaN gradients (d sqrt at 0) that poisoned the whole mean."""
+    from jax.test_util import check_grads
+
+    from sketchjax.gacl import plcc
+
+    a = jnp.array([0.1, 0.5, 0.3, 0.9])
+    const = jnp.full(4, 2.0)
+
+    def loss(x):
+        return jnp.nanmean(jnp.stack([plcc(x, x ** 2), plcc(const + 0.0 * x, const)]))
+
+    assert np.isnan(float(plcc(const, const)))
+    g = jax.grad(loss)(a)
+    np.testing.assert_allclose(g, jax.grad(lambda x: plcc(x, x ** 2))(a), rtol=1e-6)
+    assert np.all(np.isfinite(jax.grad(lambda x: plcc(x, x))(const)))
+    check_grads(lambda x: plcc(x, a ** 2), (a,), order=2, modes=["rev"])
+
+
 def test_audit_replace_derives_the_defaulted_ranges_for_the_new_kind():
     """dataclasses.replace(GACLConfig('scale'), kind='cos') keeps scale's l_q/u_q/lambda_g (it
     copies fields as they stand); GACLConfig.replace, copy.replace's __replace__ and --set derive

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sketchjax._checks import check_binary, check_same_1d
+from sketchjax._numerics import safe_sqrt
 
 __all__ = ["ranks", "spearman", "plcc", "roc_auc", "stratified_auc", "pair_agreement"]
 
@@ -94,7 +95,9 @@ def plcc(a: jax.Array, b: jax.Array, mask: Optional[jax.Array] = None) -> jax.Ar
     # Scaled by their largest magnitude before squaring: scores around 1e20 (or 1e-20) overflowed
     # (underflowed) the float32 sums of squares and gave 0 (NaN) for a well-defined correlation.
     da, db = (d / jnp.where(s > 0, s, 1.0) for d, s in ((da, _max_abs(da)), (db, _max_abs(db))))
-    den = jnp.sqrt(jnp.sum(da * da)) * jnp.sqrt(jnp.sum(db * db))
+    # safe_sqrt: a constant side (value NaN) keeps a finite gradient, so a PLCC loss averaged
+    # with jnp.nanmean over batches is not poisoned by one batch of equal scores.
+    den = safe_sqrt(jnp.sum(da * da)) * safe_sqrt(jnp.sum(db * db))
     ok = (den > 0) & _finite(a, b, mask=mask) & ~_constant(a, mask) & ~_constant(b, mask)
     return jnp.where(ok, jnp.clip(jnp.sum(da * db) / jnp.where(den > 0, den, 1.0), -1.0, 1.0), jnp.nan)
 
