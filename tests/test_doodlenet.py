@@ -109,6 +109,14 @@ def test_shapes_and_channel_forms(random_variables):
     np.testing.assert_allclose(np.sum(probs, axis=-1), 1.0, rtol=1e-5)
     with pytest.raises(ValueError, match="28, 28"):
         model.apply(random_variables, jnp.zeros((3, 32, 32)))
+    # concrete images outside [0, 1] are refused (confident nonsense otherwise); traced ones pass
+    with pytest.raises(ValueError, match=r"in \[0, 1\] .*got values in \[0\.\d+, 25\d\.\d+\] \(0-255 images: divide by 255\)"):
+        model.apply(random_variables, x * 255.0)
+    with pytest.raises(ValueError, match=r"got values in \[-0\.9\d+, 0\.9\d+\]$"):
+        doodlenet_classify(random_variables, x * 2.0 - 1.0)
+    with pytest.raises(ValueError, match=r"non-finite pixel value nan at index \(1, 2, 3\)"):
+        model.apply(random_variables, x.at[1, 2, 3].set(jnp.nan))
+    assert jax.jit(model.apply)(random_variables, x * 2.0 - 1.0).shape == (3, 345)
     shapes = jax.tree_util.tree_map(jnp.shape, random_variables["params"])
     assert shapes["block1_conv1"]["kernel"] == (3, 3, 1, 16) and shapes["hidden"]["kernel"] == (576, 512)
 

@@ -34,6 +34,7 @@ from typing import Mapping, Optional, Sequence, Union
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from sketchjax._checks import checked
 from sketchjax.models.tfjs import ModelFileError, expect_shapes, read_tfjs_layers_model
@@ -100,6 +101,28 @@ class DoodleNet(nn.Module):
         return (logits, feats.reshape(lead + (DOODLENET_FEATURES,))) if return_features else logits
 
 
+_RANGE_SLACK = 1e-3  # rounding of resampled / area-averaged rasters
+
+
+def _check_range(images) -> None:
+    """Concrete images (skipped for tracers) must be finite and in ``[0, 1]``: the weights were
+    trained on ink 1 on a 0 background, and 0-255 images (or standardised ones) give confident
+    nonsense rather than an error."""
+    if isinstance(images, jax.core.Tracer):
+        return
+    v = np.asarray(images)
+    if v.size == 0:
+        return
+    if not np.isfinite(v).all():
+        first = np.unravel_index(int(np.argmax(~np.isfinite(v))), v.shape)
+        raise ValueError(f"DoodleNet: non-finite pixel value {v[first]} at index {tuple(int(i) for i in first)}")
+    lo, hi = float(v.min()), float(v.max())
+    if lo < -_RANGE_SLACK or hi > 1 + _RANGE_SLACK:
+        hint = " (0-255 images: divide by 255)" if hi > 1.5 and lo >= 0 else ""
+        raise ValueError(f"DoodleNet: images must hold values in [0, 1] (ink 1 on a 0 background); got values "
+                         f"in [{lo:g}, {hi:g}]{hint}")
+
+
 def _features(images, dropout_rate: float, train: bool):
     """DoodleNet's layers up to the 512 tanh units, created in the *calling* module's compact
     ``__call__`` (so :class:`DoodleNet` and :class:`DoodleNetEncoder` share one parameter
@@ -109,6 +132,7 @@ def _features(images, dropout_rate: float, train: bool):
         x = x[..., 0]
     if x.ndim < 2 or x.shape[-2:] != (DOODLENET_SIZE, DOODLENET_SIZE):
         raise ValueError(f"DoodleNet expects images [..., 28, 28] or [..., 28, 28, 1], got shape {x.shape}")
+    _check_range(images)
     lead = x.shape[:-2]
     x = x.reshape((-1, DOODLENET_SIZE, DOODLENET_SIZE, 1))
     for i, (name, features) in enumerate(zip(_CONV_NAMES, _CONV_FEATURES)):
@@ -299,12 +323,17 @@ def doodlenet_class_name(word: str) -> str:
     return word.strip().replace(" ", "_")
 
 
-@jax.jit
 def doodlenet_classify(variables, images: jax.Array) -> jax.Array:
     """Class probabilities ``float32[..., 345]`` (softmax of the logits, as the Keras model).
 
-    ``images`` as for :meth:`DoodleNet.__call__`.
+    ``images`` as for :meth:`DoodleNet.__call__` (values checked when concrete); jitted.
     """
+    _check_range(images)
+    return _classify(variables, images)
+
+
+@jax.jit
+def _classify(variables, images: jax.Array) -> jax.Array:
     return jax.nn.softmax(DoodleNet().apply(variables, images), axis=-1)
 
 
