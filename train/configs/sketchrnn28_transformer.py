@@ -13,9 +13,11 @@ the same steps (measured: 29.2% / 63.6%, 76 min with 4 jobs on the cores).
 Command:
   python train/run.py --config train/configs/sketchrnn28_transformer.py --workdir runs/sketchrnn28_transformer
 
-Expected runtime: 27.3 min wall on the 2-core CPU (jax 0.10.2; 2,270 steps of batch 64; measured
-  2026-11-29 with an evaluation sharing the cores part of the time).
-Expected metric: held-out top-1 33.1%, top-5 68.8% over 28 classes on the 154 real test sketches.
+Expected runtime: 49 min wall on the 2-core CPU (jax 0.10.2; 2,270 steps of batch 64; measured
+  2026-12-04 with its GACL twin, tests and CI sharing the cores; 27.3 min on 2026-11-29 with an
+  evaluation sharing them part of the time).
+Expected metric: held-out top-1 45.5%, top-5 79.2% over 28 classes on the 154 real test sketches,
+  trained on ``sketchrnn_samples`` 1.1.0 (33.1% / 68.8% on the 1.0.0 samples).
 """
 from __future__ import annotations
 

@@ -10,10 +10,11 @@ cores; RESULTS.md §4.4).
 Command:
   python train/run.py --config train/configs/sketchrnn28_transformer_gacl.py --workdir runs/sketchrnn28_transformer_gacl
 
-Expected runtime: 25.3 min wall on the 2-core CPU (jax 0.10.2; 2,270 steps; measured 2026-11-29 with
-  other jobs sharing the cores part of the time).
-Expected metric: held-out top-1 31.8%, top-5 63.6% over 28 classes on the 154 real test sketches
-  (the softmax baseline: 33.1% / 68.8%).
+Expected runtime: 46 min wall on the 2-core CPU (jax 0.10.2; 2,270 steps; measured 2026-12-04 with
+  its softmax twin, tests and CI sharing the cores; 25.3 min on 2026-11-29 with lighter sharing).
+Expected metric: held-out top-1 38.3%, top-5 74.7% over 28 classes on the 154 real test sketches,
+  trained on ``sketchrnn_samples`` 1.1.0 (the softmax baseline: 45.5% / 79.2%; on the 1.0.0
+  samples 31.8% / 63.6% against 33.1% / 68.8%).
 """
 from __future__ import annotations
 
