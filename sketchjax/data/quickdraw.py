@@ -40,7 +40,7 @@ import tensorflow_datasets as tfds
 
 from sketchjax.data.builder import ArrayRecordBuilder, CompactReprConfig, config_digest, encode_sketch, optional_text, sketch_features
 from sketchjax.data.splits import SPLIT_NAMES, check_fractions, split_of
-from sketchjax.formats import from_stroke3, load_npz, record_to_sketch
+from sketchjax.formats import from_stroke3, load_npz, ndjson_files, record_to_sketch
 from sketchjax.formats._io import open_lines
 from sketchjax.formats.ndjson import NDJSON_SUFFIXES, json_line
 from sketchjax.formats.strokes import SINGLE_POINT_POLICIES
@@ -140,6 +140,8 @@ def local_quickdraw_dir(source: str) -> Optional[pathlib.Path]:
 def list_categories(directory: os.PathLike, source: str = "simplified") -> list[str]:
     """Sorted category names of the ``*.ndjson`` / ``*.ndjson.gz`` (or ``*.npz``) files in
     ``directory``."""
+    if _SUFFIXES[source] == NDJSON_SUFFIXES:
+        return [category for category, _ in ndjson_files(directory)]
     names = set()
     for p in pathlib.Path(directory).iterdir():
         names.update(p.name[: -len(suffix)] for suffix in _SUFFIXES[source] if p.name.endswith(suffix))

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sketchjax._checks import checked
+from sketchjax._checks import check_finite, checked
 from sketchjax.models.tfjs import ModelFileError, expect_shapes, read_tfjs_layers_model
 from sketchjax.paths import data_path
 from sketchjax.render import RasterRecipe
@@ -110,12 +110,10 @@ def _check_range(images) -> None:
     nonsense rather than an error."""
     if isinstance(images, jax.core.Tracer):
         return
+    check_finite("DoodleNet", "pixel values", images=images)
     v = np.asarray(images)
     if v.size == 0:
         return
-    if not np.isfinite(v).all():
-        first = np.unravel_index(int(np.argmax(~np.isfinite(v))), v.shape)
-        raise ValueError(f"DoodleNet: non-finite pixel value {v[first]} at index {tuple(int(i) for i in first)}")
     lo, hi = float(v.min()), float(v.max())
     if lo < -_RANGE_SLACK or hi > 1 + _RANGE_SLACK:
         hint = " (0-255 images: divide by 255)" if hi > 1.5 and lo >= 0 else ""
