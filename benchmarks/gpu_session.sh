@@ -21,6 +21,12 @@
 # device tool returns). Copy the JSON / markdown into benchmarks/results/ with a GPU suffix and
 # the numbers into RESULTS.md with the date, the device and the commit.
 #
+# Measured on an H200 (2026-12-04, RESULTS.md §1 "On a GPU"): 392 s wall at commit 8133381 (render
+# stopped at its 300 s limit by a dense case that never finished — now skipped on an accelerator —
+# and train 82 s), plus about a minute to start the machine. Before running it on a CPU to check
+# the accelerator code paths, a sitecustomize.py on PYTHONPATH holding
+# `import jax; jax.default_backend = lambda: "gpu"` makes render.py plan the GPU cases (185 s).
+#
 # Elsewhere (any machine with a GPU and `pip install -e ".[bench,cuda]"`):
 #   bash benchmarks/gpu_session.sh out/gpu-session
 set -uo pipefail
