@@ -144,20 +144,16 @@ def test_a_build_waits_for_another_process_building_the_same_dataset(data_file, 
     from sketchjax.data.builder import _build_lock
 
     data_file("quickdraw", "simplified", "cat.ndjson")
-    cfg = quickdraw_config("simplified", ["cat"], fractions=SPLIT_FRACTIONS)
+    cfg = QuickdrawStrokes.input_config(quickdraw_config("simplified", ["cat"], fractions=SPLIT_FRACTIONS))
     code = ("import logging, sys; logging.basicConfig(level=logging.INFO, stream=sys.stderr); "
             "from sketchjax.data import QuickdrawStrokes, quickdraw_config; "
             f"b = QuickdrawStrokes.prepare(quickdraw_config('simplified', ['cat'], fractions={SPLIT_FRACTIONS}), "
             f"{str(tmp_path)!r}); print('built', b.info.splits['train'].num_examples, flush=True)")
-    from sketchjax.data.builder import inputs_digest
-
     builder_dir = tmp_path / QuickdrawStrokes.name
-    # The lock prepare() takes: its config name gets the digest of the local inputs appended.
-    digest = inputs_digest(QuickdrawStrokes.local_inputs(cfg, None))
-    lock = tmp_path / ".locks" / f"{QuickdrawStrokes.name}-{cfg.name}-in{digest}.lock"
+    assert "-in" in cfg.name  # named by its inputs, as prepare() names it
     proc = None
     try:
-        with _build_lock(lock):
+        with _build_lock(QuickdrawStrokes.build_lock_path(cfg, tmp_path)):
             proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     text=True, env=dict(os.environ))
             waited = ""

@@ -143,19 +143,28 @@ class ArrayRecordBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
         """
         if manual_dir is not None and not os.path.isdir(manual_dir):
             raise FileNotFoundError(f"manual_dir {os.fspath(manual_dir)} is not a directory")
-        inputs = cls.local_inputs(config, None if manual_dir is None else pathlib.Path(manual_dir))
-        if inputs:
-            config = dataclasses.replace(config, name=f"{config.name}-in{inputs_digest(inputs)}")
+        config = cls.input_config(config, manual_dir)
         # Two processes preparing the same dataset (say two training runs started together on a
         # fresh cache) would both build it, and the second's final rename fails; so a build holds
         # a lock, and a process that waited for one finds the dataset built.
-        with _build_lock(pathlib.Path(data_dir) / ".locks" / f"{cls.name}-{config.name}.lock"):
+        with _build_lock(cls.build_lock_path(config, data_dir)):
             builder = cls(config=config, data_dir=os.fspath(data_dir))
             builder.allow_download = download
             builder.given_manual_dir = None if manual_dir is None else pathlib.Path(manual_dir)
             dl_config = tfds.download.DownloadConfig(manual_dir=None if manual_dir is None else os.fspath(manual_dir))
             builder.download_and_prepare(download_config=dl_config)
         return builder
+
+    @classmethod
+    def input_config(cls, config, manual_dir: Optional[os.PathLike] = None):
+        """``config`` renamed with the digest of the local inputs a build reads (see :meth:`prepare`)."""
+        inputs = cls.local_inputs(config, None if manual_dir is None else pathlib.Path(manual_dir))
+        return dataclasses.replace(config, name=f"{config.name}-in{inputs_digest(inputs)}") if inputs else config
+
+    @classmethod
+    def build_lock_path(cls, config, data_dir: os.PathLike) -> pathlib.Path:
+        """The lock file a build of ``config`` (as :meth:`input_config` names it) holds in ``data_dir``."""
+        return pathlib.Path(data_dir) / ".locks" / f"{cls.name}-{config.name}.lock"
 
     @classmethod
     def local_inputs(cls, config, manual_dir: Optional[pathlib.Path]) -> list[pathlib.Path]:

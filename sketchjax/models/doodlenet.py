@@ -110,8 +110,8 @@ def _check_range(images) -> None:
     nonsense rather than an error."""
     if isinstance(images, jax.core.Tracer):
         return
-    check_finite("DoodleNet", "pixel values", images=images)
-    v = np.asarray(images)
+    v = np.asarray(images)  # one host copy for both checks
+    check_finite("DoodleNet", "pixel values", images=v)
     if v.size == 0:
         return
     lo, hi = float(v.min()), float(v.max())
