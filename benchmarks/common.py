@@ -527,19 +527,12 @@ def machine_info(extra_modules=("jax", "jaxlib", "numpy", "torch", "cv2", "PIL")
 
 
 def atomic_write_text(path: os.PathLike, text: str) -> None:
-    """Writes ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """Writes ``text`` to ``path`` atomically (:func:`sketchjax.formats._io.atomic_write`: a
+    temporary file in the same folder, synced, then ``os.replace``)."""
+    from sketchjax.formats._io import atomic_write
+
+    with atomic_write(path) as f:
+        f.write(text)
 
 
 def atomic_write_json(path: os.PathLike, obj) -> None:

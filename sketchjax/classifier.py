@@ -778,30 +778,41 @@ class DoodleNetReference:
         xy, pen, valid = _checked_arrays(xy, pen, valid)
         return _pad_time(xy, pen, valid, -(-valid.shape[1] // 64) * 64)
 
-    def _forward(self, xy, pen, valid):
-        from sketchjax.models.doodlenet import DoodleNet
-
-        logits, feats = DoodleNet().apply(self.variables, self.recipe.raster(xy, pen, valid), return_features=True)
-        return logits[:, self.class_index], feats
-
+    # As TrainedClassifier's: module-level programs with the weights as arguments, so a second
+    # instance (other categories, another evaluation) reuses the compiled program and the
+    # weights are not folded into it as constants.
     @cached_property
     def features(self):
         """Jitted ``(xy, pen, valid) -> float32[B, 512]``."""
-        return jax.jit(lambda xy, pen, valid: self._forward(xy, pen, valid)[1])
+        return functools.partial(_doodlenet_features_program, self.recipe, self.variables, self.class_index)
 
     @cached_property
     def scores(self):
-        def fn(xy, pen, valid):
-            logits, feats = self._forward(xy, pen, valid)
-            out = linear_head_scores(logits, feats, self.variables["params"]["logits"]["kernel"][:, self.class_index])
-            out["prob_pred"] = jnp.max(jax.nn.softmax(logits, axis=-1), axis=-1)
-            return out
-
-        return jax.jit(fn)
+        return functools.partial(_doodlenet_scores_program, self.recipe, self.variables, self.class_index)
 
     score_arrays = TrainedClassifier.score_arrays
     feature_arrays = TrainedClassifier.feature_arrays
     score_sketches = TrainedClassifier.score_sketches
+
+
+def _doodlenet_forward(recipe, variables, class_index, xy, pen, valid):
+    from sketchjax.models.doodlenet import DoodleNet
+
+    logits, feats = DoodleNet().apply(variables, recipe.raster(xy, pen, valid), return_features=True)
+    return logits[:, class_index], feats
+
+
+@functools.partial(jax.jit, static_argnums=(0,))
+def _doodlenet_features_program(recipe, variables, class_index, xy, pen, valid):
+    return _doodlenet_forward(recipe, variables, class_index, xy, pen, valid)[1]
+
+
+@functools.partial(jax.jit, static_argnums=(0,))
+def _doodlenet_scores_program(recipe, variables, class_index, xy, pen, valid):
+    logits, feats = _doodlenet_forward(recipe, variables, class_index, xy, pen, valid)
+    out = linear_head_scores(logits, feats, variables["params"]["logits"]["kernel"][:, class_index])
+    out["prob_pred"] = jnp.max(jax.nn.softmax(logits, axis=-1), axis=-1)
+    return out
 
 
 def _checked_arrays(xy, pen, valid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -434,5 +434,14 @@ def test_doodlenet_reference_scores_over_the_given_categories(doodlenet, data_fi
     np.testing.assert_allclose(out["norm"], np.linalg.norm(feats, axis=1), rtol=1e-5)
     # the pre-trained features' norms sit inside the DoodleNet GACL configs' [l_a, u_a] = [8, 22]
     assert 8.0 < out["norm"].min() and out["norm"].max() < 22.0, out["norm"]
+    # a second reference over other categories of the same size reuses the compiled program
+    # (the weights and class rows are its arguments, not constants folded into it)
+    from sketchjax import classifier
+
+    compiled = classifier._doodlenet_scores_program._cache_size()
+    other = DoodleNetReference(["dog", "car", "cat", "bus"], root=data_file("models", "doodlenet"))
+    swapped = other.score_arrays(batch.xy, batch.pen, batch.valid, batch_size=8)
+    assert classifier._doodlenet_scores_program._cache_size() == compiled
+    np.testing.assert_allclose(swapped["logits"][:, [2, 0, 1]], out["logits"][:, [0, 2, 3]], rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match=r"no class for \['mokey'\]"):
         DoodleNetReference(["cat", "mokey"], root=data_file("models", "doodlenet"))

@@ -369,6 +369,37 @@ def test_training_benchmark_judges_the_paper_schedule_on_an_accelerator():
     assert "(jax_pack0.5)" in next(iter(cpu.values()))["detail"]  # runs without the per-variant ratios
 
 
+def test_atomic_write_removes_what_a_killed_writer_left(tmp_path):
+    """A writer killed mid-write (SIGKILL: no cleanup runs) leaves the old file intact and its
+    temporary file behind; the next write of that file removes it — but never a live writer's
+    temporary file, nor one written on another host."""
+    import signal
+    import subprocess
+    import sys
+
+    from sketchjax.formats import _io
+
+    target = tmp_path / "result.json"
+    target.write_text("old")
+    code = (f"import os, signal; from sketchjax.formats._io import atomic_write\n"
+            f"with atomic_write({str(target)!r}) as f:\n"
+            f"    f.write('half'); f.flush(); os.kill(os.getpid(), signal.SIGKILL)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    left = sorted(p.name for p in tmp_path.glob(".result.json.*.tmp"))
+    host = _io._writer_token().rsplit("-", 1)[0]
+    assert len(left) == 1 and left[0].startswith(f".result.json.{host}-") and target.read_text() == "old"
+    live = tmp_path / f".result.json.{_io._writer_token()}.abcd1234.tmp"  # this process: alive
+    elsewhere = tmp_path / ".result.json.other-host-1.abcd1234.tmp"
+    other_file = tmp_path / f".results.json.{host}-999999999.x.tmp"  # another file's
+    for p in (live, elsewhere, other_file):
+        p.write_text("?")
+    with _io.atomic_write(target) as f:
+        f.write("new")
+    assert target.read_text() == "new"
+    assert sorted(p.name for p in tmp_path.glob(".*.tmp")) == sorted([live.name, elsewhere.name, other_file.name])
+
+
 def test_output_path_checks_without_creating_and_writers_make_the_folder(tmp_path):
     """A program checks its outputs before its work but makes no folder then (a run that fails
     on its inputs leaves nothing behind); the atomic writers create it."""

@@ -9,6 +9,7 @@ import io
 import os
 import pathlib
 import pickle
+import socket
 import tempfile
 import zlib
 from typing import IO, Iterator, Union
@@ -76,6 +77,48 @@ def _fsync_dir(path: pathlib.Path) -> None:
             os.close(fd)
 
 
+def _writer_token() -> str:
+    """``host-pid`` of this process, in the name of its temporary files (:func:`atomic_write`)."""
+    host = socket.gethostname().replace("/", "_").replace(os.sep, "_") or "localhost"
+    return f"{host}-{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists (another user's), or cannot tell: keep its file
+    return True
+
+
+def remove_stale_temporaries(path: PathLike) -> list[pathlib.Path]:
+    """Removes the temporary files that :func:`atomic_write` calls for ``path`` left behind
+    when their process was killed (SIGKILL, power loss: no ``except`` ran) — only those written
+    on this host by a process that no longer exists; a live writer's file, and one from another
+    host sharing the folder, are kept.  Returns the files removed."""
+    path = pathlib.Path(path)
+    parent = path.parent if str(path.parent) else pathlib.Path(".")
+    host = _writer_token().rsplit("-", 1)[0]
+    prefix = f".{path.name}."
+    removed = []
+    try:
+        candidates = [p for p in parent.iterdir() if p.name.startswith(prefix) and p.name.endswith(".tmp")]
+    except OSError:  # no folder yet, or not listable: nothing to clean
+        return removed
+    for p in candidates:
+        # .NAME.HOST-PID.RANDOM.tmp
+        token = p.name[len(prefix):-len(".tmp")].rsplit(".", 1)[0]
+        owner, _, pid = token.rpartition("-")
+        if owner != host or not pid.isdigit() or _pid_alive(int(pid)):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+            removed.append(p)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_write(path: PathLike, mode: str = "w") -> Iterator[IO]:
     """Open a temporary file next to ``path``; on success move it over ``path`` atomically.
@@ -84,13 +127,15 @@ def atomic_write(path: PathLike, mode: str = "w") -> Iterator[IO]:
     (the temporary file is removed).  The file gets the usual ``0o666 & ~umask`` permissions
     (``mkstemp`` alone would leave it readable by its owner only; the umask is read once, at
     import, so that no other thread ever runs under a changed umask); the rename is synced to
-    the directory.
+    the directory.  The temporary file is ``.NAME.HOST-PID.RANDOM.tmp``: a later write of the
+    same ``path`` removes those a killed process left (:func:`remove_stale_temporaries`).
     """
     path = pathlib.Path(path)
     encoding = None if "b" in mode else "utf-8"
     parent = path.parent if str(path.parent) else pathlib.Path(".")
     parent.mkdir(parents=True, exist_ok=True)  # output_path checked it and made nothing
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_writer_token()}.", suffix=".tmp", dir=parent)
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, mode, encoding=encoding) as f:
