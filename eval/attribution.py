@@ -96,11 +96,24 @@ def load_sketches(config: dict, n: int, seed: int):
 
 
 def resnet_model(workdir: pathlib.Path):
-    """(apply, recipe, config, step) of the trained ResNet restored from ``workdir``."""
+    """(apply, recipe, config, step) of the trained raster classifier restored from ``workdir``
+    (the ResNet of ``quickdraw_resnet.py`` by default; any raster run works, a GACL run
+    explained through its logits ``s cos theta``).
+
+    Raises:
+      SystemExit: a sequence model (no raster to attribute through), named.
+    """
     from sketchjax.classifier import load_classifier
 
     clf = load_classifier(workdir)
-    return clf.apply, clf.recipe, clf.config, clf.step
+    if clf.recipe is None:
+        raise SystemExit(f"--resnet-workdir {workdir}: a {clf.config['model']['name']} run reads point sequences, "
+                         "not rasters; stroke attribution here needs a raster model (resnet18, cnn, doodlenet)")
+    apply = clf.apply
+    if clf.gacl is not None:
+        s = clf.gacl.s
+        apply = lambda inputs: s * clf.apply(inputs)[0]  # noqa: E731 -- GACL's test-time logits
+    return apply, clf.recipe, clf.config, clf.step
 
 
 def build_methods(apply, recipe: RasterRecipe, k: int, score_kind: str, ig_steps: int, sg_samples: int):
@@ -232,7 +245,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tfds-dir", default=None, help="TFDS data_dir of quickdraw_strokes (default: the config's)")
     parser.add_argument("--models", default="doodlenet,resnet")
-    parser.add_argument("--resnet-workdir", default=str(REPO_ROOT / "runs" / "quickdraw_resnet"))
+    parser.add_argument("--resnet-workdir", default=str(REPO_ROOT / "runs" / "quickdraw_resnet"),
+                        help="the trained model's workdir: any raster run (softmax or GACL); the sketches come "
+                             "from that run's own test split")
     parser.add_argument("--score", default="logit", choices=("logit", "log_prob", "prob"))
     parser.add_argument("--psla-through-fit", action="store_true",
                         help="P-SLA / SmoothGrad gradients also through the fit to the canvas (RasterRecipe.differentiate_fit)")
@@ -281,7 +296,10 @@ def main(argv=None) -> dict:
         specs = []
     if resnet is not None:
         apply, recipe, _, step = resnet
-        specs.append((f"ResNet-18 (trained, step {step})", apply, recipe, arrays["label"], lambda i: categories[i]))
+        arch = {"resnet18": "ResNet-18"}.get(config["model"]["name"], config["model"]["name"])
+        head = " GACL" if config.get("head", {}).get("type") == "gacl" else ""
+        specs.append((f"{arch}{head} (trained, {workdir.name}, step {step})", apply, recipe, arrays["label"],
+                       lambda i: categories[i]))
     if args.psla_through_fit:
         specs = [(n, a, dataclasses.replace(r, differentiate_fit=True), t, f) for n, a, r, t, f in specs]
     for name, apply, recipe, truth, namer in specs:

@@ -663,3 +663,12 @@ def test_moderate_agreement_mean_of_cells_and_bootstrap_interval():
     assert got["lo"] < got["mean"] < got["hi"]
     cells[("jitter", program.MODERATE[1])] = (wins, np.zeros(n, bool))  # a cell no copy changed
     assert np.isnan(program.moderate_agreement(cells, program.SPEC_KINDS, seed=0)["mean"])
+
+
+def test_attribution_eval_refuses_a_sequence_run_by_name(tiny_runs):
+    """eval/attribution.py explains raster models; a BiLSTM workdir is refused, naming why."""
+    spec = importlib.util.spec_from_file_location("eval_attribution", REPO / "eval" / "attribution.py")
+    program = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(program)
+    with pytest.raises(SystemExit, match=r"a bilstm run reads point sequences, not rasters"):
+        program.resnet_model(tiny_runs["gacl"])
