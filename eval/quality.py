@@ -95,7 +95,8 @@ def parse_runs(text: str) -> dict[str, pathlib.Path]:
     for item in text.split(","):
         name, sep, path = item.rpartition("=")  # a name may hold '=' ("m=1"); a path does not
         if not sep or not name.strip() or not path.strip():
-            raise SystemExit(f"--runs: expected NAME=WORKDIR[,NAME=WORKDIR...], got {item!r}")
+            raise SystemExit(f"--runs: expected NAME=WORKDIR[,NAME=WORKDIR...] (commas separate runs, so a name "
+                             f"cannot hold one), got {item!r}")
         runs[name.strip()] = pathlib.Path(path.strip())
     return runs
 

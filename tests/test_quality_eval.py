@@ -254,6 +254,8 @@ def test_quality_eval_run_names_may_hold_equals_signs():
     assert runs == {"softmax": pathlib.Path("runs/a"), "GACL m=1": pathlib.Path("runs/b")}
     with pytest.raises(SystemExit, match="expected NAME=WORKDIR"):
         program.parse_runs("runs/a")
+    with pytest.raises(SystemExit, match=r"a name cannot hold one\), got 'GACL \[8'"):
+        program.parse_runs("GACL [8, 22]=runs/b")
 
 
 def test_ink_reference_auc_counts_points_and_strokes():
