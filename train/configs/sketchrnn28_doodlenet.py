@@ -12,9 +12,11 @@ Command:
 
 Expected runtime: 10.1 min wall on the 2-core CPU (jax 0.10.2; 2,270 steps; measured 2026-11-29
   with other jobs sharing the cores).
-Expected metric: held-out top-1 71.4%, top-5 92.2% over 28 classes on the 154 real test sketches
-  (the ResNet from scratch, ``sketchrnn28_resnet.py``: 57.8%; the pre-trained DoodleNet itself,
-  restricted to the 28 classes: 79.9%); with ``--set model.pretrained_head=True`` 77.3% / 92.2%
+Expected metric: held-out top-1 76.0%, top-5 92.9% over 28 classes on the 154 real test sketches,
+  trained on ``sketchrnn_samples`` 1.1.0 (18 min with three other training jobs on the cores;
+  RESULTS.md §4.10; the ResNet from scratch, ``sketchrnn28_resnet.py``: 64.3%; the pre-trained
+  DoodleNet itself, restricted to the 28 classes: 79.9%).  On the 1.0.0 samples: 71.4% / 92.2%,
+  and with ``--set model.pretrained_head=True`` 77.3% / 92.2%
   (6.0 min); with the backbone at a tenth of the head's rate (``--set "optimizer.lr_scale={'encoder':
   0.1}"``) 66.2%, frozen (``{'encoder': 0.0}``) 66.2% (RESULTS.md §4.11).
 """
