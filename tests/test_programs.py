@@ -387,7 +387,7 @@ def test_atomic_write_removes_what_a_killed_writer_left(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     left = sorted(p.name for p in tmp_path.glob(".result.json.*.tmp"))
-    host = _io._writer_token().rsplit("-", 1)[0]
+    host = _io._writer_host()
     assert len(left) == 1 and left[0].startswith(f".result.json.{host}-") and target.read_text() == "old"
     live = tmp_path / f".result.json.{_io._writer_token()}.abcd1234.tmp"  # this process: alive
     elsewhere = tmp_path / ".result.json.other-host-1.abcd1234.tmp"

@@ -77,10 +77,13 @@ def _fsync_dir(path: pathlib.Path) -> None:
             os.close(fd)
 
 
+def _writer_host() -> str:
+    return socket.gethostname().replace(os.sep, "_") or "localhost"
+
+
 def _writer_token() -> str:
     """``host-pid`` of this process, in the name of its temporary files (:func:`atomic_write`)."""
-    host = socket.gethostname().replace("/", "_").replace(os.sep, "_") or "localhost"
-    return f"{host}-{os.getpid()}"
+    return f"{_writer_host()}-{os.getpid()}"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -88,8 +91,8 @@ def _pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OSError):
-        return True  # exists (another user's), or cannot tell: keep its file
+    except OSError:
+        return True  # exists (another user's: EPERM), or cannot tell: keep its file
     return True
 
 
@@ -100,7 +103,7 @@ def remove_stale_temporaries(path: PathLike) -> list[pathlib.Path]:
     host sharing the folder, are kept.  Returns the files removed."""
     path = pathlib.Path(path)
     parent = path.parent if str(path.parent) else pathlib.Path(".")
-    host = _writer_token().rsplit("-", 1)[0]
+    host = _writer_host()
     prefix = f".{path.name}."
     removed = []
     try:
