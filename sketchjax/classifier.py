@@ -892,6 +892,10 @@ def load_classifier(workdir: str | os.PathLike) -> TrainedClassifier:
     if config.get("experiment", CLASSIFIER_EXPERIMENT) not in (CLASSIFIER_EXPERIMENT, *_LEGACY_CLASSIFIER_EXPERIMENTS):
         raise ValueError(f"{workdir}: a run of the experiment {config['experiment']!r}, not a sketch classifier "
                          f"({CLASSIFIER_EXPERIMENT}); load_classifier reads classifier runs only")
+    missing = [k for k in ("data", "model") if not isinstance(config.get(k), dict)]
+    if missing:
+        raise ValueError(f"{workdir / 'config.json'}: not a sketch classifier run's config (no {' or '.join(missing)} "
+                         "section)")
     config = _with_recorded_categories(config, workdir)
     restore_config = config
     if isinstance(config.get("model"), dict) and config["model"].get("pretrained"):

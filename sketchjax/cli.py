@@ -71,7 +71,7 @@ def load_sketch_file(path: str, *, limit: int | None, single_point: str = "keep"
                 out.append((f"{name}:{split}[{i}]", formats.from_stroke3(s3, name=f"{path}:{split}[{i}]", single_point=single_point)))
         return out
     if suffix == ".svg":
-        return [(name, formats.read_svg(path, single_point=single_point))]
+        return [(name, formats.read_svg(pathlib.Path(path), single_point=single_point))]  # a path: never SVG text
     raise ValueError(f"{path}: unsupported file type {suffix!r} (use {_SUPPORTED})")
 
 

@@ -45,7 +45,8 @@ def data_root(path: Optional[Union[str, os.PathLike]] = None) -> pathlib.Path:
             f"(the default {_DEFAULT_DATA} does not exist)"
         )
     if not root.is_dir():
-        raise FileNotFoundError(f"sketch data directory {root} (from {origin}) does not exist")
+        raise FileNotFoundError(f"sketch data directory {root} (from {origin}) "
+                                + ("is a file, not a directory" if root.exists() else "does not exist"))
     return root
 
 

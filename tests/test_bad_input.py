@@ -277,6 +277,13 @@ CASES = {
     "svg odd polyline": (svg_case(svg('<polyline points="0,0 1,1 2"/>')), r"odd number"),
     "svg no strokes": (svg_case(svg("<rect width='3' height='3'/>")), r"empty drawing"),
     "svg huge coordinate": (svg_case(svg('<path d="M0 0 L 1e7 0"/>')), r"out of range"),
+    "svg path number overflow": (svg_case(svg('<path d="M0 0 L 1e400 0"/>')), r"number '1e400' out of range"),
+    "svg transform number overflow": (
+        svg_case(svg('<path transform="scale(1e400)" d="M0 0 L1 1"/>')), r"scale\(1e400\).*number out of range"),
+    "svg transform product overflow": (
+        svg_case(svg('<path transform="scale(1e308) scale(1e308)" d="M0 0 L1 1"/>')), r"overflows"),
+    "svg only hidden strokes": (
+        svg_case(svg('<path style="display:none" d="M0 0 L1 1"/>')), r"no visible path.*1 hidden by display:none"),
     "svg lone moveto": (svg_case(svg('<path d="M 3 3"/>')), r"single point"),
     "svg bad line length": (svg_case(svg('<line x1="10%" y1="0" x2="1" y2="1"/>')), r"x1"),
     "svg missing file": (lambda tmp: (lambda: read_svg(tmp / "nope.svg"), "nope.svg"), r"cannot read"),

@@ -229,6 +229,9 @@ def test_chairv2_roundtrip(data_file, tfds_dir):
     assert [ex["key"] for ex in test.__getitems__([-1, 0, -len(test)])] == [test[-1]["key"], test[0]["key"], test[0]["key"]]
     with pytest.raises(IndexError, match=rf"index {len(test)} out of range"):
         test.__getitems__([0, len(test)])
+    assert len(open_split(builder, "test[:3]")) == 3
+    with pytest.raises(ValueError, match=r"split 'test\[:0\]' of qmul_chairv2.* holds no examples"):
+        open_split(builder, "test[:0]")  # was TFDS's "Paths sequence can not be of 0 length"
 
 
 def test_chairv2_public_pickle_keeps_official_split(tmp_path, tfds_dir):
@@ -876,6 +879,11 @@ def test_listing_categories_without_a_folder_says_why(tmp_path, monkeypatch):
     monkeypatch.setenv("SKETCHJAX_DATA", str(tmp_path / "nodata"))
     with pytest.raises(ValueError, match=r"sketch data directory .*nodata \(from \$SKETCHJAX_DATA\) does not exist"):
         quickdraw_config("simplified", None)
+    from sketchjax.paths import data_root
+
+    (tmp_path / "file.ndjson").write_text("{}\n")
+    with pytest.raises(FileNotFoundError, match=r"file.ndjson \(from the path argument\) is a file, not a directory"):
+        data_root(tmp_path / "file.ndjson")  # e.g. `--data cat.ndjson` (said "does not exist")
     (tmp_path / "nodata").mkdir()
     with pytest.raises(ValueError, match=r"the data root .*nodata has no quickdraw/raw folder"):
         quickdraw_config("raw", None)

@@ -112,6 +112,22 @@ def test_loss_gradients_check_against_finite_differences(kind, batch):
     check_grads(loss, (features, w), order=1, modes=("rev",), eps=1e-2, atol=5e-2, rtol=5e-2)
 
 
+def test_norms_and_cosines_of_huge_features_do_not_overflow():
+    """float32 squares overflow from |x| ~ 1.8e19: the norm is computed scaled, the same function
+    (value and gradient) at ordinary magnitudes."""
+    w = jnp.array([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]])
+    f = jnp.array([[3.0, 4.0, 0.0], [0.0, 0.0, 0.0], [0.3, -0.4, 0.0]])
+    for scale in (1.0, 1e20, 1e36):
+        cos, norm = class_cosines(f * scale, w)
+        assert bool(jnp.all(jnp.isfinite(cos))) and bool(jnp.all(jnp.isfinite(norm))), scale
+        np.testing.assert_allclose(np.asarray(norm)[[0, 2]] / scale, [5.0, 0.5], rtol=1e-6)
+        np.testing.assert_allclose(np.asarray(cos)[[0, 2]], [[0.6, 0.8], [0.6, -0.8]], rtol=1e-6)
+    assert float(class_cosines(f, w)[1][1]) == pytest.approx(1e-6)  # a zero feature: sqrt(eps), never 0
+    # the gradient of the norm is x / ||x|| (the scale is a constant to autodiff), and 0 at x = 0
+    g = jax.grad(lambda x: jnp.sum(class_cosines(x, w)[1]))(f)
+    np.testing.assert_allclose(g, [[0.6, 0.8, 0.0], [0.0, 0.0, 0.0], [0.6, -0.8, 0.0]], rtol=1e-6, atol=1e-7)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_gradients_are_finite_at_cos_plus_and_minus_one(kind):
     w = jnp.eye(3) * 2.0

@@ -78,6 +78,11 @@ def test_cli_labels_show_as_written_and_name_the_line(tmp_path, capsys):
     (tmp_path / "sketch.gz").write_bytes(packed.read_bytes())
     assert main(["render", str(tmp_path / "sketch.gz"), "--out", str(tmp_path / "h.png")]) == 2
     assert "unsupported file type '.gz'" in capsys.readouterr().err
+    # an SVG file whose name starts with "<" is a file, not SVG text (was: "malformed XML")
+    odd = tmp_path / "<a>.svg"
+    odd.write_text('<svg xmlns="http://www.w3.org/2000/svg"><path d="M 0 0 L 10 10"/></svg>')
+    [(label, sketch)] = load_sketch_file(str(odd), limit=None)
+    assert label == "<a>.svg" and int(sketch.valid.sum()) == 2
 
 
 @pytest.mark.data

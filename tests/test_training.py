@@ -898,6 +898,15 @@ def test_train_unless_done_refuses_a_workdir_started_with_other_settings(tmp_pat
         restore_trained(tmp_path / "new", lambda config: None)
     with pytest.raises(FileNotFoundError, match="config.json: is a file, not a training run's workdir"):
         read_run_config(tmp_path / "config.json")  # e.g. --checkpoint given a file (was: NotADirectoryError)
+    # JSON that is no config, or a config of no classifier: named, not an AttributeError / KeyError
+    from sketchjax.classifier import load_classifier
+
+    (tmp_path / "config.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"config.json: not a run's config \(a JSON list"):
+        read_run_config(tmp_path)
+    (tmp_path / "config.json").write_text('{"seed": 0}')
+    with pytest.raises(ValueError, match=r"config.json: not a sketch classifier run's config \(no data or model"):
+        load_classifier(tmp_path)
 
 
 def test_a_second_run_in_a_busy_workdir_is_refused(tmp_path):

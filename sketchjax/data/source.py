@@ -157,10 +157,13 @@ def open_split(
     Returns:
       :class:`SketchSource` (or the TFDS data source when ``fast=False``).
     """
+    if isinstance(dataset, os.PathLike) or (not isinstance(dataset, tfds.core.DatasetBuilder)
+                                            and pathlib.Path(str(dataset), "dataset_info.json").is_file()):
+        dataset = tfds.builder_from_directory(os.fspath(dataset))
     if isinstance(dataset, tfds.core.DatasetBuilder):
+        if dataset.info.splits[split].num_examples == 0:  # TFDS: "Paths sequence can not be of 0 length"
+            raise ValueError(f"split {split!r} of {dataset.info.full_name} holds no examples")
         ds = dataset.as_data_source(split)
-    elif isinstance(dataset, os.PathLike) or pathlib.Path(str(dataset), "dataset_info.json").is_file():
-        ds = tfds.builder_from_directory(os.fspath(dataset)).as_data_source(split)
     else:
         ds = tfds.data_source(
             str(dataset), split=split, data_dir=None if data_dir is None else os.fspath(data_dir), download=False

@@ -65,7 +65,12 @@ def _parse_transform(text: str, where: str) -> np.ndarray:
         if not m or _NUMBER.sub("", m.group(2)).strip(" \t\r\n,"):
             raise SketchError(f"{where}: bad transform {text!r} at character {pos}")
         args = [float(a) for a in _NUMBER.findall(m.group(2))]
-        matrix = matrix @ _transform_matrix(m.group(1), args, f"{where}: transform {m.group(0).strip()!r}")
+        if not all(math.isfinite(a) for a in args):
+            raise SketchError(f"{where}: transform {m.group(0).strip()!r}: a number out of range")
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflowing product is reported below
+            matrix = matrix @ _transform_matrix(m.group(1), args, f"{where}: transform {m.group(0).strip()!r}")
+        if not np.all(np.isfinite(matrix)):
+            raise SketchError(f"{where}: transform {text!r} overflows (its product is not finite)")
         pos = m.end()
     return matrix
 
@@ -130,8 +135,11 @@ class _PathData:
         m = _NUMBER.match(self.text, self.pos)
         if not m:
             raise self.error("expected a number")
+        value = float(m.group(0))
+        if not math.isfinite(value):
+            raise self.error(f"number {m.group(0)!r} out of range")
         self.pos = m.end()
-        return float(m.group(0))
+        return value
 
     def numbers(self, n: int) -> list:
         return [self.number() for _ in range(n)]
@@ -358,7 +366,7 @@ def read_svg(
     if _local_name(root.tag) != "svg":
         raise SketchError(f"{name}: not an SVG document (root element <{_local_name(root.tag)}>)")
 
-    strokes, skipped = [], Counter()
+    strokes, skipped, hidden = [], Counter(), 0
     stack = [(root, np.eye(3), True)]
     # Depth-first in document order, carrying the current transformation matrix and the
     # inherited visibility.  Hidden content is not drawn, so it is not read: display:none
@@ -368,6 +376,7 @@ def read_svg(
         element, parent_ctm, parent_visible = stack.pop()
         kind = _local_name(element.tag)
         if _presentation(element, "display") == "none":
+            hidden += 1
             continue
         visibility = _presentation(element, "visibility")
         visible = parent_visible if visibility in (None, "inherit") else visibility == "visible"
@@ -381,6 +390,7 @@ def read_svg(
             stack.extend((child, ctm, visible) for child in reversed(list(element)))
         elif kind in ("path", "polyline", "polygon", "line"):
             if not visible:
+                hidden += 1
                 continue
             for points in _element_strokes(element, kind, where, curve_samples):
                 strokes.append(points @ ctm[:2, :2].T + ctm[:2, 2])
@@ -389,7 +399,9 @@ def read_svg(
     if skipped:
         warnings.warn(f"{name}: skipped elements that are not strokes: {dict(skipped)}", stacklevel=2)
     if not strokes:
-        raise SketchError(f"{name}: empty drawing (no path, polyline, polygon or line elements)")
+        raise SketchError(f"{name}: empty drawing (no " + ("visible " if hidden else "") + "path, polyline, polygon "
+                          "or line elements" + (f"; {hidden} hidden by display:none or visibility:hidden)" if hidden
+                                                else ")"))
     return from_strokes(strokes, name=name, single_point=single_point)
 
 

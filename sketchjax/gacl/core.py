@@ -210,9 +210,11 @@ def quality_from_norm(norm: jax.Array, cfg: GACLConfig) -> jax.Array:
 
 def _smoothed_norm(x: jax.Array, axis: int, eps: float = 1e-12) -> jax.Array:
     # sqrt(sum x^2 + tiny): a finite gradient at x = 0 (a zero feature: ReLU features can be 0) and,
-    # unlike sketchjax._numerics.safe_norm (0 at 0), never 0 -- it divides the cosines below
-
-    return jnp.sqrt(jnp.sum(jnp.square(x), axis=axis) + eps)
+    # unlike sketchjax._numerics.safe_norm (0 at 0), never 0 -- it divides the cosines below.
+    # Scaled by c = max(max|x|, 1) (a constant to autodiff): the same function, exactly so for
+    # |x| <= 1, whose squares cannot overflow (float32 x^2 does from |x| ~ 1.8e19).
+    c = jax.lax.stop_gradient(jnp.maximum(jnp.max(jnp.abs(x), axis=axis, keepdims=True), 1.0))
+    return jnp.squeeze(c, axis) * jnp.sqrt(jnp.sum(jnp.square(x / c), axis=axis) + eps / jnp.square(jnp.squeeze(c, axis)))
 
 
 def class_cosines(features: jax.Array, class_weights: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -542,17 +542,20 @@ def read_run_config(workdir: str | os.PathLike) -> dict:
     """``workdir/config.json``: the config a run of :func:`fit` was started with.
 
     Raises ``FileNotFoundError`` (no such file: not a run's workdir) or ``ValueError`` (corrupt
-    JSON), each naming the file."""
+    JSON, or JSON that is not an object), each naming the file."""
     workdir = pathlib.Path(workdir)
     path = workdir / "config.json"
     if workdir.exists() and not workdir.is_dir():
         raise FileNotFoundError(f"{workdir}: is a file, not a training run's workdir (a folder with config.json)")
     try:
-        return json.loads(path.read_text())
+        config = json.loads(path.read_text())
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no config.json — is {workdir} a training run's workdir?") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: corrupt config ({e})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: not a run's config (a JSON {type(config).__name__}, not an object)")
+    return config
 
 
 
