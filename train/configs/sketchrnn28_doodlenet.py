@@ -14,7 +14,7 @@ Expected runtime: 10.1 min wall on the 2-core CPU (jax 0.10.2; 2,270 steps; meas
   with other jobs sharing the cores).
 Expected metric: held-out top-1 76.0%, top-5 92.9% over 28 classes on the 154 real test sketches,
   trained on ``sketchrnn_samples`` 1.1.0 (18 min with three other training jobs on the cores;
-  RESULTS.md §4.10; the ResNet from scratch, ``sketchrnn28_resnet.py``: 64.3%; the pre-trained
+  RESULTS.md §4.10; seeds 1 and 2 (``--set seed=N``): 76.6% / 93.5%, 74.7% / 94.8%; the ResNet from scratch, ``sketchrnn28_resnet.py``: 64.3%; the pre-trained
   DoodleNet itself, restricted to the 28 classes: 79.9%).  On the 1.0.0 samples: 71.4% / 92.2%,
   and with ``--set model.pretrained_head=True`` 77.3% / 92.2%
   (6.0 min); with the backbone at a tenth of the head's rate (``--set "optimizer.lr_scale={'encoder':
