@@ -413,6 +413,37 @@ def test_pen_gradient_tie_at_a_shared_vertex_tolerates_rounding():
     assert tie(d + 1e-3) == 0.0 and tie(d - 1e-3) == 0.0
 
 
+def _central_differences(f, x, h):
+    x = np.asarray(x, np.float64)
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[i] = h
+        g[i] = (float(f(x + e)) - float(f(x - e))) / (2 * h)
+    return g
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_distance_raster_gradient_where_pixel_centres_lie_on_a_segment(dtype):
+    """Found by an audit: a pixel centre on a segment's interior (integer QuickDraw points on
+    their own canvas: any segment with odd x and y steps) has |r| = a rounding residual, whose
+    direction r / |r| is noise (often along the segment) -- the gradient went the wrong way,
+    even its sign in float64.  There the distance is V-shaped, central differences give 0."""
+    with jax.enable_x64(True):
+        valid = np.ones((1, 2), bool)
+        pen = np.array([[1.0, 0.0]])
+        w = jax.random.normal(jax.random.PRNGKey(3), (12, 12), jnp.float64)
+        # interior pixel centres only (an end point on one is a cone of unequal sides: no gradient)
+        for xy in ([[3.5, 1.0], [3.5, 8.0]], [[1.25, 1.25], [8.25, 8.25]], [[-1.0, 0.5], [11.0, 8.5]]):
+            xy = np.array([xy])
+            g = jax.grad(lambda x: jnp.sum(distance_raster(x, jnp.asarray(pen, dtype), valid, 12) * w.astype(dtype)))(
+                jnp.asarray(xy, dtype))
+            reference = _central_differences(
+                lambda x: jnp.sum(distance_raster_dense(jnp.asarray(x), jnp.asarray(pen), valid, 12) * w), xy, 1e-6)
+            np.testing.assert_allclose(np.asarray(g, np.float64), reference, atol=2e-4 if dtype == "float32" else 1e-6,
+                                       err_msg=str(xy.tolist()))
+
+
 def test_distance_raster_gradients_finite_on_coincident_points_and_pixel_centres():
     # Points exactly on pixel centres (distance 0), repeated points and a fully repeated stroke.
     xy = np.array([[4.5, 4.5], [4.5, 4.5], [8.5, 4.5], [8.5, 4.5], [4.5, 4.5], [8.5, 4.5]], np.float32)

@@ -26,7 +26,12 @@ Two implementations share one geometry:
 Degenerate geometry, chosen so that ``jax.test_util.check_grads`` (central differences)
 passes: a zero-length segment (a dot, or consecutive duplicate points) uses ``u = 1/2``,
 splitting its gradient between its two coincident ends, and wins ties against the
-non-degenerate segments that share its point; the gradient of ``|r|`` at ``r = 0`` is 0.
+non-degenerate segments that share its point; the gradient of ``|r|`` at ``r = 0`` is 0, also
+for a pixel centre lying on a segment (``|r|`` within rounding of 0: e.g. integer QuickDraw
+coordinates on their own canvas), where central differences of the V-shaped distance give 0
+too.  A pixel equally near two segments that share no point gives its whole gradient to
+one of them (zero-length segments first, else the lower index): a subgradient of the min,
+where central differences would split it.
 Forward-mode differentiation of :func:`distance_raster` is not defined (``custom_vjp``);
 use reverse mode, or :func:`distance_raster_dense` for ``jvp``.  Reverse over reverse works
 (``grad`` of a gradient, e.g. of a P-SLA attribution w.r.t. the points): the search's
@@ -308,7 +313,12 @@ def _at_nearest(xy, pen, valid, arg, size, tile):
     gax, gay, gbx, gby, gpen = _gather_segments(segments[:5], seg)
     u, rx, ry = _closest_point(pcx, pcy, gax, gay, gbx, gby)
     d = _safe_norm(rx, ry)
-    return dict(segments=segments, pcx=pcx, pcy=pcy, live=live, seg=seg, u=u, rx=rx, ry=ry, d=d, d_eff=d + gpen)
+    # A pixel centre on the segment: |r| is then a rounding residual (about eps * L, see
+    # _closest_point) pointing anywhere, often along the segment, and r / |r| no direction at
+    # all -- the distance's gradient there is taken as 0, as at r = 0.
+    on_segment = d <= 8.0 * jnp.finfo(d.dtype).eps * jnp.maximum(_safe_norm(gbx - gax, gby - gay), 1.0)
+    return dict(segments=segments, pcx=pcx, pcy=pcy, live=live, seg=seg, u=u, rx=rx, ry=ry, d=d, d_eff=d + gpen,
+                on_segment=on_segment)
 
 
 @partial(jax.custom_jvp, nondiff_argnums=(3, 4, 5, 6))
@@ -357,7 +367,8 @@ def _distance_raster_bwd(size, falloff, tile, chunk, radius, residuals, g):
     d_eff = d + _tied_mean(geo["segments"][4], seg, tie_prev, tie_next)
     _, slope = jax.jvp(falloff, (d_eff,), (jnp.ones_like(d_eff),))
     ge = jnp.where(live, _tile(g, size, tile) * slope, 0.0)  # dL/d(effective distance)
-    inv = jnp.where(d > 0, 1.0 / jnp.where(d > 0, d, 1.0), 0.0)
+    off = geo["on_segment"] | (d <= 0)
+    inv = jnp.where(off, 0.0, 1.0 / jnp.where(off, 1.0, d))
     gx, gy = ge * rx * inv, ge * ry * inv
     # Pen gradient: a pixel whose nearest point is a vertex shared with a neighbouring
     # segment of equal effective distance (to a few ulps) is a tie of the min; central differences (and
