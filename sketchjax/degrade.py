@@ -86,7 +86,7 @@ def jitter(key: jax.Array, xy, pen, valid, sigma: float):
         xy = xy.astype(jnp.float32)
     _, _, longest = _box(xy, valid)
     noise = jax.random.normal(key, xy.shape, xy.dtype) * (sigma * longest)
-    return jnp.where(valid[:, None], xy + noise, 0.0), pen, valid
+    return jnp.where(valid[:, None], xy + noise, 0.0).astype(xy.dtype), pen, valid  # a traced float32 sigma: same dtype
 
 
 def delete_strokes(key: jax.Array, xy, pen, valid, fraction: float, at_least_one: bool = True):

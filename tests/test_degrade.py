@@ -81,6 +81,11 @@ def test_jitter_scales_with_the_sketch(padded):
     np.testing.assert_allclose(float(jnp.std(d_small[:, :9])), 0.05 * longest, rtol=0.05)
     np.testing.assert_allclose(float(jnp.std(d_big[:, :9])), 0.5 * longest, rtol=0.05)
     assert float(jnp.abs(d_small[:, 9:]).max()) == 0.0  # padding untouched
+    # the points keep their dtype, also under a traced float32 sigma (was: bfloat16 -> float32)
+    half = xy.astype(jnp.bfloat16)
+    for f in (lambda s: degrade.jitter(jax.random.PRNGKey(2), half, pen, valid, s)[0],
+              jax.jit(lambda s: degrade.jitter(jax.random.PRNGKey(2), half, pen, valid, s)[0])):
+        assert f(jnp.float32(0.05)).dtype == jnp.bfloat16
 
 
 def test_add_scribbles_appends_strokes_inside_the_box(padded):
