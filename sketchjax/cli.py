@@ -440,33 +440,55 @@ def _cmd_quality(args) -> int:
     return 0
 
 
-def cleanse_split(clf, split: str = "train", *, q_high_quantile: float = 0.5, theta_high_deg: float = 75.0,
-                  q_low_quantile: float = 0.02) -> list[dict]:
+CLEANSE_RULES = ("gacl", "small-loss")
+
+
+def cleanse_split(clf, split: str = "train", *, rule: str = "gacl", q_high_quantile: float = 0.5,
+                  theta_high_deg: float = 75.0, q_low_quantile: float = 0.02, p_label_max: float = 0.05) -> list[dict]:
     """One row per sample of ``split`` of the run's dataset (for ``"train"``: every example the run
     trained on, ``data.extra_train`` samples included, with the labels it trained on, label noise
-    included): label, prediction, ``q``, ``theta_y`` (degrees), ``flagged`` and why, whether the
-    label was changed by injected noise and whether the example is a generated sample."""
+    included): label, prediction, ``q``, ``theta_y`` (degrees), ``p_label`` (the run's softmax
+    probability of the label; for a GACL run that of ``s cos theta``), ``flagged`` and why, whether
+    the label was changed by injected noise and whether the example is a generated sample.
+
+    ``rule="gacl"`` (G §6; a GACL run): flagged when ``q`` is at or above its ``q_high_quantile``
+    and the angle to the label at or above ``theta_high_deg`` ("far from label"), or ``q`` at or
+    below its ``q_low_quantile`` ("very low q").  ``rule="small-loss"`` (any run; ``q`` is None
+    for a softmax run): flagged when ``p_label <= p_label_max`` ("improbable label") — the rule
+    that reached the cleansing target in RESULTS.md §4.6, where the GACL rule did not."""
     from sketchjax.apps.cleansing import split_label_scores
 
-    for name, v in (("q_high_quantile", q_high_quantile), ("q_low_quantile", q_low_quantile)):
+    if rule not in CLEANSE_RULES:
+        raise ValueError(f"cleanse: rule must be one of {CLEANSE_RULES}, got {rule!r}")
+    for name, v in (("q_high_quantile", q_high_quantile), ("q_low_quantile", q_low_quantile),
+                    ("p_label_max", p_label_max)):
         if not 0.0 <= v <= 1.0:
-            raise ValueError(f"cleanse: {name} must be a quantile in [0, 1], got {v}")
+            raise ValueError(f"cleanse: {name} must be {'a probability' if name == 'p_label_max' else 'a quantile'} "
+                             f"in [0, 1], got {v}")
     if not 0.0 <= theta_high_deg <= 180.0:  # also NaN: an angle beyond 180 would switch the rule off
         raise ValueError(f"cleanse: theta_high_deg must be an angle in [0, 180] degrees, got {theta_high_deg}")
+    if rule == "gacl" and clf.gacl is None:
+        raise ValueError("cleanse: a softmax classifier has no quality score for the GACL rule; give a GACL run "
+                         "(a config with head.type = 'gacl') or use the small-loss rule")
     sc = split_label_scores(clf, split)
-    q, theta = sc["q"], sc["theta_deg"]
+    q, theta, p_label = sc["q"], sc["theta_deg"], sc["p_label"]
     if len(q) == 0:
         raise ValueError(f"cleanse: split {split!r} of the run's dataset holds no samples")
-    q_high = np.quantile(q, q_high_quantile)
-    q_low = np.quantile(q, q_low_quantile) if q_low_quantile > 0 else -np.inf  # 0: the low-q rule is off
+    if rule == "gacl":
+        q_high = np.quantile(q, q_high_quantile)
+        q_low = np.quantile(q, q_low_quantile) if q_low_quantile > 0 else -np.inf  # 0: the low-q rule is off
+        far = (q >= q_high) & (theta >= theta_high_deg)
+        poor = q <= q_low
+        reasons = np.where(far, "far from label", np.where(poor, "very low q", ""))
+    else:
+        reasons = np.where(p_label <= p_label_max, "improbable label", "")
     rows = []
     for i in range(len(q)):
-        far = q[i] >= q_high and theta[i] >= theta_high_deg
-        poor = q[i] <= q_low
         rows.append({"index": i, "key_id": sc["key_id"][i], "label": clf.categories[sc["label"][i]],
-                     "predicted": clf.categories[sc["pred"][i]], "q": float(q[i]), "theta_deg": float(theta[i]),
-                     "flagged": bool(far or poor), "reason": "far from label" if far else ("very low q" if poor else ""),
-                     "injected_noise": bool(sc["flipped"][i]), "generated": bool(sc["generated"][i])})
+                     "predicted": clf.categories[sc["pred"][i]], "q": float(q[i]) if clf.gacl is not None else None,
+                     "theta_deg": float(theta[i]), "p_label": float(p_label[i]), "flagged": bool(reasons[i]),
+                     "reason": str(reasons[i]), "injected_noise": bool(sc["flipped"][i]),
+                     "generated": bool(sc["generated"][i])})
     return rows
 
 
@@ -477,10 +499,13 @@ def _cmd_cleanse(args) -> int:
     from sketchjax.formats._io import atomic_write
 
     _check_out(args.out, (".csv",))
+    from sketchjax.classifier import load_classifier
+
     with _data_root(args.data):  # the dataset is built after the run is loaded
-        clf = _load_gacl(args.checkpoint)
-        rows = cleanse_split(clf, args.split, q_high_quantile=args.q_high_quantile, theta_high_deg=args.theta_high,
-                             q_low_quantile=args.q_low_quantile)
+        clf = _load_gacl(args.checkpoint) if args.rule == "gacl" else load_classifier(args.checkpoint)
+        rows = cleanse_split(clf, args.split, rule=args.rule, q_high_quantile=args.q_high_quantile,
+                             theta_high_deg=args.theta_high, q_low_quantile=args.q_low_quantile,
+                             p_label_max=args.p_label_max)
     flagged = [r for r in rows if r["flagged"]]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
@@ -489,17 +514,21 @@ def _cmd_cleanse(args) -> int:
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with atomic_write(args.out) as f:
         f.write(buf.getvalue())
-    print(f"{len(flagged)} of {len(rows)} '{args.split}' samples flagged "
-          f"({sum(r['reason'] == 'far from label' for r in flagged)} far from their label, "
-          f"{sum(r['reason'] == 'very low q' for r in flagged)} with very low q)")
+    if args.rule == "gacl":
+        why = (f"{sum(r['reason'] == 'far from label' for r in flagged)} far from their label, "
+               f"{sum(r['reason'] == 'very low q' for r in flagged)} with very low q")
+    else:
+        why = f"label probability <= {args.p_label_max:g}"
+    print(f"{len(flagged)} of {len(rows)} '{args.split}' samples flagged ({args.rule} rule: {why})")
     injected = [r for r in rows if r["injected_noise"]]
     if injected:
         tp = sum(r["flagged"] and r["injected_noise"] for r in rows)
         print(f"against the run's injected label noise: precision {tp / max(len(flagged), 1):.3f}, "
               f"recall {tp / len(injected):.3f}")
     for r in flagged[: args.show]:
+        q = "" if r["q"] is None else f"q {r['q']:.3f} "
         print(f"  {r['index']:6d} {r['key_id']:>18s}  label {r['label'][:20]:20s} predicted {r['predicted'][:20]:20s} "
-              f"q {r['q']:.3f} angle {r['theta_deg']:5.1f}  {r['reason']}")
+              f"{q}angle {r['theta_deg']:5.1f} p(label) {r['p_label']:.3f}  {r['reason']}")
     print(f"wrote {args.out}")
     return 0
 
@@ -558,8 +587,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     q.add_argument("--checkpoint", required=True, help="workdir of a GACL training run (train/run.py)")
     q.add_argument("--out", default="out/quality.png", help="output figure (.png, .svg, .pdf, .jpg)")
     q.set_defaults(func=_cmd_quality)
-    c = sub.add_parser("cleanse", help="flag suspicious labels in a trained GACL run's dataset")
-    c.add_argument("--checkpoint", required=True, help="workdir of a GACL training run (train/run.py)")
+    c = sub.add_parser("cleanse", help="flag suspicious labels in a trained run's dataset")
+    c.add_argument("--checkpoint", required=True,
+                   help="workdir of a training run (train/run.py): a GACL run for --rule gacl, any run for small-loss")
+    c.add_argument("--rule", choices=CLEANSE_RULES, default="gacl",
+                   help="gacl: high q and far from the label, or very low q (G §6); small-loss: the run's probability "
+                        "of the label at most --p-label-max (what reached the target in RESULTS.md §4.6)")
     c.add_argument("--data", default=None, help="data root (default: $SKETCHJAX_DATA or ../shared/data)")
     c.add_argument("--split", default="train",
                    help="dataset split to check (default: every example the run trained on, sketch-rnn samples included)")
@@ -567,6 +600,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     c.add_argument("--theta-high", type=float, default=75.0, help="'far from its label': angle in degrees (0-180)")
     c.add_argument("--q-low-quantile", type=float, default=0.02,
                    help="'very poor': q at or below this quantile (0: off)")
+    c.add_argument("--p-label-max", type=float, default=0.05,
+                   help="small-loss rule: flag labels of probability at or below this (default 0.05)")
     c.add_argument("--show", type=_int_at_least(0), default=10, help="flagged samples to print")
     c.add_argument("--out", default="out/cleanse.csv", help="output CSV (one row per sample)")
     c.set_defaults(func=_cmd_cleanse)

@@ -364,7 +364,29 @@ def test_cleanse_command_writes_one_row_per_training_sample(tiny_runs, data_root
         poor = float(r["q"]) <= np.quantile(q, 0.1)
         assert (r["flagged"] == "True") == (far or poor)
         assert r["reason"] == ("far from label" if far else "very low q" if poor else "")
-    assert "samples flagged" in capsys.readouterr().out
+    assert "samples flagged (gacl rule" in capsys.readouterr().out
+    # the small-loss rule: the run's probability of the label, on a GACL run and on a softmax run
+    for run in ("gacl", "softmax"):
+        small = tmp_path / f"small_{run}.csv"
+        assert main(["cleanse", "--checkpoint", str(tiny_runs[run]), "--rule", "small-loss", "--out", str(small)]) == 0
+        p = np.array([float(r["p_label"]) for r in csv.DictReader(small.open())])
+        assert "small-loss rule: label probability <= 0.05" in capsys.readouterr().out
+        threshold = float(np.median(p))  # the tiny runs are barely trained: a threshold inside their range
+        assert main(["cleanse", "--checkpoint", str(tiny_runs[run]), "--rule", "small-loss",
+                     "--p-label-max", repr(threshold), "--out", str(small)]) == 0
+        srows = list(csv.DictReader(small.open()))
+        assert [r["key_id"] for r in srows] == [r["key_id"] for r in rows]  # the same samples, in the same order
+        assert ((0.0 <= p) & (p <= 1.0)).all() and 0 < int((p <= threshold).sum()) < len(p)
+        assert [r["flagged"] == "True" for r in srows] == list(p <= threshold)
+        assert {r["reason"] for r in srows} == {"improbable label", ""}
+        assert all((r["q"] == "") == (run == "softmax") for r in srows)  # a softmax run has no q
+        capsys.readouterr()
+    # the GACL rule needs q: a softmax run is refused; a probability out of [0, 1] is named
+    assert main(["cleanse", "--checkpoint", str(tiny_runs["softmax"]), "--out", str(tmp_path / "x.csv")]) == 2
+    assert "softmax classifier has no quality score" in capsys.readouterr().err
+    assert main(["cleanse", "--checkpoint", str(tiny_runs["gacl"]), "--rule", "small-loss", "--p-label-max", "2",
+                 "--out", str(tmp_path / "x.csv")]) == 2
+    assert "p_label_max must be a probability in [0, 1], got 2.0" in capsys.readouterr().err
     # a threshold that is not a quantile is named, with no traceback (and nothing written)
     assert main(["cleanse", "--checkpoint", str(tiny_runs["gacl"]), "--out", str(tmp_path / "x.csv"),
                  "--q-high-quantile", "50"]) == 2
