@@ -230,6 +230,8 @@ CASES = {
     "ndjson xs/ys mismatch": (ndjson_case(drawing_line([[[0, 1, 2], [0, 1]]])), r"length mismatch"),
     "ndjson string coordinate": (ndjson_case(drawing_line([[[0, "1"], [0, 1]]])), r"non-numeric"),
     "ndjson null coordinate": (ndjson_case(drawing_line([[[0, None], [0, 1]]])), r"non-numeric"),
+    "ndjson huge integer coordinate": (ndjson_case(drawing_line([[[0, 10**30], [0, 1]]])),
+                                       r"integer values out of range \(e.g. 10{30}\)"),
     "ndjson boolean coordinate": (ndjson_case(drawing_line([[[0, True], [0, 1]]])), r"non-numeric"),
     "ndjson nested coordinate": (ndjson_case(drawing_line([[[0, [1]], [0, 1]]])), r"non-numeric"),
     "ndjson empty drawing": (ndjson_case(drawing_line([])), r"empty drawing"),

@@ -40,6 +40,8 @@ def _numeric_array(data, where: str, shape_ok, expected: str) -> np.ndarray:
         arr = np.asarray(data)
     except (ValueError, TypeError):  # ragged or nested lists
         raise SketchError(f"{where}: not a rectangular array of numbers (ragged or nested lists)") from None
+    if arr.dtype == object and arr.size and all(type(v) is int for v in arr.flat):  # beyond int64
+        raise SketchError(f"{where}: integer values out of range (e.g. {max(arr.flat, key=abs)}); expected coordinates")
     if arr.dtype.kind not in "iuf":
         raise SketchError(f"{where}: non-numeric values (dtype {arr.dtype}); expected numbers")
     if arr.size == 0:
