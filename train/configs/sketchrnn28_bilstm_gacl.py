@@ -11,7 +11,7 @@ Expected runtime: 35 min wall on the 2-core CPU (jax 0.10.2; 2,270 steps; measur
   the test suite sharing the cores; 17-25 min on 2026-11-29 with other jobs sharing them).
 Expected metric: held-out top-1 37.0%, top-5 64.9% over 28 classes on the 154 real test sketches,
   trained on ``sketchrnn_samples`` 1.1.0 (the softmax baseline: 40.9% / 76.6%; with ``--set seed=1``
-  32.5% / 64.3% against 35.1% / 68.8%; RESULTS.md §4.4).
+  32.5% / 64.3% against 35.1% / 68.8%, ``seed=2`` 35.7% / 68.8% against 37.0% / 71.4%; RESULTS.md §4.4).
   The feature head's last activation is softplus: with ReLU (``--set
   model.head_activation=relu``) the cosine head kills its units (36% never active) and the
   ``m = s`` run stalls at chance for ~400 steps — on the 1.0.0 samples it ended at 24.7% / 50.6%
