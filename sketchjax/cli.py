@@ -496,13 +496,12 @@ def _cmd_cleanse(args) -> int:
     import csv
     import io
 
+    from sketchjax.classifier import load_classifier
     from sketchjax.formats._io import atomic_write
 
     _check_out(args.out, (".csv",))
-    from sketchjax.classifier import load_classifier
-
     with _data_root(args.data):  # the dataset is built after the run is loaded
-        clf = _load_gacl(args.checkpoint) if args.rule == "gacl" else load_classifier(args.checkpoint)
+        clf = load_classifier(args.checkpoint)  # cleanse_split refuses a softmax run for the GACL rule
         rows = cleanse_split(clf, args.split, rule=args.rule, q_high_quantile=args.q_high_quantile,
                              theta_high_deg=args.theta_high, q_low_quantile=args.q_low_quantile,
                              p_label_max=args.p_label_max)

@@ -213,8 +213,8 @@ def _smoothed_norm(x: jax.Array, axis: int, eps: float = 1e-12) -> jax.Array:
     # unlike sketchjax._numerics.safe_norm (0 at 0), never 0 -- it divides the cosines below.
     # Scaled by c = max(max|x|, 1) (a constant to autodiff): the same function, exactly so for
     # |x| <= 1, whose squares cannot overflow (float32 x^2 does from |x| ~ 1.8e19).
-    c = jax.lax.stop_gradient(jnp.maximum(jnp.max(jnp.abs(x), axis=axis, keepdims=True), 1.0))
-    return jnp.squeeze(c, axis) * jnp.sqrt(jnp.sum(jnp.square(x / c), axis=axis) + eps / jnp.square(jnp.squeeze(c, axis)))
+    c = jax.lax.stop_gradient(jnp.maximum(jnp.max(jnp.abs(x), axis=axis), 1.0))
+    return c * jnp.sqrt(jnp.sum(jnp.square(x / jnp.expand_dims(c, axis)), axis=axis) + eps / jnp.square(c))
 
 
 def class_cosines(features: jax.Array, class_weights: jax.Array) -> tuple[jax.Array, jax.Array]:
