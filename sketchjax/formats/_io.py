@@ -78,7 +78,8 @@ def _fsync_dir(path: pathlib.Path) -> None:
 
 
 def _writer_host() -> str:
-    return socket.gethostname().replace(os.sep, "_") or "localhost"
+    """This host's name as it appears in temporary file names (no path separator of any OS)."""
+    return socket.gethostname().replace("/", "_").replace(os.sep, "_") or "localhost"
 
 
 def _writer_token() -> str:
