@@ -161,7 +161,8 @@ def test_a_build_waits_for_another_process_building_the_same_dataset(data_file, 
                 waited += line
                 if "waiting for another process building" in line:
                     break
-            assert "waiting for another process building" in waited, waited
+            assert "waiting for another process building the dataset" in waited, waited
+            assert f"pid {os.getpid()} on " in waited, waited  # the holder named
             assert not builder_dir.exists() or not any(builder_dir.rglob("dataset_info.json"))
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
@@ -170,6 +171,27 @@ def test_a_build_waits_for_another_process_building_the_same_dataset(data_file, 
     finally:
         if proc is not None and proc.poll() is None:
             proc.kill()
+
+
+def test_a_build_where_nothing_can_be_locked_goes_on_with_a_warning(tmp_path, caplog):
+    """Found by an audit: without locks (ENOLCK on NFS without a lock daemon) the build went on
+    silently, so the race the lock prevents came back unseen."""
+    import errno
+    import fcntl
+    import logging
+    import unittest.mock
+
+    from sketchjax.data.builder import _build_lock
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    caplog.set_level(logging.WARNING)
+    with unittest.mock.patch.object(fcntl, "flock", no_locks):
+        with _build_lock(tmp_path / ".locks" / "quickdraw_strokes-x.lock") as held:
+            assert held is False
+    assert "could not lock" in caplog.text and "No locks available" in caplog.text
+    assert "building the dataset quickdraw_strokes-x goes on unlocked" in caplog.text
 
 
 def test_quickdraw_raw_keeps_time(data_file, tfds_dir):

@@ -16,6 +16,7 @@ import pathlib
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -54,14 +55,14 @@ def linear_task() -> Task:
 
     def loss_fn(params, collections, batch, rng):
         x = batch["x"] + 0.01 * jax.random.normal(rng, batch["x"].shape)
-        logits = x @ params["w"] + params["b"]
+        logits = x @ params["w"] + params["b"][None, :]
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"]).mean()
         accuracy = jnp.mean(jnp.argmax(logits, -1) == batch["y"])
         stats = {"mean": 0.9 * collections["stats"]["mean"] + 0.1 * batch["x"].mean(0)}
         return loss, ({"accuracy": accuracy}, {"stats": stats})
 
     def eval_fn(params, collections, batch):
-        logits = batch["x"] @ params["w"] + params["b"]
+        logits = batch["x"] @ params["w"] + params["b"][None, :]
         per_example = {
             "loss": optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"]),
             "accuracy": jnp.argmax(logits, -1) == batch["y"],
@@ -72,7 +73,7 @@ def linear_task() -> Task:
 
 
 def run_linear(workdir, *, num_epochs=3, batch_size=16, num_train=256, sleep=0.0, mesh=None,
-               checkpoint_every_steps=10, hooks=(), config=None, **kwargs):
+               checkpoint_every_steps=10, hooks=(), config=None, task=None, **kwargs):
     """Train the linear task; used in-process and by the subprocess tests."""
     train = ArraySource(blobs(num_train, 0), batch_size, seed=1)
     held_out = ArraySource(blobs(100, 1), batch_size, shuffle=False, drop_remainder=False)
@@ -83,7 +84,7 @@ def run_linear(workdir, *, num_epochs=3, batch_size=16, num_train=256, sleep=0.0
     )
     hooks = list(hooks) + ([lambda step, state: time.sleep(sleep)] if sleep else [])
     return training.fit(
-        linear_task(), tx, train, workdir, num_epochs=num_epochs, seed=3, eval_source=held_out,
+        linear_task() if task is None else task, tx, train, workdir, num_epochs=num_epochs, seed=3, eval_source=held_out,
         learning_rate_fn=schedule, log_every_steps=4, checkpoint_every_steps=checkpoint_every_steps,
         keep_checkpoints=2, config={"test": "linear", "num_epochs": num_epochs} if config is None else config, mesh=mesh,
         show_progress=False, hooks=hooks, **kwargs,
@@ -460,7 +461,10 @@ def test_resume_with_a_changed_config_is_refused_unless_allowed(tmp_path, caplog
     longer = run_linear(tmp_path, num_epochs=2, config={"test": "linear", "num_epochs": 2})
     assert longer.resumed_from == 16 and warnings() == [
         "resuming with a config that differs from the checkpoint's in ['num_epochs']: num_epochs: 1 -> 2 "
-        "(with the first checkpoint under the new config, the old one is kept as config.until-step-16.json)"]
+        "(with the first checkpoint under the new config, the old one is kept as config.until-step-16.json); "
+        "the learning-rate schedule, and any other laid over the run's length (a GACL head's soft-binning cut "
+        "points), now span the new length: unless it does not depend on the length (constant, sgdr), the run "
+        "goes on differently from one started with this num_epochs"]
     assert json.loads((tmp_path / "config.until-step-16.json").read_text()) == {"test": "linear", "num_epochs": 1}
     assert json.loads((tmp_path / "config.json").read_text()) == {"test": "linear", "num_epochs": 2}
     with pytest.raises(ValueError, match=r"checkpoint is at step 32, beyond this config's run length \(1 epoch\(s\) = 16"):
@@ -501,6 +505,40 @@ def test_a_changed_config_replaces_config_json_only_with_its_first_checkpoint(tm
     assert (tmp_path / "config.until-step-16.json").read_text() == before
 
 
+def test_a_shorter_run_length_is_refused_unless_allowed(tmp_path):
+    """Found by an audit: a run of 8 epochs killed at step 128 and re-run with num_epochs=2 was
+    reported "already complete", its cosine rate never annealed (the schedule is laid over 8)."""
+    def crash(step, state):
+        if step == 12:  # after the save at step 10
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_linear(tmp_path, num_epochs=3, hooks=[crash])
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(training.ResumeRefusedError, match=r"num_epochs: 3 -> 1\); a run of 3 epochs stopped early "
+                                                          r"is not what a run of 1 trains"):
+        run_linear(tmp_path, num_epochs=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert run_linear(tmp_path, num_epochs=1, allow_config_change=True).resumed_from == 10
+
+
+def test_a_checkpoint_of_another_model_names_the_changed_settings(tmp_path):
+    """The refusal listed array shapes only; the config change that made them is named too."""
+    def task_with_extra():
+        base = linear_task()
+
+        def init_fn(rng, batch):
+            variables = base.init_fn(rng, batch)
+            return {**variables, "params": {**variables["params"], "extra": jnp.zeros(2)}}
+
+        return Task(init_fn, base.loss_fn, base.eval_fn)
+
+    run_linear(tmp_path, num_epochs=1)
+    with pytest.raises(training.IncompatibleCheckpointError, match=r"expected only: \[.*'params/extra .*The settings "
+                                                                    r"that differ from config.json's .*: extra: \(unset\) -> 2"):
+        run_linear(tmp_path, num_epochs=1, config={"test": "linear", "num_epochs": 1, "extra": 2}, task=task_with_extra())
+
+
 def test_train_and_evaluate_refuses_fractional_settings(tmp_path):
     """int() turned num_epochs 2.5 into 2 (while the schedules were built for 2.5) and True into 1."""
     def build(config):
@@ -510,6 +548,9 @@ def test_train_and_evaluate_refuses_fractional_settings(tmp_path):
         with pytest.raises(ValueError, match=f"{key} must be an integer"):
             training.train_and_evaluate({"num_epochs": 1, key: value, "progress_bar": False}, tmp_path / key, build)
         assert not (tmp_path / key).exists()
+    with pytest.raises(ValueError, match=r"show_progress \(config progress_bar\) must be true, false or None .*got 'maybe'"):
+        training.train_and_evaluate({"num_epochs": 1, "progress_bar": "maybe"}, tmp_path / "bar", build)
+    assert not (tmp_path / "bar").exists()
 
 
 def test_config_differences_are_described_as_they_are_compared():
@@ -534,6 +575,12 @@ def test_loop_settings_are_checked_before_anything_is_written(tmp_path):
     (tmp_path / "a_file").write_text("")
     with pytest.raises(NotADirectoryError, match="a_file is a file, not a directory"):
         run_linear(tmp_path / "a_file", num_epochs=1)
+    # a checkpoints path that is a file was found at the first save, after up to 1000 steps
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "checkpoints").write_text("x")
+    with pytest.raises(NotADirectoryError, match=r"w/checkpoints is a file, not a directory: the run could not save"):
+        run_linear(tmp_path / "w", num_epochs=1)
+    assert sorted(p.name for p in (tmp_path / "w").iterdir()) == ["checkpoints"]
 
 
 def test_a_diverging_run_stops_before_checkpointing_nan(tmp_path):
@@ -868,6 +915,16 @@ def test_run_py_trains_the_smoke_config_and_resumes(tmp_path, capsys):
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["num_epochs"] == 2 and saved["data"]["num_train"] == 512
     assert max(r["step"] for r in training.read_metrics(tmp_path / "metrics.jsonl")) == 8
+    # the run's own refusals are one line, not a traceback: a busy workdir, a shorter run
+    from sketchjax._locks import exclusive_lock
+
+    with exclusive_lock(tmp_path / ".lock", what="training", wait=False, logger=logging.getLogger("test")):
+        assert run.main(argv) == 1
+    assert capsys.readouterr().err.startswith(f"run.py: error: workdir {tmp_path} is in use by another training run")
+    assert run.main(argv) == 1  # num_epochs=1 after 2
+    assert "run.py: error: " in capsys.readouterr().err
+    with pytest.raises(SystemExit, match=r"run.py: error: --set optimizer.learnig_rate: no key"):
+        run.main(argv + ["--set", "optimizer.learnig_rate=1"])
 
 
 def test_train_unless_done_refuses_a_workdir_started_with_other_settings(tmp_path):
@@ -912,14 +969,26 @@ def test_train_unless_done_refuses_a_workdir_started_with_other_settings(tmp_pat
 def test_a_second_run_in_a_busy_workdir_is_refused(tmp_path):
     """Found by an audit: a second process on the same workdir replaced metrics.jsonl under the
     first (its later rows lost) and deleted its in-progress checkpoint as leftover tmp."""
-    from sketchjax.training.loop import _workdir_lock
+    from sketchjax._locks import exclusive_lock
 
     workdir = tmp_path / "run"
     workdir.mkdir()
-    with _workdir_lock(workdir):  # held as another run's would be (flock: per open file)
-        with pytest.raises(training.WorkdirInUseError, match=rf"workdir .*run is in use by another training run \(pid {os.getpid()}\)"):
+    other_run = exclusive_lock(workdir / ".lock", what="training", wait=False, logger=logging.getLogger("test"))
+    built = []
+
+    def build(config):
+        built.append(config)
+        return training.Experiment(task=linear_task(), train_source=ArraySource(blobs(64, 0), 16, seed=1))
+
+    with other_run:  # held as another run's would be (flock: per open file)
+        busy = rf"workdir .*run is in use by another training run \(pid {os.getpid()} on {socket.gethostname()}\)"
+        with pytest.raises(training.WorkdirInUseError, match=busy):
             run_linear(workdir, num_epochs=1)
         assert not (workdir / "metrics.jsonl").exists() and not (workdir / "checkpoints").exists()
+        # refused before the experiment is built (preparing its data can take minutes)
+        with pytest.raises(training.WorkdirInUseError, match=busy):
+            training.train_and_evaluate({"num_epochs": 1, "progress_bar": False}, workdir, build)
+        assert built == []
     first = run_linear(workdir, num_epochs=1)  # released: the run goes ahead
     again = run_linear(workdir, num_epochs=1)  # and again, after the first ended: nothing to train
     assert first.resumed_from is None and again.resumed_from == 16

@@ -7,7 +7,7 @@ the same file, or the config key ``"experiment": "package.module:function"``). `
 overrides config keys (dotted for nested ones: ``--set optimizer.learning_rate=3e-4``), with
 the value converted to the type of the value it replaces. Re-running the same command on the
 same ``--workdir`` resumes from the newest complete checkpoint (with other settings it is
-refused, except for ``num_epochs``, the logging / checkpoint / evaluation intervals,
+refused, except for a longer ``num_epochs``, the logging / checkpoint / evaluation intervals,
 ``keep_checkpoints`` and ``progress_bar``, unless ``--allow-config-change``). ``--distributed`` calls
 ``jax.distributed.initialize()`` first (multi-host; run the same command on every host).
 """
@@ -32,7 +32,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="override a config value (repeatable; dotted keys for nested values)")
     parser.add_argument("--allow-config-change", action="store_true",
                         help="resume a workdir whose checkpoint was trained with other settings (refused "
-                             "otherwise, except for num_epochs, keep_checkpoints, progress_bar and the "
+                             "otherwise, except for a longer num_epochs, keep_checkpoints, progress_bar and the "
                              "logging/checkpoint/evaluation intervals)")
     parser.add_argument("--distributed", action="store_true", help="call jax.distributed.initialize() first")
     return parser.parse_args(argv)
@@ -52,7 +52,10 @@ def main(argv=None) -> int:
     from sketchjax.training import apply_overrides, load_config, resolve_object, train_and_evaluate
 
     config, module = load_config(args.config)
-    config = apply_overrides(config, args.set)
+    try:
+        config = apply_overrides(config, args.set)
+    except (KeyError, ValueError) as e:  # --set: an unknown key, a value of the wrong type
+        raise SystemExit(f"run.py: error: {e.args[0] if isinstance(e, KeyError) and e.args else e}") from None
     builder = getattr(module, "build_experiment", None)
     spec = config.get("experiment") if isinstance(config, dict) else getattr(config, "experiment", None)
     if spec:
@@ -69,7 +72,14 @@ def main(argv=None) -> int:
         print(f"  ckpts     {workdir / 'checkpoints'}  (re-run the same command to resume)")
         sys.stdout.flush()
 
-    result = train_and_evaluate(config, workdir, builder, allow_config_change=args.allow_config_change)
+    from sketchjax.training import IncompatibleCheckpointError, ResumeRefusedError, WorkdirInUseError
+
+    try:
+        result = train_and_evaluate(config, workdir, builder, allow_config_change=args.allow_config_change)
+    except (WorkdirInUseError, ResumeRefusedError, IncompatibleCheckpointError, FloatingPointError,
+            NotADirectoryError, PermissionError) as e:  # the run's own refusals: the message says it all
+        print(f"run.py: error: {e}", file=sys.stderr)
+        return 1
 
     if jax.process_index() == 0:
         if result.resumed_from is not None:

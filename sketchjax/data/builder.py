@@ -14,7 +14,6 @@ generic parser.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import inspect
@@ -27,6 +26,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
+from sketchjax._locks import exclusive_lock
 from sketchjax.sketch import Sketch, SketchError
 
 __all__ = ["ArrayRecordBuilder", "sketch_features", "encode_sketch", "example_to_sketch", "inputs_digest"]
@@ -57,32 +57,12 @@ _FINGERPRINT_BYTES = 1 << 16  # read from each end of an input file
 _NOT_GIVEN = object()
 
 
-@contextlib.contextmanager
 def _build_lock(path: pathlib.Path):
-    """Holds an exclusive advisory lock on ``path`` (``fcntl.flock``; waits for another holder,
-    logging once; released when the block ends or the process dies).  Where no lock can be
-    taken (no ``fcntl``, a file system without locks, a folder that cannot be written) the
-    build goes on unlocked, as before."""
-    fd = None
-    try:
-        import fcntl
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            logging.getLogger(__name__).info("waiting for another process building %s", path.with_suffix(""))
-            fcntl.flock(fd, fcntl.LOCK_EX)
-    except (ImportError, OSError):
-        if fd is not None:
-            os.close(fd)
-            fd = None
-    try:
-        yield
-    finally:
-        if fd is not None:
-            os.close(fd)  # releases the lock
+    """The lock a build holds (:func:`sketchjax._locks.exclusive_lock`): another process building
+    the same dataset is waited for (logged with its pid and host); where no lock can be taken
+    the build goes on unlocked, with a warning."""
+    return exclusive_lock(path, what=f"building the dataset {path.stem}", wait=True,
+                          logger=logging.getLogger(__name__))
 
 
 def inputs_digest(paths: Iterable[os.PathLike], length: int = 8) -> str:

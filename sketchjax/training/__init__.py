@@ -18,6 +18,7 @@ from sketchjax.training.loop import (
     RESUMABLE_CHANGES,
     Experiment,
     FitResult,
+    ResumeRefusedError,
     WorkdirInUseError,
     config_differences,
     fit,
@@ -42,7 +43,7 @@ from sketchjax.training.steps import (
 )
 
 __all__ = [
-    "RESUMABLE_CHANGES", "ArraySource", "CheckpointStore", "IncompatibleCheckpointError", "DataSource", "Experiment", "FitResult", "MetricWriter", "WorkdirInUseError", "RunningMean",
+    "RESUMABLE_CHANGES", "ArraySource", "CheckpointStore", "IncompatibleCheckpointError", "DataSource", "Experiment", "FitResult", "MetricWriter", "ResumeRefusedError", "WorkdirInUseError", "RunningMean",
     "Task", "Throughput", "TrainState", "abstract_train_state", "apply_overrides", "batch_sharding",
     "config_to_dict", "create_train_state", "data_mesh", "default_config", "evaluate", "fit", "load_config",
     "make_eval_step", "make_optimizer", "make_schedule", "make_train_step", "masked_sums",

@@ -28,6 +28,7 @@ import logging
 import math
 import os
 import pathlib
+import threading
 import time
 from typing import Any, Callable, Optional, Sequence
 
@@ -39,8 +40,9 @@ from jax.sharding import Mesh
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from sketchjax._checks import check_int, check_positive_int
+from sketchjax._locks import LockBusy, exclusive_lock
 from sketchjax.formats._io import atomic_write
-from sketchjax.training.checkpoint import CheckpointStore
+from sketchjax.training.checkpoint import CheckpointStore, IncompatibleCheckpointError
 from sketchjax.training.config import config_to_dict, default_config
 from sketchjax.training.data import DataSource
 from sketchjax.training.metrics import MetricWriter, RunningMean, Throughput, progress_bar, read_metrics
@@ -99,7 +101,8 @@ class FitResult:
 
 
 #: Top-level config keys a run may be resumed with changed values without
-#: ``allow_config_change``: the run's length and the loop's bookkeeping, not what is trained.
+#: ``allow_config_change``: the loop's bookkeeping, and the run's length — made longer only
+#: (the schedules laid over it then span the new length: see :func:`fit`).
 RESUMABLE_CHANGES = frozenset({"num_epochs", "log_every_steps", "checkpoint_every_steps", "keep_checkpoints",
                                "eval_every_epochs", "progress_bar"})
 
@@ -135,46 +138,92 @@ class WorkdirInUseError(RuntimeError):
     """Another process is training in the workdir (see :func:`fit`)."""
 
 
+class ResumeRefusedError(ValueError):
+    """The workdir's checkpoint cannot be resumed with this config (see :func:`fit`): a changed
+    setting, batch size or run length, named in the message."""
+
+
+_held = threading.local()  # the workdirs this thread holds the lock of (re-entered, not re-taken)
+
+
+def _prepare_workdir(workdir: pathlib.Path, chief: bool) -> None:
+    """Refuses a workdir that cannot hold a run (a file; a checkpoints path that is a file; a
+    folder that is not writable) and creates it.  Checked on every host (they see the same
+    filesystem), so that none goes on alone into the collective restore."""
+    if workdir.exists() and not workdir.is_dir():
+        raise NotADirectoryError(f"workdir {workdir} is a file, not a directory")
+    checkpoints = workdir / "checkpoints"
+    if checkpoints.exists() and not checkpoints.is_dir():  # found at the first save, after the training
+        raise NotADirectoryError(f"{checkpoints} is a file, not a directory: the run could not save its checkpoints")
+    if chief:
+        workdir.mkdir(parents=True, exist_ok=True)
+    for folder in (workdir, checkpoints):
+        if chief and folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(f"{folder} is not writable: the run could not save its checkpoints")
+
+
 @contextlib.contextmanager
 def _workdir_lock(workdir: pathlib.Path, chief: bool = True):
-    """Holds an exclusive advisory lock on ``workdir/.lock`` (``fcntl.flock``, taken by the chief
-    process; released when the run ends or its process dies, so a killed run never leaves it
-    held) and records the holder's pid in it; :class:`WorkdirInUseError` naming that pid when
-    another process holds it — on every process of a multi-host run (a lone chief stopping
-    would leave the others waiting in the collective restore).  Where no lock can be taken
-    (no ``fcntl``, a file system without locks, a ``.lock`` of another user) the run goes on
-    with a warning; a folder that is not writable was refused before."""
-    fd, holder = None, None
-    if chief and os.access(workdir, os.W_OK | os.X_OK):
-        try:
-            import fcntl
-
-            fd = os.open(workdir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    """Holds an exclusive advisory lock on ``workdir/.lock`` (:func:`sketchjax._locks.exclusive_lock`,
+    taken by the chief process; released when the run ends or its process dies, so a killed run
+    never leaves it held; the holder's pid and host recorded in it); :class:`WorkdirInUseError`
+    naming them when another process holds it — on every process of a multi-host run (a lone
+    chief stopping would leave the others waiting in the collective restore).  Re-entered by
+    the thread that holds it (:func:`train_and_evaluate` holds it around building the
+    experiment and :func:`fit`).  Where no lock can be taken (no ``fcntl``, a file system
+    without locks, a ``.lock`` of another user) the run goes on with a warning; a folder that
+    is not writable was refused before."""
+    key = os.path.realpath(workdir)
+    held = getattr(_held, "workdirs", None)
+    if held is None:
+        held = _held.workdirs = set()
+    if key in held:
+        yield
+        return
+    with contextlib.ExitStack() as stack:
+        holder = None
+        if chief and os.access(workdir, os.W_OK | os.X_OK):
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-            except BlockingIOError:
-                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-        except (ImportError, OSError) as e:  # e.g. ENOLCK on NFS without a lock daemon
-            log.warning("could not lock %s (%s); make sure no other run trains in it", workdir, e)
-            if fd is not None:
-                os.close(fd)
-                fd = None
-    busy = holder is not None
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
+                stack.enter_context(exclusive_lock(workdir / ".lock", what=f"training in {workdir}", wait=False,
+                                                   logger=log))
+            except LockBusy as e:
+                holder = e.holder
+        busy = holder is not None
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils
 
-        busy = bool(multihost_utils.broadcast_one_to_all(np.int32(busy)))
-    try:
+            busy = bool(multihost_utils.broadcast_one_to_all(np.int32(busy)))
         if busy:
             raise WorkdirInUseError(
-                f"workdir {workdir} is in use by another training run (pid {holder or 'held on the chief host'}); "
+                f"workdir {workdir} is in use by another training run ({holder or 'held on the chief host'}); "
                 "wait for it to end, stop it, or use another workdir")
-        yield
-    finally:
-        if fd is not None:
-            os.close(fd)  # releases the lock
+        held.add(key)
+        try:
+            yield
+        finally:
+            held.discard(key)
+
+
+def _loop_settings(num_epochs, seed, log_every_steps, checkpoint_every_steps, keep_checkpoints, eval_every_epochs,
+                   show_progress) -> tuple[int, ...]:
+    """:func:`fit`'s settings checked (``ValueError`` naming the one wrong), the integers returned."""
+    if show_progress is not None and not isinstance(show_progress, (bool, np.bool_)):  # "maybe" or 2 would show it
+        raise ValueError(f"fit: show_progress (config progress_bar) must be true, false or None (when stderr is a "
+                         f"terminal), got {show_progress!r}")
+    return (check_positive_int("fit", "num_epochs", num_epochs), check_int("fit", "seed", seed),
+            check_positive_int("fit", "log_every_steps", log_every_steps),
+            check_positive_int("fit", "checkpoint_every_steps", checkpoint_every_steps),
+            check_positive_int("fit", "keep_checkpoints", keep_checkpoints),
+            check_int("fit", "eval_every_epochs", eval_every_epochs, 0, why=" (0: only at the end)"))
+
+
+def _config_in_workdir(workdir: pathlib.Path) -> Optional[dict]:
+    """``workdir/config.json`` (the config of the newest checkpoint), or None if unreadable."""
+    try:
+        saved = json.loads((workdir / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return saved if isinstance(saved, dict) else None
 
 
 def fit(
@@ -227,7 +276,8 @@ def fit(
         compared on resuming; see :func:`config_differences`.
       run_info: written to ``workdir/run_info.json`` next to ``config.json`` (see :class:`Experiment`).
       allow_config_change: resume a checkpoint trained with another config (other than in
-        :data:`RESUMABLE_CHANGES`, e.g. a longer ``num_epochs``, which is always allowed).
+        :data:`RESUMABLE_CHANGES`, e.g. a longer ``num_epochs``, which is always allowed — the
+        schedules built over ``num_epochs`` then span the new length; a shorter one is refused).
         Default: refuse (``ValueError`` naming the differences).  An allowed change is logged and
         the config the checkpoint was trained with is kept as ``config.until-step-<step>.json``.
 
@@ -240,23 +290,11 @@ def fit(
       :class:`FitResult` with the final state, the last training log record's means, the
       final evaluation metrics (``{}`` without ``eval_source``) and the resumed-from step.
     """
-    num_epochs = check_positive_int("fit", "num_epochs", num_epochs)
-    seed = check_int("fit", "seed", seed)
-    log_every_steps = check_positive_int("fit", "log_every_steps", log_every_steps)
-    checkpoint_every_steps = check_positive_int("fit", "checkpoint_every_steps", checkpoint_every_steps)
-    keep_checkpoints = check_positive_int("fit", "keep_checkpoints", keep_checkpoints)
-    eval_every_epochs = check_int("fit", "eval_every_epochs", eval_every_epochs, 0, why=" (0: only at the end)")
+    num_epochs, seed, log_every_steps, checkpoint_every_steps, keep_checkpoints, eval_every_epochs = _loop_settings(
+        num_epochs, seed, log_every_steps, checkpoint_every_steps, keep_checkpoints, eval_every_epochs, show_progress)
     workdir = pathlib.Path(workdir)
     chief = jax.process_index() == 0
-    # Checked on every host (they see the same filesystem), so that none goes on alone into the
-    # collective restore below.
-    if workdir.exists() and not workdir.is_dir():
-        raise NotADirectoryError(f"workdir {workdir} is a file, not a directory")
-    if chief:
-        workdir.mkdir(parents=True, exist_ok=True)
-    for folder in (workdir, workdir / "checkpoints"):
-        if chief and folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
-            raise PermissionError(f"{folder} is not writable: the run could not save its checkpoints")
+    _prepare_workdir(workdir, chief)
     # One run per workdir: a second process would replace metrics.jsonl under the first (its
     # later rows lost) and delete its in-progress checkpoint as leftover tmp.
     with _workdir_lock(workdir, chief):
@@ -270,7 +308,15 @@ def fit(
         with _closing(train_source.epoch_batches(0)) as batches:  # stops a prefetching source
             first_batch = next(iter(batches))
         store = CheckpointStore(workdir / "checkpoints", keep=keep_checkpoints, async_save=async_checkpointing)
-        restored = store.restore_latest(abstract_train_state(task, tx, first_batch, mesh))
+        try:
+            restored = store.restore_latest(abstract_train_state(task, tx, first_batch, mesh))
+        except IncompatibleCheckpointError as e:
+            saved = _config_in_workdir(workdir) if config_dict is not None else None
+            if saved is None or not _changed_keys(saved, config_dict, normalise_config):
+                raise
+            raise IncompatibleCheckpointError(
+                f"{e}. The settings that differ from config.json's (the newest checkpoint's): "
+                f"{_describe_changes(saved, config_dict, normalise_config)}") from e
         changed: list[str] = []
         if restored is not None:
             state, meta = restored
@@ -280,27 +326,36 @@ def fit(
                        or not _changed_keys(meta["config"], config_dict, normalise_config)
                        else f" (settings that differ from the checkpoint's: "
                             f"{_describe_changes(meta['config'], config_dict, normalise_config)})")
-                raise ValueError(
+                raise ResumeRefusedError(
                     f"checkpoint at step {step} in {store.directory} was written with steps_per_epoch="
                     f"{meta.get('steps_per_epoch')}, this data source has {steps_per_epoch}{why}: the data position "
                     "cannot be resumed; use a new workdir"
                 )
             if step > total_steps:
                 # "already complete" would hand back a model trained for more steps than asked
-                raise ValueError(f"{workdir}: the checkpoint is at step {step}, beyond this config's run length "
+                raise ResumeRefusedError(f"{workdir}: the checkpoint is at step {step}, beyond this config's run length "
                                  f"({num_epochs} epoch(s) = {total_steps} steps); raise num_epochs or use a new workdir")
             changed = ([] if config_dict is None or meta.get("config") is None
                        else _changed_keys(meta["config"], config_dict, normalise_config))
             if changed:
                 detail = _describe_changes(meta["config"], config_dict, normalise_config)
-                if not allow_config_change and not set(changed) <= RESUMABLE_CHANGES:
-                    raise ValueError(
+                old_epochs = meta["config"].get("num_epochs") if isinstance(meta["config"], dict) else None
+                shortened = "num_epochs" in changed and isinstance(old_epochs, int) and num_epochs < old_epochs
+                if not allow_config_change and (shortened or not set(changed) <= RESUMABLE_CHANGES):
+                    why = (f"a run of {old_epochs} epochs stopped early is not what a run of {num_epochs} trains "
+                           f"(its schedules were laid over {old_epochs})" if set(changed) <= RESUMABLE_CHANGES
+                           else "resuming would mix the two settings in one run")
+                    raise ResumeRefusedError(
                         f"{workdir}: the checkpoint at step {step} was trained with another config ({detail}); "
-                        "resuming would mix the two settings in one run. Use a new workdir, or allow it "
+                        f"{why}. Use a new workdir, or allow it "
                         "(fit(allow_config_change=True), train/run.py --allow-config-change)")
+                stretched = ("; the learning-rate schedule, and any other laid over the run's length (a GACL "
+                             "head's soft-binning cut points), now span the new length: unless it does not "
+                             "depend on the length (constant, sgdr), the run goes on differently from one "
+                             "started with this num_epochs" if "num_epochs" in changed else "")
                 log.warning("resuming with a config that differs from the checkpoint's in %s: %s "
                             "(with the first checkpoint under the new config, the old one is kept as "
-                            "config.until-step-%d.json)", changed, detail, step)
+                            "config.until-step-%d.json)%s", changed, detail, step, stretched)
             elapsed_before = float(meta.get("elapsed", 0.0))
             resumed_from = step
             log.info("resumed from checkpoint step %d (epoch %d, batch %d) in %s",
@@ -498,29 +553,37 @@ def train_and_evaluate(
       **fit_kwargs: passed on to :func:`fit` (``mesh``, ``hooks``, ...).
     """
     settings = _settings(config)
-    experiment = build_experiment(config)
-    tx, schedule = _optimizer(settings, experiment)
-    fit_kwargs.setdefault("normalise_config", experiment.normalise_config)
-    fit_kwargs.setdefault("run_info", experiment.run_info)
-    return fit(
-        experiment.task,
-        tx,
-        experiment.train_source,
-        workdir,
-        # passed as given: fit refuses 2.5 or True (int() would train 2 or 1 epochs while the
-        # schedules above are built for the value itself)
-        num_epochs=settings["num_epochs"],
-        seed=settings["seed"],
-        eval_source=experiment.eval_source,
-        learning_rate_fn=schedule,
-        log_every_steps=settings["log_every_steps"],
-        checkpoint_every_steps=settings["checkpoint_every_steps"],
-        keep_checkpoints=settings["keep_checkpoints"],
-        eval_every_epochs=settings["eval_every_epochs"],
-        config=config,
-        show_progress=settings["progress_bar"],
-        **fit_kwargs,
-    )
+    _loop_settings(*(settings[k] for k in ("num_epochs", "seed", "log_every_steps", "checkpoint_every_steps",
+                                           "keep_checkpoints", "eval_every_epochs", "progress_bar")))
+    workdir = pathlib.Path(workdir)
+    chief = jax.process_index() == 0
+    _prepare_workdir(workdir, chief)
+    # the workdir is locked before the experiment is built (preparing a dataset can take
+    # minutes): a second run on a busy workdir stops at once; fit re-enters the lock
+    with _workdir_lock(workdir, chief):
+        experiment = build_experiment(config)
+        tx, schedule = _optimizer(settings, experiment)
+        fit_kwargs.setdefault("normalise_config", experiment.normalise_config)
+        fit_kwargs.setdefault("run_info", experiment.run_info)
+        return fit(
+            experiment.task,
+            tx,
+            experiment.train_source,
+            workdir,
+            # passed as given: fit refuses 2.5 or True (int() would train 2 or 1 epochs while the
+            # schedules above are built for the value itself)
+            num_epochs=settings["num_epochs"],
+            seed=settings["seed"],
+            eval_source=experiment.eval_source,
+            learning_rate_fn=schedule,
+            log_every_steps=settings["log_every_steps"],
+            checkpoint_every_steps=settings["checkpoint_every_steps"],
+            keep_checkpoints=settings["keep_checkpoints"],
+            eval_every_epochs=settings["eval_every_epochs"],
+            config=config,
+            show_progress=settings["progress_bar"],
+            **fit_kwargs,
+        )
 
 
 def config_differences(workdir: str | os.PathLike, config: Any, normalise: Optional[Callable[[dict], dict]] = None
