@@ -4,7 +4,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["safe_sqrt", "safe_norm", "compute_dtype"]
+__all__ = ["safe_sqrt", "safe_norm", "compute_dtype", "to_rank"]
 
 
 def compute_dtype(x) -> jnp.dtype:
@@ -26,3 +26,13 @@ def safe_sqrt(sq: jax.Array) -> jax.Array:
 def safe_norm(x: jax.Array, axis: int = -1) -> jax.Array:
     """Euclidean norm over ``axis`` with :func:`safe_sqrt`'s zero gradient at the origin."""
     return safe_sqrt(jnp.sum(jnp.square(x), axis=axis))
+
+
+def to_rank(x: jax.Array, ndim: int) -> jax.Array:
+    """``x`` with size-1 axes prepended up to rank ``ndim`` (unchanged if already that long).
+
+    NumPy's implicit rank promotion made explicit: a ``[n]`` constant (an ``arange``, a canvas
+    centre) then broadcasts against ``[..., n]`` arrays with any leading batch axes also under
+    ``jax_numpy_rank_promotion='raise'``."""
+    x = jnp.asarray(x)
+    return x.reshape((1,) * (ndim - x.ndim) + x.shape)

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sketchjax._checks import check_key
+from sketchjax._numerics import to_rank
 from sketchjax.normalize import bounding_box
 from sketchjax.sketch import Sketch, check_mask, check_points, compact, num_strokes, stroke_ids
 
@@ -135,12 +136,12 @@ def scribble_strokes(key: jax.Array, lo, hi, n: int, points: int = 8, step: floa
     k_start, k_head, k_turn = jax.random.split(key, 3)
     size = jnp.maximum(hi - lo, 1e-6)
     longest = jnp.max(size)
-    start = lo + jax.random.uniform(k_start, (n, 2)) * size
+    start = to_rank(lo, 2) + jax.random.uniform(k_start, (n, 2)) * to_rank(size, 2)
     heading = jax.random.uniform(k_head, (n, 1), minval=0.0, maxval=2 * jnp.pi)
     headings = heading + jnp.cumsum(turn * jax.random.normal(k_turn, (n, points - 1)), axis=-1)
     steps = step * longest * jnp.stack([jnp.cos(headings), jnp.sin(headings)], axis=-1)
     walk = jnp.concatenate([start[:, None, :], start[:, None, :] + jnp.cumsum(steps, axis=1)], axis=1)
-    return jnp.clip(walk, lo, hi)
+    return jnp.clip(walk, to_rank(lo, 3), to_rank(hi, 3))
 
 
 def _walk_pen(n: int, points: int) -> jax.Array:

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sketchjax._numerics import compute_dtype
+from sketchjax._numerics import compute_dtype, to_rank
 from sketchjax.formats.ndjson import QuickDrawRecord
 from sketchjax.formats.strokes import _stroke_array, from_strokes, to_strokes
 from sketchjax.sketch import Sketch, SketchError, check_points
@@ -77,7 +77,7 @@ def canvas_fit(sketch: Sketch, size: Union[float, Sequence[float]], padding: flo
     box = bounding_box(sketch)
     lo, hi = box[..., :2], box[..., 2:]
     extent = hi - lo
-    available = jnp.array([width, height], dtype) * (1.0 - 2.0 * padding)
+    available = to_rank(jnp.array([width, height], dtype) * (1.0 - 2.0 * padding), extent.ndim)
     # A zero extent constrains nothing (its scale would be infinite): take the other axis.
     per_axis = jnp.where(extent > 0, available / jnp.where(extent > 0, extent, 1.0), jnp.inf)
     scale = jnp.min(per_axis, axis=-1, keepdims=True)
@@ -88,7 +88,8 @@ def canvas_fit(sketch: Sketch, size: Union[float, Sequence[float]], padding: flo
 
 def apply_canvas_fit(sketch: Sketch, origin: jnp.ndarray, scale: jnp.ndarray, centre: jnp.ndarray) -> Sketch:
     """``sketch`` mapped by :func:`canvas_fit`'s ``(origin, scale, centre)`` (padding stays 0)."""
-    xy = (_valid_xy(sketch) - origin[..., None, :]) * scale[..., None, :] + centre
+    xy = (_valid_xy(sketch) - origin[..., None, :]) * scale[..., None, :]
+    xy = xy + to_rank(centre, xy.ndim)
     return _with_xy(sketch, xy)
 
 

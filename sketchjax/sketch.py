@@ -25,6 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from sketchjax._numerics import to_rank
+
 __all__ = [
     "Sketch",
     "SketchError",
@@ -146,7 +148,8 @@ def stroke_one_hot(pen: jax.Array, valid: jax.Array, max_strokes: int) -> jax.Ar
     Strokes with index ``>= max_strokes`` have no column.
     """
     max_strokes = _max_strokes("stroke_one_hot", max_strokes)
-    return stroke_ids(pen, valid)[..., :, None] == jnp.arange(max_strokes, dtype=jnp.int32)
+    ids = stroke_ids(pen, valid)[..., :, None]
+    return ids == to_rank(jnp.arange(max_strokes, dtype=jnp.int32), ids.ndim)
 
 
 def stroke_point_counts(pen: jax.Array, valid: jax.Array, max_strokes: int) -> jax.Array:

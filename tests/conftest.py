@@ -16,6 +16,12 @@ import tempfile
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=1").strip()
 
+# The library promises to work for users of JAX's strict rank promotion (implicit broadcasting
+# of a lower-rank operand is an error): the whole suite runs under it.  Set before JAX is
+# imported (JAX reads it then) so subprocesses the tests start inherit it; a value the user set
+# (e.g. "warn" or "allow" while debugging) is kept, here and below.
+os.environ.setdefault("JAX_NUMPY_RANK_PROMOTION", "raise")
+
 # One XLA compilation cache for the whole test session (and the programs it starts as
 # subprocesses): many tests build the same small models and steps, and a compiled program
 # found on disk is reused instead of compiled again.  pytest-xdist's workers inherit the
@@ -33,8 +39,12 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     jax.config.update("jax_persistent_cache_min_compile_time_secs",
                       float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
 
+import jax
 import numpy as np
 import pytest
+
+# ... and in this process also if something imported JAX before this file was loaded.
+jax.config.update("jax_numpy_rank_promotion", os.environ["JAX_NUMPY_RANK_PROMOTION"])
 
 from sketchjax.formats import from_strokes
 from sketchjax.paths import DATA_ENV_VAR, data_root as find_data_root

@@ -231,7 +231,7 @@ def test_attributions_of_closed_over_arrays_under_an_outer_jit(batch):
     TracerArrayConversionError), and a bad one is still named."""
     strokes = _strokes_of(batch)
     key = jax.random.PRNGKey(0)
-    pixel_weights = jnp.linspace(-1.0, 2.0, SIZE * SIZE).reshape(SIZE, SIZE)
+    pixel_weights = jnp.linspace(-1.0, 2.0, SIZE * SIZE).reshape(1, SIZE, SIZE)
     score = lambda im, a: jnp.sum(jnp.tanh(im * pixel_weights), axis=(-2, -1))  # noqa: E731
     eager = {
         "sla": sla(score, strokes).strokes,
@@ -264,7 +264,7 @@ def test_gradient_of_psla_is_finite_where_a_point_has_no_attribution():
     sk = _batch([[[2, 2], [6, 10], [10, 3]], [[25, 25], [28, 20]]])
     recipe = _recipe()
 
-    left = (jnp.arange(SIZE) < 16).astype(jnp.float32)  # weight 0 on the right half
+    left = (jnp.arange(SIZE) < 16).astype(jnp.float32)[None, None, :]  # weight 0 on the right half
 
     def score(c):  # blind to the right half: the right stroke's points get exactly 0
         return lambda im, a: jnp.sum(jnp.tanh(c * im * left), axis=(-2, -1))
@@ -728,7 +728,7 @@ def test_sketch_forms_of_sla_and_occlusion_equal_the_stroke_raster_forms(batch, 
 def test_stroke_cover_per_segment_layout_and_off_canvas_strokes_agree(batch):
     from sketchjax.render import stroke_cover, stroke_rasters
 
-    shifted = batch.xy + jnp.array([20.0, -6.0])  # parts of strokes leave the canvas
+    shifted = batch.xy + jnp.array([[[20.0, -6.0]]])  # parts of strokes leave the canvas
     for max_pixels in (-1, None):  # packed layout and the per-segment fallback
         lowest, highest = stroke_cover(shifted, batch.pen, batch.valid, SIZE, width=3, max_pixels=max_pixels)
         s = np.asarray(stroke_rasters(shifted, batch.pen, batch.valid, SIZE, K, width=3, max_pixels=max_pixels)) > 0
@@ -882,7 +882,7 @@ def test_sla_attributes_in_at_least_float32():
     """bfloat16 stroke images gave bfloat16 attributions (documented float32), integer weights a
     TypeError from jax.grad (found by an API audit)."""
     s = jnp.zeros((1, 2, 4, 4)).at[0, 0, 1, 1].set(1.0).at[0, 1, 2, 2].set(1.0)
-    score = lambda images, aux: jnp.sum(images * jnp.arange(16.0).reshape(4, 4), axis=(-2, -1))  # noqa: E731
+    score = lambda images, aux: jnp.sum(images * jnp.arange(16.0).reshape(1, 4, 4), axis=(-2, -1))  # noqa: E731
     ref = sla(score, s).strokes
     np.testing.assert_allclose(ref, [[5.0, 10.0]])
     low = sla(lambda im, aux: score(im.astype(jnp.float32), aux), s.astype(jnp.bfloat16)).strokes

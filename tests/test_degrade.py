@@ -124,7 +124,7 @@ def test_every_degradation_jits_and_vmaps_on_real_sketches(kind, data_file):
         out_xy, out_pen, out_valid = fn(keys, xy, pen, valid)
         assert bool(jnp.isfinite(out_xy).all())
         n_in, n_out = valid.sum(-1), out_valid.sum(-1)
-        assert bool((out_valid == (jnp.arange(128) < n_out[:, None])).all())  # prefix mask
+        assert bool((out_valid == (jnp.arange(128)[None, :] < n_out[:, None])).all())  # prefix mask
         if kind == "scribbles":
             assert bool((num_strokes(out_pen, out_valid) >= num_strokes(pen, valid)).all())
         elif kind != "jitter":

@@ -104,7 +104,7 @@ def test_shapes_and_channel_forms(random_variables):
     assert feats.shape == (3, 1, 512) and float(jnp.max(jnp.abs(feats))) <= 1.0  # tanh units
     np.testing.assert_array_equal(same[:, 0], logits)
     dense = random_variables["params"]["logits"]
-    np.testing.assert_allclose(feats[:, 0] @ dense["kernel"] + dense["bias"], logits, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(feats[:, 0] @ dense["kernel"] + dense["bias"][None, :], logits, rtol=1e-5, atol=1e-5)
     probs = doodlenet_classify(random_variables, x)
     np.testing.assert_allclose(np.sum(probs, axis=-1), 1.0, rtol=1e-5)
     with pytest.raises(ValueError, match="28, 28"):
@@ -402,7 +402,7 @@ def test_linear_head_scores_by_hand():
 
     feats = jnp.array([[3.0, 4.0], [0.0, 2.0]])
     kernel = jnp.array([[1.0, 0.0, 1.0], [0.0, 2.0, 1.0]])  # class columns (1, 0), (0, 2), (1, 1)
-    logits = feats @ kernel + jnp.array([0.0, 0.0, 10.0])  # the bias decides the prediction ...
+    logits = feats @ kernel + jnp.array([[0.0, 0.0, 10.0]])  # the bias decides the prediction ...
     out = linear_head_scores(logits, feats, kernel)
     np.testing.assert_array_equal(out["pred"], [2, 2])
     np.testing.assert_allclose(out["norm"], [5.0, 2.0])

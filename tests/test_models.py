@@ -110,8 +110,8 @@ def test_head_activation_softplus_only_changes_the_last_layer():
     # same parameter tree, so a checkpoint of either restores into the other
     assert jax.tree.structure(variables) == jax.tree.structure(soft.init(jax.random.PRNGKey(0), x))
     p = variables["params"]
-    hidden = jax.nn.relu(x @ p["dense_0"]["kernel"] + p["dense_0"]["bias"])
-    pre = hidden @ p["dense_1"]["kernel"] + p["dense_1"]["bias"]
+    hidden = jax.nn.relu(x @ p["dense_0"]["kernel"] + p["dense_0"]["bias"][None, :])
+    pre = hidden @ p["dense_1"]["kernel"] + p["dense_1"]["bias"][None, :]
     np.testing.assert_allclose(relu.apply(variables, x), np.maximum(pre, 0), rtol=1e-5, atol=1e-6)
     out = np.asarray(soft.apply(variables, x))
     np.testing.assert_allclose(out, np.log1p(np.exp(np.asarray(pre))), rtol=1e-5, atol=1e-6)

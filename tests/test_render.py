@@ -279,7 +279,7 @@ def test_distance_raster_equals_dense_on_real_sketches(size):
     assert float(jnp.max(jnp.abs(fast - dense))) <= 1e-5
     assert float(jnp.sum(fast)) > 100.0
     w = jax.random.normal(jax.random.PRNGKey(0), (size, size))
-    loss = lambda r: lambda x, p: jnp.sum(r(x, p, valid, size) * w)  # noqa: E731
+    loss = lambda r: lambda x, p: jnp.sum(r(x, p, valid, size) * w[None])  # noqa: E731
     gf = jax.grad(loss(distance_raster), (0, 1))(xy, pen)
     gd = jax.grad(loss(distance_raster_dense), (0, 1))(xy, pen)
     # float32 gradients are ill-conditioned at pixels whose centre lies almost on a segment
@@ -432,7 +432,7 @@ def test_distance_raster_gradient_where_pixel_centres_lie_on_a_segment(dtype):
     with jax.enable_x64(True):
         valid = np.ones((1, 2), bool)
         pen = np.array([[1.0, 0.0]])
-        w = jax.random.normal(jax.random.PRNGKey(3), (12, 12), jnp.float64)
+        w = jax.random.normal(jax.random.PRNGKey(3), (12, 12), jnp.float64)[None]  # like the [1, 12, 12] rasters
         # interior pixel centres only (an end point on one is a cone of unequal sides: no gradient)
         for xy in ([[3.5, 1.0], [3.5, 8.0]], [[1.25, 1.25], [8.25, 8.25]], [[-1.0, 0.5], [11.0, 8.5]]):
             xy = np.array([xy])

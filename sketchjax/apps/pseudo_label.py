@@ -73,7 +73,7 @@ def gaussian_mixture(key: jax.Array, n_per: int, layout: str = "circle", k: int 
     n_bg = int(round(background * k * n_per))
     if n_bg:
         lo, hi = centres.min(0) - 3 * std, centres.max(0) + 3 * std
-        bg = lo + (hi - lo) * jax.random.uniform(k_bg, (n_bg, 2))
+        bg = lo[None, :] + (hi - lo)[None, :] * jax.random.uniform(k_bg, (n_bg, 2))
         x = jnp.concatenate([x, bg])
         comp = jnp.concatenate([comp, -jnp.ones(n_bg, jnp.int32)])
     return x, comp, centres

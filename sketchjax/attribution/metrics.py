@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sketchjax._numerics import to_rank
 from sketchjax.attribution.core import Finish, ScoreFn, _check_strokes, _stack_scores, present_strokes
 from sketchjax.render.compose import clamp_unit
 
@@ -114,7 +115,7 @@ def curve_auc(curve: jax.Array, n: jax.Array) -> jax.Array:
     if not isinstance(n, jax.core.Tracer) and not np.all((np.asarray(n) >= 0) & (np.asarray(n) <= k)):
         raise ValueError(f"curve_auc: n must count strokes in [0, K={k}] (the curve has K + 1 entries), got "
                          f"{np.asarray(n).ravel()[:8].tolist()}")
-    i = jnp.arange(curve.shape[-1])
+    i = to_rank(jnp.arange(np.shape(curve)[-1]), np.ndim(curve))
     inside = i <= n[..., None]
     total = jnp.sum(jnp.where(inside, curve, 0.0), axis=-1)
     ends = curve[..., 0] + jnp.take_along_axis(curve, jnp.clip(n, 0, k)[..., None], axis=-1)[..., 0]
@@ -140,9 +141,7 @@ def _pearson(a: jax.Array, b: jax.Array, mask: jax.Array) -> jax.Array:
 
 
 def _kendall_tau_b(a: jax.Array, b: jax.Array, mask: jax.Array) -> jax.Array:
-    pair = mask[..., :, None] & mask[..., None, :]
-    upper = jnp.triu(jnp.ones(pair.shape[-2:], bool), k=1)
-    pair = pair & upper
+    pair = jnp.triu(mask[..., :, None] & mask[..., None, :], k=1)  # each pair i < j once
     sa = jnp.sign(a[..., :, None] - a[..., None, :])
     sb = jnp.sign(b[..., :, None] - b[..., None, :])
     s = jnp.sum(jnp.where(pair, sa * sb, 0.0), axis=(-2, -1))

@@ -148,7 +148,7 @@ def _augment_one(key: jax.Array, xy, pen, valid, augment: "Augment"):
     if augment.aspect > 0:
         a = augment.aspect * (2.0 * u[t + 2] - 1.0)
         factors = factors * jnp.exp(jnp.stack([a / 2.0, -a / 2.0]))
-    xy = (xy - centre) * factors + centre
+    xy = (xy - centre[None, :]) * factors[None, :] + centre[None, :]
     if augment.jitter > 0:
         radius = jnp.sqrt(-2.0 * jnp.log1p(-u[t + 3 : 2 * t + 3]))  # 1 - u in (0, 1]: finite
         angle = 2.0 * jnp.pi * u[2 * t + 3 :]

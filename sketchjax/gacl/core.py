@@ -54,7 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sketchjax._checks import check_int, check_labels
-from sketchjax._numerics import compute_dtype
+from sketchjax._numerics import compute_dtype, to_rank
 
 __all__ = [
     "KINDS",
@@ -340,7 +340,9 @@ def soft_bin(q: jax.Array, n_cuts: jax.Array, l_q: float, u_q: float, tau: float
     w = jnp.arange(1, max_cuts + 2, dtype=jnp.float32)  # [max_cuts + 1]
     b = jnp.concatenate([jnp.zeros((1,), beta.dtype), -jnp.cumsum(beta)])
     centres = l_q + (jnp.arange(max_cuts + 1, dtype=jnp.float32) + 0.5) * width  # bin k: [l_q + k w, l_q + (k+1) w]
-    logits = (q[..., None] * w + b) / tau
+    q = q[..., None]  # [..., 1] against the [max_cuts + 1] bins
+    w, b, centres = (to_rank(v, q.ndim) for v in (w, b, centres))
+    logits = (q * w + b) / tau
     o = jax.nn.softmax(logits, axis=-1)
     return jnp.sum(o * centres, axis=-1)
 

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from sketchjax._checks import checked
+from sketchjax._numerics import to_rank
 from sketchjax.render.resize import dilate
 from sketchjax.sketch import segment_mask, stroke_ids
 
@@ -87,8 +88,9 @@ def segment_pixels(xy: jax.Array, pen: jax.Array, valid: jax.Array, size: int):
       (from point ``t`` to ``t+1``) and whether it is drawn and inside the canvas.
     """
     prm = _segment_params(xy, pen, valid, size)
-    steps = jnp.arange(size, dtype=jnp.int32)
-    k = prm["k_first"][..., None] + steps
+    k_first = prm["k_first"][..., None]
+    steps = to_rank(jnp.arange(size, dtype=jnp.int32), k_first.ndim)
+    k = k_first + steps
     rows, cols, inside = _step_pixel({n: v[..., None] for n, v in prm.items()}, k, size)
     return rows, cols, inside & (steps < prm["n_steps"][..., None])
 
@@ -141,7 +143,7 @@ def _chunked_pixels(prm, n_chunks: int, size: int):
     g = {k: v[:, None] for k, v in zip(names, jnp.moveaxis(table[seg], -1, 0))}
     g["x_major"] = g["x_major"].astype(bool)
     q = jnp.arange(n_chunks, dtype=jnp.int32)[:, None]
-    step = (q - g["start"]) * c + jnp.arange(c, dtype=jnp.int32)  # step within the drawable run
+    step = (q - g["start"]) * c + jnp.arange(c, dtype=jnp.int32)[None, :]  # step within the drawable run
     rows, cols, inside = _step_pixel(g, g["k_first"] + step, size)
     # Slots past the batch's last chunk fall in the last segment's run beyond its end: the
     # step test masks them too.
