@@ -503,6 +503,23 @@ def test_a_changed_config_replaces_config_json_only_with_its_first_checkpoint(tm
     assert run_linear(tmp_path, num_epochs=3, config=changed, allow_config_change=True).resumed_from == 16
     assert json.loads((tmp_path / "config.json").read_text()) == changed
     assert (tmp_path / "config.until-step-16.json").read_text() == before
+    # killed right after the first save under a changed config (found by an audit: the old
+    # config's record was written after the save, so the rerun, which finds nothing pending,
+    # never wrote it)
+    later = {**changed, "num_epochs": 4, "lr": 0.25}
+    real_save = training.CheckpointStore.save
+
+    def killed_after_the_save(self, *args, **kwargs):
+        real_save(self, *args, **kwargs)
+        self.wait()
+        raise KeyboardInterrupt
+
+    with unittest.mock.patch.object(training.CheckpointStore, "save", killed_after_the_save):
+        with pytest.raises(KeyboardInterrupt):
+            run_linear(tmp_path, num_epochs=4, config=later, allow_config_change=True)
+    assert json.loads((tmp_path / "config.until-step-48.json").read_text()) == changed
+    assert run_linear(tmp_path, num_epochs=4, config=later, allow_config_change=True).resumed_from > 48
+    assert json.loads((tmp_path / "config.json").read_text()) == later
 
 
 def test_a_shorter_run_length_is_refused_unless_allowed(tmp_path):

@@ -428,6 +428,8 @@ def fit(
                                          f"before saving ({kept()})")
             epoch, in_epoch = divmod(step, steps_per_epoch)
             writer.sync()
+            if pending_config:  # the old config's record first: a kill right after the save would lose it
+                _write_json_atomic(workdir / f"config.until-step-{resumed_from}.json", meta["config"])
             store.save(step, state, {
                 "step": step, "epoch": epoch, "step_in_epoch": in_epoch, "steps_per_epoch": steps_per_epoch,
                 "elapsed": elapsed_before + time.time() - t_start, "seed": seed, "config": config_dict,
@@ -435,7 +437,6 @@ def fit(
             last_saved = step
             if pending_config:  # the first checkpoint of the changed config: committed, then named
                 store.wait()
-                _write_json_atomic(workdir / f"config.until-step-{resumed_from}.json", meta["config"])
                 _write_json_atomic(workdir / "config.json", config_dict)
                 pending_config = False
 
