@@ -48,6 +48,22 @@ RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 QUICK_RESULTS_DIR = REPO_ROOT / "out" / "benchmarks-quick"
 
 
+def run_program(main: Callable[[], object], prog: str) -> int:
+    """Runs an evaluation program's ``main()``: the input errors it names (a missing run or file,
+    a bad setting — ``ValueError``, ``OSError``, ``KeyError``) end it with one ``PROG: error: …``
+    line and exit status 2, as the ``sketchjax`` command does; any other exception keeps its
+    traceback.  ``SKETCHJAX_TRACEBACK=1`` keeps the traceback of those too."""
+    try:
+        main()
+    except (ValueError, OSError, KeyError) as e:
+        if os.environ.get("SKETCHJAX_TRACEBACK"):
+            raise
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def default_out(quick: bool) -> str:
     return str(QUICK_RESULTS_DIR if quick else RESULTS_DIR)
 QUICKDRAW_CANVAS = 256.0  # simplified QuickDraw coordinates lie in [0, 255]

@@ -61,7 +61,7 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # train.* (the ResNet's experiment builder)
 
-from benchmarks.common import atomic_write_json, timeit  # noqa: E402  (the project's timer and strict JSON writer)
+from benchmarks.common import atomic_write_json, run_program, timeit  # noqa: E402  (the project's timer and strict JSON writer)
 from sketchjax.attribution import (  # noqa: E402
     class_score,
     curve_auc,
@@ -265,8 +265,8 @@ def main(argv=None) -> dict:
     unknown = sorted(set(models) - {"doodlenet", "resnet"})
     if unknown or not models:
         parser.error(f"--models {args.models!r}: unknown {unknown}; use doodlenet and/or resnet, comma-separated")
-    for name in ("n", "ig_steps", "sg_samples", "chunk", "doodlenet_canvas"):
-        if getattr(args, name) < 1:
+    for name in ("n", "ig_steps", "sg_samples", "chunk", "doodlenet_canvas", "doodlenet_width"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
 
     workdir = pathlib.Path(args.resnet_workdir)
@@ -348,4 +348,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_program(main, "eval/attribution.py"))

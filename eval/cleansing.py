@@ -49,7 +49,7 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.common import atomic_write_json  # noqa: E402  (the project's atomic JSON writer)
+from benchmarks.common import atomic_write_json, run_program  # noqa: E402  (the project's atomic JSON writer)
 from sketchjax.formats._io import argparse_existing_file as existing_file  # noqa: E402
 from sketchjax.formats._io import argparse_output, atomic_write, save_figure  # noqa: E402
 from sketchjax.apps.cleansing import precision_recall, split_label_scores, suspicion_curve  # noqa: E402
@@ -133,7 +133,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--rates", default="0.1,0.2,0.4")
     parser.add_argument("--config", type=existing_file, default=str(REPO_ROOT / "train/configs/quickdraw_resnet_gacl.py"),
                         help="training config (default: the repository's train/configs/quickdraw_resnet_gacl.py)")
-    parser.add_argument("--runs-dir", default=str(REPO_ROOT / "runs"), help="where the noisy runs go (default: <repo>/runs)")
+    parser.add_argument("--runs-dir", type=argparse_output(directory=True), default=str(REPO_ROOT / "runs"), help="where the noisy runs go (default: <repo>/runs)")
     parser.add_argument("--name", default="resnet_gacl")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides")
     parser.add_argument("--softmax-baseline", action="store_true",
@@ -233,4 +233,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_program(main, "eval/cleansing.py"))

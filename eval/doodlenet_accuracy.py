@@ -47,7 +47,7 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.common import RowJournal, atomic_write_json  # noqa: E402  (strict JSON, atomic)
+from benchmarks.common import RowJournal, atomic_write_json, run_program  # noqa: E402  (strict JSON, atomic)
 from sketchjax.batching import stack_sketches
 from sketchjax.formats import iter_ndjson, ndjson_files
 from sketchjax.formats._io import argparse_output  # noqa: E402
@@ -205,4 +205,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_program(main, "eval/doodlenet_accuracy.py"))

@@ -25,7 +25,7 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.common import atomic_write_json  # noqa: E402  (the project's atomic JSON writer)
+from benchmarks.common import atomic_write_json, run_program  # noqa: E402  (the project's atomic JSON writer)
 from sketchjax.formats._io import argparse_output  # noqa: E402
 from sketchjax.apps.iqa import bin_centres, build_iqa_experiment, expected_rating, iqa_base_config  # noqa: E402
 from sketchjax.classifier import gacl_config, make_model  # noqa: E402
@@ -61,7 +61,7 @@ def predict(workdir: pathlib.Path, config: dict) -> dict[str, np.ndarray]:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bins", default="50,100,200")
-    parser.add_argument("--runs-dir", default=str(REPO_ROOT / "runs"), help="default: <repo>/runs")
+    parser.add_argument("--runs-dir", type=argparse_output(directory=True), default=str(REPO_ROOT / "runs"), help="default: <repo>/runs")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides")
     parser.add_argument("--out", type=argparse_output(suffix=".json"), default=str(REPO_ROOT / "eval/results/iqa.json"),
                         help="default: <repo>/eval/results/iqa.json")
@@ -117,4 +117,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_program(main, "eval/iqa.py"))

@@ -34,7 +34,7 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.common import atomic_write_json  # noqa: E402  (the project's atomic JSON writer)
+from benchmarks.common import atomic_write_json, run_program  # noqa: E402  (the project's atomic JSON writer)
 from sketchjax.formats._io import argparse_output, save_figure  # noqa: E402
 from sketchjax.apps.pseudo_label import (  # noqa: E402
     PseudoLabelConfig,
@@ -161,4 +161,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_program(main, "eval/pseudo_label.py"))

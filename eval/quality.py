@@ -72,7 +72,7 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # train.* (the classifiers' experiment builder)
 
-from benchmarks.common import atomic_write_json  # noqa: E402  (the project's atomic JSON writer)
+from benchmarks.common import atomic_write_json, run_program  # noqa: E402  (the project's atomic JSON writer)
 from sketchjax.formats._io import output_path, save_figure  # noqa: E402
 from sketchjax.attribution import mean_ci  # noqa: E402
 from sketchjax.classifier import DoodleNetReference, feature_unit_stats  # noqa: E402
@@ -97,6 +97,8 @@ def parse_runs(text: str) -> dict[str, pathlib.Path]:
         if not sep or not name.strip() or not path.strip():
             raise SystemExit(f"--runs: expected NAME=WORKDIR[,NAME=WORKDIR...] (commas separate runs, so a name "
                              f"cannot hold one), got {item!r}")
+        if name.strip() in runs:  # a dict would keep only the last: a run left out, silently
+            raise SystemExit(f"--runs: the name {name.strip()!r} is given twice; give each run its own name")
         runs[name.strip()] = pathlib.Path(path.strip())
     return runs
 
@@ -580,4 +582,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_program(main, "eval/quality.py"))

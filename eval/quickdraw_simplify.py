@@ -44,7 +44,7 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.common import atomic_write_json  # noqa: E402  (strict JSON, atomic)
+from benchmarks.common import atomic_write_json, run_program  # noqa: E402  (strict JSON, atomic)
 from sketchjax.formats import iter_ndjson, ndjson_files, to_strokes
 from sketchjax.normalize import QUICKDRAW_SIZE, quickdraw_simplify, rdp, resample
 from sketchjax.paths import data_root
@@ -234,4 +234,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_program(main, "eval/quickdraw_simplify.py"))

@@ -33,7 +33,7 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.common import atomic_write_json  # noqa: E402  (the project's atomic JSON writer)
+from benchmarks.common import atomic_write_json, run_program  # noqa: E402  (the project's atomic JSON writer)
 from sketchjax.formats._io import argparse_output  # noqa: E402
 from sketchjax.apps.cleansing import threshold_sweep  # noqa: E402
 from sketchjax.apps.rhs import q_max_plus  # noqa: E402
@@ -201,4 +201,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_program(main, "eval/rhs.py"))

@@ -50,7 +50,7 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.common import RowJournal, atomic_write_json  # noqa: E402  (strict JSON, atomic)
+from benchmarks.common import RowJournal, atomic_write_json, run_program  # noqa: E402  (strict JSON, atomic)
 from sketchjax.formats._io import argparse_output  # noqa: E402
 from sketchjax.models.sketch_rnn import sample, stroke5_to_sketch
 from sketchjax.models.sketch_rnn_js import load_sketch_rnn_js
@@ -249,4 +249,4 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_program(main, "eval/sketch_rnn_samples.py"))

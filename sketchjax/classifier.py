@@ -437,7 +437,7 @@ def extra_training_split(data: dict, categories, fields=("points", "pen", "label
     return Relabelled(split, labels)
 
 
-def training_source(config: dict, fields=("points", "pen", "label")):
+def training_source(config: dict, fields=("points", "pen", "label"), expect_dataset: str | None = None):
     """The training examples exactly as a run of ``config`` sees them, with what was done to them.
 
     The dataset's ``train`` split, then the ``data.extra_train`` samples (if any), with
@@ -445,6 +445,8 @@ def training_source(config: dict, fields=("points", "pen", "label")):
     ``data.label_noise_scope``: ``"real"`` (the default) changes labels of the dataset's own
     training sketches only, ``"all"`` changes labels anywhere in the concatenation (generated
     samples included, as in a web-scale dataset where every source is noisy).
+
+    ``expect_dataset``: the dataset a run recorded (``run_info.json``), refused if another is built.
 
     Returns:
       ``(source, flipped, generated)``: a random-access source of records with ``fields`` (its
@@ -458,6 +460,7 @@ def training_source(config: dict, fields=("points", "pen", "label")):
     if scope not in ("real", "all"):
         raise ValueError(f"data.label_noise_scope must be 'real' or 'all', got {scope!r}")
     builder, categories = prepare_dataset(data)
+    check_dataset(builder, expect_dataset, "the run")
     source = open_split(builder, "train", fields=fields)
     num_real = len(source)
     if data.get("extra_train"):
@@ -614,6 +617,7 @@ class TrainedClassifier:
     categories: tuple
     gacl: GACLConfig | None
     step: int
+    dataset: str | None = None  #: the dataset the run recorded (``run_info.json``), checked by scorers of its splits
 
     @property
     def raster(self) -> bool:
@@ -896,6 +900,7 @@ def load_classifier(workdir: str | os.PathLike) -> TrainedClassifier:
     if missing:
         raise ValueError(f"{workdir / 'config.json'}: not a sketch classifier run's config (no {' or '.join(missing)} "
                          "section)")
+    _check_run_config(config, workdir / "config.json")
     config = _with_recorded_categories(config, workdir)
     restore_config = config
     if isinstance(config.get("model"), dict) and config["model"].get("pretrained"):
@@ -910,4 +915,37 @@ def load_classifier(workdir: str | os.PathLike) -> TrainedClassifier:
     head = head_config(config)
     model = make_model(config["model"], len(categories), head["type"])
     variables = {"params": state.params, **state.collections}
-    return TrainedClassifier(model, variables, config, tuple(categories), gacl_config(config), int(meta["step"]))
+    dataset = (read_run_info(workdir) or {}).get("dataset")
+    return TrainedClassifier(model, variables, config, tuple(categories), gacl_config(config), int(meta["step"]),
+                             dataset if isinstance(dataset, str) else None)
+
+
+def _check_run_config(config: dict, path: pathlib.Path) -> None:
+    """The settings a restore reads, of the right types (a hand-edited config.json failed deep
+    inside the data pipeline or the model initialiser, or after the checkpoint was restored)."""
+    data, model, head = config["data"], config["model"], config.get("head")
+    problems = []
+    cats = data.get("categories")
+    if cats is not None and (not isinstance(cats, list) or not cats or not all(isinstance(c, str) for c in cats)):
+        problems.append(f"data.categories must be a non-empty list of category names (or null), got {cats!r}"[:200])
+    for key in ("max_len", "raster_size", "render_size"):
+        v = data.get(key)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+            problems.append(f"data.{key} must be a whole number >= 1, got {v!r}")
+    if not isinstance(model.get("name"), str):
+        problems.append(f"model.name must be a model's name, got {model.get('name')!r}")
+    if head is not None and not isinstance(head, dict):
+        problems.append(f"head must be an object (e.g. {{\"type\": \"gacl\", ...}}), got {head!r}")
+    if problems:
+        raise ValueError(f"{path}: {'; '.join(problems)}")
+
+
+def check_dataset(builder, expected: str | None, who: str) -> None:
+    """Refuses a dataset other than the one a run recorded it was trained on (``run_info.json``'s
+    ``dataset``: the builder's name with the digest of its input files, so the same files moved
+    elsewhere match and other files do not)."""
+    built = f"{builder.name}/{builder.builder_config.name}"
+    if expected is not None and built != expected:
+        raise ValueError(f"{who} was trained on the dataset {expected}, but the data found now builds {built} "
+                         "(other files: another download, a subset, other categories); point SKETCHJAX_DATA "
+                         "(or --data) at the files the run was trained on")

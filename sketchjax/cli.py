@@ -222,6 +222,9 @@ def _gather(args, default_n: int | None = DEFAULT_N):
         for label, s in got[:room]:
             if not np.any(np.asarray(s.pen)[:-1] > 0):
                 raise ValueError(f"{label}: nothing to draw (every stroke has a single point)")
+            points = np.asarray(s.xy)[np.asarray(s.valid, bool)]
+            if np.all(points == points[:1]):  # fitted to the canvas it would be one dot at the centre
+                raise ValueError(f"{label}: nothing to draw (every point is at the same place, {points[0].tolist()})")
         # Timestamps (raw ndjson) play no part in drawing or scoring, and a batch cannot mix
         # sketches with and without them: a raw file beside any other was refused.
         sketches.extend((label, Sketch(s.xy, s.pen, s.valid)) for label, s in got[:room])
@@ -578,7 +581,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", default="out/renderers.png", help="output figure (.png, .svg, .pdf, .jpg)")
     p.set_defaults(func=_cmd_render)
     e = _sketch_arguments(sub.add_parser("explain", help="DoodleNet's predictions explained by SLA, P-SLA and occlusion"))
-    e.add_argument("--canvas", type=_int_at_least(DOODLENET_INPUT), default=128, help="drawing canvas of the 28x28 input (line 13/256 of it)")
+    e.add_argument("--canvas", type=_int_between(DOODLENET_INPUT, 2048), default=128,
+                   help=f"drawing canvas of the 28x28 input ({DOODLENET_INPUT}-2048; line 13/256 of it)")
     e.add_argument("--out", default="out/explain.png", help="output figure (.png, .svg, .pdf, .jpg)")
     e.add_argument("--svg-dir", default=None, help="also write one SLA-coloured SVG per sketch here")
     e.set_defaults(func=_cmd_explain)

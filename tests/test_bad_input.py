@@ -243,6 +243,8 @@ CASES = {
                                    r"single point"),
     "ndjson huge coordinate": (ndjson_case(drawing_line([[[0, 1e9], [0, 1]]])), r"out of range"),
     "ndjson not UTF-8": (ndjson_case(raw=b'{"word": "\xff\xfe"}\n'), r"UTF-8"),
+    "ndjson nested too deeply": (ndjson_case('{"word": "cat", "drawing": ' + "[" * 5000 + "]" * 5000 + "}"),
+                                 r"nested too deeply"),  # was a RecursionError traceback
     "record dict without drawing": (
         lambda tmp: (lambda: record_to_sketch({"word": "cat"}, name="rec-7"), "rec-7"), r"missing 'drawing'"),
     # --- sketch-rnn npz ---

@@ -181,6 +181,10 @@ def test_ndjson_simplified_round_trip(tmp_path):
     assert write_ndjson(records, out) == 2
     assert out.read_text() == _simplified_line("1") + "\n" + _simplified_line("2") + "\n"
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]  # atomic write cleaned up
+    # a file saved with a UTF-8 byte-order mark (some Windows editors) reads the same (was "invalid JSON")
+    bom = tmp_path / "bom.ndjson"
+    bom.write_bytes(b"\xef\xbb\xbf" + src.read_bytes())
+    assert [sketch_to_drawing(r.sketch) for r in read_ndjson(bom)] == [sketch_to_drawing(r.sketch) for r in records]
 
 
 def test_ndjson_raw_keeps_time_and_extra_fields(tmp_path):

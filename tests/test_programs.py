@@ -115,6 +115,11 @@ def test_cli_reads_raw_beside_other_files_whole_and_never_writes_over_an_input(d
     assert int(num_strokes(one[0][1].pen, one[0][1].valid)) == len(record["drawing"])
     assert main(["render", str(tapped), "--out", str(tmp_path / "t.png")]) == 2
     assert "(tapped.ndjson:2): nothing to draw" in capsys.readouterr().err
+    # every point in one place (found by an audit: scored and explained as a dot at the centre)
+    dot = tmp_path / "dot.ndjson"
+    dot.write_text(json.dumps({**record, "drawing": [[[5, 5, 5], [7, 7, 7]], [[5, 5], [7, 7]]]}) + "\n")
+    assert main(["render", str(dot), "--out", str(tmp_path / "d.png")]) == 2
+    assert "nothing to draw (every point is at the same place, [5.0, 7.0])" in capsys.readouterr().err
     # --n 1 reads one record: a broken second line is not read (it failed the command)
     two = tmp_path / "two.ndjson"
     two.write_text(tapped.read_text().splitlines()[0] + "\n" + '{"word": "cat", "drawing": [[[0, 1], [0]]]}\n')
@@ -193,6 +198,10 @@ def _script(path: str):
     ("eval/cleansing.py", ["--rates", "0.4,1.5", "--out", "{tmp}/c.json"], "rates must be in [0, 1)"),
     ("eval/cleansing.py", ["--q-high-quantile", "7", "--out", "{tmp}/c.json"], "a quantile in [0, 1]"),
     ("eval/cleansing.py", ["--config", "{tmp}/nope.py", "--out", "{tmp}/c.json"], "nope.py: no such file"),
+    ("eval/cleansing.py", ["--runs-dir", "{file}", "--out", "{tmp}/c.json"], "is a file, not a directory"),
+    ("eval/iqa.py", ["--runs-dir", "{file}", "--out", "{tmp}/i.json"], "is a file, not a directory"),
+    ("eval/attribution.py", ["--models", "doodlenet", "--doodlenet-width", "0", "--out", "{tmp}/a.json"],
+     "--doodlenet-width must be >= 1"),
     ("eval/rhs.py", ["--run", "x", "--n", "1", "--out", "{tmp}/r.json"], "--n must be >= 2"),
     ("eval/rhs.py", ["--run", "x", "--rounds", "0,2", "--out", "{tmp}/r.json"], "whole numbers >= 1"),
     ("eval/rhs.py", ["--run", "x", "--rounds", "1,,2", "--out", "{tmp}/r.json"], "whole numbers >= 1"),
@@ -228,6 +237,25 @@ def test_programs_refuse_bad_arguments_before_any_work(script, argv, problem, tm
         _script(script).main(argv)
     assert info.value.code == 2 and problem in capsys.readouterr().err
     assert (tmp_path / "a_file").read_text() == "keep me"
+
+
+def test_eval_programs_name_input_errors_without_a_traceback(tmp_path, capsys):
+    """Found by an audit: a missing run or a bad --set ended in a traceback; a name given twice
+    in --runs evaluated only the last run of that name, silently."""
+    from benchmarks.common import run_program
+
+    quality = _script("eval/quality.py")
+    with pytest.raises(SystemExit, match="the name 'A' is given twice"):
+        quality.parse_runs("A=runs/x,B=runs/y,A=runs/z")
+    missing = tmp_path / "no_run"
+    assert run_program(lambda: quality.main(["--runs", f"A={missing}", "--out", str(tmp_path / "q.json")]),
+                       "eval/quality.py") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("eval/quality.py: error: ") and "no config.json" in err and "Traceback" not in err
+    assert run_program(lambda: {}["data.nope"], "eval/x.py") == 2  # a KeyError's message without quotes
+    assert capsys.readouterr().err == "eval/x.py: error: data.nope\n"
+    with pytest.raises(ZeroDivisionError):  # not an input error: its traceback is kept
+        run_program(lambda: 1 / 0, "eval/x.py")
 
 
 def test_eval_defaults_do_not_depend_on_the_working_directory(tmp_path, monkeypatch):

@@ -1,6 +1,7 @@
 """GACL / softmax heads in the classifier experiment, restoring them, and eval/quality.py end to end."""
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.util
 import json
@@ -403,6 +404,18 @@ def test_cleanse_command_writes_one_row_per_training_sample(tiny_runs, data_root
     assert main(["cleanse", "--checkpoint", str(tiny_runs["gacl"]), "--data", str(data_root),
                  "--out", str(tmp_path / "y.csv")]) == 0
     assert len(list(csv.DictReader((tmp_path / "y.csv").open()))) == len(rows)
+    # other files under --data (here a subset of the same categories) build another dataset:
+    # refused, naming both (found by an audit: it scored them as the run's training split)
+    subset = tmp_path / "subset" / "quickdraw" / "simplified"
+    subset.mkdir(parents=True)
+    for cat in ast.literal_eval(CATEGORIES):
+        with open(data_root / "quickdraw" / "simplified" / f"{cat}.ndjson") as f:
+            (subset / f"{cat}.ndjson").write_text("".join(f.readlines()[::2]))  # every other drawing
+    assert main(["cleanse", "--checkpoint", str(tiny_runs["gacl"]), "--data", str(tmp_path / "subset"),
+                 "--out", str(tmp_path / "z.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "the run was trained on the dataset quickdraw_strokes/" in err and "but the data found now builds" in err
+    assert not (tmp_path / "z.csv").exists()
 
 
 def _program(name: str):

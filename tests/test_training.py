@@ -981,6 +981,17 @@ def test_train_unless_done_refuses_a_workdir_started_with_other_settings(tmp_pat
     (tmp_path / "config.json").write_text('{"seed": 0}')
     with pytest.raises(ValueError, match=r"config.json: not a sketch classifier run's config \(no data or model"):
         load_classifier(tmp_path)
+    # hand-edited settings of the wrong type are named (found by an audit: TypeError in the data
+    # pipeline, ZeroDivisionError in the initialiser, a TypeError after the restore)
+    for data, model, head, said in (
+            ({"categories": 5}, {"name": "bilstm"}, None, r"data.categories must be a non-empty list .*got 5"),
+            ({"categories": []}, {"name": "bilstm"}, None, r"data.categories must be a non-empty list"),
+            ({"categories": ["cat"], "max_len": "abc"}, {"name": "bilstm"}, None, r"data.max_len must be a whole number"),
+            ({"categories": ["cat"]}, {"name": 3}, None, r"model.name must be a model's name, got 3"),
+            ({"categories": ["cat"]}, {"name": "bilstm"}, "gacl", r"head must be an object .*got 'gacl'")):
+        (tmp_path / "config.json").write_text(json.dumps({"data": data, "model": model, "head": head}))
+        with pytest.raises(ValueError, match=r"config.json: " + said):
+            load_classifier(tmp_path)
 
 
 def test_a_second_run_in_a_busy_workdir_is_refused(tmp_path):

@@ -181,15 +181,18 @@ def split_label_scores(clf, split: str = "train", batch_size: int = 256, config:
       (softmax probability of the labelled class: the "small loss" criterion), "pred"}`` as
       NumPy arrays in source order.
     """
-    from sketchjax.classifier import prepare_dataset, source_chunks, training_source
+    from sketchjax.classifier import check_dataset, prepare_dataset, source_chunks, training_source
     from sketchjax.data import open_split
 
+    own = config is None or config is clf.config
     config = clf.config if config is None else config
+    expected = getattr(clf, "dataset", None) if own else None  # the run's own examples: the files it trained on
     fields = ("points", "pen", "label", "key_id")
     if split == "train":
-        source, flipped, generated = training_source(config, fields)
+        source, flipped, generated = training_source(config, fields, expect_dataset=expected)
     else:
         builder, _ = prepare_dataset(config["data"])
+        check_dataset(builder, expected, "the run")
         source = open_split(builder, split, fields=fields)
         flipped, generated = np.zeros(len(source), bool), np.zeros(len(source), bool)
     if len(source) == 0:

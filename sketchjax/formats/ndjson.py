@@ -196,8 +196,13 @@ def json_line(raw: bytes, where: str):
         line = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise SketchError(f"{where}: not UTF-8 text ({e.reason}); corrupt file?") from None
+    if line.startswith("\ufeff"):  # a byte-order mark (files saved by some Windows editors)
+        line = line[1:]
     try:
         return json.loads(line)
+    except RecursionError:
+        raise SketchError(f"{where}: JSON nested too deeply to be a sketch (arrays within arrays beyond "
+                          "Python's recursion limit); corrupt file?") from None
     except json.JSONDecodeError as e:
         # Not e.colno: it counts from the last newline before the error, and a truncated line's
         # error sits past its own trailing newline ("column 1", of no line at all).
