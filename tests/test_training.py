@@ -675,6 +675,18 @@ def test_a_flipped_bit_in_a_checkpoint_is_caught_by_its_checksum(tmp_path):
     store.close()
     (tmp_path / "async" / "1" / "meta" / "metadata").unlink()
     assert checksum_problem(tmp_path / "async" / "1") == "lost the file meta/metadata since it was saved"
+    # a save killed while writing its checksums left the temporary file in the step's folder for
+    # good (found by an audit); the next restore removes it (a dead writer's only)
+    from sketchjax.formats._io import _writer_host
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = ckpts / "32" / f".{CHECKSUM_FILE}.{_writer_host()}-{dead.pid}.x1y2.tmp"
+    live = ckpts / "32" / f".{CHECKSUM_FILE}.{_writer_host()}-{os.getpid()}.x3y4.tmp"
+    stale.write_text("{")
+    live.write_text("{")
+    assert run_linear(tmp_path, num_epochs=2).resumed_from == 32
+    assert not stale.exists() and live.exists()
 
 
 def test_restoring_a_run_for_evaluation_changes_nothing_in_it(tmp_path, caplog):
