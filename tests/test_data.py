@@ -225,6 +225,22 @@ def test_quickdraw_npz_keeps_sketch_rnn_splits(data_file, tfds_dir):
     _assert_fast_equals_tfds(builder)
 
 
+def test_a_sketch_rnn_file_without_a_split_is_named(data_file, tmp_path):
+    """Found by an audit: a category file without 'valid' beside one with it left that category
+    out of the valid split, silently."""
+    from sketchjax.formats import save_npz
+
+    omniglot = load_npz(data_file("sketchrnn_npz", "omniglot.npz"))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    save_npz(folder / "a.npz", {k: v[:6] for k, v in omniglot.items()})
+    save_npz(folder / "b.npz", {"train": omniglot["train"][:6], "test": omniglot["test"][:6]})
+    cfg = quickdraw_config("npz", ["a", "b"])
+    with pytest.warns(UserWarning, match=r"b\.npz: has no 'valid' array, so the 'valid' split has no 'b' examples"):
+        built = QuickdrawStrokes.prepare(cfg, tmp_path / "tfds", manual_dir=folder)
+    assert {r["label"] for r in open_split(built, "valid", fields=("label",))} == {0}
+
+
 def test_chairv2_roundtrip(data_file, tfds_dir):
     root = data_file("qmul_chairv2")
     builder = QmulChairv2.prepare(chairv2_config(test_fraction=0.25), tfds_dir)
@@ -438,6 +454,26 @@ def test_empty_category_file_and_repeated_key_ids_are_refused(tmp_path):
     _write_lines(folder, "dog", [1, 2, 3, 2])
     with pytest.raises(ValueError, match=r"dog\.ndjson:4: key_id 2 is also on line 2 of this file"):
         QuickdrawStrokes.prepare(cfg, tmp_path / "tfds", manual_dir=folder)
+
+
+def test_a_nested_key_id_field_never_loses_a_line(tmp_path):
+    """Found by an audit: the byte search took the first '"key_id":"…"' of a line; one in a
+    nested field that hashed to another split made every split's pass skip the line, silently."""
+    folder = tmp_path / "in"
+    _write_lines(folder, "cat", range(1, 41))
+    lines = (folder / "cat.ndjson").read_text().splitlines()
+    # an extra field first, then the record's own key_id (its split differs for some line)
+    lines = [f'{{"extra":{{"key_id":"{900 + i}"}},' + line[1:] for i, line in enumerate(lines)]
+    (folder / "cat.ndjson").write_text("\n".join(lines) + "\n")
+    cfg = quickdraw_config("simplified", ["cat"], fractions=(0.5, 0.0, 0.5))
+    built = QuickdrawStrokes.prepare(cfg, tmp_path / "tfds", manual_dir=folder)
+    kept = {r["key_id"].decode() for s in ("train", "test") for r in open_split(built, s, fields=("key_id",))}
+    assert kept == {str(k) for k in range(1, 41)}
+    # the only compact key_id is a nested one (the record's own written with a space): named, not lost
+    (folder / "cat.ndjson").write_text('{"extra":{"key_id":"7"},"word":"cat","key_id": "8",'
+                                       '"drawing":[[[0,5],[0,5]]]}\n' + "\n".join(lines[1:]) + "\n")
+    with pytest.raises(ValueError, match=r"cat\.ndjson:1: key_id 8 is not the '\"key_id\":\"7\"' found in the line"):
+        QuickdrawStrokes.prepare(cfg, tmp_path / "tfds2", manual_dir=folder)
 
 
 def test_bad_records_stop_the_build_or_are_left_out_on_request(tmp_path):

@@ -1,6 +1,7 @@
 """Lossless conversions: strokes, stroke-3/5, ndjson, npz, Chair-V2, SVG (synthetic and real data)."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
@@ -289,6 +290,17 @@ def test_npz_round_trip(tmp_path, rng):
     only = load_npz(path, splits=("valid", "nope"))
     assert list(only) == ["valid"] and all(np.array_equal(a, b) for a, b in zip(only["valid"], same_length))
     assert list(load_npz(path, splits="train")) == ["train"]
+    # an array saved beside the splits (found by an audit: a 'scale' member failed the whole
+    # file as a drawing of wrong shape) is left out, named; a bad split itself still fails
+    extra = tmp_path / "extra.npz"
+    with zipfile.ZipFile(path) as zf, zipfile.ZipFile(extra, "w") as out:
+        for member in zf.namelist():
+            out.writestr(member, zf.read(member))
+        buf = io.BytesIO()
+        np.save(buf, np.float32(3.5))
+        out.writestr("scale.npy", buf.getvalue())
+    with pytest.warns(UserWarning, match=r"extra\.npz: left out the member 'scale', which is not a list of drawings"):
+        assert list(load_npz(extra)) == ["train", "valid", "test"]
     # Readable by NumPy the way sketch-rnn reads its files.
     with np.load(path, allow_pickle=True, encoding="latin1") as z:
         assert z["valid"].dtype == object and np.array_equal(z["valid"][0], same_length[0])

@@ -469,7 +469,11 @@ class QuickdrawStrokes(ArrayRecordBuilder):
         bad = _BadRecords(cfg.bad_records, split)
         for label, cat in enumerate(cfg.categories):
             path = files[cat]
-            drawings = load_npz(path, splits=(split,)).get(split, [])  # this split's member only
+            drawings = load_npz(path, splits=(split,)).get(split)  # this split's member only
+            if drawings is None:  # another file has the split: this category would be missing from it, unseen
+                warnings.warn(f"{path}: has no {split!r} array, so the {split!r} split has no {cat!r} examples",
+                              stacklevel=2)
+                continue
             for i, stroke3 in enumerate(drawings[: cfg.max_per_category]):
                 where = f"{path}[{split!r}][{i}]"
                 try:
@@ -506,9 +510,10 @@ class _BadRecords:
 
 
 def _quick_key_id(raw: bytes) -> Optional[str]:
-    """The key_id of a compact Google ndjson line by byte search (None if not found)."""
+    """The key_id of a compact Google ndjson line by byte search (None if not found, or found
+    more than once: a nested field of that name, so the line is parsed)."""
     start = raw.find(_KEY_MARK)
-    if start < 0:
+    if start < 0 or raw.find(_KEY_MARK, start + 1) >= 0:
         return None
     start += len(_KEY_MARK)
     quick = raw[start : raw.find(b'"', start)]
@@ -602,6 +607,9 @@ def _iter_split_lines(path: pathlib.Path, split: str, cfg: QuickdrawConfig, bad:
             try:
                 obj = _parse_line(raw, where)
                 key_id = _key_id_of(obj, where)
+                if quick is not None and key_id != quick:  # placed by the wrong one: every pass would skip it
+                    raise SketchError(f"{where}: key_id {key_id} is not the '\"key_id\":\"{quick}\"' found in the "
+                                      "line (a nested field of that name?); the line cannot be placed in a split")
             except SketchError as e:
                 if bad.policy == "skip" and quick is None and split != generated[0]:
                     continue  # no key_id to place it by: counted once, by the first split's pass

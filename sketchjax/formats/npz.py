@@ -13,6 +13,7 @@ else); still, only open files you trust.
 from __future__ import annotations
 
 import os
+import warnings
 import zipfile
 from typing import Mapping, Optional, Sequence
 
@@ -62,12 +63,19 @@ def _stroke3_list(array: np.ndarray, where: str) -> list[np.ndarray]:
     return drawings
 
 
+#: sketch-rnn's split names (a file with any of them may hold other, non-drawing arrays)
+_SKETCH_RNN_SPLITS = ("train", "valid", "test")
+
+
 def load_npz(path: PathLike, splits: Optional[Sequence[str]] = None) -> dict[str, list[np.ndarray]]:
     """Read a sketch-rnn ``.npz``: ``{split: [stroke-3 int/float [n_i, 3] arrays]}``.
 
     Splits are the file's members (usually ``train``, ``valid``, ``test``), in file order;
     with ``splits``, only those of them the file has (the others are not unpickled: a full-size
-    category file holds 70,000 training drawings).
+    category file holds 70,000 training drawings).  Without ``splits``, in a file that has any
+    of ``train`` / ``valid`` / ``test``, another member that is not a list of stroke-3
+    drawings (a ``scale`` or ``labels`` array saved beside them) is left out with a warning
+    naming it; in a file without those names every member must be drawings.
 
     Raises:
       SketchError: naming the file (and split, and drawing index) — not a zip, truncated or
@@ -83,16 +91,23 @@ def load_npz(path: PathLike, splits: Optional[Sequence[str]] = None) -> dict[str
     out = {}
     with zf:
         members = zf.namelist()
-        for member in members:
-            split = member[:-4] if member.endswith(".npy") else member
+        names = [m[:-4] if m.endswith(".npy") else m for m in members]
+        standard = splits is None and bool(set(names) & set(_SKETCH_RNN_SPLITS))
+        for member, split in zip(members, names):
             if splits is not None and split not in splits:
                 continue
             where = f"{path}[{split!r}]"
             try:
-                array = _read_member(zf, member)
-            except Exception as e:  # noqa: BLE001 — a corrupt zip/npy/pickle can raise almost anything
-                raise SketchError(f"{where}: corrupt or truncated array ({type(e).__name__}: {e})") from None
-            out[split] = _stroke3_list(array, where)
+                try:
+                    array = _read_member(zf, member)
+                except Exception as e:  # noqa: BLE001 — a corrupt zip/npy/pickle can raise almost anything
+                    raise SketchError(f"{where}: corrupt or truncated array ({type(e).__name__}: {e})") from None
+                out[split] = _stroke3_list(array, where)
+            except SketchError as e:
+                if not standard or split in _SKETCH_RNN_SPLITS:
+                    raise
+                warnings.warn(f"{path}: left out the member {split!r}, which is not a list of drawings ({e})",
+                              stacklevel=2)
     if not members:
         raise SketchError(f"{path}: empty .npz file (no arrays)")
     return out
