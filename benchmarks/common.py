@@ -59,7 +59,7 @@ def run_program(main: Callable[[], object], prog: str) -> int:
         if os.environ.get("SKETCHJAX_TRACEBACK"):
             raise
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"{prog}: error: {message}", file=sys.stderr)
+        print(f"{prog}: error: {message} (SKETCHJAX_TRACEBACK=1 shows where it was raised)", file=sys.stderr)
         return 2
     return 0
 

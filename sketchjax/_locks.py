@@ -80,6 +80,10 @@ def exclusive_lock(path: os.PathLike, *, what: str, wait: bool, logger: logging.
         if fd is not None:
             os.close(fd)
             fd = None
+    except BaseException:  # LockBusy, or an interrupted wait: the lock file is not left open
+        if fd is not None:
+            os.close(fd)
+        raise
     if fd is not None:
         with contextlib.suppress(OSError):  # the record only; the lock is held either way
             os.ftruncate(fd, 0)

@@ -942,10 +942,15 @@ def _check_run_config(config: dict, path: pathlib.Path) -> None:
 
 def check_dataset(builder, expected: str | None, who: str) -> None:
     """Refuses a dataset other than the one a run recorded it was trained on (``run_info.json``'s
-    ``dataset``: the builder's name with the digest of its input files, so the same files moved
-    elsewhere match and other files do not)."""
+    ``dataset``: the builder's name with the digest of its local input files' names and
+    contents, so the same files moved elsewhere match and other files do not; a run that
+    downloaded its files recorded no digest and is not checked)."""
     built = f"{builder.name}/{builder.builder_config.name}"
-    if expected is not None and built != expected:
+    if expected is None or "-in" not in expected.rsplit("/", 1)[-1]:
+        return  # not recorded, or built from downloaded files (no digest of local inputs to compare)
+    if built != expected:
         raise ValueError(f"{who} was trained on the dataset {expected}, but the data found now builds {built} "
-                         "(other files: another download, a subset, other categories); point SKETCHJAX_DATA "
-                         "(or --data) at the files the run was trained on")
+                         "(other files: another download, a subset, other categories — or the same drawings "
+                         "renamed or recompressed, e.g. .ndjson.gz for .ndjson, which the digest of the input "
+                         "files also tells apart); point SKETCHJAX_DATA (or --data) at the files the run was "
+                         "trained on")

@@ -470,10 +470,14 @@ def test_a_nested_key_id_field_never_loses_a_line(tmp_path):
     kept = {r["key_id"].decode() for s in ("train", "test") for r in open_split(built, s, fields=("key_id",))}
     assert kept == {str(k) for k in range(1, 41)}
     # the only compact key_id is a nested one (the record's own written with a space): named, not lost
-    (folder / "cat.ndjson").write_text('{"extra":{"key_id":"7"},"word":"cat","key_id": "8",'
+    (folder / "cat.ndjson").write_text('{"extra":{"key_id":"7"},"word":"cat","key_id": "41",'
                                        '"drawing":[[[0,5],[0,5]]]}\n' + "\n".join(lines[1:]) + "\n")
-    with pytest.raises(ValueError, match=r"cat\.ndjson:1: key_id 8 is not the '\"key_id\":\"7\"' found in the line"):
-        QuickdrawStrokes.prepare(cfg, tmp_path / "tfds2", manual_dir=folder)
+    with pytest.raises(ValueError, match=r"cat\.ndjson:1: key_id 41 is not the '\"key_id\":\"7\"' found in the line"):
+        QuickdrawStrokes.prepare(cfg, tmp_path / "tfds2", manual_dir=folder)  # 7 and 41 hash to other splits
+    (folder / "cat.ndjson").write_text('{"extra":{"key_id":"5"},"word":"cat","key_id": "42",'
+                                       '"drawing":[[[0,5],[0,5]]]}\n' + "\n".join(lines[1:]) + "\n")
+    built = QuickdrawStrokes.prepare(cfg, tmp_path / "tfds3", manual_dir=folder)  # 5 and 42: one split, read
+    assert "42" in {r["key_id"].decode() for r in open_split(built, "train", fields=("key_id",))}
 
 
 def test_bad_records_stop_the_build_or_are_left_out_on_request(tmp_path):

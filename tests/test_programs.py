@@ -253,7 +253,7 @@ def test_eval_programs_name_input_errors_without_a_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("eval/quality.py: error: ") and "no config.json" in err and "Traceback" not in err
     assert run_program(lambda: {}["data.nope"], "eval/x.py") == 2  # a KeyError's message without quotes
-    assert capsys.readouterr().err == "eval/x.py: error: data.nope\n"
+    assert capsys.readouterr().err == "eval/x.py: error: data.nope (SKETCHJAX_TRACEBACK=1 shows where it was raised)\n"
     with pytest.raises(ZeroDivisionError):  # not an input error: its traceback is kept
         run_program(lambda: 1 / 0, "eval/x.py")
 

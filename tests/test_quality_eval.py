@@ -398,6 +398,20 @@ def test_cleanse_command_writes_one_row_per_training_sample(tiny_runs, data_root
     assert "theta_high_deg must be an angle in [0, 180] degrees" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["cleanse", "--checkpoint", str(tiny_runs["gacl"]), "--show", "-1"])
+    # a scorer with no config of its own (DoodleNetReference: eval/cleansing.py scores a run's
+    # examples with it) is given the run's config (found by a review: AttributeError on .config)
+    from sketchjax.apps.cleansing import split_label_scores
+    from sketchjax.classifier import load_classifier
+
+    clf = load_classifier(tiny_runs["gacl"])
+
+    class Reference:  # as DoodleNetReference: scores, no config, no dataset
+        def score_arrays(self, *args):
+            return clf.score_arrays(*args)
+
+    ref = split_label_scores(Reference(), "test", config=clf.config)
+    own = split_label_scores(clf, "test")
+    assert list(ref["key_id"]) == list(own["key_id"]) and np.allclose(ref["p_label"], own["p_label"])
     # --data holds for the whole command: the run's dataset is built from it after loading
     monkeypatch.setenv("SKETCHJAX_DATA", str(tmp_path / "elsewhere"))
     monkeypatch.setenv("SKETCHJAX_OFFLINE", "1")

@@ -569,6 +569,13 @@ def test_train_and_evaluate_refuses_fractional_settings(tmp_path):
         training.train_and_evaluate({"num_epochs": 1, "progress_bar": "maybe"}, tmp_path / "bar", build)
     assert not (tmp_path / "bar").exists()
 
+    def broken(config):
+        raise ValueError("data.categories: no such category 'catt'")
+
+    with pytest.raises(ValueError, match="no such category"):  # the workdir is locked before the build ...
+        training.train_and_evaluate({"num_epochs": 1, "progress_bar": False}, tmp_path / "broken", broken)
+    assert not (tmp_path / "broken").exists()  # ... and not left behind, empty, when it fails
+
 
 def test_config_differences_are_described_as_they_are_compared():
     from sketchjax.training.loop import _changed_keys, _describe_changes
@@ -1029,6 +1036,11 @@ def test_a_second_run_in_a_busy_workdir_is_refused(tmp_path):
         with pytest.raises(training.WorkdirInUseError, match=busy):
             training.train_and_evaluate({"num_epochs": 1, "progress_bar": False}, workdir, build)
         assert built == []
+        open_fds = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+        for _ in range(3):  # a refused lock keeps no file open (found by a review: one fd per refusal)
+            with pytest.raises(training.WorkdirInUseError):
+                training.train_and_evaluate({"num_epochs": 1, "progress_bar": False}, workdir, build)
+        assert open_fds is None or len(os.listdir("/proc/self/fd")) == open_fds
     first = run_linear(workdir, num_epochs=1)  # released: the run goes ahead
     again = run_linear(workdir, num_epochs=1)  # and again, after the first ended: nothing to train
     assert first.resumed_from is None and again.resumed_from == 16

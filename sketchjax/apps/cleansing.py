@@ -184,7 +184,7 @@ def split_label_scores(clf, split: str = "train", batch_size: int = 256, config:
     from sketchjax.classifier import check_dataset, prepare_dataset, source_chunks, training_source
     from sketchjax.data import open_split
 
-    own = config is None or config is clf.config
+    own = config is None or config is getattr(clf, "config", None)  # a DoodleNetReference has none
     config = clf.config if config is None else config
     expected = getattr(clf, "dataset", None) if own else None  # the run's own examples: the files it trained on
     fields = ("points", "pen", "label", "key_id")

@@ -583,9 +583,9 @@ def _iter_split_lines(path: pathlib.Path, split: str, cfg: QuickdrawConfig, bad:
     """``(path:line, key_id, json object)`` of the ndjson lines whose key_id hashes to ``split``.
 
     The key_id is found by a byte search first, so lines of other splits are not parsed; a
-    line without the compact ``"key_id":"..."`` form is parsed to find it.  Every line is
-    parsed in full by exactly one split's pass, so corrupt lines are always reported (to
-    ``bad``, which raises or counts them).  A line that belongs to no generated split — no
+    line without exactly one compact ``"key_id":"..."`` is parsed to find it (by every pass).
+    Every line is yielded or reported by exactly one split's pass, so corrupt lines are always
+    reported (to ``bad``, which raises or counts them) and never twice.  A line that belongs to no generated split — no
     readable key_id, or a split left out because every line of it was bad — is read by the
     pass of the first generated split, so a skipped line is always counted, once.
     """
@@ -607,7 +607,8 @@ def _iter_split_lines(path: pathlib.Path, split: str, cfg: QuickdrawConfig, bad:
             try:
                 obj = _parse_line(raw, where)
                 key_id = _key_id_of(obj, where)
-                if quick is not None and key_id != quick:  # placed by the wrong one: every pass would skip it
+                if quick is not None and key_id != quick and split_of(key_id, cfg.fractions, cfg.split_salt) != split:
+                    # placed by the wrong key_id: its own split's pass skipped it
                     raise SketchError(f"{where}: key_id {key_id} is not the '\"key_id\":\"{quick}\"' found in the "
                                       "line (a nested field of that name?); the line cannot be placed in a split")
             except SketchError as e:

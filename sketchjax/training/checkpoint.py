@@ -220,7 +220,7 @@ class CheckpointStore:
         self.wait()
         want, want_paths = _leaves(abstract_state)
         for step in reversed(self.steps()):
-            if jax.process_index() == 0:  # a checksum file's temporary a killed save left (read-only: kept)
+            if jax.process_index() == 0 and not self.read_only:  # a checksum file's temporary a killed save left
                 with contextlib.suppress(OSError):
                     remove_stale_temporaries(self.directory / str(step) / CHECKSUM_FILE)
             problem = checksum_problem(self.directory / str(step))

@@ -277,7 +277,8 @@ def fit(
       run_info: written to ``workdir/run_info.json`` next to ``config.json`` (see :class:`Experiment`).
       allow_config_change: resume a checkpoint trained with another config (other than in
         :data:`RESUMABLE_CHANGES`, e.g. a longer ``num_epochs``, which is always allowed — the
-        schedules built over ``num_epochs`` then span the new length; a shorter one is refused).
+        schedules built over ``num_epochs`` then span the new length; a shorter one is refused
+        unless this is True).
         Default: refuse (``ValueError`` naming the differences).  An allowed change is logged and
         the config the checkpoint was trained with is kept as ``config.until-step-<step>.json``.
 
@@ -558,11 +559,19 @@ def train_and_evaluate(
                                            "keep_checkpoints", "eval_every_epochs", "progress_bar")))
     workdir = pathlib.Path(workdir)
     chief = jax.process_index() == 0
+    created = chief and not workdir.exists()
     _prepare_workdir(workdir, chief)
     # the workdir is locked before the experiment is built (preparing a dataset can take
     # minutes): a second run on a busy workdir stops at once; fit re-enters the lock
     with _workdir_lock(workdir, chief):
-        experiment = build_experiment(config)
+        try:
+            experiment = build_experiment(config)
+        except BaseException:
+            if created:  # a config that does not build leaves no empty workdir behind
+                with contextlib.suppress(OSError):
+                    (workdir / ".lock").unlink()
+                    workdir.rmdir()
+            raise
         tx, schedule = _optimizer(settings, experiment)
         fit_kwargs.setdefault("normalise_config", experiment.normalise_config)
         fit_kwargs.setdefault("run_info", experiment.run_info)
