@@ -523,7 +523,9 @@ def main(argv=None) -> dict:
         data_text = (f"real QuickDraw sketches from {', '.join(paths)}: {len(arrays['label'])} never seen in training "
                      f"({dropped} dropped as training sketches)")
     else:
-        arrays, categories, split_size = held_out_sketches(config, args.n, args.seed, extra_fields=("recognized",))
+        expect = next(iter(clfs.values())).dataset if clfs else None  # the files the runs were trained on
+        arrays, categories, split_size = held_out_sketches(config, args.n, args.seed, extra_fields=("recognized",),
+                                                           expect_dataset=expect)
         data_text = (f"real QuickDraw sketches: held-out '{config['data']['eval_split']}' split, "
                      f"{len(arrays['label'])} of {split_size} sketches, {len(categories)} categories")
     arrays["length_stratum"] = length_strata(arrays)

@@ -118,7 +118,7 @@ def main(argv=None) -> dict:
     clf = load_classifier(args.run)
     if clf.gacl is None:
         raise SystemExit(f"{args.run}: not a GACL run")
-    arrays, categories, split_size = held_out_sketches(clf.config)
+    arrays, categories, split_size = held_out_sketches(clf.config, expect_dataset=clf.dataset)
     t = arrays["pen"].shape[1] + room(args.noise_strokes)
     pad = ((0, 0), (0, t - arrays["pen"].shape[1]))
     arrays = {**arrays, "xy": np.pad(arrays["xy"], pad + ((0, 0),)), "pen": np.pad(arrays["pen"], pad),

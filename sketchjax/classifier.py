@@ -302,11 +302,14 @@ def prepare_dataset(data: dict):
     return builder, cfg.categories
 
 
-def held_out_sketches(config: dict, n: int | None = None, seed: int = 0, extra_fields: tuple = ()):
+def held_out_sketches(config: dict, n: int | None = None, seed: int = 0, extra_fields: tuple = (),
+                      expect_dataset: str | None = None):
     """The evaluation split of a classifier config as padded **pixel**-coordinate arrays.
 
     Sketches are length-fitted exactly as in training (``data.fit`` to ``data.max_len``), not
     augmented.  ``n`` (None: all) picks a seeded sample, kept in split order.
+    ``expect_dataset``: the dataset a run recorded (:attr:`TrainedClassifier.dataset`), refused
+    if other files build another (:func:`check_dataset`): the split would hold other sketches.
 
     Returns:
       ``(arrays, categories, split_size)``: ``arrays`` has ``xy [N, T, 2]``, ``pen``, ``valid``,
@@ -315,6 +318,7 @@ def held_out_sketches(config: dict, n: int | None = None, seed: int = 0, extra_f
     """
     data = config["data"]
     builder, categories = prepare_dataset(data)
+    check_dataset(builder, expect_dataset, "the run")
     split = open_split(builder, data["eval_split"], fields=("points", "pen", "label") + tuple(extra_fields))
     return source_arrays(split, data, n, seed, extra_fields), list(categories), len(split)
 

@@ -249,6 +249,22 @@ def test_quality_eval_reads_unseen_sketches_from_files_like_the_held_out_split(t
         program.file_sketches(clf.config, [str(path)], None, 0)
 
 
+@pytest.mark.data
+def test_the_held_out_split_is_read_from_the_files_the_run_was_trained_on(tiny_runs):
+    """eval/quality.py and eval/rhs.py evaluate on the run's held-out split: other files under
+    the data root would give other sketches (found by an audit of cleanse; the same check here)."""
+    from sketchjax.classifier import held_out_sketches, load_classifier
+
+    clf = load_classifier(tiny_runs["gacl"])
+    assert clf.dataset.startswith("quickdraw_strokes/") and "-in" in clf.dataset
+    arrays, _, _ = held_out_sketches(clf.config, 4, expect_dataset=clf.dataset)
+    assert len(arrays["label"]) == 4
+    other = clf.dataset.rsplit("-in", 1)[0] + "-in00000000"
+    with pytest.raises(ValueError, match=r"the run was trained on the dataset .*-in00000000, but the data found now builds"):
+        held_out_sketches(clf.config, 4, expect_dataset=other)
+    held_out_sketches(clf.config, 4, expect_dataset=clf.dataset.rsplit("-in", 1)[0])  # downloaded: not checked
+
+
 def test_quality_eval_run_names_may_hold_equals_signs():
     program = _program("quality")
     runs = program.parse_runs("softmax=runs/a, GACL m=1 = runs/b")
