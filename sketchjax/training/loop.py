@@ -217,15 +217,6 @@ def _loop_settings(num_epochs, seed, log_every_steps, checkpoint_every_steps, ke
             check_int("fit", "eval_every_epochs", eval_every_epochs, 0, why=" (0: only at the end)"))
 
 
-def _config_in_workdir(workdir: pathlib.Path) -> Optional[dict]:
-    """``workdir/config.json`` (the config of the newest checkpoint), or None if unreadable."""
-    try:
-        saved = json.loads((workdir / "config.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return saved if isinstance(saved, dict) else None
-
-
 def fit(
     task: Task,
     tx: optax.GradientTransformation,
@@ -312,7 +303,10 @@ def fit(
         try:
             restored = store.restore_latest(abstract_train_state(task, tx, first_batch, mesh))
         except IncompatibleCheckpointError as e:
-            saved = _config_in_workdir(workdir) if config_dict is not None else None
+            try:  # config.json is the config of the newest checkpoint
+                saved = read_run_config(workdir) if config_dict is not None else None
+            except (OSError, ValueError):
+                saved = None
             if saved is None or not _changed_keys(saved, config_dict, normalise_config):
                 raise
             raise IncompatibleCheckpointError(
