@@ -243,6 +243,9 @@ CASES = {
                                    r"single point"),
     "ndjson huge coordinate": (ndjson_case(drawing_line([[[0, 1e9], [0, 1]]])), r"out of range"),
     "ndjson not UTF-8": (ndjson_case(raw=b'{"word": "\xff\xfe"}\n'), r"UTF-8"),
+    "ndjson CR line endings": (ndjson_case(raw=b'{"word": "cat", "key_id": "2", "drawing": [[[0, 5], [0, 5]]]}\r'
+                                               b'{"word": "cat", "key_id": "3", "drawing": [[[0, 5], [0, 5]]]}\r'),
+                               r"lines end in a bare CR"),
     "ndjson nested too deeply": (ndjson_case('{"word": "cat", "drawing": ' + "[" * 5000 + "]" * 5000 + "}"),
                                  r"nested too deeply"),  # was a RecursionError traceback
     "record dict without drawing": (

@@ -208,7 +208,9 @@ def json_line(raw: bytes, where: str):
         # error sits past its own trailing newline ("column 1", of no line at all).
         at = "at the end of the line" if e.pos >= len(line.rstrip()) else f"at column {e.pos + 1}"
         msg = e.msg[: -len(" at")] if e.msg.endswith(" at") else e.msg  # "... starting at" + "at column 9"
-        raise SketchError(f"{where}: invalid JSON ({msg} {at}); the file may be truncated or corrupt") from None
+        why = ("its lines end in a bare CR (old Mac line endings: the whole file reads as one line); convert "
+               "them to LF" if "\r" in line.rstrip("\r\n") else "the file may be truncated or corrupt")
+        raise SketchError(f"{where}: invalid JSON ({msg} {at}); {why}") from None
 
 
 def read_ndjson(path: PathLike, *, single_point: str = "keep", limit: Optional[int] = None) -> list[QuickDrawRecord]:
