@@ -54,6 +54,7 @@ import dataclasses
 import functools
 import os
 import pathlib
+import re
 import warnings
 from functools import cached_property
 from typing import Any
@@ -950,8 +951,8 @@ def check_dataset(builder, expected: str | None, who: str) -> None:
     contents, so the same files moved elsewhere match and other files do not; a run that
     downloaded its files recorded no digest and is not checked)."""
     built = f"{builder.name}/{builder.builder_config.name}"
-    if expected is None or "-in" not in expected.rsplit("/", 1)[-1]:
-        return  # not recorded, or built from downloaded files (no digest of local inputs to compare)
+    if expected is None or not re.search(r"-in[0-9a-f]+$", expected):
+        return  # not recorded, or built from downloaded files (no "-in<digest>" of local inputs to compare)
     if built != expected:
         raise ValueError(f"{who} was trained on the dataset {expected}, but the data found now builds {built} "
                          "(other files: another download, a subset, other categories — or the same drawings "
