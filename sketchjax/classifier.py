@@ -54,7 +54,6 @@ import dataclasses
 import functools
 import os
 import pathlib
-import re
 import warnings
 from functools import cached_property
 from typing import Any
@@ -66,6 +65,7 @@ import optax
 
 from sketchjax._numerics import safe_norm
 from sketchjax.data import Augment, QuickdrawStrokes, SketchBatchIterator, open_split, quickdraw_config
+from sketchjax.data.builder import names_local_inputs
 from sketchjax.data.quickdraw import label_order
 from sketchjax.gacl import GACLClassifier, GACLConfig, cut_points_at, gacl_loss, quality_scores
 from sketchjax.models.bilstm import BiLSTMEncoder
@@ -293,13 +293,18 @@ def model_inputs(batch: dict, raster: bool) -> Any:
     return Sketch(xy=batch["xy"], pen=batch["pen"], valid=batch["valid"])
 
 
-def prepare_dataset(data: dict):
-    """Builds (or reuses) the QuickDraw dataset; returns ``(builder, category names)``."""
+def prepare_dataset(data: dict, expect_dataset: str | None = None):
+    """Builds (or reuses) the QuickDraw dataset; returns ``(builder, category names)``.
+
+    ``expect_dataset``: the dataset a run recorded it was trained on (``run_info.json``,
+    :attr:`TrainedClassifier.dataset`); a dataset built from other files is refused
+    (:func:`check_dataset`) — its splits would hold other sketches."""
     cfg = quickdraw_config(
         data["source"], data["categories"], fractions=tuple(data["fractions"])
     )
     data_dir = pathlib.Path(os.path.expanduser(data["data_dir"]))
     builder = QuickdrawStrokes.prepare(cfg, data_dir)
+    check_dataset(builder, expect_dataset, "the run")
     return builder, cfg.categories
 
 
@@ -309,8 +314,7 @@ def held_out_sketches(config: dict, n: int | None = None, seed: int = 0, extra_f
 
     Sketches are length-fitted exactly as in training (``data.fit`` to ``data.max_len``), not
     augmented.  ``n`` (None: all) picks a seeded sample, kept in split order.
-    ``expect_dataset``: the dataset a run recorded (:attr:`TrainedClassifier.dataset`), refused
-    if other files build another (:func:`check_dataset`): the split would hold other sketches.
+    ``expect_dataset``: see :func:`prepare_dataset`.
 
     Returns:
       ``(arrays, categories, split_size)``: ``arrays`` has ``xy [N, T, 2]``, ``pen``, ``valid``,
@@ -318,8 +322,7 @@ def held_out_sketches(config: dict, n: int | None = None, seed: int = 0, extra_f
       ``"key_id"``) read from the split's records.
     """
     data = config["data"]
-    builder, categories = prepare_dataset(data)
-    check_dataset(builder, expect_dataset, "the run")
+    builder, categories = prepare_dataset(data, expect_dataset)
     split = open_split(builder, data["eval_split"], fields=("points", "pen", "label") + tuple(extra_fields))
     return source_arrays(split, data, n, seed, extra_fields), list(categories), len(split)
 
@@ -451,7 +454,7 @@ def training_source(config: dict, fields=("points", "pen", "label"), expect_data
     training sketches only, ``"all"`` changes labels anywhere in the concatenation (generated
     samples included, as in a web-scale dataset where every source is noisy).
 
-    ``expect_dataset``: the dataset a run recorded (``run_info.json``), refused if another is built.
+    ``expect_dataset``: see :func:`prepare_dataset`.
 
     Returns:
       ``(source, flipped, generated)``: a random-access source of records with ``fields`` (its
@@ -464,8 +467,7 @@ def training_source(config: dict, fields=("points", "pen", "label"), expect_data
     scope = data.get("label_noise_scope", "real")
     if scope not in ("real", "all"):
         raise ValueError(f"data.label_noise_scope must be 'real' or 'all', got {scope!r}")
-    builder, categories = prepare_dataset(data)
-    check_dataset(builder, expect_dataset, "the run")
+    builder, categories = prepare_dataset(data, expect_dataset)
     source = open_split(builder, "train", fields=fields)
     num_real = len(source)
     if data.get("extra_train"):
@@ -951,8 +953,8 @@ def check_dataset(builder, expected: str | None, who: str) -> None:
     contents, so the same files moved elsewhere match and other files do not; a run that
     downloaded its files recorded no digest and is not checked)."""
     built = f"{builder.name}/{builder.builder_config.name}"
-    if expected is None or not re.search(r"-in[0-9a-f]+$", expected):
-        return  # not recorded, or built from downloaded files (no "-in<digest>" of local inputs to compare)
+    if expected is None or not names_local_inputs(expected):
+        return  # not recorded, or built from downloaded files (no digest of local inputs to compare)
     if built != expected:
         raise ValueError(f"{who} was trained on the dataset {expected}, but the data found now builds {built} "
                          "(other files: another download, a subset, other categories — or the same drawings "

@@ -181,7 +181,7 @@ def split_label_scores(clf, split: str = "train", batch_size: int = 256, config:
       (softmax probability of the labelled class: the "small loss" criterion), "pred"}`` as
       NumPy arrays in source order.
     """
-    from sketchjax.classifier import check_dataset, prepare_dataset, source_chunks, training_source
+    from sketchjax.classifier import prepare_dataset, source_chunks, training_source
     from sketchjax.data import open_split
 
     own = config is None or config is getattr(clf, "config", None)  # a DoodleNetReference has none
@@ -191,8 +191,7 @@ def split_label_scores(clf, split: str = "train", batch_size: int = 256, config:
     if split == "train":
         source, flipped, generated = training_source(config, fields, expect_dataset=expected)
     else:
-        builder, _ = prepare_dataset(config["data"])
-        check_dataset(builder, expected, "the run")
+        builder, _ = prepare_dataset(config["data"], expected)
         source = open_split(builder, split, fields=fields)
         flipped, generated = np.zeros(len(source), bool), np.zeros(len(source), bool)
     if len(source) == 0:

@@ -20,6 +20,7 @@ import inspect
 import logging
 import os
 import pathlib
+import re
 from typing import Iterable, Mapping, Optional
 
 import numpy as np
@@ -63,6 +64,15 @@ def _build_lock(path: pathlib.Path):
     the build goes on unlocked, with a warning."""
     return exclusive_lock(path, what=f"building the dataset {path.stem}", wait=True,
                           logger=logging.getLogger(__name__))
+
+
+_INPUTS_TAG = "-in"  # config name + tag + digest of the local input files (input_config)
+
+
+def names_local_inputs(name: str) -> bool:
+    """Whether a dataset name (``builder/config`` or a config name) ends in the digest of local
+    input files that :meth:`ArrayRecordBuilder.input_config` adds (downloaded inputs add none)."""
+    return re.search(rf"{_INPUTS_TAG}[0-9a-f]+$", name) is not None
 
 
 def inputs_digest(paths: Iterable[os.PathLike], length: int = 8) -> str:
@@ -139,7 +149,7 @@ class ArrayRecordBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
     def input_config(cls, config, manual_dir: Optional[os.PathLike] = None):
         """``config`` renamed with the digest of the local inputs a build reads (see :meth:`prepare`)."""
         inputs = cls.local_inputs(config, None if manual_dir is None else pathlib.Path(manual_dir))
-        return dataclasses.replace(config, name=f"{config.name}-in{inputs_digest(inputs)}") if inputs else config
+        return dataclasses.replace(config, name=f"{config.name}{_INPUTS_TAG}{inputs_digest(inputs)}") if inputs else config
 
     @classmethod
     def build_lock_path(cls, config, data_dir: os.PathLike) -> pathlib.Path:

@@ -174,9 +174,7 @@ def _workdir_lock(workdir: pathlib.Path, chief: bool = True):
     without locks, a ``.lock`` of another user) the run goes on with a warning; a folder that
     is not writable was refused before."""
     key = os.path.realpath(workdir)
-    held = getattr(_held, "workdirs", None)
-    if held is None:
-        held = _held.workdirs = set()
+    held = _held.__dict__.setdefault("workdirs", set())
     if key in held:
         yield
         return
