@@ -1,0 +1,22 @@
+"""GACL-Cos point Transformer on the real QuickDraw sketches, all 344 categories (issue 5).
+
+Same data, split, model, optimiser and steps as ``quickdraw_transformer.py`` (its softmax
+baseline); the head is GACL's with the settings of ``quickdraw_resnet_gacl.py`` (``m = s``, ReLU
+feature head), as ``sketchrnn28_transformer_gacl.py`` on the 28 categories.
+
+Command:
+  python train/run.py --config train/configs/quickdraw_transformer_gacl.py --workdir runs/quickdraw_transformer_gacl
+
+Expected runtime: about 60 min wall on the 2-core CPU (jax 0.10.2; estimated from the 28-category
+  runs of the same model at 2,270 steps, 46-49 min with other jobs sharing the cores).
+Expected metric: not measured yet (the BiLSTM pair on the same data: GACL 17.4% / 38.6% against
+  softmax 17.9% / 40.9% top-1 / top-5 over 344 classes, 1,726 test sketches).
+"""
+from __future__ import annotations
+
+from train.configs.quickdraw_resnet_gacl import with_gacl_head
+from train.configs.quickdraw_transformer import get_config as quickdraw_transformer
+
+
+def get_config() -> dict:
+    return with_gacl_head(quickdraw_transformer())
