@@ -406,6 +406,22 @@ def test_svg_arc_with_close_but_distinct_end_points_is_a_nearly_full_ellipse():
     np.testing.assert_allclose(tiny, [[0, 0], [0, 0], [3, 3]])
 
 
+def test_svg_arc_radii_too_small_are_scaled_up_at_any_magnitude():
+    # F.6.6: radii that cannot reach the end point are scaled up keeping their ratio -- 1e-300 as
+    # much as 1 (1e-300 used to overflow the scale factor and be refused as out of range)
+    def arc(rx, ry, phi=30):
+        (pts,) = to_strokes(read_svg(_svg(f'<path d="M0 0 A {rx} {ry} {phi} 0 1 10 4"/>'), curve_samples=16))
+        return pts
+
+    reference = arc(1, 2)
+    np.testing.assert_allclose(arc(1e-300, 2e-300), reference, atol=1e-9)
+    np.testing.assert_allclose(arc(1e-320, 2e-320), reference, atol=1e-6)  # subnormal radii
+    circle = arc(1e-300, 1e-300, 0)  # a half circle on the chord: centre at its middle, radius half of it
+    np.testing.assert_allclose(np.hypot(*(circle - [5, 2]).T), np.hypot(5, 2), atol=1e-9)
+    # a radius ratio below the floating-point range is a flat ellipse: the straight segment
+    np.testing.assert_allclose(arc(1e-300, 1e300), [[0, 0], [10, 4]])
+
+
 def test_svg_shapes_and_nested_transforms():
     body = (
         '<g transform="translate(100,0)"><g transform="scale(2)">'

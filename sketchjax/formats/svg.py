@@ -173,9 +173,17 @@ def _arc(p0, rx, ry, phi_deg, large_arc, sweep, p1, samples: int) -> np.ndarray:
     cos_phi, sin_phi = math.cos(phi), math.sin(phi)
     dx, dy = (p0[0] - p1[0]) / 2, (p0[1] - p1[1]) / 2
     x1p, y1p = cos_phi * dx + sin_phi * dy, -sin_phi * dx + cos_phi * dy
-    scale = (x1p / rx) ** 2 + (y1p / ry) ** 2
-    if scale > 1:  # radii too small to reach the end point: scale them up (F.6.6)
-        rx, ry = rx * math.sqrt(scale), ry * math.sqrt(scale)
+    # Radii too small to reach the end point are scaled up, keeping their ratio (F.6.6: by sqrt(L),
+    # L = (x1'/rx)^2 + (y1'/ry)^2).  Computed from the ratio (ax, ay) = (rx, ry) / max(rx, ry) and
+    # the size ``reach`` at which that ellipse just reaches the end points (r sqrt(L) = reach), so
+    # that tiny radii (1e-300) are scaled up like any others instead of overflowing L.
+    r = max(rx, ry)
+    ax, ay = rx / r, ry / r
+    if ax == 0 or ay == 0:  # a radius ratio below the floating-point range: a flat ellipse, i.e. a line
+        return np.asarray([p1], float)
+    reach = math.hypot(x1p / ax, y1p / ay)
+    if reach > r:
+        rx, ry = ax * reach, ay * reach
     num = rx**2 * ry**2 - rx**2 * y1p**2 - ry**2 * x1p**2
     den = rx**2 * y1p**2 + ry**2 * x1p**2
     if den == 0:  # end points so close that the squares underflow: the ellipse is unresolvable
