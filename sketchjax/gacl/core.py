@@ -212,7 +212,10 @@ def _smoothed_norm(x: jax.Array, axis: int, eps: float = 1e-12) -> jax.Array:
     # sqrt(sum x^2 + tiny): a finite gradient at x = 0 (a zero feature: ReLU features can be 0) and,
     # unlike sketchjax._numerics.safe_norm (0 at 0), never 0 -- it divides the cosines below.
     # Scaled by c = max(max|x|, 1) (a constant to autodiff): the same function, exactly so for
-    # |x| <= 1, whose squares cannot overflow (float32 x^2 does from |x| ~ 1.8e19).
+    # |x| <= 1, whose squares cannot overflow (float32 x^2 does from |x| ~ 1.8e19).  Its rounding
+    # differs from the plain sqrt(sum x^2 + eps)'s, and so do GACL training runs from the first
+    # step: runs trained before this guard (2026-12-04) reproduce statistically, not to the digit
+    # (RESULTS.md §4; a power-of-two c, exact by itself, changed a training run's rounding too).
     c = jax.lax.stop_gradient(jnp.maximum(jnp.max(jnp.abs(x), axis=axis), 1.0))
     return c * jnp.sqrt(jnp.sum(jnp.square(x / jnp.expand_dims(c, axis)), axis=axis) + eps / jnp.square(c))
 
