@@ -11,10 +11,10 @@ warmup, SGDR restarting every epoch, gradients clipped at norm 1.
 Command:
   python train/run.py --config train/configs/quickdraw_transformer.py --workdir runs/quickdraw_transformer
 
-Expected runtime: about 60 min wall on the 2-core CPU (jax 0.10.2; estimated from the 28-category
-  runs of the same model at 2,270 steps, 46-49 min with other jobs sharing the cores).
-Expected metric: not measured yet (the BiLSTM on the same data: held-out top-1 17.9%, top-5 40.9%
-  over 344 classes, 1,726 test sketches).
+Expected runtime: 63 min wall on the 2-core CPU (jax 0.10.2; 2,140 steps of batch 64; measured
+  2026-12-05 side by side with its GACL twin and two cleansing runs, so expect much less alone).
+Expected metric: held-out top-1 9.7%, top-5 27.6% over 344 classes (1,726 test sketches; the BiLSTM
+  on the same data: 17.9% / 40.9%; RESULTS.md §4.4).
 """
 from __future__ import annotations
 
