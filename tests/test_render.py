@@ -611,6 +611,35 @@ def test_chunked_layout_lists_exactly_the_per_segment_pixels(size):
         assert got == [tuple(map(int, w)) for w in want]
 
 
+def test_scatter_of_more_than_2_31_pixels_indexes_slot_and_pixel_apart(monkeypatch):
+    # Outputs of more than 2**31 pixels (33,000 sketches at 256 px; 64 sketches x 40 strokes at
+    # 1024 px) overflowed the flat int32 pixel index while tracing (OverflowError).  The
+    # two-index scatter they take instead draws the same pixels (forced here on a small output),
+    # with dropped slots and the max-value variant; and such a call now traces.
+    from sketchjax.render import bresenham
+
+    rng = np.random.default_rng(0)
+    n_slots, size = 5, 8
+    slot = rng.integers(-1, n_slots + 2, (40, 1))
+    rows, cols = rng.integers(0, size, (2, 40, 6))
+    on = rng.random((40, 6)) < 0.7
+    values = rng.integers(1, 9, (40, 1)).astype(np.int32)
+    flat = [bresenham._scatter_ink(slot, rows, cols, on, n_slots, size, jnp.float32, v) for v in (None, values)]
+    monkeypatch.setattr(bresenham, "_MAX_FLAT_INDEX", 0)
+    apart = [bresenham._scatter_ink(slot, rows, cols, on, n_slots, size, jnp.float32, v) for v in (None, values)]
+    for a, b in zip(flat, apart):
+        np.testing.assert_array_equal(a, b)
+    assert 0 < float(flat[0].sum()) < on.sum()  # some dropped, some drawn twice
+    monkeypatch.undo()
+    b, t = 33_000, 16
+    args = (jax.ShapeDtypeStruct((b, t, 2), jnp.float32), jax.ShapeDtypeStruct((b, t), jnp.float32),
+            jax.ShapeDtypeStruct((b, t), bool))
+    assert jax.eval_shape(lambda *a: raster(*a, 256, dtype=jnp.uint8), *args).shape == (b, 256, 256)
+    args = (jax.ShapeDtypeStruct((64, 80, 2), jnp.float32), jax.ShapeDtypeStruct((64, 80), jnp.float32),
+            jax.ShapeDtypeStruct((64, 80), bool))
+    assert jax.eval_shape(lambda *a: stroke_rasters(*a, 1024, 40), *args).shape == (64, 40, 1024, 1024)
+
+
 def test_sigmoid_falloff_for_width_sets_half_intensity_at_half_width():
     from sketchjax.render import SigmoidFalloff
 

@@ -150,6 +150,19 @@ def _chunked_pixels(prm, n_chunks: int, size: int):
     return rows, cols, inside & (step < g["n_steps"]), seg
 
 
+#: the largest flat pixel index (``slot * size**2 + pixel``) :func:`_scatter_ink` forms in int32
+_MAX_FLAT_INDEX = 2**31 - 1
+
+
+def _fits_flat_index(n_out) -> bool:
+    """Whether ``n_out`` pixels can be indexed by one int32; a symbolic size (``jax.export``
+    with a symbolic batch) is not known to, so it takes the two-index scatter, right at any size."""
+    try:
+        return bool(n_out <= _MAX_FLAT_INDEX)
+    except Exception:  # jax.export's InconclusiveDimensionOperation
+        return False
+
+
 def _scatter_ink(slot: jax.Array, rows, cols, on, n_slots: int, size: int, dtype, values=None) -> jax.Array:
     """Sets ``out[slot, row, col] = 1`` for every ``on`` pixel; returns ``dtype[n_slots, size, size]``.
 
@@ -158,14 +171,22 @@ def _scatter_ink(slot: jax.Array, rows, cols, on, n_slots: int, size: int, dtype
     value drawn into it (0 where nothing is drawn); ``dtype`` is then ignored (``int32``).
     """
     n_pix = size * size
-    flat = slot * n_pix + rows * size + cols
-    flat = jnp.where(on & (slot >= 0) & (slot < n_slots), flat, n_slots * n_pix)  # dropped
+    keep = on & (slot >= 0) & (slot < n_slots)
+    if _fits_flat_index(n_slots * n_pix):
+        # one flat index (measured faster than a two-index scatter on CPU)
+        index = (jnp.where(keep, slot * n_pix + rows * size + cols, n_slots * n_pix).reshape(-1),)  # dropped
+        shape = (n_slots * n_pix,)
+    else:
+        # an output of more than 2**31 pixels (a large batch, or many strokes at a large
+        # size): the flat int32 index would overflow, so slot and pixel are indexed apart
+        slot, pix = jnp.broadcast_arrays(jnp.where(keep, slot, n_slots), rows * size + cols)
+        index = (slot.reshape(-1), pix.reshape(-1))
+        shape = (n_slots, n_pix)
     if values is not None:
-        values = jnp.broadcast_to(values, flat.shape)
-        out = jnp.zeros((n_slots * n_pix,), jnp.int32).at[flat.reshape(-1)].max(values.reshape(-1), mode="drop")
-        return out.reshape(n_slots, size, size)
+        values = jnp.broadcast_to(values, keep.shape).reshape(-1)
+        return jnp.zeros(shape, jnp.int32).at[index].max(values, mode="drop").reshape(n_slots, size, size)
     # Scatter into bytes, then widen: measured ~2x cheaper than scattering into float32.
-    out = jnp.zeros((n_slots * n_pix,), jnp.uint8).at[flat.reshape(-1)].set(1, mode="drop")
+    out = jnp.zeros(shape, jnp.uint8).at[index].set(1, mode="drop")
     return out.reshape(n_slots, size, size).astype(dtype)
 
 
