@@ -313,7 +313,9 @@ def explain_sketches(sketches, *, data: str | None = None, canvas: int = 128, ou
         for i, r in enumerate(rows):
             safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in str(r["label"]))[:40]
             name = f"{i:03d}_{safe}.svg"
-            attribution_svg(unbatched[i], r["sla"], os.path.join(svg_dir, name), size=256)
+            # the drawing's own bounds (its coordinates are written as read: TU-Berlin's
+            # run to ~800, stroke-3 data lies around the origin)
+            attribution_svg(unbatched[i], r["sla"], os.path.join(svg_dir, name))
             written.add(name)
         # SVGs named like ours but not written now are an earlier run's: said, not deleted
         stale = sorted(p.name for p in pathlib.Path(svg_dir).glob("[0-9][0-9][0-9]_*.svg") if p.name not in written)

@@ -470,6 +470,19 @@ def test_svg_canvas_holds_points_left_of_the_origin():
     assert 'viewBox="0 0 3 5"' in write_svg(from_strokes([np.array([[0.5, 0.0], [3.0, 4.2]])]))
 
 
+@pytest.mark.parametrize("kw", [{"size": float("nan")}, {"size": (-5, 10)}, {"size": (640, "x")}, {"size": 0},
+                                {"size": (1, 2, 3)}, {"size": True}, {"stroke_width": float("nan")},
+                                {"stroke_width": -1}, {"stroke_width": "2"}])
+def test_svg_write_refuses_lengths_it_cannot_write(kw, tmp_path):
+    # were written verbatim: width="nan" viewBox="0 0 nan nan", a negative width, text
+    s = from_strokes([np.array([[0.0, 0.0], [3.0, 4.0]])])
+    name = next(iter(kw))
+    with pytest.raises(ValueError, match=f"cat: {name} must be"):
+        write_svg(s, tmp_path / "x.svg", name="cat", **kw)
+    assert not (tmp_path / "x.svg").exists()
+    assert 'width="2.5"' in write_svg(s, size=np.float32(2.5), stroke_width=np.int64(3))
+
+
 def test_svg_write_read_exact(tmp_path, rng):
     s = from_strokes(random_strokes(rng, integer=False) + [np.array([[3.5, 4.25]])], single_point="keep")
     path = tmp_path / "s.svg"

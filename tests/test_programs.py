@@ -3,8 +3,10 @@ import gzip
 import json
 import os
 import pathlib
+import re
 
 import matplotlib
+import numpy as np
 import pytest
 
 matplotlib.use("Agg")
@@ -521,6 +523,26 @@ def test_explain_command_prints_table_and_writes_figure_and_svgs(data_root, tmp_
     assert "Spearman(SLA, occ)" in captured.out and "cat" in captured.out
     assert out.stat().st_size > 10_000
     assert len(list(svgs.glob("*.svg"))) == 3 and "1 SVG(s) in" in captured.err and "007_old_run.svg" in captured.err
+
+
+@pytest.mark.data
+def test_explain_svgs_frame_the_drawing_in_its_own_coordinates(data_root, tmp_path, capsys):
+    # A TU-Berlin-sized drawing (coordinates to ~700): its attribution SVG was written with a
+    # fixed 256 x 256 viewBox, showing a corner of it.
+    big = tmp_path / "big.svg"
+    big.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="800" height="800">'
+                   '<path d="M 100 120 L 700 130 L 690 660"/><path d="M 300 300 L 420 610"/></svg>')
+    svgs = tmp_path / "svgs"
+    assert main(["explain", str(big), "--data", str(data_root), "--out", str(tmp_path / "x.png"),
+                 "--svg-dir", str(svgs)]) == 0
+    capsys.readouterr()
+    (written,) = svgs.glob("*.svg")
+    text = written.read_text()
+    left, top, width, height = map(float, re.search(r'viewBox="([^"]+)"', text).group(1).split())
+    points = np.array([[float(v) for v in p.split(",")] for line in re.findall(r'points="([^"]+)"', text)
+                       for p in line.split()])
+    assert len(points) == 5 and points.max() > 650
+    assert (points >= [left, top]).all() and (points <= [left + width, top + height]).all()
 
 
 def test_explain_command_reports_bad_input_without_traceback(tmp_path, capsys):

@@ -433,6 +433,21 @@ def _xml_attr(text: str) -> str:
     return str(text).replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
 
 
+def _positive_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+        and math.isfinite(value) and value > 0
+
+
+def _check_svg_lengths(name: str, size, stroke_width) -> None:
+    """ValueError for a ``size`` or ``stroke_width`` that would be written as an invalid SVG
+    length (NaN, negative, text...)."""
+    sizes = () if size is None else (size,) if np.ndim(size) == 0 else tuple(size) if np.ndim(size) == 1 else (None,)
+    if size is not None and (len(sizes) not in (1, 2) or not all(_positive_number(v) for v in sizes)):
+        raise ValueError(f"{name}: size must be None, a number > 0 or (width, height) of numbers > 0, got {size!r}")
+    if not _positive_number(stroke_width):
+        raise ValueError(f"{name}: stroke_width must be a number > 0, got {stroke_width!r}")
+
+
 def write_svg(
     sketch: Sketch,
     path: Optional[PathLike] = None,
@@ -461,6 +476,7 @@ def write_svg(
       (single-point strokes need ``single_point="keep"`` to come back; they draw nothing).
     """
     strokes = to_strokes(sketch, name=name)
+    _check_svg_lengths(name, size, stroke_width)
     left = top = 0
     if size is None:
         every = np.concatenate(strokes)
