@@ -165,6 +165,18 @@ def test_integer_and_narrow_inputs_are_attributed_in_a_floating_type(batch, cnn)
     ref = psla(score, recipe.distance, whole.xy, whole.pen, whole.valid, labels, max_strokes=K)
     out = psla(score, recipe.distance, whole.xy.astype(jnp.int32), whole.pen, whole.valid, labels, max_strokes=K)
     np.testing.assert_allclose(out.strokes, ref.strokes, rtol=1e-5, atol=1e-6)
+    # bfloat16 points: psla / smoothgrad returned bfloat16 attributions (and smoothgrad drew and
+    # summed its noise in bfloat16); now those of the same coordinates in float32
+    narrow = batch.xy.astype(jnp.bfloat16)
+    wide = narrow.astype(jnp.float32)
+    ref = psla(score, recipe.distance, wide, batch.pen, batch.valid, labels, max_strokes=K)
+    out = psla(score, recipe.distance, narrow, batch.pen, batch.valid, labels, max_strokes=K)
+    key = jax.random.PRNGKey(0)
+    sg = [smoothgrad(score, recipe.distance, xy, batch.pen, batch.valid, labels, key=key, samples=2, max_strokes=K)
+          for xy in (wide, narrow)]
+    for got, want in ((out, ref), (sg[1], sg[0])):
+        assert all(a.dtype == jnp.float32 for a in got)
+        chex.assert_trees_all_close(got, want, rtol=1e-5, atol=1e-6)
     for bad in (2.0, -1.0):
         with pytest.raises(ValueError, match=r"psla: sketch at batch index 1: pen state outside \[0, 1\] at point 3"):
             psla(score, recipe.distance, batch.xy, jnp.asarray(batch.pen).at[1, 3].set(bad), batch.valid, labels, max_strokes=K)
@@ -799,6 +811,10 @@ def test_attribution_parameters_and_metric_shapes_are_checked():
     logits_fn = class_score(lambda x: jnp.stack([x.sum((-2, -1)), -x.sum((-2, -1))], -1))
     for labels in (np.array([0, 2]), np.array([0, -1]), np.array([0.0, 1.0])):
         with pytest.raises(ValueError, match=r"class_score: the classes to explain \(aux\) must be integers in \[0, 2\)"):
+            logits_fn(images[:, 0], labels)
+    for labels in (np.array([[0], [1]]), np.array([0, 1, 1]), np.array(1)):  # [B, 1] failed inside take_along_axis
+        with pytest.raises(ValueError, match=r"class_score: the classes to explain \(aux\) must be one integer per "
+                                             r"row, shape \(2,\) for logits of shape \(2, 2\), got shape"):
             logits_fn(images[:, 0], labels)
     xy, pen, valid = jnp.zeros((2, 4, 2)), jnp.ones((2, 4)), jnp.ones((2, 4), bool)
     recipe = RasterRecipe(out_size=16, canvas=16, fit=False)

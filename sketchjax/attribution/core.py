@@ -94,6 +94,9 @@ class PointAttribution(NamedTuple):
         than ``xy``'s; a finite-difference check needs steps of ~1e-9 or less.
       points: ``float32[B, T]`` scalar point importance (``||dF/dxy_t||_2`` by default).
       strokes: ``float32[B, K]`` point importances aggregated per stroke.
+
+    (float32, or float64 for float64 coordinates; integer, bfloat16 and float16 coordinates are
+    explained in float32.)
     """
 
     score: jax.Array
@@ -115,6 +118,10 @@ def class_score(apply_fn: Callable[[jax.Array], jax.Array], kind: str = "logit")
 
     def score_fn(images: jax.Array, labels: jax.Array) -> jax.Array:
         logits = apply_fn(images)
+        if jnp.ndim(logits) < 1 or jnp.shape(labels) != jnp.shape(logits)[:-1]:
+            raise ValueError(f"class_score: the classes to explain (aux) must be one integer per row, shape "
+                             f"{jnp.shape(logits)[:-1]} for logits of shape {jnp.shape(logits)}, got shape "
+                             f"{jnp.shape(labels)}")
         check_labels("class_score", labels, logits.shape[-1], "the classes to explain (aux)")
         if kind == "log_prob":
             logits = jax.nn.log_softmax(logits, axis=-1)
@@ -191,6 +198,12 @@ def _floating(x) -> jax.Array:
     """``x`` as a JAX array of a floating type (integers and bools become float32)."""
     x = jnp.asarray(x)
     return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.float32)
+
+
+def _point_floats(xy) -> jax.Array:
+    """Point coordinates in at least float32 (integers, bfloat16 and float16 as float32)."""
+    xy = jnp.asarray(xy)
+    return xy.astype(_at_least_f32(xy.dtype))
 
 
 def _at_least_f32(dtype) -> np.dtype:
@@ -545,7 +558,9 @@ def psla(
         point, naming the batch index and the point.
     """
     _check_points(xy, pen, valid, "psla", max_strokes, renderer=render_fn)
-    xy, pen = _floating(xy), jnp.asarray(pen, jnp.float32)  # integer pixels: gradients need floats
+    # integer pixels: gradients need floats; bfloat16 / float16 ones are explained in float32
+    # (as sla does), so the attribution is the float32 one of the same coordinates
+    xy, pen = _point_floats(xy), jnp.asarray(pen, jnp.float32)
     score, gx, gp = _render_grads(score_fn, render_fn, xy, pen, valid, aux, "psla")
     return _point_result(score, gx, gp, pen, valid, max_strokes, reduce, norm)
 
@@ -583,7 +598,7 @@ def smoothgrad(
         raise ValueError(f"smoothgrad: sigma must be a finite number >= 0, got {sigma}")
     samples = check_positive_int("smoothgrad", "samples", samples)
     return _jitted_unless_unhashable(_smoothgrad_jit, _smoothgrad, (score_fn, render_fn), score_fn=score_fn,
-                                     render_fn=render_fn, xy=_floating(xy), pen=pen, valid=valid, aux=aux, key=key,
+                                     render_fn=render_fn, xy=_point_floats(xy), pen=pen, valid=valid, aux=aux, key=key,
                                      samples=samples, sigma=sigma, max_strokes=int(max_strokes), reduce=reduce,
                                      norm=norm)
 
