@@ -206,9 +206,10 @@ def _resample_stroke(points: np.ndarray, spacing: float) -> np.ndarray:
     leave = np.concatenate([step > 0, [True]])
     arc = np.concatenate([[0.0], np.cumsum(step[step > 0])])
     total = arc[-1]
-    positions = np.arange(int(np.floor(total / spacing)) + 1) * spacing
-    if total - positions[-1] > 1e-9 * spacing:
-        positions = np.append(positions, total)  # keep the end point
+    # (0 first, not 0 * spacing: an infinite spacing keeps just the end points)
+    positions = np.concatenate([[0.0], np.arange(1, int(np.floor(total / spacing)) + 1) * spacing])
+    if len(positions) == 1 or total - positions[-1] > 1e-9 * spacing:
+        positions = np.append(positions, total)  # keep the end point (and the start, however short the stroke)
     else:  # a rounding error short of the end (0.9 / 0.3 * 0.3 < 0.9): the end point itself
         positions[-1] = total
     xy = np.column_stack([np.interp(positions, arc, points[arrive, c]) for c in range(2)])
@@ -234,7 +235,7 @@ def resample(data: Union[np.ndarray, StrokesOrSketch], spacing: float, *, name: 
 
     Args:
       data: one stroke ``[n, k]``, a list of strokes, or an unbatched Sketch.
-      spacing: distance between consecutive output points, > 0.
+      spacing: distance between consecutive output points, > 0 (``inf``: the end points only).
 
     Returns:
       Same kind as ``data``.

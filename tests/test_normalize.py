@@ -155,6 +155,13 @@ def test_resample_spacing_and_edge_cases():
     for pts, spacing in (([[0.9, 0.0], [0.0, 0.0]], 0.3), ([[0.0, 0.0], [0.7, 0.0], [0.7, 0.3]], 0.1)):
         pts = np.asarray(pts)
         np.testing.assert_array_equal(resample(pts, spacing)[[0, -1]], pts[[0, -1]])
+    # a stroke shorter than a billionth of the spacing, or an infinite spacing, kept only the
+    # end point (a one-point stroke draws nothing); with time, both ends keep their own
+    tiny = np.array([[0.0, 0.0], [1e-10, 0.0]])
+    np.testing.assert_array_equal(resample(tiny, 1.0), tiny)
+    np.testing.assert_array_equal(resample(arc, np.inf), arc[[0, -1]])
+    timed = np.column_stack([arc, np.arange(50.0)])
+    np.testing.assert_array_equal(resample(timed, np.inf), timed[[0, -1]])
 
 
 def test_quickdraw_simplify_synthetic():
