@@ -479,15 +479,23 @@ def test_distance_raster_mixed_and_narrow_dtypes_compute_in_one_type_and_return_
         assert gb.dtype == jnp.bfloat16 and bool(jnp.isfinite(gb.astype(jnp.float32)).all())
 
 
-def test_distance_raster_padding_never_draws_and_gets_no_gradient():
+@pytest.mark.parametrize("render", [distance_raster, distance_raster_dense])
+def test_distance_raster_padding_never_draws_and_gets_no_gradient(render):
     rng = np.random.default_rng(6)
     xy, pen, valid = random_sketch(rng, 20, 12, 0, 32)
-    img = distance_raster(xy, pen, valid, 32)
+    img = render(xy, pen, valid, 32)
     moved = xy.copy()
     moved[12:] = 16.0
-    np.testing.assert_array_equal(np.asarray(img), np.asarray(distance_raster(moved, pen, valid, 32)))
-    g = jax.grad(lambda x, p: jnp.sum(distance_raster(x, p, valid, 32)), (0, 1))(xy, pen)
+    np.testing.assert_array_equal(np.asarray(img), np.asarray(render(moved, pen, valid, 32)))
+    g = jax.grad(lambda x, p: jnp.sum(render(x, p, valid, 32)), (0, 1))(xy, pen)
     assert float(jnp.abs(g[0][12:]).sum()) == 0 and float(jnp.abs(g[1][12:]).sum()) == 0
+    # NaN padding: the dense reference's gradient was NaN on the last valid point
+    moved[12:] = np.nan
+    g_nan = jax.grad(lambda x, p: jnp.sum(render(x, p, valid, 32)), (0, 1))(moved, pen)
+    np.testing.assert_array_equal(np.asarray(g_nan[0]), np.asarray(g[0]))
+    np.testing.assert_array_equal(np.asarray(g_nan[1]), np.asarray(g[1]))
+    if render is distance_raster_dense:
+        return
     # A sketch with no drawn segment renders blank; a single point too.
     blank = distance_raster(xy, np.zeros_like(pen), valid, 32)
     assert float(jnp.max(blank)) < 1e-6
@@ -654,6 +662,7 @@ RENDERERS = {
     "stroke_rasters": lambda xy, pen, valid, size=16, **kw: stroke_rasters(xy, pen, valid, size, 3, **kw),
     "stroke_cover": lambda xy, pen, valid, size=16, **kw: stroke_cover(xy, pen, valid, size, **kw),
     "distance_raster": lambda xy, pen, valid, size=16, **kw: distance_raster(xy, pen, valid, size, **kw),
+    "distance_raster_dense": lambda xy, pen, valid, size=16, **kw: distance_raster_dense(xy, pen, valid, size, **kw),
 }
 
 

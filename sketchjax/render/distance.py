@@ -170,6 +170,7 @@ def _flatten(xy, pen, valid):
     return xy, pen, valid
 
 
+@checked("size")
 @partial(jax.jit, static_argnames=("size", "falloff"))
 def distance_raster_dense(
     xy: jax.Array,
@@ -180,11 +181,14 @@ def distance_raster_dense(
 ) -> jax.Array:
     """Eq. 5 written plainly (reference): materialises ``float32[..., size, size, T-1]``.
 
-    Same arguments and result as :func:`distance_raster`; supports forward and reverse
-    mode.  Use it for small canvases or as a correctness reference only.
+    Same arguments, checks and result as :func:`distance_raster`; supports forward and
+    reverse mode.  Use it for small canvases or as a correctness reference only.
     """
     lead = jnp.shape(pen)[:-1]
     xy, pen, valid = _flatten(xy, pen, valid)
+    # padding takes no part (its coordinates may be anything, NaN included: through the
+    # masked segment it made the last valid point's gradient NaN)
+    xy = jnp.where(valid[..., None], xy, 0.0)
     if xy.shape[1] < 2:
         return jnp.zeros(lead + (size, size), xy.dtype)
     ax, ay, bx, by, penalty, ok = _segments(xy, pen, valid)
