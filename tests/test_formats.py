@@ -212,6 +212,10 @@ def test_iter_ndjson_streams_and_limits(tmp_path):
     assert next(it).key_id == "0"  # a generator: nothing read beyond what is consumed
     assert [r.key_id for r in it] == ["1", "2"]
     assert len(read_ndjson(src, limit=5)) == 5  # the corrupt line 6 is never parsed
+    assert read_ndjson(src, limit=0) == []
+    for bad in (-1, 1.5, True, "3"):  # -1 (a "no limit" guess) read nothing; 1.5 was taken
+        with pytest.raises(ValueError, match=r"big\.ndjson: limit must be an integer >= 0 \(None: every record\)"):
+            iter_ndjson(src, limit=bad)  # said when called, not when the first record is asked for
 
 
 def test_gzipped_ndjson_reads_as_plain_and_corruption_is_named(tmp_path):
@@ -228,6 +232,11 @@ def test_gzipped_ndjson_reads_as_plain_and_corruption_is_named(tmp_path):
         assert got[3].source == f"{tmp_path / name}:4"
         for a, b in zip(got, read_ndjson(plain)):
             assert_same_sketch(a.sketch, b.sketch)
+    # written gzipped to a .gz path (was plain text under a .gz name: zcat, gzip -d, pandas failed)
+    written = tmp_path / "out.ndjson.gz"
+    assert write_ndjson(read_ndjson(plain), written) == 3000
+    assert gzip.decompress(written.read_bytes()).decode() == text
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
     cut = tmp_path / "cut.ndjson.gz"
     cut.write_bytes(packed[: len(packed) // 2])  # an interrupted download
     with pytest.raises(SketchError, match=r"cut\.ndjson\.gz: gzip data corrupt or truncated after line [1-9]\d*"):

@@ -20,13 +20,17 @@ coordinates round-trip exactly.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gzip
+import io
 import json
 import os
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
 import numpy as np
 
+from sketchjax._checks import check_int
 from sketchjax.formats._io import PathLike, atomic_write, open_lines
 from sketchjax.formats.strokes import from_strokes, to_strokes
 from sketchjax.sketch import Sketch, SketchError
@@ -166,7 +170,7 @@ def iter_ndjson(
         gzipped file (``.ndjson.gz``, told by its first bytes) is read as it decompresses.
       single_point: policy for one-point strokes (``"keep"``, the default, as in Google's raw
         files; ``"error"``, ``"drop"``, ``"dot"``) — see :func:`record_to_sketch`.
-      limit: stop after this many records.
+      limit: stop after this many records (an integer >= 0; None: every record).
 
     Yields:
       :class:`QuickDrawRecord` with ``source = "path:line"``.
@@ -176,6 +180,12 @@ def iter_ndjson(
         object, missing ``drawing``, mismatched xs/ys lengths, non-numeric values, etc.
     """
     path = os.fspath(path)
+    if limit is not None:  # checked here, not when the first record is asked for
+        check_int(path, "limit", limit, 0, why=" (None: every record)")
+    return _iter_ndjson(path, single_point, limit)
+
+
+def _iter_ndjson(path: str, single_point: str, limit: Optional[int]) -> Iterator[QuickDrawRecord]:
     count = 0
     # Binary lines, decoded one at a time: a decoding error then names its own line.
     with open_lines(path) as lines:
@@ -244,14 +254,23 @@ def _record_to_json(record: QuickDrawRecord) -> dict:
     return obj
 
 
+def _gzipped(path: PathLike) -> bool:
+    return os.fspath(path).lower().endswith(".gz")
+
+
 def write_ndjson(records: Iterable[QuickDrawRecord], path: PathLike) -> int:
     """Write records as QuickDraw ndjson (atomically: temp file, then ``os.replace``).
 
     Key order and number formatting follow Google's files, so reading and writing a file
-    reproduces it (byte for byte for simplified data).  Returns the number of records written.
+    reproduces it (byte for byte for simplified data).  A path ending in ``.gz`` is written
+    gzip-compressed (as Google's ``.ndjson.gz`` downloads).  Returns the number of records written.
     """
     count = 0
-    with atomic_write(path, "w") as f:
+    with contextlib.ExitStack() as stack:
+        f = stack.enter_context(atomic_write(path, "wb" if _gzipped(path) else "w"))
+        if _gzipped(path):  # closed (the gzip trailer written) before atomic_write moves the file in
+            f = stack.enter_context(io.TextIOWrapper(gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0),
+                                                     encoding="utf-8", newline="\n"))
         for record in records:
             try:
                 line = json.dumps(_record_to_json(record), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
