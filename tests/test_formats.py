@@ -500,6 +500,9 @@ def test_svg_write_read_exact(tmp_path, rng):
     assert text.count("<polyline") == 5
     assert_same_sketch(read_svg(path, single_point="keep"), s)
     assert_same_sketch(read_svg(text, single_point="keep"), s)
+    # the document as bytes (was taken as a file name: "No such file or directory: b'<?xml...'")
+    assert_same_sketch(read_svg(b"\xef\xbb\xbf  " + text.encode(), single_point="keep"), s)
+    assert_same_sketch(read_svg(str(path).encode(), single_point="keep"), s)  # a path as bytes still is one
 
 
 # --- real data --------------------------------------------------------------------------------

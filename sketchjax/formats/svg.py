@@ -337,13 +337,22 @@ def _element_strokes(element: ET.Element, kind: str, where: str, samples: int) -
     return [points]
 
 
+def _looks_like_markup(source) -> bool:
+    head = source[:4096].lstrip()
+    if isinstance(head, bytes):
+        head = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+        return head.startswith(b"<")
+    return head.removeprefix("\ufeff").lstrip().startswith("<")
+
+
 def read_svg(
     source: Union[str, PathLike], *, curve_samples: int = 8, single_point: str = "error"
 ) -> Sketch:
     """Read an SVG drawing as a sketch (one stroke per subpath / polyline / polygon / line).
 
     Args:
-      source: a file path, or the SVG document itself as a string (starting with ``<``).
+      source: a file path, or the SVG document itself as a string or bytes (starting with
+        ``<``, after white space or a byte-order mark; e.g. ``requests.get(url).content``).
       curve_samples: points per Bézier curve or arc segment (>= 1), end point included.
       single_point: policy for one-point strokes, e.g. a bare ``M x y`` (``"error"``,
         ``"keep"``, ``"drop"``, ``"dot"``).
@@ -356,11 +365,13 @@ def read_svg(
       SketchError: naming the file (and element) — unreadable file, malformed XML, a root that
         is not ``<svg>``, bad path data or transform, no strokes at all.
     """
-    from_text = isinstance(source, str) and source.lstrip().startswith("<")
+    from_text = isinstance(source, (str, bytes)) and _looks_like_markup(source)
     name = "<svg text>" if from_text else os.fspath(source)
     curve_samples = check_positive_int(name, "curve_samples", curve_samples, SketchError)
     if from_text:
-        text = source.encode("utf-8")
+        text = source.encode("utf-8") if isinstance(source, str) else source
+        # white space or a byte-order mark before an XML declaration is an XML error
+        text = text.lstrip().removeprefix(b"\xef\xbb\xbf").lstrip()
     else:
         try:
             with open(name, "rb") as f:
