@@ -76,14 +76,16 @@ def canvas_fit(sketch: Sketch, size: Union[float, Sequence[float]], padding: flo
     dtype = compute_dtype(sketch.xy)
     box = bounding_box(sketch)
     lo, hi = box[..., :2], box[..., 2:]
-    extent = hi - lo
-    available = to_rank(jnp.array([width, height], dtype) * (1.0 - 2.0 * padding), extent.ndim)
+    # Halves first: the extent and the sum of coordinates near the float limit (±3e38) overflowed
+    # to inf, and the drawing collapsed to a dot (same values otherwise: halving is exact).
+    half = hi / 2 - lo / 2
+    available = to_rank(jnp.array([width, height], dtype) * (0.5 - padding), half.ndim)
     # A zero extent constrains nothing (its scale would be infinite): take the other axis.
-    per_axis = jnp.where(extent > 0, available / jnp.where(extent > 0, extent, 1.0), jnp.inf)
+    per_axis = jnp.where(half > 0, available / jnp.where(half > 0, half, 1.0), jnp.inf)
     scale = jnp.min(per_axis, axis=-1, keepdims=True)
     scale = jnp.where(jnp.isfinite(scale), scale, 1.0)
     centre = jnp.array([width / 2, height / 2], dtype)
-    return (lo + hi) / 2, scale, centre
+    return lo / 2 + hi / 2, scale, centre
 
 
 def apply_canvas_fit(sketch: Sketch, origin: jnp.ndarray, scale: jnp.ndarray, centre: jnp.ndarray) -> Sketch:

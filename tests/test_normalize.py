@@ -9,7 +9,7 @@ import pytest
 from sketchjax.batching import stack_sketches
 from sketchjax.formats import from_strokes, iter_ndjson, to_strokes
 from sketchjax.normalize import bounding_box, fit_to_canvas, quickdraw_simplify, rdp, resample, to_unit
-from sketchjax.sketch import stroke_ids
+from sketchjax.sketch import Sketch, stroke_ids
 
 
 @pytest.fixture
@@ -49,6 +49,12 @@ def test_fit_to_canvas_degenerate_sizes():
     vertical = from_strokes([[[3, 0], [3, 10]]])  # zero width: the height decides the scale
     np.testing.assert_allclose(fit_to_canvas(vertical, 100, padding=0).xy, [[50, 0], [50, 100]])
     assert np.isfinite(np.asarray(to_unit(dot).xy)).all()
+    # coordinates near float32's limit: the extent overflowed to inf and the drawing became a dot
+    pen, valid = np.array([1, 1, 0], np.float32), np.ones(3, bool)
+    huge = Sketch(xy=np.array([[-3e38, -3e38], [3e38, 3e38], [3e38, -3e38]], np.float32), pen=pen, valid=valid)
+    small = Sketch(xy=np.array([[-3, -3], [3, 3], [3, -3]], np.float32), pen=pen, valid=valid)
+    np.testing.assert_allclose(fit_to_canvas(huge, 100).xy, fit_to_canvas(small, 100).xy, rtol=1e-6)
+    np.testing.assert_allclose(fit_to_canvas(small, 100).xy, [[8, 8], [92, 92], [92, 8]], rtol=1e-6)
 
 
 @pytest.mark.parametrize("padding", [0.5, 0.6, -0.1, float("nan")])
