@@ -885,7 +885,10 @@ def test_metrics_and_plots_handle_non_finite_scores_padding_slots_and_bad_shapes
                         (lambda: plot_methods([sk, sk], {"SLA": np.ones((1, 3))}), "method 'SLA' has scores for 1 sketches"),
                         (lambda: plot_methods([sk], {"SLA": np.ones((1, 3))}, row_titles=[]), "0 row titles for 1"),
                         (lambda: plot_deletion_curves(ax, {"SLA": np.ones((2, 3))}, [1]), "need curves \\[N, K \\+ 1\\] with N = 1"),
-                        (lambda: plot_deletion_curves(ax, {"SLA": np.ones((1, 3))}, [5]), "n_strokes must be in")):
+                        (lambda: plot_deletion_curves(ax, {"SLA": np.ones((1, 3))}, [5]), "n_strokes must be in"),
+                        # a bare "slice indices must be integers" TypeError before
+                        (lambda: plot_deletion_curves(ax, {"SLA": np.ones((2, 3))}, np.array([2.5, 2.0])),
+                         r"n_strokes must be integers \[N\].*got float64 of shape \(2,\)")):
         with pytest.raises(ValueError, match=match):
             call()
     # a NaN curve is skipped (as mean_ci skips its AUC), not a NaN mean that hides the method's line

@@ -198,6 +198,9 @@ def plot_deletion_curves(ax, curves: Mapping[str, np.ndarray], n_strokes, *, gri
     """
     g = np.linspace(0.0, 1.0, grid)
     n_strokes = np.asarray(n_strokes)
+    if n_strokes.ndim != 1 or not np.issubdtype(n_strokes.dtype, np.integer):
+        raise ValueError(f"plot_deletion_curves: n_strokes must be integers [N] (present strokes per sketch), got "
+                         f"{n_strokes.dtype} of shape {n_strokes.shape}")
     for m, c in curves.items():
         c = np.asarray(c)
         if c.ndim != 2 or len(c) != len(n_strokes):
