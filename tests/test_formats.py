@@ -137,6 +137,9 @@ def test_stroke5_round_trip_and_padding(rng):
     assert_same_sketch(from_stroke5(s5), s)
     assert to_stroke5(s).shape == (n, 5)
     assert_same_sketch(from_stroke5(to_stroke5(s)), s)
+    for bad in (n + 0.7, 0, True):  # n + 0.7 was cut to n
+        with pytest.raises(SketchError, match="cat: max_len must be an integer >= 1"):
+            to_stroke5(s, max_len=bad, name="cat")
 
 
 # --- ndjson -----------------------------------------------------------------------------------
@@ -299,6 +302,12 @@ def test_npz_round_trip(tmp_path, rng):
     only = load_npz(path, splits=("valid", "nope"))
     assert list(only) == ["valid"] and all(np.array_equal(a, b) for a, b in zip(only["valid"], same_length))
     assert list(load_npz(path, splits="train")) == ["train"]
+    # a NaN drawing was written, failing only whoever read it later; the old file stays
+    broken = [d.astype(np.float32) for d in drawings]
+    broken[3][2, 1] = np.nan
+    with pytest.raises(SketchError, match=r"cats\.npz\['train'\]\[3\]: non-finite value \(NaN/inf\) at row 2"):
+        save_npz(path, {"train": broken})
+    assert list(load_npz(path)) == ["train", "valid", "test"]
     # an array saved beside the splits (found by an audit: a 'scale' member failed the whole
     # file as a drawing of wrong shape) is left out, named; a bad split itself still fails
     extra = tmp_path / "extra.npz"

@@ -124,7 +124,12 @@ def save_npz(path: PathLike, splits: Mapping[str, Sequence[np.ndarray]]) -> None
     """
     arrays = {}
     for split, drawings in splits.items():
-        checked = _stroke3_list(_object_array(drawings), f"{os.fspath(path)}[{split!r}]")
+        where = f"{os.fspath(path)}[{split!r}]"
+        checked = _stroke3_list(_object_array(drawings), where)
+        for i, drawing in enumerate(checked):  # written as is, the file would fail its readers later
+            bad = np.argwhere(~np.isfinite(drawing))
+            if len(bad):
+                raise SketchError(f"{where}[{i}]: non-finite value (NaN/inf) at row {bad[0][0]}; not written")
         arrays[split] = _object_array(checked)
     with atomic_write(path, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
         for split, array in arrays.items():  # np.savez's layout: one `<split>.npy` member each

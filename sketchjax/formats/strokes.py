@@ -15,6 +15,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from sketchjax._checks import check_int
 from sketchjax.sketch import MAX_ABS_COORD, Sketch, SketchError, check_sketch
 
 __all__ = [
@@ -265,7 +266,7 @@ def to_stroke5(sketch: Sketch, max_len: Optional[int] = None, *, name: str = "sk
     """
     s3 = to_stroke3(sketch, name=name)
     n = len(s3)
-    max_len = n if max_len is None else int(max_len)
+    max_len = n if max_len is None else check_int(name, "max_len", max_len, 1, SketchError)  # 6.7 was cut to 6
     if n > max_len:
         raise SketchError(f"{name}: {n} points do not fit in stroke-5 max_len={max_len}")
     out = np.zeros((max_len, 5))
