@@ -287,6 +287,8 @@ def check_points(xy, pen, valid, name: str, *, max_abs: float = MAX_ABS_COORD, a
         max_abs = ANY_FINITE
     t = shapes[1][-1]
     pts = np.asarray(xy).reshape(-1, t, 2)
+    if pts.dtype.itemsize < 4:  # float16 / bfloat16: the bounds (3.4e38) would overflow their type
+        pts = pts.astype(np.float32)
     pn = np.asarray(pen).reshape(-1, t)
     with np.errstate(invalid="ignore"):  # fast path: every value fine, padding included
         if (np.abs(pts).max(initial=0.0) <= max_abs and np.isfinite(pn).all()

@@ -7,6 +7,7 @@ import pytest
 from sketchjax.sketch import (
     Sketch,
     SketchError,
+    check_points,
     check_sketch,
     num_points,
     num_strokes,
@@ -98,3 +99,20 @@ def test_check_points_canvas_bound_and_any_units():
     for bad in (np.inf, np.nan):
         with pytest.raises(SketchError, match="mine: "):
             check_points(np.where(xy == 5.0, bad, xy), pen, valid, "mine", any_units=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, jnp.bfloat16, np.int8])
+def test_check_points_narrow_coordinates_without_overflow_warnings(dtype):
+    # float16 points made NumPy cast the any-units bound (3.4e38) to float16: an overflow
+    # RuntimeWarning on every eager call (an error under -W error)
+    import warnings
+
+    pen, valid = np.ones(3, np.float32), np.ones(3, bool)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for any_units in (True, False):
+            check_points(np.ones((3, 2), dtype), pen, valid, "narrow", any_units=any_units)
+    bad = np.ones((3, 2), np.float16)
+    bad[1, 0] = np.inf
+    with pytest.raises(ValueError, match="narrow: .*non-finite coordinate.* at point 1"):
+        check_points(bad, pen, valid, "narrow", any_units=True)
