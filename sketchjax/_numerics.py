@@ -4,7 +4,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["safe_sqrt", "safe_norm", "compute_dtype", "to_rank"]
+__all__ = ["safe_sqrt", "safe_norm", "compute_dtype", "to_rank", "fits_int32_index"]
+
+#: the largest flat index the renderers' scatters form in int32 (slot * pixels + pixel)
+MAX_FLAT_INDEX = 2**31 - 1
 
 
 def compute_dtype(x) -> jnp.dtype:
@@ -36,3 +39,14 @@ def to_rank(x: jax.Array, ndim: int) -> jax.Array:
     ``jax_numpy_rank_promotion='raise'``."""
     x = jnp.asarray(x)
     return x.reshape((1,) * (ndim - x.ndim) + x.shape)
+
+
+def fits_int32_index(n) -> bool:
+    """Whether ``n`` elements can be indexed by one int32 (the renderers scatter into flat
+    buffers: an output of more than 2**31 pixels overflowed the index while tracing, so above
+    that they index two axes apart).  A symbolic size (``jax.export`` with a symbolic batch) is
+    not known to fit, so it takes the two-axis scatter, right at any size."""
+    try:
+        return bool(n <= MAX_FLAT_INDEX)
+    except Exception:  # jax.export's InconclusiveDimensionOperation
+        return False

@@ -624,6 +624,7 @@ def test_scatter_of_more_than_2_31_pixels_indexes_slot_and_pixel_apart(monkeypat
     # 1024 px) overflowed the flat int32 pixel index while tracing (OverflowError).  The
     # two-index scatter they take instead draws the same pixels (forced here on a small output),
     # with dropped slots and the max-value variant; and such a call now traces.
+    from sketchjax import _numerics
     from sketchjax.render import bresenham
 
     rng = np.random.default_rng(0)
@@ -633,7 +634,7 @@ def test_scatter_of_more_than_2_31_pixels_indexes_slot_and_pixel_apart(monkeypat
     on = rng.random((40, 6)) < 0.7
     values = rng.integers(1, 9, (40, 1)).astype(np.int32)
     flat = [bresenham._scatter_ink(slot, rows, cols, on, n_slots, size, jnp.float32, v) for v in (None, values)]
-    monkeypatch.setattr(bresenham, "_MAX_FLAT_INDEX", 0)
+    monkeypatch.setattr(_numerics, "MAX_FLAT_INDEX", 0)
     apart = [bresenham._scatter_ink(slot, rows, cols, on, n_slots, size, jnp.float32, v) for v in (None, values)]
     for a, b in zip(flat, apart):
         np.testing.assert_array_equal(a, b)
@@ -646,6 +647,27 @@ def test_scatter_of_more_than_2_31_pixels_indexes_slot_and_pixel_apart(monkeypat
     args = (jax.ShapeDtypeStruct((64, 80, 2), jnp.float32), jax.ShapeDtypeStruct((64, 80), jnp.float32),
             jax.ShapeDtypeStruct((64, 80), bool))
     assert jax.eval_shape(lambda *a: stroke_rasters(*a, 1024, 40), *args).shape == (64, 40, 1024, 1024)
+
+
+def test_distance_raster_candidate_table_beyond_2_31_slots_indexes_row_and_slot_apart(monkeypatch):
+    # The per-tile candidate table of distance_raster is flat too (batch x tiles x segments):
+    # the same int32 overflow past 2**31 slots.  Both layouts give the same nearest segments.
+    from sketchjax import _numerics
+    from sketchjax.render.distance import _nearest_segments
+
+    rng = np.random.default_rng(1)
+    xy, pen, valid = (np.stack(a) for a in zip(*[random_sketch(rng, 20, n, 0, 48) for n in (20, 13, 2)]))
+    for radius in (None, 3.0):
+        flat = _nearest_segments(jnp.asarray(xy), jnp.asarray(pen), jnp.asarray(valid), 48, 16, 4, radius)
+        with monkeypatch.context() as m:
+            m.setattr(_numerics, "MAX_FLAT_INDEX", 0)
+            apart = _nearest_segments(jnp.asarray(xy), jnp.asarray(pen), jnp.asarray(valid), 48, 16, 4, radius)
+        for a, b in zip(flat, apart):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    b, t = 70_000, 128  # 70,000 x 256 tiles x 128 slots at 256 px
+    args = (jax.ShapeDtypeStruct((b, t, 2), jnp.float32), jax.ShapeDtypeStruct((b, t), jnp.float32),
+            jax.ShapeDtypeStruct((b, t), bool))
+    assert jax.eval_shape(lambda *a: distance_raster(*a, 256), *args).shape == (b, 256, 256)
 
 
 def test_sigmoid_falloff_for_width_sets_half_intensity_at_half_width():

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from sketchjax._checks import checked
-from sketchjax._numerics import to_rank
+from sketchjax._numerics import fits_int32_index, to_rank
 from sketchjax.render.resize import dilate
 from sketchjax.sketch import segment_mask, stroke_ids
 
@@ -150,19 +150,6 @@ def _chunked_pixels(prm, n_chunks: int, size: int):
     return rows, cols, inside & (step < g["n_steps"]), seg
 
 
-#: the largest flat pixel index (``slot * size**2 + pixel``) :func:`_scatter_ink` forms in int32
-_MAX_FLAT_INDEX = 2**31 - 1
-
-
-def _fits_flat_index(n_out) -> bool:
-    """Whether ``n_out`` pixels can be indexed by one int32; a symbolic size (``jax.export``
-    with a symbolic batch) is not known to, so it takes the two-index scatter, right at any size."""
-    try:
-        return bool(n_out <= _MAX_FLAT_INDEX)
-    except Exception:  # jax.export's InconclusiveDimensionOperation
-        return False
-
-
 def _scatter_ink(slot: jax.Array, rows, cols, on, n_slots: int, size: int, dtype, values=None) -> jax.Array:
     """Sets ``out[slot, row, col] = 1`` for every ``on`` pixel; returns ``dtype[n_slots, size, size]``.
 
@@ -172,7 +159,7 @@ def _scatter_ink(slot: jax.Array, rows, cols, on, n_slots: int, size: int, dtype
     """
     n_pix = size * size
     keep = on & (slot >= 0) & (slot < n_slots)
-    if _fits_flat_index(n_slots * n_pix):
+    if fits_int32_index(n_slots * n_pix):
         # one flat index (measured faster than a two-index scatter on CPU)
         index = (jnp.where(keep, slot * n_pix + rows * size + cols, n_slots * n_pix).reshape(-1),)  # dropped
         shape = (n_slots * n_pix,)

@@ -52,7 +52,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sketchjax._checks import checked
-from sketchjax._numerics import safe_sqrt
+from sketchjax._numerics import fits_int32_index, safe_sqrt
 
 __all__ = [
     "SigmoidFalloff",
@@ -268,15 +268,15 @@ def _nearest_segments(xy, pen, valid, size, tile, chunk, radius):
     pos = jnp.where(first, c_first - 1, jnp.where(rest, n_first + c_rest - 1, -1))
     count = n_first[..., 0] + c_rest[..., -1]
     s_pad = -(-s // chunk) * chunk
-    row = jnp.arange(bsz * nt, dtype=jnp.int32).reshape(bsz, nt, 1) * s_pad
-    flat = jnp.where(pos >= 0, row + pos, bsz * nt * s_pad)
-    seg_index = jnp.broadcast_to(jnp.arange(s, dtype=jnp.int32), (bsz, nt, s))
-    order = (
-        jnp.full((bsz * nt * s_pad,), s, jnp.int32)
-        .at[flat.reshape(-1)]
-        .set(seg_index.reshape(-1), mode="drop")
-        .reshape(bsz, nt, s_pad)
-    )
+    seg_index = jnp.broadcast_to(jnp.arange(s, dtype=jnp.int32), (bsz, nt, s)).reshape(-1)
+    row = jnp.arange(bsz * nt, dtype=jnp.int32).reshape(bsz, nt, 1)
+    if fits_int32_index(bsz * nt * s_pad):  # one flat index
+        index = (jnp.where(pos >= 0, row * s_pad + pos, bsz * nt * s_pad).reshape(-1),)
+        shape = (bsz * nt * s_pad,)
+    else:  # more candidate slots than an int32 indexes: row and slot apart
+        index = (jnp.where(pos >= 0, row, bsz * nt).reshape(-1), pos.reshape(-1))
+        shape = (bsz * nt, s_pad)
+    order = jnp.full(shape, s, jnp.int32).at[index].set(seg_index, mode="drop").reshape(bsz, nt, s_pad)
     n_iter = (jnp.max(count) + chunk - 1) // chunk
 
     pcx, pcy = jnp.asarray(cx)[None, :, None, :], jnp.asarray(cy)[None, :, None, :]
