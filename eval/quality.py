@@ -240,7 +240,7 @@ def file_sketches(config: dict, paths: list[str], n: int | None, seed: int):
                                  f"{len(categories)} categories")
             if str(rec.key_id) in seen:
                 dropped += 1
-            elif not isinstance(rec.recognized, bool):  # missing was taken as False, "false" as True
+            elif not isinstance(rec.recognized, bool):  # missing (the reader refuses a non-bool value)
                 raise SystemExit(f"--sketches: {rec.source}: 'recognized' must be true/false (QuickDraw's flag; "
                                  f"the evaluation measures the AUC of each score for it), got {rec.recognized!r}")
             else:

@@ -191,6 +191,24 @@ def test_ndjson_simplified_round_trip(tmp_path):
     assert [sketch_to_drawing(r.sketch) for r in read_ndjson(bom)] == [sketch_to_drawing(r.sketch) for r in records]
 
 
+@pytest.mark.parametrize("field, value, want", [("recognized", "false", "true/false"), ("recognized", 1, "true/false"),
+                                               ("word", 5, "text"), ("countrycode", ["US"], "text"),
+                                               ("timestamp", 17.5, "text"), ("key_id", True, "text or a whole number"),
+                                               ("key_id", 1.5, "text or a whole number")])
+def test_ndjson_metadata_of_the_wrong_type_is_named(tmp_path, field, value, want):
+    # were read as given: "recognized": "false" counted as recognised, a numeric word as a category
+    obj = json.loads(_simplified_line("7"))
+    obj[field] = value
+    src = tmp_path / "cat.ndjson"
+    src.write_text(_simplified_line("1") + "\n" + json.dumps(obj) + "\n")
+    with pytest.raises(SketchError, match=rf"cat\.ndjson:2: '{field}' must be {want}, got"):
+        read_ndjson(src)
+    obj[field] = None  # null: absent
+    obj["key_id"] = 12  # a numeric key_id is kept as written
+    src.write_text(json.dumps(obj) + "\n")
+    assert read_ndjson(src)[0].key_id == 12
+
+
 def test_ndjson_raw_keeps_time_and_extra_fields(tmp_path):
     obj = {"word": "cat", "key_id": "9", "my_field": [1, 2],
            "drawing": [[[1.5, 33.507999420166016, 3], [4, 5, 6.25], [0, 16, 40]], [[7], [8], [55]]]}

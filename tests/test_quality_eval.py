@@ -243,9 +243,9 @@ def test_quality_eval_reads_unseen_sketches_from_files_like_the_held_out_split(t
     path.write_text("\n" + json.dumps(unseen) + "\n")  # after a blank line: named by its file line
     with pytest.raises(SystemExit, match=r"cats.ndjson:2: 'recognized' must be true/false .*got None"):
         program.file_sketches(clf.config, [str(path)], None, 0)
-    unseen["recognized"] = "false"  # a string would count as True
+    unseen["recognized"] = "false"  # a string would count as True (refused by the reader itself)
     path.write_text(json.dumps(unseen) + "\n")
-    with pytest.raises(SystemExit, match=r"cats.ndjson:1: 'recognized' must be true/false .*got 'false'"):
+    with pytest.raises(ValueError, match=r"cats.ndjson:1: 'recognized' must be true/false, got 'false'"):
         program.file_sketches(clf.config, [str(path)], None, 0)
 
 

@@ -135,8 +135,24 @@ def record_to_sketch(obj: Mapping[str, Any], *, name: str = "record", single_poi
     return from_strokes(strokes, name=name, single_point=single_point)
 
 
+#: the JSON types of the metadata fields (absent or null: None); a wrong one is named when read
+_METADATA_TYPES = {"word": (str,), "countrycode": (str,), "timestamp": (str,), "recognized": (bool,),
+                   "key_id": (str, int)}
+
+
+def _check_metadata(obj: dict, name: str) -> None:
+    """SketchError naming ``path:line`` for a metadata field of the wrong JSON type (a
+    ``"recognized": "false"`` would read as True, a numeric ``word`` as no category)."""
+    for key, types in _METADATA_TYPES.items():
+        value = obj.get(key)
+        if value is not None and (not isinstance(value, types) or (key == "key_id" and isinstance(value, bool))):
+            want = "true/false" if key == "recognized" else "text" if types == (str,) else "text or a whole number"
+            raise SketchError(f"{name}: {key!r} must be {want}, got {value!r}"[:300])
+
+
 def _record_from_json(obj: Any, name: str, single_point: str) -> QuickDrawRecord:
     sketch = record_to_sketch(obj, name=name, single_point=single_point)
+    _check_metadata(obj, name)
     extra = {k: v for k, v in obj.items() if k not in _METADATA_KEYS and k != "drawing"}
     return QuickDrawRecord(sketch=sketch, extra=extra, source=name, **{k: obj.get(k) for k in _METADATA_KEYS})
 
