@@ -352,8 +352,38 @@ def test_loss_weights_temperature_and_cut_count_as_documented(batch):
     assert widths.shape == (2,) and bool(jnp.all(jnp.isfinite(widths)))
     with pytest.raises(ValueError, match="whole number"):
         soft_bin(q, 5.5, 0.35, 0.8)
-    with pytest.raises(ValueError, match="temperature must be > 0"):
+    with pytest.raises(ValueError, match="temperature must be finite and > 0"):
         soft_bin(q, 5, 0.35, 0.8, tau=float("nan"))
+
+
+def test_gacl_settings_out_of_range_are_named(batch):
+    """Found by an audit: each of these was accepted and gave a wrong number (a negative or NaN
+    lambda_g bound, q_hat outside [l_q, u_q], 0 cut points, a difference of two losses) or a
+    JAX broadcasting error naming nothing."""
+    features, w, labels = batch
+    cos, norm = class_cosines(features, w)
+    cfg = GACLConfig(kind="cos")
+    q = jnp.linspace(0.35, 0.8, 7)
+    for kw in ({"s": -64.0}, {"s": float("nan")}, {"margin_scale": -1.0}):
+        with pytest.raises(ValueError, match=rf"lambda_g_lower_bound needs a finite {next(iter(kw))} > 0"):
+            lambda_g_lower_bound("cos" if "margin_scale" in kw else "scale", 0.1, 0.3, **kw)
+    with pytest.raises(ValueError, match="0 < l_q < u_q < inf"):
+        lambda_g_lower_bound("scale", 0.1, float("inf"))
+    with pytest.raises(ValueError, match="soft_bin needs finite l_q < u_q"):
+        soft_bin(q, 5, 0.35, float("inf"))
+    for kw in ({"tau": float("inf")}, {"tau_width": float("inf")}):
+        with pytest.raises(ValueError, match="temperature must be finite and > 0"):
+            gacl_loss(cos, norm, labels, cfg, n_cuts=5, **kw)
+    for epoch in (float("nan"), -1.0):
+        with pytest.raises(ValueError, match="cut_points_at: epoch must be a number >= 0"):
+            cut_points_at(epoch, 20)
+    assert int(cut_points_at(0, 20)) == 5 and int(jax.jit(lambda e: cut_points_at(e, 20))(19.0)) == 20
+    with pytest.raises(ValueError, match=r"weights must be >= 0"):
+        gacl_loss(cos, norm, labels, cfg, weights=jnp.array([1.0, -1.0, 0.0, 0.0, 0.0, 0.0]))
+    with pytest.raises(ValueError, match=r"margin_weight must be a scalar or one per row \(6,\), got shape \(3,\)"):
+        gacl_loss(cos, norm, labels, cfg, margin_weight=jnp.full(3, 0.5))
+    per_row = gacl_loss(cos, norm, labels, cfg, margin_weight=jnp.full(6, 0.5))[0]
+    np.testing.assert_allclose(per_row, gacl_loss(cos, norm, labels, cfg, margin_weight=0.5)[0], rtol=1e-6)
 
 
 def test_metrics_with_ties_masks_and_non_finite_values():
@@ -427,7 +457,7 @@ def test_loss_metrics_and_config_refuse_inputs_that_would_broadcast_or_mislabel(
     with pytest.raises(ValueError, match=r"stratified_auc: strata must be integers in \[0, 2\)"):
         stratified_auc(a, a > 2, np.array([0, 1, 2, 0, 1]), 2)
     for bad in (dict(tau=0.0), dict(tau=-1.0), dict(tau_width=0.0), dict(tau_width=float("nan"))):
-        with pytest.raises(ValueError, match="soft_bin: the temperature must be > 0"):
+        with pytest.raises(ValueError, match="soft_bin: the temperature must be finite and > 0"):
             soft_bin(jnp.array([0.5]), 5, cfg.l_q, cfg.u_q, **bad)
     with pytest.raises(ValueError, match="need 0 <= l_a < u_a"):
         GACLConfig(kind="cos", u_a=float("inf"))
@@ -460,7 +490,7 @@ def test_audit_edge_cases_low_precision_angles_empty_sets_and_extreme_scales():
     # an empty or reversed quality range: a division by zero, a negative bound, a silent q_hat
     with pytest.raises(ValueError, match="0 < l_q < u_q"):
         lambda_g_lower_bound("cos", 0.8, 0.8)
-    with pytest.raises(ValueError, match="soft_bin needs l_q < u_q"):
+    with pytest.raises(ValueError, match="soft_bin needs finite l_q < u_q"):
         soft_bin(jnp.array([0.5]), 5, 0.8, 0.35)
 
 

@@ -198,6 +198,15 @@ def test_optimizer_factory_clips_and_decays():
     for kwargs in ({"clip_norm": 0.0}, {"clip_norm": -1.0}, {"clip_norm": float("nan")}, {"weight_decay": -0.1}):
         with pytest.raises(ValueError, match="clip_norm|weight_decay"):
             training.make_optimizer("sgd", 1.0, **kwargs)
+    # a NaN or negative momentum (or Adam decay / eps) trained NaN, blamed on the learning rate
+    for name, kwargs in (("sgd", {"momentum": float("nan")}), ("sgd", {"momentum": -3.0}), ("adam", {"b1": 1.0}),
+                         ("adam", {"b2": 2.0}), ("adamw", {"eps": -1.0}), ("adam", {"eps": float("inf")}),
+                         ("sgd", {"momentum": "0.5"})):
+        with pytest.raises(ValueError, match=rf"{next(iter(kwargs))} must be"):
+            training.make_optimizer(name, 1.0, **kwargs)
+    with pytest.raises(ValueError, match="momentum must be a number in"):
+        training.optimizer_from_config({"name": "sgd", "learning_rate": 0.1, "schedule": "constant", "momentum": "fast"},
+                                       steps_per_epoch=1, total_steps=1)
     for lr in (-1e-3, 0.0, float("inf"), "fast"):
         with pytest.raises(ValueError, match="learning_rate"):
             training.optimizer_from_config({"name": "adam", "learning_rate": lr, "schedule": "constant"},

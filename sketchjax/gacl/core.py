@@ -91,8 +91,11 @@ def lambda_g_lower_bound(kind: str, l_q: float, u_q: float, s: float = 64.0, mar
     """
     if kind not in KINDS:
         raise ValueError(f"unknown GACL kind {kind!r}; use one of {KINDS}")
-    if not 0 < l_q < u_q:
-        raise ValueError(f"lambda_g_lower_bound needs 0 < l_q < u_q, got l_q={l_q}, u_q={u_q}")
+    if not 0 < l_q < u_q < math.inf:
+        raise ValueError(f"lambda_g_lower_bound needs 0 < l_q < u_q < inf, got l_q={l_q}, u_q={u_q}")
+    for name, value in (("s", s), ("margin_scale", margin_scale)):  # a negative or NaN push gave a bound of that sign
+        if not 0 < value < math.inf:
+            raise ValueError(f"lambda_g_lower_bound needs a finite {name} > 0, got {value}")
     c = {"scale": s, "add": s, "mul": s * math.pi / 2.0, "cos": margin_scale}[kind]
     return c * l_q**2 * u_q**2 / (u_q**2 - l_q**2)
 
@@ -285,6 +288,9 @@ def gacl_logits(cos: jax.Array, q: jax.Array, labels: jax.Array, cfg: GACLConfig
     cos_y = jnp.take_along_axis(cos, labels[:, None], axis=-1)[:, 0]
     target = target_logit(q, cos_y, cfg)
     if margin_weight is not None:
+        if np.ndim(margin_weight) not in (0, 1) or (np.ndim(margin_weight) == 1 and np.shape(margin_weight) != np.shape(cos)[:1]):
+            raise ValueError(f"gacl_logits: margin_weight must be a scalar or one per row ({np.shape(cos)[0]},), got "
+                             f"shape {np.shape(margin_weight)}")
         if not isinstance(margin_weight, jax.core.Tracer) and not np.all((np.asarray(margin_weight) >= 0)
                                                                            & (np.asarray(margin_weight) <= 1)):
             raise ValueError(f"gacl_logits: margin_weight must lie in [0, 1], got {margin_weight}")
@@ -324,11 +330,14 @@ def soft_bin(q: jax.Array, n_cuts: jax.Array, l_q: float, u_q: float, tau: float
     Returns:
       ``q_hat`` with the shape of ``q`` (differentiable in ``q``).
     """
-    if not any(isinstance(v, jax.core.Tracer) for v in (l_q, u_q)) and not np.all(np.asarray(l_q) < np.asarray(u_q)):
-        raise ValueError(f"soft_bin needs l_q < u_q, got l_q={l_q}, u_q={u_q}")
+    if not any(isinstance(v, jax.core.Tracer) for v in (l_q, u_q)) and not (
+            np.all(np.asarray(l_q) < np.asarray(u_q)) and np.all(np.isfinite(np.asarray([l_q, u_q], np.float64)))):
+        raise ValueError(f"soft_bin needs finite l_q < u_q, got l_q={l_q}, u_q={u_q}")
     temperature = tau if tau_width is None else tau_width
-    if not isinstance(temperature, jax.core.Tracer) and not np.all(np.asarray(temperature) > 0):  # also NaN
-        raise ValueError(f"soft_bin: the temperature must be > 0, got tau={tau}, tau_width={tau_width}")
+    if not isinstance(temperature, jax.core.Tracer) and not np.all((np.asarray(temperature) > 0)  # also NaN
+                                                                    & np.isfinite(np.asarray(temperature))):
+        # inf gave the padding bins mass: q_hat far outside [l_q, u_q]
+        raise ValueError(f"soft_bin: the temperature must be finite and > 0, got tau={tau}, tau_width={tau_width}")
     # a concrete count out of range is an error; a traced one is clipped into range
     if not isinstance(n_cuts, jax.core.Tracer):
         c = np.asarray(n_cuts)
@@ -356,6 +365,9 @@ def cut_points_at(epoch, num_epochs: int, start: int = 5, end: int = 20, hold_ep
     A run of at most ``hold_epochs + 1`` epochs has no room for the ramp and stays at ``start``."""
     for name, v, low in (("num_epochs", num_epochs, 1), ("start", start, 1), ("end", end, 1), ("hold_epochs", hold_epochs, 0)):
         check_int("cut_points_at", name, v, low)
+    if not isinstance(epoch, jax.core.Tracer) and not np.all(np.asarray(epoch, np.float64) >= 0):  # also NaN
+        # NaN gave 0 cut points (soft_bin refuses 0), a negative epoch `start` quietly
+        raise ValueError(f"cut_points_at: epoch must be a number >= 0, got {epoch}")
     e = jnp.asarray(epoch, jnp.float32)
     span = max(num_epochs - 1 - hold_epochs, 1)
     frac = jnp.clip((e - hold_epochs) / span, 0.0, 1.0)
@@ -403,6 +415,10 @@ def gacl_loss(
       and the training ``logits``.  ``G`` is applied to the continuous ``q``.
     """
     _check_batch("gacl_loss", cos, labels, norm=norm, weights=weights)
+    if weights is not None and not isinstance(weights, jax.core.Tracer) and not np.all(np.asarray(weights) >= 0):
+        # also NaN; weights summing to 0 with a negative one gave a difference of losses
+        raise ValueError(f"gacl_loss: weights must be >= 0 (example weights or a padding mask), got "
+                         f"{np.asarray(weights).min()} among them")
     q = quality_from_norm(norm, cfg)
     q_used = q if n_cuts is None else soft_bin(q, n_cuts, cfg.l_q, cfg.u_q, tau, max_cuts=max_cuts, tau_width=tau_width)
     labels = jnp.asarray(labels, jnp.int32)

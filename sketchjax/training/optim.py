@@ -123,13 +123,20 @@ def make_optimizer(
     when given. ``learning_rate`` is a float or a schedule of the step.
 
     Raises ``ValueError`` for a learning rate that is not finite and > 0 (a negative one
-    ascends), a negative or non-finite ``weight_decay``, and a ``clip_norm`` that is not None or
-    finite and > 0 (0 stops training; a negative norm flips every update)."""
+    ascends), a negative or non-finite ``weight_decay``, a ``clip_norm`` that is not None or
+    finite and > 0 (0 stops training; a negative norm flips every update), a ``momentum``,
+    ``b1`` or ``b2`` outside ``[0, 1)`` and an ``eps`` that is not finite and >= 0."""
     _check_positive("learning_rate", learning_rate)
     if not (0.0 <= float(weight_decay) < float("inf")):
         raise ValueError(f"weight_decay must be finite and >= 0, got {weight_decay}")
     if clip_norm is not None:
         _check_positive("clip_norm", clip_norm)
+    # the moment decays in [0, 1) (NaN or -3 trained NaN, and the error blamed the learning rate)
+    for param, value in (("momentum", momentum), ("b1", b1), ("b2", b2)):
+        if not _is_number(value) or not 0.0 <= float(value) < 1.0:
+            raise ValueError(f"{param} must be a number in [0, 1), got {value!r}")
+    if not _is_number(eps) or not 0.0 <= float(eps) < float("inf"):
+        raise ValueError(f"eps must be finite and >= 0, got {eps!r}")
     if name == "adam":
         if weight_decay:
             raise ValueError("adam has no weight_decay here; use 'adamw' (decoupled) instead")
@@ -145,6 +152,10 @@ def make_optimizer(
     if clip_norm is not None:
         tx = optax.chain(optax.clip_by_global_norm(clip_norm), tx)
     return tx
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _check_positive(name: str, value) -> None:
@@ -299,7 +310,7 @@ def optimizer_from_config(
         config.get("name", "adam"),
         schedule,
         weight_decay=float(config.get("weight_decay", 0.0)),
-        momentum=float(config.get("momentum", 0.9)),
+        momentum=config.get("momentum", 0.9),  # checked by make_optimizer (float() named neither key nor value)
         nesterov=bool(config.get("nesterov", False)),
         clip_norm=None if frozen else clip_norm,
     )
