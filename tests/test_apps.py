@@ -102,6 +102,9 @@ def test_inject_label_noise_changes_exactly_the_rate_to_other_classes():
     assert not bool(none.any()) and bool((same == labels).all())
     with pytest.raises(ValueError, match="in \\[0, 1\\]"):
         inject_label_noise(jax.random.PRNGKey(0), labels, 1.5, 7)
+    for bad in (7.5, True):  # 3.5 classes gave noisy labels of class 3
+        with pytest.raises(ValueError, match="inject_label_noise: num_classes must be an integer >= 1"):
+            inject_label_noise(jax.random.PRNGKey(0), labels, 0.4, bad)
 
 
 def test_flag_rule_and_precision_recall_curve():
@@ -167,8 +170,11 @@ def test_rating_bins_centres_and_expected_rating():
     np.testing.assert_allclose(np.asarray(bin_centres(4, 1.0, 5.0)), [1.5, 2.5, 3.5, 4.5])
     cos = jnp.array([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.5, 0.5]])
     np.testing.assert_allclose(np.asarray(expected_rating(cos, 64.0, bin_centres(4, 1.0, 5.0))), [1.5, 4.0], atol=1e-4)
-    with pytest.raises(ValueError, match="hi > lo"):
-        rating_bins([0.5], 4, 1.0, 1.0)
+    for lo, hi in ((1.0, 1.0), (0.0, np.inf), (np.nan, 1.0)):  # an infinite range put every rating in bin 0
+        with pytest.raises(ValueError, match="rating_bins: need a finite rating range lo < hi"):
+            rating_bins([0.5], 4, lo, hi)
+    with pytest.raises(ValueError, match=r"expected_rating: need cos \[..., N\] and N bin centres, got shapes \(2, 4\)"):
+        expected_rating(cos, 64.0, bin_centres(3, 1.0, 5.0))
     for bad in (0, 2.5):
         with pytest.raises(ValueError, match="n_bins must be an integer >= 1"):
             rating_bins([0.5], bad, 0.0, 1.0)
@@ -225,6 +231,27 @@ def test_load_iqa_folder_reads_koniq_kadid_and_tid_layouts(iqa_folder):
     (folder / "mos_with_names.txt").write_text("".join(f"{i * 0.5} {n}\n" for i, n in enumerate(names)))
     rgb, tid, _ = load_iqa_folder(folder, folder / "mos_with_names.txt", size=8, grayscale=False, limit=3)
     assert rgb.shape == (3, 8, 8, 3) and tid.tolist() == [0.0, 0.5, 1.0]
+
+
+def test_load_iqa_folder_reads_16_bit_images_by_their_range_and_refuses_float_ones(tmp_path):
+    # a 16-bit PNG of 40000 read as 1.0 (convert("L") clips), a float TIFF of 0.5 as 0.0
+    from PIL import Image
+
+    from sketchjax.apps.iqa import IQAFileError, load_iqa_folder
+
+    Image.fromarray(np.full((8, 8), 40000, np.uint16)).save(tmp_path / "deep.png")
+    Image.fromarray(np.full((8, 8), 100, np.uint8)).save(tmp_path / "plain.png")
+    (tmp_path / "mos.csv").write_text("image_name,MOS\ndeep.png,3\nplain.png,2\n")
+    assert Image.open(tmp_path / "deep.png").mode.startswith("I;16")
+    for grayscale, shape in ((True, (2, 4, 4)), (False, (2, 4, 4, 3))):
+        images, _, _ = load_iqa_folder(tmp_path, tmp_path / "mos.csv", size=4, grayscale=grayscale)
+        assert images.shape == shape and images.dtype == np.float32
+        np.testing.assert_allclose(images[0], 40000 / 65535, rtol=1e-5)
+        np.testing.assert_allclose(images[1], 100 / 255, rtol=1e-6)
+    Image.fromarray(np.full((8, 8), 0.5, np.float32)).save(tmp_path / "float.tiff")
+    (tmp_path / "mos.csv").write_text("image_name,MOS\nfloat.tiff,3\n")
+    with pytest.raises(IQAFileError, match=r"mos.csv:2: image .*float.tiff has PIL mode 'F'"):
+        load_iqa_folder(tmp_path, tmp_path / "mos.csv", size=4)
 
 
 @pytest.mark.parametrize("content, message", [

@@ -922,6 +922,7 @@ def test_overrides_convert_types_and_reject_unknown_keys():
         got = training.apply_overrides({"optimizer": {"clip_norm": None}}, [f"optimizer.clip_norm={raw}"])
         assert got["optimizer"]["clip_norm"] == want and type(got["optimizer"]["clip_norm"]) is type(want), raw
     assert training.apply_overrides(config, ["model.name= gru "])["model"]["name"] == "gru"  # spaces dropped
+    assert training.apply_overrides(config, ["progress_bar= True "])["progress_bar"] is True  # bools too
     with pytest.raises(KeyError, match="learning_rate"):
         training.apply_overrides(config, ["optimizer.learnig_rate=1"])
     with pytest.raises(ValueError, match="cannot convert"):

@@ -27,6 +27,7 @@ def inject_label_noise(key: jax.Array, labels, rate: float, num_classes: int):
     """``(noisy_labels int32[N], flipped bool[N])``: exactly ``round(rate * N)`` labels changed,
     each to a class drawn uniformly from the other ``num_classes - 1``."""
     check_key("inject_label_noise", key)
+    num_classes = check_int("inject_label_noise", "num_classes", num_classes, 1)  # 3.5 gave labels of class 3
     check_same_1d("inject_label_noise", labels=labels)
     check_labels("inject_label_noise", labels, num_classes)
     labels = jnp.asarray(labels, jnp.int32)

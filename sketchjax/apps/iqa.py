@@ -68,8 +68,8 @@ def rating_bins(ratings, n_bins: int, lo: float, hi: float) -> jax.Array:
     (ratings outside are clipped into the end bins; a rating on an edge goes to the bin above
     it, within :data:`EDGE_TOLERANCE` of a bin width)."""
     check_positive_int("rating_bins", "n_bins", n_bins)
-    if not hi > lo:
-        raise ValueError(f"rating range needs hi > lo, got [{lo}, {hi}]")
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):  # an infinite range put every rating in bin 0
+        raise ValueError(f"rating_bins: need a finite rating range lo < hi, got lo={lo}, hi={hi}")
     check_finite("rating_bins", "a NaN would land in bin 0", ratings=ratings)
     r = (jnp.asarray(ratings, jnp.float32) - lo) / (hi - lo)
     return jnp.clip(jnp.floor(r * n_bins + EDGE_TOLERANCE), 0, n_bins - 1).astype(jnp.int32)
@@ -85,6 +85,9 @@ def bin_centres(n_bins: int, lo: float, hi: float) -> jax.Array:
 
 def expected_rating(cos, s: float, centres) -> jax.Array:
     """``sum_j softmax(s cos)_j centre_j``: the predicted rating of each image (``cos [B, N]``)."""
+    if np.ndim(cos) < 1 or np.ndim(centres) != 1 or np.shape(cos)[-1] != np.shape(centres)[0]:
+        raise ValueError(f"expected_rating: need cos [..., N] and N bin centres, got shapes {np.shape(cos)} and "
+                         f"{np.shape(centres)}")
     return jax.nn.softmax(s * jnp.asarray(cos), axis=-1) @ jnp.asarray(centres)
 
 
@@ -204,8 +207,7 @@ def load_iqa_folder(images: os.PathLike, mos: os.PathLike, *, size: int = 64, gr
         path = folder / name
         try:
             with Image.open(path) as im:
-                im = im.convert("L" if grayscale else "RGB").resize((size, size), Image.BILINEAR)
-                arrays.append(np.asarray(im, np.float32) / 255.0)
+                arrays.append(_image_array(im, grayscale, size, where, path))
         except FileNotFoundError:
             raise IQAFileError(f"{where}: image {path} not found") from None
         except (UnidentifiedImageError, OSError) as e:
@@ -219,6 +221,23 @@ def load_iqa_folder(images: os.PathLike, mos: os.PathLike, *, size: int = 64, gr
     if with_references:
         return out + (None if refs[0] is None else refs,)
     return out
+
+
+def _image_array(im, grayscale: bool, size: int, where: str, path) -> np.ndarray:
+    """An image as float32 in [0, 1], ``[size, size]`` (grayscale) or ``[size, size, 3]``:
+    8-bit modes by PIL's conversion, 16-bit grayscale by its own range (``convert("L")`` clipped
+    it: 40000 read as white); 32-bit integer and float images are refused (no fixed range)."""
+    from PIL import Image
+
+    if im.mode.startswith("I;16"):
+        a = np.asarray(im, np.float32) / 65535.0
+        a = np.asarray(Image.fromarray(a, mode="F").resize((size, size), Image.BILINEAR), np.float32)
+        return a if grayscale else np.repeat(a[..., None], 3, axis=-1)
+    if im.mode in ("I", "F"):
+        raise IQAFileError(f"{where}: image {path} has PIL mode {im.mode!r} (32-bit integer or float pixels, no "
+                           "fixed range); save it as 8- or 16-bit")
+    im = im.convert("L" if grayscale else "RGB").resize((size, size), Image.BILINEAR)
+    return np.asarray(im, np.float32) / 255.0
 
 
 def split_by_reference(n: int, references: Optional[list], test_fraction: float, seed: int):

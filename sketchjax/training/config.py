@@ -99,8 +99,8 @@ def _convert(raw: str, current: Any, key: str) -> Any:
         return None
     try:
         if isinstance(current, bool):
-            if raw.lower() in _TRUE | _FALSE:
-                return raw.lower() in _TRUE
+            if raw.strip().lower() in _TRUE | _FALSE:  # spaces allowed, as around numbers and None
+                return raw.strip().lower() in _TRUE
             raise ValueError("expected true/false")
         if isinstance(current, int):
             value = float(raw) if any(c in raw for c in ".eE") else int(raw)
