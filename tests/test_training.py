@@ -971,6 +971,11 @@ def test_run_py_trains_the_smoke_config_and_resumes(tmp_path, capsys):
     assert "run.py: error: " in capsys.readouterr().err
     with pytest.raises(SystemExit, match=r"run.py: error: --set optimizer.learnig_rate: no key"):
         run.main(argv + ["--set", "optimizer.learnig_rate=1"])
+    # a setting the library refuses while building the run: one line naming it (was a traceback)
+    other = [a.replace(str(tmp_path), str(tmp_path / "sgd")) for a in argv]
+    assert run.main(other + ["--set", "optimizer.name=sgd", "--set", "optimizer.momentum=nan"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("run.py: error: momentum must be a number in [0, 1), got nan") and "Traceback" not in err
 
 
 def test_train_unless_done_refuses_a_workdir_started_with_other_settings(tmp_path):

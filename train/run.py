@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import pathlib
 import sys
 
@@ -80,6 +81,14 @@ def main(argv=None) -> int:
             NotADirectoryError, PermissionError) as e:  # the run's own refusals: the message says it all
         print(f"run.py: error: {e}", file=sys.stderr)
         return 1
+    except (ValueError, KeyError) as e:
+        # a setting or an input the library refused, by name (an optimiser setting, a corrupt
+        # sketch file): one line, as the eval programs print it; checkpoints already written stay
+        if os.environ.get("SKETCHJAX_TRACEBACK"):
+            raise
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"run.py: error: {message} (SKETCHJAX_TRACEBACK=1 shows where it was raised)", file=sys.stderr)
+        return 2
 
     if jax.process_index() == 0:
         if result.resumed_from is not None:
