@@ -204,6 +204,7 @@ def test_optimizer_factory_clips_and_decays():
                          ("sgd", {"momentum": "0.5"})):
         with pytest.raises(ValueError, match=rf"{next(iter(kwargs))} must be"):
             training.make_optimizer(name, 1.0, **kwargs)
+    training.make_optimizer("sgd", 1.0, momentum=None)  # no momentum, as optax.sgd takes it
     with pytest.raises(ValueError, match="momentum must be a number in"):
         training.optimizer_from_config({"name": "sgd", "learning_rate": 0.1, "schedule": "constant", "momentum": "fast"},
                                        steps_per_epoch=1, total_steps=1)

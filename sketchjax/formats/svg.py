@@ -346,7 +346,7 @@ def _looks_like_markup(source) -> bool:
 
 
 def read_svg(
-    source: Union[str, PathLike], *, curve_samples: int = 8, single_point: str = "error"
+    source: Union[str, bytes, PathLike], *, curve_samples: int = 8, single_point: str = "error"
 ) -> Sketch:
     """Read an SVG drawing as a sketch (one stroke per subpath / polyline / polygon / line).
 

@@ -132,7 +132,7 @@ def make_optimizer(
     if clip_norm is not None:
         _check_positive("clip_norm", clip_norm)
     # the moment decays in [0, 1) (NaN or -3 trained NaN, and the error blamed the learning rate)
-    for param, value in (("momentum", momentum), ("b1", b1), ("b2", b2)):
+    for param, value in (("momentum", 0.0 if momentum is None else momentum), ("b1", b1), ("b2", b2)):  # None: none
         if not _is_number(value) or not 0.0 <= float(value) < 1.0:
             raise ValueError(f"{param} must be a number in [0, 1), got {value!r}")
     if not _is_number(eps) or not 0.0 <= float(eps) < float("inf"):
