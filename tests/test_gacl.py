@@ -384,6 +384,26 @@ def test_gacl_settings_out_of_range_are_named(batch):
         gacl_loss(cos, norm, labels, cfg, margin_weight=jnp.full(3, 0.5))
     per_row = gacl_loss(cos, norm, labels, cfg, margin_weight=jnp.full(6, 0.5))[0]
     np.testing.assert_allclose(per_row, gacl_loss(cos, norm, labels, cfg, margin_weight=0.5)[0], rtol=1e-6)
+    with pytest.raises(ValueError, match="GACL cos: s must be a number, got True"):  # was taken as s = 1
+        GACLConfig(kind="cos", s=True)
+
+
+def test_metrics_refuse_masks_that_are_not_flags_and_fractional_strata():
+    # a mask of 0.5, 2 or NaN counted as True; num_strata=2.5 was accepted
+    from sketchjax.gacl.metrics import pair_agreement, plcc, ranks, roc_auc, spearman, stratified_auc
+
+    a, b = jnp.array([1.0, 2.0, 3.0]), jnp.array([2.0, 1.0, 3.0])
+    positive, strata = jnp.array([True, False, True]), jnp.array([0, 0, 1])
+    for mask in (jnp.array([1.0, 0.5, 1.0]), jnp.array([2, 1, 0]), jnp.array([1.0, jnp.nan, 1.0])):
+        for name, call in (("ranks", lambda m: ranks(a, m)), ("plcc", lambda m: plcc(a, b, m)),
+                           ("spearman", lambda m: spearman(a, b, m)), ("roc_auc", lambda m: roc_auc(a, positive, m)),
+                           ("stratified_auc", lambda m: stratified_auc(a, positive, strata, 2, m)),
+                           ("pair_agreement", lambda m: pair_agreement(a, b, m))):
+            with pytest.raises(ValueError, match=rf"{name}: mask must be boolean \(or 0/1\)"):
+                call(mask)
+    assert float(spearman(a, b, jnp.array([1, 0, 1]))) == pytest.approx(1.0)  # 0/1 integers are flags
+    with pytest.raises(ValueError, match="stratified_auc: num_strata must be an integer >= 1"):
+        stratified_auc(a, positive, strata, 2.5)
 
 
 def test_metrics_with_ties_masks_and_non_finite_values():

@@ -160,7 +160,7 @@ class GACLConfig:
             if v is None and name in ("l_q", "u_q", "lambda_g"):
                 continue
             try:
-                if isinstance(v, (str, bytes)):
+                if isinstance(v, (str, bytes, bool, np.bool_)):  # True was taken as 1.0
                     raise TypeError
                 object.__setattr__(self, name, float(v))
             except (TypeError, ValueError, jax.errors.ConcretizationTypeError):

@@ -26,13 +26,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sketchjax._checks import check_binary, check_same_1d
+from sketchjax._checks import check_binary, check_int, check_same_1d
 from sketchjax._numerics import safe_sqrt
 
 __all__ = ["ranks", "spearman", "plcc", "roc_auc", "stratified_auc", "pair_agreement"]
 
 
-def _mask(x, mask):
+def _mask(name, x, mask):
+    check_binary(name, mask, "mask")  # 0.5, 2 or NaN were taken as True
     return jnp.ones(jnp.shape(x), bool) if mask is None else jnp.asarray(mask, bool)
 
 
@@ -44,7 +45,7 @@ def ranks(x: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
     """
     check_same_1d("ranks", x=x, mask=mask)
     x = jnp.asarray(x, jnp.float32)
-    mask = _mask(x, mask)
+    mask = _mask("ranks", x, mask)
     n = x.shape[0]
     if n == 0:
         return x
@@ -89,7 +90,7 @@ def plcc(a: jax.Array, b: jax.Array, mask: Optional[jax.Array] = None) -> jax.Ar
     check_same_1d("plcc", a=a, b=b, mask=mask)
     a = jnp.asarray(a, jnp.float32)
     b = jnp.asarray(b, jnp.float32)
-    mask = _mask(a, mask)
+    mask = _mask("plcc", a, mask)
     n = jnp.maximum(jnp.sum(mask.astype(jnp.float32)), 1.0)
     da, db = _centred(a, mask, n), _centred(b, mask, n)
     # Scaled by their largest magnitude before squaring: scores around 1e20 (or 1e-20) overflowed
@@ -106,7 +107,7 @@ def spearman(a: jax.Array, b: jax.Array, mask: Optional[jax.Array] = None) -> ja
     """Spearman rank correlation (SROCC): :func:`plcc` of the tie-averaged :func:`ranks`."""
     check_same_1d("spearman", a=a, b=b, mask=mask)
     a, b = jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32)  # also lists, as plcc takes them
-    mask = _mask(a, mask)
+    mask = _mask("spearman", a, mask)
     ok = _finite(a, b, mask=mask)
     return jnp.where(ok, plcc(ranks(a, mask), ranks(b, mask), mask), jnp.nan)
 
@@ -117,7 +118,7 @@ def roc_auc(scores: jax.Array, positive: jax.Array, mask: Optional[jax.Array] = 
     integers): a fractional label is an error, not silently counted as positive."""
     check_same_1d("roc_auc", scores=scores, positive=positive, mask=mask)
     check_binary("roc_auc", positive)
-    mask = _mask(scores, mask)
+    mask = _mask("roc_auc", scores, mask)
     pos = jnp.asarray(positive, bool) & mask
     neg = ~jnp.asarray(positive, bool) & mask
     n_pos = jnp.sum(pos).astype(jnp.float32)
@@ -145,8 +146,8 @@ def stratified_auc(scores: jax.Array, positive: jax.Array, strata: jax.Array, nu
     """
     check_same_1d("stratified_auc", scores=scores, positive=positive, strata=strata, mask=mask)
     check_binary("stratified_auc", positive)
-    if num_strata < 1:
-        raise ValueError(f"stratified_auc: num_strata must be >= 1, got {num_strata}")
+    check_binary("stratified_auc", mask, "mask")  # checked here: the jitted body sees a tracer
+    num_strata = check_int("stratified_auc", "num_strata", num_strata, 1)  # 2.5 was accepted
     if not isinstance(strata, jax.core.Tracer):
         s = np.asarray(strata)
         if s.size and (s.min() < 0 or s.max() >= num_strata or not np.all(s == np.round(s))):
@@ -159,7 +160,7 @@ def stratified_auc(scores: jax.Array, positive: jax.Array, strata: jax.Array, nu
 def _stratified_auc(scores: jax.Array, positive: jax.Array, strata: jax.Array, num_strata: int,
                     mask: Optional[jax.Array] = None) -> jax.Array:
     """The jitted body of :func:`stratified_auc` (inputs checked there)."""
-    mask = _mask(scores, mask)
+    mask = _mask("stratified_auc", scores, mask)
     pos = jnp.asarray(positive, bool)
     strata = jnp.asarray(strata)
 
@@ -179,7 +180,7 @@ def pair_agreement(higher: jax.Array, lower: jax.Array, mask: Optional[jax.Array
     check_same_1d("pair_agreement", higher=higher, lower=lower, mask=mask)
     higher = jnp.asarray(higher, jnp.float32)
     lower = jnp.asarray(lower, jnp.float32)
-    mask = _mask(higher, mask)
+    mask = _mask("pair_agreement", higher, mask)
     m = mask.astype(jnp.float32)
     wins = (higher > lower).astype(jnp.float32) + 0.5 * (higher == lower).astype(jnp.float32)
     n = jnp.sum(m)
