@@ -269,6 +269,9 @@ def test_load_iqa_folder_reads_16_bit_images_by_their_range_and_refuses_float_on
     ("image_name,MOS\nimg_0.png,3\nimg_1.png,2\nimg_0.png,4\n", "koniq.csv:4: image 'img_0.png' is rated again "
                                                                   "(first at {folder}/koniq.csv:2)"),
     ("image_name;MOS\nimg_0.png;x\n", "koniq.csv:2: rating 'x'"),  # semicolons: read, not misreported
+    # names leaving the image folder were read from wherever they pointed
+    ("image_name,MOS\n../img_0.png,3\n", "koniq.csv:2: image name '../img_0.png' points outside the image folder"),
+    ("image_name,MOS\n/etc/hostname,3\n", "koniq.csv:2: image name '/etc/hostname' points outside"),
 ])
 def test_load_iqa_folder_names_the_bad_row(iqa_folder, content, message):
     from sketchjax.apps.iqa import IQAFileError, load_iqa_folder

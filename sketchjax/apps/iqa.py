@@ -191,7 +191,8 @@ def load_iqa_folder(images: os.PathLike, mos: os.PathLike, *, size: int = 64, gr
 
     Raises:
       IQAFileError: missing or unreadable MOS file or image, unknown columns, a rating that is
-        not a finite number — naming the file, row and image.
+        not a finite number, an image name outside the folder (absolute or with ``..``;
+        sub-folders are fine) — naming the file, row and image.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -204,6 +205,8 @@ def load_iqa_folder(images: os.PathLike, mos: os.PathLike, *, size: int = 64, gr
     rows = _read_mos(pathlib.Path(mos))[:limit]
     arrays, ratings, names, refs = [], [], [], []
     for name, value, where, ref in rows:
+        if pathlib.PurePath(name).is_absolute() or ".." in pathlib.PurePath(name).parts:
+            raise IQAFileError(f"{where}: image name {name!r} points outside the image folder {folder}")
         path = folder / name
         try:
             with Image.open(path) as im:
