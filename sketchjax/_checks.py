@@ -18,6 +18,11 @@ import numpy as np
 from sketchjax.sketch import check_points
 
 
+def is_real(value) -> bool:
+    """A real number (int, float, NumPy scalar) — not a bool, text or array."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
 def check_int(name: str, param: str, value, low: int | None = None, error: type = ValueError, why: str = "") -> int:
     """``value`` as an ``int`` (``>= low`` when given), or ``error`` (a ValueError subclass)
     naming ``name`` and ``param`` — a bool or a float (2.5 cut to 2) is refused, not rounded;

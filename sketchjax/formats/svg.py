@@ -32,7 +32,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from sketchjax._checks import check_positive_int
+from sketchjax._checks import check_positive_int, is_real
 from sketchjax.formats._io import PathLike, atomic_write
 from sketchjax.formats.strokes import from_strokes, to_strokes
 from sketchjax.sketch import Sketch, SketchError
@@ -445,8 +445,7 @@ def _xml_attr(text: str) -> str:
 
 
 def _positive_number(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
-        and math.isfinite(value) and value > 0
+    return is_real(value) and math.isfinite(value) and value > 0
 
 
 def _check_svg_lengths(name: str, size, stroke_width) -> None:

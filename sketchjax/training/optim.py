@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from sketchjax._checks import check_int
+from sketchjax._checks import check_int, is_real
 
 __all__ = ["warm_restart_schedule", "make_schedule", "make_optimizer", "optimizer_from_config", "scale_by_path",
            "clip_trainable_by_global_norm"]
@@ -133,9 +133,9 @@ def make_optimizer(
         _check_positive("clip_norm", clip_norm)
     # the moment decays in [0, 1) (NaN or -3 trained NaN, and the error blamed the learning rate)
     for param, value in (("momentum", 0.0 if momentum is None else momentum), ("b1", b1), ("b2", b2)):  # None: none
-        if not _is_number(value) or not 0.0 <= float(value) < 1.0:
+        if not is_real(value) or not 0.0 <= float(value) < 1.0:
             raise ValueError(f"{param} must be a number in [0, 1), got {value!r}")
-    if not _is_number(eps) or not 0.0 <= float(eps) < float("inf"):
+    if not is_real(eps) or not 0.0 <= float(eps) < float("inf"):
         raise ValueError(f"eps must be finite and >= 0, got {eps!r}")
     if name == "adam":
         if weight_decay:
@@ -152,10 +152,6 @@ def make_optimizer(
     if clip_norm is not None:
         tx = optax.chain(optax.clip_by_global_norm(clip_norm), tx)
     return tx
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _check_positive(name: str, value) -> None:
