@@ -270,10 +270,6 @@ def _record_to_json(record: QuickDrawRecord) -> dict:
     return obj
 
 
-def _gzipped(path: PathLike) -> bool:
-    return os.fspath(path).lower().endswith(".gz")
-
-
 def write_ndjson(records: Iterable[QuickDrawRecord], path: PathLike) -> int:
     """Write records as QuickDraw ndjson (atomically: temp file, then ``os.replace``).
 
@@ -281,10 +277,10 @@ def write_ndjson(records: Iterable[QuickDrawRecord], path: PathLike) -> int:
     reproduces it (byte for byte for simplified data).  A path ending in ``.gz`` is written
     gzip-compressed (as Google's ``.ndjson.gz`` downloads).  Returns the number of records written.
     """
-    count = 0
+    count, gzipped = 0, os.fspath(path).lower().endswith(".gz")
     with contextlib.ExitStack() as stack:
-        f = stack.enter_context(atomic_write(path, "wb" if _gzipped(path) else "w"))
-        if _gzipped(path):  # closed (the gzip trailer written) before atomic_write moves the file in
+        f = stack.enter_context(atomic_write(path, "wb" if gzipped else "w"))
+        if gzipped:  # closed (the gzip trailer written) before atomic_write moves the file in
             f = stack.enter_context(io.TextIOWrapper(gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0),
                                                      encoding="utf-8", newline="\n"))
         for record in records:
