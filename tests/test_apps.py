@@ -260,6 +260,7 @@ def test_load_iqa_folder_reads_16_bit_images_by_their_range_and_refuses_float_on
     ("picture,quality\nimg_0.png,3\n", "names no image column"),
     ("3.0 img_0.png extra\n", "expected '<score> <image name>'"),
     ("image_name,MOS\nimg_0.png,nan\n", "is nan"),
+    ("image_name,MOS\nimg_0.png,1e39\n", r"koniq.csv:2: rating '1e39' of 'img_0.png' is beyond float32"),  # was inf
     ("MOS,image_name\n3\n", "koniq.csv:2: 1 fields, the header has 2"),  # a short row
     ("image_name,MOS\nimg_0.png,3,7\n", "koniq.csv:2: 3 fields, the header has 2"),
     ("image_name,MOS\nimg_0.png,3\n ,4\n", "koniq.csv:3: no image name"),
@@ -322,8 +323,9 @@ def test_iqa_folder_split_keeps_each_reference_on_one_side(iqa_folder):
     for n, fraction, n_test in ((4, 0.1, 1), (4, 0.9, 3), (2, 0.5, 1)):  # never an empty side (4 x 0.1 gave none)
         train, test = split_by_reference(n, None, fraction, 0)
         assert len(test) == n_test and len(train) == n - n_test
-    with pytest.raises(ValueError, match="need at least 2 images"):
-        split_by_reference(1, None, 0.5, 0)
+    for bad_n in (1, 5.5, True):  # 5.5 was a NumPy AxisError from the permutation
+        with pytest.raises(ValueError, match=r"n must be an integer >= 2 \(the number of images"):
+            split_by_reference(bad_n, None, 0.5, 0)
     with pytest.raises(ValueError, match="share one reference"):
         split_by_reference(3, ["a", "a", "a"], 0.3, 0)
     config = iqa_base_config()

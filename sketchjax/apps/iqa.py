@@ -42,7 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sketchjax._checks import check_finite, check_key, check_positive_int
+from sketchjax._checks import check_finite, check_int, check_key, check_positive_int
 from sketchjax.degrade import delete_strokes, jitter
 
 __all__ = ["rating_bins", "bin_centres", "expected_rating", "load_iqa_folder", "split_by_reference",
@@ -167,6 +167,8 @@ def _read_mos(path: pathlib.Path) -> list[tuple[str, float, str, Optional[str]]]
             raise IQAFileError(f"{where}: rating {score!r} of {name!r} is not a number") from None
         if not np.isfinite(value):
             raise IQAFileError(f"{where}: rating of {name!r} is {value}")
+        if not np.isfinite(np.float32(value)):  # ratings are float32: 1e39 would become inf
+            raise IQAFileError(f"{where}: rating {score!r} of {name!r} is beyond float32's range (~3.4e38)")
         out.append((name, value, where, ref))
     return out
 
@@ -248,12 +250,11 @@ def split_by_reference(n: int, references: Optional[list], test_fraction: float,
     of them in ``test`` — never none and never all.  With ``references`` (one name per image)
     whole reference groups are assigned, so no reference content is on both sides; without,
     images are split one by one."""
+    n = check_int("split_by_reference", "n", n, 2, why=" (the number of images: at least 2 to split)")
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
     if references is not None and len(references) != n:
         raise ValueError(f"split_by_reference: {len(references)} reference names for {n} images (need one each)")
-    if n < 2:
-        raise ValueError(f"split_by_reference: need at least 2 images to split, got {n}")
     rng = np.random.default_rng(seed)
     if references is None:  # both sides non-empty: round(0.2 * 3) = 1 image, but round(0.1 * 4) = 0 was
         order = rng.permutation(n)

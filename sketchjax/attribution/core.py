@@ -39,6 +39,7 @@ must be finite.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, NamedTuple, Optional
 
 import jax
@@ -512,8 +513,9 @@ def _render_grads(score_fn, render_fn, xy, pen, valid, aux, name):
 def _check_points(xy, pen, valid, name, max_strokes=None, renderer=None):
     """Shapes ``[B, T, 2]`` / ``[B, T]`` and ``max_strokes >= 1``; when concrete, the values of
     :func:`sketchjax.sketch.check_points` (skipped for tracers).  Coordinates: any finite units
-    when ``renderer`` is a fitting :class:`~sketchjax.render.RasterRecipe` or one of its methods
-    (an audit found eager calls refusing |x| > 8192 that ``jit`` accepted); otherwise — a
+    when ``renderer`` is a fitting :class:`~sketchjax.render.RasterRecipe` or one of its methods,
+    also jitted (``__wrapped__`` is followed; an audit found eager calls refusing |x| > 8192 that
+    ``jit`` accepted); otherwise — a
     recipe with ``fit=False``, a bare renderer — the renderers' ``|x|, |y| <= 8192`` canvas bound,
     checked here because the renderer itself sees them traced (under ``grad``) and cannot."""
     if max_strokes is not None:
@@ -522,7 +524,8 @@ def _check_points(xy, pen, valid, name, max_strokes=None, renderer=None):
         raise ValueError(
             f"{name}: need xy [B, T, 2], pen [B, T], valid [B, T]; got {jnp.shape(xy)}, {jnp.shape(pen)}, {jnp.shape(valid)}"
         )
-    recipe = getattr(renderer, "__self__", renderer)  # a bound method: its recipe
+    inner = inspect.unwrap(renderer) if callable(renderer) else renderer  # jax.jit(recipe.distance): the method
+    recipe = getattr(inner, "__self__", inner)  # a bound method: its recipe
     fits = isinstance(recipe, RasterRecipe) and recipe.fit
     check_points(xy, pen, valid, name, any_units=fits)
 
