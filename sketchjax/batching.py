@@ -59,6 +59,14 @@ def pad_sketch(sketch: Sketch, max_len: int, *, truncate: bool = True, name: str
     )
 
 
+def _check_all_sketches(sketches: Sequence, name: str) -> None:
+    """SketchError naming the first item that is not a :class:`Sketch`."""
+    not_sketch = next((i for i, s in enumerate(sketches) if not isinstance(s, Sketch)), None)
+    if not_sketch is not None:
+        raise SketchError(f"{name}[{not_sketch}]: expected a Sketch, got {type(sketches[not_sketch]).__name__} "
+                          "(build one with sketchjax.formats.from_strokes)")
+
+
 def stack_sketches(
     sketches: Sequence[Sketch], max_len: Optional[int] = None, *, truncate: bool = True, name: str = "sketches"
 ) -> Sketch:
@@ -75,10 +83,7 @@ def stack_sketches(
     """
     if len(sketches) == 0:
         raise SketchError(f"{name}: cannot stack an empty list of sketches")
-    not_sketch = next((i for i, s in enumerate(sketches) if not isinstance(s, Sketch)), None)
-    if not_sketch is not None:
-        raise SketchError(f"{name}[{not_sketch}]: expected a Sketch, got {type(sketches[not_sketch]).__name__} "
-                          "(build one with sketchjax.formats.from_strokes)")
+    _check_all_sketches(sketches, name)
     if max_len is None:
         max_len = max(int(np.sum(np.asarray(s.valid))) for s in sketches)
     labels = [f"{name}[{i}]" for i in range(len(sketches))]
@@ -139,6 +144,7 @@ def bucket_by_length(
     Returns:
       Non-empty :class:`LengthBucket` batches, ordered by bucket length, then input order.
     """
+    boundaries = list(boundaries)  # a generator was used up by the first check ("got []")
     if not all(isinstance(b, numbers.Integral) and not isinstance(b, bool) for b in boundaries):  # 4.9 was cut to 4
         raise SketchError(f"{name}: boundaries must be integers (padded lengths), got {list(boundaries)}")
     bounds = [int(b) for b in boundaries]
@@ -146,6 +152,7 @@ def bucket_by_length(
         raise SketchError(f"{name}: boundaries must be positive and strictly increasing, got {list(boundaries)}")
     if batch_size is not None:
         check_positive_int(name, "batch_size", batch_size, SketchError)
+    _check_all_sketches(sketches, name)  # a dict was "AttributeError: 'dict' object has no attribute 'valid'"
     lengths = np.array([int(np.sum(np.asarray(s.valid))) for s in sketches], dtype=np.int64)
     if not truncate and len(lengths) and lengths.max() > bounds[-1]:
         i = int(np.argmax(lengths))

@@ -212,6 +212,13 @@ CASES = {
         sketch_case(lambda n: stack_sketches([from_strokes(GOOD), from_strokes(GOOD, time=[[0, 1], [0, 1, 2]])], name=n)),
         r"with and without time"),
     "bad bucket boundaries": (sketch_case(lambda n: bucket_by_length([from_strokes(GOOD)], (16, 8), name=n)), r"increasing"),
+    # found by an audit: a generator was used up by the first check and reported as "got []"
+    "bad bucket boundaries, generator": (
+        sketch_case(lambda n: bucket_by_length([from_strokes(GOOD)], (b for b in (16, 8)), name=n)),
+        r"increasing, got \[16, 8\]"),
+    "bucket a non-Sketch": (  # was AttributeError: 'dict' object has no attribute 'valid'
+        sketch_case(lambda n: bucket_by_length([from_strokes(GOOD), {"xy": [[0, 0]]}], (16,), name=n)),
+        r"\[1\]: expected a Sketch, got dict"),
     "negative rdp epsilon": (sketch_case(lambda n: rdp(from_strokes(GOOD), -1, name=n)), r"epsilon"),
     "zero resample spacing": (sketch_case(lambda n: resample(from_strokes(GOOD), 0, name=n)), r"spacing"),
     # --- attribution of a batch (concrete arrays) ---
@@ -270,6 +277,8 @@ CASES = {
         pickle_case(data={"/train/a_1": np.array([[1.0, 2.0, 0], [3.0, 4.0, 2]])}, key="/train/a_1"), r"flag"),
     "pickle NaN": (pickle_case(data={"/train/a_2": np.array([[1.0, np.nan, 0], [3.0, 4.0, 1]])}, key="/train/a_2"), r"NaN"),
     "pickle non-array value": (pickle_case(data={"/train/a_3": "oops"}, key="/train/a_3"), r"non-numeric"),
+    "pickle key not text": (  # the builder failed on it with "'int' object has no attribute 'strip'"
+        pickle_case(data={"/train/a_1": CHAIR, 7: CHAIR}), r"key 7 is not text"),
     "pickle malicious": (pickle_case(data={"/train/a_1": Exploit()}), r"refusing to unpickle"),
     # --- SVG ---
     "svg truncated": (svg_case(svg('<path d="M0 0 L 1 1"/>')[:-8]), r"malformed XML"),

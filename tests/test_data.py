@@ -6,6 +6,7 @@ tests skip when the data directory is absent.
 """
 from __future__ import annotations
 
+import collections
 import os
 import re
 import subprocess
@@ -118,6 +119,16 @@ def test_quickdraw_simplified_roundtrip(simplified, data_root):
         np.testing.assert_array_equal(back.xy, rec.sketch.xy)
     assert {ex["split"] for ex in stored.values()} == {"train", "valid", "test"}
     _assert_fast_equals_tfds(simplified)
+
+
+def test_split_of_checks_its_fractions():
+    """Found by an audit: (0.2, 0.2, 0.2) put 60% of the keys in "test" (the "remainder"),
+    (0, 0, 0) was an IndexError and (nan, 0.5, 0.5) answered "test"."""
+    counts = collections.Counter(split_of(str(k), (0.6, 0.2, 0.2)) for k in range(2000))
+    assert abs(counts["test"] - 400) < 80 and abs(counts["train"] - 1200) < 120
+    for bad in ((0.2, 0.2, 0.2), (0.5, 0.5, 0.5), (0.0, 0.0, 0.0), (np.nan, 0.5, 0.5), (1.0,)):
+        with pytest.raises(ValueError, match="split_of: need"):
+            split_of("123", bad)
 
 
 def test_splits_stable_when_categories_change(simplified, tfds_dir):
@@ -327,7 +338,10 @@ def test_sketchrnn_samples_config_refuses_colliding_temperatures(temperatures, t
 
 @pytest.mark.parametrize("kwargs, problem", [({"samples_per_temperature": 10.7}, "samples_per_temperature must be an integer"),
                                              ({"max_len": 2.5}, "max_len"), ({"sample_batch": 0}, "sample_batch"),
-                                             ({"seed": 1.5}, "seed must be an integer")])
+                                             ({"seed": 1.5}, "seed must be an integer"),
+                                             # PRNGKey wraps: 2**32 sampled seed 0's sketches under another name
+                                             ({"seed": 2**32}, r"seed must be in \[0, 2\*\*32\)"),
+                                             ({"seed": -1}, "seed must be an integer >= 0")])
 def test_sketchrnn_samples_config_refuses_fractional_counts(kwargs, problem, tmp_path):
     with pytest.raises(ValueError, match=problem):  # 10.7 samples were cut to 10, max_len 2.5 sampled 2 steps
         sketchrnn_samples_config(["sheep"], model_dir=tmp_path, **kwargs)
@@ -504,6 +518,9 @@ def test_bad_records_stop_the_build_or_are_left_out_on_request(tmp_path):
         assert f"cat.ndjson:{line}:" in said
     with pytest.raises(ValueError, match="unknown bad_records policy 'ignore'"):
         quickdraw_config("simplified", ["cat"], bad_records="ignore")
+    for bad in (1.5, np.nan, True, 0):  # 1.5 read 2 lines, NaN the whole file, True one (an audit)
+        with pytest.raises(ValueError, match="quickdraw_config: max_per_category must be an integer >= 1 or None"):
+            quickdraw_config("simplified", ["cat"], max_per_category=bad)
 
 
 def test_skip_refuses_a_category_none_of_whose_records_reads(tmp_path):
@@ -916,6 +933,36 @@ def test_iterator_rejects_bad_settings(train_source):
         SketchBatchIterator(train_source, batch_size=10_000)
     with pytest.raises(ValueError, match="stroke_dropout"):
         Augment(stroke_dropout=1.0)
+    # found by an audit: fractional sizes were cut (max_len 7.9 -> 7, seed 1.5 -> 1, line_width 2.7 -> 2), NaN or
+    # process_count=0 failed with raw NumPy / Python errors, a bad raster size only at the first batch
+    for setting in ({"max_len": 7.9}, {"seed": 1.5}, {"read_group": 2.5}, {"line_width": 2.7}, {"max_len": np.nan},
+                    {"process_count": 0}, {"prefetch": -1}, {"batch_size": True}, {"raster_size": -8},
+                    {"raster_size": 4.5}):
+        param = next(iter(setting))
+        with pytest.raises(ValueError, match=rf"SketchBatchIterator: {param}.* must be an integer"):
+            SketchBatchIterator(train_source, **{"batch_size": 4, **setting})
+    for setting, message in (({"raster_size": 16, "raster_padding": np.nan}, "padding"),
+                             ({"raster_size": 16, "render_size": 8}, "out_size <= canvas"),
+                             ({"render_size": 64}, "render_size=64 needs raster_size")):
+        with pytest.raises(ValueError, match=message):
+            SketchBatchIterator(train_source, batch_size=4, **setting)
+    it = SketchBatchIterator(train_source, batch_size=4, shuffle=False, prefetch=0)
+    for call in (lambda: it.batch(1.5, 0), lambda: it.batch(0, 1.5), lambda: list(it.epoch_batches(0, start=0.5))):
+        with pytest.raises(ValueError, match="must be an integer"):  # batch(1.5, 0) was batch(1, 0)
+            call()
+
+
+def test_iterator_names_an_example_without_a_label_or_extra_field():
+    good = {"points": np.array([[0, 0], [10, 5], [20, 0]], np.float32), "pen": np.array([1, 1, 0], np.float32), "label": 0}
+    unlabelled = {k: v for k, v in good.items() if k != "label"}
+    it = SketchBatchIterator([good, unlabelled], batch_size=2, shuffle=False, prefetch=0)
+    with pytest.raises(KeyError, match=r"example 1 of the source has no 'label' field \(label_key"):
+        it.batch(0, 0)  # was KeyError('label')
+    batch = SketchBatchIterator([good, unlabelled], batch_size=2, shuffle=False, prefetch=0, label_key=None).batch(0, 0)
+    assert batch["label"].tolist() == [0, 0]
+    it = SketchBatchIterator([good, {**good, "id": 3}], batch_size=2, shuffle=False, prefetch=0, extra_fields=("id",))
+    with pytest.raises(KeyError, match=r"example 0 of the source has no 'id' field \(extra_fields"):
+        it.batch(0, 0)
 
 
 def test_ndjson_written_by_json_dumps_builds_only_the_splits_it_fills(tmp_path):

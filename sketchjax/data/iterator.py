@@ -37,6 +37,7 @@ from typing import Iterator, Mapping, Optional, Sequence
 import jax
 import numpy as np
 
+from sketchjax._checks import check_int, check_positive_int
 from sketchjax.data.augment import FIT_METHODS, Augment, augment_batch, fit_length
 from sketchjax.normalize import to_unit
 from sketchjax.render import RasterRecipe
@@ -150,12 +151,29 @@ class SketchBatchIterator:
         read_group: int = 8,
         device: Optional[jax.Device] = None,
     ):
-        if batch_size < 1 or batch_size % process_count:
+        # integers are checked as such (a bool or 7.9 is refused, not cut to 7); the message names
+        # the iterator and the argument
+        name = "SketchBatchIterator"
+        batch_size = check_positive_int(name, "batch_size", batch_size)
+        process_count = check_positive_int(name, "process_count", process_count)
+        process_index = check_int(name, "process_index", process_index)
+        if batch_size % process_count:
             raise ValueError(f"batch_size {batch_size} must be positive and divisible by process_count {process_count}")
         if not 0 <= process_index < process_count:
             raise ValueError(f"process_index {process_index} not in [0, {process_count})")
-        if max_len < 2:
-            raise ValueError(f"max_len must be >= 2, got {max_len}")
+        max_len = check_int(name, "max_len", max_len, 2)
+        seed = check_int(name, "seed", seed, 0)
+        prefetch = check_int(name, "prefetch", prefetch, 0)
+        read_group = check_positive_int(name, "read_group", read_group)
+        line_width = check_positive_int(name, "line_width", line_width)
+        if raster_size is not None:
+            raster_size = check_positive_int(name, "raster_size (or None)", raster_size)
+            render_size = raster_size if render_size is None else check_positive_int(name, "render_size", render_size)
+            # the recipe checks the rest (render_size >= raster_size, padding in [0, 0.5)) now,
+            # not at the first batch
+            RasterRecipe(raster_size, render_size, line_width, raster_padding)
+        elif render_size is not None:
+            raise ValueError(f"{name}: render_size={render_size!r} needs raster_size (the size of the model input)")
         if fit not in FIT_METHODS:
             raise ValueError(f"unknown fit {fit!r}; use one of {FIT_METHODS}")
         if coords not in COORDS:
@@ -182,8 +200,6 @@ class SketchBatchIterator:
         self.process_index = process_index
         self.process_count = process_count
         self.prefetch = int(prefetch)
-        if read_group < 1:
-            raise ValueError(f"read_group must be >= 1, got {read_group}")
         self.read_group = int(read_group)
         full, rest = divmod(self.num_examples, self.batch_size)
         #: Batches per epoch (the same on every process).
@@ -197,8 +213,8 @@ class SketchBatchIterator:
             augment=self.augment,
             coords=coords,
             raster_size=raster_size,
-            render_size=render_size or raster_size,
-            line_width=int(line_width),
+            render_size=render_size,
+            line_width=line_width,
             raster_padding=float(raster_padding),
         )
         needs_jax = self.augment is not None or coords == "unit" or raster_size
@@ -209,6 +225,7 @@ class SketchBatchIterator:
 
     def epoch_batches(self, epoch: int, start: int = 0) -> Iterator[dict[str, np.ndarray]]:
         """Batches ``start, start + 1, ..., steps_per_epoch - 1`` of ``epoch`` (local rows)."""
+        start, epoch = check_int("epoch_batches", "start", start), check_int("epoch_batches", "epoch", epoch)
         if start < 0 or not 0 <= epoch < 2**32:
             raise ValueError(f"need start >= 0 and 0 <= epoch < 2**32, got start={start}, epoch={epoch}")
         steps = range(start, self.steps_per_epoch)
@@ -236,8 +253,11 @@ class SketchBatchIterator:
 
     def batch(self, epoch: int, step: int) -> dict[str, np.ndarray]:
         """Batch ``step`` of ``epoch``, computed now (what ``epoch_batches`` yields)."""
+        step, epoch = check_int("SketchBatchIterator.batch", "step", step), check_int("SketchBatchIterator.batch", "epoch", epoch)
         if not 0 <= step < self.steps_per_epoch:
             raise IndexError(f"step {step} not in [0, {self.steps_per_epoch})")
+        if not 0 <= epoch < 2**32:
+            raise ValueError(f"SketchBatchIterator.batch: need 0 <= epoch < 2**32, got {epoch}")
         return next(self._batches(epoch, range(step, step + 1)))
 
     def _fetch(self, indices: np.ndarray) -> list:
@@ -270,6 +290,10 @@ class SketchBatchIterator:
             points.append(p[:t])
             pens.append(q[:t])
             if self.label_key is not None:
+                if self.label_key not in ex:
+                    raise KeyError(f"SketchBatchIterator: example {int(indices[i])} of the source has no "
+                                   f"{self.label_key!r} field (label_key; None batches without labels); it has "
+                                   f"{sorted(ex)}")
                 labels.append(int(ex[self.label_key]))
         xy, pen, valid, length = _pack(points, pens, t)
         finite = np.isfinite(xy).all(axis=(1, 2)) & np.isfinite(pen).all(axis=1)  # padding is 0
@@ -285,6 +309,11 @@ class SketchBatchIterator:
         else:
             done = {}
         label = np.asarray(labels, np.int32) if self.label_key is not None else np.zeros(len(indices), np.int32)
+        for name in self.extra_fields:
+            lacking = next((i for i, ex in enumerate(examples) if name not in ex), None)
+            if lacking is not None:
+                raise KeyError(f"SketchBatchIterator: example {int(indices[lacking])} of the source has no {name!r} "
+                               f"field (extra_fields); it has {sorted(examples[lacking])}")
         extra = {name: np.asarray([ex[name] for ex in examples]) for name in self.extra_fields}
         return {"xy": xy, "pen": pen, "valid": valid, "length": length, "label": label,
                 "index": indices.astype(np.int32), "mask": mask, **done, **extra}

@@ -38,6 +38,7 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 import tensorflow_datasets as tfds
 
+from sketchjax._checks import check_int
 from sketchjax.data.builder import ArrayRecordBuilder, CompactReprConfig, config_digest, encode_sketch, optional_text, sketch_features
 from sketchjax.data.splits import SPLIT_NAMES, check_fractions, split_of
 from sketchjax.formats import from_stroke3, load_npz, ndjson_files, record_to_sketch
@@ -222,8 +223,8 @@ def quickdraw_config(
         raise ValueError(f"unknown QuickDraw source {source!r}; use one of {QUICKDRAW_SOURCES}")
     if single_point not in SINGLE_POINT_POLICIES:
         raise ValueError(f"unknown single_point policy {single_point!r}; use one of {SINGLE_POINT_POLICIES}")
-    if max_per_category is not None and max_per_category < 1:
-        raise ValueError(f"max_per_category must be >= 1 or None, got {max_per_category}")
+    if max_per_category is not None:  # 1.5 read 2 lines of an ndjson file, NaN all of them
+        max_per_category = check_int("quickdraw_config", "max_per_category", max_per_category, 1, why=" or None")
     if bad_records not in BAD_RECORD_POLICIES:
         raise ValueError(f"unknown bad_records policy {bad_records!r}; use one of {BAD_RECORD_POLICIES}")
     fr = check_fractions(fractions)

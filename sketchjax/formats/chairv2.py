@@ -90,6 +90,9 @@ def load_chairv2(path: PathLike, *, single_point: str = "error") -> dict[str, Sk
         raise SketchError(f"{path}: expected a pickled dict of key -> [N, 3] array, got {type(data).__name__}")
     if not data:
         raise SketchError(f"{path}: empty dataset (no sketches)")
+    not_text = next((key for key in data if not isinstance(key, str)), None)
+    if not_text is not None:  # the builder failed on it with "'int' object has no attribute 'strip'"
+        raise SketchError(f"{path}: key {not_text!r} is not text (keys are '/<split>/<photo-stem>_<n>')")
     return {
         key: chairv2_to_sketch(points, name=f"{path}[{key!r}]", single_point=single_point)
         for key, points in data.items()
