@@ -34,10 +34,12 @@ from sketchjax.data import (
     split_of,
 )
 from sketchjax.data.augment import augment_batch, join_strokes, split_strokes
+from sketchjax.data.chairv2 import CHAIRV2_PICKLE
 from sketchjax.data.iterator import example_keys
 from sketchjax.data.sketchrnn_samples import sample_sketches
 from sketchjax.formats import chairv2_photo_stem, from_stroke3, iter_ndjson, load_chairv2, load_npz
 from sketchjax.normalize import resample
+from sketchjax.sketch import SketchError
 
 tfds.disable_progress_bar()
 
@@ -329,6 +331,55 @@ def test_chairv2_hash_split_that_leaves_a_split_empty_is_named(tmp_path, tfds_di
         QmulChairv2.prepare(chairv2_config(source_dir=src, test_fraction=0.5), tfds_dir, manual_dir=src)
 
 
+def _small_chairv2(src, stems):
+    """A Chair-V2 folder (training-only pickle, RGB photos) with two sketches per photo."""
+    import pickle
+
+    (src / "photo").mkdir(parents=True)
+    pts = np.array([[0, 0, 0], [5, 5, 1], [9, 2, 0], [3, 3, 1]], np.float64)
+    for stem in stems:
+        Image.fromarray(np.full((8, 8, 3), 40, np.uint8)).save(src / "photo" / f"{stem}.png")
+    with open(src / CHAIRV2_PICKLE, "wb") as f:
+        pickle.dump({f"/train/{stem}_{n}": pts for stem in stems for n in (1, 2)}, f)
+
+
+def test_chairv2_builds_from_its_source_dir_and_checks_its_photos(tmp_path, tfds_dir, monkeypatch):
+    """Found by an audit: the folder given to ``chairv2_config(source_dir=)`` listed the photo ids
+    but the build read the data root's folder (a "no photo" error for a photo that exists); a
+    truncated PNG built and failed on reading, unnamed; an RGBA PNG read back as [H, W, 4]."""
+    monkeypatch.setenv("SKETCHJAX_DATA", str(tmp_path / "elsewhere"))  # the data root has no Chair-V2
+    (tmp_path / "elsewhere").mkdir()
+    src = tmp_path / "chair"
+    _small_chairv2(src, ["aa_v1", "bb_v1"])
+    Image.fromarray(np.full((8, 8, 4), 200, np.uint8), mode="RGBA").save(src / "photo" / "bb_v1.png")
+    config = chairv2_config(source_dir=src)
+    assert config.source_dir == os.path.abspath(src)
+    builder = QmulChairv2.prepare(config, tfds_dir)  # no manual_dir: the config's folder
+    photos = {ex["photo_id"].decode(): ex["photo"] for ex in open_split(builder, "train")}
+    assert sorted(photos) == ["aa_v1", "bb_v1"]
+    assert all(p.shape == (8, 8, 3) for p in photos.values())
+    np.testing.assert_array_equal(photos["bb_v1"], np.full((8, 8, 3), 200, np.uint8))
+    np.testing.assert_array_equal(photos["aa_v1"], np.full((8, 8, 3), 40, np.uint8))
+    with pytest.raises(ValueError, match="made from source_dir .* but prepare.. was given manual_dir"):
+        QmulChairv2.prepare(config, tfds_dir, manual_dir=tmp_path / "elsewhere")
+    bad = tmp_path / "bad"
+    _small_chairv2(bad, ["cc_v1"])
+    (bad / "photo" / "cc_v1.png").write_bytes((bad / "photo" / "cc_v1.png").read_bytes()[:40])
+    with pytest.raises(SketchError, match=r"photo/cc_v1.png: cannot read the photo .*corrupt or truncated"):
+        QmulChairv2.prepare(chairv2_config(source_dir=bad), tfds_dir)
+
+
+def test_prepare_given_its_own_builder_config_reuses_the_dataset(tmp_path, tfds_dir):
+    """Found by an audit: the config of a prepared builder got the input digest appended again
+    ("…-in9b2e5d31-in9b2e5d31"), so passing it back rebuilt the whole dataset elsewhere."""
+    src = tmp_path / "chair"
+    _small_chairv2(src, ["aa_v1"])
+    builder = QmulChairv2.prepare(chairv2_config(source_dir=src), tfds_dir)
+    again = QmulChairv2.prepare(builder.builder_config, tfds_dir)
+    assert again.builder_config.name == builder.builder_config.name
+    assert again.data_dir == builder.data_dir
+
+
 # same key text; same seed; greedy decoding (every sample one sketch, under keys in every split)
 @pytest.mark.parametrize("temperatures", [(0.1, 0.1000000001), (1e-7, 2e-7), (0.0, 1.0)])
 def test_sketchrnn_samples_config_refuses_colliding_temperatures(temperatures, tmp_path):
@@ -566,6 +617,77 @@ def test_skipped_records_are_counted_once_even_when_their_split_is_left_out(tmp_
     said = [str(w.message) for w in caught if "left out" in str(w.message)]
     assert len(said) == 1 and "left out 2 record(s)" in said[0]
     assert "cat.ndjson:4: " in said[0] and "cat.ndjson:5: " in said[0]
+
+
+def test_splits_of_only_unbuildable_records_are_not_left_to_tfds(tmp_path, data_file):
+    """Found by an audit: TFDS stopped with a bare "No examples were yielded" when a listed split
+    got nothing — its only line had a non-bool `recognized` (the listing checked less than the
+    build), or an npz member was empty or held only unreadable drawings; and a raw category file
+    of lines without time gave its class no examples with only a warning."""
+    fractions = (0.5, 0.25, 0.25)
+    home = {k: split_of(str(k), fractions, "quickdraw") for k in range(1, 300)}
+    first = {split: [k for k, v in home.items() if v == split] for split in ("train", "valid", "test")}
+    folder = tmp_path / "in"
+    _write_lines(folder, "cat", first["train"][:2] + first["valid"][:1])
+    with open(folder / "cat.ndjson", "a") as f:
+        f.write(f'{{"word":"cat","key_id":"{first["test"][0]}","recognized":"yes","drawing":[[[0,5],[0,5]]]}}\n')
+    cfg = quickdraw_config("simplified", ["cat"], fractions=fractions, bad_records="skip")
+    with pytest.warns(UserWarning, match=r"left out 1 record.*cat.ndjson:4: 'recognized' must be true/false"):
+        built = QuickdrawStrokes.prepare(cfg, tmp_path / "tfds", manual_dir=folder)
+    assert {s: len(open_split(built, s)) for s in built.info.splits} == {"train": 2, "valid": 1}
+    # raw: a file of simplified lines (no time) is refused, not built into an empty class
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "cat.ndjson").write_text('{"word":"cat","key_id":"7","drawing":[[[0,5],[0,5],[0,10]]]}\n')
+    (raw / "dog.ndjson").write_text('{"word":"dog","key_id":"8","drawing":[[[0,5],[0,5]]]}\n')
+    cfg = quickdraw_config("raw", ["cat", "dog"], fractions=(1.0, 0.0, 0.0), bad_records="skip")
+    with pytest.raises(SketchError, match=r"dog.ndjson: none of its 1 record\(s\) could be read.*has none"):
+        QuickdrawStrokes.prepare(cfg, tmp_path / "tfds", manual_dir=raw)
+    # npz: an empty member is no split; a member of unreadable drawings is named
+    omniglot = load_npz(data_file("sketchrnn_npz", "omniglot.npz"))
+    npz = tmp_path / "npz"
+    npz.mkdir()
+    def objects(drawings):  # a 1-D object array, as sketch-rnn's files hold
+        out = np.empty(len(drawings), dtype=object)
+        for i, drawing in enumerate(drawings):
+            out[i] = drawing
+        return out
+
+    train, valid = objects(omniglot["train"][:3]), objects(omniglot["valid"][:2])
+    np.savez(npz / "a.npz", train=train, valid=valid, test=objects([]))
+    built = QuickdrawStrokes.prepare(quickdraw_config("npz", ["a"]), tmp_path / "tfds", manual_dir=npz)
+    assert {s: len(open_split(built, s)) for s in built.info.splits} == {"train": 3, "valid": 2}
+    np.savez(npz / "a.npz", train=train, valid=valid, test=objects([np.array([[0, 0, 0], [np.nan, 1, 1]], np.float32)]))
+    with pytest.warns(UserWarning, match="left out 1 record"), \
+            pytest.raises(SketchError, match=r"QuickDraw npz: the 'test' split got no examples \(every drawing"):
+        QuickdrawStrokes.prepare(quickdraw_config("npz", ["a"], bad_records="skip"), tmp_path / "tfds",
+                                 manual_dir=npz)
+
+
+def test_sketchrnn_samples_refuse_fractions_that_leave_a_split_empty(data_file, tfds_dir):
+    """Found by an audit: one sample key can fill one split only; the other listed split made TFDS
+    stop unnamed ("No examples were yielded"), after the sampling."""
+    data_file("models", "sketch_rnn", "ant.gen.json")
+    cfg = sketchrnn_samples_config(["ant"], temperatures=(0.5,), samples_per_temperature=1, max_len=4,
+                                   sample_batch=1, fractions=(0.5, 0.5, 0.0))
+    with pytest.raises(ValueError, match=r"no sample key hashes to the '(train|valid)' split .*1 sample\(s\)"):
+        SketchrnnSamples.prepare(cfg, tfds_dir)
+
+
+def test_sketchrnn_samples_build_from_the_model_dir_of_their_config(data_file, tmp_path, monkeypatch):
+    """Found by an audit: ``sketchrnn_samples_config(model_dir=)`` listed the categories there but
+    the build looked for the decoders in the data root's folder."""
+    import shutil
+
+    ant = data_file("models", "sketch_rnn", "ant.gen.json")
+    mine = tmp_path / "mymodels"
+    mine.mkdir()
+    shutil.copy(ant, mine / "my_ant.gen.json")
+    cfg = sketchrnn_samples_config(temperatures=(0.5,), samples_per_temperature=2, max_len=4, sample_batch=2,
+                                   model_dir=mine)
+    assert cfg.categories == ("my ant",) and cfg.model_dir == str(mine)
+    built = SketchrnnSamples.prepare(cfg, tmp_path / "tfds")
+    assert len(open_split(built, "train")) == 2
 
 
 def test_config_folder_is_absolute_and_tfds_default_manual_folder_is_ignored(tmp_path, monkeypatch):

@@ -30,7 +30,8 @@ from etils import epath
 from sketchjax._locks import exclusive_lock
 from sketchjax.sketch import Sketch, SketchError
 
-__all__ = ["ArrayRecordBuilder", "sketch_features", "encode_sketch", "example_to_sketch", "inputs_digest"]
+__all__ = ["ArrayRecordBuilder", "sketch_features", "encode_sketch", "example_to_sketch", "inputs_digest",
+           "input_folder", "some_examples"]
 
 _REPR_ITEMS = 3  # a long tuple field (344 category names) shows its length, first and last items
 
@@ -149,7 +150,10 @@ class ArrayRecordBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
     def input_config(cls, config, manual_dir: Optional[os.PathLike] = None):
         """``config`` renamed with the digest of the local inputs a build reads (see :meth:`prepare`)."""
         inputs = cls.local_inputs(config, None if manual_dir is None else pathlib.Path(manual_dir))
-        return dataclasses.replace(config, name=f"{config.name}{_INPUTS_TAG}{inputs_digest(inputs)}") if inputs else config
+        # a name that already ends in a digest (the config of a builder prepare() returned, passed
+        # back) is re-digested, not extended: "…-in9b2e5d31-in9b2e5d31" rebuilt the whole dataset
+        base = re.sub(rf"{_INPUTS_TAG}[0-9a-f]{{8}}$", "", config.name)
+        return dataclasses.replace(config, name=f"{base}{_INPUTS_TAG}{inputs_digest(inputs)}") if inputs else config
 
     @classmethod
     def build_lock_path(cls, config, data_dir: os.PathLike) -> pathlib.Path:
@@ -184,6 +188,34 @@ class ArrayRecordBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
     @classmethod
     def code_path(cls) -> epath.Path:
         return epath.Path(inspect.getfile(cls))
+
+
+def input_folder(own: Optional[str], manual_dir: Optional[os.PathLike], default: Optional[pathlib.Path],
+                 param: str) -> Optional[pathlib.Path]:
+    """The folder a build reads: ``prepare``'s ``manual_dir``, else the folder the config was
+    made from (its ``param`` field, e.g. ``category_dir``), else ``default`` (the data root's).
+    A ``manual_dir`` other than the config's own folder is refused: the config's contents
+    (categories, photo ids) were listed from one, the files would be read from the other."""
+    own_path = None if own is None else pathlib.Path(own)
+    if manual_dir is not None:
+        manual_dir = pathlib.Path(manual_dir)
+        if own_path is not None and own_path.resolve() != manual_dir.resolve():
+            raise ValueError(f"the config was made from {param} {own_path} but prepare() was given manual_dir "
+                             f"{manual_dir}: give one folder (or the same one to both)")
+        return manual_dir
+    return own_path if own_path is not None else default
+
+
+def some_examples(examples: Iterable, dataset: str, split: str, why: str) -> Iterable:
+    """``examples`` passed through, with a :class:`SketchError` naming ``dataset``, ``split``
+    and ``why`` (the likely cause) if there were none: TFDS stops on an empty split with a bare
+    ``AssertionError: ... No examples were yielded`` that names neither file nor cause."""
+    count = 0
+    for item in examples:
+        count += 1
+        yield item
+    if not count:
+        raise SketchError(f"{dataset}: the {split!r} split got no examples ({why})")
 
 
 def sketch_features(*, with_time: bool = False) -> dict:

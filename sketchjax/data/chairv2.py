@@ -8,9 +8,9 @@ and ``photo/<photo-stem>.png``.  The pickle is the first of :data:`CHAIRV2_PICKL
 has no public direct download; get it from the SketchX project page.
 
 Each example is one sketch with its photo: ``points``/``pen`` (256-pixel canvas), ``photo``
-(the PNG, stored as is and decoded to ``uint8[H, W, 3]``), ``photo_id`` (the stem), ``label``
-(index of the photo among the config's sorted photo ids — an instance label for
-fine-grained retrieval) and ``key``.  Splits: a pickle whose keys name more than one split
+(the PNG, stored as is — converted to RGB first if it is not an RGB PNG — and decoded to
+``uint8[H, W, 3]``), ``photo_id`` (the stem), ``label`` (index of the photo among the config's
+sorted photo ids — an instance label for fine-grained retrieval) and ``key``.  Splits: a pickle whose keys name more than one split
 (the public original's ``/train/`` and ``/test/``) is built with those official splits
 (``test_fraction`` must then be 0).  A training-only pickle puts all sketches in ``train`` by
 default; with ``test_fraction > 0`` whole photos (with all their sketches) go to ``test`` by a
@@ -19,17 +19,20 @@ hash of the photo id, so no test photo is seen in training.
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import pathlib
 from typing import Iterator, Optional
 
 import tensorflow_datasets as tfds
 
-from sketchjax.data.builder import ArrayRecordBuilder, CompactReprConfig, config_digest, encode_sketch, sketch_features
+from sketchjax.data.builder import (ArrayRecordBuilder, CompactReprConfig, config_digest, encode_sketch, input_folder,
+                                    sketch_features)
 from sketchjax.data.splits import split_of
 from sketchjax.formats import chairv2_photo_stem, load_chairv2
 from sketchjax.formats.strokes import SINGLE_POINT_POLICIES
 from sketchjax.paths import data_root
+from sketchjax.sketch import SketchError
 
 __all__ = ["Chairv2Config", "QmulChairv2", "chairv2_config", "chairv2_key_split", "CHAIRV2_PICKLE", "CHAIRV2_PICKLES"]
 
@@ -64,12 +67,14 @@ def _default_dir() -> Optional[pathlib.Path]:
 @dataclasses.dataclass(eq=False, repr=False)  # CompactReprConfig's repr
 class Chairv2Config(CompactReprConfig, tfds.core.BuilderConfig):
     """Attributes: ``photo_ids`` (sorted stems; labels index them), ``test_fraction``,
-    ``split_salt``, ``single_point`` (policy for one-point strokes)."""
+    ``split_salt``, ``single_point`` (policy for one-point strokes), ``source_dir`` (the folder
+    the photo ids were listed from, absolute; None: the data root's)."""
 
     photo_ids: tuple[str, ...] = ()
     test_fraction: float = 0.0
     split_salt: str = "chairv2"
     single_point: str = "keep"
+    source_dir: Optional[str] = None  # the folder given to chairv2_config; the build reads it
 
 
 def chairv2_config(
@@ -103,7 +108,14 @@ def chairv2_config(
         test_fraction=float(test_fraction),
         split_salt=split_salt,
         single_point=single_point,
+        # the build reads this folder (it read the data root's whatever the folder given here)
+        source_dir=None if source_dir is None else os.path.abspath(os.fspath(source_dir)),
     )
+
+
+def _source_folder(cfg, manual_dir: Optional[os.PathLike]) -> Optional[pathlib.Path]:
+    """``prepare``'s ``manual_dir``, else the config's ``source_dir``, else the data root's folder."""
+    return input_folder(cfg.source_dir, manual_dir, _default_dir(), "source_dir")
 
 
 class QmulChairv2(ArrayRecordBuilder):
@@ -135,7 +147,7 @@ class QmulChairv2(ArrayRecordBuilder):
 
     @classmethod
     def local_inputs(cls, config, manual_dir):
-        directory = manual_dir or _default_dir()
+        directory = _source_folder(config, manual_dir)
         pickle_path = _pickle_in(directory)
         if pickle_path is None:
             return []  # the build names what is missing
@@ -143,7 +155,7 @@ class QmulChairv2(ArrayRecordBuilder):
         return [pickle_path] + [p for p in photos if p.is_file()]
 
     def _split_generators(self, dl_manager):
-        directory = self.input_dir(dl_manager, _default_dir())
+        directory = _source_folder(self.builder_config, self.input_dir(dl_manager, None))
         pickle_path = _pickle_in(directory)
         if pickle_path is None:
             raise FileNotFoundError(
@@ -183,11 +195,38 @@ class QmulChairv2(ArrayRecordBuilder):
 
     def _generate_examples(self, pickle_path: pathlib.Path, sketches: dict) -> Iterator[tuple[str, dict]]:
         known = set(self.builder_config.photo_ids)
+        photos: dict = {}  # stem -> what is stored (a photo has several sketches)
         for key, sketch in sketches.items():
             stem = chairv2_photo_stem(key)
             photo = pickle_path.parent / "photo" / f"{stem}.png"
             if stem not in known or not photo.is_file():
                 raise FileNotFoundError(f"{pickle_path}[{key!r}]: no photo {photo}")
+            if stem not in photos:
+                photos[stem] = _stored_photo(photo)
             ex = encode_sketch(sketch, name=key)
-            ex.update(photo=os.fspath(photo), photo_id=stem, label=stem, key=key)
+            ex.update(photo=photos[stem], photo_id=stem, label=stem, key=key)
             yield key, ex
+
+
+def _stored_photo(path: pathlib.Path):
+    """What the ``photo`` feature stores: the file's path when it is an RGB PNG (kept as is),
+    else the photo converted to RGB and encoded as PNG bytes (an RGBA or grayscale PNG was stored
+    as is and read back as ``[H, W, 4]`` / ``[H, W, 1]``, not the documented ``[H, W, 3]``).
+
+    Raises:
+      SketchError: naming the photo when it cannot be decoded (a truncated PNG built and then
+        failed on reading, unnamed).
+    """
+    from PIL import Image, UnidentifiedImageError  # matplotlib's dependency
+
+    try:
+        with Image.open(path) as im:
+            im.load()  # decodes every pixel: a truncated file fails here
+            if im.format == "PNG" and im.mode == "RGB":
+                return os.fspath(path)
+            buffer = io.BytesIO()
+            im.convert("RGB").save(buffer, format="PNG")
+            return buffer.getvalue()
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise SketchError(f"{path}: cannot read the photo ({type(e).__name__}: {e}); a corrupt or truncated "
+                          "PNG? Replace it") from None

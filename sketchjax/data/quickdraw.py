@@ -39,7 +39,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from sketchjax._checks import check_int
-from sketchjax.data.builder import ArrayRecordBuilder, CompactReprConfig, config_digest, encode_sketch, optional_text, sketch_features
+from sketchjax.data.builder import (ArrayRecordBuilder, CompactReprConfig, config_digest, encode_sketch, input_folder,
+                                    optional_text, some_examples, sketch_features)
 from sketchjax.data.splits import SPLIT_NAMES, check_fractions, split_of
 from sketchjax.formats import from_stroke3, load_npz, ndjson_files, record_to_sketch
 from sketchjax.formats._io import open_lines
@@ -277,18 +278,9 @@ def _local_files(cfg, directory: Optional[pathlib.Path]) -> dict[str, pathlib.Pa
 
 
 def _input_folder(cfg, manual_dir: Optional[os.PathLike]) -> Optional[pathlib.Path]:
-    """The folder a build reads: ``prepare``'s ``manual_dir``, else the config's own
-    ``category_dir``, else the data root's folder.  A ``manual_dir`` other than the folder the
-    config was made from is refused: the categories were listed from one, the files would be
-    read from the other."""
-    own = None if cfg.category_dir is None else pathlib.Path(cfg.category_dir)
-    if manual_dir is not None:
-        manual_dir = pathlib.Path(manual_dir)
-        if own is not None and own.resolve() != manual_dir.resolve():
-            raise ValueError(f"the config was made from category_dir {own} but prepare() was given manual_dir "
-                             f"{manual_dir}: give one folder (or the same one to both)")
-        return manual_dir
-    return own if own is not None else local_quickdraw_dir(cfg.source)
+    """The folder a build reads (:func:`sketchjax.data.builder.input_folder`): ``prepare``'s
+    ``manual_dir``, else the config's own ``category_dir``, else the data root's folder."""
+    return input_folder(cfg.category_dir, manual_dir, local_quickdraw_dir(cfg.source), "category_dir")
 
 
 def _named(categories: Sequence[str], shown: int = 5) -> str:
@@ -430,7 +422,12 @@ class QuickdrawStrokes(ArrayRecordBuilder):
                 _check_has_lines(path, cat)
             splits = _ndjson_split_names(files.values(), self._config)
         self._splits = list(splits)  # the first one counts skipped lines that have no key_id
-        return {split: self._generate_examples(files, split) for split in splits}
+        why = ("every drawing of it in the npz files was left out as unreadable (bad_records='skip')"
+               if self._config.source == "npz" else
+               "every line of it was left out as unreadable (bad_records='skip') or repeats an earlier key_id")
+        return {split: some_examples(self._generate_examples(files, split), f"QuickDraw {self._config.source}",
+                                     split, why)
+                for split in splits}
 
     def _generate_examples(self, files: dict, split: str) -> Iterator[tuple[str, dict]]:
         if self._config.source == "npz":
@@ -448,20 +445,11 @@ class QuickdrawStrokes(ArrayRecordBuilder):
                     if earlier != where:
                         raise SketchError(f"{where}: key_id {key_id} is also on line {earlier.rsplit(':', 1)[-1]} of "
                                           "this file; a key_id names one drawing (a file appended to itself?)")
-                    sketch = record_to_sketch(obj, name=where, single_point=cfg.single_point)
-                    ex = encode_sketch(sketch, with_time=cfg.source == "raw", name=where)
-                    recognized = obj.get("recognized")
-                    if recognized is not None and not isinstance(recognized, bool):
-                        raise SketchError(f"{where}: 'recognized' must be true/false, got {recognized!r}")
+                    ex = _stored_example(obj, where, cfg)
                 except SketchError as e:
                     bad(e)
                     continue
-                ex.update(
-                    label=label,
-                    key_id=key_id,
-                    recognized=bool(recognized),
-                    countrycode=optional_text(obj.get("countrycode")),
-                )
+                ex.update(label=label, key_id=key_id)
                 yield f"{cat}/{key_id}", ex
         bad.report()
 
@@ -546,7 +534,7 @@ def _ndjson_split_names(paths, cfg: QuickdrawConfig) -> list[str]:
                         obj = _parse_line(raw, where)
                         key_id = _key_id_of(obj, where)
                         if cfg.bad_records == "skip":
-                            record_to_sketch(obj, name=where, single_point=cfg.single_point)
+                            _stored_example(obj, where, cfg)
                     except SketchError as e:
                         if cfg.bad_records == "error":
                             _BadRecords("error", "")(e)  # raises, with the hint
@@ -568,14 +556,21 @@ def _read_limit(cfg: QuickdrawConfig) -> str:
 
 
 def _npz_split_names(paths) -> list[str]:
-    """The sketch-rnn splits present in any of the npz files (all three if one is unreadable:
-    building then reports the bad file)."""
+    """The sketch-rnn splits with at least one drawing in any of the npz files (read from the
+    members' ``.npy`` headers, nothing unpickled; an empty member made TFDS stop unnamed); all
+    three if a file is unreadable: building then reports the bad file."""
     present = set()
     for path in paths:
         try:
             with zipfile.ZipFile(path) as zf:
-                present.update(m[:-4] if m.endswith(".npy") else m for m in zf.namelist())
-        except (OSError, zipfile.BadZipFile):
+                for member in zf.namelist():
+                    with zf.open(member) as f:
+                        fmt = np.lib.format
+                        read = fmt.read_array_header_1_0 if fmt.read_magic(f) == (1, 0) else fmt.read_array_header_2_0
+                        shape = read(f)[0]
+                    if len(shape) != 1 or shape[0] > 0:  # a malformed member: the build names it
+                        present.add(member[:-4] if member.endswith(".npy") else member)
+        except (OSError, ValueError, zipfile.BadZipFile):
             return list(SPLIT_NAMES)
     return [s for s in SPLIT_NAMES if s in present]
 
@@ -622,9 +617,22 @@ def _iter_split_lines(path: pathlib.Path, split: str, cfg: QuickdrawConfig, bad:
                 yield where, key_id, obj
             elif home not in generated and bad.policy == "skip":
                 try:  # its split was left out because no line of it reads: say why this one not
-                    record_to_sketch(obj, name=where, single_point=cfg.single_point)
+                    _stored_example(obj, where, cfg)
                 except SketchError as e:
                     bad(e)
+
+
+def _stored_example(obj: dict, where: str, cfg: QuickdrawConfig) -> dict:
+    """What the build stores of a parsed line (less ``label`` and ``key_id``), or SketchError
+    naming ``path:line``.  The split listing (under ``bad_records="skip"``) asks the same, so a
+    split it lists gets an example (a split of only unreadable lines made TFDS stop unnamed)."""
+    sketch = record_to_sketch(obj, name=where, single_point=cfg.single_point)
+    ex = encode_sketch(sketch, with_time=cfg.source == "raw", name=where)
+    recognized = obj.get("recognized")
+    if recognized is not None and not isinstance(recognized, bool):
+        raise SketchError(f"{where}: 'recognized' must be true/false, got {recognized!r}")
+    ex.update(recognized=bool(recognized), countrycode=optional_text(obj.get("countrycode")))
+    return ex
 
 
 def _check_has_lines(path: pathlib.Path, category: str) -> None:

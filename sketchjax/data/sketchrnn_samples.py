@@ -38,7 +38,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from sketchjax._checks import check_int, check_positive_int
-from sketchjax.data.builder import ArrayRecordBuilder, CompactReprConfig, config_digest, sketch_features
+from sketchjax.data.builder import (ArrayRecordBuilder, CompactReprConfig, config_digest, input_folder,
+                                    sketch_features, some_examples)
 from sketchjax.data.splits import SPLIT_NAMES, check_fractions, split_of
 from sketchjax.paths import data_root
 from sketchjax.sketch import MAX_ABS_COORD
@@ -137,7 +138,9 @@ def sample_sketches(
 class SketchrnnSamplesConfig(CompactReprConfig, tfds.core.BuilderConfig):
     """Attributes: ``categories`` (sorted; labels index them), ``temperatures``,
     ``samples_per_temperature`` (per category), ``max_len`` (None: each model's own),
-    ``seed``, ``sample_batch``, ``fractions`` (train, valid, test), ``split_salt``."""
+    ``seed``, ``sample_batch``, ``fractions`` (train, valid, test), ``split_salt``, ``model_dir``
+    (the decoders' folder given to :func:`sketchrnn_samples_config`, absolute; None: the data
+    root's)."""
 
     categories: tuple[str, ...] = ()
     temperatures: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75, 1.0)
@@ -147,6 +150,7 @@ class SketchrnnSamplesConfig(CompactReprConfig, tfds.core.BuilderConfig):
     sample_batch: int = 256
     fractions: tuple[float, float, float] = (1.0, 0.0, 0.0)
     split_salt: str = "sketchrnn_samples"
+    model_dir: Optional[str] = None  # the folder given to sketchrnn_samples_config; the build reads it
 
 
 def sketchrnn_samples_config(
@@ -204,7 +208,15 @@ def sketchrnn_samples_config(
         sample_batch=int(sample_batch),
         fractions=fr,
         split_salt=split_salt,
+        # absolute: a build in another working directory reads the same folder (it was read
+        # from the data root whatever the folder given here)
+        model_dir=None if model_dir is None else os.path.abspath(os.fspath(model_dir)),
     )
+
+
+def _decoder_folder(cfg, manual_dir: Optional[os.PathLike]) -> Optional[pathlib.Path]:
+    """``prepare``'s ``manual_dir``, else the config's ``model_dir``, else the data root's folder."""
+    return input_folder(cfg.model_dir, manual_dir, _default_dir(), "model_dir")
 
 
 def _decoder_files(cfg, directory: Optional[pathlib.Path]) -> dict[str, pathlib.Path]:
@@ -247,17 +259,27 @@ class SketchrnnSamples(ArrayRecordBuilder):
 
     @classmethod
     def local_inputs(cls, config, manual_dir):
-        return list(_decoder_files(config, manual_dir or _default_dir()).values())
+        return list(_decoder_files(config, _decoder_folder(config, manual_dir)).values())
 
     def _split_generators(self, dl_manager):
-        directory = self.input_dir(dl_manager, _default_dir())
         cfg = self.builder_config
+        directory = _decoder_folder(cfg, self.input_dir(dl_manager, None))
         paths = _decoder_files(cfg, directory)
         missing = [c for c in cfg.categories if c not in paths]
         if missing:
             raise FileNotFoundError(f"no sketch-rnn decoder for {missing} in {directory}")
+        # the splits some sample key hashes to (TFDS refuses an empty split, unnamed)
+        keys = (f"{cat}/{temp:g}/{i}" for cat in cfg.categories for temp in cfg.temperatures
+                for i in range(cfg.samples_per_temperature))
+        filled = {split_of(key, cfg.fractions, cfg.split_salt) for key in keys}
+        empty = [s for s, frac in zip(SPLIT_NAMES, cfg.fractions) if frac > 0 and s not in filled]
+        if empty:
+            raise ValueError(f"sketch-rnn samples: no sample key hashes to the {empty[0]!r} split (fractions "
+                             f"{cfg.fractions}, split_salt {cfg.split_salt!r}, {cfg.samples_per_temperature} "
+                             "sample(s) per temperature); take more samples or other fractions / split_salt")
         return {
-            split: self._generate_examples(paths, split)
+            split: some_examples(self._generate_examples(paths, split), "sketch-rnn samples", split,
+                                 "every sample of it was empty or invalid, see the warnings")
             for split, frac in zip(SPLIT_NAMES, cfg.fractions)
             if frac > 0
         }
