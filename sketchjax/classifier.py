@@ -56,13 +56,14 @@ import os
 import pathlib
 import warnings
 from functools import cached_property
-from typing import Any
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from sketchjax._checks import check_int, is_real
 from sketchjax._numerics import safe_norm
 from sketchjax.data import Augment, QuickdrawStrokes, SketchBatchIterator, open_split, quickdraw_config
 from sketchjax.data.builder import names_local_inputs
@@ -151,7 +152,14 @@ def head_config(config: dict) -> dict:
     if unknown:
         raise ValueError(f"unknown GACL head keys {sorted(unknown)}; known: {sorted(GACL_HEAD_DEFAULTS)}")
     head = {**GACL_HEAD_DEFAULTS, **head}
-    start, end, hold = head["cuts"]
+    cuts = head["cuts"]
+    if isinstance(cuts, (str, bytes)) or not isinstance(cuts, Sequence) or len(cuts) != 3:
+        raise ValueError(f"head.cuts must be (start, end, hold_epochs), got {cuts!r}")
+    # whole numbers: (5.5, 20, 2.7) was cut to (5, 20, 2) by the schedule
+    start, end, hold = (check_int("head.cuts", name, v) for name, v in zip(("start", "end", "hold_epochs"), cuts))
+    warmup = head["margin_warmup"]
+    if warmup is not None and not (is_real(warmup) and 0.0 <= warmup < float("inf")):  # -1 turned the warm-up off
+        raise ValueError(f"head.margin_warmup must be a number of epochs >= 0 (0 or None: no warm-up), got {warmup!r}")
     if not 1 <= start <= MAX_CUTS or not 1 <= end <= MAX_CUTS or hold < 0:
         raise ValueError(f"head.cuts = {tuple(head['cuts'])}: cut points must be in [1, {MAX_CUTS}] "
                          "(start, end) with hold_epochs >= 0")

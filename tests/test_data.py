@@ -283,6 +283,8 @@ def test_chairv2_roundtrip(data_file, tfds_dir):
     assert len(open_split(builder, "test[:3]")) == 3
     with pytest.raises(ValueError, match=r"split 'test\[:0\]' of qmul_chairv2.* holds no examples"):
         open_split(builder, "test[:0]")  # was TFDS's "Paths sequence can not be of 0 length"
+    with pytest.raises(ValueError, match="open_split: split must be a split name .* got None"):
+        open_split(builder, None)  # data.eval_split=none: an AttributeError deep in TFDS (an audit)
 
 
 def test_chairv2_public_pickle_keeps_official_split(tmp_path, tfds_dir):

@@ -419,3 +419,32 @@ def test_audit_models_refuse_an_ambiguous_image_or_an_empty_head():
     for encoder in (BiLSTMEncoder(hidden=8, head=()), PointTransformer(dim=8, depth=1, heads=2, max_len=8, head=())):
         with pytest.raises(ValueError, match="widths must name at least one layer"):
             encoder.init(jax.random.PRNGKey(0), sk)
+
+
+@pytest.mark.parametrize("model, message", [
+    # an audit: num_layers=0 trained a dense layer on the last point as a "BiLSTM", without a word
+    (BiLSTMEncoder(hidden=8, num_layers=0, head=(4,)), "BiLSTMEncoder: num_layers must be an integer >= 1"),
+    (BiLSTMEncoder(hidden=0, head=(4,)), "BiLSTMEncoder: hidden must be an integer >= 1"),
+    (BiLSTMEncoder(hidden=8, head=(4,), dropout=1.0), r"BiLSTMEncoder: dropout must be a rate in \[0, 1\)"),
+    (BiLSTMEncoder(hidden=8, head=(4, 2.5)), "head: widths entry must be an integer >= 1"),
+    (PointTransformer(dim=30, heads=4, depth=1, max_len=8, head=(4,)), "PointTransformer: dim=30 must be divisible by heads=4"),
+    (PointTransformer(dim=8, heads=0, depth=1, max_len=8, head=(4,)), "PointTransformer: heads must be an integer >= 1"),
+    (PointTransformer(dim=8, heads=2, depth=1, max_len=8, head=(4,), dropout=-0.5), "PointTransformer: dropout must be"),
+    (ResNet18(widths=(4, 4, 4)), r"ResNet18: widths must give the 4 stages' widths, got \(4, 4, 4\)"),
+    (ResNet18(widths=(4, 4, 0, 4)), "ResNet18: widths entry must be an integer >= 1"),
+    (SketchANet(widths=(4, 4, 4)), "SketchANet: widths must give 4 channel counts"),
+    (SketchANet(dropout=1.5), "SketchANet: dropout must be a rate"),
+])
+def test_models_name_a_bad_architecture_setting(model, message):
+    sk = random_sketches(np.random.default_rng(0), 1, 8, [8])
+    inputs = jnp.zeros((1, 64, 64)) if isinstance(model, (ResNet18, SketchANet)) else sk
+    with pytest.raises(ValueError, match=message):
+        model.init(jax.random.PRNGKey(0), inputs)
+
+
+def test_transformer_max_len_names_the_padded_length():
+    """The message said "sketches have 12 points" for a batch of 5- and 3-point sketches padded to 12."""
+    model = PointTransformer(dim=8, depth=1, heads=2, max_len=8, head=(4,))
+    sk = random_sketches(np.random.default_rng(0), 2, 12, [5, 3])
+    with pytest.raises(ValueError, match="the batch is padded to 12 points, more than max_len=8"):
+        model.init(jax.random.PRNGKey(0), sk)

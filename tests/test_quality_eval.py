@@ -628,6 +628,17 @@ def test_concatenated_source_and_head_cut_limits():
     config["head"] = {"type": "gacl", "cuts": (5, 40, 5)}
     with pytest.raises(ValueError, match="cut points must be in"):
         head_config(config)
+    # an audit: fractional cut points were cut by int(), a negative warm-up turned it off
+    for head, message in (({"cuts": (5.5, 20, 2.7)}, "head.cuts: start must be an integer"),
+                          ({"cuts": (5, 20, True)}, "head.cuts: hold_epochs must be an integer"),
+                          ({"cuts": (5, 20)}, r"head.cuts must be \(start, end, hold_epochs\)"),
+                          ({"margin_warmup": -1.0}, "head.margin_warmup must be a number of epochs >= 0"),
+                          ({"margin_warmup": float("nan")}, "head.margin_warmup must be")):
+        config["head"] = {"type": "gacl", **head}
+        with pytest.raises(ValueError, match=message):
+            head_config(config)
+    config["head"] = {"type": "gacl", "cuts": [5, 20, 5], "margin_warmup": None}  # as read back from JSON
+    assert head_config(config)["cuts"] == [5, 20, 5]
 
 
 @pytest.mark.data

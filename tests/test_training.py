@@ -598,6 +598,29 @@ def test_config_differences_are_described_as_they_are_compared():
         "optimizer.learning_rate: 0.1 -> 0.3; seed: 0 -> 1")
 
 
+def test_a_run_refused_at_model_initialisation_leaves_no_workdir(tmp_path):
+    """Found by an audit: a model setting refused when the model is first initialised (say
+    ``dim=30`` with 4 heads) left the new workdir behind with a lock and a checkpoints folder;
+    only a config that failed to build was cleaned up.  A workdir that existed is kept."""
+    def init_fn(rng, batch):
+        raise ValueError("PointTransformer: dim=30 must be divisible by heads=4")
+
+    task = Task(init_fn=init_fn, loss_fn=linear_task().loss_fn)
+
+    def build(config):
+        return training.Experiment(task=task, train_source=ArraySource(blobs(64, 0), 16, seed=1))
+
+    workdir = tmp_path / "new"
+    with pytest.raises(ValueError, match="dim=30"):
+        training.train_and_evaluate({"num_epochs": 1, "progress_bar": False}, workdir, build)
+    assert not workdir.exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    with pytest.raises(ValueError, match="dim=30"):
+        training.train_and_evaluate({"num_epochs": 1, "progress_bar": False}, kept, build)
+    assert kept.is_dir()
+
+
 def test_loop_settings_are_checked_before_anything_is_written(tmp_path):
     for setting, value in (("keep_checkpoints", 0), ("checkpoint_every_steps", -5), ("log_every_steps", 0),
                            ("eval_every_epochs", -1), ("num_epochs", 0)):
@@ -977,6 +1000,12 @@ def test_run_py_trains_the_smoke_config_and_resumes(tmp_path, capsys):
     assert run.main(other + ["--set", "optimizer.name=sgd", "--set", "optimizer.momentum=nan"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("run.py: error: momentum must be a number in [0, 1), got nan") and "Traceback" not in err
+    # an audit: a mistyped --config path and optimizer=None were tracebacks
+    with pytest.raises(SystemExit, match=r"run.py: error: config file .*nope.py does not exist"):
+        run.main(["--config", str(tmp_path / "nope.py"), "--workdir", str(tmp_path / "x")])
+    none_opt = [a.replace(str(tmp_path), str(tmp_path / "none_opt")) for a in argv]
+    assert run.main(none_opt + ["--set", "optimizer=none"]) == 2
+    assert capsys.readouterr().err.startswith("run.py: error: config: optimizer must be a mapping")
 
 
 def test_train_unless_done_refuses_a_workdir_started_with_other_settings(tmp_path):

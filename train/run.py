@@ -52,10 +52,10 @@ def main(argv=None) -> int:
 
     from sketchjax.training import apply_overrides, load_config, resolve_object, train_and_evaluate
 
-    config, module = load_config(args.config)
     try:
+        config, module = load_config(args.config)  # a mistyped path was a FileNotFoundError traceback
         config = apply_overrides(config, args.set)
-    except (KeyError, ValueError) as e:  # --set: an unknown key, a value of the wrong type
+    except (KeyError, ValueError, OSError) as e:  # --set: an unknown key, a value of the wrong type
         raise SystemExit(f"run.py: error: {e.args[0] if isinstance(e, KeyError) and e.args else e}") from None
     builder = getattr(module, "build_experiment", None)
     spec = config.get("experiment") if isinstance(config, dict) else getattr(config, "experiment", None)

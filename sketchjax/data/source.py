@@ -157,6 +157,8 @@ def open_split(
     Returns:
       :class:`SketchSource` (or the TFDS data source when ``fast=False``).
     """
+    if not isinstance(split, str):  # None failed in TFDS with "'NoneType' object has no attribute 'to_absolute'"
+        raise ValueError(f"open_split: split must be a split name such as 'train' or 'test[:10%]', got {split!r}")
     if isinstance(dataset, os.PathLike) or (not isinstance(dataset, tfds.core.DatasetBuilder)
                                             and pathlib.Path(str(dataset), "dataset_info.json").is_file()):
         dataset = tfds.builder_from_directory(os.fspath(dataset))

@@ -35,7 +35,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from sketchjax.models.layers import ReluMLP, check_batch_shape, point_features
+from sketchjax.models.layers import ReluMLP, check_batch_shape, check_settings, point_features
 from sketchjax.sketch import Sketch, num_points
 
 __all__ = [
@@ -271,6 +271,9 @@ class BiLSTMEncoder(nn.Module):
 
     @nn.compact
     def __call__(self, sketch: Sketch, *, train: bool = False) -> jax.Array:
+        check_settings("BiLSTMEncoder", counts={"hidden": self.hidden, "num_layers": self.num_layers,
+                                                "unroll": self.unroll},
+                       dropout={"dropout": self.dropout})  # the head's widths: ReluMLP checks them
         check_batch_shape(sketch, "BiLSTMEncoder", prefix=True)
         x = point_features(sketch)
         b, t = x.shape[:2]

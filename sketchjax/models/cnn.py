@@ -14,6 +14,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from sketchjax.models.layers import check_settings
+
 __all__ = ["SketchANet", "BasicBlock", "ResNet18", "as_nhwc"]
 
 
@@ -53,6 +55,10 @@ class SketchANet(nn.Module):
         x = as_nhwc(images)
         if min(x.shape[1], x.shape[2]) < 46:  # conv1 15/3 -> pool -> conv2 5x5 needs >= 5 px left
             raise ValueError(f"SketchANet needs inputs of at least 46 x 46 pixels, got images of shape {images.shape}")
+        check_settings("SketchANet", counts={}, dropout={"dropout": self.dropout}, widths={"widths": self.widths})
+        if len(self.widths) != 4:  # unpacking failed with "not enough values to unpack"
+            raise ValueError(f"SketchANet: widths must give 4 channel counts (L1, L2, L3-L5, L6-L7), got "
+                             f"{tuple(self.widths)}")
         w1, w2, w3, w6 = self.widths
 
         def conv(x, feats, k, stride=1, padding="VALID", name=None):
@@ -116,6 +122,9 @@ class ResNet18(nn.Module):
 
     @nn.compact
     def __call__(self, images: jax.Array, *, train: bool = False) -> jax.Array:
+        check_settings("ResNet18", counts={}, widths={"widths": self.widths})
+        if len(self.widths) != 4:  # (4, 4, 4) built a 3-stage net
+            raise ValueError(f"ResNet18: widths must give the 4 stages' widths, got {tuple(self.widths)}")
         x = as_nhwc(images)
         if self.small_input:
             x = nn.Conv(self.widths[0], (3, 3), padding="SAME", use_bias=False, name="stem")(x)

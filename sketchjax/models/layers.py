@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sketchjax._checks import check_positive_int, is_real
 from sketchjax._numerics import compute_dtype
 from sketchjax.sketch import Sketch, SketchError
 
@@ -63,6 +64,24 @@ def point_features(sketch: Sketch) -> jax.Array:
 HEAD_ACTIVATIONS = {"relu": nn.relu, "softplus": jax.nn.softplus}
 
 
+def check_settings(name: str, *, counts: dict, dropout: dict = None, widths: dict = None) -> None:
+    """A model's architecture settings, checked when it is called (initialised or applied):
+    ``counts`` (e.g. ``num_layers``) whole numbers >= 1, ``dropout`` rates in ``[0, 1)`` and
+    ``widths`` non-empty sequences of whole numbers >= 1 — a ValueError naming ``name`` and the
+    setting.  An audit found ``num_layers=0`` training a dense layer on the last point as a
+    "BiLSTM", ``dropout=1.0`` training at chance and ``dim=30, heads=4`` failing inside Flax."""
+    for param, value in counts.items():
+        check_positive_int(name, param, value)
+    for param, rate in (dropout or {}).items():
+        if not (is_real(rate) and 0.0 <= rate < 1.0):
+            raise ValueError(f"{name}: {param} must be a rate in [0, 1), got {rate!r}")
+    for param, ws in (widths or {}).items():
+        if isinstance(ws, (str, bytes)) or not isinstance(ws, Sequence) or not len(ws):
+            raise ValueError(f"{name}: {param} must be a non-empty sequence of layer widths, got {ws!r}")
+        for w in ws:
+            check_positive_int(name, f"{param} entry", w)
+
+
 class ReluMLP(nn.Module):
     """Dense → ReLU stack (``widths``), optional dropout between layers.
 
@@ -88,6 +107,8 @@ class ReluMLP(nn.Module):
         if not len(self.widths):  # the input would come back unchanged: signed features
             raise ValueError(f"{self.name or 'ReluMLP'}: widths must name at least one layer (the features "
                              "must be non-negative, as GACL's norm-based quality needs), got ()")
+        check_settings(self.name or "ReluMLP", counts={}, dropout={"dropout": self.dropout},
+                       widths={"widths": self.widths})
         last = len(self.widths) - 1
         for i, w in enumerate(self.widths):
             if i > 0 and self.dropout > 0:

@@ -14,7 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from sketchjax.models.layers import ReluMLP, check_batch_shape, point_features
+from sketchjax.models.layers import ReluMLP, check_batch_shape, check_settings, point_features
 from sketchjax.sketch import Sketch
 
 __all__ = ["TransformerBlock", "PointTransformer"]
@@ -50,7 +50,8 @@ class PointTransformer(nn.Module):
     Attributes:
       dim, depth, heads, mlp_ratio: encoder width, number of blocks, attention heads, MLP
         expansion.
-      max_len: number of learned position embeddings; longer sketches raise ``ValueError``.
+      max_len: number of learned position embeddings; a batch padded to more points raises
+        ``ValueError`` (the padded length ``T``, whatever the sketches' own lengths).
       head: ReLU MLP widths on ``CLS + mean(point tokens)``.
       head_activation: the head's last activation, ``"relu"`` or ``"softplus"``
         (:class:`~sketchjax.models.layers.ReluMLP`).
@@ -68,11 +69,17 @@ class PointTransformer(nn.Module):
 
     @nn.compact
     def __call__(self, sketch: Sketch, *, train: bool = False) -> jax.Array:
+        check_settings("PointTransformer", counts={k: getattr(self, k) for k in ("dim", "depth", "heads", "mlp_ratio",
+                                                                                 "max_len")},
+                       dropout={"dropout": self.dropout})  # the head's widths: ReluMLP checks them
+        if self.dim % self.heads:  # Flax's own assertion named neither the model nor the setting
+            raise ValueError(f"PointTransformer: dim={self.dim} must be divisible by heads={self.heads}")
         check_batch_shape(sketch, "PointTransformer")
         feats = point_features(sketch)
         b, t, _ = feats.shape
-        if t > self.max_len:
-            raise ValueError(f"PointTransformer: sketches have {t} points, more than max_len={self.max_len}")
+        if t > self.max_len:  # the padded length: under jit the sketches' own lengths are not known
+            raise ValueError(f"PointTransformer: the batch is padded to {t} points, more than max_len={self.max_len} "
+                             "position embeddings (pad to at most max_len; shorten longer sketches first)")
         pos = self.param("pos_embed", nn.initializers.normal(0.02), (self.max_len, self.dim))
         cls = self.param("cls", nn.initializers.normal(0.02), (1, 1, self.dim))
         x = nn.Dense(self.dim, name="embed")(feats) + pos[None, :t]

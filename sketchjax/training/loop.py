@@ -30,7 +30,7 @@ import os
 import pathlib
 import threading
 import time
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -515,6 +515,9 @@ def _settings(config: Any) -> dict:
     """:func:`default_config` filled in with ``config`` (the optimiser settings merged)."""
     settings = default_config()
     given = config_to_dict(config)
+    if not isinstance(given.get("optimizer", {}), Mapping):  # None: "'NoneType' object is not a mapping"
+        raise ValueError(f"config: optimizer must be a mapping of optimiser settings (e.g. {{'name': 'adam', "
+                         f"'learning_rate': 1e-3}}), got {given['optimizer']!r}")
     optimizer_settings = {**settings["optimizer"], **given.get("optimizer", {})}
     settings.update(given)
     settings["optimizer"] = optimizer_settings
@@ -558,34 +561,38 @@ def train_and_evaluate(
     with _workdir_lock(workdir, chief):
         try:
             experiment = build_experiment(config)
+            tx, schedule = _optimizer(settings, experiment)
+            fit_kwargs.setdefault("normalise_config", experiment.normalise_config)
+            fit_kwargs.setdefault("run_info", experiment.run_info)
+            return fit(
+                experiment.task,
+                tx,
+                experiment.train_source,
+                workdir,
+                # passed as given: fit refuses 2.5 or True (int() would train 2 or 1 epochs while the
+                # schedules above are built for the value itself)
+                num_epochs=settings["num_epochs"],
+                seed=settings["seed"],
+                eval_source=experiment.eval_source,
+                learning_rate_fn=schedule,
+                log_every_steps=settings["log_every_steps"],
+                checkpoint_every_steps=settings["checkpoint_every_steps"],
+                keep_checkpoints=settings["keep_checkpoints"],
+                eval_every_epochs=settings["eval_every_epochs"],
+                config=config,
+                show_progress=settings["progress_bar"],
+                **fit_kwargs,
+            )
         except BaseException:
-            if created:  # a config that does not build leaves no empty workdir behind
+            if created:  # a run that stops before writing anything (a config that does not build, a
+                # model setting refused at initialisation) leaves no empty workdir behind; rmdir
+                # removes only empty folders, so anything a run wrote stays
                 with contextlib.suppress(OSError):
                     (workdir / ".lock").unlink()
+                    (workdir / "checkpoints").rmdir()
+                with contextlib.suppress(OSError):
                     workdir.rmdir()
             raise
-        tx, schedule = _optimizer(settings, experiment)
-        fit_kwargs.setdefault("normalise_config", experiment.normalise_config)
-        fit_kwargs.setdefault("run_info", experiment.run_info)
-        return fit(
-            experiment.task,
-            tx,
-            experiment.train_source,
-            workdir,
-            # passed as given: fit refuses 2.5 or True (int() would train 2 or 1 epochs while the
-            # schedules above are built for the value itself)
-            num_epochs=settings["num_epochs"],
-            seed=settings["seed"],
-            eval_source=experiment.eval_source,
-            learning_rate_fn=schedule,
-            log_every_steps=settings["log_every_steps"],
-            checkpoint_every_steps=settings["checkpoint_every_steps"],
-            keep_checkpoints=settings["keep_checkpoints"],
-            eval_every_epochs=settings["eval_every_epochs"],
-            config=config,
-            show_progress=settings["progress_bar"],
-            **fit_kwargs,
-        )
 
 
 def config_differences(workdir: str | os.PathLike, config: Any, normalise: Optional[Callable[[dict], dict]] = None
