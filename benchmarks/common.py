@@ -41,6 +41,8 @@ _PROVENANCE = _load_provenance()
 command_line = _PROVENANCE.command_line  # the shell-quoted "python <script> <args>" a run records
 #: the checkout when the benchmark started (programs import this module first): what ran
 _GIT_AT_START = _PROVENANCE.git_state(str(REPO_ROOT))
+#: the code at the start, uncommitted changes included: what a resumed journal must match
+_CODE_AT_START = _PROVENANCE.code_state(str(REPO_ROOT))
 DATA_ENV_VAR = "SKETCHJAX_DATA"
 #: where a benchmark writes without --out: the committed results, or for a --quick smoke test a
 #: scratch folder (so a smoke test never replaces the published figures)
@@ -49,19 +51,20 @@ QUICK_RESULTS_DIR = REPO_ROOT / "out" / "benchmarks-quick"
 
 
 def run_program(main: Callable[[], object], prog: str) -> int:
-    """Runs an evaluation program's ``main()``: the input errors it names (a missing run or file,
+    """Runs an evaluation or benchmark program's ``main()``: the input errors it names (a missing run or file,
     a bad setting — ``ValueError``, ``OSError``, ``KeyError``) end it with one ``PROG: error: …``
     line and exit status 2, as the ``sketchjax`` command does; any other exception keeps its
     traceback.  ``SKETCHJAX_TRACEBACK=1`` keeps the traceback of those too."""
     try:
-        main()
+        status = main()
     except (ValueError, OSError, KeyError) as e:
         if os.environ.get("SKETCHJAX_TRACEBACK"):
             raise
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"{prog}: error: {message} (SKETCHJAX_TRACEBACK=1 shows where it was raised)", file=sys.stderr)
         return 2
-    return 0
+    # a benchmark's main returns its exit status; an evaluation's returns its results (status 0)
+    return status if isinstance(status, int) and not isinstance(status, bool) else 0
 
 
 def default_out(quick: bool) -> str:
@@ -562,17 +565,16 @@ class RowJournal:
     """The finished rows of a long evaluation, kept in ``<out>.partial.json`` as each finishes,
     so that a killed run resumes where it stopped.
 
-    A re-run with the same ``settings`` (and the same code: the commit the program started at)
-    takes its finished rows from the journal and computes only the others; a journal of other
+    A re-run with the same ``settings`` (and the same code: the commit the program started at
+    and, on a dirty checkout, the same uncommitted changes —
+    :func:`sketchjax.provenance.code_state`) takes its finished rows from the journal and computes only the others; a journal of other
     settings is set aside (said, then replaced).  :meth:`done` removes it once the program has
     written its final JSON — until then an earlier ``out`` is left as it was.
     """
 
     def __init__(self, out: os.PathLike, settings: dict):
-        from sketchjax.provenance import _AT_START
-
         self.path = pathlib.Path(str(out) + ".partial.json")
-        self.settings = json.loads(json.dumps({**settings, "commit": _AT_START}, default=_json_default))
+        self.settings = json.loads(json.dumps({**settings, "code": _CODE_AT_START}, default=_json_default))
         self._rows: dict[str, dict] = {}
         if self.path.exists():
             try:

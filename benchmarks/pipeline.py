@@ -59,6 +59,7 @@ from benchmarks.common import (  # noqa: E402
     machine_info,
     proc_status_kib,
     reset_peak_rss,
+    run_program,
 )
 
 BATCH = 256
@@ -305,11 +306,16 @@ def main(argv=None) -> int:
         atomic_write_text(pathlib.Path(args.out) / "pipeline.md", md + "\n")
         print(md)
         return 0
-    if args.n is not None and args.n < 1:
-        p.error(f"--n must be >= 1, got {args.n}")
-    n = args.n or (50_000 if args.quick else 1_000_000)
-    seconds = args.seconds or (4.0 if args.quick else 15.0)
-    train_steps = args.train_steps or (2 if args.quick else 3)  # ~12 s per step on 2 cores
+    # a value given is used as given (0 was replaced by the default while the command said 0)
+    if args.n is not None and args.n < 4 * BATCH:  # every category file gets a line; the iterator cases
+        p.error(f"--n must be >= {4 * BATCH} (a few batches of {BATCH} in the train split), got {args.n}")
+    if args.seconds is not None and not 0 < args.seconds < float("inf"):
+        p.error(f"--seconds must be a positive number, got {args.seconds}")
+    if args.train_steps is not None and args.train_steps < 1:
+        p.error(f"--train-steps must be >= 1, got {args.train_steps}")
+    n = (50_000 if args.quick else 1_000_000) if args.n is None else args.n
+    seconds = (4.0 if args.quick else 15.0) if args.seconds is None else args.seconds
+    train_steps = (2 if args.quick else 3) if args.train_steps is None else args.train_steps  # ~12 s per step, 2 cores
 
     import jax  # noqa: PLC0415
     import tensorflow_datasets as tfds  # noqa: PLC0415
@@ -396,4 +402,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_program(main, "benchmarks/pipeline.py"))

@@ -70,6 +70,7 @@ from benchmarks.common import (  # noqa: E402
     targets_line,
     timeit,
     usable_cpus,
+    run_program,
 )
 
 MAX_LEN = 128
@@ -1079,6 +1080,15 @@ def parse_args(argv=None):
         a.no_torch = a.no_sweep = True
     if a.torch_threads < 0:
         p.error(f"--torch-threads must be >= 0, got {a.torch_threads}")
+    # counts and times checked here (--n 0 was a NumPy error mid-run, --cycles 0 "no median for empty data")
+    for flag, value in (("--n", a.n), ("--cycles", a.cycles)):
+        if value is not None and value < 1:
+            p.error(f"{flag} must be >= 1, got {value}")
+    for flag, value in (("--block-s", a.block_s), ("--case-budget-s", a.case_budget_s), ("--max-gb", a.max_gb),
+                        ("--guard-gb", a.guard_gb), ("--time-budget-s", a.time_budget_s),
+                        ("--case-timeout-s", a.case_timeout_s)):
+        if value is not None and not 0 < value < float("inf"):
+            p.error(f"{flag} must be a positive number, got {value}")
     if a.torch_threads == 0:  # the help's "every CPU": torch.set_num_threads refuses 0
         a.torch_threads = usable_cpus()
     if a.out is None:
@@ -1187,4 +1197,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_program(main, "benchmarks/render.py"))

@@ -56,6 +56,7 @@ from benchmarks.common import (  # noqa: E402
     serve_worker,
     targets_line,
     usable_cpus,
+    run_program,
 )
 
 NUM_CLASSES = 345
@@ -370,6 +371,13 @@ def main(argv=None) -> int:
         return serve_worker(prepare_case)
     if args.torch_threads < 0:
         p.error(f"--torch-threads must be >= 0, got {args.torch_threads}")
+    # --batch 0 was a broadcasting error inside the compiled step
+    for flag, values in (("--hidden", [args.hidden]), ("--layers", [args.layers]), ("--batch", [args.batch]),
+                         ("--t", [args.t]), ("--unroll", args.unroll), ("--cycles", [args.cycles])):
+        if any(v < 1 for v in values):
+            p.error(f"{flag} must be >= 1, got {values if len(values) > 1 else values[0]}")
+    if not 0 < args.block_s < float("inf"):
+        p.error(f"--block-s must be a positive number, got {args.block_s}")
     # On a GPU this process only asks for the backend: it must not take 75% of the memory up
     # front, which the JAX and PyTorch workers need.
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
@@ -407,4 +415,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_program(main, "benchmarks/train.py"))

@@ -324,7 +324,7 @@ def main(argv=None) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     make_figures(out.parent, out.stem, arrays, results, extras, labels_text)
     record = {
-        **run_record("eval/attribution.py", argv),
+        **run_record("eval/attribution.py", argv, args.data),
         "data": {
             "root": str(root),
             "source": "quickdraw_strokes test split (20% by key_id hash) of quickdraw/simplified/*.ndjson, real human sketches",

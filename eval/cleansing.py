@@ -151,6 +151,11 @@ def main(argv=None) -> dict:
         parser.error(f"--rates {args.rates!r}: comma-separated numbers in [0, 1)")
     if not all(0.0 <= r < 1.0 for r in rates):
         parser.error(f"--rates {args.rates!r}: label-noise rates must be in [0, 1)")
+    if len(set(rates)) != len(rates):  # a repeated rate was trained (or resumed) and reported twice
+        parser.error(f"--rates {args.rates!r}: each rate once")
+    if any(item.split("=", 1)[0].strip() == "data.label_noise" for item in args.set):
+        # applied after the rate, it replaced every rate while the runs were named by --rates
+        parser.error("--set data.label_noise: the noise rate comes from --rates (each run is named by it)")
     for name, q in (("--q-high-quantile", args.q_high_quantile), ("--q-low-quantile", args.q_low_quantile)):
         if not 0.0 <= q <= 1.0:
             parser.error(f"{name} {q}: a quantile in [0, 1]")

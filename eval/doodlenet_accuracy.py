@@ -179,7 +179,7 @@ def main(argv=None) -> dict:
         print(f"best {recipe}: " + ", ".join(f"{k}={v}" for k, v in best.items() if k not in ("sketches", "compilations")))
 
     results = {
-        **run_record("eval/doodlenet_accuracy.py", argv),
+        **run_record("eval/doodlenet_accuracy.py", argv, args.data),
         "data": {
             "root": str(root),
             "source": "quickdraw/simplified/*.ndjson (Google QuickDraw simplified, CC BY 4.0)",

@@ -123,6 +123,8 @@ def main(argv=None) -> dict:
         seeds = [int(s) for s in args.seeds.split(",")]
     except ValueError:
         parser.error(f"--seeds {args.seeds!r}: comma-separated whole numbers")
+    if len(set(seeds)) < len(seeds):  # a repeated seed was averaged twice
+        parser.error(f"--seeds {args.seeds!r}: each seed once")
     for name, v in (("--n-per", args.n_per), ("--epochs", args.epochs)):
         if v < 1:
             parser.error(f"{name} {v}: must be >= 1")

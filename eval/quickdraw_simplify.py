@@ -229,7 +229,7 @@ def main(argv=None) -> dict:
             "meet an exact RDP tie (several farthest points, or distance == epsilon)"
         )
     if args.out:
-        atomic_write_json(args.out, {**run_record("eval/quickdraw_simplify.py", argv), **results})
+        atomic_write_json(args.out, {**run_record("eval/quickdraw_simplify.py", argv, args.data), **results})
     return results
 
 

@@ -202,6 +202,11 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     bad = [t for t in args.temperatures if not 0.0 < t < float("inf")]  # checked before hours of sampling
     if bad:
         parser.error(f"--temperatures must be finite and > 0 (0 would be greedy: one sketch), got {bad}")
+    # a repeated value was a second row copied from the journal, counted twice in the means
+    for name, values in (("--categories", args.categories or []), ("--temperatures", args.temperatures),
+                         ("--softmax", args.softmax)):
+        if len(set(values)) < len(values):
+            parser.error(f"{name}: each value once, got {values}")
 
     root = data_root(args.data)
     model_dir = root / "models" / "sketch_rnn"
@@ -229,7 +234,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     print(f"\n{len(files)} decoders x {len(args.temperatures)} temperatures x {len(args.softmax)} rules, "
           f"{args.num} samples each: {seconds:.0f} s")
     results = {
-        **run_record("eval/sketch_rnn_samples.py", argv),
+        **run_record("eval/sketch_rnn_samples.py", argv, args.data),
         "seconds": seconds,  # of this call: rows_resumed rows came from a killed earlier call
         "rows_resumed": resumed,
         "doodlenet": doodlenet is not None,

@@ -229,6 +229,19 @@ def _script(path: str):
     ("benchmarks/train.py", ["--pack", "0.5", "1.5", "--out", "{tmp}/o"], "a pack fraction is in (0, 1), got 1.5"),
     ("benchmarks/train.py", ["--torch-threads", "-1", "--out", "{tmp}/o"], "--torch-threads must be >= 0"),
     ("benchmarks/render.py", ["--torch-threads", "-1", "--out", "{tmp}/o"], "--torch-threads must be >= 0"),
+    # an audit: accepted, then a wrong number, a default swapped in, or a traceback mid-run
+    ("benchmarks/attribution.py", ["--batch", "2", "--side-batch", "8", "--out", "{tmp}/o"], "--side-batch 8 must be <="),
+    ("benchmarks/pipeline.py", ["--seconds", "0", "--out", "{tmp}/o"], "--seconds must be a positive number"),
+    ("benchmarks/pipeline.py", ["--train-steps", "-1", "--out", "{tmp}/o"], "--train-steps must be >= 1"),
+    ("benchmarks/pipeline.py", ["--n", "400", "--out", "{tmp}/o"], "--n must be >= 1024"),
+    ("benchmarks/render.py", ["--n", "0", "--out", "{tmp}/o"], "--n must be >= 1"),
+    ("benchmarks/render.py", ["--cycles", "0", "--out", "{tmp}/o"], "--cycles must be >= 1"),
+    ("benchmarks/train.py", ["--batch", "0", "--out", "{tmp}/o"], "--batch must be >= 1"),
+    ("benchmarks/train.py", ["--unroll", "1", "0", "--out", "{tmp}/o"], "--unroll must be >= 1"),
+    ("eval/pseudo_label.py", ["--seeds", "0,0", "--out", "{tmp}/p.json"], "each seed once"),
+    ("eval/sketch_rnn_samples.py", ["--categories", "sheep", "sheep", "--out", "{tmp}/s.json"], "each value once"),
+    ("eval/cleansing.py", ["--rates", "0.1,0.1", "--out", "{tmp}/c.json"], "each rate once"),
+    ("eval/cleansing.py", ["--set", "data.label_noise=0.3", "--out", "{tmp}/c.json"], "--set data.label_noise"),
 ])
 def test_programs_refuse_bad_arguments_before_any_work(script, argv, problem, tmp_path, capsys):
     """Settings and output paths are checked when the arguments are parsed (they used to fail
@@ -239,6 +252,19 @@ def test_programs_refuse_bad_arguments_before_any_work(script, argv, problem, tm
         _script(script).main(argv)
     assert info.value.code == 2 and problem in capsys.readouterr().err
     assert (tmp_path / "a_file").read_text() == "keep me"
+
+
+def test_benchmark_mains_run_under_run_program(tmp_path, capsys):
+    """An audit: a benchmark's input errors (a missing pipeline.json for --markdown-only) were
+    tracebacks; its own exit status still comes through."""
+    from benchmarks.common import run_program
+
+    pipeline = _script("benchmarks/pipeline.py")
+    status = run_program(lambda: pipeline.main(["--markdown-only", "--out", str(tmp_path)]), "benchmarks/pipeline.py")
+    assert status == 2 and capsys.readouterr().err.startswith("benchmarks/pipeline.py: error: ")
+    assert run_program(lambda: 3, "x") == 3 and run_program(lambda: {"a": 1}, "x") == 0
+    for script in ("attribution", "pipeline", "render", "train"):
+        assert f'run_program(main, "benchmarks/{script}.py")' in (ROOT / "benchmarks" / f"{script}.py").read_text()
 
 
 def test_eval_programs_name_input_errors_without_a_traceback(tmp_path, capsys):
@@ -581,6 +607,38 @@ def test_provenance_commit_is_dirty_for_code_changes_not_for_result_files(tmp_pa
     (tmp_path / "new_config.py").unlink()
     (tmp_path / "code.py").write_text("x = 2\n")
     assert _git_commit(str(tmp_path)) == clean + " (dirty)"
+    # what a resumed run must match (an audit: rows of other uncommitted code were resumed under
+    # the one label "(dirty)"): the commit when clean, else a digest of the uncommitted changes
+    from sketchjax.provenance import code_state
+
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
+    two = code_state(str(tmp_path))
+    assert two.startswith(f"{head} (dirty: ")
+    (tmp_path / "code.py").write_text("x = 3\n")
+    three = code_state(str(tmp_path))
+    assert three != two and three.startswith(f"{head} (dirty: ")
+    (tmp_path / "eval" / "results" / "other.json").write_text("{}")  # outputs do not count
+    assert code_state(str(tmp_path)) == three
+    (tmp_path / "helper.py").write_text("y = 1\n")  # nor do untracked files go unseen
+    with_helper = code_state(str(tmp_path))
+    (tmp_path / "helper.py").write_text("y = 2\n")
+    assert len({three, with_helper, code_state(str(tmp_path))}) == 3
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "helper.py").unlink()
+    assert code_state(str(tmp_path)) == head
+
+
+def test_run_record_names_the_data_root_it_read(monkeypatch, tmp_path):
+    """An audit: the JSONs of programs reading $SKETCHJAX_DATA did not say which data they measured."""
+    import sketchjax.provenance as prov
+
+    monkeypatch.setenv("SKETCHJAX_DATA", str(tmp_path))
+    assert prov.run_record("eval/x.py", [])["data_root"] == str(tmp_path.resolve())
+    (tmp_path / "given").mkdir()
+    assert prov.run_record("eval/x.py", ["--data", "given"], str(tmp_path / "given"))["data_root"] == str(
+        (tmp_path / "given").resolve())
+    monkeypatch.setenv("SKETCHJAX_DATA", str(tmp_path / "missing"))
+    assert prov.run_record("eval/x.py", [])["data_root"] is None
 
 
 def test_run_record_names_the_code_at_the_start_of_the_run(monkeypatch):
