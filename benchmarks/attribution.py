@@ -92,8 +92,8 @@ def main(argv=None) -> dict:
         args.out = argparse_output(directory=True)(default_out(args.quick))
     if args.cycles is None:  # --quick changes the defaults only, never a value the user gave
         args.cycles = 2 if args.quick else 4
-    if args.side_batch is None:
-        args.side_batch = 8 if args.quick else 16
+    if args.side_batch is None:  # the default fits in a smaller --batch; a value given is checked below
+        args.side_batch = min(8 if args.quick else 16, max(args.batch, 1))
     for flag, value in (("--batch", args.batch), ("--canvas", args.canvas), ("--side-batch", args.side_batch),
                         ("--cycles", args.cycles)):
         if value < 1:

@@ -352,16 +352,28 @@ def test_chairv2_builds_from_its_source_dir_and_checks_its_photos(tmp_path, tfds
     monkeypatch.setenv("SKETCHJAX_DATA", str(tmp_path / "elsewhere"))  # the data root has no Chair-V2
     (tmp_path / "elsewhere").mkdir()
     src = tmp_path / "chair"
-    _small_chairv2(src, ["aa_v1", "bb_v1"])
-    Image.fromarray(np.full((8, 8, 4), 200, np.uint8), mode="RGBA").save(src / "photo" / "bb_v1.png")
+    import cv2
+
+    _small_chairv2(src, ["aa_v1", "bb_v1", "cc_v1", "dd_v1"])
+    colour = np.array([200, 120, 30], np.uint8)  # channels differ: a swapped order shows
+    Image.fromarray(np.tile(colour, (8, 8, 1))).save(src / "photo" / "aa_v1.png")  # 8-bit RGB: stored as is
+    rgba = np.concatenate([np.tile(colour, (8, 8, 1)), np.full((8, 8, 1), 255, np.uint8)], axis=-1)
+    rgba[:4, :, 3] = 0  # the top half transparent: white, not the colour under it
+    Image.fromarray(rgba, mode="RGBA").save(src / "photo" / "bb_v1.png")
+    Image.fromarray(np.full((8, 8), 90, np.uint8), mode="L").save(src / "photo" / "cc_v1.png")
+    deep = np.tile(np.array([40000, 1000, 65535], np.uint16), (8, 8, 1))  # 16-bit RGB (TFDS wrapped it)
+    cv2.imwrite(str(src / "photo" / "dd_v1.png"), deep[..., ::-1])  # cv2 writes BGR
     config = chairv2_config(source_dir=src)
     assert config.source_dir == os.path.abspath(src)
     builder = QmulChairv2.prepare(config, tfds_dir)  # no manual_dir: the config's folder
     photos = {ex["photo_id"].decode(): ex["photo"] for ex in open_split(builder, "train")}
-    assert sorted(photos) == ["aa_v1", "bb_v1"]
-    assert all(p.shape == (8, 8, 3) for p in photos.values())
-    np.testing.assert_array_equal(photos["bb_v1"], np.full((8, 8, 3), 200, np.uint8))
-    np.testing.assert_array_equal(photos["aa_v1"], np.full((8, 8, 3), 40, np.uint8))
+    assert sorted(photos) == ["aa_v1", "bb_v1", "cc_v1", "dd_v1"]
+    assert all(p.shape == (8, 8, 3) and p.dtype == np.uint8 for p in photos.values())
+    np.testing.assert_array_equal(photos["aa_v1"], np.tile(colour, (8, 8, 1)))
+    np.testing.assert_array_equal(photos["bb_v1"][4:], np.tile(colour, (4, 8, 1)))
+    np.testing.assert_array_equal(photos["bb_v1"][:4], np.full((4, 8, 3), 255, np.uint8))
+    np.testing.assert_array_equal(photos["cc_v1"], np.full((8, 8, 3), 90, np.uint8))
+    np.testing.assert_array_equal(photos["dd_v1"], np.tile(np.array([156, 3, 255], np.uint8), (8, 8, 1)))
     with pytest.raises(ValueError, match="made from source_dir .* but prepare.. was given manual_dir"):
         QmulChairv2.prepare(config, tfds_dir, manual_dir=tmp_path / "elsewhere")
     bad = tmp_path / "bad"

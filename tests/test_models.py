@@ -442,6 +442,15 @@ def test_models_name_a_bad_architecture_setting(model, message):
         model.init(jax.random.PRNGKey(0), inputs)
 
 
+def test_bilstm_unroll_true_is_still_accepted():
+    """lax.scan's unroll=True (fully unrolled) is a speed setting the checks must not refuse."""
+    sk = random_sketches(np.random.default_rng(0), 1, 6, [6])
+    model = BiLSTMEncoder(hidden=4, num_layers=1, head=(4,), unroll=True)
+    assert model.apply(model.init(jax.random.PRNGKey(0), sk), sk).shape == (1, 4)
+    with pytest.raises(ValueError, match="unroll must be an integer >= 1"):
+        BiLSTMEncoder(hidden=4, num_layers=1, head=(4,), unroll=0).init(jax.random.PRNGKey(0), sk)
+
+
 def test_transformer_max_len_names_the_padded_length():
     """The message said "sketches have 12 points" for a batch of 5- and 3-point sketches padded to 12."""
     model = PointTransformer(dim=8, depth=1, heads=2, max_len=8, head=(4,))

@@ -672,7 +672,7 @@ def test_benchmark_records_the_commit_it_started_at_without_importing_jax(monkey
     assert (m["git_commit"], m["git_dirty"], m["git_changed_during_run"]) == ("a" * 40, True, True)
 
 
-def test_row_journal_keeps_finished_rows_for_a_resumed_run(tmp_path, capsys):
+def test_row_journal_keeps_finished_rows_for_a_resumed_run(tmp_path, capsys, monkeypatch):
     from benchmarks.common import RowJournal
 
     out = tmp_path / "r.json"
@@ -683,6 +683,13 @@ def test_row_journal_keeps_finished_rows_for_a_resumed_run(tmp_path, capsys):
     assert "resuming: 1 finished row(s)" in capsys.readouterr().err
     other = RowJournal(out, {"num": 4})  # other settings: not mixed in
     assert len(other) == 0 and "other settings" in capsys.readouterr().err
+    other.add(["sheep", 0.5, "js"], {"top1": 0.5})
+    # other uncommitted code (an audit: a dirty checkout resumed rows of other edits under one label)
+    import benchmarks.common as common
+
+    monkeypatch.setattr(common, "_CODE_AT_START", f"{common._CODE_AT_START} (dirty: 0123456789abcdef)")
+    assert len(RowJournal(out, {"num": 4})) == 0 and "other settings or code" in capsys.readouterr().err
+    monkeypatch.undo()
     (tmp_path / "r.json.partial.json").write_text("{torn")
     assert len(RowJournal(out, {"num": 3})) == 0 and "unreadable" in capsys.readouterr().err
     other.done()

@@ -121,8 +121,12 @@ def _source_folder(cfg, manual_dir: Optional[os.PathLike]) -> Optional[pathlib.P
 class QmulChairv2(ArrayRecordBuilder):
     """QMUL Chair-V2 vector sketches paired with their photos."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release (training pickle, PNG photos)."}
+    VERSION = tfds.core.Version("1.0.1")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release (training pickle, PNG photos).",
+        "1.0.1": "Photos other than 8-bit RGB PNGs are stored converted to 8-bit RGB (transparent areas on white); "
+                 "1.0.0 stored them as is (RGBA read back as [H, W, 4], 16-bit wrapped); corrupt photos named.",
+    }
     MANUAL_DOWNLOAD_INSTRUCTIONS = f"""\
     Put the coordinate pickle (the public `{CHAIRV2_PICKLES[0]}` or `{CHAIRV2_PICKLES[1]}`) and
     the `photo/` folder of PNGs of QMUL Chair-V2 in the manual directory (default: the data
@@ -209,9 +213,10 @@ class QmulChairv2(ArrayRecordBuilder):
 
 
 def _stored_photo(path: pathlib.Path):
-    """What the ``photo`` feature stores: the file's path when it is an RGB PNG (kept as is),
-    else the photo converted to RGB and encoded as PNG bytes (an RGBA or grayscale PNG was stored
-    as is and read back as ``[H, W, 4]`` / ``[H, W, 1]``, not the documented ``[H, W, 3]``).
+    """What the ``photo`` feature stores: the file's path when it is an 8-bit RGB PNG (kept as
+    is), else the photo converted to 8-bit RGB — transparent areas on white — and encoded as PNG
+    bytes (stored as is, an RGBA or grayscale PNG read back as ``[H, W, 4]`` / ``[H, W, 1]``, and
+    a 16-bit one wrapped around in TFDS's cast to uint8; Pillow reads both right).
 
     Raises:
       SketchError: naming the photo when it cannot be decoded (a truncated PNG built and then
@@ -220,10 +225,15 @@ def _stored_photo(path: pathlib.Path):
     from PIL import Image, UnidentifiedImageError  # matplotlib's dependency
 
     try:
+        with open(path, "rb") as f:
+            head = f.read(26)  # PNG signature, IHDR: width, height, bit depth (byte 24), colour type (25)
         with Image.open(path) as im:
             im.load()  # decodes every pixel: a truncated file fails here
-            if im.format == "PNG" and im.mode == "RGB":
-                return os.fspath(path)
+            if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" and head[24:26] == bytes([8, 2]):
+                return os.fspath(path)  # 8-bit RGB, no alpha
+            if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
+                rgba = im.convert("RGBA")
+                im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
             buffer = io.BytesIO()
             im.convert("RGB").save(buffer, format="PNG")
             return buffer.getvalue()

@@ -250,7 +250,7 @@ class BiLSTMEncoder(nn.Module):
         (:class:`~sketchjax.models.layers.ReluMLP`; softplus for a cosine / GACL head).
       dropout: dropout between layers and in the head (active with ``train=True``; needs a
         ``'dropout'`` rng).
-      unroll: ``lax.scan`` unroll factor (speed only).
+      unroll: ``lax.scan`` unroll factor, or True for fully unrolled (speed only).
       pack: run on ``ceil(pack * B)`` rows of packed sketches when the batch fits in them,
         else padded (speed only: the features are the same; see the module docstring).
         ``None`` (default), or any value with ``ceil(pack * B) >= B`` (e.g. ``B = 1``): always
@@ -271,8 +271,9 @@ class BiLSTMEncoder(nn.Module):
 
     @nn.compact
     def __call__(self, sketch: Sketch, *, train: bool = False) -> jax.Array:
+        # unroll: a count, or True (lax.scan's "fully unrolled")
         check_settings("BiLSTMEncoder", counts={"hidden": self.hidden, "num_layers": self.num_layers,
-                                                "unroll": self.unroll},
+                                                **({} if self.unroll is True else {"unroll": self.unroll})},
                        dropout={"dropout": self.dropout})  # the head's widths: ReluMLP checks them
         check_batch_shape(sketch, "BiLSTMEncoder", prefix=True)
         x = point_features(sketch)
