@@ -437,7 +437,9 @@ def gacl_loss(
 def quality_scores(cos: jax.Array, norm: jax.Array, cfg: GACLConfig) -> tuple[jax.Array, jax.Array, jax.Array]:
     """``(q, cos_theta_pred, pred)`` from :func:`class_cosines`: the continuous quality score,
     the cosine to the predicted class and the predicted class (argmax of ``cos theta_j``, how
-    a GACL classifier predicts at test time)."""
+    a GACL classifier predicts at test time).  A row with a NaN cosine (only from NaN weights or
+    features) gets a NaN ``cos_theta_pred`` and the index of its first NaN as ``pred`` (argmax's
+    rule; integer outputs have no NaN), so test ``cos_theta_pred`` for NaN, not ``pred``."""
     if np.ndim(cos) < 1 or np.shape(norm) != np.shape(cos)[:-1]:
         raise ValueError(f"quality_scores: need cos [..., C] and norm [...] (one per row), got {np.shape(cos)}, "
                          f"{np.shape(norm)}")
