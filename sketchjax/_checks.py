@@ -23,6 +23,16 @@ def is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
+def is_number(value) -> bool:
+    """A real number given any way — Python, NumPy or a concrete 0-d JAX array — not a bool,
+    text, None or a larger array."""
+    if is_real(value):
+        return True
+    if isinstance(value, (bool, np.bool_, str, bytes)) or value is None or np.ndim(value) != 0:
+        return False
+    return np.asarray(value).dtype.kind in "iuf"
+
+
 def check_int(name: str, param: str, value, low: int | None = None, error: type = ValueError, why: str = "") -> int:
     """``value`` as an ``int`` (``>= low`` when given), or ``error`` (a ValueError subclass)
     naming ``name`` and ``param`` — a bool or a float (2.5 cut to 2) is refused, not rounded;

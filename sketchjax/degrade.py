@@ -56,11 +56,23 @@ def _check_one(name: str, xy, pen, valid, fractions: dict | None = None, **amoun
     if _concrete(valid):
         check_mask(valid, name)
     for key, value in amounts.items():
-        if _concrete(value) and not np.all(np.isfinite(np.asarray(value, float)) & (np.asarray(value) >= 0)):
-            raise ValueError(f"{name}: {key} must be a finite number >= 0, got {value}")
-    for key, value in (fractions or {}).items():
-        if _concrete(value) and not np.all((np.asarray(value) >= 0) & (np.asarray(value) <= 1)):  # also NaN
-            raise ValueError(f"{name}: {key} must be a fraction in [0, 1], got {value}")
+        _check_amount(name, key, value)
+    for key, value in (fractions or {}).items():  # NaN fails both comparisons
+        if _concrete(value) and not (_numeric(value) and np.all((np.asarray(value) >= 0) & (np.asarray(value) <= 1))):
+            raise ValueError(f"{name}: {key} must be a fraction in [0, 1], got {value!r}")
+
+
+def _check_amount(name: str, key: str, value) -> None:
+    """``value`` (when concrete) a finite number >= 0, or a ValueError naming ``name`` and ``key``."""
+    if _concrete(value) and not (_numeric(value) and np.all(np.isfinite(np.asarray(value, float))
+                                                            & (np.asarray(value) >= 0))):
+        raise ValueError(f"{name}: {key} must be a finite number >= 0, got {value!r}")
+
+
+def _numeric(value) -> bool:
+    """Numbers (bools included), not text or None: '0.05' or None from a config was a NumPy
+    ufunc error naming no parameter."""
+    return np.asarray(value).dtype.kind in "biuf"
 
 
 def _check_count(name: str, key: str, value, low: int) -> int:
@@ -192,6 +204,7 @@ def scribble_sketch(key: jax.Array, t: int, n: int, lo=(0.0, 0.0), hi=(255.0, 25
         raise ValueError(f"scribble_sketch: need a finite box with lo < hi, got lo={lo}, hi={hi}")
     if n * points > t:
         raise ValueError(f"scribble_sketch: {n} strokes x {points} points do not fit in T = {t}")
+    _check_amount("scribble_sketch", "step", step)  # NaN gave NaN points
     walks = scribble_strokes(key, jnp.asarray(lo, jnp.float32), jnp.asarray(hi, jnp.float32), n, points, step)
     k = n * points
     xy = jnp.zeros((t, 2), jnp.float32).at[:k].set(walks.reshape(k, 2))

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sketchjax._checks import is_number
 from sketchjax._numerics import compute_dtype, to_rank
 from sketchjax.formats.ndjson import QuickDrawRecord
 from sketchjax.formats.strokes import _stroke_array, from_strokes, to_strokes
@@ -70,7 +71,7 @@ def canvas_fit(sketch: Sketch, size: Union[float, Sequence[float]], padding: flo
     if sizes is None or sizes.size not in (1, 2) or not np.all(np.isfinite(sizes) & (sizes > 0)):
         raise ValueError(f"size must be a canvas side > 0 or (width, height), static numbers; got {size!r}")
     width, height = (float(sizes[0]), float(sizes[-1]))
-    if not isinstance(padding, jax.core.Tracer) and not 0.0 <= padding < 0.5:  # 0.5 collapses, beyond mirrors
+    if not isinstance(padding, jax.core.Tracer) and not (is_number(padding) and 0.0 <= padding < 0.5):  # 0.5 collapses
         raise ValueError(f"padding must be in [0, 0.5) (a fraction of the canvas side per side), got {padding}")
     check_points(sketch.xy, sketch.pen, sketch.valid, "fit_to_canvas", any_units=True)  # shapes; finite when concrete
     dtype = compute_dtype(sketch.xy)
@@ -136,7 +137,9 @@ def _per_stroke(data, fn, name: str):
     """Apply ``fn([n, k] array) -> [m, k] array`` to each stroke; same container type out."""
     if isinstance(data, Sketch):
         has_time = data.time is not None
-        strokes = [fn(s) for s in to_strokes(data, name=name, with_time=has_time)]
+        # in float64 as the list form's strokes are (_stroke_array): a Sketch's float32 arc lengths
+        # gave resample points up to 0.012 px away from the same strokes passed as a list
+        strokes = [fn(s.astype(np.float64)) for s in to_strokes(data, name=name, with_time=has_time)]
         # from_strokes re-validates; single-point strokes stay single ("keep" is lossless).
         return from_strokes(strokes, name=name, single_point="keep")
     if isinstance(data, np.ndarray) and data.ndim == 2:
@@ -189,7 +192,7 @@ def rdp(data: Union[np.ndarray, StrokesOrSketch], epsilon: float, *, name: str =
     Returns:
       Same kind as ``data``: a subset of the points, in order.
     """
-    if not epsilon >= 0:  # also refuses NaN
+    if not (is_number(epsilon) and epsilon >= 0):  # also refuses NaN, text and None (were TypeErrors)
         raise SketchError(f"{name}: rdp epsilon must be >= 0, got {epsilon}")
     return _per_stroke(data, lambda s: s[_rdp_keep(s, epsilon)] if len(s) > 2 else s, name)
 
@@ -242,8 +245,8 @@ def resample(data: Union[np.ndarray, StrokesOrSketch], spacing: float, *, name: 
     Returns:
       Same kind as ``data``.
     """
-    if not spacing > 0:
-        raise SketchError(f"{name}: resample spacing must be > 0, got {spacing}")
+    if not (is_number(spacing) and spacing > 0):
+        raise SketchError(f"{name}: resample spacing must be a number > 0, got {spacing!r}")
     return _per_stroke(data, lambda s: _resample_stroke(s, spacing), name)
 
 

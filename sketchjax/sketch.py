@@ -212,7 +212,8 @@ def check_sketch(sketch: Sketch, name: str = "sketch", *, max_abs: float = MAX_A
         )
     if sketch.time is not None and np.shape(sketch.time) != pen.shape:
         raise SketchError(f"{name}: time {np.shape(sketch.time)} must have shape {pen.shape}")
-    if not np.issubdtype(xy.dtype, np.floating) or not np.issubdtype(pen.dtype, np.floating):
+    # jnp.issubdtype: NumPy's says bfloat16 is not floating ("must be floating point, got bfloat16")
+    if not jnp.issubdtype(xy.dtype, jnp.floating) or not jnp.issubdtype(pen.dtype, jnp.floating):
         raise SketchError(f"{name}: xy and pen must be floating point, got {xy.dtype} and {pen.dtype}")
     if valid.dtype != np.bool_:
         raise SketchError(f"{name}: valid must be bool, got {valid.dtype}")

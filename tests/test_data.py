@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -927,6 +928,16 @@ def test_iterator_passes_extra_fields_through(simplified):
         assert b["key_id"].tolist() == [source[int(i)]["key_id"] for i in b["index"]]  # row by row
     with pytest.raises(ValueError, match=r"extra_fields \['label'\] would replace"):
         SketchBatchIterator(source, batch_size=5, extra_fields=("label",))
+
+
+def test_augment_batch_names_an_unbatched_sketch():
+    """An audit: one sketch ``xy [T, 2]`` with T keys failed inside vmap with an IndexError."""
+    xy, pen, valid = jnp.zeros((5, 2)), jnp.array([1.0, 1, 1, 1, 0]), jnp.ones(5, bool)
+    keys = jax.random.split(jax.random.PRNGKey(0), 5)
+    with pytest.raises(ValueError, match=r"augment_batch: augments a batch, xy \[B, T, 2\]"):
+        augment_batch(keys, xy, pen, valid, AUGMENT)
+    out = augment_batch(keys[:1], xy[None], pen[None], valid[None], AUGMENT)
+    assert out[0].shape == (1, 5, 2)
 
 
 def test_augmentation_never_empty_or_nan(train_source):

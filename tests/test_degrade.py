@@ -280,3 +280,20 @@ def test_kmeans_with_fewer_distinct_points_than_k_is_well_defined():
         labels = np.asarray(labels)
         assert len(set(labels[:3])) == 1 and len(set(labels[3:])) == 1 and labels[0] != labels[3]
     assert {(0.0, 0.0), (5.0, 5.0)} <= set(later)  # the old code picked only (0, 0) here
+
+
+def test_degradations_name_a_parameter_that_is_not_a_number():
+    """An audit: '0.05' or None read from a config was a NumPy ufunc / comparison TypeError naming
+    nothing, and scribble_sketch's step=NaN gave NaN points (add_scribbles checks it)."""
+    xy = jnp.array([[0.0, 0.0], [10.0, 5.0], [20.0, 0.0]])
+    pen, valid = jnp.array([1.0, 1.0, 0.0]), jnp.ones(3, bool)
+    key = jax.random.PRNGKey(0)
+    with pytest.raises(ValueError, match="jitter: sigma must be a finite number >= 0, got '0.05'"):
+        degrade.jitter(key, xy, pen, valid, "0.05")
+    with pytest.raises(ValueError, match="truncate: fraction must be a fraction in \\[0, 1\\], got None"):
+        degrade.truncate(xy, pen, valid, None)
+    for step in (np.nan, np.inf, -1.0, "0.1"):
+        with pytest.raises(ValueError, match="scribble_sketch: step must be a finite number >= 0"):
+            degrade.scribble_sketch(key, 16, 2, points=4, step=step)
+    out, _, _ = degrade.scribble_sketch(key, 16, 2, points=4, step=0.2)
+    assert bool(jnp.isfinite(out).all())

@@ -636,3 +636,17 @@ def test_write_ndjson_names_a_record_with_nan_metadata(tmp_path):
     records = read_ndjson(path)
     with pytest.raises(ValueError, match=r"cat\.ndjson:1: cannot write as JSON"):
         write_ndjson(records, tmp_path / "out.ndjson")
+    # an audit: metadata the reader refuses was written ('word': 5), a NumPy bool was a TypeError
+    import dataclasses
+
+    (tmp_path / "good.ndjson").write_text('{"word":"cat","key_id":"7","drawing":[[[0,5],[0,5]]]}\n')
+    good = read_ndjson(tmp_path / "good.ndjson")[0]
+    for field, value, message in (("word", 5, "'word' must be text, got 5"),
+                                  ("recognized", "false", "'recognized' must be true/false"),
+                                  ("timestamp", 1490000000, "'timestamp' must be text")):
+        with pytest.raises(ValueError, match=rf"\(writing\): {message}"):
+            write_ndjson([dataclasses.replace(good, **{field: value})], tmp_path / "bad.ndjson")
+    assert not (tmp_path / "bad.ndjson").exists()
+    write_ndjson([dataclasses.replace(good, recognized=np.bool_(True), key_id=np.int64(7))], tmp_path / "np.ndjson")
+    again = read_ndjson(tmp_path / "np.ndjson")[0]
+    assert again.recognized is True and again.key_id == 7

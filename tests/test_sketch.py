@@ -116,3 +116,14 @@ def test_check_points_narrow_coordinates_without_overflow_warnings(dtype):
     bad[1, 0] = np.inf
     with pytest.raises(ValueError, match="narrow: .*non-finite coordinate.* at point 1"):
         check_points(bad, pen, valid, "narrow", any_units=True)
+
+
+def test_bfloat16_sketches_are_floating_point():
+    """An audit: check_sketch used NumPy's issubdtype, for which bfloat16 is not floating, so the
+    writers refused a bfloat16 sketch as "must be floating point, got bfloat16"."""
+    from sketchjax.formats import from_strokes, read_svg, to_strokes, write_svg
+
+    sketch = from_strokes([np.array([[0.0, 0.0], [10.0, 5.0], [20.0, 0.0]])])
+    half = sketch.replace(xy=jnp.asarray(sketch.xy, jnp.bfloat16))
+    np.testing.assert_array_equal(np.asarray(read_svg(write_svg(half)).xy), np.asarray(sketch.xy))
+    assert len(to_strokes(half)) == 1

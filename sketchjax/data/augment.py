@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sketchjax._checks import check_key
+from sketchjax._checks import check_key, is_number
 from sketchjax.normalize import bounding_box, rdp, resample
 from sketchjax.sketch import Sketch, compact, stroke_ids
 
@@ -49,6 +49,12 @@ class Augment:
     stroke_dropout: float = 0.0
 
     def __post_init__(self):
+        for field in ("aspect", "jitter", "stroke_dropout"):  # None or text: a TypeError naming nothing
+            if not is_number(getattr(self, field)):
+                raise ValueError(f"Augment.{field} must be a number, got {getattr(self, field)!r}")
+        if (isinstance(self.scale, (str, bytes)) or not hasattr(self.scale, "__len__") or len(self.scale) != 2
+                or not all(is_number(v) for v in self.scale)):
+            raise ValueError(f"Augment.scale must be (lo, hi) numbers, got {self.scale!r}")
         lo, hi = (float(v) for v in self.scale)
         if not 0.0 < lo <= hi or not np.isfinite(hi):
             raise ValueError(f"Augment.scale must be 0 < lo <= hi < inf, got {self.scale}")
@@ -163,7 +169,11 @@ def augment_batch(keys: jax.Array, xy: jax.Array, pen: jax.Array, valid: jax.Arr
     bounding-box centre, then point jitter (pure, jit-able; ``augment`` is static).
 
     Args:
-      keys: ``[B]`` PRNG keys, one per example (its whole randomness).
+      keys: ``[B]`` PRNG keys, one per example (its whole randomness).  The numbers drawn from a
+        key depend on the padded length ``T`` too (one draw of ``3T + 3`` uniforms, laid out by
+        ``T``): the same sketch and key padded to another ``T`` is augmented differently.  Kept
+        so that every run trained so far is reproduced by its config (``T`` is the config's
+        ``max_len``); a batch is deterministic given its keys and shapes.
       xy: ``float32[B, T, 2]`` pixels; pen: ``float32[B, T]``; valid: ``bool[B, T]`` prefix mask.
       augment: the settings.
 
@@ -173,5 +183,8 @@ def augment_batch(keys: jax.Array, xy: jax.Array, pen: jax.Array, valid: jax.Arr
       input had one), padding zeroed.  Finite for finite input: a zero-size sketch stays a
       point and its jitter is 0.
     """
+    if np.ndim(xy) != 3 or np.shape(xy)[-1] != 2 or np.shape(pen) != np.shape(xy)[:2] or np.shape(valid) != np.shape(pen):
+        raise ValueError(f"augment_batch: augments a batch, xy [B, T, 2] and pen/valid [B, T]; got {np.shape(xy)}, "
+                         f"{np.shape(pen)}, {np.shape(valid)}")  # one sketch crashed inside vmap
     check_key("augment_batch", keys, "keys", batch=np.shape(pen)[0] if np.ndim(pen) else None)
     return jax.vmap(lambda k, a, b, c: _augment_one(k, a, b, c, augment))(keys, xy, pen, valid)

@@ -264,9 +264,14 @@ def sketch_to_drawing(sketch: Sketch, *, name: str = "sketch") -> list:
 
 
 def _record_to_json(record: QuickDrawRecord) -> dict:
-    obj = {k: getattr(record, k) for k in _METADATA_KEYS if getattr(record, k) is not None}
+    name = record.source or record.key_id or "record"
+    # NumPy scalars as Python values (np.bool_ was "not JSON serializable"); then the reader's
+    # metadata check, so nothing is written that read_ndjson refuses ('word': 5, a text 'recognized')
+    obj = {k: v.item() if isinstance(v, np.generic) else v
+           for k in _METADATA_KEYS if (v := getattr(record, k)) is not None}
+    _check_metadata(obj, f"{name} (writing)")
     obj.update(record.extra)
-    obj["drawing"] = sketch_to_drawing(record.sketch, name=record.source or record.key_id or "record")
+    obj["drawing"] = sketch_to_drawing(record.sketch, name=name)
     return obj
 
 
@@ -286,7 +291,7 @@ def write_ndjson(records: Iterable[QuickDrawRecord], path: PathLike) -> int:
         for record in records:
             try:
                 line = json.dumps(_record_to_json(record), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-            except ValueError as e:  # NaN/inf in a metadata field: JSON has no spelling for it
+            except (ValueError, TypeError) as e:  # NaN/inf or an object JSON has no spelling for
                 raise SketchError(f"{record.source or record.key_id or 'record'}: cannot write as JSON ({e})") from None
             f.write(line)
             f.write("\n")
