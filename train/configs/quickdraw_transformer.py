@@ -13,7 +13,7 @@ Command:
 
 Expected runtime: 63 min wall on the 2-core CPU (jax 0.10.2; 2,140 steps of batch 64; measured
   2026-12-05 side by side with its GACL twin and two cleansing runs, so expect much less alone).
-Expected metric: held-out top-1 9.7%, top-5 27.6% over 344 classes (``--set seed=1``: 11.7% / 30.0%; seed 2: 10.1% / 29.3%;
+Expected metric: held-out top-1 9.7%, top-5 27.6% over 344 classes (``--set seed=1``: 11.7% / 30.0%; seed 2: 10.1% / 29.3%; seed 3: 11.5% / 30.4%;
   1,726 test sketches; the BiLSTM on the same data: 17.9% / 40.9%; RESULTS.md §4.4).
 """
 from __future__ import annotations
