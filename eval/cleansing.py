@@ -78,7 +78,9 @@ def summarise(sc: dict, keep: np.ndarray, args, gacl: bool = True) -> tuple[dict
     q, theta, noisy = sc["q"][keep], sc["theta_deg"][keep], sc["flipped"][keep]
     fields = ("best_f1", "recall_at_p90")
     curves = {"angle_only": suspicion_curve(q, theta, noisy),
-              "small_loss": suspicion_curve(q, 1.0 - sc["p_label"][keep], noisy)}
+              # -p, not 1 - p: in float32 1 - p is exactly 1 for every p below ~3e-8 (a GACL run, s = 64,
+              # gives labels down to 1e-29), which tied the most suspicious examples into one group
+              "small_loss": suspicion_curve(q, -sc["p_label"][keep], noisy)}
     if gacl:
         curves["gacl_rule"] = suspicion_curve(q, theta, noisy, args.q_high_quantile, args.q_low_quantile)
     disagree_p, disagree_r = precision_recall(sc["pred"][keep] != sc["label"][keep], noisy)

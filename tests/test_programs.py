@@ -716,3 +716,21 @@ def test_sketch_rnn_samples_resumes_from_its_journal(data_root, tmp_path):
     assert result["rows"][0] == planted and result["rows_resumed"] == 1
     assert result["rows"][1]["softmax_rule"] == "magenta" and "planted" not in result["rows"][1]
     assert not (tmp_path / "s.json.partial.json").exists() and json.loads(out.read_text())["rows"][0] == planted
+
+
+def test_cleansing_small_loss_ranks_labels_too_improbable_for_one_minus_p():
+    """Found by an audit: the "small loss" ranking was 1 - p in float32, exactly 1 for every label
+    probability below ~3e-8 (a GACL run, s = 64, gives them down to 1e-29): the most suspicious
+    examples tied into one group, recall at 90% precision 0 where it is 1."""
+    import argparse
+
+    program = _script("eval/cleansing.py")
+    p = np.concatenate([np.linspace(1e-9, 1e-8, 10), [2e-8, 2.5e-8], np.linspace(0.5, 1.0, 88)]).astype(np.float32)
+    flipped = np.zeros(100, bool)
+    flipped[:10] = True  # the ten least probable labels are the injected noise
+    sc = {"q": np.ones(100, np.float32), "theta_deg": np.full(100, 30.0, np.float32), "p_label": p,
+          "flipped": flipped, "generated": np.zeros(100, bool), "label": np.zeros(100, np.int32),
+          "pred": np.zeros(100, np.int32)}
+    args = argparse.Namespace(q_high_quantile=0.5, q_low_quantile=0.02)
+    row, _ = program.summarise_scores(sc, args, gacl=False)
+    assert row["small_loss"]["best_f1"] == pytest.approx(1.0) and row["small_loss"]["recall_at_p90"] == pytest.approx(1.0)
