@@ -209,6 +209,10 @@ def test_cut_point_schedule_holds_five_then_rises_to_twenty():
     n = [int(cut_points_at(e, 20)) for e in range(20)]
     assert n[:6] == [5] * 6 and n[-1] == 20 and all(a <= b for a, b in zip(n, n[1:]))
     assert int(jax.jit(cut_points_at, static_argnums=1)(12, 20)) == n[12]  # traceable epoch
+    # short runs, as the docstring says (it claimed a 6-epoch run stays at 5; an audit): the ramp
+    # lasts at least one epoch, inside the last one here; at most hold_epochs epochs: no ramp
+    assert [int(cut_points_at(e, 6)) for e in (4.9, 5.0, 5.5, 5.9)] == [5, 5, 12, 19]
+    assert {int(cut_points_at(e, 5)) for e in (0.0, 2.5, 4.9)} == {5}
 
 
 def test_classifier_reports_quality_prediction_and_trains_the_norm():

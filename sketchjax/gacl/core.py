@@ -361,8 +361,11 @@ def soft_bin(q: jax.Array, n_cuts: jax.Array, l_q: float, u_q: float, tau: float
 
 def cut_points_at(epoch, num_epochs: int, start: int = 5, end: int = 20, hold_epochs: int = 5) -> jax.Array:
     """The paper's schedule (G §4): ``start`` cut points for the first ``hold_epochs`` epochs,
-    then linearly up to ``end`` at the last epoch (rounded; ``epoch`` may be fractional/traced).
-    A run of at most ``hold_epochs + 1`` epochs has no room for the ramp and stays at ``start``."""
+    then linearly in the (fractional, possibly traced) epoch from ``start`` at ``hold_epochs`` to
+    ``end`` at ``num_epochs - 1`` — the start of the last epoch, held through it — rounded.  The
+    ramp lasts at least one epoch: a run of ``hold_epochs + 1`` epochs ramps within its last epoch
+    (6 epochs: 5 cut points at 5.0, 12 at 5.5, 19 at 5.9), and a run of at most ``hold_epochs``
+    epochs stays at ``start``."""
     for name, v, low in (("num_epochs", num_epochs, 1), ("start", start, 1), ("end", end, 1), ("hold_epochs", hold_epochs, 0)):
         check_int("cut_points_at", name, v, low)
     if not isinstance(epoch, jax.core.Tracer) and not np.all(np.asarray(epoch, np.float64) >= 0):  # also NaN
