@@ -30,7 +30,15 @@ def is_number(value) -> bool:
         return True
     if isinstance(value, (bool, np.bool_, str, bytes)) or value is None or np.ndim(value) != 0:
         return False
-    return np.asarray(value).dtype.kind in "iuf"
+    return is_number_dtype(np.asarray(value).dtype)
+
+
+def is_number_dtype(dtype) -> bool:
+    """An integer or floating dtype, bfloat16 and the other ml_dtypes floats included (NumPy's
+    ``kind`` calls them ``'V'``); not bool."""
+    import jax.numpy as jnp
+
+    return bool(jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating))
 
 
 def check_int(name: str, param: str, value, low: int | None = None, error: type = ValueError, why: str = "") -> int:

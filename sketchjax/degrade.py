@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sketchjax._checks import check_key
+from sketchjax._checks import check_key, is_number_dtype
 from sketchjax._numerics import to_rank
 from sketchjax.normalize import bounding_box
 from sketchjax.sketch import Sketch, check_mask, check_points, compact, num_strokes, stroke_ids
@@ -70,9 +70,10 @@ def _check_amount(name: str, key: str, value) -> None:
 
 
 def _numeric(value) -> bool:
-    """Numbers (bools included), not text or None: '0.05' or None from a config was a NumPy
-    ufunc error naming no parameter."""
-    return np.asarray(value).dtype.kind in "biuf"
+    """Numbers (also arrays of them, bfloat16 included), not text, None or bools — as
+    :func:`sketchjax._checks.is_number`: '0.05' or None from a config was a NumPy ufunc error
+    naming no parameter."""
+    return is_number_dtype(np.asarray(value).dtype)
 
 
 def _check_count(name: str, key: str, value, low: int) -> int:

@@ -72,7 +72,7 @@ def canvas_fit(sketch: Sketch, size: Union[float, Sequence[float]], padding: flo
         raise ValueError(f"size must be a canvas side > 0 or (width, height), static numbers; got {size!r}")
     width, height = (float(sizes[0]), float(sizes[-1]))
     if not isinstance(padding, jax.core.Tracer) and not (is_number(padding) and 0.0 <= padding < 0.5):  # 0.5 collapses
-        raise ValueError(f"padding must be in [0, 0.5) (a fraction of the canvas side per side), got {padding}")
+        raise ValueError(f"padding must be in [0, 0.5) (a fraction of the canvas side per side), got {padding!r}")
     check_points(sketch.xy, sketch.pen, sketch.valid, "fit_to_canvas", any_units=True)  # shapes; finite when concrete
     dtype = compute_dtype(sketch.xy)
     box = bounding_box(sketch)
@@ -193,7 +193,7 @@ def rdp(data: Union[np.ndarray, StrokesOrSketch], epsilon: float, *, name: str =
       Same kind as ``data``: a subset of the points, in order.
     """
     if not (is_number(epsilon) and epsilon >= 0):  # also refuses NaN, text and None (were TypeErrors)
-        raise SketchError(f"{name}: rdp epsilon must be >= 0, got {epsilon}")
+        raise SketchError(f"{name}: rdp epsilon must be a number >= 0, got {epsilon!r}")
     return _per_stroke(data, lambda s: s[_rdp_keep(s, epsilon)] if len(s) > 2 else s, name)
 
 

@@ -311,7 +311,7 @@ CASES = {
     # --- sketches: timestamps, simplification tolerance ---
     "sketch NaN timestamp": (
         sketch_case(lambda name: to_strokes(NAN_TIME_SKETCH, name=name, with_time=True)), r"non-finite timestamp at point 1"),
-    "rdp NaN epsilon": (sketch_case(lambda name: rdp(GOOD, float("nan"), name=name)), r"epsilon must be >= 0"),
+    "rdp NaN epsilon": (sketch_case(lambda name: rdp(GOOD, float("nan"), name=name)), r"epsilon must be a number >= 0"),
 }
 
 

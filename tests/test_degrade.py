@@ -297,3 +297,8 @@ def test_degradations_name_a_parameter_that_is_not_a_number():
             degrade.scribble_sketch(key, 16, 2, points=4, step=step)
     out, _, _ = degrade.scribble_sketch(key, 16, 2, points=4, step=0.2)
     assert bool(jnp.isfinite(out).all())
+    for half in (jnp.asarray(0.05, jnp.bfloat16), np.float32(0.05)):  # eager as under jit
+        degrade.jitter(key, xy, pen, valid, half)
+        degrade.truncate(xy, pen, valid, half)
+    with pytest.raises(ValueError, match="sigma must be a finite number >= 0, got True"):
+        degrade.jitter(key, xy, pen, valid, True)

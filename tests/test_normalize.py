@@ -268,7 +268,7 @@ def test_parameters_that_are_not_numbers_are_named():
     sketch = from_strokes([np.array([[0.0, 0.0], [10.0, 5.0], [20.0, 0.0]])])
     with pytest.raises(SketchError, match="resample spacing must be a number > 0, got None"):
         resample(sketch, None)
-    with pytest.raises(SketchError, match="rdp epsilon must be >= 0"):
+    with pytest.raises(SketchError, match="rdp epsilon must be a number >= 0"):
         rdp(sketch, "2")
     with pytest.raises(ValueError, match="padding must be in"):
         fit_to_canvas(sketch, 64, padding="0.08")
@@ -278,3 +278,6 @@ def test_parameters_that_are_not_numbers_are_named():
         Augment(scale=("0.5", 2.0))
     assert resample(sketch, jnp.float32(2.0)) is not None  # NumPy / JAX scalars are numbers
     assert Augment(jitter=np.float32(0.01)).active
+    half = jnp.asarray(2.0, jnp.bfloat16)  # bfloat16 too (NumPy's dtype kind calls it 'V')
+    assert rdp(sketch, half) is not None and resample(sketch, half) is not None
+    assert fit_to_canvas(sketch, 64, padding=jnp.asarray(0.08, jnp.bfloat16)) is not None

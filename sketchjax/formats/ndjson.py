@@ -269,7 +269,7 @@ def _record_to_json(record: QuickDrawRecord) -> dict:
     # metadata check, so nothing is written that read_ndjson refuses ('word': 5, a text 'recognized')
     obj = {k: v.item() if isinstance(v, np.generic) else v
            for k in _METADATA_KEYS if (v := getattr(record, k)) is not None}
-    _check_metadata(obj, f"{name} (writing)")
+    _check_metadata(obj, f"{name} (writing)")  # a SketchError write_ndjson passes on as it is
     obj.update(record.extra)
     obj["drawing"] = sketch_to_drawing(record.sketch, name=name)
     return obj
@@ -289,8 +289,9 @@ def write_ndjson(records: Iterable[QuickDrawRecord], path: PathLike) -> int:
             f = stack.enter_context(io.TextIOWrapper(gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0),
                                                      encoding="utf-8", newline="\n"))
         for record in records:
+            obj = _record_to_json(record)
             try:
-                line = json.dumps(_record_to_json(record), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+                line = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
             except (ValueError, TypeError) as e:  # NaN/inf or an object JSON has no spelling for
                 raise SketchError(f"{record.source or record.key_id or 'record'}: cannot write as JSON ({e})") from None
             f.write(line)
