@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sketchjax._checks import check_positive_int, is_real
+from sketchjax._checks import check_positive_int, is_number
 from sketchjax._numerics import compute_dtype
 from sketchjax.sketch import Sketch, SketchError
 
@@ -73,7 +73,7 @@ def check_settings(name: str, *, counts: dict, dropout: dict = None, widths: dic
     for param, value in counts.items():
         check_positive_int(name, param, value)
     for param, rate in (dropout or {}).items():
-        if not (is_real(rate) and 0.0 <= rate < 1.0):
+        if not (is_number(rate) and 0.0 <= rate < 1.0):
             raise ValueError(f"{name}: {param} must be a rate in [0, 1), got {rate!r}")
     for param, ws in (widths or {}).items():
         if isinstance(ws, (str, bytes)) or not isinstance(ws, Sequence) or not len(ws):
