@@ -51,6 +51,15 @@ def check_int(name: str, param: str, value, low: int | None = None, error: type 
     return int(value)
 
 
+def check_uint32(name: str, param: str, value) -> int:
+    """``value`` as an ``int`` in ``[0, 2**32)`` — a seed or an epoch a PRNG key is folded from
+    (``PRNGKey`` / ``fold_in`` wrap larger ones: seed 2**32 drew seed 0's numbers) — or a
+    ValueError naming ``name`` and ``param``."""
+    if check_int(name, param, value, 0) >= 2**32:
+        raise ValueError(f"{name}: {param} must be in [0, 2**32), got {value}")
+    return int(value)
+
+
 def check_positive_int(name: str, param: str, value, error: type = ValueError) -> int:
     """``value`` as an ``int >= 1``, or ``error`` (a ValueError subclass) naming ``name`` and ``param``."""
     return check_int(name, param, value, 1, error)

@@ -63,7 +63,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from sketchjax._checks import check_int, is_real
+from sketchjax._checks import check_int, is_number
 from sketchjax._numerics import safe_norm
 from sketchjax.data import Augment, QuickdrawStrokes, SketchBatchIterator, open_split, quickdraw_config
 from sketchjax.data.builder import names_local_inputs
@@ -158,7 +158,7 @@ def head_config(config: dict) -> dict:
     # whole numbers: (5.5, 20, 2.7) was cut to (5, 20, 2) by the schedule
     start, end, hold = (check_int("head.cuts", name, v) for name, v in zip(("start", "end", "hold_epochs"), cuts))
     warmup = head["margin_warmup"]
-    if warmup is not None and not (is_real(warmup) and 0.0 <= warmup < float("inf")):  # -1 turned the warm-up off
+    if warmup is not None and not (is_number(warmup) and 0.0 <= warmup < float("inf")):  # -1 turned the warm-up off
         raise ValueError(f"head.margin_warmup must be a number of epochs >= 0 (0 or None: no warm-up), got {warmup!r}")
     if not 1 <= start <= MAX_CUTS or not 1 <= end <= MAX_CUTS or hold < 0:
         raise ValueError(f"head.cuts = {tuple(head['cuts'])}: cut points must be in [1, {MAX_CUTS}] "

@@ -1093,6 +1093,8 @@ def test_iterator_rejects_bad_settings(train_source):
                              ({"render_size": 64}, "render_size=64 needs raster_size")):
         with pytest.raises(ValueError, match=message):
             SketchBatchIterator(train_source, batch_size=4, **setting)
+    with pytest.raises(ValueError, match=r"SketchBatchIterator: seed must be in \[0, 2\*\*32\)"):
+        SketchBatchIterator(train_source, batch_size=4, seed=2**32)  # one check with the sketch-rnn samples'
     it = SketchBatchIterator(train_source, batch_size=4, shuffle=False, prefetch=0)
     for call in (lambda: it.batch(1.5, 0), lambda: it.batch(0, 1.5), lambda: list(it.epoch_batches(0, start=0.5))):
         with pytest.raises(ValueError, match="must be an integer"):  # batch(1.5, 0) was batch(1, 0)

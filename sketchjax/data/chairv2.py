@@ -8,11 +8,11 @@ and ``photo/<photo-stem>.png``.  The pickle is the first of :data:`CHAIRV2_PICKL
 has no public direct download; get it from the SketchX project page.
 
 Each example is one sketch with its photo: ``points``/``pen`` (256-pixel canvas), ``photo``
-(the PNG, stored as is — converted to RGB first if it is not an RGB PNG — and decoded to
+(the PNG, stored as is when it is an 8-bit RGB PNG, else converted to one — and decoded to
 ``uint8[H, W, 3]``), ``photo_id`` (the stem), ``label`` (index of the photo among the config's
-sorted photo ids — an instance label for fine-grained retrieval) and ``key``.  Splits: a pickle whose keys name more than one split
-(the public original's ``/train/`` and ``/test/``) is built with those official splits
-(``test_fraction`` must then be 0).  A training-only pickle puts all sketches in ``train`` by
+sorted photo ids — an instance label for fine-grained retrieval) and ``key``.  Splits: a pickle
+whose keys name more than one split (the public original's ``/train/`` and ``/test/``) is built
+with those official splits (``test_fraction`` must then be 0).  A training-only pickle puts all sketches in ``train`` by
 default; with ``test_fraction > 0`` whole photos (with all their sketches) go to ``test`` by a
 hash of the photo id, so no test photo is seen in training.
 """

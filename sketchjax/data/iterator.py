@@ -37,7 +37,7 @@ from typing import Iterator, Mapping, Optional, Sequence
 import jax
 import numpy as np
 
-from sketchjax._checks import check_int, check_positive_int
+from sketchjax._checks import check_int, check_positive_int, check_uint32
 from sketchjax.data.augment import FIT_METHODS, Augment, augment_batch, fit_length
 from sketchjax.normalize import to_unit
 from sketchjax.render import RasterRecipe
@@ -162,7 +162,7 @@ class SketchBatchIterator:
         if not 0 <= process_index < process_count:
             raise ValueError(f"process_index {process_index} not in [0, {process_count})")
         max_len = check_int(name, "max_len", max_len, 2)
-        seed = check_int(name, "seed", seed, 0)
+        seed = check_uint32(name, "seed", seed)
         prefetch = check_int(name, "prefetch", prefetch, 0)
         read_group = check_positive_int(name, "read_group", read_group)
         line_width = check_positive_int(name, "line_width", line_width)
@@ -178,8 +178,6 @@ class SketchBatchIterator:
             raise ValueError(f"unknown fit {fit!r}; use one of {FIT_METHODS}")
         if coords not in COORDS:
             raise ValueError(f"unknown coords {coords!r}; use one of {COORDS}")
-        if not 0 <= seed < 2**32:
-            raise ValueError(f"seed must be in [0, 2**32), got {seed}")
         if len(source) == 0:
             raise ValueError("empty source: no examples to batch")
         self.source = source
@@ -253,11 +251,10 @@ class SketchBatchIterator:
 
     def batch(self, epoch: int, step: int) -> dict[str, np.ndarray]:
         """Batch ``step`` of ``epoch``, computed now (what ``epoch_batches`` yields)."""
-        step, epoch = check_int("SketchBatchIterator.batch", "step", step), check_int("SketchBatchIterator.batch", "epoch", epoch)
+        step = check_int("SketchBatchIterator.batch", "step", step)
+        epoch = check_uint32("SketchBatchIterator.batch", "epoch", epoch)
         if not 0 <= step < self.steps_per_epoch:
             raise IndexError(f"step {step} not in [0, {self.steps_per_epoch})")
-        if not 0 <= epoch < 2**32:
-            raise ValueError(f"SketchBatchIterator.batch: need 0 <= epoch < 2**32, got {epoch}")
         return next(self._batches(epoch, range(step, step + 1)))
 
     def _fetch(self, indices: np.ndarray) -> list:

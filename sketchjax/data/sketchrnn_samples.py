@@ -37,7 +37,7 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 import tensorflow_datasets as tfds
 
-from sketchjax._checks import check_int, check_positive_int
+from sketchjax._checks import check_positive_int, check_uint32
 from sketchjax.data.builder import (ArrayRecordBuilder, CompactReprConfig, config_digest, input_folder,
                                     sketch_features, some_examples)
 from sketchjax.data.splits import SPLIT_NAMES, check_fractions, split_of
@@ -74,13 +74,6 @@ def decoder_categories(directory: os.PathLike) -> list[str]:
     return sorted(p.name[: -len(_SUFFIX)].replace("_", " ") for p in pathlib.Path(directory).glob(f"*{_SUFFIX}"))
 
 
-def _check_seed(name: str, seed) -> None:
-    """A seed in ``[0, 2**32)``: ``PRNGKey`` wraps larger ones (2**32 sampled seed 0's
-    sketches under another config name; 2**63 failed with an OverflowError)."""
-    if check_int(name, "seed", seed, 0) >= 2**32:
-        raise ValueError(f"{name}: seed must be in [0, 2**32), got {seed}")
-
-
 def sample_sketches(
     model_path: os.PathLike,
     *,
@@ -106,7 +99,7 @@ def sample_sketches(
       One entry per sample index: ``(points float32[n, 2] pixels, pen float32[n], complete)``,
       or None for a skipped sample (length 0, non-finite or beyond ``MAX_ABS_COORD``).
     """
-    _check_seed("sample_sketches", seed)
+    check_uint32("sample_sketches", "seed", seed)  # PRNGKey wraps larger ones
     import jax  # noqa: PLC0415 — only building this dataset needs JAX sampling
 
     from sketchjax.models.sketch_rnn import sample, stroke5_to_sketch  # noqa: PLC0415
@@ -186,7 +179,7 @@ def sketchrnn_samples_config(
     check_positive_int("sketchrnn_samples_config", "sample_batch", sample_batch)
     if max_len is not None:
         check_positive_int("sketchrnn_samples_config", "max_len (or None)", max_len)
-    _check_seed("sketchrnn_samples_config", seed)
+    check_uint32("sketchrnn_samples_config", "seed", seed)
     fr = check_fractions(fractions)
     if categories is None:
         directory = pathlib.Path(model_dir) if model_dir is not None else _default_dir()
