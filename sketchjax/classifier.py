@@ -63,7 +63,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from sketchjax._checks import check_int, is_number
+from sketchjax._checks import check_int, check_positive_int, is_number
 from sketchjax._numerics import safe_norm
 from sketchjax.data import Augment, QuickdrawStrokes, SketchBatchIterator, open_split, quickdraw_config
 from sketchjax.data.builder import names_local_inputs
@@ -76,7 +76,7 @@ from sketchjax.models.layers import Classifier
 from sketchjax.models.transformer import PointTransformer
 from sketchjax.normalize import to_unit
 from sketchjax.render import RasterRecipe
-from sketchjax.sketch import Sketch
+from sketchjax.sketch import PEN_SLACK, Sketch
 from sketchjax.training import (
     ArraySource, Experiment, Task, default_config, masked_sums, read_run_config, read_run_info, restore_trained,
     this_process,
@@ -577,7 +577,12 @@ def score_in_batches(scores_fn, xy, pen, valid, batch_size: int = 256) -> dict[s
     """``scores_fn(xy, pen, valid) -> dict of [B, ...]`` over ``N`` sketches in batches of one
     fixed size (the last one padded with one-point sketches, then cut off), so a jitted
     ``scores_fn`` compiles once; returns NumPy arrays of length ``N``."""
+    batch_size = check_positive_int("score_in_batches", "batch_size", batch_size)
     xy, pen, valid = (np.asarray(a) for a in (xy, pen, valid))
+    if xy.ndim != 3 or xy.shape[-1] != 2 or pen.shape != xy.shape[:2] or valid.shape != pen.shape:
+        # valid[:4] with 5 sketches scored the fifth as empty
+        raise ValueError(f"score_in_batches: need xy [N, T, 2], pen and valid [N, T]; got {xy.shape}, {pen.shape}, "
+                         f"{valid.shape}")
     n = xy.shape[0]
     if n == 0:
         raise ValueError("score_in_batches: no sketches to score (N = 0)")
@@ -848,6 +853,11 @@ def _checked_arrays(xy, pen, valid) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     if bad.any():
         b, t = (int(k) for k in np.argwhere(bad)[0])
         raise ValueError(f"sketch {b} of the batch: non-finite point or pen state at point {t}: {xy[b, t].tolist()}")
+    bad = valid & ((pen < -PEN_SLACK) | (pen > 1 + PEN_SLACK))  # pen * 2 was scored as another sketch
+    if bad.any():
+        b, t = (int(k) for k in np.argwhere(bad)[0])
+        raise ValueError(f"sketch {b} of the batch: pen state {pen[b, t]} at point {t} is outside [0, 1] "
+                         "(1: the pen lifts after the point)")
     return xy, pen, valid
 
 

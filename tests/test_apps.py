@@ -486,3 +486,96 @@ def test_audit_mixture_density_in_any_dimension_label_checks_and_nan_candidates(
 
     q, best, removed = q_max_plus(score, xy, pen, valid, 4)
     assert float(q[0]) == -4.0 and float(best[0, 0]) == 6.0 and int(removed[0, 0]) == 1
+
+
+def test_audit_iqa_loader_transparency_same_image_twice_and_unknown_header(tmp_path):
+    """Found by an audit: a sketch on a transparent canvas loaded as solid black (convert()
+    kept the hidden colour); 'a.png' and './a.png' rated one image twice (both sides of a
+    split); a tab header naming no known column was read as '<score> <name>' lines."""
+    from PIL import Image
+
+    from sketchjax.apps.iqa import IQAFileError, load_iqa_folder
+
+    ink = np.zeros((16, 16, 4), np.uint8)
+    ink[4:6, :, 3] = 255  # two opaque black rows, the rest black but transparent
+    Image.fromarray(ink, "RGBA").save(tmp_path / "rgba.png")
+    Image.fromarray(ink[..., [0, 3]], "LA").save(tmp_path / "la.png")
+    pal = Image.fromarray(np.where(ink[..., 3] > 0, 1, 0).astype(np.uint8), "P")
+    pal.putpalette([0, 0, 0, 0, 0, 0])  # both entries black, entry 0 transparent
+    pal.info["transparency"] = 0
+    pal.save(tmp_path / "p.png", transparency=0)
+    (tmp_path / "m.csv").write_text("image,mos\nrgba.png,1\nla.png,2\np.png,3\n")
+    for grayscale in (True, False):
+        images, _, _ = load_iqa_folder(tmp_path, tmp_path / "m.csv", size=16, grayscale=grayscale)
+        for im in images:
+            np.testing.assert_allclose(im[:4], 1.0)  # white where transparent
+            np.testing.assert_allclose(im[4:6], 0.0)  # the ink
+    for second in ("./rgba.png", "sub/../rgba.png", "rgba.png"):
+        (tmp_path / "twice.csv").write_text(f"image,mos\nrgba.png,1\n{second},2\n")
+        with pytest.raises(IQAFileError, match=rf"twice.csv:3: image {second!r} is rated again \(first at .*twice.csv:2\)"):
+            load_iqa_folder(tmp_path, tmp_path / "twice.csv", size=8)
+    (tmp_path / "tab.tsv").write_text("img\tscore\nrgba.png\t1\n")
+    (tmp_path / "space.txt").write_text("MOS image_name\n1 rgba.png\n")
+    for name in ("tab.tsv", "space.txt"):
+        with pytest.raises(IQAFileError, match=r"header \[.*\] names no image column .*'<score> <image name>' lines"):
+            load_iqa_folder(tmp_path, tmp_path / name, size=8)
+    (tmp_path / "plain.txt").write_text("1.5\trgba.png\n2 la.png\n")  # no header, tabs or spaces: still read
+    assert load_iqa_folder(tmp_path, tmp_path / "plain.txt", size=8)[1].tolist() == [1.5, 2.0]
+
+
+def test_audit_split_by_reference_counts_images_and_checks_its_seed():
+    """Found by an audit: a fraction of the reference *groups* went to test, 10.5% or 58% of
+    the images for 0.2 with one large group; seeds -1 / 1.5 were NumPy errors."""
+    from sketchjax.apps.iqa import split_by_reference
+
+    refs = ["big"] * 50 + [f"r{i}" for i in range(1, 10) for _ in range(5)]
+    for seed in range(8):
+        train, test = split_by_reference(95, refs, 0.2, seed)
+        assert len(test) == 20 and sorted(np.r_[train, test].tolist()) == list(range(95))
+        assert not {refs[i] for i in train} & {refs[i] for i in test}
+    for seed in range(4):  # every group larger than twice the target: one group, never all
+        train, test = split_by_reference(6, ["a"] * 3 + ["b"] * 3, 0.1, seed)
+        assert len(test) == 3 and len(train) == 3
+    for bad in (-1, 1.5, 2**32):
+        with pytest.raises(ValueError, match="split_by_reference: seed must be"):
+            split_by_reference(4, None, 0.5, bad)
+    with pytest.raises(ValueError, match="split_by_reference: test_fraction must be in"):
+        split_by_reference(4, None, "0.5", 0)
+
+
+def test_audit_kmeans_numpy_and_integer_points_expected_rating_bfloat16_and_degraded_ratings_checks(three_strokes):
+    """Found by an audit: kmeans failed on a NumPy array (a traced index into it) and on
+    integer points (scan carry types); expected_rating computed bfloat16 cosines in bfloat16
+    (1.93 for 1.98); degraded_sketch_ratings checked nothing (its vmapped helpers see tracers):
+    NaN jitter or points gave NaN sketches rated as clean ones."""
+    from sketchjax.apps.iqa import bin_centres, degraded_sketch_ratings, expected_rating
+    from sketchjax.batching import pad_sketch
+    from sketchjax.sketch import SketchError
+
+    x = np.random.default_rng(0).normal(size=(40, 2)).astype(np.float32) * 0.3 + np.repeat([[0, 0], [5, 5]], 20, 0)
+    want, _ = pl.kmeans(jax.random.PRNGKey(0), jnp.asarray(x), 2)
+    got, centres = pl.kmeans(jax.random.PRNGKey(0), x, 2)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    got, centres = pl.kmeans(jax.random.PRNGKey(0), np.round(x).astype(np.int32), 2)
+    assert centres.dtype == jnp.float32 and len(set(np.asarray(got)[:20])) == 1 and got[0] != got[-1]
+    cos = jnp.array([[0.999, 0.998, 0.0, 0.0]])
+    centres4 = bin_centres(4, 1.0, 5.0)
+    np.testing.assert_allclose(float(expected_rating(cos.astype(jnp.bfloat16), 64.0, centres4)[0]),
+                               float(expected_rating(cos.astype(jnp.bfloat16).astype(jnp.float32), 64.0, centres4)[0]),
+                               rtol=1e-6)
+    s = pad_sketch(three_strokes, 16)
+    xy, pen, valid = (jnp.asarray(a)[None] for a in (np.asarray(s.xy, np.float32), np.asarray(s.pen, np.float32), s.valid))
+    key = jax.random.PRNGKey(0)
+    for kwargs, problem in ((dict(max_jitter=float("nan")), "max_jitter must be a finite number in"),
+                            (dict(max_jitter=-0.1), "max_jitter must be"), (dict(max_delete=2.0), "max_delete must be"),
+                            (dict(max_delete="0.5"), "max_delete must be")):
+        with pytest.raises(ValueError, match=f"degraded_sketch_ratings: {problem}"):
+            degraded_sketch_ratings(key, xy, pen, valid, **kwargs)
+    with pytest.raises(ValueError, match="degraded_sketch_ratings.*finite"):
+        degraded_sketch_ratings(key, xy.at[0, 0, 0].set(jnp.nan), pen, valid)
+    with pytest.raises(ValueError, match=r"degraded_sketch_ratings: needs a batch of sketches, xy \[B, T, 2\] with B >= 1"):
+        degraded_sketch_ratings(key, xy[:0], pen[:0], valid[:0])
+    with pytest.raises(SketchError, match="degraded_sketch_ratings: sketch at batch index 0: empty sketch"):
+        degraded_sketch_ratings(key, xy, pen, jnp.zeros_like(valid))
+    (out, _, _), _ = jax.jit(degraded_sketch_ratings)(key, xy, pen, valid)  # traced: the shape checks only
+    assert bool(jnp.isfinite(out).all())

@@ -667,3 +667,32 @@ def test_audit_gacl_loss_passes_its_cut_point_bound_to_soft_bin(batch):
     assert float(loss(30, 40)) != float(loss(20, 40))
     with pytest.raises(ValueError, match=r"n_cuts must be a whole number in \[1, max_cuts=20\]"):
         gacl_loss(cos, norm, labels, cfg, n_cuts=30)
+
+
+def test_audit_soft_bin_of_a_diverged_q_weights_inf_and_zero_classes():
+    """Found by an audit: q near the padding cut points (1e6, a diverging run) gave the padding
+    bins mass, q_hat 1.3 for [0.35, 0.8]; an infinite example weight gave a NaN loss; zero
+    classes were a NumPy reduction error and a ZeroDivisionError in the head's init."""
+    from sketchjax.gacl import CosineHead
+
+    q = jnp.array([0.5, 3e5, 1e6, 1e7, 1e30])
+    q_hat = np.asarray(soft_bin(q, 5, 0.35, 0.8, tau_width=0.35))
+    assert (q_hat >= 0.35).all() and (q_hat <= 0.8).all()
+    np.testing.assert_allclose(q_hat[1:], q_hat[1])  # all in the top active bin
+    below = jnp.linspace(-3.0, 5e3, 257)  # below the cap: the formula as without it
+    assert float(jax.grad(lambda v: soft_bin(v, 5, 0.35, 0.8, tau_width=0.35))(0.6)) > 0
+    width = 0.45 / 6
+    i = jnp.arange(1, 21, dtype=jnp.float32)
+    beta = jnp.where(i <= 5, 0.35 + i * width, 1e6)
+    logits = (below[:, None] * jnp.arange(1, 22)[None] + jnp.concatenate([jnp.zeros(1), -jnp.cumsum(beta)])[None]) / (0.35 * width)
+    want = jnp.sum(jax.nn.softmax(logits, -1) * (0.35 + (jnp.arange(21) + 0.5) * width)[None], -1)
+    np.testing.assert_allclose(np.asarray(soft_bin(below, 5, 0.35, 0.8, tau_width=0.35)), np.asarray(want), atol=3e-7)
+    cfg = GACLConfig(kind="cos")
+    cos, norm = jnp.full((2, 3), 0.1), jnp.full((2,), 50.0)
+    for bad in (np.inf, -np.inf, np.nan):
+        with pytest.raises(ValueError, match="gacl_loss: weights must be >= 0 and finite"):
+            gacl_loss(cos, norm, jnp.array([0, 1]), cfg, weights=jnp.array([1.0, bad]))
+    with pytest.raises(ValueError, match=r"quality_scores: need cos \[..., C\] with C >= 1 classes"):
+        quality_scores(jnp.zeros((2, 0)), jnp.zeros(2), cfg)
+    with pytest.raises(ValueError, match="CosineHead: num_classes must be an integer >= 1"):
+        CosineHead(0).init(jax.random.PRNGKey(0), jnp.ones((1, 4)))

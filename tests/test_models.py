@@ -387,6 +387,13 @@ def test_score_in_batches_pads_the_last_batch_and_refuses_an_empty_set():
     np.testing.assert_array_equal(out["n"], [6, 3, 1, 4, 2])
     with pytest.raises(ValueError, match="no sketches to score"):
         score_in_batches(fn, sk.xy[:0], sk.pen[:0], sk.valid[:0])
+    # an audit: batch_size 0 / -1 / 2.5 were range() / index errors; valid for 4 of 5 sketches
+    # scored the fifth as empty
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="score_in_batches: batch_size must be an integer >= 1"):
+            score_in_batches(fn, sk.xy, sk.pen, sk.valid, batch_size=bad)
+    with pytest.raises(ValueError, match=r"score_in_batches: need xy \[N, T, 2\], pen and valid \[N, T\]"):
+        score_in_batches(fn, sk.xy, sk.pen, sk.valid[:4])
 
 
 def test_audit_a_non_finite_sketch_stays_in_its_own_row_of_a_packed_batch():

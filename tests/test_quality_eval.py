@@ -89,6 +89,8 @@ def test_trained_classifier_scores_own_arrays_as_its_sketches_and_loads_under_x6
         clf.score_arrays(xy, pen, empty)
     with pytest.raises(ValueError, match="need a batch xy"):
         clf.score_arrays(xy[0], pen[0], valid[0])
+    with pytest.raises(ValueError, match=r"sketch 0 of the batch: pen state 2.0 at point \d+ is outside \[0, 1\]"):
+        clf.score_arrays(xy, pen * 2, valid)  # an audit: scored as another sketch
     with jax.enable_x64(True):
         wide = load_classifier(tiny_runs["gacl"])
         np.testing.assert_allclose(wide.score_arrays(xy, pen, valid)["q"], base["q"], rtol=1e-5)

@@ -36,14 +36,17 @@ import functools
 import io
 import os
 import pathlib
+import posixpath
 from typing import Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sketchjax._checks import check_finite, check_int, check_key, check_positive_int
+from sketchjax._checks import check_finite, check_int, check_key, check_positive_int, check_uint32, is_number
+from sketchjax._numerics import compute_dtype
 from sketchjax.degrade import delete_strokes, jitter
+from sketchjax.sketch import check_mask, check_points
 
 __all__ = ["rating_bins", "bin_centres", "expected_rating", "load_iqa_folder", "split_by_reference",
            "degraded_sketch_ratings", "IQAFileError", "NAME_COLUMNS", "SCORE_COLUMNS", "REFERENCE_COLUMNS"]
@@ -88,7 +91,9 @@ def expected_rating(cos, s: float, centres) -> jax.Array:
     if np.ndim(cos) < 1 or np.ndim(centres) != 1 or np.shape(cos)[-1] != np.shape(centres)[0]:
         raise ValueError(f"expected_rating: need cos [..., N] and N bin centres, got shapes {np.shape(cos)} and "
                          f"{np.shape(centres)}")
-    return jax.nn.softmax(s * jnp.asarray(cos), axis=-1) @ jnp.asarray(centres)
+    cos = jnp.asarray(cos)
+    cos = cos.astype(compute_dtype(cos))  # bfloat16 / float16 cosines: the softmax in float32 (as in GACL)
+    return jax.nn.softmax(s * cos, axis=-1) @ jnp.asarray(centres, cos.dtype)
 
 
 def _column(fields: list[str], candidates: tuple[str, ...]) -> Optional[int]:
@@ -121,6 +126,12 @@ def _read_mos(path: pathlib.Path) -> list[tuple[str, float, str, Optional[str]]]
         tab_fields = header.split("\t")
         if _column(tab_fields, NAME_COLUMNS) is not None and _column(tab_fields, SCORE_COLUMNS) is not None:
             delimiter = "\t"
+    if delimiter is None and not _is_number(header.split()[0]):
+        # Neither a CSV nor '<score> <name>' lines: a header split at tabs / spaces naming no known columns.
+        raise IQAFileError(
+            f"{path}: header {header.split()} names no image column (one of {NAME_COLUMNS}) and rating column "
+            f"(one of {SCORE_COLUMNS}); case and spaces are ignored (a file without a header has "
+            "'<score> <image name>' lines)")
     rows = []
     if delimiter is not None:
         reader = csv.reader(io.StringIO(text), delimiter=delimiter)
@@ -158,19 +169,30 @@ def _read_mos(path: pathlib.Path) -> list[tuple[str, float, str, Optional[str]]]
     for name, score, where, ref in rows:
         if not name:
             raise IQAFileError(f"{where}: no image name")
-        if name in seen:
-            raise IQAFileError(f"{where}: image {name!r} is rated again (first at {seen[name]})")
-        seen[name] = where
+        same = posixpath.normpath(name.replace("\\", "/"))  # 'a.png', './a.png', 'sub//a.png': one image
+        if same in seen:
+            raise IQAFileError(f"{where}: image {name!r} is rated again (first at {seen[same]})")
+        seen[same] = where
         try:
             value = float(score)
         except (TypeError, ValueError):
             raise IQAFileError(f"{where}: rating {score!r} of {name!r} is not a number") from None
         if not np.isfinite(value):
             raise IQAFileError(f"{where}: rating of {name!r} is {value}")
-        if not np.isfinite(np.float32(value)):  # ratings are float32: 1e39 would become inf
+        with np.errstate(over="ignore"):
+            wide = not np.isfinite(np.float32(value))
+        if wide:  # ratings are float32: 1e39 would become inf
             raise IQAFileError(f"{where}: rating {score!r} of {name!r} is beyond float32's range (~3.4e38)")
         out.append((name, value, where, ref))
     return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def load_iqa_folder(images: os.PathLike, mos: os.PathLike, *, size: int = 64, grayscale: bool = True,
@@ -241,6 +263,10 @@ def _image_array(im, grayscale: bool, size: int, where: str, path) -> np.ndarray
     if im.mode in ("I", "F"):
         raise IQAFileError(f"{where}: image {path} has PIL mode {im.mode!r} (32-bit integer or float pixels, no "
                            "fixed range); save it as 8- or 16-bit")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
+        # Transparency on white (a sketch drawn on a transparent canvas): convert() dropped the
+        # alpha and kept the hidden colour, black for such sketches.
+        im = Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), im.convert("RGBA"))
     im = im.convert("L" if grayscale else "RGB").resize((size, size), Image.BILINEAR)
     return np.asarray(im, np.float32) / 255.0
 
@@ -248,11 +274,14 @@ def _image_array(im, grayscale: bool, size: int, where: str, path) -> np.ndarray
 def split_by_reference(n: int, references: Optional[list], test_fraction: float, seed: int):
     """``(train, test)`` index arrays: a seeded split of ``n`` images with about ``test_fraction``
     of them in ``test`` — never none and never all.  With ``references`` (one name per image)
-    whole reference groups are assigned, so no reference content is on both sides; without,
-    images are split one by one."""
+    whole reference groups are assigned, so no reference content is on both sides: in a seeded
+    order, each group joins test when it brings the test images closer to ``test_fraction * n``
+    (a fraction of the *groups* put 10% or 58% of the images in test for 20% when the groups
+    differ in size); without, images are split one by one."""
     n = check_int("split_by_reference", "n", n, 2, why=" (the number of images: at least 2 to split)")
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    if not (is_number(test_fraction) and 0.0 < test_fraction < 1.0):
+        raise ValueError(f"split_by_reference: test_fraction must be in (0, 1), got {test_fraction!r}")
+    seed = check_uint32("split_by_reference", "seed", seed)
     if references is not None and len(references) != n:
         raise ValueError(f"split_by_reference: {len(references)} reference names for {n} images (need one each)")
     rng = np.random.default_rng(seed)
@@ -263,9 +292,15 @@ def split_by_reference(n: int, references: Optional[list], test_fraction: float,
     groups, group_of = np.unique(np.asarray(references, dtype=object).astype(str), return_inverse=True)
     if len(groups) < 2:
         raise ValueError(f"all {n} images share one reference image ({groups[0]!r}): cannot split by reference")
-    n_test_groups = min(max(int(round(test_fraction * len(groups))), 1), len(groups) - 1)
-    test_groups = rng.permutation(len(groups))[:n_test_groups]
-    in_test = np.isin(group_of, test_groups)
+    sizes, target = np.bincount(group_of, minlength=len(groups)), test_fraction * n
+    order, chosen, count = rng.permutation(len(groups)), [], 0
+    for g in order:  # a group joins test when it brings the count closer to the target, never all images
+        if abs(count + sizes[g] - target) < abs(count - target) and count + sizes[g] < n:
+            chosen.append(g)
+            count += sizes[g]
+    if not chosen:  # every group overshoots by more than the target: the one closest to it
+        chosen = [order[np.argmin(np.abs(sizes[order] - target))]]
+    in_test = np.isin(group_of, chosen)
     return np.flatnonzero(~in_test), np.flatnonzero(in_test)
 
 
@@ -282,7 +317,16 @@ def degraded_sketch_ratings(key: jax.Array, xy, pen, valid, *, max_jitter: float
     Returns:
       ``((xy, pen, valid), rating float32[B])`` with ``rating = 1 - u`` (1: no jitter, no deletion).
     """
-    check_key("degraded_sketch_ratings", key)
+    name = "degraded_sketch_ratings"
+    check_key(name, key)
+    if np.ndim(xy) != 3 or np.shape(xy)[0] < 1:
+        raise ValueError(f"{name}: needs a batch of sketches, xy [B, T, 2] with B >= 1, got shape {np.shape(xy)}")
+    check_points(xy, pen, valid, name, any_units=True)  # shapes; finite points, pen in [0, 1] when concrete
+    if not isinstance(valid, jax.core.Tracer):
+        check_mask(valid, name)  # the vmapped degradations see tracers: their own checks are skipped
+    for param, value, top in (("max_jitter", max_jitter, np.inf), ("max_delete", max_delete, 1.0)):
+        if not (is_number(value) and np.isfinite(float(value)) and 0.0 <= float(value) <= top):
+            raise ValueError(f"{name}: {param} must be a finite number in [0, {top:g}], got {value!r}")
     b = xy.shape[0]
     k_u, k_j, k_d = jax.random.split(key, 3)
     u = jax.random.uniform(k_u, (b,))

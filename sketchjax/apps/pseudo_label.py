@@ -13,8 +13,9 @@ component.  The mixture is known, so ``q`` can be checked against ground truth: 
 mixture's Bayes boundary (:func:`boundary_distance`) — and, for background points, the AUC of
 ``q`` for "drawn from a component" vs "background"; the log-density is also available.
 
-Everything is pure JAX: :func:`kmeans` and the train step are jitted; the epoch loop is a
-Python loop over jitted steps (no per-sample Python).
+Everything is pure JAX: :func:`kmeans` runs its k-means++ start and Lloyd iterations as
+``lax.scan`` loops (jit it with ``k`` and ``iters`` static), the train step is jitted; the
+epoch loop is a Python loop over jitted steps (no per-sample Python).
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ import numpy as np
 import optax
 
 from sketchjax._checks import check_int, check_key, check_positive_int
+from sketchjax._numerics import compute_dtype
 from sketchjax.gacl.core import GACLConfig, gacl_loss, quality_scores
 from sketchjax.gacl.head import GACLClassifier
 from sketchjax.models.layers import ReluMLP
@@ -115,6 +117,11 @@ def kmeans(key: jax.Array, x: jax.Array, k: int, iters: int = 50) -> tuple[jax.A
     if not isinstance(x, jax.core.Tracer) and not np.isfinite(np.asarray(x)).all():
         raise ValueError("kmeans: x holds NaN/inf")
     check_key("kmeans", key)
+    x = jnp.asarray(x)  # NumPy input failed inside the scan (a traced index into a NumPy array)
+    return _kmeans(key, x.astype(compute_dtype(x)), k, iters)  # integer points: float centres
+
+
+def _kmeans(key: jax.Array, x: jax.Array, k: int, iters: int) -> tuple[jax.Array, jax.Array]:
     n = x.shape[0]
 
     def pick(carry, key_i):

@@ -349,6 +349,10 @@ def soft_bin(q: jax.Array, n_cuts: jax.Array, l_q: float, u_q: float, tau: float
     if tau_width is not None:
         tau = tau_width * width
     beta = jnp.where(i <= n, l_q + i * width, _PAD_CUT)  # [max_cuts]
+    # q of a diverging run near _PAD_CUT gave the padding bins mass (q_hat 1.3 for q = 1e6 with
+    # [l_q, u_q] = [0.35, 0.8]); held 100x below it, the top active bin keeps that mass (every
+    # q below the cap, i.e. every trained run's, computes as before)
+    q = jnp.minimum(q, _PAD_CUT / 100)
     w = jnp.arange(1, max_cuts + 2, dtype=jnp.float32)  # [max_cuts + 1]
     b = jnp.concatenate([jnp.zeros((1,), beta.dtype), -jnp.cumsum(beta)])
     centres = l_q + (jnp.arange(max_cuts + 1, dtype=jnp.float32) + 0.5) * width  # bin k: [l_q + k w, l_q + (k+1) w]
@@ -418,10 +422,12 @@ def gacl_loss(
       and the training ``logits``.  ``G`` is applied to the continuous ``q``.
     """
     _check_batch("gacl_loss", cos, labels, norm=norm, weights=weights)
-    if weights is not None and not isinstance(weights, jax.core.Tracer) and not np.all(np.asarray(weights) >= 0):
-        # also NaN; weights summing to 0 with a negative one gave a difference of losses
-        raise ValueError(f"gacl_loss: weights must be >= 0 (example weights or a padding mask), got "
-                         f"{np.asarray(weights).min()} among them")
+    if weights is not None and not isinstance(weights, jax.core.Tracer) and not np.all(
+            (np.asarray(weights, np.float64) >= 0) & np.isfinite(np.asarray(weights, np.float64))):
+        # also NaN and inf (a NaN loss); weights summing to 0 with a negative one gave a difference of losses
+        w = np.asarray(weights, np.float64).ravel()
+        raise ValueError(f"gacl_loss: weights must be >= 0 and finite (example weights or a padding mask), got "
+                         f"{w[np.flatnonzero(~((w >= 0) & np.isfinite(w)))[0]]} among them")
     q = quality_from_norm(norm, cfg)
     q_used = q if n_cuts is None else soft_bin(q, n_cuts, cfg.l_q, cfg.u_q, tau, max_cuts=max_cuts, tau_width=tau_width)
     labels = jnp.asarray(labels, jnp.int32)
@@ -443,7 +449,7 @@ def quality_scores(cos: jax.Array, norm: jax.Array, cfg: GACLConfig) -> tuple[ja
     a GACL classifier predicts at test time).  A row with a NaN cosine (only from NaN weights or
     features) gets a NaN ``cos_theta_pred`` and the index of its first NaN as ``pred`` (argmax's
     rule; integer outputs have no NaN), so test ``cos_theta_pred`` for NaN, not ``pred``."""
-    if np.ndim(cos) < 1 or np.shape(norm) != np.shape(cos)[:-1]:
-        raise ValueError(f"quality_scores: need cos [..., C] and norm [...] (one per row), got {np.shape(cos)}, "
-                         f"{np.shape(norm)}")
+    if np.ndim(cos) < 1 or np.shape(norm) != np.shape(cos)[:-1] or np.shape(cos)[-1] < 1:
+        raise ValueError(f"quality_scores: need cos [..., C] with C >= 1 classes and norm [...] (one per row), got "
+                         f"{np.shape(cos)}, {np.shape(norm)}")
     return quality_from_norm(norm, cfg), jnp.max(cos, axis=-1), jnp.argmax(cos, axis=-1)

@@ -14,6 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from sketchjax._checks import check_positive_int
 from sketchjax.gacl.core import GACLConfig, class_cosines, quality_scores
 
 __all__ = ["CosineHead", "GACLClassifier", "quality"]
@@ -26,6 +27,7 @@ class CosineHead(nn.Module):
 
     @nn.compact
     def __call__(self, features: jax.Array) -> tuple[jax.Array, jax.Array]:
+        check_positive_int("CosineHead", "num_classes", self.num_classes)  # 0 was a ZeroDivisionError in the init
         # float32 like every Flax layer's parameters (param_dtype), also under jax_enable_x64:
         # a float64 kernel there made every saved GACL run fail to restore
         kernel = self.param("kernel", nn.initializers.lecun_normal(), (features.shape[-1], self.num_classes),
