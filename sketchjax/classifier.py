@@ -857,7 +857,7 @@ def _checked_arrays(xy, pen, valid) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     if bad.any():
         b, t = (int(k) for k in np.argwhere(bad)[0])
         raise ValueError(f"sketch {b} of the batch: pen state {pen[b, t]} at point {t} is outside [0, 1] "
-                         "(1: the pen lifts after the point)")
+                         "(1: the segment to the next point is drawn)")
     return xy, pen, valid
 
 

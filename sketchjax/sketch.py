@@ -253,8 +253,10 @@ def _at_batch_index(b: int, lead: tuple) -> str:
     return f"sketch at batch index {index[0] if len(index) == 1 else index}: "
 
 
-#: How far past [0, 1] :func:`check_points` lets a pen state go (finite-difference steps).
-PEN_SLACK = 0.01
+#: How far past [0, 1] :func:`check_points` lets a pen state go (finite-difference steps, a few
+#: float32 rounding steps).  Small: the distance renderer's pen-up penalty ``(1 - pen) * 1e6`` is
+#: linear, so a pen of 1.001 moves every drawn segment 1000 px closer (0.01 inked the whole canvas).
+PEN_SLACK = 1e-6
 
 
 #: ``max_abs`` of :func:`check_points` for coordinates in any units (fitted to a canvas later):

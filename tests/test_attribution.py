@@ -909,3 +909,39 @@ def test_sla_attributes_in_at_least_float32():
     assert low.dtype == jnp.float32
     np.testing.assert_allclose(low, ref)
     np.testing.assert_allclose(sla(score, s, weights=jnp.ones((1, 2), jnp.int32)).strokes, ref)
+
+
+def test_audit_kendall_of_tied_infinities_strict_promotion_svg_limits_float64_pen_and_shapes(tmp_path):
+    """Found by an audit: Kendall's tau of two equal infinite scores was NaN (sign(inf - inf));
+    the metrics failed under strict dtype promotion; the SVG's colour limits counted a tap (a
+    one-point stroke, drawn in neither the figure nor the SVG): the strokes came out near
+    white; P-SLA's dF/dpen was float32 for float64 pen states; point_to_stroke named no
+    function for mismatched shapes."""
+    from sketchjax.attribution.plot import attribution_svg, stroke_colors
+    from sketchjax.render import distance_raster
+
+    a, b = jnp.array([jnp.inf, jnp.inf, 1.0, 2.0]), jnp.array([1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_allclose(float(rank_correlation(a, b, method="kendall")), -0.5477226, rtol=1e-6)  # SciPy's tau-b
+    x, y = jnp.array([[3.0, 1.0, 2.0, 0.0]]), jnp.array([[1.0, 2.0, 3.0, 4.0]])
+    want = [float(rank_correlation(x, y)[0]), float(rank_correlation(x, y, method="kendall")[0]),
+            float(drawing_order_correlation(x, jnp.ones((1, 4), bool))[0]),
+            float(curve_auc(jnp.array([[1.0, 0.5, 0.2, 0.0]]), jnp.array([3]))[0])]
+    with jax.numpy_dtype_promotion("strict"):
+        got = [float(rank_correlation(x, y)[0]), float(rank_correlation(x, y, method="kendall")[0]),
+               float(drawing_order_correlation(x, jnp.ones((1, 4), bool))[0]),
+               float(curve_auc(jnp.array([[1.0, 0.5, 0.2, 0.0]]), jnp.array([3]))[0])]
+    assert got == want and want[:2] == [pytest.approx(-0.8), pytest.approx(-2 / 3)]
+    sketch = from_strokes([np.array([[0.0, 0.0], [10.0, 0.0]]), np.array([[5.0, 5.0]]), np.array([[0.0, 10.0], [10.0, 10.0]])],
+                          single_point="keep")
+    text = attribution_svg(sketch, [1.0, 10.0, -1.0], tmp_path / "a.svg")
+    full = stroke_colors([1.0, -1.0])  # limits +-1: the two drawn strokes at the map's ends
+    assert f'stroke="{full[0]}"' in text and f'stroke="{full[1]}"' in text
+    assert f'stroke="{stroke_colors([1.0, 10.0, -1.0])[0]}"' not in text  # the tap's 10 no longer sets them
+    with jax.enable_x64(True):
+        xy = jnp.array([[[1.0, 1.0], [6.0, 2.0], [3.0, 7.0]]], jnp.float64)
+        pen, valid = jnp.array([[1.0, 1.0, 0.0]], jnp.float64), jnp.ones((1, 3), bool)
+        out = psla(lambda img, _: jnp.sum(img, axis=(-2, -1)), lambda p, q, v: distance_raster(p, q, v, 8), xy, pen,
+                   valid, max_strokes=2)
+        assert out.xy.dtype == jnp.float64 and out.pen.dtype == jnp.float64
+    with pytest.raises(ValueError, match=r"point_to_stroke: need point_values, pen and valid of one shape"):
+        point_to_stroke(jnp.ones((2, 7)), jnp.ones((2, 6)), jnp.ones((2, 6), bool), 3)

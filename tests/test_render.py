@@ -778,3 +778,57 @@ def test_segment_pixels_checks_its_input_and_bresenham_runs_under_strict_promoti
     expected = np.asarray(raster(xy, pen, valid, 16))
     with jax.numpy_dtype_promotion("strict"):
         np.testing.assert_array_equal(np.asarray(raster(xy, pen, valid, 16)), expected)
+
+
+def test_audit_pen_slack_empty_batch_falloff_settings_float_budget_and_float64_floor():
+    """Found by an audit: a pen of 1.001 passed the check (slack 0.01) and inked the whole
+    distance canvas (the pen-up penalty is linear); an empty batch was a reduction error; a
+    zero / negative falloff slope or sigma divided by zero or culled every segment; a float
+    max_pixels failed as a shape only when the budget was used; Bresenham rounded float64
+    points to float32 before the floor (3.9999999999 inked column 4)."""
+    from sketchjax.render.distance import SigmoidFalloff
+    from sketchjax.sketch import SketchError
+
+    xy = jnp.array([[2.0, 2.0], [10.0, 2.0], [10.0, 10.0]])
+    valid = jnp.ones(3, bool)
+    assert float(jnp.mean(distance_raster(xy, jnp.array([1.0, 1.0, 0.0]), valid, 32) > 0.5)) < 0.05
+    for pen0 in (1.001, 1.005, 1.01, -0.01):
+        with pytest.raises(SketchError, match=r"distance_raster: .*pen state outside \[0, 1\]"):
+            distance_raster(xy, jnp.array([pen0, 1.0, 0.0]), valid, 32)
+    distance_raster(xy, jnp.array([1.0 + 5e-7, 1.0, 0.0]), valid, 32)  # a few float32 steps are fine
+    for fn in (distance_raster, distance_raster_dense):
+        out = fn(jnp.zeros((0, 5, 2)), jnp.zeros((0, 5)), jnp.zeros((0, 5), bool), 16)
+        assert out.shape == (0, 16, 16)
+    for make, problem in ((lambda: SigmoidFalloff(slope=0.0), "slope must be a finite number > 0"),
+                          (lambda: SigmoidFalloff(slope=-1.0), "slope must be"),
+                          (lambda: SigmoidFalloff(offset=float("nan")), "offset must be a finite number"),
+                          (lambda: GaussianFalloff(0.0), "sigma must be a finite number > 0"),
+                          (lambda: GaussianFalloff(-1.0), "sigma must be")):
+        with pytest.raises(ValueError, match=problem):
+            make()
+    assert SigmoidFalloff.for_width(2.0).offset == 5.0 and SigmoidFalloff(offset=-1.0).offset == -1.0
+    rng = np.random.default_rng(0)
+    big = jnp.asarray(rng.uniform(0, 256, (2, 128, 2)), jnp.float32)
+    pen, ok = jnp.ones((2, 128)), jnp.ones((2, 128), bool)
+    for bad in (1000.0, -2, True, "100"):
+        with pytest.raises(ValueError, match="max_pixels must be None, -1 .* or an integer >= 0"):
+            raster(big, pen, ok, 256, max_pixels=bad)
+    np.testing.assert_array_equal(np.asarray(raster(big, pen, ok, 256, max_pixels=np.int64(1000))),
+                                  np.asarray(raster(big, pen, ok, 256, max_pixels=1000)))
+    with jax.enable_x64(True):
+        seg = jnp.array([[3.9999999999, 1.0], [3.9999999999, 6.0]], jnp.float64)
+        img = np.asarray(raster(seg, jnp.ones(2), jnp.ones(2, bool), 8))
+        assert img[1:7, 3].all() and not img[:, 4].any()
+    with pytest.raises(ValueError, match=r"dilate: need images \[..., H, W\]"):
+        dilate(jnp.ones(5), 3)
+
+
+def test_audit_recipe_keeps_float64_without_resizing():
+    with jax.enable_x64(True):
+        xy = jnp.array([[[0.0, 0.0], [5.0, 3.0], [9.0, 9.0]]], jnp.float64)
+        pen, valid = jnp.array([[1.0, 1.0, 0.0]], jnp.float64), jnp.ones((1, 3), bool)
+        for canvas in (16, 32):
+            out = RasterRecipe(16, canvas, width=1).distance(xy, pen, valid)
+            assert out.dtype == jnp.float64 and out.shape == (1, 16, 16)
+    xy, pen = np.asarray(xy, np.float32), np.asarray(pen, np.float32)
+    assert RasterRecipe(16, 16, width=1).distance(xy, pen, valid).dtype == jnp.float32

@@ -475,6 +475,9 @@ def point_to_stroke(
     """
     if reduce not in ("sum", "mean"):
         raise ValueError(f"unknown reduce {reduce!r}; use 'sum' or 'mean'")
+    if not np.shape(point_values) == np.shape(pen) == np.shape(valid) or np.ndim(pen) < 1:
+        raise ValueError(f"point_to_stroke: need point_values, pen and valid of one shape [..., T], got "
+                         f"{np.shape(point_values)}, {np.shape(pen)}, {np.shape(valid)}")
     one_hot = stroke_one_hot(pen, valid, max_strokes).astype(point_values.dtype)
     sums = jnp.einsum("...t,...tk->...k", point_values, one_hot, precision=jax.lax.Precision.HIGHEST)
     if reduce == "mean":
@@ -563,7 +566,7 @@ def psla(
     _check_points(xy, pen, valid, "psla", max_strokes, renderer=render_fn)
     # integer pixels: gradients need floats; bfloat16 / float16 ones are explained in float32
     # (as sla does), so the attribution is the float32 one of the same coordinates
-    xy, pen = _point_floats(xy), jnp.asarray(pen, jnp.float32)
+    xy, pen = _point_floats(xy), _point_floats(pen)  # float64 pen states: a float64 dF/dpen, as dF/dxy
     score, gx, gp = _render_grads(score_fn, render_fn, xy, pen, valid, aux, "psla")
     return _point_result(score, gx, gp, pen, valid, max_strokes, reduce, norm)
 
@@ -607,7 +610,7 @@ def smoothgrad(
 
 
 def _smoothgrad(score_fn, render_fn, xy, pen, valid, aux, key, samples, sigma, max_strokes, reduce, norm):
-    pen = jnp.asarray(pen, jnp.float32)
+    pen = _point_floats(pen)
     v = jnp.asarray(valid, bool)[..., None]
     lo = jnp.min(jnp.where(v, xy, jnp.inf), axis=1)
     hi = jnp.max(jnp.where(v, xy, -jnp.inf), axis=1)

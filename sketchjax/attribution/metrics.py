@@ -119,15 +119,15 @@ def curve_auc(curve: jax.Array, n: jax.Array) -> jax.Array:
     inside = i <= n[..., None]
     total = jnp.sum(jnp.where(inside, curve, 0.0), axis=-1)
     ends = curve[..., 0] + jnp.take_along_axis(curve, jnp.clip(n, 0, k)[..., None], axis=-1)[..., 0]
-    auc = (total - 0.5 * ends) / jnp.maximum(n, 1)
+    auc = (total - 0.5 * ends) / jnp.maximum(n, 1).astype(total.dtype)  # explicit: strict dtype promotion
     return jnp.where(n > 0, auc, jnp.nan)
 
 
 def _average_ranks(x: jax.Array, mask: jax.Array) -> jax.Array:
     """1-based ranks of ``x`` among the masked entries of each row, ties averaged (0 off-mask)."""
     m = mask.astype(x.dtype)
-    less = jnp.sum((x[..., None, :] < x[..., :, None]) * m[..., None, :], axis=-1)
-    equal = jnp.sum((x[..., None, :] == x[..., :, None]) * m[..., None, :], axis=-1)
+    less = jnp.sum((x[..., None, :] < x[..., :, None]).astype(x.dtype) * m[..., None, :], axis=-1)
+    equal = jnp.sum((x[..., None, :] == x[..., :, None]).astype(x.dtype) * m[..., None, :], axis=-1)
     return jnp.where(mask, less + 0.5 * (equal - 1.0) + 1.0, 0.0)
 
 
@@ -140,10 +140,16 @@ def _pearson(a: jax.Array, b: jax.Array, mask: jax.Array) -> jax.Array:
     return jnp.where(den > 0, jnp.sum(da * db, -1) / jnp.where(den > 0, den, 1.0), jnp.nan)
 
 
+def _compare(x: jax.Array, y: jax.Array) -> jax.Array:
+    """``sign(x - y)`` without the subtraction: 1, -1 or 0 (ties, equal infinities too)."""
+    return (x > y).astype(x.dtype) - (x < y).astype(x.dtype)
+
+
 def _kendall_tau_b(a: jax.Array, b: jax.Array, mask: jax.Array) -> jax.Array:
     pair = jnp.triu(mask[..., :, None] & mask[..., None, :], k=1)  # each pair i < j once
-    sa = jnp.sign(a[..., :, None] - a[..., None, :])
-    sb = jnp.sign(b[..., :, None] - b[..., None, :])
+    # signs by comparison: sign(inf - inf) was NaN for two tied infinite scores
+    sa = _compare(a[..., :, None], a[..., None, :])
+    sb = _compare(b[..., :, None], b[..., None, :])
     s = jnp.sum(jnp.where(pair, sa * sb, 0.0), axis=(-2, -1))
     n_a = jnp.sum(jnp.where(pair, sa != 0, False), axis=(-2, -1))  # pairs not tied in a
     n_b = jnp.sum(jnp.where(pair, sb != 0, False), axis=(-2, -1))

@@ -233,9 +233,12 @@ def stroke_colors(scores, cmap: str = DIVERGING, vmax: Optional[float] = None) -
 def attribution_svg(sketch: Sketch, stroke_scores, path=None, *, cmap: str = DIVERGING, vmax: Optional[float] = None,
                     size=None, stroke_width: float = 2.0, name: str = "sketch") -> str:
     """SVG of ``sketch`` with stroke ``k`` coloured by ``stroke_scores[k]`` (written atomically to ``path``)."""
-    n = len(to_strokes(sketch, name=name))
+    strokes = to_strokes(sketch, name=name)
+    n = len(strokes)
     s = _scores_1d(name, "stroke_scores", stroke_scores)
     if s.shape[-1] < n:
         raise ValueError(f"{name}: {s.shape[-1]} stroke scores for {n} strokes")
+    if vmax is None:  # limits from the drawn strokes, as plot_attribution's: a tap (one point) draws no line
+        vmax = _norm(s[:n][np.asarray([len(k) > 1 for k in strokes], bool)], None).vmax
     return write_svg(sketch, path, size=size, stroke_width=stroke_width, stroke_colors=stroke_colors(s[:n], cmap, vmax),
                      name=name)

@@ -17,6 +17,7 @@ chunks of :func:`chunk_steps` steps (see :func:`_chunked_pixels`).
 from __future__ import annotations
 
 import math
+import numbers
 from functools import partial
 
 import jax
@@ -36,7 +37,11 @@ def _segment_params(xy, pen, valid, size: int):
     ``k_first``/``n_steps``: the first in-canvas step along the major axis and how many
     steps from there can be drawn (0 for segments that are not drawn or miss the canvas).
     """
-    p = jnp.floor(jnp.asarray(xy, jnp.float32)).astype(jnp.int32)
+    xy = jnp.asarray(xy)
+    # the floor in the points' own precision (at least float32): float64 3.9999999999 was
+    # rounded to float32 4.0 first and inked column 4
+    p = jnp.floor(xy.astype(jnp.promote_types(xy.dtype, jnp.float32) if jnp.issubdtype(xy.dtype, jnp.floating)
+                            else jnp.float32)).astype(jnp.int32)
     x0, y0 = p[..., :-1, 0], p[..., :-1, 1]
     dx, dy = p[..., 1:, 0] - x0, p[..., 1:, 1] - y0
     adx, ady = jnp.abs(dx), jnp.abs(dy)
@@ -213,8 +218,10 @@ def _budget(max_pixels, n_sketches: int, n_points: int, size: int):
     """
     if max_pixels is None:
         return None
-    if max_pixels != -1 and not max_pixels >= 0:
-        raise ValueError(f"max_pixels must be None, -1 (the default budget) or >= 0, got {max_pixels}")
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, numbers.Integral) or max_pixels < -1:
+        # 1000.0 failed later, as a float shape, and only when the budget was used
+        raise ValueError(f"max_pixels must be None, -1 (the default budget) or an integer >= 0, got {max_pixels!r}")
+    max_pixels = int(max_pixels)
     pixels = 6 * size if max_pixels == -1 else max_pixels
     per_sketch = -(-pixels // chunk_steps(size)) + (n_points - 1) // 4
     return n_sketches * per_sketch

@@ -51,7 +51,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sketchjax._checks import checked
+from sketchjax._checks import checked, is_number
 from sketchjax._numerics import fits_int32_index, safe_sqrt
 
 __all__ = [
@@ -68,6 +68,13 @@ PEN_UP_PENALTY = 1e6
 _FAR = 1e30  # distance of a pixel with no candidate segment: falloff(_FAR) == 0 exactly
 
 
+def _check_falloff(name: str, **params) -> None:
+    """Each ``param=(value, positive)`` a finite number (> 0 where ``positive``), or a ValueError."""
+    for param, (value, positive) in params.items():
+        if not (is_number(value) and math.isfinite(value) and (value > 0 or not positive)):
+            raise ValueError(f"{name}: {param} must be a finite number{' > 0' if positive else ''}, got {value!r}")
+
+
 @dataclasses.dataclass(frozen=True)
 class SigmoidFalloff:
     """``sigmoid(offset - slope * d)``; the paper's Eq. 5 uses ``offset=2, slope=5``.
@@ -77,6 +84,11 @@ class SigmoidFalloff:
 
     offset: float = 2.0
     slope: float = 5.0
+
+    def __post_init__(self):
+        # slope 0 divided by zero in support_radius; a negative one inked away from the line
+        # (and culled wrongly: the tiled image was not the dense one)
+        _check_falloff("SigmoidFalloff", offset=(self.offset, False), slope=(self.slope, True))
 
     def __call__(self, d: jax.Array) -> jax.Array:
         return jax.nn.sigmoid(self.offset - self.slope * d)
@@ -97,6 +109,10 @@ class GaussianFalloff:
     """``exp(-d^2 / (2 sigma^2))``, a smooth alternative to the paper's sigmoid."""
 
     sigma: float = 0.5
+
+    def __post_init__(self):
+        # sigma 0 divided by zero; a negative one gave a negative culling radius (every segment culled)
+        _check_falloff("GaussianFalloff", sigma=(self.sigma, True))
 
     def __call__(self, d: jax.Array) -> jax.Array:
         return jnp.exp(-0.5 * jnp.square(d / self.sigma))
@@ -472,7 +488,7 @@ def distance_raster(
         raise ValueError(f"distance_raster: tol must be None or in (0, 1), got {tol!r}")
     lead = jnp.shape(pen)[:-1]
     xy, pen, valid = _flatten(xy, pen, valid)
-    if xy.shape[1] < 2:
+    if xy.shape[1] < 2 or xy.shape[0] == 0:  # nothing to draw (an empty batch: no max over no segments)
         return jnp.zeros(lead + (size, size), xy.dtype)
     radius = None
     if tol is not None and hasattr(falloff, "support_radius"):

@@ -105,9 +105,11 @@ class RasterRecipe:
         return apply_canvas_fit(sketch, origin, scale, centre).xy
 
     def finish(self, images: jax.Array) -> jax.Array:
-        """Canvas rasters ``[..., canvas, canvas]`` → model inputs ``float32[..., out_size, out_size]``."""
+        """Canvas rasters ``[..., canvas, canvas]`` → model inputs ``float32[..., out_size, out_size]``
+        (float64 for float64 rasters, with or without resizing, as :func:`area_downsample`)."""
         if self.canvas == self.out_size:
-            return jnp.asarray(images, jnp.float32)
+            images = jnp.asarray(images)
+            return images.astype(jnp.promote_types(images.dtype, jnp.float32))
         return area_downsample(images, self.out_size)
 
     def raster(self, xy: jax.Array, pen: jax.Array, valid: jax.Array) -> jax.Array:

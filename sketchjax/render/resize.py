@@ -50,6 +50,8 @@ def dilate(images: jax.Array, width: int) -> jax.Array:
     then each row offset takes a shifted slice of it, so cost is ``O(width)`` image passes.
     """
     check_positive_int("dilate", "width", width)
+    if np.ndim(images) < 2:
+        raise ValueError(f"dilate: need images [..., H, W], got shape {np.shape(images)}")
     if width <= 1:
         return images
     disk = _disk(width)
