@@ -311,8 +311,11 @@ def prepare_dataset(data: dict, expect_dataset: str | None = None):
         data["source"], data["categories"], fractions=tuple(data["fractions"])
     )
     data_dir = pathlib.Path(os.path.expanduser(data["data_dir"]))
+    # checked before building: other files (a wrong --data) were built into a dataset, or their
+    # missing categories downloaded, and only then refused
+    check_dataset(QuickdrawStrokes.name, QuickdrawStrokes.input_config(cfg), expect_dataset, "the run")
     builder = QuickdrawStrokes.prepare(cfg, data_dir)
-    check_dataset(builder, expect_dataset, "the run")
+    check_dataset(builder.name, builder.builder_config, expect_dataset, "the run")
     return builder, cfg.categories
 
 
@@ -925,6 +928,10 @@ def load_classifier(workdir: str | os.PathLike) -> TrainedClassifier:
     if missing:
         raise ValueError(f"{workdir / 'config.json'}: not a sketch classifier run's config (no {' or '.join(missing)} "
                          "section)")
+    if "experiment" not in config and not isinstance(config["model"].get("name"), str):
+        # a config file with its own build_experiment (train/configs/smoke_mlp.py) records no experiment
+        raise ValueError(f"{workdir / 'config.json'}: not a sketch classifier run (no 'experiment' and no model.name: "
+                         "a run of another model, e.g. one whose config file defines build_experiment)")
     _check_run_config(config, workdir / "config.json")
     config = _with_recorded_categories(config, workdir)
     restore_config = config
@@ -965,12 +972,14 @@ def _check_run_config(config: dict, path: pathlib.Path) -> None:
         raise ValueError(f"{path}: {'; '.join(problems)}")
 
 
-def check_dataset(builder, expected: str | None, who: str) -> None:
+def check_dataset(builder_name: str, config, expected: str | None, who: str) -> None:
     """Refuses a dataset other than the one a run recorded it was trained on (``run_info.json``'s
     ``dataset``: the builder's name with the digest of its local input files' names and
     contents, so the same files moved elsewhere match and other files do not; a run that
-    downloaded its files recorded no digest and is not checked)."""
-    built = f"{builder.name}/{builder.builder_config.name}"
+    downloaded its files recorded no digest and is not checked).  ``config``: the builder
+    config as :meth:`~sketchjax.data.builder.ArrayRecordBuilder.input_config` names it (no
+    build needed)."""
+    built = f"{builder_name}/{config.name}"
     if expected is None or not names_local_inputs(expected):
         return  # not recorded, or built from downloaded files (no digest of local inputs to compare)
     if built != expected:

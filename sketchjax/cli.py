@@ -11,9 +11,10 @@ Commands:
   quality  Score sketches with a trained GACL classifier (``--checkpoint`` a training run's
            workdir): quality q, predicted class, cosine; print a table sorted by q and write
            a figure.
-  cleanse  Flag suspicious labels with a trained GACL classifier: samples drawn well (large q)
-           but far from their labelled class (large angle), or very poor (very low q); by
-           default on the split the run trained on; writes a CSV.
+  cleanse  Flag suspicious labels of the examples a run trained on (by default its training
+           split): with a GACL run, samples drawn well (large q) but far from their labelled
+           class (large angle), or very poor (very low q); with any run (softmax too),
+           ``--rule small-loss``: a low probability of the label; writes a CSV.
 
 Without FILES they take real QuickDraw sketches from the data root (``SKETCHJAX_DATA``,
 default ``../shared/data``); FILES may be ``.ndjson`` (or ``.ndjson.gz``), ``.npz`` or ``.svg``.  ``--n`` sketches
@@ -25,7 +26,9 @@ import argparse
 import contextlib
 import os
 import pathlib
+import re
 import sys
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -37,6 +40,7 @@ DEFAULT_N = 6  # sketches drawn by render / explain (and taken from the data roo
 SKETCH_SUFFIXES = (".ndjson", ".ndjson.gz", ".npz", ".svg")
 _SUPPORTED = ".ndjson (or .ndjson.gz), .npz or .svg"
 FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".pdf")
+_SVG_NAME = re.compile(r"[0-9]{3}_.*\.svg")  # explain's per-sketch SVGs: 000_<label>.svg
 DOODLENET_INPUT = 28  # sketchjax.models.doodlenet.DOODLENET_SIZE (not imported here: the CLI starts without jax)
 QUALITY_FIGURE_MAX = 36  # quality's figure: the highest and lowest q when there are more
 
@@ -202,6 +206,11 @@ def _gather(args, default_n: int | None = DEFAULT_N):
             raise FileNotFoundError(f"{f}: no such file")
         if not path.is_dir() and sketch_suffix(path) not in SKETCH_SUFFIXES:
             raise ValueError(f"{f}: unsupported file type {sketch_suffix(path) or '(none)'!r} (use {_SUPPORTED})")
+    seen = {}
+    for f in args.files:  # read twice, it was scored / drawn twice under one label
+        first = seen.setdefault(pathlib.Path(f).resolve(), f)
+        if first is not f:
+            raise ValueError(f"{f}: given twice (also as {first})")
     # labels name a file by its base name, or by the path as given where two base names agree
     # (a/cat.ndjson and b/cat.ndjson would look alike in the table and figure)
     bases = [pathlib.Path(f).name for f in args.files]
@@ -334,6 +343,10 @@ def _cmd_explain(args) -> int:
         for other, what in [(args.out, "--out")] + [(f, "an input file") for f in args.files]:
             if pathlib.Path(other).resolve() == svg_dir:
                 raise ValueError(f"--svg-dir {args.svg_dir}: is {what} ({other}); give a folder of its own")
+        out = pathlib.Path(args.out).resolve()
+        if out.parent == svg_dir and _SVG_NAME.fullmatch(out.name):  # the SVGs, written after it, replaced it
+            raise ValueError(f"--out {args.out}: is named like the per-sketch SVGs written into --svg-dir "
+                             f"{args.svg_dir} ({_SVG_NAME.pattern}); name the figure otherwise")
         try:
             output_path(args.svg_dir, directory=True)
         except ValueError as e:
@@ -565,10 +578,18 @@ def _int_between(low: int, high: int):
 _positive_int = _int_at_least(1)
 
 
+def _path(text: str) -> str:
+    """A path argument: not empty (``--svg-dir "$UNSET"`` became '.' for one check and '' for
+    the write, which failed after all the work)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path")
+    return text
+
+
 def _sketch_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The input arguments every command shares: FILES, --data, --n."""
-    p.add_argument("files", nargs="*", help=".ndjson / .npz / .svg files (default: real QuickDraw sketches)")
-    p.add_argument("--data", default=None, help="data root (default: $SKETCHJAX_DATA or ../shared/data)")
+    p.add_argument("files", nargs="*", type=_path, help=".ndjson / .npz / .svg files (default: real QuickDraw sketches)")
+    p.add_argument("--data", type=_path, default=None, help="data root (default: $SKETCHJAX_DATA or ../shared/data)")
     p.add_argument("--n", type=_positive_int, default=None,
                    help=f"number of sketches (default {DEFAULT_N}; quality: every sketch of FILES)")
     return p
@@ -580,25 +601,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = _sketch_arguments(sub.add_parser("render", help="render sketches with every renderer into a figure"))
     p.add_argument("--size", type=_int_between(DOODLENET_INPUT, 2048), default=256,
                    help=f"canvas side in pixels ({DOODLENET_INPUT}-2048: the last column area-downsamples it to {DOODLENET_INPUT})")
-    p.add_argument("--out", default="out/renderers.png", help="output figure (.png, .svg, .pdf, .jpg)")
+    p.add_argument("--out", type=_path, default="out/renderers.png", help="output figure (.png, .svg, .pdf, .jpg)")
     p.set_defaults(func=_cmd_render)
     e = _sketch_arguments(sub.add_parser("explain", help="DoodleNet's predictions explained by SLA, P-SLA and occlusion"))
     e.add_argument("--canvas", type=_int_between(DOODLENET_INPUT, 2048), default=128,
                    help=f"drawing canvas of the 28x28 input ({DOODLENET_INPUT}-2048; line 13/256 of it)")
-    e.add_argument("--out", default="out/explain.png", help="output figure (.png, .svg, .pdf, .jpg)")
-    e.add_argument("--svg-dir", default=None, help="also write one SLA-coloured SVG per sketch here")
+    e.add_argument("--out", type=_path, default="out/explain.png", help="output figure (.png, .svg, .pdf, .jpg)")
+    e.add_argument("--svg-dir", type=_path, default=None, help="also write one SLA-coloured SVG per sketch here")
     e.set_defaults(func=_cmd_explain)
     q = _sketch_arguments(sub.add_parser("quality", help="GACL quality scores of sketches, with a table and figure"))
-    q.add_argument("--checkpoint", required=True, help="workdir of a GACL training run (train/run.py)")
-    q.add_argument("--out", default="out/quality.png", help="output figure (.png, .svg, .pdf, .jpg)")
+    q.add_argument("--checkpoint", type=_path, required=True, help="workdir of a GACL training run (train/run.py)")
+    q.add_argument("--out", type=_path, default="out/quality.png", help="output figure (.png, .svg, .pdf, .jpg)")
     q.set_defaults(func=_cmd_quality)
     c = sub.add_parser("cleanse", help="flag suspicious labels in a trained run's dataset")
-    c.add_argument("--checkpoint", required=True,
+    c.add_argument("--checkpoint", type=_path, required=True,
                    help="workdir of a training run (train/run.py): a GACL run for --rule gacl, any run for small-loss")
     c.add_argument("--rule", choices=CLEANSE_RULES, default="gacl",
                    help="gacl: high q and far from the label, or very low q (G §6); small-loss: the run's probability "
                         "of the label at most --p-label-max (what reached the target in RESULTS.md §4.6)")
-    c.add_argument("--data", default=None, help="data root (default: $SKETCHJAX_DATA or ../shared/data)")
+    c.add_argument("--data", type=_path, default=None, help="data root (default: $SKETCHJAX_DATA or ../shared/data)")
     c.add_argument("--split", default="train",
                    help="dataset split to check (default: every example the run trained on, sketch-rnn samples included)")
     c.add_argument("--q-high-quantile", type=float, default=0.5, help="'well drawn': q at or above this quantile")
@@ -608,14 +629,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     c.add_argument("--p-label-max", type=float, default=0.05,
                    help="small-loss rule: flag labels of probability at or below this (default 0.05)")
     c.add_argument("--show", type=_int_at_least(0), default=10, help="flagged samples to print")
-    c.add_argument("--out", default="out/cleanse.csv", help="output CSV (one row per sample)")
+    c.add_argument("--out", type=_path, default="out/cleanse.csv", help="output CSV (one row per sample)")
     c.set_defaults(func=_cmd_cleanse)
     args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, OSError) as e:  # bad input, missing file or run: a clear message, no traceback
-        print(f"sketchjax: error: {e}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():  # one line each, as the errors (not the source line that warned)
+        warnings.showwarning = _show_warning
+        try:
+            return args.func(args)
+        except (ValueError, OSError) as e:  # bad input, missing file or run: a clear message, no traceback
+            print(f"sketchjax: error: {e}", file=sys.stderr)
+            return 2
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"sketchjax: warning: {message}", file=sys.stderr if file is None else file)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,11 @@ def test_render_command_reports_bad_input_without_traceback(tmp_path, capsys):
     (["render", "--data", "{tmp}/data"], "cat.ndjson: no sketches in the file"),
     (["render", "{tmp}/folder.ndjson"], "folder.ndjson: is a directory"),  # was [Errno 21]
     (["explain", "{tmp}/notes.txt", "--svg-dir", "{tmp}/x.png"], "--svg-dir {tmp}/x.png: is --out"),
+    # an audit: the same file given twice was read twice under one label; a figure named like
+    # the per-sketch SVGs in --svg-dir was replaced by one of them
+    (["render", "{tmp}/a.ndjson", "{tmp}/../{tmp.name}/a.ndjson"], "a.ndjson: given twice (also as {tmp}/a.ndjson)"),
+    (["explain", "{tmp}/a.ndjson", "--svg-dir", "{tmp}", "--out", "{tmp}/000_cat.svg"],
+     "--out {tmp}/000_cat.svg: is named like the per-sketch SVGs written into --svg-dir {tmp}"),
 ])
 def test_cli_names_bad_files(argv, problem, tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("hello")
@@ -54,9 +59,39 @@ def test_cli_names_bad_files(argv, problem, tmp_path, capsys):
     folder = tmp_path / "data" / "quickdraw" / "simplified"
     folder.mkdir(parents=True)
     (folder / "cat.ndjson").write_text("")
-    argv = [a.format(tmp=tmp_path) for a in argv] + ["--out", str(tmp_path / "x.png")]
+    (tmp_path / "a.ndjson").write_text('{"word": "cat", "drawing": [[[0, 9], [0, 9]]]}\n')
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    argv += [] if "--out" in argv else ["--out", str(tmp_path / "x.png")]
     assert main(argv) == 2
     assert problem.format(tmp=tmp_path) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["render", "--out", ""], ["explain", "--svg-dir", ""], ["render", ""],
+                                  ["quality", "--checkpoint", " "], ["cleanse", "--checkpoint", "r", "--out", ""]])
+def test_cli_refuses_empty_paths_before_any_work(argv, capsys):
+    """An audit: --svg-dir "" (an unset variable) passed the check as '.', then failed after all
+    the work with a raw errno message."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and "an empty path" in capsys.readouterr().err
+
+
+def test_cli_warnings_are_one_line_and_non_classifier_runs_are_named(tmp_path, capsys):
+    """An audit: warnings came out as Python's two lines (file:line: UserWarning, then the
+    library's source line); a run of a model with its own build_experiment (smoke_mlp) was
+    refused as 'model.name must be a model's name, got None'."""
+    svg = tmp_path / "arc.svg"
+    svg.write_text('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100"><path d="M10 10 L90 90"/>'
+                   '<circle cx="5" cy="5" r="3"/></svg>')
+    assert main(["render", str(svg), "--size", "32", "--out", str(tmp_path / "r.png")]) == 0
+    err = capsys.readouterr().err
+    assert f"sketchjax: warning: {svg}: skipped elements that are not strokes: {{'circle': 1}}" in err
+    assert "UserWarning" not in err and "return " not in err
+    run = tmp_path / "smoke"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"seed": 0, "model": {"hidden": 64}, "data": {"num_train": 8}}))
+    assert main(["quality", str(svg), "--checkpoint", str(run)]) == 2
+    assert "not a sketch classifier run (no 'experiment' and no model.name" in capsys.readouterr().err
 
 
 def test_cli_labels_show_as_written_and_name_the_line(tmp_path, capsys):

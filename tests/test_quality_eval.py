@@ -5,6 +5,7 @@ import ast
 import importlib
 import importlib.util
 import json
+import os
 import pathlib
 
 import numpy as np
@@ -443,11 +444,14 @@ def test_cleanse_command_writes_one_row_per_training_sample(tiny_runs, data_root
     for cat in ast.literal_eval(CATEGORIES):
         with open(data_root / "quickdraw" / "simplified" / f"{cat}.ndjson") as f:
             (subset / f"{cat}.ndjson").write_text("".join(f.readlines()[::2]))  # every other drawing
+    datasets = pathlib.Path(os.path.expanduser(clf.config["data"]["data_dir"])) / "quickdraw_strokes"
+    built = set(datasets.iterdir())
     assert main(["cleanse", "--checkpoint", str(tiny_runs["gacl"]), "--data", str(tmp_path / "subset"),
                  "--out", str(tmp_path / "z.csv")]) == 2
     err = capsys.readouterr().err
     assert "the run was trained on the dataset quickdraw_strokes/" in err and "but the data found now builds" in err
     assert not (tmp_path / "z.csv").exists()
+    assert set(datasets.iterdir()) == built  # refused before building the other files (an audit: built, then refused)
 
 
 def _program(name: str):
