@@ -53,11 +53,15 @@ QUICK_RESULTS_DIR = REPO_ROOT / "out" / "benchmarks-quick"
 def run_program(main: Callable[[], object], prog: str) -> int:
     """Runs an evaluation or benchmark program's ``main()``: the input errors it names (a missing run or file,
     a bad setting — ``ValueError``, ``OSError``, ``KeyError``) end it with one ``PROG: error: …``
-    line and exit status 2, as the ``sketchjax`` command does; any other exception keeps its
+    line and exit status 2, as the ``sketchjax`` command does (so do a training run's refusals: a
+    workdir in use, a non-finite loss); any other exception keeps its
     traceback.  ``SKETCHJAX_TRACEBACK=1`` keeps the traceback of those too."""
+    from sketchjax.training import WorkdirInUseError
+
     try:
         status = main()
-    except (ValueError, OSError, KeyError) as e:
+    except (ValueError, OSError, KeyError, WorkdirInUseError, FloatingPointError) as e:  # the last two: a
+        # training run a program starts (eval/iqa.py, eval/cleansing.py) refused, as train/run.py says it
         if os.environ.get("SKETCHJAX_TRACEBACK"):
             raise
         message = e.args[0] if isinstance(e, KeyError) and e.args else e

@@ -298,6 +298,16 @@ def test_benchmark_mains_run_under_run_program(tmp_path, capsys):
     status = run_program(lambda: pipeline.main(["--markdown-only", "--out", str(tmp_path)]), "benchmarks/pipeline.py")
     assert status == 2 and capsys.readouterr().err.startswith("benchmarks/pipeline.py: error: ")
     assert run_program(lambda: 3, "x") == 3 and run_program(lambda: {"a": 1}, "x") == 0
+    from sketchjax.training import WorkdirInUseError
+
+    for refusal in (WorkdirInUseError("workdir w is in use by another training run"),
+                    FloatingPointError("w: training loss nan over steps 1-2")):  # an audit: tracebacks of eval/iqa.py
+
+        def refused():
+            raise refusal
+
+        assert run_program(refused, "eval/iqa.py") == 2
+        assert capsys.readouterr().err.startswith(f"eval/iqa.py: error: {refusal}")
     for script in ("attribution", "pipeline", "render", "train"):
         assert f'run_program(main, "benchmarks/{script}.py")' in (ROOT / "benchmarks" / f"{script}.py").read_text()
 

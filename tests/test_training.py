@@ -1006,6 +1006,16 @@ def test_run_py_trains_the_smoke_config_and_resumes(tmp_path, capsys):
     none_opt = [a.replace(str(tmp_path), str(tmp_path / "none_opt")) for a in argv]
     assert run.main(none_opt + ["--set", "optimizer=none"]) == 2
     assert capsys.readouterr().err.startswith("run.py: error: config: optimizer must be a mapping")
+    # an audit: a config file without get_config() and a mistyped experiment were tracebacks
+    (tmp_path / "nocfg.py").write_text("x = 1\n")
+    with pytest.raises(SystemExit, match=r"run.py: error: config file .*nocfg.py defines no get_config"):
+        run.main(["--config", str(tmp_path / "nocfg.py"), "--workdir", str(tmp_path / "x")])
+    for spec, problem in (("foo", "expected 'package.module:attribute'"), ("nosuch.mod:fn", "No module named 'nosuch'"),
+                          ("sketchjax.classifier:nosuch", "nosuch")):
+        (tmp_path / "exp.py").write_text(f"def get_config():\n    return {{'experiment': {spec!r}}}\n")
+        with pytest.raises(SystemExit, match=rf"run.py: error: config 'experiment' '{spec}': .*{problem}"):
+            run.main(["--config", str(tmp_path / "exp.py"), "--workdir", str(tmp_path / "x")])
+    assert not (tmp_path / "x").exists()
 
 
 def test_train_unless_done_refuses_a_workdir_started_with_other_settings(tmp_path):
@@ -1108,3 +1118,27 @@ def test_a_resume_with_another_batch_size_names_the_setting(tmp_path):
     with pytest.raises(ValueError, match=r"steps_per_epoch=16, this data source has 8 \(settings that differ from the checkpoint's: "
                                          r"batch_size: 16 -> 32\): the data position cannot be resumed"):
         run_linear(tmp_path, num_epochs=1, batch_size=32, config={"test": "linear", "batch_size": 32})
+
+
+def test_audit_a_non_finite_optimiser_state_or_collection_is_not_saved_and_seeds_are_bounded(tmp_path):
+    """Found by an audit: only the parameters were checked before a save, so BatchNorm
+    statistics (or an optimiser state) gone inf with a finite loss were checkpointed; seed 2**32
+    trained as seed 0 (PRNGKey wraps it), -1 was NumPy's message and 1e20 an OverflowError."""
+    def inf_state():
+        def update(updates, state, params=None):
+            return updates, state * 1e30  # finite updates, a state that is inf from the second step
+
+        return optax.GradientTransformation(lambda params: jnp.ones((), jnp.float32), update)
+
+    with pytest.raises(FloatingPointError, match=r"a parameter is NaN or infinite after step 5 \(\['opt_state'\]"
+                                                 r".*\); stopped before saving \(no checkpoint was written\)"):
+        training.fit(linear_task(), optax.chain(optax.sgd(0.1), inf_state()), ArraySource(blobs(256, 0), 16, seed=1),
+                     tmp_path / "inf", num_epochs=1, log_every_steps=4, checkpoint_every_steps=5)
+    assert not any((tmp_path / "inf" / "checkpoints").glob("[0-9]*"))
+    for bad in (2**32, -1, 1e20):
+        with pytest.raises(ValueError, match=r"fit: seed must be"):
+            training.fit(linear_task(), optax.sgd(0.1), ArraySource(blobs(64, 0), 16, seed=1), tmp_path / "s",
+                         num_epochs=1, seed=bad)
+        with pytest.raises(ValueError, match=r"ArraySource: seed must be"):
+            ArraySource(blobs(64, 0), 16, seed=bad)
+    assert not (tmp_path / "s").exists()

@@ -11,6 +11,8 @@ from typing import Iterator, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
+from sketchjax._checks import check_uint32
+
 __all__ = ["DataSource", "ArraySource", "this_process"]
 
 Batch = dict[str, np.ndarray]
@@ -81,7 +83,7 @@ class ArraySource:
             raise ValueError("ArraySource adds the 'mask' key itself when drop_remainder=False")
         self.num_examples = next(iter(lengths.values()))
         self.batch_size = batch_size
-        self.seed = seed
+        self.seed = check_uint32("ArraySource", "seed", seed)  # 2**32 shuffled as seed 0 would
         self.shuffle = shuffle
         self.drop_remainder = drop_remainder
         self.process_index = process_index

@@ -39,7 +39,7 @@ import optax
 from jax.sharding import Mesh
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from sketchjax._checks import check_int, check_positive_int
+from sketchjax._checks import check_int, check_positive_int, check_uint32
 from sketchjax._locks import LockBusy, exclusive_lock
 from sketchjax.formats._io import atomic_write
 from sketchjax.training.checkpoint import CheckpointStore, IncompatibleCheckpointError
@@ -202,13 +202,22 @@ def _workdir_lock(workdir: pathlib.Path, chief: bool = True):
             held.discard(key)
 
 
+def _first_non_finite(tree) -> Optional[str]:
+    """The path of the first floating-point leaf of ``tree`` holding a NaN or inf, else None
+    (one device transfer of a flag per leaf)."""
+    leaves = [(path, x) for path, x in jax.tree_util.tree_leaves_with_path(tree)
+              if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
+    flags = jax.device_get([jnp.all(jnp.isfinite(x)) for _, x in leaves])
+    return next((jax.tree_util.keystr(path) for (path, _), ok in zip(leaves, flags) if not ok), None)
+
+
 def _loop_settings(num_epochs, seed, log_every_steps, checkpoint_every_steps, keep_checkpoints, eval_every_epochs,
                    show_progress) -> tuple[int, ...]:
     """:func:`fit`'s settings checked (``ValueError`` naming the one wrong), the integers returned."""
     if show_progress is not None and not isinstance(show_progress, (bool, np.bool_)):  # "maybe" or 2 would show it
         raise ValueError(f"fit: show_progress (config progress_bar) must be true, false or None (when stderr is a "
                          f"terminal), got {show_progress!r}")
-    return (check_positive_int("fit", "num_epochs", num_epochs), check_int("fit", "seed", seed),
+    return (check_positive_int("fit", "num_epochs", num_epochs), check_uint32("fit", "seed", seed),
             check_positive_int("fit", "log_every_steps", log_every_steps),
             check_positive_int("fit", "checkpoint_every_steps", checkpoint_every_steps),
             check_positive_int("fit", "keep_checkpoints", keep_checkpoints),
@@ -415,10 +424,11 @@ def fit(
         def save() -> None:
             nonlocal last_saved, pending_config
             check_finite(running.peek(), step - len(running))
-            finite = jax.device_get(jax.tree.leaves(jax.tree.map(lambda x: jnp.all(jnp.isfinite(x)), state.params)))
-            if not all(bool(ok) for ok in finite):
-                raise FloatingPointError(f"{workdir}: a parameter is NaN or infinite after step {step}; stopped "
-                                         f"before saving ({kept()})")
+            bad = _first_non_finite({"params": state.params, "collections": state.collections,
+                                     "opt_state": state.opt_state})  # BatchNorm statistics went inf with a finite loss
+            if bad is not None:
+                raise FloatingPointError(f"{workdir}: a parameter is NaN or infinite after step {step} ({bad}); "
+                                         f"stopped before saving ({kept()})")
             epoch, in_epoch = divmod(step, steps_per_epoch)
             writer.sync()
             if pending_config:  # the old config's record first: a kill right after the save would lose it
