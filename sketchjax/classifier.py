@@ -928,7 +928,7 @@ def load_classifier(workdir: str | os.PathLike) -> TrainedClassifier:
     if missing:
         raise ValueError(f"{workdir / 'config.json'}: not a sketch classifier run's config (no {' or '.join(missing)} "
                          "section)")
-    if "experiment" not in config and not isinstance(config["model"].get("name"), str):
+    if "experiment" not in config and "name" not in config["model"]:
         # a config file with its own build_experiment (train/configs/smoke_mlp.py) records no experiment
         raise ValueError(f"{workdir / 'config.json'}: not a sketch classifier run (no 'experiment' and no model.name: "
                          "a run of another model, e.g. one whose config file defines build_experiment)")
