@@ -46,8 +46,14 @@ __all__ = [
 
 #: Largest absolute coordinate (in output pixels) the renderers accept.  Bresenham runs in
 #: int32 arithmetic and needs ``2 * |dx| * |dy| + |dx|`` (at most 2^29) to fit in it; the
-#: loaders reject larger values.
+#: renderers refuse larger values on their canvas.  Loaders and :func:`check_sketch` keep a
+#: file's own units (any finite float32: a drawing is fitted to a canvas before it is drawn;
+#: a 12000-unit tablet or SVG export was refused as "out of range").
 MAX_ABS_COORD = 8192.0
+
+#: ``max_abs`` of :func:`check_points` for coordinates in any units (fitted to a canvas later):
+#: every finite float32.
+ANY_FINITE = float(np.finfo(np.float32).max)
 
 
 class SketchError(ValueError):
@@ -191,12 +197,13 @@ def compact(xy: jax.Array, pen: jax.Array, valid: jax.Array, keep: jax.Array):
     return jnp.where(new_valid[..., None], xy, 0.0), pen, new_valid
 
 
-def check_sketch(sketch: Sketch, name: str = "sketch", *, max_abs: float = MAX_ABS_COORD) -> Sketch:
+def check_sketch(sketch: Sketch, name: str = "sketch", *, max_abs: float = ANY_FINITE) -> Sketch:
     """Host-side validation of a (possibly batched) sketch; returns it unchanged or raises.
 
     Checks shapes and dtypes, that ``valid`` is a prefix mask, that every sketch has at
     least one point and no NaN/inf (coordinates, pen states, timestamps) or coordinates beyond
-    ``max_abs`` on valid points.
+    ``max_abs`` on valid points (default: any finite float32 — the sketch's own units; the
+    renderers check :data:`MAX_ABS_COORD` on their canvas).
 
     Raises:
       SketchError: naming ``name`` (and the batch index) and the problem.
@@ -257,11 +264,6 @@ def _at_batch_index(b: int, lead: tuple) -> str:
 #: float32 rounding steps).  Small: the distance renderer's pen-up penalty ``(1 - pen) * 1e6`` is
 #: linear, so a pen of 1.001 moves every drawn segment 1000 px closer (0.01 inked the whole canvas).
 PEN_SLACK = 1e-6
-
-
-#: ``max_abs`` of :func:`check_points` for coordinates in any units (fitted to a canvas later):
-#: every finite float32.
-ANY_FINITE = float(np.finfo(np.float32).max)
 
 
 def check_points(xy, pen, valid, name: str, *, max_abs: float = MAX_ABS_COORD, any_units: bool = False) -> None:

@@ -181,8 +181,9 @@ CASES = {
     "all single points dropped": (strokes_case([[[3, 3]]], single_point="drop"), r"empty drawing"),
     "NaN": (strokes_case([[[0, 0], [np.nan, 1]]]), r"NaN"),
     "inf": (strokes_case([[[0, np.inf], [1, 1]]]), r"non-finite"),
-    "huge coordinate": (strokes_case([[[0, 0], [1e6, 1]]]), r"out of range"),
-    "huge negative coordinate": (strokes_case([[[-2e5, 0], [1, 1]]]), r"out of range"),
+    # beyond float32 (the file's own units are kept: a 1e6-unit drawing is fitted to a canvas later)
+    "huge coordinate": (strokes_case([[[0, 0], [1e39, 1]]]), r"coordinate 1e\+39 out of range \(beyond float32"),
+    "huge negative coordinate": (strokes_case([[[-2e39, 0], [1, 1]]]), r"out of range"),
     "wrong width": (strokes_case([np.zeros((3, 4))]), r"wrong shape"),
     "one array, not a list": (strokes_case(np.zeros((3, 2))), r"list of .*strokes"),
     "string values": (strokes_case([[["a", "b"], ["c", "d"]]]), r"non-numeric"),
@@ -248,7 +249,7 @@ CASES = {
         ndjson_case(drawing_line([[[0, 1], [0, 1]], [[0, 1], [0, 1], [0, 5]]])), r"mixes"),
     "ndjson single-point stroke": (ndjson_case(drawing_line([[[0, 1], [0, 1]], [[5], [5]]]), single_point="error"),
                                    r"single point"),
-    "ndjson huge coordinate": (ndjson_case(drawing_line([[[0, 1e9], [0, 1]]])), r"out of range"),
+    "ndjson huge coordinate": (ndjson_case(drawing_line([[[0, 1e39], [0, 1]]])), r"out of range"),
     "ndjson not UTF-8": (ndjson_case(raw=b'{"word": "\xff\xfe"}\n'), r"UTF-8"),
     "ndjson CR line endings": (ndjson_case(raw=b'{"word": "cat", "key_id": "2", "drawing": [[[0, 5], [0, 5]]]}\r'
                                                b'{"word": "cat", "key_id": "3", "drawing": [[[0, 5], [0, 5]]]}\r'),
@@ -292,7 +293,7 @@ CASES = {
     "svg transform arity": (svg_case(svg('<path transform="matrix(1 2 3)" d="M0 0 L1 1"/>')), r"matrix takes 6"),
     "svg odd polyline": (svg_case(svg('<polyline points="0,0 1,1 2"/>')), r"odd number"),
     "svg no strokes": (svg_case(svg("<rect width='3' height='3'/>")), r"empty drawing"),
-    "svg huge coordinate": (svg_case(svg('<path d="M0 0 L 1e7 0"/>')), r"out of range"),
+    "svg huge coordinate": (svg_case(svg('<path d="M0 0 L 1e39 0"/>')), r"out of range"),
     "svg path number overflow": (svg_case(svg('<path d="M0 0 L 1e400 0"/>')), r"number '1e400' out of range"),
     "svg transform number overflow": (
         svg_case(svg('<path transform="scale(1e400)" d="M0 0 L1 1"/>')), r"scale\(1e400\).*number out of range"),

@@ -650,3 +650,29 @@ def test_write_ndjson_names_a_record_with_nan_metadata(tmp_path):
     write_ndjson([dataclasses.replace(good, recognized=np.bool_(True), key_id=np.int64(7))], tmp_path / "np.ndjson")
     again = read_ndjson(tmp_path / "np.ndjson")[0]
     assert again.recognized is True and again.key_id == 7
+
+
+def test_audit_a_large_drawing_keeps_its_units_until_fitted(tmp_path):
+    """Found by an audit: a 12000-unit SVG (a tablet or high-resolution export) was refused at
+    load as 'out of range (|x|, |y| must be <= 8192 pixels)', though every command fits a
+    drawing to its canvas first; the renderers still refuse unfitted canvas coordinates."""
+    import jax.numpy as jnp
+
+    from sketchjax.batching import stack_sketches
+    from sketchjax.normalize import fit_to_canvas
+    from sketchjax.render import raster
+    from sketchjax.sketch import SketchError
+
+    path = tmp_path / "big.svg"
+    path.write_text('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 12000 12000">'
+                    '<path d="M1000 1000 L 11000 11000 L 11000 1000"/></svg>')
+    big = read_svg(path)
+    (tmp_path / "small.svg").write_text(path.read_text().replace("12000", "12").replace("11000", "11").replace("1000", "1"))
+    small = read_svg(tmp_path / "small.svg")
+    assert float(np.abs(big.xy).max()) == 11000.0
+    batch = stack_sketches([big, small], max_len=8)
+    fitted = fit_to_canvas(batch, 64, padding=0.1)
+    img = np.asarray(raster(fitted.xy, fitted.pen, fitted.valid, 64))
+    np.testing.assert_array_equal(img[0], img[1])  # the same drawing at two scales
+    with pytest.raises(SketchError, match="beyond the supported range"):
+        raster(jnp.asarray(batch.xy), jnp.asarray(batch.pen), jnp.asarray(batch.valid), 64)  # unfitted

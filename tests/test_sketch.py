@@ -50,7 +50,7 @@ def test_sketch_is_a_pytree_usable_under_jit_and_indexing():
     [
         (np.full((4, 2), np.nan, np.float32), PEN[:4], VALID[:4], "non-finite"),
         (np.zeros((4, 2), np.float32), PEN[:4], np.zeros(4, bool), "empty"),
-        (np.full((4, 2), 1e9, np.float32), PEN[:4], VALID[:4], "beyond the supported range"),
+        (np.full((4, 2), 1e39, np.float64), PEN[:4], VALID[:4], "beyond the supported range"),  # beyond float32
         (np.zeros((4, 3), np.float32), PEN[:4], VALID[:4], "shape"),
         (np.zeros((4, 2), np.float32), PEN[:3], VALID[:4], "must match"),
         (np.zeros((4, 2), np.int32), PEN[:4], VALID[:4], "floating"),

@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from sketchjax._checks import check_int
-from sketchjax.sketch import MAX_ABS_COORD, Sketch, SketchError, check_sketch
+from sketchjax.sketch import ANY_FINITE, Sketch, SketchError, check_sketch
 
 __all__ = [
     "SINGLE_POINT_POLICIES",
@@ -64,9 +64,10 @@ def _stroke_array(stroke, where: str, widths: Sequence[int]) -> np.ndarray:
         " or ".join(f"[n, {k}]" for k in widths),
     )
     big = np.abs(arr[:, :2]).max()
-    if big > MAX_ABS_COORD:
+    if big > ANY_FINITE:  # the file's own units, any size float32 holds (fitted to a canvas before drawing)
         raise SketchError(
-            f"{where}: coordinate {big:g} out of range (|x|, |y| must be <= {MAX_ABS_COORD:g} pixels)"
+            f"{where}: coordinate {big:g} out of range (beyond float32's {ANY_FINITE:.3g}, the type sketches are "
+            "stored in)"
         )
     return arr
 
@@ -95,7 +96,8 @@ def from_strokes(
 
     Raises:
       SketchError: empty drawing or stroke, wrong shape or dtype, NaN/inf, a coordinate beyond
-        ``MAX_ABS_COORD``, or a single-point stroke under ``single_point="error"``.
+        float32's range (any other size is kept: the renderers check theirs on their canvas), or
+        a single-point stroke under ``single_point="error"``.
     """
     if single_point not in SINGLE_POINT_POLICIES:
         raise SketchError(f"{name}: unknown single_point policy {single_point!r}; use one of {SINGLE_POINT_POLICIES}")
