@@ -56,12 +56,11 @@ def run_program(main: Callable[[], object], prog: str) -> int:
     line and exit status 2, as the ``sketchjax`` command does (so do a training run's refusals: a
     workdir in use, a non-finite loss); any other exception keeps its
     traceback.  ``SKETCHJAX_TRACEBACK=1`` keeps the traceback of those too."""
-    from sketchjax.training import WorkdirInUseError
-
     try:
         status = main()
-    except (ValueError, OSError, KeyError, WorkdirInUseError, FloatingPointError) as e:  # the last two: a
-        # training run a program starts (eval/iqa.py, eval/cleansing.py) refused, as train/run.py says it
+    except Exception as e:
+        if not isinstance(e, (ValueError, OSError, KeyError) + _training_refusals()):
+            raise
         if os.environ.get("SKETCHJAX_TRACEBACK"):
             raise
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
@@ -69,6 +68,14 @@ def run_program(main: Callable[[], object], prog: str) -> int:
         return 2
     # a benchmark's main returns its exit status; an evaluation's returns its results (status 0)
     return status if isinstance(status, int) and not isinstance(status, bool) else 0
+
+
+def _training_refusals() -> tuple:
+    """A training run's own refusals (a workdir in use, a diverged run) when a program started
+    one (eval/iqa.py, eval/cleansing.py): looked up, not imported — a PyTorch-only benchmark
+    worker must not load JAX for this."""
+    training = sys.modules.get("sketchjax.training")
+    return () if training is None else (training.WorkdirInUseError, training.TrainingDivergedError)
 
 
 def default_out(quick: bool) -> str:

@@ -207,10 +207,10 @@ def _gather(args, default_n: int | None = DEFAULT_N):
         if not path.is_dir() and sketch_suffix(path) not in SKETCH_SUFFIXES:
             raise ValueError(f"{f}: unsupported file type {sketch_suffix(path) or '(none)'!r} (use {_SUPPORTED})")
     seen = {}
-    for f in args.files:  # read twice, it was scored / drawn twice under one label
-        first = seen.setdefault(pathlib.Path(f).resolve(), f)
-        if first is not f:
-            raise ValueError(f"{f}: given twice (also as {first})")
+    for i, f in enumerate(args.files):  # read twice, it was scored / drawn twice under one label
+        first = seen.setdefault(pathlib.Path(f).resolve(), i)
+        if first != i:
+            raise ValueError(f"{f}: given twice (also as {args.files[first]})")
     # labels name a file by its base name, or by the path as given where two base names agree
     # (a/cat.ndjson and b/cat.ndjson would look alike in the table and figure)
     bases = [pathlib.Path(f).name for f in args.files]
@@ -297,14 +297,16 @@ def explain_sketches(sketches, *, data: str | None = None, canvas: int = 128, ou
     present = drawing_strokes(pen, valid, k)  # single-point strokes draw nothing: not ranked
     rho_sla = np.asarray(rank_correlation(a_sla.strokes, a_occ.strokes, present))
     rho_p = np.asarray(rank_correlation(a_p.strokes, a_occ.strokes, present))
+    # on the host first: slicing device arrays sketch by sketch compiled a slice per stroke count
+    pred, probs, present, s_sla, s_p, s_occ = jax.device_get((pred, probs, present, a_sla.strokes, a_p.strokes,
+                                                                a_occ.strokes))
     rows = []
     for i, (label, _) in enumerate(sketches):
         p = int(pred[i])
         rows.append({"label": label, "prediction": names[p], "probability": float(probs[i, p]),
                      "strokes": int(n[i]), "drawing": np.asarray(present[i, : n[i]]).tolist(),
-                     "sla": np.asarray(a_sla.strokes[i, : n[i]]).tolist(),
-                     "psla": np.asarray(a_p.strokes[i, : n[i]]).tolist(),
-                     "occlusion": np.asarray(a_occ.strokes[i, : n[i]]).tolist(),
+                     "sla": s_sla[i, : n[i]].tolist(), "psla": s_p[i, : n[i]].tolist(),
+                     "occlusion": s_occ[i, : n[i]].tolist(),
                      "spearman_sla_occlusion": float(rho_sla[i]), "spearman_psla_occlusion": float(rho_p[i])})
     unbatched = [Sketch(xy=xy[i], pen=pen[i], valid=valid[i]) for i in range(len(sketches))]
     if out is not None:

@@ -1147,3 +1147,32 @@ def test_listing_categories_without_a_folder_says_why(tmp_path, monkeypatch):
         quickdraw_config("raw", None)
     with pytest.raises(ValueError, match=r"category_dir .*elsewhere is not a folder"):
         quickdraw_config("simplified", None, category_dir=tmp_path / "elsewhere")
+
+
+@pytest.mark.parametrize("fit", ["rdp", "resample"])
+def test_iterator_keeps_each_long_sketchs_fit_and_gives_the_same_batches(fit):
+    """Found by a performance audit: every epoch re-ran the length fit (RDP) on every sketch
+    longer than max_len, the training loop waiting on it where most sketches are long. The
+    fit depends on the sketch alone: kept per source example, the batches are the same."""
+    rng = np.random.default_rng(0)
+    source = []
+    for i in range(24):
+        n = 10 if i % 3 == 0 else 60  # two in three longer than max_len
+        points = np.cumsum(rng.normal(size=(n, 2)), axis=0).astype(np.float32) * 10
+        pen = np.ones(n, np.float32)
+        pen[[n // 2, n - 1]] = 0
+        source.append({"points": points, "pen": pen, "label": i % 4})
+    make = lambda cache: SketchBatchIterator(source, batch_size=8, seed=3, max_len=24, fit=fit, augment=AUGMENT,  # noqa: E731
+                                             prefetch=0, fit_cache=cache)
+    kept, none, few = make(1 << 17), make(0), make(5)
+    for epoch in range(3):
+        for a, b, c in zip(kept.epoch_batches(epoch), none.epoch_batches(epoch), few.epoch_batches(epoch)):
+            for key in a:
+                np.testing.assert_array_equal(a[key], b[key])
+                np.testing.assert_array_equal(a[key], c[key])
+    assert len(kept._fitted) == 16 and not none._fitted and len(few._fitted) == 5
+    with pytest.raises(ValueError, match="SketchBatchIterator: fit_cache must be an integer >= 0"):
+        make(-1)
+    cut = SketchBatchIterator(source, batch_size=8, max_len=24, prefetch=0)  # truncate: nothing worth keeping
+    list(cut.epoch_batches(0))
+    assert not cut._fitted

@@ -87,6 +87,9 @@ def test_cli_warnings_are_one_line_and_non_classifier_runs_are_named(tmp_path, c
     err = capsys.readouterr().err
     assert f"sketchjax: warning: {svg}: skipped elements that are not strokes: {{'circle': 1}}" in err
     assert "UserWarning" not in err and "return " not in err
+    same = str(svg)  # one string object twice was missed (compared by identity)
+    assert main(["render", same, same, "--out", str(tmp_path / "r.png")]) == 2
+    assert "arc.svg: given twice" in capsys.readouterr().err
     run = tmp_path / "smoke"
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"seed": 0, "model": {"hidden": 64}, "data": {"num_train": 8}}))
@@ -298,16 +301,20 @@ def test_benchmark_mains_run_under_run_program(tmp_path, capsys):
     status = run_program(lambda: pipeline.main(["--markdown-only", "--out", str(tmp_path)]), "benchmarks/pipeline.py")
     assert status == 2 and capsys.readouterr().err.startswith("benchmarks/pipeline.py: error: ")
     assert run_program(lambda: 3, "x") == 3 and run_program(lambda: {"a": 1}, "x") == 0
-    from sketchjax.training import WorkdirInUseError
+    from sketchjax.training import TrainingDivergedError, WorkdirInUseError
+
+    def raising(error):
+        def main():
+            raise error
+
+        return main
 
     for refusal in (WorkdirInUseError("workdir w is in use by another training run"),
-                    FloatingPointError("w: training loss nan over steps 1-2")):  # an audit: tracebacks of eval/iqa.py
-
-        def refused():
-            raise refusal
-
-        assert run_program(refused, "eval/iqa.py") == 2
+                    TrainingDivergedError("w: training loss nan over steps 1-2")):  # an audit: tracebacks of eval/iqa.py
+        assert run_program(raising(refusal), "eval/iqa.py") == 2
         assert capsys.readouterr().err.startswith(f"eval/iqa.py: error: {refusal}")
+    with pytest.raises(FloatingPointError, match="invalid value"):  # e.g. jax_debug_nans: not an input error
+        run_program(raising(FloatingPointError("invalid value (nan) encountered in log")), "eval/x.py")
     for script in ("attribution", "pipeline", "render", "train"):
         assert f'run_program(main, "benchmarks/{script}.py")' in (ROOT / "benchmarks" / f"{script}.py").read_text()
 

@@ -1010,12 +1010,15 @@ def test_run_py_trains_the_smoke_config_and_resumes(tmp_path, capsys):
     (tmp_path / "nocfg.py").write_text("x = 1\n")
     with pytest.raises(SystemExit, match=r"run.py: error: config file .*nocfg.py defines no get_config"):
         run.main(["--config", str(tmp_path / "nocfg.py"), "--workdir", str(tmp_path / "x")])
-    for spec, problem in (("foo", "expected 'package.module:attribute'"), ("nosuch.mod:fn", "No module named 'nosuch'"),
-                          ("sketchjax.classifier:nosuch", "nosuch")):
+    for spec, problem in (("foo", "expected 'package.module:attribute'"), ("nosuch.mod:fn", "no module named 'nosuch'"),
+                          ("sketchjax.classifier:nosuch", "module sketchjax.classifier has no attribute 'nosuch'")):
         (tmp_path / "exp.py").write_text(f"def get_config():\n    return {{'experiment': {spec!r}}}\n")
         with pytest.raises(SystemExit, match=rf"run.py: error: config 'experiment' '{spec}': .*{problem}"):
             run.main(["--config", str(tmp_path / "exp.py"), "--workdir", str(tmp_path / "x")])
     assert not (tmp_path / "x").exists()
+    (tmp_path / "buggy.py").write_text("def get_config():\n    cfg = {}\n    return cfg.sed\n")
+    with pytest.raises(AttributeError, match="sed"):  # a bug inside a config file keeps its traceback
+        run.main(["--config", str(tmp_path / "buggy.py"), "--workdir", str(tmp_path / "x")])
 
 
 def test_train_unless_done_refuses_a_workdir_started_with_other_settings(tmp_path):
@@ -1130,7 +1133,8 @@ def test_audit_a_non_finite_optimiser_state_or_collection_is_not_saved_and_seeds
 
         return optax.GradientTransformation(lambda params: jnp.ones((), jnp.float32), update)
 
-    with pytest.raises(FloatingPointError, match=r"a parameter is NaN or infinite after step 5 \(\['opt_state'\]"
+    with pytest.raises(training.TrainingDivergedError, match=r"a parameter, model collection or optimiser-state value "
+                                                             r"is NaN or infinite after step 5 \(\['opt_state'\]"
                                                  r".*\); stopped before saving \(no checkpoint was written\)"):
         training.fit(linear_task(), optax.chain(optax.sgd(0.1), inf_state()), ArraySource(blobs(256, 0), 16, seed=1),
                      tmp_path / "inf", num_epochs=1, log_every_steps=4, checkpoint_every_steps=5)

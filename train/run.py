@@ -55,15 +55,15 @@ def main(argv=None) -> int:
     try:
         config, module = load_config(args.config)  # a mistyped path was a FileNotFoundError traceback
         config = apply_overrides(config, args.set)
-    except (KeyError, ValueError, OSError, AttributeError) as e:  # --set: an unknown key, a value of the wrong
-        # type; a config file without get_config()
+    except (KeyError, ValueError, OSError) as e:  # --set: an unknown key, a value of the wrong type; a config
+        # file without get_config()
         raise SystemExit(f"run.py: error: {e.args[0] if isinstance(e, KeyError) and e.args else e}") from None
     builder = getattr(module, "build_experiment", None)
     spec = config.get("experiment") if isinstance(config, dict) else getattr(config, "experiment", None)
     if spec:
         try:  # a mistyped experiment was a traceback naming no setting
             builder = resolve_object(spec)
-        except (ValueError, ImportError, AttributeError) as e:
+        except ValueError as e:  # a malformed spec, a missing module or attribute (errors inside it keep their traceback)
             raise SystemExit(f"run.py: error: config 'experiment' {spec!r}: {e}") from None
     if builder is None:
         raise SystemExit(f"{args.config}: define build_experiment(config) or set config 'experiment' to 'module:function'")

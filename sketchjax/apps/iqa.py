@@ -127,11 +127,17 @@ def _read_mos(path: pathlib.Path) -> list[tuple[str, float, str, Optional[str]]]
         if _column(tab_fields, NAME_COLUMNS) is not None and _column(tab_fields, SCORE_COLUMNS) is not None:
             delimiter = "\t"
     if delimiter is None and not _is_number(header.split()[0]):
-        # Neither a CSV nor '<score> <name>' lines: a header split at tabs / spaces naming no known columns.
-        raise IQAFileError(
-            f"{path}: header {header.split()} names no image column (one of {NAME_COLUMNS}) and rating column "
-            f"(one of {SCORE_COLUMNS}); case and spaces are ignored (a file without a header has "
-            "'<score> <image name>' lines)")
+        # Neither a CSV nor '<score> <name>' lines: a header split at tabs or spaces
+        fields = header.split()
+        missing = [what for what, names in (("image", NAME_COLUMNS), ("rating", SCORE_COLUMNS))
+                   if _column(fields, names) is None]
+        if missing:
+            raise IQAFileError(
+                f"{path}: header {fields} names no {' and no '.join(missing)} column (image: one of {NAME_COLUMNS}; "
+                f"rating: one of {SCORE_COLUMNS}; case and spaces are ignored); a file without a header has "
+                "'<score> <image name>' lines")
+        raise IQAFileError(f"{path}: header {fields} is split at spaces; separate its columns by ',', ';' or a tab "
+                           "(image names may hold spaces)")
     rows = []
     if delimiter is not None:
         reader = csv.reader(io.StringIO(text), delimiter=delimiter)
@@ -325,6 +331,8 @@ def degraded_sketch_ratings(key: jax.Array, xy, pen, valid, *, max_jitter: float
     if not isinstance(valid, jax.core.Tracer):
         check_mask(valid, name)  # the vmapped degradations see tracers: their own checks are skipped
     for param, value, top in (("max_jitter", max_jitter, np.inf), ("max_delete", max_delete, 1.0)):
+        if isinstance(value, jax.core.Tracer):  # traced (jit over a strength): its value is unknown
+            continue
         if not (is_number(value) and np.isfinite(float(value)) and 0.0 <= float(value) <= top):
             raise ValueError(f"{name}: {param} must be a finite number in [0, {top:g}], got {value!r}")
     b = xy.shape[0]

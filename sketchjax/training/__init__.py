@@ -19,6 +19,7 @@ from sketchjax.training.loop import (
     Experiment,
     FitResult,
     ResumeRefusedError,
+    TrainingDivergedError,
     WorkdirInUseError,
     config_differences,
     fit,
@@ -43,7 +44,7 @@ from sketchjax.training.steps import (
 )
 
 __all__ = [
-    "RESUMABLE_CHANGES", "ArraySource", "CheckpointStore", "IncompatibleCheckpointError", "DataSource", "Experiment", "FitResult", "MetricWriter", "ResumeRefusedError", "WorkdirInUseError", "RunningMean",
+    "RESUMABLE_CHANGES", "ArraySource", "CheckpointStore", "IncompatibleCheckpointError", "DataSource", "Experiment", "FitResult", "MetricWriter", "ResumeRefusedError", "TrainingDivergedError", "WorkdirInUseError", "RunningMean",
     "Task", "Throughput", "TrainState", "abstract_train_state", "apply_overrides", "batch_sharding",
     "config_to_dict", "create_train_state", "data_mesh", "default_config", "evaluate", "fit", "load_config",
     "make_eval_step", "make_optimizer", "make_schedule", "make_train_step", "masked_sums",

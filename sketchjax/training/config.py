@@ -77,7 +77,7 @@ def load_config(path: str | pathlib.Path) -> tuple[Any, ModuleType]:
     sys.modules[name] = module  # dataclasses defined in the config need their module importable
     spec.loader.exec_module(module)
     if not hasattr(module, "get_config"):
-        raise AttributeError(f"config file {path} defines no get_config()")
+        raise ValueError(f"config file {path} defines no get_config()")
     return module.get_config(), module
 
 
@@ -86,7 +86,15 @@ def resolve_object(spec: str) -> Any:
     module_name, _, attr = spec.partition(":")
     if not attr:
         raise ValueError(f"expected 'package.module:attribute', got {spec!r}")
-    return getattr(importlib.import_module(module_name), attr)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:  # the named module (or a package above it) itself, not an import inside it
+        if e.name is None or not (module_name == e.name or module_name.startswith(e.name + ".")):
+            raise
+        raise ValueError(f"{spec!r}: no module named {e.name!r}") from None
+    if not hasattr(module, attr):
+        raise ValueError(f"{spec!r}: module {module_name} has no attribute {attr!r}")
+    return getattr(module, attr)
 
 
 _NONE = {"none", "null"}

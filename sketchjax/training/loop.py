@@ -138,6 +138,10 @@ class WorkdirInUseError(RuntimeError):
     """Another process is training in the workdir (see :func:`fit`)."""
 
 
+class TrainingDivergedError(FloatingPointError):
+    """A non-finite loss or training state: the run stopped before checkpointing it (see :func:`fit`)."""
+
+
 class ResumeRefusedError(ValueError):
     """The workdir's checkpoint cannot be resumed with this config (see :func:`fit`): a changed
     setting, batch size or run length, named in the message."""
@@ -417,7 +421,7 @@ def fit(
         def check_finite(metrics: dict, since: int) -> None:
             loss = metrics.get("loss", 0.0)
             if not math.isfinite(loss):
-                raise FloatingPointError(
+                raise TrainingDivergedError(
                     f"{workdir}: training loss {loss} over steps {since + 1}-{step}; stopped before saving "
                     f"({kept()}). Lower the learning rate or check the data")
 
@@ -427,7 +431,8 @@ def fit(
             bad = _first_non_finite({"params": state.params, "collections": state.collections,
                                      "opt_state": state.opt_state})  # BatchNorm statistics went inf with a finite loss
             if bad is not None:
-                raise FloatingPointError(f"{workdir}: a parameter is NaN or infinite after step {step} ({bad}); "
+                raise TrainingDivergedError(f"{workdir}: a parameter, model collection or optimiser-state value is NaN "
+                                            f"or infinite after step {step} ({bad}); "
                                          f"stopped before saving ({kept()})")
             epoch, in_epoch = divmod(step, steps_per_epoch)
             writer.sync()
