@@ -77,11 +77,12 @@ def main(argv=None) -> int:
         print(f"  ckpts     {workdir / 'checkpoints'}  (re-run the same command to resume)")
         sys.stdout.flush()
 
-    from sketchjax.training import IncompatibleCheckpointError, ResumeRefusedError, WorkdirInUseError
+    from sketchjax.training import (IncompatibleCheckpointError, ResumeRefusedError, TrainingDivergedError,
+                                    WorkdirInUseError)
 
     try:
         result = train_and_evaluate(config, workdir, builder, allow_config_change=args.allow_config_change)
-    except (WorkdirInUseError, ResumeRefusedError, IncompatibleCheckpointError, FloatingPointError,
+    except (WorkdirInUseError, ResumeRefusedError, IncompatibleCheckpointError, TrainingDivergedError,
             NotADirectoryError, PermissionError) as e:  # the run's own refusals: the message says it all
         print(f"run.py: error: {e}", file=sys.stderr)
         return 1
