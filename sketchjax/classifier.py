@@ -311,12 +311,11 @@ def prepare_dataset(data: dict, expect_dataset: str | None = None):
         data["source"], data["categories"], fractions=tuple(data["fractions"])
     )
     data_dir = pathlib.Path(os.path.expanduser(data["data_dir"]))
-    # checked before building: other files (a wrong --data) were built into a dataset, or their
-    # missing categories downloaded, and only then refused
+    # checked before building, on the name the build gets (input_config: the digest of the local
+    # input files): other files (a wrong --data) were built into a dataset, or their missing
+    # categories downloaded, and only then refused
     check_dataset(QuickdrawStrokes.name, QuickdrawStrokes.input_config(cfg), expect_dataset, "the run")
-    builder = QuickdrawStrokes.prepare(cfg, data_dir)
-    check_dataset(builder.name, builder.builder_config, expect_dataset, "the run")
-    return builder, cfg.categories
+    return QuickdrawStrokes.prepare(cfg, data_dir), cfg.categories
 
 
 def held_out_sketches(config: dict, n: int | None = None, seed: int = 0, extra_fields: tuple = (),

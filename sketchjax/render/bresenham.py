@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from sketchjax._checks import checked
-from sketchjax._numerics import fits_int32_index, to_rank
+from sketchjax._numerics import compute_dtype, fits_int32_index, to_rank
 from sketchjax.render.resize import dilate
 from sketchjax.sketch import segment_mask, stroke_ids
 
@@ -37,11 +37,9 @@ def _segment_params(xy, pen, valid, size: int):
     ``k_first``/``n_steps``: the first in-canvas step along the major axis and how many
     steps from there can be drawn (0 for segments that are not drawn or miss the canvas).
     """
-    xy = jnp.asarray(xy)
     # the floor in the points' own precision (at least float32): float64 3.9999999999 was
     # rounded to float32 4.0 first and inked column 4
-    p = jnp.floor(xy.astype(jnp.promote_types(xy.dtype, jnp.float32) if jnp.issubdtype(xy.dtype, jnp.floating)
-                            else jnp.float32)).astype(jnp.int32)
+    p = jnp.floor(jnp.asarray(xy, compute_dtype(xy))).astype(jnp.int32)
     x0, y0 = p[..., :-1, 0], p[..., :-1, 1]
     dx, dy = p[..., 1:, 0] - x0, p[..., 1:, 1] - y0
     adx, ady = jnp.abs(dx), jnp.abs(dy)
